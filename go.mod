@@ -1,0 +1,3 @@
+module github.com/smp/delivery
+
+go 1.26
