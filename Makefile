@@ -1,0 +1,34 @@
+# The two commands a newcomer needs (README.md): `make demo` and `make test`.
+# Both install what is missing (scripts/tools.sh) and are safe to re-run.
+.PHONY: demo test build tools fuzz bench clean
+
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -X github.com/smp/delivery/internal/buildinfo.Version=$(VERSION) \
+	-X github.com/smp/delivery/internal/buildinfo.Commit=$(COMMIT) \
+	-X github.com/smp/delivery/internal/buildinfo.Date=$(DATE)
+
+demo: build
+	scripts/demo.sh
+
+test:
+	scripts/test.sh
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/smpctl ./cmd/smpctl
+
+tools:
+	scripts/tools.sh
+
+# Run each fuzz target for a short while; the corpus stays under testdata/fuzz.
+fuzz:
+	$(GO) test ./internal/plan -run '^$$' -fuzz FuzzPlan -fuzztime 30s
+	$(GO) test ./internal/semver -run '^$$' -fuzz FuzzParse -fuzztime 30s
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin .cache

@@ -1,0 +1,188 @@
+// Package cli holds smpctl's cobra commands. Each command lives in its own
+// file, registers itself with register, parses and validates its flags, and
+// calls a package that knows nothing of cobra. Exit codes are decided here,
+// in Main, from the error a command returns (package exit).
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/smp/delivery/internal/exit"
+)
+
+// App is what every command gets: the streams, the output format, the
+// environment and the clock, injected so tests assert output exactly.
+type App struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv reads the process environment; tests replace it.
+	Getenv func(string) string
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+	// Log writes structured diagnostics to Stderr (never to Stdout).
+	Log *slog.Logger
+
+	output  string
+	verbose bool
+}
+
+// JSON reports whether the user asked for machine output (-o json).
+func (a *App) JSON() bool { return a.output == "json" }
+
+// Render writes v as indented JSON with -o json, else calls text.
+func (a *App) Render(v any, text func(w io.Writer) error) error {
+	if a.JSON() {
+		enc := json.NewEncoder(a.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	return text(a.Stdout)
+}
+
+type commandFunc func(*App) *cobra.Command
+
+var commands []commandFunc
+
+// register adds a top-level command; each command file calls it from init.
+func register(f commandFunc) { commands = append(commands, f) }
+
+// Main runs smpctl with args and returns the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &App{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv, Now: time.Now}
+	return a.Run(ctx, args)
+}
+
+// Run executes the command line and maps the outcome to an exit code.
+func (a *App) Run(ctx context.Context, args []string) int {
+	root := a.newRoot()
+	root.SetArgs(args)
+	root.SetIn(a.Stdin)
+	root.SetOut(a.Stdout)
+	root.SetErr(a.Stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exit.OK
+	}
+	code := exit.Code(err)
+	var ee *exit.Error
+	if !errors.As(err, &ee) && !ran(cmd) {
+		// Cobra refused the command line before our code ran: unknown
+		// command or flag, missing required flag, wrong arguments.
+		code = exit.Usage
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		code = exit.Signal
+	}
+	msg := strings.TrimSpace(err.Error())
+	fmt.Fprintf(a.Stderr, "smpctl: %s\n", msg)
+	if code == exit.Usage && cmd != nil && !ran(cmd) {
+		fmt.Fprintf(a.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return code
+}
+
+const ranAnnotation = "smpctl.ran"
+
+func ran(cmd *cobra.Command) bool {
+	return cmd != nil && cmd.Annotations != nil && cmd.Annotations[ranAnnotation] == "true"
+}
+
+func (a *App) newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "smpctl",
+		Short: "SMP Delivery: ship SMP's Go services from a branch to production through GitOps",
+		Long: `smpctl does every step of SMP's delivery pipeline: plan a ref, build and push
+images, write the GitOps repository, promote, approve, roll back, release,
+check policy, clean the registry, smoke-test, verify with metrics, and show
+what runs where.
+
+Exit codes: 0 done (including "nothing to do"), 1 a check, gate or remote
+refused, 2 bad input (nothing written). Every flag can also be set with an
+SMP_<FLAG> environment variable, e.g. --gitops with SMP_GITOPS.`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		DisableAutoGenTag: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.bindEnv(cmd); err != nil {
+				return err
+			}
+			switch a.output {
+			case "text", "json":
+			default:
+				return exit.Usagef("invalid --output %q: use text or json", a.output)
+			}
+			level := slog.LevelWarn
+			if a.verbose {
+				level = slog.LevelDebug
+			}
+			a.Log = slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVarP(&a.output, "output", "o", "text", "output format: text or json")
+	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to standard error")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exit.UsageError(err) })
+	for _, f := range commands {
+		root.AddCommand(f(a))
+	}
+	markRun(root)
+	a.Log = slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return root
+}
+
+// markRun wraps every RunE so Run can tell our errors from cobra's.
+func markRun(cmd *cobra.Command) {
+	if cmd.RunE != nil {
+		inner := cmd.RunE
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			if c.Annotations == nil {
+				c.Annotations = map[string]string{}
+			}
+			c.Annotations[ranAnnotation] = "true"
+			return inner(c, args)
+		}
+	}
+	for _, c := range cmd.Commands() {
+		markRun(c)
+	}
+}
+
+// bindEnv sets every flag the user did not pass from SMP_<FLAG>, so CI can
+// configure smpctl with environment variables (SMP_GITOPS, SMP_ENV, ...).
+func (a *App) bindEnv(cmd *cobra.Command) error {
+	var errs []error
+	apply := func(f *pflag.Flag) {
+		if f.Changed || f.Name == "help" {
+			return
+		}
+		key := "SMP_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v := a.Getenv(key)
+		if v == "" {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("environment variable %s=%q for --%s: %w", key, v, f.Name, err))
+			return
+		}
+		f.Changed = true
+	}
+	cmd.Flags().VisitAll(apply)
+	cmd.InheritedFlags().VisitAll(apply)
+	if len(errs) > 0 {
+		return exit.UsageError(errors.Join(errs...))
+	}
+	// Required flags satisfied by the environment must not be reported missing.
+	return nil
+}

@@ -1,0 +1,313 @@
+// Package delivery defines delivery.yaml, the GitOps repository's delivery
+// configuration: the environments in promotion order, how each one syncs and
+// which refs deploy to it, who may approve, which services exist, and the
+// freeze windows. Every command that decides something about an environment
+// reads it from here; the defaults are the seed's table (DESIGN.md §4).
+package delivery
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// FileName is the config file's name at the GitOps repository's root.
+const FileName = "delivery.yaml"
+
+// Trigger says which refs deploy to an environment.
+type Trigger string
+
+// Triggers.
+const (
+	TriggerMain    Trigger = "main"    // a push to the main branch
+	TriggerRC      Trigger = "rc"      // a tag vX.Y.Z-rc.N
+	TriggerRelease Trigger = "release" // a tag vX.Y.Z
+	TriggerManual  Trigger = "manual"  // only smpctl promote/deploy by hand
+)
+
+// Approval is the gate in front of an environment.
+type Approval string
+
+// Approvals.
+const (
+	ApprovalNone           Approval = "none"
+	ApprovalRequired       Approval = "approval"
+	ApprovalReleaseManager Approval = "release-manager"
+)
+
+// Sync is how Argo CD (or the local runtime) applies the environment.
+type Sync string
+
+// Sync policies.
+const (
+	SyncAutomated Sync = "automated"
+	SyncManual    Sync = "manual"
+)
+
+// Config is delivery.yaml.
+type Config struct {
+	APIVersion string `yaml:"apiVersion" json:"apiVersion"`
+	Kind       string `yaml:"kind" json:"kind"`
+	// MainBranch is the branch whose pushes deploy to the TriggerMain environment.
+	MainBranch string `yaml:"mainBranch" json:"mainBranch"`
+	// TagPrefix is put before "vX.Y.Z" in tags, e.g. "order-svc/" in a monorepo.
+	TagPrefix string `yaml:"tagPrefix,omitempty" json:"tagPrefix,omitempty"`
+	// Environments in promotion order.
+	Environments []Environment `yaml:"environments" json:"environments"`
+	// Approvers may approve environments with ApprovalRequired.
+	Approvers []string `yaml:"approvers,omitempty" json:"approvers,omitempty"`
+	// ReleaseManagers may approve environments with ApprovalReleaseManager.
+	ReleaseManagers []string `yaml:"releaseManagers,omitempty" json:"releaseManagers,omitempty"`
+	// Services deployed through this repository.
+	Services []Service `yaml:"services,omitempty" json:"services,omitempty"`
+	// Freezes are windows in which deploys and promotions are refused.
+	Freezes []Freeze `yaml:"freezes,omitempty" json:"freezes,omitempty"`
+	// Identity commits are made under unless overridden.
+	Identity Identity `yaml:"identity,omitempty" json:"identity,omitempty"`
+}
+
+// Environment is one stage of the promotion path.
+type Environment struct {
+	Name     string   `yaml:"name" json:"name"`
+	Sync     Sync     `yaml:"sync" json:"sync"`
+	Trigger  Trigger  `yaml:"trigger" json:"trigger"`
+	Approval Approval `yaml:"approval" json:"approval"`
+	// AllowSkip lets promote copy into this environment from an environment
+	// other than the one just before it.
+	AllowSkip bool `yaml:"allowSkip,omitempty" json:"allowSkip,omitempty"`
+	// Namespace in the cluster; defaults to smp-<name>.
+	Namespace string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
+	// URL where the environment's API answers (used by smoke tests).
+	URL string `yaml:"url,omitempty" json:"url,omitempty"`
+}
+
+// Service is a service deployed through the repository.
+type Service struct {
+	Name string `yaml:"name" json:"name"`
+	// Critical services use blue/green in environments whose name is prod.
+	Critical bool `yaml:"critical,omitempty" json:"critical,omitempty"`
+	// Image repository, e.g. ghcr.io/smp/order-svc.
+	Image string `yaml:"image,omitempty" json:"image,omitempty"`
+	// TagPrefix overrides Config.TagPrefix for this service's repository.
+	TagPrefix string `yaml:"tagPrefix,omitempty" json:"tagPrefix,omitempty"`
+}
+
+// Freeze is a window in which changes to the named environments are refused.
+// A weekly freeze sets Weekly; a one-off freeze sets From and Until.
+type Freeze struct {
+	Name         string   `yaml:"name" json:"name"`
+	Reason       string   `yaml:"reason,omitempty" json:"reason,omitempty"`
+	Environments []string `yaml:"environments" json:"environments"`
+	// TimeZone is an IANA zone such as Asia/Ho_Chi_Minh; default UTC.
+	TimeZone string `yaml:"timeZone,omitempty" json:"timeZone,omitempty"`
+	// Weekly window, e.g. start "Fri 17:00", end "Mon 08:00".
+	Weekly *WeeklyWindow `yaml:"weekly,omitempty" json:"weekly,omitempty"`
+	// One-off window (RFC 3339).
+	From  *time.Time `yaml:"from,omitempty" json:"from,omitempty"`
+	Until *time.Time `yaml:"until,omitempty" json:"until,omitempty"`
+}
+
+// WeeklyWindow is a recurring window: "Fri 17:00" to "Mon 08:00".
+type WeeklyWindow struct {
+	Start string `yaml:"start" json:"start"`
+	End   string `yaml:"end" json:"end"`
+}
+
+// Identity is a git author/committer.
+type Identity struct {
+	Name  string `yaml:"name,omitempty" json:"name,omitempty"`
+	Email string `yaml:"email,omitempty" json:"email,omitempty"`
+}
+
+// Default returns the seed's table: main → dev (automatic), vX.Y.Z-rc.N →
+// staging (approval), vX.Y.Z → prod (release manager), dev synced
+// automatically, staging and prod by hand.
+func Default() *Config {
+	return &Config{
+		APIVersion: "delivery.smp.vn/v1",
+		Kind:       "Delivery",
+		MainBranch: "main",
+		Environments: []Environment{
+			{Name: "dev", Sync: SyncAutomated, Trigger: TriggerMain, Approval: ApprovalNone},
+			{Name: "staging", Sync: SyncManual, Trigger: TriggerRC, Approval: ApprovalRequired},
+			{Name: "prod", Sync: SyncManual, Trigger: TriggerRelease, Approval: ApprovalReleaseManager},
+		},
+		Identity: Identity{Name: "smpctl-bot", Email: "smpctl-bot@users.noreply.smp.vn"},
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// ValidName reports whether s is a valid environment or service name: a DNS
+// label (lower case letters, digits and '-', at most 63 characters), so it is
+// safe as a path element and a Kubernetes name.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// CheckName returns a user-facing error when s is not a valid name.
+func CheckName(what, s string) error {
+	if ValidName(s) {
+		return nil
+	}
+	return fmt.Errorf("invalid %s %q: use lower-case letters, digits and '-' (a DNS label, at most 63 characters, no '/', '..' or spaces)", what, s)
+}
+
+// Load reads and validates a delivery config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read delivery config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes and validates a delivery config. Unknown fields are errors,
+// so a typo never silently falls back to a default.
+func Parse(b []byte) (*Config, error) {
+	c := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("parse delivery config: %w", err)
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) applyDefaults() {
+	d := Default()
+	if c.MainBranch == "" {
+		c.MainBranch = d.MainBranch
+	}
+	if len(c.Environments) == 0 {
+		c.Environments = d.Environments
+	}
+	for i := range c.Environments {
+		e := &c.Environments[i]
+		if e.Sync == "" {
+			e.Sync = SyncManual
+		}
+		if e.Approval == "" {
+			e.Approval = ApprovalNone
+		}
+		if e.Trigger == "" {
+			e.Trigger = TriggerManual
+		}
+	}
+	if c.Identity.Name == "" {
+		c.Identity.Name = d.Identity.Name
+	}
+	if c.Identity.Email == "" {
+		c.Identity.Email = d.Identity.Email
+	}
+}
+
+// Validate checks the config's invariants.
+func (c *Config) Validate() error {
+	var errs []error
+	seen := map[string]bool{}
+	triggers := map[Trigger]string{}
+	for i, e := range c.Environments {
+		where := fmt.Sprintf("environments[%d]", i)
+		if err := CheckName("environment name", e.Name); err != nil {
+			errs = append(errs, fmt.Errorf("%s.name: %w", where, err))
+		}
+		if seen[e.Name] {
+			errs = append(errs, fmt.Errorf("%s.name: environment %q is listed twice", where, e.Name))
+		}
+		seen[e.Name] = true
+		switch e.Sync {
+		case SyncAutomated, SyncManual:
+		default:
+			errs = append(errs, fmt.Errorf("%s.sync: %q is not one of automated, manual", where, e.Sync))
+		}
+		switch e.Approval {
+		case ApprovalNone, ApprovalRequired, ApprovalReleaseManager:
+		default:
+			errs = append(errs, fmt.Errorf("%s.approval: %q is not one of none, approval, release-manager", where, e.Approval))
+		}
+		switch e.Trigger {
+		case TriggerManual:
+		case TriggerMain, TriggerRC, TriggerRelease:
+			if other, dup := triggers[e.Trigger]; dup {
+				errs = append(errs, fmt.Errorf("%s.trigger: %q already deploys to %s; one environment per trigger", where, e.Trigger, other))
+			}
+			triggers[e.Trigger] = e.Name
+		default:
+			errs = append(errs, fmt.Errorf("%s.trigger: %q is not one of main, rc, release, manual", where, e.Trigger))
+		}
+	}
+	svcs := map[string]bool{}
+	for i, s := range c.Services {
+		if err := CheckName("service name", s.Name); err != nil {
+			errs = append(errs, fmt.Errorf("services[%d].name: %w", i, err))
+		}
+		if svcs[s.Name] {
+			errs = append(errs, fmt.Errorf("services[%d].name: service %q is listed twice", i, s.Name))
+		}
+		svcs[s.Name] = true
+	}
+	for i, f := range c.Freezes {
+		for _, e := range f.Environments {
+			if !seen[e] {
+				errs = append(errs, fmt.Errorf("freezes[%d].environments: unknown environment %q", i, e))
+			}
+		}
+		if f.TimeZone != "" {
+			if _, err := time.LoadLocation(f.TimeZone); err != nil {
+				errs = append(errs, fmt.Errorf("freezes[%d].timeZone: %w", i, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Env returns the named environment.
+func (c *Config) Env(name string) (Environment, int, bool) {
+	for i, e := range c.Environments {
+		if e.Name == name {
+			return e, i, true
+		}
+	}
+	return Environment{}, -1, false
+}
+
+// EnvForTrigger returns the environment a trigger deploys to.
+func (c *Config) EnvForTrigger(t Trigger) (Environment, bool) {
+	for _, e := range c.Environments {
+		if e.Trigger == t {
+			return e, true
+		}
+	}
+	return Environment{}, false
+}
+
+// EnvNames lists the environments in promotion order.
+func (c *Config) EnvNames() []string {
+	names := make([]string, len(c.Environments))
+	for i, e := range c.Environments {
+		names[i] = e.Name
+	}
+	return names
+}
+
+// Service returns the named service.
+func (c *Config) Service(name string) (Service, bool) {
+	for _, s := range c.Services {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Service{}, false
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# tools.sh installs, idempotently and at pinned versions, every tool the
+# build and tests need, and makes sure MariaDB and Redis answer on 127.0.0.1.
+#
+#   scripts/tools.sh            # everything
+#   scripts/tools.sh NAME...    # only these (golangci-lint, actionlint, promtool, services, ...)
+#
+# Go tools go to $SMP_TOOLS (default ~/.cache/smp-delivery/bin), outside the
+# repository so every clone on a machine shares them; a tool is rebuilt only
+# when its pinned version changes. Debian packages are installed only when
+# the command is missing.
+set -euo pipefail
+
+SMP_TOOLS=${SMP_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/smp-delivery/bin}
+mkdir -p "$SMP_TOOLS"
+export GOBIN="$SMP_TOOLS"
+log() { printf 'tools: %s\n' "$*" >&2; }
+
+# go_tool NAME MODULE/PATH@VERSION [ENV=VALUE...]
+go_tool() {
+	local name=$1 pkg=$2; shift 2
+	local ver=${pkg##*@} stamp="$SMP_TOOLS/.$name.version"
+	if [[ -x "$SMP_TOOLS/$name" && -f "$stamp" && "$(cat "$stamp")" == "$ver" ]]; then
+		return 0
+	fi
+	log "installing $name $ver"
+	env "$@" go install "$pkg"
+	echo "$ver" >"$stamp"
+}
+
+apt_updated=0
+# apt_tool COMMAND PACKAGE...
+apt_tool() {
+	local cmd=$1; shift
+	command -v "$cmd" >/dev/null 2>&1 && return 0
+	if [[ $apt_updated == 0 ]]; then
+		log "apt-get update"
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+		apt_updated=1
+	fi
+	log "installing $* (for $cmd)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+wait_for() { # wait_for NAME CMD...
+	local name=$1; shift
+	for _ in $(seq 1 60); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
+	log "$name did not come up"; return 1
+}
+
+services() {
+	if ! mysqladmin -h127.0.0.1 -uroot ping >/dev/null 2>&1; then
+		apt_tool mariadbd mariadb-server mariadb-client
+		log "starting MariaDB"
+		mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+		start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql --bind-address=127.0.0.1
+		wait_for MariaDB mysqladmin -h127.0.0.1 -uroot ping
+	fi
+	if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+		apt_tool redis-server redis-server
+		log "starting Redis"
+		mkdir -p /var/lib/redis /var/log/redis
+		redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+			--dir /var/lib/redis --logfile /var/log/redis/ci.log
+		wait_for Redis redis-cli -h 127.0.0.1 ping
+	fi
+}
+
+install() {
+	case $1 in
+	golangci-lint) go_tool golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 ;;
+	actionlint) go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint@v1.7.12 ;;
+	promtool) apt_tool promtool prometheus ;;
+	services) services ;;
+	*) log "unknown tool $1"; return 2 ;;
+	esac
+}
+
+ALL=(services golangci-lint promtool)
+if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
+for t in "$@"; do install "$t"; done
+echo "$SMP_TOOLS"
