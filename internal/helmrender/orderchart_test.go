@@ -454,10 +454,10 @@ func TestMigrationHookRunsTheWorkloadsImageBeforeTheRollout(t *testing.T) {
 		j := o.jobs[0]
 		_, _, tmpl, _ := o.workload(t)
 		want := map[string]string{
-			"helm.sh/hook":                         "pre-install,pre-upgrade",
-			"helm.sh/hook-weight":                  "-5",
-			"helm.sh/hook-delete-policy":           "before-hook-creation,hook-succeeded",
-			"argocd.argoproj.io/hook":              "PreSync",
+			"helm.sh/hook":                          "pre-install,pre-upgrade",
+			"helm.sh/hook-weight":                   "-5",
+			"helm.sh/hook-delete-policy":            "before-hook-creation,hook-succeeded",
+			"argocd.argoproj.io/hook":               "PreSync",
 			"argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation,HookSucceeded",
 		}
 		for k, v := range want {
