@@ -28,7 +28,8 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// ErrInvalid is wrapped by every error that reports an object not matching its schema.
+// ErrInvalid is wrapped by every error that reports bad input: a stream that is not YAML or
+// an object not matching its schema. Other errors mean the schemas could not be loaded.
 var ErrInvalid = errors.New("invalid manifest")
 
 // Problem is one way one object does not match its schema.
@@ -303,7 +304,7 @@ func splitYAML(data []byte) ([]document, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("split YAML document %d: %w", i, err)
+			return nil, fmt.Errorf("%w: split YAML document %d: %w", ErrInvalid, i, err)
 		}
 		d := document{index: i, body: body}
 		empty := true

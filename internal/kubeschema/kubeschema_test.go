@@ -11,7 +11,7 @@ import (
 	"github.com/smp/delivery/internal/kubeschema"
 )
 
-func validator(t *testing.T) *kubeschema.Validator {
+func validator(t testing.TB) *kubeschema.Validator {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -192,5 +192,31 @@ func TestLoadFailsClearlyForAMissingModule(t *testing.T) {
 	}))
 	if err == nil || !strings.Contains(err.Error(), "no-such-crd.yaml") {
 		t.Fatalf("want an error naming the missing file, got %v", err)
+	}
+}
+
+// BenchmarkLoad measures parsing every schema with the modules already in the module cache
+// (what each test process pays once).
+func BenchmarkLoad(b *testing.B) {
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := kubeschema.Load(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkValidate measures validating a Deployment and a Service.
+func BenchmarkValidate(b *testing.B) {
+	v := validator(b)
+	data, err := os.ReadFile("testdata/builtin.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if err := v.Validate(data); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
