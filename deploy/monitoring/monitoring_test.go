@@ -116,45 +116,52 @@ func TestRulesPassPromtoolCheckAndUnitTests(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tests, err := os.ReadFile("rules_test.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "rules_test.yaml"), tests, 0o644); err != nil {
-		t.Fatal(err)
+	for _, f := range ruleTests {
+		tests, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), tests, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	out := run(t, dir, promtool, "check", "rules", "rules.yaml")
 	if !strings.Contains(out, "SUCCESS: 3 rules found") {
 		t.Errorf("promtool check rules: want 3 rules:\n%s", out)
 	}
-	run(t, dir, promtool, "test", "rules", "rules_test.yaml")
+	run(t, dir, promtool, append([]string{"test", "rules"}, ruleTests...)...)
 }
+
+// ruleTests are promtool's unit test files; they read rules.yaml from their own directory.
+var ruleTests = []string{"rules_test.yaml", "rules_latency_test.yaml"}
 
 func TestRuleTestsCoverEveryAlertFiringAndNotFiring(t *testing.T) {
 	t.Parallel()
 	_, pr := readRule(t)
-	data, err := os.ReadFile("rules_test.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tests struct {
-		Tests []struct {
-			AlertRuleTest []struct {
-				Alertname string `json:"alertname"`
-				ExpAlerts []any  `json:"exp_alerts"`
-			} `json:"alert_rule_test"`
-		} `json:"tests"`
-	}
-	if err := yaml.Unmarshal(data, &tests); err != nil {
-		t.Fatal(err)
-	}
 	fires, silent := map[string]bool{}, map[string]bool{}
-	for _, tc := range tests.Tests {
-		for _, a := range tc.AlertRuleTest {
-			if len(a.ExpAlerts) > 0 {
-				fires[a.Alertname] = true
-			} else {
-				silent[a.Alertname] = true
+	for _, f := range ruleTests {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tests struct {
+			Tests []struct {
+				AlertRuleTest []struct {
+					Alertname string `json:"alertname"`
+					ExpAlerts []any  `json:"exp_alerts"`
+				} `json:"alert_rule_test"`
+			} `json:"tests"`
+		}
+		if err := yaml.Unmarshal(data, &tests); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range tests.Tests {
+			for _, a := range tc.AlertRuleTest {
+				if len(a.ExpAlerts) > 0 {
+					fires[a.Alertname] = true
+				} else {
+					silent[a.Alertname] = true
+				}
 			}
 		}
 	}
@@ -166,7 +173,7 @@ func TestRuleTestsCoverEveryAlertFiringAndNotFiring(t *testing.T) {
 			}
 			n++
 			if !fires[r.Alert] || !silent[r.Alert] {
-				t.Errorf("%s: rules_test.yaml must show it firing and not firing (fires=%v, silent=%v)", r.Alert, fires[r.Alert], silent[r.Alert])
+				t.Errorf("%s: the promtool tests must show it firing and not firing (fires=%v, silent=%v)", r.Alert, fires[r.Alert], silent[r.Alert])
 			}
 		}
 	}
