@@ -99,15 +99,30 @@ func TestOrderSvcChartValidatesAgainstClusterSchemas(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load schemas: %v", err)
 	}
+	// Every environment with each strategy its environment file may select.
 	for _, env := range envs {
-		out, err := renderEnv(t, env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := v.Validate(out); err != nil {
-			t.Errorf("%s: %v", env, err)
+		for _, strategy := range strategies {
+			out, err := renderEnv(t, env, strategyFile(t, strategy))
+			if err != nil {
+				t.Fatalf("%s/%s: %v", env, strategy, err)
+			}
+			if err := v.Validate(out); err != nil {
+				t.Errorf("%s/%s: %v", env, strategy, err)
+			}
 		}
 	}
+}
+
+var strategies = []string{"rolling", "blueGreen"}
+
+// strategyFile writes a values file that selects strategy, as an environment file may.
+func strategyFile(t *testing.T, strategy string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), strategy+".yaml")
+	if err := os.WriteFile(f, []byte("strategy: "+strategy+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 func TestOrderSvcChartLintsCleanForEveryEnvironment(t *testing.T) {
@@ -285,23 +300,28 @@ func TestDevAndStagingRollWithoutEverDroppingCapacity(t *testing.T) {
 func TestPreviewServiceExistsOnlyForBlueGreen(t *testing.T) {
 	t.Parallel()
 	for _, env := range envs {
-		out, err := renderEnv(t, env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o := decode(t, out)
-		previews := 0
-		for _, s := range o.services {
-			if s.Labels["app.kubernetes.io/component"] == "preview" {
-				previews++
+		for _, strategy := range strategies {
+			out, err := renderEnv(t, env, strategyFile(t, strategy))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		want := 0
-		if len(o.rollouts) == 1 && o.rollouts[0].Spec.Strategy.BlueGreen != nil {
-			want = 1
-		}
-		if previews != want {
-			t.Errorf("%s: %d preview Services, want %d", env, previews, want)
+			o := decode(t, out)
+			previews := 0
+			for _, s := range o.services {
+				if s.Labels["app.kubernetes.io/component"] == "preview" {
+					previews++
+				}
+			}
+			want, kind := 0, "Deployment"
+			if strategy == "blueGreen" {
+				want, kind = 1, "Rollout"
+			}
+			if previews != want {
+				t.Errorf("%s/%s: %d preview Services, want %d", env, strategy, previews, want)
+			}
+			if got, _, _, _ := o.workload(t); got != kind {
+				t.Errorf("%s/%s: workload is a %s, want a %s", env, strategy, got, kind)
+			}
 		}
 	}
 }
