@@ -39,8 +39,8 @@ type history struct {
 	prev     semver.Version // latest release reachable from HEAD
 	prevTag  string         // its tag name, "" when there is none
 	hasPrev  bool
-	commits  []Commit       // since prevTag, newest first
-	allTags  []semver.Tag   // every pipeline tag under the prefix
+	commits  []Commit     // since prevTag, newest first
+	allTags  []semver.Tag // every pipeline tag under the prefix
 	tagNames map[string]bool
 }
 

@@ -47,12 +47,12 @@ var (
 
 // Refusals: the request is well formed but a release rule says no (exit 1).
 var (
-	ErrTagExists     = errors.New("tag exists")
-	ErrLowerVersion  = errors.New("version not above the latest release")
-	ErrNotOnMain     = errors.New("commit not on the main branch")
-	ErrNoSection     = errors.New("no CHANGELOG section")
-	ErrPushRefused   = errors.New("push refused")
-	errGitNotOnPath  = errors.New("git not found on PATH: install git (Debian: apt-get install git)")
+	ErrTagExists    = errors.New("tag exists")
+	ErrLowerVersion = errors.New("version not above the latest release")
+	ErrNotOnMain    = errors.New("commit not on the main branch")
+	ErrNoSection    = errors.New("no CHANGELOG section")
+	ErrPushRefused  = errors.New("push refused")
+	errGitNotOnPath = errors.New("git not found on PATH: install git (Debian: apt-get install git)")
 )
 
 const (
