@@ -45,7 +45,7 @@ type TagResult struct {
 	Changelog *CheckResult `json:"changelog,omitempty"`
 	Created   bool         `json:"created"`
 	Pushed    bool         `json:"pushed"`
-	Remote    string       `json:"remote,omitempty"`
+	Remote    string       `json:"remote"`
 	DryRun    bool         `json:"dryRun,omitempty"`
 	// Plan is what CD does when the tag reaches the remote (plan.For).
 	Plan plan.Plan `json:"plan"`
@@ -82,10 +82,7 @@ func Tag(ctx context.Context, o Options, to TagOptions) (TagResult, error) {
 		return TagResult{}, err
 	}
 	name := o.tagName(t.Version)
-	res := TagResult{Tag: name, Version: t.Version.String(), DryRun: to.DryRun}
-	if to.Push {
-		res.Remote = to.Remote
-	}
+	res := TagResult{Tag: name, Version: t.Version.String(), DryRun: to.DryRun, Remote: to.Remote}
 	if res.Plan, err = plan.For(cfg, "refs/tags/"+name); err != nil {
 		return res, fmt.Errorf("%w: %w", ErrInvalidVersion, err)
 	}
