@@ -1,7 +1,6 @@
 package cli
 
 import (
-
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/delivery"
@@ -108,4 +107,3 @@ func orNone(s string) string {
 	}
 	return s
 }
-
