@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/yuin/goldmark"
@@ -99,6 +100,23 @@ func FindSection(src []byte, tag semver.Tag, prefix string) (FoundSection, bool)
 	if tag.Kind == semver.RC {
 		want = append(want, tag.Version.Core().String())
 	}
+	for _, h := range headings(src, prefix) {
+		if slices.Contains(want, h.version) {
+			return h.FoundSection, true
+		}
+	}
+	return FoundSection{}, false
+}
+
+// heading is a top-level level-2 heading of a changelog.
+type heading struct {
+	FoundSection
+	version string // the version it names, or its first word
+	offset  int    // byte offset of the line the heading starts on
+}
+
+func headings(src []byte, prefix string) []heading {
+	var hs []heading
 	doc := goldmark.New().Parser().Parse(text.NewReader(src))
 	for n := doc.FirstChild(); n != nil; n = n.NextSibling() {
 		h, ok := n.(*ast.Heading)
@@ -107,26 +125,24 @@ func FindSection(src []byte, tag semver.Tag, prefix string) (FoundSection, bool)
 		}
 		seg := h.Lines().At(0)
 		raw := strings.TrimSpace(string(seg.Value(src)))
-		tok := headingVersion(raw, prefix)
-		for _, w := range want {
-			if tok != w {
+		found := heading{
+			FoundSection: FoundSection{Heading: raw, Line: bytes.Count(src[:seg.Start], []byte("\n")) + 1, Empty: true},
+			version:      headingVersion(raw, prefix),
+			offset:       bytes.LastIndexByte(src[:seg.Start], '\n') + 1,
+		}
+		for next := n.NextSibling(); next != nil; next = next.NextSibling() {
+			if nh, ok := next.(*ast.Heading); ok {
+				if nh.Level <= 2 {
+					break
+				}
 				continue
 			}
-			s := FoundSection{Heading: raw, Line: bytes.Count(src[:seg.Start], []byte("\n")) + 1, Empty: true}
-			for next := n.NextSibling(); next != nil; next = next.NextSibling() {
-				if nh, ok := next.(*ast.Heading); ok {
-					if nh.Level <= 2 {
-						break
-					}
-					continue
-				}
-				s.Empty = false
-				break
-			}
-			return s, true
+			found.Empty = false
+			break
 		}
+		hs = append(hs, found)
 	}
-	return FoundSection{}, false
+	return hs
 }
 
 // headingVersion extracts the version a heading names: its first word,

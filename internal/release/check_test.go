@@ -101,3 +101,12 @@ func TestCheckFindsAServiceChangelogInItsPath(t *testing.T) {
 		t.Errorf("Check with an explicit file: %v", err)
 	}
 }
+
+func mustTag(t *testing.T, s string) semver.Tag {
+	t.Helper()
+	tag, err := semver.ParseTag(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tag
+}
