@@ -75,13 +75,17 @@ func WriteChangelog(o Options, file string, cl Changelog) (string, error) {
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(out); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("write %s: %w", p, err)
+		return "", fmt.Errorf("write %s: %w", p, errors.Join(err, tmp.Close()))
 	}
 	if err := tmp.Close(); err != nil {
 		return "", fmt.Errorf("write %s: %w", p, err)
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+	// CreateTemp makes the file private; keep the changelog's own mode.
+	mode := fs.FileMode(0o644)
+	if st, err := os.Stat(p); err == nil {
+		mode = st.Mode().Perm()
+	}
+	if err := os.Chmod(tmp.Name(), mode); err != nil {
 		return "", fmt.Errorf("write %s: %w", p, err)
 	}
 	if err := os.Rename(tmp.Name(), p); err != nil {
