@@ -110,3 +110,5 @@ func mustTag(t *testing.T, s string) semver.Tag {
 	}
 	return tag
 }
+
+var semverTag130 = semver.Tag{Version: semver.Version{Major: 1, Minor: 3}, Kind: semver.Release}

@@ -37,13 +37,25 @@ func InsertSection(src []byte, cl Changelog, prefix string) ([]byte, error) {
 			at = h.offset
 		}
 	}
+	var out []byte
 	if at < 0 {
-		out := strings.TrimRight(string(src), "\n") + "\n\n" + section
-		return []byte(out), nil
+		out = []byte(strings.TrimRight(string(src), "\n") + "\n\n" + section)
+	} else {
+		out = []byte(string(src[:at]) + section + "\n" + string(src[at:]))
 	}
-	out := string(src[:at]) + section + "\n" + string(src[at:])
-	return []byte(out), nil
+	// Markdown can swallow what is appended (an unclosed code block or HTML
+	// block at the end): make sure the section reads as one.
+	for _, h := range headings(out, prefix) {
+		if h.version == cl.Version {
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: the section for %s would not read as a heading where it goes (an unclosed code block or HTML block?); fix the file's Markdown", ErrUnplaceable, cl.Version)
 }
+
+// ErrUnplaceable is returned when a changelog's Markdown would hide an
+// inserted section.
+var ErrUnplaceable = errors.New("cannot place CHANGELOG section")
 
 // WriteChangelog inserts cl into the changelog file in the work tree
 // (CHANGELOG.md, or file, as in Check) and returns the path written. The

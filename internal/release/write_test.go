@@ -75,3 +75,44 @@ func TestWriteChangelogThenCheckAfterCommit(t *testing.T) {
 		t.Errorf("Check after writing and committing: %v", err)
 	}
 }
+
+func TestInsertSectionRefusesWhereMarkdownWouldHideIt(t *testing.T) {
+	t.Parallel()
+	cl := Changelog{Version: "1.3.0", Markdown: "## [1.3.0] - 2026-11-25\n\n- a\n"}
+	if _, err := InsertSection([]byte("# Changelog\n\n```\nunclosed\n"), cl, ""); !errors.Is(err, ErrUnplaceable) {
+		t.Errorf("unclosed code block: err = %v", err)
+	}
+}
+
+// FuzzInsertSection checks that, whatever the existing changelog holds,
+// InsertSection either refuses or returns a changelog where the version's
+// section is found, and keeps every byte of the original.
+func FuzzInsertSection(f *testing.F) {
+	for _, s := range []string{"", "# Changelog\n\n## [Unreleased]\n\n## [1.2.0]\n- x\n", "```\n", "<div>\n", "1.2.0\n---\n", "## [1.3.0]\n"} {
+		f.Add(s)
+	}
+	cl := Changelog{Version: "1.3.0", Markdown: "## [1.3.0] - 2026-11-25\n\n### Added\n\n- a (#1) — An\n"}
+	tag := semverTag130
+	f.Fuzz(func(t *testing.T, src string) {
+		out, err := InsertSection([]byte(src), cl, "")
+		if err != nil {
+			if !errors.Is(err, ErrSectionExists) && !errors.Is(err, ErrUnplaceable) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		if s, found := FindSection(out, tag, ""); !found || s.Empty {
+			t.Fatalf("section not found (or empty) in %q", out)
+		}
+		if strings.TrimSpace(src) == "" {
+			return
+		}
+		// Taking the section out again gives back the original, byte for byte
+		// (up to trailing newlines when it was appended).
+		inserted := strings.Replace(string(out), cl.Markdown+"\n", "", 1) == src
+		appended := strings.TrimSuffix(string(out), "\n\n"+cl.Markdown) == strings.TrimRight(src, "\n")
+		if !inserted && !appended {
+			t.Fatalf("original content changed: %q → %q", src, out)
+		}
+	})
+}
