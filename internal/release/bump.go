@@ -70,10 +70,7 @@ func Apply(prev semver.Version, hasPrev bool, b Bump) semver.Version {
 		return FirstVersion
 	}
 	v := prev.Core()
-	if v.Major == 0 && b > Patch {
-		b--
-	}
-	switch b {
+	switch Effective(prev, hasPrev, b) {
 	case Major:
 		return semver.Version{Major: v.Major + 1}
 	case Minor:
@@ -81,4 +78,19 @@ func Apply(prev semver.Version, hasPrev bool, b Bump) semver.Version {
 	default:
 		return semver.Version{Major: v.Major, Minor: v.Minor, Patch: v.Patch + 1}
 	}
+}
+
+// Effective is the part of the version that b actually moves: b itself
+// from 1.0.0 on, one place to the right while the major version is 0, and
+// Minor for the first release (0.1.0).
+func Effective(prev semver.Version, hasPrev bool, b Bump) Bump {
+	switch {
+	case b == None:
+		return None
+	case !hasPrev:
+		return Minor
+	case prev.Major == 0 && b > Patch:
+		return b - 1
+	}
+	return b
 }

@@ -19,9 +19,11 @@ type Next struct {
 	Version string `json:"version,omitempty"` // e.g. 1.3.0-rc.2
 	// Previous is the latest release tag reachable from HEAD ("" for none).
 	Previous string `json:"previous,omitempty"`
-	Bump     Bump   `json:"bump"`
-	RC       uint64 `json:"rc,omitempty"`
-	Head     string `json:"head"`
+	// Bump is the part of the version that moved (so a feat on 0.y.z
+	// reads "patch"); see the package comment.
+	Bump Bump   `json:"bump"`
+	RC   uint64 `json:"rc,omitempty"`
+	Head string `json:"head"`
 	// Commits counts the non-merge commits since Previous (touching Path
 	// when set); Types counts them by type, "other" for malformed headers.
 	Commits  int            `json:"commits"`
@@ -121,7 +123,8 @@ func nextFrom(o Options, h history, rc bool) Next {
 			n.Breaking++
 		}
 	}
-	n.Bump = BumpOfAll(h.commits)
+	asked := BumpOfAll(h.commits)
+	n.Bump = Effective(h.prev, h.hasPrev, asked)
 	if n.Bump == None {
 		since := "in the history"
 		if h.prevTag != "" {
@@ -138,7 +141,7 @@ func nextFrom(o Options, h history, rc bool) Next {
 		}
 		return n
 	}
-	v := Apply(h.prev, h.hasPrev, n.Bump)
+	v := Apply(h.prev, h.hasPrev, asked)
 	n.Release = true
 	if rc {
 		n.RC = nextRC(v, h.allTags)

@@ -41,6 +41,22 @@ func TestApplyBumpsByTheRules(t *testing.T) {
 			t.Errorf("Apply(%s, %v, %s) = %s, want %s", tc.prev, tc.hasPrev, tc.bump, got, tc.want)
 		}
 	}
+	for _, tc := range []struct {
+		prev      semver.Version
+		hasPrev   bool
+		bump, eff Bump
+	}{
+		{semver.Version{Major: 1}, true, Major, Major},
+		{semver.Version{Minor: 3}, true, Major, Minor},
+		{semver.Version{Minor: 3}, true, Minor, Patch},
+		{semver.Version{Minor: 3}, true, Patch, Patch},
+		{semver.Version{}, false, Patch, Minor},
+		{semver.Version{Major: 2}, true, None, None},
+	} {
+		if got := Effective(tc.prev, tc.hasPrev, tc.bump); got != tc.eff {
+			t.Errorf("Effective(%s, %v, %s) = %s, want %s", tc.prev, tc.hasPrev, tc.bump, got, tc.eff)
+		}
+	}
 }
 
 func TestNextVersionFromCommitsSinceTheLastRelease(t *testing.T) {
@@ -53,7 +69,7 @@ func TestNextVersionFromCommitsSinceTheLastRelease(t *testing.T) {
 		bump    Bump
 	}{
 		{"first release from a feature", "", []string{"feat: first"}, "v0.1.0", Minor},
-		{"first release from a fix", "", []string{"fix: first"}, "v0.1.0", Patch},
+		{"first release from a fix", "", []string{"fix: first"}, "v0.1.0", Minor},
 		{"nothing but chores before any release", "", []string{"chore: init", "docs: readme"}, "", None},
 		{"a fix after 1.x", "v1.2.3", []string{"fix: a", "docs: b"}, "v1.2.4", Patch},
 		{"perf is a patch", "v1.2.3", []string{"perf: a"}, "v1.2.4", Patch},
@@ -62,8 +78,8 @@ func TestNextVersionFromCommitsSinceTheLastRelease(t *testing.T) {
 		{"a bang after 1.x", "v1.2.3", []string{"feat: a", "refactor(db)!: b"}, "v2.0.0", Major},
 		{"a BREAKING CHANGE footer after 1.x", "v1.2.3", []string{"fix: a\n\nBREAKING CHANGE: b"}, "v2.0.0", Major},
 		{"the BREAKING-CHANGE synonym", "v1.2.3", []string{"fix: a\n\nBREAKING-CHANGE: b"}, "v2.0.0", Major},
-		{"a feature on 0.x is a patch", "v0.3.1", []string{"feat: a"}, "v0.3.2", Minor},
-		{"a breaking change on 0.x is a minor", "v0.3.1", []string{"feat!: a", "fix: b"}, "v0.4.0", Major},
+		{"a feature on 0.x is a patch", "v0.3.1", []string{"feat: a"}, "v0.3.2", Patch},
+		{"a breaking change on 0.x is a minor", "v0.3.1", []string{"feat!: a", "fix: b"}, "v0.4.0", Minor},
 		{"malformed commits are other and release nothing", "v1.0.0", []string{"Fix stuff", "feat:nospace", "WIP"}, "", None},
 		{"malformed commits beside a fix", "v1.0.0", []string{"Fix stuff", "fix: real"}, "v1.0.1", Patch},
 		{"no commits since the release", "v1.0.0", nil, "", None},
