@@ -31,7 +31,10 @@ commits release nothing.
 
 Monorepo: --tag-prefix order-svc/ makes tags order-svc/v1.2.3, and --path
 services/order counts only the commits that touch that directory.`,
+		// A RunE makes cobra refuse an unknown subcommand (exit 2) instead
+		// of printing help and exiting 0.
 		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newReleaseNextCmd(a), newReleaseChangelogCmd(a), newReleaseCheckCmd(a), newReleaseTagCmd(a))
 	return cmd
