@@ -64,6 +64,9 @@ func (r *repo) run(ctx context.Context, timeout time.Duration, stdin []byte, arg
 	// No prompt may wait for a terminal that is not there; C locale keeps
 	// git's messages stable in errors and logs.
 	cmd.Env = append(cmd.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+	// git's own children (ssh, upload-pack, hooks) may outlive a killed git
+	// and hold its output open; do not wait for them past the timeout.
+	cmd.WaitDelay = time.Second
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smp/delivery/internal/delivery"
 )
@@ -29,7 +30,7 @@ func releasable(t *testing.T) *gitRepo {
 func withRemote(t *testing.T, r *gitRepo) string {
 	t.Helper()
 	bare := filepath.Join(t.TempDir(), "origin.git")
-	if out, err := exec.Command("git", "init", "--quiet", "--bare", bare).CombinedOutput(); err != nil {
+	if out, err := exec.Command("git", "init", "--quiet", "--bare", "--initial-branch=main", bare).CombinedOutput(); err != nil {
 		t.Fatalf("git init --bare: %v\n%s", err, out)
 	}
 	r.git("remote", "add", "origin", bare)
@@ -223,5 +224,52 @@ func TestTagDryRunCreatesNothing(t *testing.T) {
 	}
 	if res.Created || !res.DryRun || r.git("tag", "-l", "v1.3.0") != "" || res.Latest != "v1.2.0" {
 		t.Errorf("dry run: %+v", res)
+	}
+}
+
+func TestTagWithPushRefusesARemoteMainItCannotSee(t *testing.T) {
+	t.Parallel()
+	r := releasable(t)
+	bare := withRemote(t, r)
+	// Someone else pushes to main; this clone has not fetched it.
+	other := filepath.Join(t.TempDir(), "other")
+	for _, args := range [][]string{
+		{"clone", "--quiet", bare, other},
+		{"-C", other, "commit", "--quiet", "--allow-empty", "-m", "fix: elsewhere"},
+		{"-C", other, "push", "--quiet", "origin", "main"},
+	} {
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	_, err := Tag(ctx(t), r.opts(), TagOptions{Version: "v1.3.0", Push: true})
+	if !errors.Is(err, ErrNotOnMain) || !strings.Contains(err.Error(), "which this clone does not have; run `git fetch origin`") {
+		t.Errorf("unfetched remote main: err = %v", err)
+	}
+	r.git("fetch", "--quiet", "origin")
+	if _, err := Tag(ctx(t), r.opts(), TagOptions{Version: "v1.3.0", Push: true, DryRun: true}); err != nil {
+		t.Errorf("after fetching: %v", err)
+	}
+	cfg := delivery.Default()
+	cfg.MainBranch = "trunk"
+	if _, err := Tag(ctx(t), r.opts(), TagOptions{Version: "v1.3.0", Push: true, Config: cfg}); !errors.Is(err, ErrNotOnMain) || !strings.Contains(err.Error(), `remote "origin" has no branch "trunk"`) {
+		t.Errorf("no trunk on the remote: err = %v", err)
+	}
+}
+
+func TestTagGivesUpOnARemoteThatHangs(t *testing.T) {
+	t.Parallel()
+	r := releasable(t)
+	withRemote(t, r)
+	// upload-pack that never answers: the ls-remote must time out, not hang.
+	r.git("config", "remote.origin.uploadpack", "sleep 30; git-upload-pack")
+	o := r.opts()
+	o.NetworkTimeout = 300 * time.Millisecond
+	_, err := Tag(ctx(t), o, TagOptions{Version: "v1.3.0", Push: true})
+	if err == nil || !strings.Contains(err.Error(), "timed out after 300ms") || IsBadInput(err) {
+		t.Errorf("hanging remote: err = %v, want a timeout (exit 1)", err)
+	}
+	if r.git("tag", "-l", "v1.3.0") != "" {
+		t.Error("a tag was created")
 	}
 }
