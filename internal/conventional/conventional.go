@@ -80,6 +80,9 @@ func Parse(msg string) Commit {
 // parseHeader reads "type(scope)!: subject". Anything that does not fit is
 // Other, with the whole line as the subject.
 func parseHeader(h string) Commit {
+	if c, ok := gitRevert(h); ok {
+		return c
+	}
 	other := Commit{Type: Other, Subject: h, PRs: mergePR(h)}
 	i := 0
 	for i < len(h) && isLetter(h[i]) {
@@ -114,6 +117,26 @@ func parseHeader(h string) Commit {
 	}
 	c.Subject, c.PRs = subject, prs
 	return c
+}
+
+// gitRevert reads the header git revert and GitHub's Revert button write,
+// `Revert "feat: x (#12)" (#15)`, as type revert with the reverted header
+// (without its own PR numbers) as subject and the revert's PR numbers.
+func gitRevert(h string) (Commit, bool) {
+	rest, ok := strings.CutPrefix(h, `Revert "`)
+	if !ok {
+		return Commit{}, false
+	}
+	rest, prs := trimPRRefs(rest)
+	inner, ok := strings.CutSuffix(rest, `"`)
+	if !ok {
+		return Commit{}, false
+	}
+	inner, _ = trimPRRefs(strings.TrimSpace(inner))
+	if inner == "" {
+		return Commit{}, false
+	}
+	return Commit{Type: "revert", Subject: inner, PRs: prs}, true
 }
 
 func isLetter(b byte) bool { return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' }

@@ -65,7 +65,8 @@ func TestParseCountsMalformedHeadersAsOther(t *testing.T) {
 		"2fa: digits first",
 		"feat2: digits in the type",
 		"fixup! feat: squash me",
-		"Revert \"feat: add refunds\"",
+		"Revert \"\"",
+		"Revert \"unterminated",
 		"ünïcode: type",
 		": no type",
 		"!: bang only",
@@ -84,6 +85,20 @@ func TestParseCountsMalformedHeadersAsOther(t *testing.T) {
 		}
 		if c.Breaking {
 			t.Errorf("Parse(%q) is breaking without a footer", msg)
+		}
+	}
+}
+
+func TestParseReadsGitReverts(t *testing.T) {
+	t.Parallel()
+	for msg, want := range map[string]Commit{
+		"Revert \"feat(orders): partner webhooks (#12)\" (#15)\n\nThis reverts commit 0123abc.": {Type: "revert", Subject: "feat(orders): partner webhooks", PRs: []int{15}},
+		"Revert \"fix: x\"": {Type: "revert", Subject: "fix: x"},
+	} {
+		got := Parse(msg)
+		got.Body = ""
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Parse(%q) = %+v, want %+v", msg, got, want)
 		}
 	}
 }
@@ -193,7 +208,7 @@ func TestHeaderIsCanonical(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"feat: a", "fix(x)!: b (#1)", "Merge pull request #9 from a/b", "chore: c\n\nBREAKING CHANGE: d",
-		"feat(: x", "x\n\nRefs #1\ncontinued", "BREAKING CHANGE:", "\r\n\r\nfeat: crlf\r\n", "feat: (#0)",
+		"feat(: x", "x\n\nRefs #1\ncontinued", "Revert \"feat: x (#1)\" (#2)", "BREAKING CHANGE:", "\r\n\r\nfeat: crlf\r\n", "feat: (#0)",
 	} {
 		f.Add(s)
 	}

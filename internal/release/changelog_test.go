@@ -28,6 +28,7 @@ func scriptedHistory(t *testing.T) *gitRepo {
 	r.commitAs("An Tran <an@smp.vn>", "fix: handle an empty cart (#108) (#110)")
 	r.commitAs("Chi Le <chi@smp.vn>", "revert: feat(orders): partner webhooks (#109)")
 	r.commitAs("Chi Le <chi@smp.vn>", "security: pin the base image digest")
+	r.commitAs("Bao Vo <bao@smp.vn>", "Revert \"perf(db): batch the outbox inserts (#103)\" (#111)\n\nThis reverts commit 0123456.")
 	return r
 }
 
