@@ -41,7 +41,7 @@ var (
 	ErrEmptyHistory   = errors.New("empty history")
 	ErrShallow        = errors.New("shallow clone")
 	ErrDetached       = errors.New("detached HEAD")
-	ErrInvalidVersion = errors.New("invalid version")
+	ErrInvalidVersion = errors.New("bad release version")
 	ErrInvalidOption  = errors.New("invalid option")
 )
 
@@ -146,10 +146,13 @@ func ParseVersion(s, prefix string, loose bool) (semver.Tag, error) {
 	t, err := semver.ParseTag(rest)
 	if err != nil {
 		hint := ""
-		if _, perr := semver.Parse(rest); perr == nil && !strings.HasPrefix(rest, "v") {
-			hint = fmt.Sprintf(" (did you mean %sv%s?)", prefix, rest)
+		if !strings.Contains(err.Error(), "vX.Y.Z") {
+			hint = fmt.Sprintf("; want %svX.Y.Z or %svX.Y.Z-rc.N", prefix, prefix)
 		}
-		return semver.Tag{}, fmt.Errorf("%w %q: %w; want %svX.Y.Z or %svX.Y.Z-rc.N%s", ErrInvalidVersion, s, err, prefix, prefix, hint)
+		if _, perr := semver.Parse(rest); perr == nil && !strings.HasPrefix(rest, "v") {
+			hint += fmt.Sprintf("; did you mean %sv%s?", prefix, rest)
+		}
+		return semver.Tag{}, fmt.Errorf("%w %q: %w%s", ErrInvalidVersion, s, err, hint)
 	}
 	return t, nil
 }
