@@ -71,10 +71,17 @@ func Tag(ctx context.Context, o Options, to TagOptions) (TagResult, error) {
 	if to.Remote == "" {
 		to.Remote = "origin"
 	}
+	// The remote goes on git's command line: it must not read as an option.
+	if strings.HasPrefix(to.Remote, "-") || strings.ContainsFunc(to.Remote, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return TagResult{}, fmt.Errorf("%w: --remote %q: give a remote name such as origin, or a URL", ErrInvalidOption, to.Remote)
+	}
 	cfg := delivery.Default()
 	if to.Config != nil {
 		c := *to.Config
 		cfg = &c
+	}
+	if cfg.MainBranch == "" {
+		cfg.MainBranch = delivery.Default().MainBranch
 	}
 	cfg.TagPrefix = o.TagPrefix
 	t, err := ParseVersion(to.Version, o.TagPrefix, false)

@@ -99,6 +99,11 @@ func TestTagRefusals(t *testing.T) {
 			t.Errorf("%s: tags changed from %q to %q", tc.name, before, after)
 		}
 	}
+	for _, remote := range []string{"--upload-pack=touch /tmp/pwned", "origin main", "-o"} {
+		if _, err := Tag(ctx(t), r.opts(), TagOptions{Version: "v1.4.0", Push: true, Remote: remote}); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("--remote %q: err = %v, want ErrInvalidOption", remote, err)
+		}
+	}
 	if _, err := Tag(ctx(t), r.opts(), TagOptions{Version: "v1.4.0", SkipChangelog: true, DryRun: true}); err != nil {
 		t.Errorf("--skip-changelog-check: %v", err)
 	}
