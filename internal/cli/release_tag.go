@@ -64,6 +64,9 @@ func writeTag(w io.Writer, res release.TagResult) error {
 		verb = "dry run: would tag"
 	}
 	fmt.Fprintf(w, "%s %s at %.7s (on %s; latest release %s)\n", verb, res.Tag, res.Commit, res.OnMain, orNone(res.Latest))
+	if c := res.Changelog; c != nil {
+		fmt.Fprintf(w, "changelog: %s:%d %s\n", c.File, c.Line, c.Heading)
+	}
 	switch {
 	case res.Pushed:
 		fmt.Fprintf(w, "pushed %s to %s\n", res.Tag, res.Remote)
