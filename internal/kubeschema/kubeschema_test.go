@@ -129,6 +129,19 @@ spec:
     - {repoURL: https://github.com/smp/x.git, targetRevision: main, path: chart, helm: {valuesFiles: [a.yaml]}}
     - {repoURL: https://github.com/smp/smp-gitops.git, targetRevision: main, ref: values}
 `, "/spec/sources/0/helm"},
+		{"an ApplicationSet git generator with a misspelt field fails", `
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: apps}
+spec:
+  generators:
+    - git: {repoURL: https://github.com/smp/smp-gitops.git, revision: main, file: [{path: "environments/dev/*.yaml"}]}
+  template:
+    metadata: {name: x}
+    spec:
+      project: default
+      destination: {server: https://kubernetes.default.svc, namespace: x}
+`, "/spec/generators/0/git"},
 		{"an enum value a ClusterPolicy does not allow fails", `
 apiVersion: kyverno.io/v1
 kind: ClusterPolicy
