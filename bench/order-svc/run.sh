@@ -74,6 +74,7 @@ bare_pid=$!
 bare="http://127.0.0.1:$BARE_PORT"
 for _ in $(seq 1 50); do curl -fsS "$bare/" >/dev/null 2>&1 && break; sleep 0.1; done
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 rss_before=$(awk '/VmRSS/{print $2}' "/proc/$svc_pid/status")
 results="$work/results.jsonl"
 lg() { "$work/loadgen" run -duration "$DURATION" -c "$CONC" "$@" | tee -a "$results"; }
@@ -86,6 +87,7 @@ lg -name "POST order bare" -url "$bare/api/v1/orders" -method POST -body "$order
 peak=$(awk '/VmHWM/{print $2}' "/proc/$svc_pid/status")
 orders=$(mysql -h"${MYSQL_ADDR%:*}" -P"${MYSQL_ADDR#*:}" -uroot -N -e "SELECT COUNT(*) FROM \`$db\`.orders")
 echo
-echo "== results (commit $commit, $(nproc) CPUs shared by server, load generator and anything else running)"
+echo "== results (commit $commit, $(nproc) CPUs shared by server, load generator and anything else running;"
+echo "   load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg))"
 "$work/loadgen" report "$results"
 echo "order-svc RSS: $((rss_before / 1024)) MiB before load, peak (VmHWM) $((peak / 1024)) MiB; orders written: $orders"
