@@ -46,13 +46,13 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "bare":
-		err = bare(ctx, os.Args[2:])
+		err = bare(ctx, os.Args[2:], os.Stderr)
 	case "run":
-		err = run(ctx, os.Args[2:])
+		err = run(ctx, os.Args[2:], os.Stdout)
 	case "token":
-		err = token(os.Args[2:])
+		err = token(os.Args[2:], os.Stdout)
 	case "report":
-		err = report(os.Args[2:])
+		err = report(os.Args[2:], os.Stdout)
 	default:
 		err = fmt.Errorf("unknown mode %q: use bare, run, token or report", os.Args[1])
 	}
@@ -64,7 +64,7 @@ func main() {
 
 // bare serves the same bytes the service answered, with no routing,
 // auth, database, cache, logging or metrics: the cost of net/http alone.
-func bare(ctx context.Context, args []string) error {
+func bare(ctx context.Context, args []string, log io.Writer) error {
 	fs := flag.NewFlagSet("bare", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:9001", "loopback address to listen on")
 	getFile := fs.String("get", "", "file with the body to answer GET with")
@@ -95,6 +95,7 @@ func bare(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(log, "bare handler listening on %s\n", ln.Addr())
 	go func() {
 		<-ctx.Done()
 		// ctx is done by now; the drain gets its own budget.
@@ -111,7 +112,7 @@ func bare(ctx context.Context, args []string) error {
 // token prints an HS256 JWT. It is signed with the standard library so the
 // platform module needs no JWT dependency for a benchmark; the service
 // verifies it with golang-jwt, so a malformed token fails the run loudly.
-func token(args []string) error {
+func token(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	secret := fs.String("secret", "", "HS256 secret")
 	iss := fs.String("iss", "", "issuer")
@@ -130,8 +131,8 @@ func token(args []string) error {
 	signing := header + "." + enc.EncodeToString(claims)
 	mac := hmac.New(sha256.New, []byte(*secret))
 	mac.Write([]byte(signing))
-	fmt.Println(signing + "." + enc.EncodeToString(mac.Sum(nil)))
-	return nil
+	_, err = fmt.Fprintln(out, signing+"."+enc.EncodeToString(mac.Sum(nil)))
+	return err
 }
 
 type result struct {
@@ -146,7 +147,7 @@ type result struct {
 	Status   string  `json:"status"`
 }
 
-func run(ctx context.Context, args []string) error {
+func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	name := fs.String("name", "", "label of this run")
 	target := fs.String("url", "", "URL on 127.0.0.1 to load")
@@ -242,13 +243,13 @@ func run(ctx context.Context, args []string) error {
 	st, _ := json.Marshal(statuses)
 	r := result{Name: *name, Requests: int64(len(lat)), Errors: errs.Load(), Seconds: elapsed,
 		RPS: float64(len(lat)) / elapsed, P50ms: q(0.50), P90ms: q(0.90), P99ms: q(0.99), Status: string(st)}
-	return json.NewEncoder(os.Stdout).Encode(r)
+	return json.NewEncoder(out).Encode(r)
 }
 
 // report reads the JSON lines of run and prints a table with the
 // service/bare ratio of each pair named "<scenario> service" and
 // "<scenario> bare".
-func report(args []string) error {
+func report(args []string, out io.Writer) error {
 	if len(args) != 1 {
 		return errors.New("usage: loadgen report RESULTS.jsonl")
 	}
@@ -270,12 +271,12 @@ func report(args []string) error {
 		byName[r.Name] = r
 		order = append(order, r.Name)
 	}
-	fmt.Printf("| run | requests | errors | req/s | p50 ms | p90 ms | p99 ms | statuses |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(out, "| run | requests | errors | req/s | p50 ms | p90 ms | p99 ms | statuses |\n|---|---|---|---|---|---|---|---|\n")
 	for _, n := range order {
 		r := byName[n]
-		fmt.Printf("| %s | %d | %d | %.0f | %.2f | %.2f | %.2f | %s |\n", n, r.Requests, r.Errors, r.RPS, r.P50ms, r.P90ms, r.P99ms, r.Status)
+		fmt.Fprintf(out, "| %s | %d | %d | %.0f | %.2f | %.2f | %.2f | %s |\n", n, r.Requests, r.Errors, r.RPS, r.P50ms, r.P90ms, r.P99ms, r.Status)
 	}
-	fmt.Println()
+	fmt.Fprintln(out)
 	for _, n := range order {
 		svc, ok := byName[n]
 		if !ok || len(n) < 8 || n[len(n)-8:] != " service" {
@@ -286,7 +287,7 @@ func report(args []string) error {
 		if !ok || b.RPS == 0 || svc.P50ms == 0 {
 			continue
 		}
-		fmt.Printf("%s: service/bare throughput ratio %.3f (%.0f vs %.0f req/s); p50 %.2f vs %.2f ms; p99 %.2f vs %.2f ms\n",
+		fmt.Fprintf(out, "%s: service/bare throughput ratio %.3f (%.0f vs %.0f req/s); p50 %.2f vs %.2f ms; p99 %.2f vs %.2f ms\n",
 			scenario, svc.RPS/b.RPS, svc.RPS, b.RPS, svc.P50ms, b.P50ms, svc.P99ms, b.P99ms)
 	}
 	return nil
