@@ -4,16 +4,16 @@
 //	loadgen bare -addr 127.0.0.1:9001 -get body.json -post order.json
 //	    serves fixed bytes from a bare net/http handler: the baseline the
 //	    real service is compared with in the same run;
-//	loadgen run -url URL [-method POST -body JSON -idempotent] -duration 20s -c 32
-//	    drives a closed loop of c workers against url for duration and
-//	    prints requests/s, p50, p90, p99 and errors as one JSON line.
+//	loadgen run -url URL [-baseline URL] [-method POST -body JSON -idempotent] -duration 20s -c 32
+//	    drives a closed loop of c workers against url (and the baseline,
+//	    alternating in rounds) and prints requests/s, p50, p90, p99 and
+//	    errors as one JSON line per target.
 //
 // Traffic goes only to the loopback address it is given; the loop is
 // bounded by -duration and -max.
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -30,6 +30,7 @@ import (
 	"os/signal"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -147,68 +148,126 @@ type result struct {
 	Status   string  `json:"status"`
 }
 
+// request describes what every worker sends.
+type request struct {
+	method, body, token string
+	idempotent          bool
+	want                int
+	conc                int
+	maxReq              int64
+}
+
+// tally accumulates one target's measurements across rounds.
+type tally struct {
+	lat      []time.Duration
+	errs     int64
+	seconds  float64
+	statuses map[int]int64
+}
+
+// run loads -url, and with -baseline also a second URL, alternating
+// between them in -rounds slices so both see the same background load:
+// on a shared machine a burst of other work then hurts both sides of the
+// ratio instead of one. Each target gets -duration in total.
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	name := fs.String("name", "", "label of this run")
+	name := fs.String("name", "", "label of this run (with -baseline: suffixed \" service\" and \" bare\")")
 	target := fs.String("url", "", "URL on 127.0.0.1 to load")
+	baseline := fs.String("baseline", "", "optional second URL on 127.0.0.1, loaded in alternation")
 	method := fs.String("method", http.MethodGet, "GET or POST")
 	body := fs.String("body", "", "request body (POST)")
 	tok := fs.String("token", "", "bearer token")
 	idem := fs.Bool("idempotent", false, "send a fresh Idempotency-Key with every request")
 	want := fs.Int("status", 0, "expected status (0: any 2xx)")
-	duration := fs.Duration("duration", 20*time.Second, "how long to load")
+	duration := fs.Duration("duration", 20*time.Second, "how long to load each target in total")
+	rounds := fs.Int("rounds", 4, "alternations between -url and -baseline")
 	conc := fs.Int("c", 32, "concurrent workers")
-	maxReq := fs.Int64("max", 5_000_000, "stop after this many requests")
+	maxReq := fs.Int64("max", 5_000_000, "stop a slice after this many requests")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	u, err := url.Parse(*target)
-	if err != nil {
-		return err
+	targets := []string{*target}
+	names := []string{*name}
+	if *baseline != "" {
+		targets = append(targets, *baseline)
+		names = []string{*name + " service", *name + " bare"}
 	}
-	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("refusing %s: load goes only to a loopback address", *target)
+	for _, t := range targets {
+		u, err := url.Parse(t)
+		if err != nil {
+			return err
+		}
+		if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("refusing %s: load goes only to a loopback address", t)
+		}
 	}
-	tr := &http.Transport{MaxIdleConns: *conc, MaxIdleConnsPerHost: *conc, IdleConnTimeout: time.Minute}
+	if *rounds < 1 {
+		return fmt.Errorf("-rounds %d: must be at least 1", *rounds)
+	}
+	req := request{method: *method, body: *body, token: *tok, idempotent: *idem, want: *want, conc: *conc, maxReq: *maxReq}
+	tr := &http.Transport{MaxIdleConns: 2 * *conc, MaxIdleConnsPerHost: *conc, IdleConnTimeout: time.Minute}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	ctx, cancel := context.WithTimeout(ctx, *duration)
-	defer cancel()
+	defer tr.CloseIdleConnections()
+	tallies := make([]*tally, len(targets))
+	for i := range tallies {
+		tallies[i] = &tally{statuses: map[int]int64{}}
+	}
+	slice := *duration / time.Duration(*rounds)
+	for range *rounds {
+		for i, t := range targets {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			load(ctx, client, t, req, slice, tallies[i])
+		}
+	}
+	enc := json.NewEncoder(out)
+	for i, tl := range tallies {
+		if err := enc.Encode(summarize(names[i], tl)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
+var keySeq atomic.Int64
+
+// load runs a closed loop of req.conc workers against target for d.
+func load(ctx context.Context, client *http.Client, target string, req request, d time.Duration, tl *tally) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
 	var count, errs atomic.Int64
-	var seq atomic.Int64
 	var mu sync.Mutex
-	var lat []time.Duration
-	statuses := map[int]int64{}
 	prefix := strconv.FormatInt(time.Now().UnixNano(), 36)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for w := 0; w < *conc; w++ {
+	for range req.conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			local := make([]time.Duration, 0, 4096)
 			localStatus := map[int]int64{}
-			for ctx.Err() == nil && count.Add(1) <= *maxReq {
+			for ctx.Err() == nil && count.Add(1) <= req.maxReq {
 				var rb io.Reader
-				if *body != "" {
-					rb = bytes.NewReader([]byte(*body))
+				if req.body != "" {
+					rb = strings.NewReader(req.body)
 				}
-				req, err := http.NewRequestWithContext(ctx, *method, *target, rb)
+				hr, err := http.NewRequestWithContext(ctx, req.method, target, rb)
 				if err != nil {
 					errs.Add(1)
 					continue
 				}
-				if *body != "" {
-					req.Header.Set("Content-Type", "application/json")
+				if req.body != "" {
+					hr.Header.Set("Content-Type", "application/json")
 				}
-				if *tok != "" {
-					req.Header.Set("Authorization", "Bearer "+*tok)
+				if req.token != "" {
+					hr.Header.Set("Authorization", "Bearer "+req.token)
 				}
-				if *idem {
-					req.Header.Set("Idempotency-Key", prefix+"-"+strconv.FormatInt(seq.Add(1), 10))
+				if req.idempotent {
+					hr.Header.Set("Idempotency-Key", prefix+"-"+strconv.FormatInt(keySeq.Add(1), 10))
 				}
 				t0 := time.Now()
-				resp, err := client.Do(req)
+				resp, err := client.Do(hr)
 				if err != nil {
 					if ctx.Err() == nil {
 						errs.Add(1)
@@ -219,31 +278,38 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				_ = resp.Body.Close()
 				local = append(local, time.Since(t0))
 				localStatus[resp.StatusCode]++
-				if (*want != 0 && resp.StatusCode != *want) || (*want == 0 && resp.StatusCode/100 != 2) {
+				if (req.want != 0 && resp.StatusCode != req.want) || (req.want == 0 && resp.StatusCode/100 != 2) {
 					errs.Add(1)
 				}
 			}
 			mu.Lock()
-			lat = append(lat, local...)
+			tl.lat = append(tl.lat, local...)
 			for k, v := range localStatus {
-				statuses[k] += v
+				tl.statuses[k] += v
 			}
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start).Seconds()
-	slices.Sort(lat)
+	tl.seconds += time.Since(start).Seconds()
+	tl.errs += errs.Load()
+}
+
+func summarize(name string, tl *tally) result {
+	slices.Sort(tl.lat)
 	q := func(p float64) float64 {
-		if len(lat) == 0 {
+		if len(tl.lat) == 0 {
 			return 0
 		}
-		return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
+		return float64(tl.lat[int(p*float64(len(tl.lat)-1))].Microseconds()) / 1000
 	}
-	st, _ := json.Marshal(statuses)
-	r := result{Name: *name, Requests: int64(len(lat)), Errors: errs.Load(), Seconds: elapsed,
-		RPS: float64(len(lat)) / elapsed, P50ms: q(0.50), P90ms: q(0.90), P99ms: q(0.99), Status: string(st)}
-	return json.NewEncoder(out).Encode(r)
+	st, _ := json.Marshal(tl.statuses)
+	r := result{Name: name, Requests: int64(len(tl.lat)), Errors: tl.errs, Seconds: tl.seconds,
+		P50ms: q(0.50), P90ms: q(0.90), P99ms: q(0.99), Status: string(st)}
+	if tl.seconds > 0 {
+		r.RPS = float64(len(tl.lat)) / tl.seconds
+	}
+	return r
 }
 
 // report reads the JSON lines of run and prints a table with the

@@ -82,14 +82,19 @@ func TestRunAgainstTheBareHandlerAndReport(t *testing.T) {
 	}
 
 	var results bytes.Buffer
-	if err := run(ctx, []string{"-name", "GET x service", "-url", "http://" + addr + "/", "-duration", "200ms", "-c", "2", "-status", "200"}, &results); err != nil {
+	if err := run(ctx, []string{"-name", "GET x", "-url", "http://" + addr + "/", "-baseline", "http://" + addr + "/b",
+		"-duration", "200ms", "-rounds", "2", "-c", "2", "-status", "200"}, &results); err != nil {
 		t.Fatal(err)
 	}
-	if err := run(ctx, []string{"-name", "GET x bare", "-url", "http://" + addr + "/", "-method", "POST", "-body", `{"a":1}`,
+	if err := run(ctx, []string{"-name", "POST y", "-url", "http://" + addr + "/", "-method", "POST", "-body", `{"a":1}`,
 		"-idempotent", "-token", "t", "-duration", "200ms", "-c", "2", "-status", "201"}, &results); err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(strings.TrimSpace(results.String()), "\n") {
+	lines := strings.Split(strings.TrimSpace(results.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d result lines, want 3 (service, bare, single):\n%s", len(lines), results.String())
+	}
+	for _, line := range lines {
 		var r result
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatal(err)
@@ -136,5 +141,8 @@ func TestBadArguments(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"-url", "://bad"}, &bytes.Buffer{}); err == nil {
 		t.Error("run with a bad URL succeeded")
+	}
+	if err := run(context.Background(), []string{"-url", "http://127.0.0.1:1/", "-rounds", "0"}, &bytes.Buffer{}); err == nil {
+		t.Error("run with 0 rounds succeeded")
 	}
 }
