@@ -99,11 +99,11 @@ func (f *fixture) commit(at time.Time, msg string) string {
 // promote, rollback) with the trailers smpctl writes.
 type change struct {
 	action, env, svc, tag string
-	digest, previous    string
-	source              string
-	sourceTime          time.Time
-	by, from            string
-	at                  time.Time
+	digest, previous      string
+	source                string
+	sourceTime            time.Time
+	by, from              string
+	at                    time.Time
 }
 
 func (f *fixture) change(c change) string {

@@ -88,13 +88,22 @@ func AppendService(src []byte, s delivery.Service) ([]byte, error) {
 		case isEmptyValue(val) && (val.Line == key.Line || val.Kind == yaml.ScalarNode):
 			// "services:", "services: []", "services: ~": rewrite the key's
 			// line, keeping its comment, and put the list under it.
-			line := lines[key.Line-1]
-			body, comment := trimCR(strings.TrimRight(line, "\n")), ""
-			if i := strings.Index(body, "#"); i >= 0 && i > key.Column {
-				body, comment = body[:i], " "+body[i:]
+			line := trimCR(strings.TrimRight(lines[key.Line-1], "\n"))
+			if val.Line == key.Line && val.Column > 0 {
+				// Cut exactly the value ("[]", "~", "null"), keep the rest.
+				start := val.Column - 1
+				end := start + len(val.Value)
+				if val.Kind == yaml.SequenceNode {
+					end = start + strings.IndexByte(line[start:], ']') + 1
+				}
+				if start <= len(line) && end <= len(line) && end >= start {
+					line = line[:start] + line[end:]
+				}
 			}
-			head := body[:key.Column-1] + "services:"
-			out = strings.Join(lines[:key.Line-1], "") + head + comment + nl + item(indent) + strings.Join(lines[key.Line:], "")
+			if !strings.Contains(line, "#") {
+				line = strings.TrimRight(line, " \t")
+			}
+			out = strings.Join(lines[:key.Line-1], "") + line + nl + item(indent) + strings.Join(lines[key.Line:], "")
 		default:
 			return reencode(&doc, val, s)
 		}
