@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -65,7 +66,7 @@ func writeDiff(w io.Writer, d *history.Diff) error {
 		strings.ToUpper(d.From), strings.ToUpper(d.To), strings.ToUpper(d.From), strings.ToUpper(d.To))
 	for _, s := range d.Services {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Service, strings.Join(s.Differs, ","),
-			sideText(s.From), sideText(s.To), shortSHA(s.From.SourceCommit), shortSHA(s.To.SourceCommit))
+			sideText(s.From, s), sideText(s.To, s), shortSHA(s.From.SourceCommit), shortSHA(s.To.SourceCommit))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -85,7 +86,7 @@ func writeDiff(w io.Writer, d *history.Diff) error {
 	return nil
 }
 
-func sideText(s history.Side) string {
+func sideText(s history.Side, sd history.ServiceDiff) string {
 	if !s.Present {
 		return "(none)"
 	}
@@ -96,8 +97,8 @@ func sideText(s history.Side) string {
 	if s.Digest != "" {
 		tag += " " + history.ShortDigest(s.Digest)
 	}
-	if s.ChartVersion != "" {
-		tag += " chart " + s.ChartVersion
+	if slices.Contains(sd.Differs, "chart") {
+		tag += " chart " + orDash(s.ChartVersion)
 	}
 	return tag
 }
