@@ -141,3 +141,8 @@ func (f *fixture) open(t *testing.T) *Repo {
 	}
 	return r
 }
+
+// osMkdirTemp is a temporary directory for the benchmark repository, shared
+// by every benchmark of the process (b.TempDir would rebuild it per
+// benchmark).
+func osMkdirTemp() (string, error) { return os.MkdirTemp("", "smp-gitops-bench-") }

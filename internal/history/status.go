@@ -79,6 +79,9 @@ func (r *Repo) Status(ctx context.Context) (*Status, error) {
 
 func (r *Repo) status(ctx context.Context, snap *Snapshot) (*Status, error) {
 	last := map[Key]*Event{}
+	// Commits that wrote no image (hand edits, init, holds, ...), newest
+	// first: the only candidates for a drifted file's last change.
+	var others []string
 	pending := 0
 	// Only files with an image can have a deploy to find; a new service's
 	// file (no tag yet) would otherwise force a walk of the whole history.
@@ -94,6 +97,7 @@ func (r *Repo) status(ctx context.Context, snap *Snapshot) (*Status, error) {
 	if pending > 0 {
 		err := r.Walk(ctx, WalkOptions{From: snap.Commit}, func(ev *WalkEvent) bool {
 			if !ev.Action.Changes() {
+				others = append(others, ev.Commit)
 				return true
 			}
 			k := Key{ev.Environment, ev.Service}
@@ -143,36 +147,47 @@ func (r *Repo) status(ctx context.Context, snap *Snapshot) (*Status, error) {
 		}
 		st.Services = append(st.Services, row)
 	}
-	// Drift is rare (a hand edit): name the commit that last touched the
-	// file, one path-limited log per drifted cell.
-	for i := range st.Services {
-		for j := range st.Services[i].Environments {
-			c := &st.Services[i].Environments[j]
-			if !c.Drift {
-				continue
-			}
-			if err := r.lastTouch(ctx, snap.Commit, c); err != nil {
-				return nil, err
-			}
-		}
+	if err := r.attributeDrift(ctx, others, st); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
 
-func (r *Repo) lastTouch(ctx context.Context, head string, c *Cell) error {
-	path := fmt.Sprintf("environments/%s/%s.yaml", c.Environment, c.Service)
-	var found *WalkEvent
-	err := r.Walk(ctx, WalkOptions{From: head, Paths: []string{path}}, func(ev *WalkEvent) bool {
-		found = ev
-		return false
-	})
-	if err != nil || found == nil {
-		return err
+// attributeDrift names, for every drifted cell (an image no smpctl commit
+// wrote: a hand edit, or a file that predates smpctl), the last commit that
+// touched its file. Status's walk already went past that commit (it is newer
+// than the cell's last deploy, or there is no deploy and the walk read
+// everything), so only the commits that wrote no image are candidates: one
+// `git log --no-walk --name-only` over them, limited to the drifted files.
+func (r *Repo) attributeDrift(ctx context.Context, candidates []string, st *Status) error {
+	cells := map[string]*Cell{}
+	var paths []string
+	for i := range st.Services {
+		for j := range st.Services[i].Environments {
+			c := &st.Services[i].Environments[j]
+			if c.Drift {
+				p := fmt.Sprintf("environments/%s/%s.yaml", c.Environment, c.Service)
+				cells[p] = c
+				paths = append(paths, p)
+			}
+		}
 	}
-	t := found.Time
-	c.DeployedAt, c.DeployedBy, c.Commit, c.Action = &t, found.By(), found.Commit, found.Action
-	c.SourceCommit, c.SourceTime, c.PromotedFrom = found.SourceCommit, found.SourceTime, found.PromotedFrom
-	return nil
+	if len(paths) == 0 || len(candidates) == 0 {
+		return nil
+	}
+	return r.Walk(ctx, WalkOptions{Commits: candidates, Paths: paths, Files: true}, func(ev *WalkEvent) bool {
+		for _, p := range ev.Files {
+			c := cells[p]
+			if c == nil {
+				continue
+			}
+			delete(cells, p)
+			t := ev.Time
+			c.DeployedAt, c.DeployedBy, c.Commit, c.Action = &t, ev.By(), ev.Commit, ev.Action
+			c.SourceCommit, c.SourceTime, c.PromotedFrom = ev.SourceCommit, ev.SourceTime, ev.PromotedFrom
+		}
+		return len(cells) > 0
+	})
 }
 
 // ShortDigest abbreviates sha256:<64 hex> to sha256:<12 hex> for tables.

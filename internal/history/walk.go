@@ -13,11 +13,11 @@ import (
 )
 
 // logFormat prints one record per commit: a record separator, then hash,
-// committer time, author, subject and trailers separated by unit
-// separators. Both separators cannot occur in a commit message git accepts
-// through smpctl, and a hand-written one that has them only confuses its own
-// record.
-const logFormat = "--format=%x1e%H%x1f%ct%x1f%an%x1f%s%x1f%(trailers:only,unfold)%x1f"
+// committer time, author and the raw message separated by unit separators
+// (control characters smpctl never writes into a message). The message is
+// parsed here (ParseMessage) rather than with git's %(trailers): git's
+// trailer parser roughly doubles the cost of the walk.
+const logFormat = "--format=%x1e%H%x1f%ct%x1f%an%x1f%B%x1f"
 
 // WalkOptions narrow a walk.
 type WalkOptions struct {
@@ -28,6 +28,9 @@ type WalkOptions struct {
 	// Files lists, in Event.Files order, the paths each commit changed
 	// (costs a tree diff per commit).
 	Files bool
+	// Commits, when set, lists exactly these commits (in this order)
+	// instead of walking from From.
+	Commits []string
 	// Timeout bounds the whole walk; default gitcmd's.
 	Timeout time.Duration
 }
@@ -53,7 +56,12 @@ func (r *Repo) Walk(ctx context.Context, o WalkOptions, fn func(*WalkEvent) bool
 	if o.Files {
 		args = append(args, "--name-only")
 	}
-	args = append(args, from, "--")
+	if len(o.Commits) > 0 {
+		args = append(args, "--no-walk=unsorted", "--stdin")
+	} else {
+		args = append(args, from)
+	}
+	args = append(args, "--")
 	args = append(args, o.Paths...)
 	g := r.git
 	if o.Timeout > 0 {
@@ -65,6 +73,9 @@ func (r *Repo) Walk(ctx context.Context, o WalkOptions, fn func(*WalkEvent) bool
 	defer cmdCancel()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	if len(o.Commits) > 0 {
+		cmd.Stdin = strings.NewReader(strings.Join(o.Commits, "\n") + "\n")
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return fmt.Errorf("git log: %w", err)
@@ -121,26 +132,19 @@ func parseLog(r io.Reader, fn func(*WalkEvent) bool) error {
 	}
 }
 
-// parseRecord decodes one record: hash, time, author, subject, trailers,
-// then (with --name-only) the changed files, one per line.
+// parseRecord decodes one record: hash, time, author, message, then (with --name-only) the changed files, one per line.
 func parseRecord(rec []byte) (*WalkEvent, error) {
-	f := bytes.SplitN(rec, []byte{0x1f}, 6)
-	if len(f) != 6 {
+	f := bytes.SplitN(rec, []byte{0x1f}, 5)
+	if len(f) != 5 {
 		return nil, fmt.Errorf("malformed git log record %q", truncate(string(rec), 80))
 	}
 	secs, err := strconv.ParseInt(string(f[1]), 10, 64)
 	if err != nil {
 		return nil, fmt.Errorf("malformed commit time %q", f[1])
 	}
-	ev := &WalkEvent{Event: Event{
-		Commit:  string(f[0]),
-		Time:    time.Unix(secs, 0).UTC(),
-		Author:  string(f[2]),
-		Subject: string(f[3]),
-	}}
-	ParseSubject(ev.Subject, &ev.Event)
-	ApplyTrailers(string(f[4]), &ev.Event)
-	for line := range strings.SplitSeq(string(f[5]), "\n") {
+	ev := &WalkEvent{Event: ParseMessage(string(f[3]))}
+	ev.Commit, ev.Time, ev.Author = string(f[0]), time.Unix(secs, 0).UTC(), string(f[2])
+	for line := range strings.SplitSeq(string(f[4]), "\n") {
 		if line = strings.TrimSpace(line); line != "" {
 			ev.Files = append(ev.Files, line)
 		}
