@@ -68,6 +68,9 @@ func (r Runner) command(ctx context.Context, args ...string) (*exec.Cmd, context
 	ctx, cancel := context.WithTimeout(ctx, t)
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = r.Dir
+	killGroup(cmd)
+	// Whatever still holds git's output after the kill is cut off.
+	cmd.WaitDelay = 2 * time.Second
 	// C locale: stable messages; no prompt: a missing credential fails
 	// instead of hanging a CI job; no optional locks: readers never block
 	// a concurrent writer.

@@ -80,13 +80,6 @@ func (f *fixture) write(rel, content string) {
 	}
 }
 
-func (f *fixture) remove(rel string) {
-	f.t.Helper()
-	if err := os.Remove(filepath.Join(f.dir, rel)); err != nil {
-		f.t.Fatal(err)
-	}
-}
-
 // commit stages everything and commits msg; it returns the new hash.
 func (f *fixture) commit(at time.Time, msg string) string {
 	f.t.Helper()

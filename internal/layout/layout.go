@@ -199,7 +199,7 @@ func pushFirst(ctx context.Context, g gitcmd.Runner, remote string) error {
 	}
 	g.Timeout = remoteTimeout
 	if _, err := g.Run(ctx, "push", "--quiet", "--set-upstream", "origin", "main"); err != nil {
-		return fmt.Errorf("%w: push to %s: %v", ErrRemoteRefused, remote, err)
+		return fmt.Errorf("%w: push to %s: %w", ErrRemoteRefused, remote, err)
 	}
 	return nil
 }

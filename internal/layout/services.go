@@ -59,6 +59,9 @@ func AppendService(src []byte, s delivery.Service) ([]byte, error) {
 		}
 	}
 	switch {
+	case root.Style&yaml.FlowStyle != 0 || len(root.Content) == 0:
+		// {…} on one line: no place to add lines.
+		return reencode(&doc, root, keyIdx, s)
 	case keyIdx < 0:
 		// No list yet: append one at the end of the file.
 		body := strings.Join(lines, "")
@@ -71,7 +74,7 @@ func AppendService(src []byte, s delivery.Service) ([]byte, error) {
 		indent := key.Column - 1 + 2
 		switch {
 		case val.Kind == yaml.SequenceNode && val.Style&yaml.FlowStyle == 0 && len(val.Content) > 0:
-			indent = val.Content[0].Column - 1 - 2
+			indent = max(val.Column-1, 0) // the sequence starts at its first "-"
 			end := len(lines) // insert after this many lines
 			if keyIdx+2 < len(root.Content) {
 				end = root.Content[keyIdx+2].Line - 1
@@ -105,17 +108,23 @@ func AppendService(src []byte, s delivery.Service) ([]byte, error) {
 			}
 			out = strings.Join(lines[:key.Line-1], "") + line + nl + item(indent) + strings.Join(lines[key.Line:], "")
 		default:
-			return reencode(&doc, val, s)
+			return reencode(&doc, root, keyIdx, s)
 		}
 	}
-	cfg, err := delivery.Parse([]byte(out))
+	return verify([]byte(out), s)
+}
+
+// verify re-reads the edited file: an edit that does not parse, or does not
+// list the service, is refused rather than written.
+func verify(out []byte, s delivery.Service) ([]byte, error) {
+	cfg, err := delivery.Parse(out)
 	if err != nil {
-		return nil, fmt.Errorf("add service %s: the edited file does not parse (%v); add it by hand", s.Name, err)
+		return nil, fmt.Errorf("add service %s: the edited file does not parse (%w); add it by hand", s.Name, err)
 	}
 	if _, ok := cfg.Service(s.Name); !ok {
 		return nil, fmt.Errorf("add service %s: the edit did not take; add it by hand", s.Name)
 	}
-	return []byte(out), nil
+	return out, nil
 }
 
 func ensureNL(lines []string, end int, nl string) string {
@@ -135,8 +144,18 @@ func isEmptyValue(n *yaml.Node) bool {
 	return false
 }
 
-// reencode is the fallback for a list AppendService cannot extend as text.
-func reencode(doc *yaml.Node, list *yaml.Node, s delivery.Service) ([]byte, error) {
+// reencode is the fallback for a file AppendService cannot extend as text.
+func reencode(doc, root *yaml.Node, keyIdx int, s delivery.Service) ([]byte, error) {
+	if keyIdx < 0 {
+		root.Content = append(root.Content,
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "services"},
+			&yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"})
+		keyIdx = len(root.Content) - 2
+	}
+	list := root.Content[keyIdx+1]
+	if isEmptyValue(list) && list.Kind == yaml.ScalarNode {
+		*list = yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	}
 	if list.Kind != yaml.SequenceNode {
 		return nil, fmt.Errorf("services is not a list (line %d): make it a list of {name, image, critical}", list.Line)
 	}
@@ -154,5 +173,5 @@ func reencode(doc *yaml.Node, list *yaml.Node, s delivery.Service) ([]byte, erro
 	if err := enc.Close(); err != nil {
 		return nil, fmt.Errorf("encode delivery config: %w", err)
 	}
-	return b.Bytes(), nil
+	return verify(b.Bytes(), s)
 }
