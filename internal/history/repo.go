@@ -50,6 +50,9 @@ type OpenOptions struct {
 	// Token authenticates https remotes (sent as an HTTP header through the
 	// environment of git, never on its command line or in an error).
 	Token string
+	// GitEnv is added to git's environment for remote calls, e.g.
+	// GIT_SSL_CAINFO for a private certificate authority.
+	GitEnv []string
 }
 
 // Repo is a GitOps repository opened for reading.
@@ -109,7 +112,7 @@ func mirror(ctx context.Context, url string, o OpenOptions) (string, error) {
 	}
 	sum := sha256.Sum256([]byte(url))
 	dir := filepath.Join(o.CacheDir, hex.EncodeToString(sum[:8])+".git")
-	env := authEnv(url, o.Token)
+	env := append(authEnv(url, o.Token), o.GitEnv...)
 	if _, err := os.Stat(dir); err == nil {
 		g := gitcmd.Runner{Dir: dir, Timeout: timeout, Env: env}
 		if _, err := g.Run(ctx, "fetch", "--quiet", "--prune", "--force", "origin", "+refs/heads/*:refs/heads/*"); err != nil {
