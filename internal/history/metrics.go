@@ -5,6 +5,8 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/smp/delivery/internal/delivery"
 )
 
 // MetricsOptions set the window metrics are computed over.
@@ -107,7 +109,9 @@ func (r *Repo) Metrics(ctx context.Context, o MetricsOptions) (*Metrics, error) 
 		if ev.Time.After(newest) {
 			newest = ev.Time
 		}
-		if !ev.Action.Changes() || ev.Environment == "" || ev.Service == "" {
+		if !ev.Action.Changes() || !delivery.ValidName(ev.Environment) || !delivery.ValidName(ev.Service) {
+			// Not an image change, or a hand-written trailer naming no
+			// real environment or service.
 			return true
 		}
 		if (o.Env != "" && ev.Environment != o.Env) || (o.Service != "" && ev.Service != o.Service) {
