@@ -75,7 +75,7 @@ func AppendService(src []byte, s delivery.Service) ([]byte, error) {
 		switch {
 		case val.Kind == yaml.SequenceNode && val.Style&yaml.FlowStyle == 0 && len(val.Content) > 0:
 			indent = max(val.Column-1, 0) // the sequence starts at its first "-"
-			end := len(lines) // insert after this many lines
+			end := len(lines)             // insert after this many lines
 			if keyIdx+2 < len(root.Content) {
 				end = root.Content[keyIdx+2].Line - 1
 			}
