@@ -17,7 +17,7 @@ type ServiceHistory struct {
 // environment file, hold or approvals in env — smpctl's commits and hand
 // edits alike. limit > 0 keeps only the newest limit events.
 func (r *Repo) History(ctx context.Context, env, svc string, limit int) (*ServiceHistory, error) {
-	snap, err := r.Snapshot(ctx)
+	snap, err := r.snapshot(ctx, false)
 	if err != nil {
 		return nil, err
 	}

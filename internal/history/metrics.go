@@ -85,7 +85,7 @@ type acc struct {
 // failure rate and time to restore per environment and service from one
 // pass over the commits (GITOPS-FORMAT.md's trailers).
 func (r *Repo) Metrics(ctx context.Context, o MetricsOptions) (*Metrics, error) {
-	snap, err := r.Snapshot(ctx)
+	snap, err := r.snapshot(ctx, false)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,13 @@ type Snapshot struct {
 // Snapshot reads delivery.yaml, every environment file and every hold at
 // HEAD with three git processes, whatever the number of files.
 func (r *Repo) Snapshot(ctx context.Context) (*Snapshot, error) {
+	return r.snapshot(ctx, true)
+}
+
+// snapshot reads HEAD; without contents it lists the environment files
+// (their keys, with empty EnvFiles) and reads only delivery.yaml and the
+// holds — enough to check names, at a fraction of the cost.
+func (r *Repo) snapshot(ctx context.Context, contents bool) (*Snapshot, error) {
 	head, err := r.git.Output(ctx, "rev-parse", "--verify", "HEAD^{commit}")
 	if err != nil {
 		return nil, fmt.Errorf("read HEAD of %s: %w", r.Source, err)
@@ -66,8 +73,9 @@ func (r *Repo) Snapshot(ctx context.Context) (*Snapshot, error) {
 		hold bool
 	}
 	var (
-		entries []entry
-		batch   bytes.Buffer
+		entries  []entry
+		keysOnly []Key
+		batch    bytes.Buffer
 	)
 	fmt.Fprintf(&batch, "%s:delivery.yaml\n", head)
 	for line := range strings.SplitSeq(string(tree), "\n") {
@@ -82,6 +90,10 @@ func (r *Repo) Snapshot(ctx context.Context) (*Snapshot, error) {
 		}
 		k, hold, ok := keyOf(p)
 		if !ok {
+			continue
+		}
+		if !contents && !hold {
+			keysOnly = append(keysOnly, k)
 			continue
 		}
 		entries = append(entries, entry{k, hold})
@@ -100,6 +112,9 @@ func (r *Repo) Snapshot(ctx context.Context) (*Snapshot, error) {
 		return nil, badInput("%s: delivery.yaml at %s: %v: fix it with a commit", r.Source, short(head), err)
 	}
 	s := &Snapshot{Commit: head, Config: cfg, Files: map[Key]EnvFile{}, Holds: map[Key]Hold{}}
+	for _, k := range keysOnly {
+		s.Files[k] = EnvFile{}
+	}
 	for i, e := range entries {
 		b := blobs[i+1]
 		if e.hold {
