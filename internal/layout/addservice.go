@@ -49,8 +49,8 @@ var (
 // delivery.yaml that lacks one and appends the service to delivery.yaml's
 // services. Existing files are never overwritten. When dir is a git work
 // tree, the change is committed as "gitops: add <name>".
-func AddService(ctx context.Context, dir, name string, o AddOptions) (AddResult, error) {
-	res := AddResult{Service: name}
+func AddService(ctx context.Context, dir, name string, o AddOptions) (res AddResult, err error) {
+	res = AddResult{Service: name}
 	if err := delivery.CheckName("service name", name); err != nil {
 		return res, badInput("%v", err)
 	}
@@ -97,10 +97,31 @@ func AddService(ctx context.Context, dir, name string, o AddOptions) (AddResult,
 	if len(writes) == 0 {
 		return res, nil
 	}
+	// On a failure past this point, put every file back as it was.
+	written := map[string][]byte{} // rel → previous content (nil: new file)
+	defer func() {
+		if err == nil {
+			return
+		}
+		for rel, prev := range written {
+			p := filepath.Join(dir, filepath.FromSlash(rel))
+			if prev == nil {
+				_ = os.Remove(p)
+			} else {
+				_ = os.WriteFile(p, prev, 0o644)
+			}
+		}
+		res.Files = nil
+	}()
 	for _, rel := range sortedKeys(writes) {
 		p := filepath.Join(dir, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return res, fmt.Errorf("create %s: %w", filepath.Dir(p), err)
+		}
+		if rel == delivery.FileName {
+			written[rel] = src
+		} else {
+			written[rel] = nil
 		}
 		if err := os.WriteFile(p, writes[rel], 0o644); err != nil {
 			return res, fmt.Errorf("write %s: %w", p, err)
@@ -114,6 +135,12 @@ func AddService(ctx context.Context, dir, name string, o AddOptions) (AddResult,
 	if _, err := g.Run(ctx, append([]string{"add", "--"}, res.Files...)...); err != nil {
 		return res, fmt.Errorf("stage %s: %w", name, err)
 	}
+	defer func() {
+		if err != nil {
+			// Unstage what was staged, so the index is as it was.
+			_, _ = g.Run(ctx, append([]string{"reset", "--quiet", "--"}, res.Files...)...)
+		}
+	}()
 	trailers := []string{"Action: add-service", "Service: " + name}
 	sha, err := commit(ctx, g, identity(cfg, o.Identity), "gitops: add "+name, trailers, res.Files...)
 	if err != nil {

@@ -95,15 +95,17 @@ type InitResult struct {
 // Init writes the scaffold into dir (created if missing), makes it a git
 // repository on branch main and commits "gitops: init". A non-empty dir that
 // is not already a GitOps repository is refused (ErrBadInput); one that is
-// returns ErrAlreadyInitialized and is not touched.
-func Init(ctx context.Context, dir string, o InitOptions) (InitResult, error) {
-	res := InitResult{Dir: dir}
+// returns ErrAlreadyInitialized and is not touched. When a step fails after
+// writing began, what Init created (dir's contents, a new remote) is removed.
+func Init(ctx context.Context, dir string, o InitOptions) (res InitResult, err error) {
+	res = InitResult{Dir: dir}
 	if dir == "" {
 		return res, badInput("missing directory: give the directory to create, e.g. smpctl gitops init smp-gitops")
 	}
 	entries, err := os.ReadDir(dir)
+	createdDir := errors.Is(err, fs.ErrNotExist)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case createdDir:
 	case err != nil:
 		return res, badInput("%s: %v: give a directory path", dir, err)
 	case len(entries) > 0:
@@ -112,10 +114,27 @@ func Init(ctx context.Context, dir string, o InitOptions) (InitResult, error) {
 		}
 		return res, badInput("%s is not empty and is not a gitops repository (no %s): give an empty or new directory", dir, delivery.FileName)
 	}
-	remote, err := checkRemote(ctx, o.Remote)
+	remote, createdRemote, err := checkRemote(ctx, o.Remote)
 	if err != nil {
 		return res, err
 	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		// Leave nothing half-made: no dir (or the empty one we were
+		// given), no new remote.
+		if createdDir {
+			_ = os.RemoveAll(dir)
+		} else if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+			for _, e := range entries {
+				_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
+		}
+		if createdRemote {
+			_ = os.RemoveAll(remote)
+		}
+	}()
 	files, err := renderScaffold(o)
 	if err != nil {
 		return res, err
@@ -156,41 +175,42 @@ func Init(ctx context.Context, dir string, o InitOptions) (InitResult, error) {
 	return res, nil
 }
 
-// checkRemote creates a missing bare remote and refuses one that already
-// has history, before anything is written locally.
-func checkRemote(ctx context.Context, remote string) (string, error) {
+// checkRemote creates a missing bare remote (created reports that it did)
+// and refuses one that already has history, before anything is written
+// locally.
+func checkRemote(ctx context.Context, remote string) (path string, created bool, err error) {
 	if remote == "" {
-		return "", nil
+		return "", false, nil
 	}
 	if strings.Contains(remote, "://") || strings.HasPrefix(remote, "git@") {
-		return "", badInput("--remote %q: give a local path for the bare repository to create (push to a hosted remote with git push)", remote)
+		return "", false, badInput("--remote %q: give a local path for the bare repository to create (push to a hosted remote with git push)", remote)
 	}
 	abs, err := filepath.Abs(remote)
 	if err != nil {
-		return "", badInput("--remote %q: %v", remote, err)
+		return "", false, badInput("--remote %q: %v", remote, err)
 	}
 	entries, err := os.ReadDir(abs)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0) {
 		if err := os.MkdirAll(abs, 0o755); err != nil {
-			return "", fmt.Errorf("create remote %s: %w", abs, err)
+			return "", false, fmt.Errorf("create remote %s: %w", abs, err)
 		}
 		if _, err := (gitcmd.Runner{Dir: abs}).Run(ctx, "init", "--quiet", "--bare", "--initial-branch=main"); err != nil {
-			return "", fmt.Errorf("init bare remote %s: %w", abs, err)
+			return "", false, fmt.Errorf("init bare remote %s: %w", abs, err)
 		}
-		return abs, nil
+		return abs, true, nil
 	}
 	if err != nil {
-		return "", badInput("--remote %s: %v", abs, err)
+		return "", false, badInput("--remote %s: %v", abs, err)
 	}
 	g := gitcmd.Runner{Dir: abs}
 	bare, err := g.Output(ctx, "rev-parse", "--is-bare-repository")
 	if err != nil || bare != "true" {
-		return "", badInput("--remote %s exists and is not a bare git repository: give a new path or an empty bare repository", abs)
+		return "", false, badInput("--remote %s exists and is not a bare git repository: give a new path or an empty bare repository", abs)
 	}
 	if refs, _ := g.Output(ctx, "for-each-ref", "--count=1", "refs/heads"); refs != "" {
-		return "", fmt.Errorf("%w: --remote %s already has commits: clone it instead of initialising a new repository", ErrRemoteRefused, abs)
+		return "", false, fmt.Errorf("%w: --remote %s already has commits: clone it instead of initialising a new repository", ErrRemoteRefused, abs)
 	}
-	return abs, nil
+	return abs, false, nil
 }
 
 func pushFirst(ctx context.Context, g gitcmd.Runner, remote string) error {

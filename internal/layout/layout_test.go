@@ -354,3 +354,50 @@ func TestScaffoldIsWhatTheOtherPartsExpect(t *testing.T) {
 		}
 	}
 }
+
+func TestInitThatCannotPushLeavesNothingBehind(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	remote := filepath.Join(t.TempDir(), "remote.git")
+	git(t, t.TempDir(), "init", "--quiet", "--bare", remote)
+	hook := filepath.Join(remote, "hooks", "pre-receive")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\necho 'refused by policy' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "g")
+	_, err := Init(ctx, dir, InitOptions{Remote: remote})
+	if !errors.Is(err, ErrRemoteRefused) || !strings.Contains(err.Error(), "refused by policy") {
+		t.Fatalf("init onto a refusing remote = %v, want ErrRemoteRefused with the hook's message", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("a failed init left its directory")
+	}
+	if refs := git(t, remote, "for-each-ref"); refs != "" {
+		t.Errorf("the remote got refs: %s", refs)
+	}
+}
+
+func TestAddServiceThatCannotCommitPutsEverythingBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "g")
+	if _, err := Init(ctx, dir, InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := read(t, filepath.Join(dir, "delivery.yaml"))
+	// Another git process holds the index: staging fails.
+	lock := filepath.Join(dir, ".git", "index.lock")
+	if err := os.WriteFile(lock, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AddService(ctx, dir, "order-svc", AddOptions{}); err == nil || !strings.Contains(err.Error(), "index.lock") {
+		t.Fatalf("add-service with a locked index = %v, want git's lock error", err)
+	}
+	os.Remove(lock)
+	if read(t, filepath.Join(dir, "delivery.yaml")) != before {
+		t.Error("delivery.yaml not restored")
+	}
+	if got := git(t, dir, "status", "--porcelain"); got != "" {
+		t.Errorf("work tree not clean after a failed add-service:\n%s", got)
+	}
+}
