@@ -1,6 +1,8 @@
 package history
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -100,4 +102,31 @@ func FuzzParseMessage(f *testing.F) {
 			t.Fatalf("previous digest %q is not sha256:<64 hex>", e.PreviousDigest)
 		}
 	})
+}
+
+func TestParseLogReadsRecordsAndRefusesGarbage(t *testing.T) {
+	t.Parallel()
+	stream := "\x1eabc\x1f1700000000\x1fbot\x1fdeploy(dev): a → b\n\nAction: deploy\n\x1f\nenvironments/dev/a.yaml\n" +
+		"\x1edef\x1f1700000001\x1fbot\x1fhand edit\n\x1f\n"
+	var got []string
+	err := parseLog(strings.NewReader(stream), func(ev *WalkEvent) bool {
+		got = append(got, ev.Commit+":"+string(ev.Action)+":"+strings.Join(ev.Files, ","))
+		return true
+	})
+	if err != nil || strings.Join(got, " ") != "abc:deploy:environments/dev/a.yaml def::" {
+		t.Errorf("parseLog = %v, %v", got, err)
+	}
+	n := 0
+	if err := parseLog(strings.NewReader(stream), func(*WalkEvent) bool { n++; return false }); !errors.Is(err, errStop) || n != 1 {
+		t.Errorf("stop after one: n=%d err=%v", n, err)
+	}
+	if err := parseLog(strings.NewReader("\x1eabc\x1fnot-a-time\x1fa\x1fb\x1f"), func(*WalkEvent) bool { return true }); err == nil {
+		t.Error("a bad commit time was accepted")
+	}
+	if err := parseLog(strings.NewReader("\x1eonly-two\x1ffields"), func(*WalkEvent) bool { return true }); err == nil {
+		t.Error("a short record was accepted")
+	}
+	if err := parseLog(strings.NewReader(""), func(*WalkEvent) bool { return true }); err != nil {
+		t.Errorf("empty history: %v", err)
+	}
 }

@@ -84,16 +84,18 @@ func (r *Repo) Walk(ctx context.Context, o WalkOptions, fn func(*WalkEvent) bool
 		return fmt.Errorf("git log: %w", err)
 	}
 	perr := parseLog(out, fn)
-	if errors.Is(perr, errStop) {
+	if perr != nil {
+		// Stopped early or unreadable: kill git rather than let it block
+		// on a full pipe until its timeout.
 		cancel()
 		_, _ = io.Copy(io.Discard, out)
 		_ = cmd.Wait()
-		return nil
-	}
-	werr := cmd.Wait()
-	if perr != nil {
+		if errors.Is(perr, errStop) {
+			return nil
+		}
 		return fmt.Errorf("read history of %s: %w", r.Source, perr)
 	}
+	werr := cmd.Wait()
 	if werr != nil {
 		return fmt.Errorf("read history of %s: git log: %w: %s", r.Source, werr, strings.TrimSpace(stderr.String()))
 	}
