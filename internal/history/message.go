@@ -64,8 +64,12 @@ type Event struct {
 	OverrideFreeze string     `json:"overrideFreeze,omitempty"`
 }
 
-// By is who made the change: the Deployed-By trailer, else the author.
+// By is who made the change: the approver of an approval, else the
+// Deployed-By trailer, else the commit's author.
 func (e *Event) By() string {
+	if e.Action == ActionApprove && e.ApprovedBy != "" {
+		return e.ApprovedBy
+	}
 	if e.DeployedBy != "" {
 		return e.DeployedBy
 	}

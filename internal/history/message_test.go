@@ -130,3 +130,20 @@ func TestParseLogReadsRecordsAndRefusesGarbage(t *testing.T) {
 		t.Errorf("empty history: %v", err)
 	}
 }
+
+func TestByNamesTheApproverOfAnApproval(t *testing.T) {
+	t.Parallel()
+	e := ParseMessage("approve(prod): order-svc 3.3.0\n\nAction: approve\nApproved-By: carol\nDeployed-By: bob")
+	e.Author = "smpctl-bot"
+	if e.By() != "carol" {
+		t.Errorf("approval by %q, want carol", e.By())
+	}
+	e = ParseMessage("deploy(prod): order-svc → 3.3.0\n\nDeployed-By: bob\nApproved-By: carol")
+	if e.By() != "bob" {
+		t.Errorf("deploy by %q, want bob", e.By())
+	}
+	e = Event{Author: "mallory"}
+	if e.By() != "mallory" {
+		t.Errorf("hand edit by %q, want its author", e.By())
+	}
+}
