@@ -320,3 +320,25 @@ func TestAuthEnvKeepsTheTokenOffTheCommandLine(t *testing.T) {
 		t.Error("a token must go only to https remotes, and only when set")
 	}
 }
+
+func TestHistoryFindsHandEditsOfHoldsAndApprovalsToo(t *testing.T) {
+	t.Parallel()
+	f := story(t)
+	at := t0.Add(70 * time.Hour)
+	f.write("state/approvals/staging/order-svc/3.3.0-rc.1.yaml", "version: 3.3.0-rc.1\napprovedBy: alice\n")
+	f.commit(at, "record alice's approval by hand")
+	f.write("state/approvals/staging/partner-svc/1.0.0.yaml", "version: 1.0.0\n")
+	f.commit(at.Add(time.Hour), "another service's approval")
+	h, err := f.open(t).History(context.Background(), "staging", "order-svc", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range h.Events {
+		got = append(got, e.Subject)
+	}
+	want := "record alice's approval by hand|promote(staging): order-svc → 3.3.0-rc.1|deploy(staging): order-svc → 3.2.0-rc.1"
+	if strings.Join(got, "|") != want {
+		t.Errorf("staging history:\n got %s\nwant %s", strings.Join(got, "|"), want)
+	}
+}
