@@ -22,10 +22,12 @@ func newGitopsCmd(a *App) *cobra.Command {
 	return cmd
 }
 
-// identityFromEnv is the commit identity override (SMP_GIT_AUTHOR_NAME,
-// SMP_GIT_AUTHOR_EMAIL); empty fields fall back to delivery.yaml.
-func identityFromEnv(a *App) layout.Identity {
-	return layout.Identity{Name: a.Getenv("SMP_GIT_AUTHOR_NAME"), Email: a.Getenv("SMP_GIT_AUTHOR_EMAIL")}
+// addIdentityFlags adds the commit identity override, as deploy has it
+// (--git-author-name ← SMP_GIT_AUTHOR_NAME, ...); empty fields fall back to
+// delivery.yaml's identity.
+func addIdentityFlags(cmd *cobra.Command, id *layout.Identity) {
+	cmd.Flags().StringVar(&id.Name, "git-author-name", "", "commit author and committer name (default: delivery.yaml identity, else smpctl-bot)")
+	cmd.Flags().StringVar(&id.Email, "git-author-email", "", "commit author and committer email")
 }
 
 func layoutError(err error) error {
@@ -53,7 +55,6 @@ used), the first commit is pushed to it and it becomes origin.`,
   smpctl gitops init smp-gitops --repo-url https://github.com/acme/smp-gitops.git`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Identity = identityFromEnv(a)
 			res, err := layout.Init(cmd.Context(), args[0], o)
 			if errors.Is(err, layout.ErrAlreadyInitialized) {
 				fmt.Fprintf(a.Stdout, "%s is already a gitops repository: nothing to do\n", args[0])
@@ -75,6 +76,7 @@ used), the first commit is pushed to it and it becomes origin.`,
 	cmd.Flags().StringVar(&o.Remote, "remote", "", "local path of a bare repository to create (or an empty one) and push the first commit to")
 	cmd.Flags().StringVar(&o.RepoURL, "repo-url", "", "the GitOps repository's URL as Argo CD reaches it (written into apps/)")
 	cmd.Flags().StringVar(&o.ChartRepo, "chart-repo", "", "the Helm chart repository Argo CD pulls service charts from (written into apps/)")
+	addIdentityFlags(cmd, &o.Identity)
 	return cmd
 }
 
@@ -96,7 +98,6 @@ Running it again changes nothing.`,
   smpctl gitops add-service partner-svc --image ghcr.io/smp/partner-svc`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Identity = identityFromEnv(a)
 			res, err := layout.AddService(cmd.Context(), dir, args[0], o)
 			if err != nil {
 				return layoutError(err)
@@ -120,5 +121,6 @@ Running it again changes nothing.`,
 	cmd.Flags().BoolVar(&o.Critical, "critical", false, "run blue/green in prod (Argo Rollouts)")
 	cmd.Flags().StringVar(&o.Image, "image", "", "image repository without tag (default ghcr.io/smp/NAME)")
 	cmd.Flags().StringVar(&o.ChartVersion, "chart-version", layout.DefaultChartVersion, "Helm chart version pinned in every environment")
+	addIdentityFlags(cmd, &o.Identity)
 	return cmd
 }

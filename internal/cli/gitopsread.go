@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -17,13 +18,15 @@ import (
 type readFlags struct {
 	gitops       string
 	cacheDir     string
+	caFile       string
 	fetchTimeout time.Duration
 }
 
 func (f *readFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.gitops, "gitops", "", "GitOps repository: a local clone or bare repository (read in place), or a URL (cloned into the cache, then fetched)")
 	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "", "where clones of remote GitOps repositories are kept (default $XDG_CACHE_HOME/smpctl/gitops)")
-	cmd.Flags().DurationVar(&f.fetchTimeout, "fetch-timeout", history.DefaultFetchTimeout, "time limit for cloning or fetching a remote GitOps repository")
+	cmd.Flags().DurationVar(&f.fetchTimeout, "gitops-timeout", history.DefaultFetchTimeout, "time limit for cloning or fetching a remote GitOps repository")
+	cmd.Flags().StringVar(&f.caFile, "gitops-ca-file", "", "PEM file of an extra certificate authority for an https GitOps remote")
 }
 
 // open opens the repository; tokens come from SMP_GIT_TOKEN, never a flag.
@@ -36,9 +39,14 @@ func (f *readFlags) open(ctx context.Context, a *App) (*history.Repo, error) {
 		}
 		cache = filepath.Join(base, "smpctl", "gitops")
 	}
-	r, err := history.Open(ctx, f.gitops, history.OpenOptions{
-		CacheDir: cache, FetchTimeout: f.fetchTimeout, Token: a.Getenv("SMP_GIT_TOKEN"),
-	})
+	o := history.OpenOptions{CacheDir: cache, FetchTimeout: f.fetchTimeout, Token: a.Getenv("SMP_GIT_TOKEN")}
+	if f.caFile != "" {
+		if _, err := os.Stat(f.caFile); err != nil {
+			return nil, exit.Usagef("--gitops-ca-file %s: %v: give a PEM file of the certificate authority", f.caFile, errors.Unwrap(err))
+		}
+		o.GitEnv = append(o.GitEnv, "GIT_SSL_CAINFO="+f.caFile)
+	}
+	r, err := history.Open(ctx, f.gitops, o)
 	return r, readError(err)
 }
 

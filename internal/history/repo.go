@@ -186,7 +186,7 @@ func remoteError(url string, err error) error {
 		strings.Contains(msg, "Permission denied"), strings.Contains(msg, "403"):
 		return fmt.Errorf("%w: read gitops repository %s: %s (check SMP_GIT_TOKEN or your ssh agent)", ErrRemoteRefused, url, msg)
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("read gitops repository %s: %w (raise --fetch-timeout or check the network)", url, err)
+		return fmt.Errorf("read gitops repository %s: %w (raise --gitops-timeout or check the network)", url, err)
 	}
 	return badInput("read gitops repository %s: %s: check the URL (git ls-remote %s)", url, msg, url)
 }
