@@ -102,6 +102,9 @@ Running it again changes nothing.`,
 			if err != nil {
 				return layoutError(err)
 			}
+			for _, warning := range res.Warnings {
+				fmt.Fprintf(a.Stderr, "smpctl: warning: %s\n", warning)
+			}
 			return a.Render(res, func(w io.Writer) error {
 				if len(res.Files) == 0 {
 					_, err := fmt.Fprintf(w, "%s is already in %s: nothing to do\n", res.Service, dir)

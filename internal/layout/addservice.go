@@ -35,6 +35,9 @@ type AddResult struct {
 	Service string   `json:"service"`
 	Files   []string `json:"files"`
 	Commit  string   `json:"commit,omitempty"`
+	// Warnings name what the user still has to do, e.g. an environment
+	// with no apps/<env>-apps.yaml, which Argo CD therefore never deploys.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // DefaultChartVersion is pinned in new environment files.
@@ -81,6 +84,10 @@ func AddService(ctx context.Context, dir, name string, o AddOptions) (res AddRes
 
 	writes := map[string][]byte{}
 	for _, env := range cfg.Environments {
+		apps := filepath.Join(dir, AppsDir, env.Name+"-apps.yaml")
+		if _, err := os.Stat(apps); err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s/%s-apps.yaml does not exist: Argo CD does not deploy %s until it does (copy apps/dev-apps.yaml and rename dev)", AppsDir, env.Name, env.Name))
+		}
 		rel := EnvFile(env.Name, name)
 		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(rel))); err == nil {
 			continue

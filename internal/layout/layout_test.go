@@ -192,6 +192,9 @@ func TestAddServiceWritesFilesListsTheServiceAndCommitsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings on the scaffold: %q", res.Warnings)
+	}
 	if strings.Join(res.Files, ",") != "delivery.yaml,environments/dev/order-svc.yaml,environments/prod/order-svc.yaml,environments/staging/order-svc.yaml" {
 		t.Errorf("files = %v", res.Files)
 	}
@@ -246,6 +249,10 @@ func TestAddServiceWithoutGitOnlyWritesFiles(t *testing.T) {
 	res, err := AddService(context.Background(), dir, "order-svc", AddOptions{})
 	if err != nil || res.Commit != "" || len(res.Files) != 4 {
 		t.Fatalf("%+v %v", res, err)
+	}
+	// No apps/ here: each environment is named as not deployed by Argo CD.
+	if len(res.Warnings) != 3 || !strings.Contains(res.Warnings[2], "apps/prod-apps.yaml does not exist") {
+		t.Errorf("warnings = %q", res.Warnings)
 	}
 }
 
