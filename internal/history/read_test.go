@@ -286,9 +286,9 @@ func TestOpenReadsPathsBareRepositoriesAndURLs(t *testing.T) {
 	if c, _ := st2.Cell("partner-svc", "staging"); c.Tag != "1.0.0-rc.1" {
 		t.Errorf("after fetch partner-svc/staging = %+v", c)
 	}
-	entries, _ := os.ReadDir(cache)
-	if len(entries) != 1 {
-		t.Errorf("cache holds %d entries, want one clone per URL", len(entries))
+	clones, _ := filepath.Glob(filepath.Join(cache, "*.git"))
+	if len(clones) != 1 {
+		t.Errorf("cache holds %d clones, want one per URL", len(clones))
 	}
 
 	notRepo := t.TempDir()
@@ -340,5 +340,32 @@ func TestHistoryFindsHandEditsOfHoldsAndApprovalsToo(t *testing.T) {
 	want := "record alice's approval by hand|promote(staging): order-svc → 3.3.0-rc.1|deploy(staging): order-svc → 3.2.0-rc.1"
 	if strings.Join(got, "|") != want {
 		t.Errorf("staging history:\n got %s\nwant %s", strings.Join(got, "|"), want)
+	}
+}
+
+func TestOpeningTheSameURLConcurrentlyWorks(t *testing.T) {
+	t.Parallel()
+	f := story(t)
+	bare := filepath.Join(t.TempDir(), "gitops.git")
+	runGit(t, f.dir, t0, "clone", "--quiet", "--bare", f.dir, bare)
+	cache := t.TempDir()
+	url := "file://" + bare
+	// First the clone, then the fetch: eight readers at once each time.
+	for round := range 2 {
+		errs := make(chan error, 8)
+		for range 8 {
+			go func() {
+				r, err := Open(context.Background(), url, OpenOptions{CacheDir: cache, FetchTimeout: time.Minute})
+				if err == nil {
+					_, err = r.Status(context.Background())
+				}
+				errs <- err
+			}()
+		}
+		for range 8 {
+			if err := <-errs; err != nil {
+				t.Errorf("round %d: %v", round, err)
+			}
+		}
 	}
 }

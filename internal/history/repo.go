@@ -100,8 +100,10 @@ func Open(ctx context.Context, spec string, o OpenOptions) (*Repo, error) {
 }
 
 // mirror clones url into the cache (or fetches it) and returns the bare
-// repository's path. A clone goes to a temporary directory first and is
-// renamed into place, so an interrupted clone never leaves a broken cache.
+// repository's path. One process at a time works on a cached repository
+// (a lock file beside it); a clone goes to a temporary directory first and
+// is renamed into place, so an interrupted clone never leaves a broken
+// cache.
 func mirror(ctx context.Context, url string, o OpenOptions) (string, error) {
 	if o.CacheDir == "" {
 		return "", errors.New("read remote gitops repository: no cache directory configured")
@@ -113,6 +115,16 @@ func mirror(ctx context.Context, url string, o OpenOptions) (string, error) {
 	sum := sha256.Sum256([]byte(url))
 	dir := filepath.Join(o.CacheDir, hex.EncodeToString(sum[:8])+".git")
 	env := append(authEnv(url, o.Token), o.GitEnv...)
+	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
+		return "", fmt.Errorf("create gitops cache %s: %w", o.CacheDir, err)
+	}
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	unlock, err := lockCache(lctx, dir+".lock")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	if _, err := os.Stat(dir); err == nil {
 		g := gitcmd.Runner{Dir: dir, Timeout: timeout, Env: env}
 		before, _ := g.Output(ctx, "rev-parse", "--verify", "--quiet", "HEAD")
@@ -126,9 +138,6 @@ func mirror(ctx context.Context, url string, o OpenOptions) (string, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("gitops cache %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
-		return "", fmt.Errorf("create gitops cache %s: %w", o.CacheDir, err)
-	}
 	tmp, err := os.MkdirTemp(o.CacheDir, "clone-")
 	if err != nil {
 		return "", fmt.Errorf("create gitops cache %s: %w", o.CacheDir, err)
@@ -139,7 +148,7 @@ func mirror(ctx context.Context, url string, o OpenOptions) (string, error) {
 		return "", remoteError(url, err)
 	}
 	writeCommitGraph(ctx, tmp)
-	if err := os.Rename(tmp, dir); err != nil && !isExist(err) {
+	if err := os.Rename(tmp, dir); err != nil {
 		return "", fmt.Errorf("cache clone of %s: %w", url, err)
 	}
 	return dir, nil
@@ -151,10 +160,6 @@ func mirror(ctx context.Context, url string, o OpenOptions) (string, error) {
 // written. A failure only costs speed.
 func writeCommitGraph(ctx context.Context, dir string) {
 	_, _ = (gitcmd.Runner{Dir: dir}).Run(ctx, "commit-graph", "write", "--reachable", "--changed-paths")
-}
-
-func isExist(err error) bool {
-	return errors.Is(err, fs.ErrExist) || strings.Contains(err.Error(), "directory not empty")
 }
 
 // authEnv passes a token to git for https remotes as an extra header, in
