@@ -114,6 +114,10 @@ func Write(w io.Writer, o Options) error {
 		}
 		key := env + "/" + name
 		prev := cur[key]
+		if s == prev && action != "rollback" {
+			// smpctl never commits a change that changes nothing.
+			continue
+		}
 		if action == "rollback" {
 			// Back to what staging had before: a different, older build.
 			s = state{tag: prev.tag + "-prev", digest: fmt.Sprintf("sha256:%064x", build+1_000_000+n), source: prev.source}

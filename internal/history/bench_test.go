@@ -110,3 +110,20 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// BenchmarkHistoryPathLimited is the straightforward alternative History
+// does not use: `git log -- paths`. Compare with BenchmarkHistory in the
+// same run.
+func BenchmarkHistoryPathLimited(b *testing.B) {
+	r := benchRepo(b)
+	paths := []string{"environments/prod/svc-007.yaml", "state/holds/prod/svc-007.yaml", "state/approvals/prod/svc-007"}
+	for b.Loop() {
+		n := 0
+		if err := r.Walk(context.Background(), WalkOptions{Paths: paths}, func(*WalkEvent) bool { n++; return true }); err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			b.Fatal("no commits")
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smp/delivery/internal/gitopsgen"
 )
 
 // story builds the history most tests read: order-svc built from three
@@ -366,6 +368,89 @@ func TestOpeningTheSameURLConcurrentlyWorks(t *testing.T) {
 			if err := <-errs; err != nil {
 				t.Errorf("round %d: %v", round, err)
 			}
+		}
+	}
+}
+
+func TestStatusReadsSeedStyleCommitsWithoutTrailers(t *testing.T) {
+	t.Parallel()
+	// The seed's pipeline: yq edits the tag, commits the subject only.
+	f := newFixture(t)
+	f.write("environments/dev/order-svc.yaml", "image:\n  repository: ghcr.io/smp/order-svc\n  tag: main\n")
+	f.commit(t0.Add(time.Hour), "deploy(dev): order-svc → main")
+	st, err := f.open(t).Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := st.Cell("order-svc", "dev")
+	if c.Tag != "main" || c.Action != ActionDeploy || c.Drift || c.DeployedBy != "smpctl-bot" {
+		t.Errorf("seed-style deploy = %+v", c)
+	}
+	// A later yq edit of the tag without a deploy subject is drift.
+	f.write("environments/dev/order-svc.yaml", "image:\n  repository: ghcr.io/smp/order-svc\n  tag: sha-2\n")
+	f.commit(t0.Add(2*time.Hour), "update dev")
+	st, err = f.open(t).Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := st.Cell("order-svc", "dev"); !c.Drift || c.Tag != "sha-2" || c.Action != "" {
+		t.Errorf("tag edited by hand = %+v, want drift attributed to the hand commit", c)
+	}
+}
+
+// TestHistoryMatchesAPathLimitedLog checks History's shortcut against the
+// plain answer, `git log -- paths`, on a generated history with hand edits.
+func TestHistoryMatchesAPathLimitedLog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bare := filepath.Join(t.TempDir(), "gen.git")
+	if err := gitopsgen.Build(ctx, bare, gitopsgen.Options{Services: 6, Commits: 300, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	runGit(t, work, t0, "clone", "--quiet", bare, "w")
+	dir := filepath.Join(work, "w")
+	edit := func(rel, content, msg string, at time.Time) {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, rel), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		runGit(t, dir, at, "add", "--all")
+		runGit(t, dir, at, "commit", "--quiet", "-m", msg)
+	}
+	late := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	edit("environments/prod/svc-002.yaml", "image:\n  tag: by-hand\n", "hand edit prod", late)
+	edit("environments/dev/svc-002.yaml", "image:\n  tag: by-hand\n", "hand edit dev", late.Add(time.Hour))
+	edit("state/approvals/prod/svc-002/9.9.9.yaml", "version: 9.9.9\n", "approval by hand", late.Add(2*time.Hour))
+	r, err := Open(ctx, dir, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []Key{{"prod", "svc-002"}, {"dev", "svc-002"}, {"staging", "svc-004"}} {
+		h, err := r.History(ctx, k.Env, k.Service, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got, want []string
+		for _, e := range h.Events {
+			got = append(got, e.Commit)
+		}
+		paths := []string{"environments/" + k.Env + "/" + k.Service + ".yaml", "state/holds/" + k.Env + "/" + k.Service + ".yaml", "state/approvals/" + k.Env + "/" + k.Service}
+		err = r.Walk(ctx, WalkOptions{Paths: paths}, func(ev *WalkEvent) bool {
+			// The generated init commit writes every file: History counts
+			// it only through its trailers (Action: init names no service).
+			if ev.Action != ActionInit {
+				want = append(want, ev.Commit)
+			}
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") || len(got) < 2 {
+			t.Errorf("%v: History has %d commits, git log -- paths %d:\n got %v\nwant %v", k, len(got), len(want), got, want)
 		}
 	}
 }

@@ -139,7 +139,7 @@ func (r *Repo) status(ctx context.Context, snap *Snapshot) (*Status, error) {
 				t := ev.Time
 				c.DeployedAt, c.DeployedBy = &t, ev.By()
 				c.SourceCommit, c.SourceTime, c.PromotedFrom = ev.SourceCommit, ev.SourceTime, ev.PromotedFrom
-				c.Drift = ev.Digest != "" && f.Digest != "" && ev.Digest != f.Digest
+				c.Drift = drifted(ev, f)
 			} else if ok && f.Tag != "" {
 				c.Drift = true // an image no smpctl commit wrote
 			}
@@ -188,6 +188,16 @@ func (r *Repo) attributeDrift(ctx context.Context, candidates []string, st *Stat
 		}
 		return len(cells) > 0
 	})
+}
+
+// drifted reports whether the file's image is not the one ev wrote: the
+// digests differ, or, when either side has no digest (a seed-style tag-only
+// file or commit), the tags differ.
+func drifted(ev *Event, f EnvFile) bool {
+	if ev.Digest != "" && f.Digest != "" {
+		return ev.Digest != f.Digest
+	}
+	return ev.Tag != "" && f.Tag != "" && ev.Tag != f.Tag
 }
 
 // ShortDigest abbreviates sha256:<64 hex> to sha256:<12 hex> for tables.
