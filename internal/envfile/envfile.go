@@ -490,4 +490,3 @@ func anchoredOwned(b []byte) bool {
 	}
 	return false
 }
-

@@ -46,6 +46,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -64,6 +65,12 @@ var (
 	// ErrNoBranch: the remote has no such branch yet.
 	ErrNoBranch = errors.New("GitOps remote has no such branch")
 )
+
+// CloneDepth is how many commits a clone fetches: enough for the
+// out-of-order guard to find the running deploy of a busy repository
+// without a second round trip, small enough that the clone's cost does not
+// grow with the repository's age. Tree.Log deepens beyond it on demand.
+const CloneDepth = 64
 
 // DefaultRetryDelay is the first back-off after a rejected push; it doubles
 // each attempt (capped at 2 s) with ±50% jitter. Tests shorten it.
@@ -208,6 +215,9 @@ func redactURL(s string) string {
 type Commit struct {
 	Subject  string
 	Trailers []Trailer
+	// Identity overrides the Repo's identity for this commit (for example
+	// the one delivery.yaml names); zero keeps the Repo's.
+	Identity Identity
 }
 
 // Trailer is one "Key: value" line of the commit's trailer block.
@@ -320,7 +330,7 @@ func (r *Repo) checkout(ctx context.Context) (*Tree, func(), error) {
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
 	t := &Tree{dir: dir, repo: r}
-	_, err = r.remoteGit(ctx, "", "clone", "--quiet", "--depth", "1", "--single-branch", "--no-tags",
+	_, err = r.remoteGit(ctx, "", "clone", "--quiet", "--depth", strconv.Itoa(CloneDepth), "--single-branch", "--no-tags",
 		"--branch", r.remote.Branch, r.url, dir)
 	if err != nil {
 		cleanup()
@@ -333,7 +343,9 @@ func (r *Repo) checkout(ctx context.Context) (*Tree, func(), error) {
 // previous attempt's work: the files it wrote are deleted first so that
 // reset --hard restores the tracked ones and new ones are gone.
 func (r *Repo) refresh(ctx context.Context, t *Tree) error {
-	if _, err := r.remoteGit(ctx, t.dir, "fetch", "--quiet", "--depth", "1", "--no-tags", "origin",
+	// No --depth: fetch only what is new since our clone, keeping any
+	// history an earlier attempt deepened.
+	if _, err := r.remoteGit(ctx, t.dir, "fetch", "--quiet", "--no-tags", "origin",
 		"+refs/heads/"+r.remote.Branch+":refs/remotes/origin/"+r.remote.Branch); err != nil {
 		return r.classify("fetch", err)
 	}
@@ -358,7 +370,8 @@ func (r *Repo) commit(ctx context.Context, t *Tree, c Commit) (string, error) {
 	if _, err := r.git(ctx, t.dir, nil, append([]string{"add", "--all", "--"}, paths...)...); err != nil {
 		return "", err
 	}
-	_, err := r.git(ctx, t.dir, strings.NewReader(c.Message()), "commit", "--quiet", "--no-verify", "--file", "-")
+	args := []string{"commit", "--quiet", "--no-verify", "--file", "-"}
+	_, err := r.gitAs(ctx, t.dir, c.Identity, strings.NewReader(c.Message()), args...)
 	if err != nil {
 		if strings.Contains(err.Error(), "nothing to commit") || strings.Contains(err.Error(), "nothing added to commit") {
 			return "", fmt.Errorf("%s: %w", c.Subject, ErrNoChange)
@@ -466,13 +479,21 @@ func (r *Repo) remoteGit(ctx context.Context, dir string, args ...string) (strin
 // git runs git with a controlled environment: no prompts, the commit
 // identity, ssh in batch mode, and the token as an extra http header.
 func (r *Repo) git(ctx context.Context, dir string, stdin *strings.Reader, args ...string) (string, error) {
+	return r.gitAs(ctx, dir, Identity{}, stdin, args...)
+}
+
+func (r *Repo) gitAs(ctx context.Context, dir string, as Identity, stdin *strings.Reader, args ...string) (string, error) {
+	id := r.identity
+	if as.Name != "" && as.Email != "" {
+		id = as
+	}
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
 	// git spawns helpers (upload-pack, receive-pack, ssh, hooks): on a
 	// timeout, kill the whole process group so nothing lingers.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 2 * time.Second
+	cmd.WaitDelay = 10 * time.Second
 	if stdin != nil {
 		cmd.Stdin = stdin
 	}
@@ -481,6 +502,10 @@ func (r *Repo) git(ctx context.Context, dir string, stdin *strings.Reader, args 
 		{"advice.detachedHead", "false"},
 		{"init.defaultBranch", r.remote.Branch},
 		{"protocol.version", "2"},
+		// The clone is thrown away: no background gc or maintenance,
+		// which would also outlive the command and hold its pipes.
+		{"gc.auto", "0"},
+		{"maintenance.auto", "false"},
 	}
 	if r.remote.Token != "" {
 		cfg = append(cfg, [2]string{"http.extraHeader", "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+r.remote.Token))})
@@ -492,10 +517,10 @@ func (r *Repo) git(ctx context.Context, dir string, stdin *strings.Reader, args 
 		"GIT_TERMINAL_PROMPT=0",
 		"GIT_ASKPASS=true",
 		"GCM_INTERACTIVE=never",
-		"GIT_AUTHOR_NAME="+r.identity.Name,
-		"GIT_AUTHOR_EMAIL="+r.identity.Email,
-		"GIT_COMMITTER_NAME="+r.identity.Name,
-		"GIT_COMMITTER_EMAIL="+r.identity.Email,
+		"GIT_AUTHOR_NAME="+id.Name,
+		"GIT_AUTHOR_EMAIL="+id.Email,
+		"GIT_COMMITTER_NAME="+id.Name,
+		"GIT_COMMITTER_EMAIL="+id.Email,
 		fmt.Sprintf("GIT_CONFIG_COUNT=%d", len(cfg)),
 	)
 	if r.remote.CAFile != "" {

@@ -119,14 +119,14 @@ const logFormat = "%H%x00%ct%x00%s%x00%(trailers:unfold,only)%x1e"
 
 // Log calls visit for each commit that changed path, newest first, until
 // visit returns stop or history ends. The clone is shallow; Log deepens it
-// as far as needed (64, 256, 1024 commits, then all), so the common case —
-// the last change was recent — costs one small fetch at most.
+// as far as needed (CloneDepth, then 4× more each time, then all), so the
+// common case — the last change was recent — costs no fetch at all.
 func (t *Tree) Log(ctx context.Context, path string, visit func(Revision) (stop bool, err error)) error {
 	if _, err := t.abs(path); err != nil {
 		return err
 	}
 	seen := map[string]bool{}
-	deepen := 64
+	deepen := CloneDepth * 4
 	for {
 		shallow, err := t.shallowCommits()
 		if err != nil {
