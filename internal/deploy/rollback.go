@@ -71,16 +71,7 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 		if err := writeEnvFile(t, req.Env, req.Service, old, target); err != nil {
 			return gitops.Commit{}, err
 		}
-		reason := fmt.Sprintf("rolled back from %s", cur.Image.Tag)
-		if req.Reason != "" {
-			reason += ": " + req.Reason
-		}
-		h := Hold{Since: req.Now.UTC().Truncate(time.Second), By: req.By, Reason: reason, Digest: img.Digest}
-		hb, err := yaml.Marshal(h)
-		if err != nil {
-			return gitops.Commit{}, err
-		}
-		if err := t.WriteFile(holdPath(req.Env, req.Service), hb); err != nil {
+		if err := placeHold(t, req.Env, req.Service, cur.Image.Tag, req.Reason, img.Digest, req.Common); err != nil {
 			return gitops.Commit{}, err
 		}
 		tr := imageTrailers("rollback", req.Env, req.Service, img, cur.Image.Digest)
@@ -99,6 +90,19 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 		res.Message = fmt.Sprintf("%s in %s already runs %s; nothing to commit", req.Service, req.Env, img.Tag)
 	}
 	return res, err
+}
+
+// placeHold writes the hold a rollback leaves behind.
+func placeHold(t *gitops.Tree, env, svc, fromTag, why, digest string, c Common) error {
+	reason := fmt.Sprintf("rolled back from %s", fromTag)
+	if why != "" {
+		reason += ": " + why
+	}
+	hb, err := yaml.Marshal(Hold{Since: c.Now.UTC().Truncate(time.Second), By: c.By, Reason: reason, Digest: digest})
+	if err != nil {
+		return err
+	}
+	return t.WriteFile(holdPath(env, svc), hb)
 }
 
 // findTarget walks the environment file's history, newest first, for the

@@ -21,6 +21,10 @@ type DeployRequest struct {
 	Source       Source
 	// OverrideFreeze is the reason to deploy during a freeze; empty obeys it.
 	OverrideFreeze string
+	// Rollback marks an explicit rollback to this image: holds, freezes,
+	// approvals and the out-of-order guard do not apply, the commit is
+	// rollback(...) and a hold is placed, as with Rollback.
+	Rollback bool
 }
 
 // Validate checks the request's names before anything leaves the process.
@@ -35,11 +39,15 @@ func Deploy(ctx context.Context, repo *gitops.Repo, req DeployRequest) (Outcome,
 		return Outcome{}, err
 	}
 	img := req.Image
-	out := Outcome{Action: "deploy", Environment: req.Env, Service: req.Service, Image: &img}
+	action := "deploy"
+	if req.Rollback {
+		action = "rollback"
+	}
+	out := Outcome{Action: action, Environment: req.Env, Service: req.Service, Image: &img}
 	noop := fmt.Sprintf("%s %s is already deployed to %s; nothing to commit", req.Service, img.Tag, req.Env)
 	return run(ctx, repo, out, noop, func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
 		return writeImage(ctx, t, imageWrite{
-			action: "deploy", env: req.Env, svc: req.Service, img: img, chart: req.ChartVersion,
+			action: action, env: req.Env, svc: req.Service, img: img, chart: req.ChartVersion,
 			src: req.Source, override: req.OverrideFreeze, common: req.Common,
 		})
 	})
@@ -169,19 +177,24 @@ func writeImage(ctx context.Context, t *gitops.Tree, w imageWrite) (gitops.Commi
 	if cur.Image == want.Image && (w.chart == "" || cur.ChartVersion == w.chart) {
 		return gitops.Commit{}, gitops.ErrNoChange
 	}
-	overridden, err := checkFreeze(cfg, w.action, w.env, w.override, w.common.Now)
-	if err != nil {
-		return gitops.Commit{}, err
-	}
-	if err := checkHold(t, w.env, w.svc); err != nil {
-		return gitops.Commit{}, err
-	}
-	approvedBy, err := requireApproval(t, cfg, e, w.svc, w.img, w.common.By, w.approvedBy)
-	if err != nil {
-		return gitops.Commit{}, err
-	}
-	if err := checkOrder(ctx, t, w.action, w.env, w.svc, w.src); err != nil {
-		return gitops.Commit{}, err
+	var overridden, approvedBy string
+	if w.action == "rollback" {
+		if err := placeHold(t, w.env, w.svc, cur.Image.Tag, "", w.img.Digest, w.common); err != nil {
+			return gitops.Commit{}, err
+		}
+	} else {
+		if overridden, err = checkFreeze(cfg, w.action, w.env, w.override, w.common.Now); err != nil {
+			return gitops.Commit{}, err
+		}
+		if err := checkHold(t, w.env, w.svc); err != nil {
+			return gitops.Commit{}, err
+		}
+		if approvedBy, err = requireApproval(t, cfg, e, w.svc, w.img, w.common.By, w.approvedBy); err != nil {
+			return gitops.Commit{}, err
+		}
+		if err := checkOrder(ctx, t, w.action, w.env, w.svc, w.src); err != nil {
+			return gitops.Commit{}, err
+		}
 	}
 	if err := writeEnvFile(t, w.env, w.svc, old, want); err != nil {
 		return gitops.Commit{}, err
