@@ -133,13 +133,9 @@ func findTarget(ctx context.Context, t *gitops.Tree, req RollbackRequest, cur en
 	var target envfile.Values
 	var found gitops.Revision
 	err := t.Log(ctx, path, func(rev gitops.Revision) (bool, error) {
-		b, err := t.Show(ctx, rev.Hash, path)
-		if err != nil {
-			return false, nil // deleted at this revision
-		}
-		v, err := envfile.Read(b)
-		if err != nil || v.Image.Digest == "" {
-			return false, nil
+		v, ok := imageAt(ctx, t, rev.Hash, path)
+		if !ok {
+			return false, nil // deleted, broken or unpinned at this revision
 		}
 		var match bool
 		switch {
@@ -165,4 +161,15 @@ func findTarget(ctx context.Context, t *gitops.Tree, req RollbackRequest, cur en
 		return envfile.Values{}, gitops.Revision{}, exit.Usagef("--to %s: no image with that tag, digest or revision in the history of %s", req.To, path)
 	}
 	return target, found, nil
+}
+
+// imageAt reads the owned values of path at rev; ok is false when the file
+// did not exist, did not parse or pinned no image there.
+func imageAt(ctx context.Context, t *gitops.Tree, rev, path string) (envfile.Values, bool) {
+	b, showErr := t.Show(ctx, rev, path)
+	if showErr != nil {
+		return envfile.Values{}, false
+	}
+	v, readErr := envfile.Read(b)
+	return v, readErr == nil && v.Image.Digest != ""
 }

@@ -442,7 +442,7 @@ func verify(before, after []byte, v Values) error {
 		delete(a, k)
 		delete(b, k)
 	}
-	if !reflect.DeepEqual(a, b) && !(len(a) == 0 && len(b) == 0) {
+	if !reflect.DeepEqual(a, b) && (len(a) != 0 || len(b) != 0) {
 		return fmt.Errorf("%w: the edit would change keys other than image.* and chart.version", ErrUnsupported)
 	}
 	return nil

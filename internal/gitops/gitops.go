@@ -46,6 +46,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -354,7 +355,7 @@ func (r *Repo) refresh(ctx context.Context, t *Tree) error {
 			return fmt.Errorf("reset %s: %w", p, err)
 		}
 	}
-	t.touched = nil
+	t.touched, t.created = nil, nil
 	_, err := r.git(ctx, t.dir, nil, "reset", "--quiet", "--hard", "origin/"+r.remote.Branch)
 	return err
 }
@@ -367,19 +368,24 @@ func (r *Repo) commit(ctx context.Context, t *Tree, c Commit) (string, error) {
 	for p := range t.touched {
 		paths = append(paths, p)
 	}
-	if _, err := r.git(ctx, t.dir, nil, append([]string{"add", "--all", "--"}, paths...)...); err != nil {
-		return "", err
+	sort.Strings(paths)
+	// Every process counts on a busy CI runner: `git commit -- paths`
+	// stages tracked files itself, so `git add` runs only for new files.
+	if len(t.created) > 0 {
+		if _, err := r.git(ctx, t.dir, nil, append([]string{"add", "--"}, paths...)...); err != nil {
+			return "", err
+		}
 	}
-	args := []string{"commit", "--quiet", "--no-verify", "--file", "-"}
+	args := append([]string{"commit", "--quiet", "--no-verify", "--file", "-", "--"}, paths...)
 	_, err := r.gitAs(ctx, t.dir, c.Identity, strings.NewReader(c.Message()), args...)
 	if err != nil {
-		if strings.Contains(err.Error(), "nothing to commit") || strings.Contains(err.Error(), "nothing added to commit") {
+		if strings.Contains(err.Error(), "nothing to commit") || strings.Contains(err.Error(), "nothing added to commit") ||
+			strings.Contains(err.Error(), "no changes added to commit") {
 			return "", fmt.Errorf("%s: %w", c.Subject, ErrNoChange)
 		}
 		return "", err
 	}
-	sha, err := r.git(ctx, t.dir, nil, "rev-parse", "HEAD")
-	return strings.TrimSpace(sha), err
+	return t.head(ctx)
 }
 
 func (r *Repo) push(ctx context.Context, t *Tree) error {

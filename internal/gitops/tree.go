@@ -18,8 +18,26 @@ import (
 type Tree struct {
 	dir  string
 	repo *Repo
-	// touched are the paths written or removed in this attempt.
-	touched map[string]bool
+	// touched are the paths written or removed in this attempt; created
+	// those of them that did not exist before.
+	touched, created map[string]bool
+}
+
+// head returns the checkout's HEAD commit, reading the loose ref a commit
+// just wrote rather than spawning git when it can.
+func (t *Tree) head(ctx context.Context) (string, error) {
+	if b, err := os.ReadFile(filepath.Join(t.dir, ".git", "HEAD")); err == nil {
+		if ref, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "ref: "); ok && filepath.IsLocal(ref) {
+			// #nosec G703 -- ref is checked with filepath.IsLocal above
+			if h, err := os.ReadFile(filepath.Join(t.dir, ".git", filepath.FromSlash(ref))); err == nil {
+				if s := strings.TrimSpace(string(h)); len(s) == 40 {
+					return s, nil
+				}
+			}
+		}
+	}
+	out, err := t.repo.git(ctx, t.dir, nil, "rev-parse", "HEAD")
+	return strings.TrimSpace(out), err
 }
 
 func (t *Tree) touch(rel string) {
@@ -56,6 +74,12 @@ func (t *Tree) WriteFile(rel string, b []byte) error {
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", rel, err)
+	}
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) && !t.touched[rel] {
+		if t.created == nil {
+			t.created = map[string]bool{}
+		}
+		t.created[rel] = true
 	}
 	t.touch(rel)
 	return os.WriteFile(p, b, 0o644)

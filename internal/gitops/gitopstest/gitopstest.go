@@ -5,9 +5,10 @@
 package gitopstest
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
-	"net/http/cgi"
+	"net/http/cgi" // #nosec G504 -- serves git http-backend in tests; httpoxy affected Go < 1.6.3 only
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -20,7 +21,7 @@ import (
 // Git runs git in dir and fails the test on error.
 func Git(t testing.TB, dir string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("git", args...)
+	cmd := exec.CommandContext(context.Background(), "git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
 		"GIT_AUTHOR_NAME=fixture", "GIT_AUTHOR_EMAIL=fixture@example.com",
