@@ -451,3 +451,27 @@ func TestConcurrentDeploys(t *testing.T) {
 		t.Errorf("final order-svc is not the newest build:\n%s", f)
 	}
 }
+
+func TestRefusedCredentialsAreExit1WithoutTheToken(t *testing.T) {
+	t.Parallel()
+	const token = "ghp_this-is-the-secret"
+	bare := newRemote(t, 0)
+	srv, ca := gitopstest.HTTPSRemote(t, filepath.Dir(bare), token)
+	url := srv.URL + "/" + filepath.Base(bare)
+	req := deploy.DeployRequest{Common: deploy.Common{By: "ci", Now: wednesday}, Env: "dev", Service: "order-svc", Image: img(t, "order-svc", "3.3.0", 'a')}
+	r, err := deploy.Open(gitops.Remote{URL: url, Token: "wrong" + token, CAFile: ca}, gitops.Identity{Name: "a", Email: "a@b"}, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = deploy.Deploy(context.Background(), r, req)
+	if code(err) != 1 || !errors.Is(err, gitops.ErrAuth) || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), "SMP_GIT_TOKEN") {
+		t.Fatalf("err = %v (exit %d), want exit 1, ErrAuth, a hint at SMP_GIT_TOKEN and no token", err, code(err))
+	}
+	r, err = deploy.Open(gitops.Remote{URL: url, Token: token, CAFile: ca}, gitops.Identity{Name: "a", Email: "a@b"}, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := deploy.Deploy(context.Background(), r, req); err != nil {
+		t.Fatalf("deploy over https with the token: %v", err)
+	}
+}
