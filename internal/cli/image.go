@@ -34,6 +34,10 @@ func imageError(err error) error {
 	if err == nil {
 		return nil
 	}
+	var coded *exit.Error
+	if errors.As(err, &coded) {
+		return err // already decided
+	}
 	for _, usage := range []error{
 		imageref.ErrInvalid, image.ErrBadInput, image.ErrNotMain, image.ErrCgoOnly, image.ErrNoCommit,
 		signing.ErrBadKey, retention.ErrBadInput, imagepolicy.ErrBadInput,

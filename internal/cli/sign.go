@@ -85,6 +85,9 @@ func newSignGenerateKeyCmd(a *App) *cobra.Command {
 					return exit.Usagef("%s exists: refusing to overwrite a key; move it away or pick --output-dir", p)
 				}
 			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return exit.Usagef("--output-dir %s: %v", dir, err)
+			}
 			password := a.Getenv("COSIGN_PASSWORD")
 			if password == "" {
 				fmt.Fprintln(a.Stderr, "sign: COSIGN_PASSWORD is empty: the private key is encrypted with an empty password")

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -20,6 +21,9 @@ import (
 
 // ErrInvalid marks a reference the user must fix (bad input, exit 2).
 var ErrInvalid = errors.New("invalid image reference")
+
+// tagPattern is the OCI distribution spec's tag grammar.
+var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 // forbiddenTags are mutable tags that defeat promotion by digest.
 var forbiddenTags = map[string]string{
@@ -93,12 +97,12 @@ func Repository(s string) (name.Repository, error) {
 	if tagAndDigest(s) != "" {
 		return name.Repository{}, fmt.Errorf("%w: %q names a tag or digest where a repository is expected: drop %q", ErrInvalid, s, tagAndDigest(s))
 	}
+	if host, _, ok := strings.Cut(s, "/"); !ok || (!strings.ContainsAny(host, ".:") && host != "localhost") {
+		return name.Repository{}, fmt.Errorf("%w: repository %q has no registry host: write it in full, e.g. ghcr.io/smp/%s", ErrInvalid, s, s[strings.LastIndexByte(s, '/')+1:])
+	}
 	r, err := name.NewRepository(s, nameOptions(s)...)
 	if err != nil {
 		return name.Repository{}, fmt.Errorf("%w: repository %q: %v", ErrInvalid, s, err)
-	}
-	if host, _, ok := strings.Cut(s, "/"); !ok || (!strings.ContainsAny(host, ".:") && host != "localhost") {
-		return name.Repository{}, fmt.Errorf("%w: repository %q has no registry host: write it in full, e.g. ghcr.io/smp/%s", ErrInvalid, s, s[strings.LastIndexByte(s, '/')+1:])
 	}
 	return r, nil
 }
@@ -154,7 +158,7 @@ func CheckTag(tag string) error {
 	if why, bad := forbiddenTags[strings.ToLower(tag)]; bad {
 		return fmt.Errorf("%w: tag %q is refused: %s; use the sha-<short> tag or a release version", ErrInvalid, tag, why)
 	}
-	if _, err := name.NewTag("example.com/x:"+tag, name.StrictValidation); err != nil || tag == "" {
+	if _, err := name.NewTag("example.com/x:"+tag, name.StrictValidation); err != nil || !tagPattern.MatchString(tag) {
 		return fmt.Errorf("%w: tag %q is not a valid tag (letters, digits, '.', '_', '-', at most 128, not starting with '.' or '-')", ErrInvalid, tag)
 	}
 	return nil

@@ -41,6 +41,12 @@ type Access struct {
 	Backoff time.Duration
 }
 
+// GitHubKeychain answers for ghcr.io with user and token, and anonymously
+// for every other registry (so the next keychain decides).
+func GitHubKeychain(user, token string) authn.Keychain {
+	return githubKeychain{user: user, token: token}
+}
+
 // githubKeychain answers for ghcr.io with a token, and defers otherwise.
 type githubKeychain struct{ user, token string }
 

@@ -196,6 +196,9 @@ type Result struct {
 // reports it; what was deleted before stays deleted (each deletion is
 // independent and safe on its own).
 func Run(ctx context.Context, b Backend, refs References, p Policy, dryRun bool) (*Result, error) {
+	if _, err := Plan(nil, refs, p); err != nil {
+		return nil, err // a bad policy is refused before the registry is asked
+	}
 	versions, err := b.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", b.Name(), err)
