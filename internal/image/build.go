@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -294,10 +295,21 @@ func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 			return nil, err
 		}
 	}
-	if err := o.checkPackage(ctx); err != nil {
-		return nil, err
+	// go list runs beside git and the first go build: it only reads, and
+	// its verdict (not a main package, cgo only) wins over theirs.
+	checked := make(chan error, 1)
+	go func() { checked <- o.checkPackage(ctx) }()
+	var checkErr error
+	waitCheck := func() error {
+		if checked != nil {
+			checkErr, checked = <-checked, nil
+		}
+		return checkErr
 	}
 	if err := o.gitFacts(ctx); err != nil {
+		if cerr := waitCheck(); cerr != nil {
+			return nil, cerr
+		}
 		return nil, err
 	}
 	if strings.ContainsAny(o.Version, " \t\n'\"") {
@@ -326,10 +338,17 @@ func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 	base, err := baseLayer(o.CACerts, art.Created)
 	if err != nil {
 		art.Cleanup()
+		if cerr := waitCheck(); cerr != nil {
+			return nil, cerr
+		}
 		return nil, err
 	}
 	for _, p := range o.Platforms {
 		pi, err := o.buildPlatform(ctx, art, p, base)
+		if cerr := waitCheck(); cerr != nil {
+			art.Cleanup()
+			return nil, cerr
+		}
 		if err != nil {
 			art.Cleanup()
 			return nil, err
@@ -384,11 +403,7 @@ func (o *BuildOptions) buildPlatform(ctx context.Context, art *Artifact, p v1.Pl
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("go build %s for %s: %w\n%s", o.Dir, p.String(), err, strings.TrimSpace(stderr.String()))
 	}
-	bin, err := os.ReadFile(out)
-	if err != nil {
-		return nil, fmt.Errorf("read built binary: %w", err)
-	}
-	app, err := appLayer(bin, art.Created)
+	app, binSize, binSum, err := appLayer(out, art.Created)
 	if err != nil {
 		return nil, err
 	}
@@ -429,10 +444,14 @@ func (o *BuildOptions) buildPlatform(ctx context.Context, art *Artifact, p v1.Pl
 	if err != nil {
 		return nil, fmt.Errorf("image digest: %w", err)
 	}
-	doc, err := sbom.FromBinary(out, sbom.Subject{Version: art.Version, Commit: art.Commit, Time: art.Created, Platform: p.String()})
+	bi, err := buildinfo.ReadFile(out)
+	if err != nil {
+		return nil, fmt.Errorf("SBOM of %s: %w: %w", p.String(), sbom.ErrNoBuildInfo, err)
+	}
+	doc, err := sbom.FromBuildInfo(bi, binSum, sbom.Subject{Version: art.Version, Commit: art.Commit, Time: art.Created, Platform: p.String()})
 	if err != nil {
 		return nil, fmt.Errorf("SBOM of %s: %w", p.String(), err)
 	}
-	o.progress("build: %s image %s (binary %d bytes)", p.String(), dig, len(bin))
-	return &PlatformImage{Platform: p, Image: img, Digest: dig, BinaryPath: out, BinarySize: int64(len(bin)), SBOM: doc}, nil
+	o.progress("build: %s image %s (binary %d bytes)", p.String(), dig, binSize)
+	return &PlatformImage{Platform: p, Image: img, Digest: dig, BinaryPath: out, BinarySize: binSize, SBOM: doc}, nil
 }
