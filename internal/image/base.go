@@ -28,6 +28,7 @@ const (
 	DefaultCACerts = "/etc/ssl/certs/ca-certificates.crt"
 )
 
+//nolint:gosec // account names, not credentials: "x" means no password
 const passwd = `root:x:0:0:root:/root:/sbin/nologin
 nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin
 nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin

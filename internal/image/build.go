@@ -233,7 +233,7 @@ func (o *BuildOptions) gitFacts(ctx context.Context) error {
 	if o.Commit == "" {
 		c, err := o.output(ctx, nil, "git", "rev-parse", "HEAD")
 		if err != nil {
-			return fmt.Errorf("%w: no --commit and git cannot tell (%v): run in a git checkout or pass --commit SHA --version V", ErrNoCommit, err)
+			return fmt.Errorf("%w: no --commit and git cannot tell (%w): run in a git checkout or pass --commit SHA --version V", ErrNoCommit, err)
 		}
 		o.Commit = c
 	}
@@ -244,7 +244,7 @@ func (o *BuildOptions) gitFacts(ctx context.Context) error {
 	if o.Version == "" {
 		v, err := o.output(ctx, nil, "git", "describe", "--tags", "--always")
 		if err != nil {
-			return fmt.Errorf("%w: no --version and git describe failed (%v): pass --version V", ErrNoCommit, err)
+			return fmt.Errorf("%w: no --version and git describe failed (%w): pass --version V", ErrNoCommit, err)
 		}
 		o.Version = v
 	}

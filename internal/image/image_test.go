@@ -150,8 +150,11 @@ func TestTheImageRunsAndReportsItsVersion(t *testing.T) {
 	for {
 		resp, err := http.Get("http://127.0.0.1:" + port + "/health")
 		if err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&health)
+			derr := json.NewDecoder(resp.Body).Decode(&health)
 			resp.Body.Close()
+			if derr != nil {
+				t.Fatal(derr)
+			}
 			break
 		}
 		if time.Now().After(deadline) {

@@ -84,7 +84,7 @@ func ParseDockerfile(b []byte) ([]Instruction, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: read Dockerfile: %v", ErrBadInput, err)
+		return nil, fmt.Errorf("%w: read Dockerfile: %w", ErrBadInput, err)
 	}
 	if cur.Len() > 0 {
 		out = append(out, instruction(start, cur.String()))
@@ -108,7 +108,7 @@ func heredocWord(s string) string {
 	}
 	s = strings.Trim(fields[0], `"'`)
 	for _, c := range s {
-		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+		if c != '_' && (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') && (c < '0' || c > '9') {
 			return ""
 		}
 	}

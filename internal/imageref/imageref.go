@@ -102,7 +102,7 @@ func Repository(s string) (name.Repository, error) {
 	}
 	r, err := name.NewRepository(s, nameOptions(s)...)
 	if err != nil {
-		return name.Repository{}, fmt.Errorf("%w: repository %q: %v", ErrInvalid, s, err)
+		return name.Repository{}, fmt.Errorf("%w: repository %q: %w", ErrInvalid, s, err)
 	}
 	return r, nil
 }
@@ -124,7 +124,7 @@ func Reference(s string) (name.Reference, error) {
 	}
 	ref, err := name.ParseReference(s, nameOptions(s)...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %v", ErrInvalid, s, err)
+		return nil, fmt.Errorf("%w: %q: %w", ErrInvalid, s, err)
 	}
 	if t, ok := ref.(name.Tag); ok {
 		if err := CheckTag(t.TagStr()); err != nil {

@@ -133,7 +133,7 @@ func Explain(err error, reg name.Registry, attempts int) error {
 	var dnsErr *net.DNSError
 	if errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &dnsErr) || (errors.As(err, &ne) && ne.Timeout()) ||
 		strings.Contains(err.Error(), "connection refused") {
-		return fmt.Errorf("%w: %s did not answer after %d attempts (%v): check the registry address, that it is running, and the network", ErrUnreachable, reg, attempts, err)
+		return fmt.Errorf("%w: %s did not answer after %d attempts (%w): check the registry address, that it is running, and the network", ErrUnreachable, reg, attempts, err)
 	}
 	return err
 }

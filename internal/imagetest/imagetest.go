@@ -5,6 +5,7 @@
 package imagetest
 
 import (
+	"context"
 	_ "embed"
 	"io"
 	"log"
@@ -60,7 +61,9 @@ func Commit(t testing.TB, dir, line string) string {
 	if _, err := f.WriteString("// " + line + "\n"); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	Git(t, dir, "commit", "-q", "-am", line)
 	return strings.TrimSpace(Git(t, dir, "rev-parse", "HEAD"))
 }
@@ -68,7 +71,7 @@ func Commit(t testing.TB, dir, line string) string {
 // Git runs git in dir with a fixed identity and dates and returns stdout.
 func Git(t testing.TB, dir string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("git", args...)
+	cmd := exec.CommandContext(context.Background(), "git", args...)
 	cmd.Dir = dir
 	date := CommitTime.Format(time.RFC3339)
 	cmd.Env = append(os.Environ(),
@@ -95,7 +98,7 @@ func Tool(t testing.TB, name string) string {
 // Run runs a command and returns its stdout, failing the test on error.
 func Run(t testing.TB, name string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(name, args...)
+	cmd := exec.CommandContext(context.Background(), name, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

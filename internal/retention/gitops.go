@@ -79,7 +79,7 @@ func ReadReferences(dir, repo string) (References, error) {
 		}
 		var e envFile
 		if err := yaml.Unmarshal(b, &e); err != nil {
-			return refs, fmt.Errorf("%w: %s is not valid YAML (%v): fix it before running gc — nothing was deleted", ErrBadInput, rel, err)
+			return refs, fmt.Errorf("%w: %s is not valid YAML (%w): fix it before running gc — nothing was deleted", ErrBadInput, rel, err)
 		}
 		if e.Image.Repository != "" && e.Image.Repository != repo {
 			continue
@@ -98,13 +98,13 @@ func ReadReferences(dir, repo string) (References, error) {
 				return err
 			}
 			rel, _ := filepath.Rel(dir, p)
-			b, err := os.ReadFile(p)
+			b, err := os.ReadFile(p) //nolint:gosec // the GitOps checkout is ours: a fresh clone or the path the user named
 			if err != nil {
 				return err
 			}
 			var s stateFile
 			if err := yaml.Unmarshal(b, &s); err != nil {
-				return fmt.Errorf("%w: %s is not valid YAML (%v)", ErrBadInput, rel, err)
+				return fmt.Errorf("%w: %s is not valid YAML (%w)", ErrBadInput, rel, err)
 			}
 			if s.Digest != "" {
 				refs.Digests[s.Digest] = append(refs.Digests[s.Digest], rel)

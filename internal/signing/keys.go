@@ -75,11 +75,11 @@ func LoadSigner(privPEM, password []byte) (signature.SignerVerifier, error) {
 	}
 	der, err := encrypted.Decrypt(block.Bytes, password)
 	if err != nil {
-		return nil, fmt.Errorf("%w: decrypt private key: %v (is COSIGN_PASSWORD right?)", ErrBadKey, err)
+		return nil, fmt.Errorf("%w: decrypt private key: %w (is COSIGN_PASSWORD right?)", ErrBadKey, err)
 	}
 	key, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("%w: parse private key: %v", ErrBadKey, err)
+		return nil, fmt.Errorf("%w: parse private key: %w", ErrBadKey, err)
 	}
 	ec, ok := key.(*ecdsa.PrivateKey)
 	if !ok {
@@ -92,11 +92,11 @@ func LoadSigner(privPEM, password []byte) (signature.SignerVerifier, error) {
 func LoadVerifier(pubPEM []byte) (signature.Verifier, error) {
 	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pubPEM)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read public key: %v (give cosign.pub)", ErrBadKey, err)
+		return nil, fmt.Errorf("%w: read public key: %w (give cosign.pub)", ErrBadKey, err)
 	}
 	v, err := signature.LoadVerifier(pub, crypto.SHA256)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadKey, err)
 	}
 	return v, nil
 }

@@ -358,7 +358,7 @@ func serverSHA256(d name.Digest, opts []remote.Option) (string, error) {
 			return "", err
 		}
 		sum, found, err := hashEntry(rc, "app/server")
-		rc.Close()
+		_ = rc.Close()
 		if err != nil {
 			return "", fmt.Errorf("read layer of %s: %w", d, err)
 		}

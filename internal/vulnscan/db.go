@@ -106,12 +106,12 @@ func BuildDB(osvDir, outDir string, date time.Time, source string) (*DB, error) 
 		}
 		var e osvEntry
 		if err := json.Unmarshal(b, &e); err != nil {
-			return nil, fmt.Errorf("%w: OSV entry %s: %v", ErrBadInput, f, err)
+			return nil, fmt.Errorf("%w: OSV entry %s: %w", ErrBadInput, f, err)
 		}
-		if e.ID == "" || filepath.Base(f) != e.ID+".json" {
+		if e.ID == "" || filepath.Base(f) != e.ID+".json" || strings.ContainsAny(e.ID, `/\`) {
 			return nil, fmt.Errorf("%w: %s: an OSV entry must be named <id>.json (id %q)", ErrBadInput, f, e.ID)
 		}
-		if err := os.WriteFile(filepath.Join(outDir, "ID", e.ID+".json"), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(outDir, "ID", e.ID+".json"), b, 0o644); err != nil { //nolint:gosec // e.ID equals the file name checked above: no separators
 			return nil, err
 		}
 		vulns = append(vulns, vulnMeta{ID: e.ID, Modified: e.Modified, Aliases: e.Aliases})
@@ -158,11 +158,11 @@ func BuildDB(osvDir, outDir string, date time.Time, source string) (*DB, error) 
 func OpenDB(dir string) (*DB, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "smpctl-db.json"))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s is not a database built by smpctl scan (%v): drop --db to build one from golang.org/x/vulndb", ErrBadInput, dir, err)
+		return nil, fmt.Errorf("%w: %s is not a database built by smpctl scan (%w): drop --db to build one from golang.org/x/vulndb", ErrBadInput, dir, err)
 	}
 	var db DB
 	if err := json.Unmarshal(b, &db); err != nil {
-		return nil, fmt.Errorf("%w: %s/smpctl-db.json: %v", ErrBadInput, dir, err)
+		return nil, fmt.Errorf("%w: %s/smpctl-db.json: %w", ErrBadInput, dir, err)
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -185,7 +185,7 @@ func PseudoVersionTime(v string) (time.Time, error) {
 	}
 	t, err := time.Parse("20060102150405", ts)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: %q is not a pseudo-version: %v", ErrBadInput, v, err)
+		return time.Time{}, fmt.Errorf("%w: %q is not a pseudo-version: %w", ErrBadInput, v, err)
 	}
 	return t, nil
 }
@@ -209,8 +209,11 @@ func FetchDB(ctx context.Context, goCmd, version, cacheDir string) (*DB, error) 
 	b, err := cmd.Output()
 	var dl struct{ Dir, Error string }
 	_ = json.Unmarshal(b, &dl)
-	if err != nil || dl.Dir == "" {
-		return nil, fmt.Errorf("download golang.org/x/vulndb@%s: %v %s", version, err, dl.Error)
+	if err != nil {
+		return nil, fmt.Errorf("download golang.org/x/vulndb@%s: %w %s", version, err, dl.Error)
+	}
+	if dl.Dir == "" {
+		return nil, fmt.Errorf("download golang.org/x/vulndb@%s: %s", version, dl.Error)
 	}
 	tmp := out + ".tmp"
 	_ = os.RemoveAll(tmp)

@@ -124,7 +124,7 @@ func Scan(ctx context.Context, o Options) (*Report, error) {
 	}
 	bin, err := exec.LookPath(o.Govulncheck)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s not found (%v): install it with scripts/tools.sh govulncheck", ErrScanFailed, o.Govulncheck, err)
+		return nil, fmt.Errorf("%w: %s not found (%w): install it with scripts/tools.sh govulncheck", ErrScanFailed, o.Govulncheck, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
@@ -134,13 +134,12 @@ func Scan(ctx context.Context, o Options) (*Report, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("%w: govulncheck in %s: %v: %s", ErrScanFailed, o.Dir, err, strings.TrimSpace(stderr.String()+stdout.String()))
+		return nil, fmt.Errorf("%w: govulncheck in %s: %w: %s", ErrScanFailed, o.Dir, err, strings.TrimSpace(stderr.String()+stdout.String()))
 	}
 	rep := &Report{DB: *o.DB}
 	type osvInfo struct {
-		aliases  []string
-		summary  string
-		severity string
+		aliases []string
+		summary string
 	}
 	osvs := map[string]osvInfo{}
 	byID := map[string]*Vuln{}
@@ -149,7 +148,7 @@ func Scan(ctx context.Context, o Options) (*Report, error) {
 	for dec.More() {
 		var m message
 		if err := dec.Decode(&m); err != nil {
-			return nil, fmt.Errorf("%w: read govulncheck output: %v", ErrScanFailed, err)
+			return nil, fmt.Errorf("%w: read govulncheck output: %w", ErrScanFailed, err)
 		}
 		switch {
 		case m.Config != nil:
