@@ -80,7 +80,7 @@ install() {
 	esac
 }
 
-ALL=(services golangci-lint promtool crane govulncheck)
+ALL=(services golangci-lint promtool crane govulncheck cosign)
 if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 for t in "$@"; do install "$t"; done
 echo "$SMP_TOOLS"
