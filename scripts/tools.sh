@@ -72,12 +72,16 @@ install() {
 	actionlint) go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint@v1.7.12 ;;
 	promtool) apt_tool promtool prometheus ;;
 	amtool) apt_tool amtool prometheus-alertmanager ;;
+	crane) go_tool crane github.com/google/go-containerregistry/cmd/crane@v0.22.1 ;;
+	govulncheck) go_tool govulncheck golang.org/x/vuln/cmd/govulncheck@v1.9.0 ;;
+	ko) go_tool ko github.com/google/ko@v0.19.1 ;; # bench/images only
+	cosign) go_tool cosign github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3 ;; # cross-checks smpctl's signatures
 	services) services ;;
 	*) log "unknown tool $1"; return 2 ;;
 	esac
 }
 
-ALL=(services golangci-lint promtool amtool)
+ALL=(services golangci-lint promtool amtool crane govulncheck cosign)
 if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 for t in "$@"; do install "$t"; done
 echo "$SMP_TOOLS"
