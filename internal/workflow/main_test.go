@@ -65,3 +65,12 @@ func mustLoad(t testing.TB, rel string) *File {
 	}
 	return f
 }
+
+func readFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
