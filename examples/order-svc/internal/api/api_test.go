@@ -16,7 +16,9 @@ import (
 
 func TestHealthReportsVersionWithoutDependencies(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(d *Deps) { d.Checks = map[string]Checker{"redis": catalogcache.New(deadRedis(t), "x:", time.Minute, time.Second)} })
+	e := newEnv(t, func(d *Deps) {
+		d.Checks = map[string]Checker{"redis": catalogcache.New(deadRedis(t), "x:", time.Minute, time.Second)}
+	})
 	w := e.do(t, req{method: "GET", path: "/health"})
 	if w.Code != http.StatusOK {
 		t.Fatalf("status %d", w.Code)
@@ -85,17 +87,17 @@ func TestProtectedRoutesRejectBadTokens(t *testing.T) {
 	tampered := parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2]))
 
 	tokens := map[string]string{
-		"no token":                    "",
-		"alg none":                    none,
-		"expired":                     testenv.Sign(t, []byte(testenv.Secret), expired),
-		"wrong issuer":                testenv.Sign(t, []byte(testenv.Secret), wrongIss),
-		"wrong audience":              testenv.Sign(t, []byte(testenv.Secret), wrongAud),
-		"signed with another secret":  testenv.Sign(t, []byte("another-secret-0123456789abcdef0123456789"), valid),
-		"tampered signature":          tampered,
-		"no subject":                  testenv.Sign(t, []byte(testenv.Secret), noSub),
-		"no expiry":                   testenv.Sign(t, []byte(testenv.Secret), noExp),
-		"garbage":                     "not.a.jwt",
-		"SQL in the token":            "' OR 1=1 --",
+		"no token":                   "",
+		"alg none":                   none,
+		"expired":                    testenv.Sign(t, []byte(testenv.Secret), expired),
+		"wrong issuer":               testenv.Sign(t, []byte(testenv.Secret), wrongIss),
+		"wrong audience":             testenv.Sign(t, []byte(testenv.Secret), wrongAud),
+		"signed with another secret": testenv.Sign(t, []byte("another-secret-0123456789abcdef0123456789"), valid),
+		"tampered signature":         tampered,
+		"no subject":                 testenv.Sign(t, []byte(testenv.Secret), noSub),
+		"no expiry":                  testenv.Sign(t, []byte(testenv.Secret), noExp),
+		"garbage":                    "not.a.jwt",
+		"SQL in the token":           "' OR 1=1 --",
 	}
 	routes := []req{
 		{method: "GET", path: "/api/v1/catalog/services"},

@@ -108,8 +108,8 @@ func TestPutServiceRejectsBadInput(t *testing.T) {
 	valid := `{"name":"X","category":"delivery","base_price":1,"active":true}`
 	cases := []struct {
 		name, path, body, token, contentType string
-		status                                int
-		code                                  string
+		status                               int
+		code                                 string
 	}{
 		{"a token without the write scope", "/api/v1/catalog/services/x", valid, testenv.Token(t, "cust-1", "catalog:read"), "", http.StatusForbidden, codeForbidden},
 		{"a negative price", "/api/v1/catalog/services/x", `{"name":"X","category":"delivery","base_price":-1,"active":true}`, admin, "", http.StatusUnprocessableEntity, codeValidation},
