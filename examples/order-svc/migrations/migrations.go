@@ -13,8 +13,8 @@ import (
 	"database/sql"
 	"embed"
 	"errors"
-	"io/fs"
 	"fmt"
+	"io/fs"
 
 	"github.com/golang-migrate/migrate/v4"
 	migratemysql "github.com/golang-migrate/migrate/v4/database/mysql"

@@ -149,6 +149,6 @@ func (s *server) putService(w http.ResponseWriter, r *http.Request, p auth.Princ
 
 func (s *server) internalError(w http.ResponseWriter, r *http.Request, action string, err error) {
 	s.Log.ErrorContext(r.Context(), action+" failed", "request_id", requestIDFrom(r.Context()), "error", err.Error())
-	writeError(w, r, http.StatusServiceUnavailable, codeDependencyUnavailble,
+	writeError(w, r, http.StatusServiceUnavailable, codeDependencyUnavailable,
 		"a dependency of the service failed; retry later and quote the request id if it persists")
 }

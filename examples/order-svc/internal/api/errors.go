@@ -8,22 +8,21 @@ import (
 // Error codes in the JSON error body; clients branch on these, not on the
 // message.
 const (
-	codeBadRequest           = "bad_request"
-	codeInvalidJSON          = "invalid_json"
-	codeUnknownField         = "unknown_field"
-	codeBodyTooLarge         = "body_too_large"
-	codeUnsupportedMedia     = "unsupported_media_type"
-	codeValidation           = "validation_failed"
-	codeUnauthorized         = "unauthorized"
-	codeForbidden            = "forbidden"
-	codeNotFound             = "not_found"
-	codeMethodNotAllowed     = "method_not_allowed"
-	codeIdempotencyMissing   = "idempotency_key_missing"
-	codeIdempotencyReused    = "idempotency_key_reused"
-	codeIdempotencyInFlight  = "idempotency_key_in_progress"
-	codeServiceUnavailable   = "service_unavailable"
-	codeInternal             = "internal_error"
-	codeDependencyUnavailble = "dependency_unavailable"
+	codeBadRequest            = "bad_request"
+	codeInvalidJSON           = "invalid_json"
+	codeUnknownField          = "unknown_field"
+	codeBodyTooLarge          = "body_too_large"
+	codeUnsupportedMedia      = "unsupported_media_type"
+	codeValidation            = "validation_failed"
+	codeUnauthorized          = "unauthorized"
+	codeForbidden             = "forbidden"
+	codeNotFound              = "not_found"
+	codeMethodNotAllowed      = "method_not_allowed"
+	codeIdempotencyMissing    = "idempotency_key_missing"
+	codeIdempotencyReused     = "idempotency_key_reused"
+	codeIdempotencyInFlight   = "idempotency_key_in_progress"
+	codeInternal              = "internal_error"
+	codeDependencyUnavailable = "dependency_unavailable"
 )
 
 type errorBody struct {

@@ -125,7 +125,7 @@ func (s *server) insertOrder(ctx context.Context, n order.New) (int, []byte, *ap
 	case errors.Is(err, order.ErrDuplicateKey):
 		existing, ferr := s.Store.OrderByIdempotencyKey(ctx, n.CustomerID, n.IdempotencyKey)
 		if ferr != nil {
-			return 0, nil, &apiError{http.StatusServiceUnavailable, codeDependencyUnavailble, ferr.Error()}
+			return 0, nil, &apiError{http.StatusServiceUnavailable, codeDependencyUnavailable, ferr.Error()}
 		}
 		if existing.RequestHash != n.RequestHash {
 			return 0, nil, &apiError{http.StatusUnprocessableEntity, codeIdempotencyReused,
@@ -133,7 +133,7 @@ func (s *server) insertOrder(ctx context.Context, n order.New) (int, []byte, *ap
 		}
 		o = existing
 	case err != nil:
-		return 0, nil, &apiError{http.StatusServiceUnavailable, codeDependencyUnavailble, err.Error()}
+		return 0, nil, &apiError{http.StatusServiceUnavailable, codeDependencyUnavailable, err.Error()}
 	}
 	b, err := json.Marshal(o)
 	if err != nil {

@@ -27,6 +27,8 @@ const MinSecretBytes = 32
 
 // Config is the validated configuration of the server.
 type Config struct {
+	// Host is the interface to listen on; empty means all of them.
+	Host     string
 	Port     int
 	LogLevel slog.Level
 
@@ -97,6 +99,7 @@ func Load(getenv func(string) string) (Config, error) {
 		IdempotencyTTL:    l.duration("IDEMPOTENCY_TTL", 24*time.Hour),
 		MaxBodyBytes:      int64(l.int("MAX_BODY_BYTES", 1<<20, 1024, 64<<20)),
 		RedisPrefix:       l.str("REDIS_PREFIX", "order-svc:"),
+		Host:              l.str("HOST", ""),
 	}
 	c.LogLevel = l.level("LOG_LEVEL")
 	c.MySQL = l.mysql("MYSQL_DSN", c.DBTimeout)
@@ -122,6 +125,7 @@ func (c Config) LogValue() slog.Value {
 		redisAddr, redisDB, redisPass = c.Redis.Addr, c.Redis.DB, mask(c.Redis.Password)
 	}
 	return slog.GroupValue(
+		slog.String("host", c.Host),
 		slog.Int("port", c.Port),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("mysql_dsn", dsn),

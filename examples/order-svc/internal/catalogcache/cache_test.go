@@ -1,0 +1,81 @@
+package catalogcache_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/smp/order-svc/internal/catalogcache"
+	"github.com/smp/order-svc/internal/testenv"
+)
+
+func TestGenerationsInvalidatePages(t *testing.T) {
+	t.Parallel()
+	r := testenv.NewRedis(t)
+	c := catalogcache.New(r.Client, r.Prefix, time.Minute, time.Second)
+	ctx := context.Background()
+	if err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gen, err := c.Generation(ctx)
+	if err != nil || gen != 0 {
+		t.Fatalf("initial generation %d, %v", gen, err)
+	}
+	if _, err := c.Get(ctx, gen, 1, 20); !errors.Is(err, catalogcache.ErrMiss) {
+		t.Fatalf("empty cache: err = %v", err)
+	}
+	if err := c.Put(ctx, gen, 1, 20, []byte(`{"page":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := c.Get(ctx, gen, 1, 20); err != nil || string(b) != `{"page":1}` {
+		t.Fatalf("Get = %s, %v", b, err)
+	}
+	if _, err := c.Get(ctx, gen, 1, 10); !errors.Is(err, catalogcache.ErrMiss) {
+		t.Errorf("another page size hit: %v", err)
+	}
+	ttl := r.Client.TTL(ctx, r.Prefix+"catalog:v0:page:1:20").Val()
+	if ttl <= 0 || ttl > time.Minute {
+		t.Errorf("page TTL = %s, want (0, 1m]", ttl)
+	}
+
+	// A reader that raced a change stores its page under the old generation.
+	if err := c.Invalidate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Put(ctx, gen, 1, 20, []byte(`stale`)); err != nil {
+		t.Fatal(err)
+	}
+	now, err := c.Generation(ctx)
+	if err != nil || now != gen+1 {
+		t.Fatalf("generation after invalidate = %d, %v", now, err)
+	}
+	if _, err := c.Get(ctx, now, 1, 20); !errors.Is(err, catalogcache.ErrMiss) {
+		t.Errorf("page visible after invalidation: %v", err)
+	}
+}
+
+func TestCacheErrorsWhenRedisIsDown(t *testing.T) {
+	t.Parallel()
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	defer dead.Close()
+	c := catalogcache.New(dead, "p:", time.Minute, 300*time.Millisecond)
+	ctx := context.Background()
+	if _, err := c.Generation(ctx); err == nil {
+		t.Error("Generation succeeded")
+	}
+	if _, err := c.Get(ctx, 0, 1, 1); err == nil || errors.Is(err, catalogcache.ErrMiss) {
+		t.Errorf("Get: %v, want a failure that is not a miss", err)
+	}
+	if err := c.Put(ctx, 0, 1, 1, nil); err == nil {
+		t.Error("Put succeeded")
+	}
+	if err := c.Invalidate(ctx); err == nil {
+		t.Error("Invalidate succeeded")
+	}
+	if err := c.Ping(ctx); err == nil {
+		t.Error("Ping succeeded")
+	}
+}
