@@ -87,6 +87,8 @@ func TestReusableCIStepsPassOnOrderSvc(t *testing.T) {
 			if job == "test" {
 				db = localDatabase(t)
 			}
+			// One RUNNER_TEMP per job, as on GitHub: steps hand files on through it.
+			runnerTemp := t.TempDir()
 			ran := 0
 			for _, s := range steps {
 				if s.Uses != "" {
@@ -100,7 +102,7 @@ func TestReusableCIStepsPassOnOrderSvc(t *testing.T) {
 					}
 					continue
 				}
-				env := append(os.Environ(), "RUNNER_TEMP="+t.TempDir(),
+				env := append(os.Environ(), "RUNNER_TEMP="+runnerTemp,
 					"GITHUB_OUTPUT="+filepath.Join(t.TempDir(), "out"), "GITHUB_PATH="+filepath.Join(t.TempDir(), "path"))
 				if job == "test" {
 					s.Env["DB_PASSWORD"] = ""
