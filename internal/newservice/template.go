@@ -160,7 +160,7 @@ func unpack(b []byte) (fs.FS, error) {
 	files := fstest.MapFS{}
 	for {
 		hdr, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -173,7 +173,7 @@ func unpack(b []byte) (fs.FS, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrTemplate, hdr.Name, err)
 		}
-		files[hdr.Name] = &fstest.MapFile{Data: data, Mode: fs.FileMode(hdr.Mode).Perm()}
+		files[hdr.Name] = &fstest.MapFile{Data: data, Mode: hdr.FileInfo().Mode().Perm()}
 	}
 	if _, ok := files["go.mod"]; !ok {
 		return nil, fmt.Errorf("%w: no go.mod at the template's root", ErrTemplate)

@@ -68,7 +68,7 @@ type PullRequestReviews struct {
 var branchName = regexp.MustCompile(`^[A-Za-z0-9._/-]+$`)
 
 // Load reads and validates a settings file. Unknown keys are errors: a
-// typo (requred_linear_history) must not silently leave a rule off.
+// misplaced or misspelt key must not silently leave a rule off.
 func Load(path string) (*Settings, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -29,7 +29,7 @@ func TestCommittedSettingsCarryTheSeedsRules(t *testing.T) {
 func TestBadSettingsAreRefusedWithTheReason(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ name, yaml, want string }{
-		{"a typo in a key", "branches:\n  - name: main\n    requred_linear_history: true\n", "requred_linear_history"},
+		{"an unknown key", "branches:\n  - name: main\n    linear_history_required: true\n", "linear_history_required"},
 		{"no branches", "repository: {}\n", "no branches"},
 		{"a wildcard branch", "branches:\n  - name: 'release/*'\n", "not a branch name"},
 		{"a duplicate branch", "branches:\n  - name: main\n  - name: main\n", "listed twice"},

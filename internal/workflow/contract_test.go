@@ -211,7 +211,10 @@ func TestCDRunsExactlyTheJobsPlanNames(t *testing.T) {
 				}
 			}
 			want := wantJobs(p, perr, tc.InvalidTag)
-			if !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
+			if len(got) == 0 {
+				got = nil // "no job ran", however the simulation says it
+			}
+			if !reflect.DeepEqual(got, want) {
 				t.Errorf("ref %s: jobs that run = %v\nplan names             %v (env %q, build %v, err %v)", ref, got, want, p.Environment, p.Build, perr)
 			}
 		})
