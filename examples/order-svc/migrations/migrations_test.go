@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -157,23 +158,8 @@ var autoIncrement = regexp.MustCompile(` AUTO_INCREMENT=\d+`)
 func dump(t *testing.T, db *sql.DB) string {
 	t.Helper()
 	ctx := context.Background()
-	var tables []string
-	rows, err := db.QueryContext(ctx, `SELECT table_name FROM information_schema.tables
+	tables := queryStrings(t, db, `SELECT table_name FROM information_schema.tables
 		WHERE table_schema = DATABASE() AND table_name <> 'schema_migrations'`)
-	if err != nil {
-		t.Fatalf("list tables: %v", err)
-	}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		tables = append(tables, n)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	_ = rows.Close()
 	sort.Strings(tables)
 
 	var b strings.Builder
@@ -184,57 +170,48 @@ func dump(t *testing.T, db *sql.DB) string {
 		}
 		b.WriteString(autoIncrement.ReplaceAllString(create, "") + ";\n")
 	}
-	if contains(tables, "services") {
+	if slices.Contains(tables, "services") {
 		b.WriteString(dumpData(t, db, "services"))
 	}
 	return b.String()
 }
 
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 func dumpData(t *testing.T, db *sql.DB, table string) string {
 	t.Helper()
-	ctx := context.Background()
-	rows, err := db.QueryContext(ctx, `SELECT column_name FROM information_schema.columns
-		WHERE table_schema = DATABASE() AND table_name = ? AND column_name NOT LIKE '%\_at'
-		ORDER BY ordinal_position`, table)
-	if err != nil {
-		t.Fatalf("list columns of %s: %v", table, err)
-	}
 	var cols []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			t.Fatal(err)
-		}
+	for _, c := range queryStrings(t, db, `SELECT column_name FROM information_schema.columns
+		WHERE table_schema = DATABASE() AND table_name = ? AND column_name NOT LIKE '%\_at'
+		ORDER BY ordinal_position`, table) {
 		cols = append(cols, "COALESCE(CAST(`"+c+"` AS CHAR), 'NULL')")
 	}
-	_ = rows.Close()
 	q := "SELECT CONCAT_WS(' | ', " + strings.Join(cols, ", ") + ") FROM `" + table + "` ORDER BY 1"
-	data, err := db.QueryContext(ctx, q)
-	if err != nil {
-		t.Fatalf("dump %s: %v", table, err)
-	}
-	defer data.Close()
 	var b strings.Builder
-	for data.Next() {
-		var line string
-		if err := data.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
+	for _, line := range queryStrings(t, db, q) {
 		b.WriteString(table + ": " + line + "\n")
 	}
-	if err := data.Err(); err != nil {
-		t.Fatal(err)
-	}
 	return b.String()
+}
+
+// queryStrings returns the single string column of every row.
+func queryStrings(t *testing.T, db *sql.DB, q string, args ...any) []string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return out
 }
 
 func TestRunnerRejectsBadStepCounts(t *testing.T) {

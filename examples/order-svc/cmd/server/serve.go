@@ -48,6 +48,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	db.SetConnMaxLifetime(5 * time.Minute)
 	db.SetConnMaxIdleTime(time.Minute)
 
+	redis.SetLogger(redisLogger{log})
 	rdb := redis.NewClient(cfg.Redis)
 	defer rdb.Close() //nolint:errcheck // closing on exit
 
@@ -91,7 +92,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
 	}
@@ -120,4 +121,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	}
 	log.Info("stopped cleanly")
 	return nil
+}
+
+// redisLogger sends go-redis's internal messages (pool dial failures) to
+// the JSON log instead of a plain line on stderr.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/smp/order-svc/internal/auth"
@@ -15,8 +16,8 @@ import (
 // maxPage keeps OFFSET bounded; the catalog is small.
 const maxPage = 10000
 
-func queryInt(r *http.Request, name string, def, lo, hi int) (int, *apiError) {
-	v := r.URL.Query().Get(name)
+func queryInt(q url.Values, name string, def, lo, hi int) (int, *apiError) {
+	v := q.Get(name)
 	if v == "" {
 		return def, nil
 	}
@@ -31,10 +32,17 @@ func queryInt(r *http.Request, name string, def, lo, hi int) (int, *apiError) {
 // listServices serves a catalog page from Redis when cached. A Redis
 // failure degrades to reading MySQL, never to an error.
 func (s *server) listServices(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
-	page, e := queryInt(r, "page", 1, 1, maxPage)
+	// r.URL.Query would silently drop a malformed pair such as
+	// "page_size=1;DROP TABLE x"; refuse it instead.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, r, http.StatusBadRequest, codeBadRequest, "malformed query string: "+err.Error())
+		return
+	}
+	page, e := queryInt(q, "page", 1, 1, maxPage)
 	if e == nil {
 		var size int
-		size, e = queryInt(r, "page_size", catalog.DefaultPageSize, 1, catalog.MaxPageSize)
+		size, e = queryInt(q, "page_size", catalog.DefaultPageSize, 1, catalog.MaxPageSize)
 		if e == nil {
 			s.servePage(w, r, page, size)
 			return

@@ -29,7 +29,7 @@ var (
 	ErrDuplicateKey = errors.New("an order with this idempotency key exists")
 )
 
-// Status of a new order.
+// StatusCreated is the status of a new order.
 const StatusCreated = "created"
 
 // Request is what a customer sends to create an order.
