@@ -4,6 +4,8 @@ package newservice
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +22,14 @@ func TestGeneratedServicePassesItsOwnTests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "payment-svc")
+	// A stable directory per checkout, so the Go build cache (which keys on
+	// file paths) makes reruns cheap; emptied before every run.
+	sum := sha256.Sum256([]byte(repoRoot(t)))
+	dir := filepath.Join(os.TempDir(), "smpctl-newservice-test-"+hex.EncodeToString(sum[:6]), "payment-svc")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	if _, err := Generate(tmpl, Options{Name: "payment-svc", Module: "github.com/acme/payments", Critical: true, Dir: dir}); err != nil {
 		t.Fatal(err)
 	}
