@@ -86,7 +86,7 @@ install() {
 	esac
 }
 
-ALL=(services golangci-lint promtool actionlint shellcheck jq migrate)
+ALL=(services golangci-lint promtool actionlint shellcheck jq migrate oasdiff)
 if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 for t in "$@"; do install "$t"; done
 echo "$SMP_TOOLS"
