@@ -52,7 +52,7 @@ for m in $modules $isolated; do
 		fail=1
 		continue
 	fi
-	total=$(go tool cover -func="$prof" | awk '/^total:/ {sub("%","",$3); print $3}')
+	total=$(cd "$m" && GOWORK=$gowork go tool cover -func="$prof" | awk '/^total:/ {sub("%","",$3); print $3}')
 	# Integer arithmetic on tenths: no bc (the seed's gate needed it).
 	if (( $(awk -v t="$total" 'BEGIN{printf "%d", t*10}') < COVER_MIN * 10 )); then
 		echo "coverage $name: $total% — below the ${COVER_MIN}% gate"
