@@ -81,12 +81,13 @@ install() {
 	oasdiff) go_tool oasdiff github.com/oasdiff/oasdiff@v1.37.0 ;;
 	trivy) go_tool trivy github.com/aquasecurity/trivy/cmd/trivy@v0.74.0 GOEXPERIMENT=jsonv2 ;;
 	promtool) apt_tool promtool prometheus ;;
+	amtool) apt_tool amtool prometheus-alertmanager ;;
 	services) services ;;
 	*) log "unknown tool $1"; return 2 ;;
 	esac
 }
 
-ALL=(services golangci-lint promtool actionlint shellcheck jq migrate oasdiff)
+ALL=(services golangci-lint promtool amtool actionlint shellcheck jq migrate oasdiff)
 if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 for t in "$@"; do install "$t"; done
 echo "$SMP_TOOLS"

@@ -2,21 +2,29 @@ package workflow
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
-
-	"github.com/smp/delivery/internal/cli"
+	"time"
 )
 
-// The test binary doubles as smpctl: workflow scripts run by these tests
-// call `smpctl plan` and get the real command, in this process's code.
+// smpctlBin is built once per test binary from this checkout.
+var (
+	smpctlOnce sync.Once
+	smpctlDir  string
+	smpctlErr  error
+)
+
 func TestMain(m *testing.M) {
-	if os.Getenv("WORKFLOW_TEST_AS_SMPCTL") == "1" {
-		os.Exit(cli.Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	code := m.Run()
+	if smpctlDir != "" {
+		_ = os.RemoveAll(smpctlDir)
 	}
-	os.Exit(m.Run())
+	os.Exit(code)
 }
 
 // repoRoot is the root of this repository (two levels above this package).
@@ -29,32 +37,32 @@ func repoRoot(t testing.TB) string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// realSmpctl puts an `smpctl` on a fresh PATH directory that runs this
-// test binary as the real CLI, and returns the directory.
+// realSmpctl builds this checkout's smpctl (in the root module's own
+// workspace: this module runs with GOWORK=off because of its yaml/v4 pin,
+// and cannot link the whole CLI) and returns the directory holding it, for
+// workflow scripts that call `smpctl plan`.
 func realSmpctl(t testing.TB) string {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	script := "#!/usr/bin/env bash\nWORKFLOW_TEST_AS_SMPCTL=1 exec " + shellQuote(self) + " \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "smpctl"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-func shellQuote(s string) string {
-	out := "'"
-	for _, r := range s {
-		if r == '\'' {
-			out += `'\''`
-			continue
+	smpctlOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "workflow-smpctl-")
+		if err != nil {
+			smpctlErr = err
+			return
 		}
-		out += string(r)
+		smpctlDir = dir
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, "smpctl"), "./cmd/smpctl")
+		cmd.Dir = repoRoot(t)
+		cmd.Env = append(os.Environ(), "GOWORK=") // the root's go.work, not this module's GOWORK=off
+		if out, err := cmd.CombinedOutput(); err != nil {
+			smpctlErr = fmt.Errorf("go build ./cmd/smpctl: %w\n%s", err, out)
+		}
+	})
+	if smpctlErr != nil {
+		t.Fatal(smpctlErr)
 	}
-	return out + "'"
+	return smpctlDir
 }
 
 func mustLoad(t testing.TB, rel string) *File {

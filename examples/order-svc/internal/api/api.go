@@ -29,8 +29,9 @@ type Store interface {
 
 // PageCache caches rendered catalog pages (see package catalogcache).
 type PageCache interface {
-	Generation(ctx context.Context) (int64, error)
-	Get(ctx context.Context, gen int64, page, size int) ([]byte, error)
+	// Lookup returns the current generation and its cached page, or
+	// catalogcache.ErrMiss with the generation to store the page under.
+	Lookup(ctx context.Context, page, size int) (int64, []byte, error)
 	Put(ctx context.Context, gen int64, page, size int, body []byte) error
 	Invalidate(ctx context.Context) error
 }

@@ -53,29 +53,26 @@ func (s *server) listServices(w http.ResponseWriter, r *http.Request, _ auth.Pri
 
 func (s *server) servePage(w http.ResponseWriter, r *http.Request, page, size int) {
 	ctx := r.Context()
-	gen, genErr := s.Cache.Generation(ctx)
-	if genErr == nil {
-		body, err := s.Cache.Get(ctx, gen, page, size)
-		if err == nil {
-			w.Header().Set("X-Cache", "HIT")
-			writeRaw(w, http.StatusOK, body)
-			return
-		}
-		s.logCacheErr(r, err)
-	} else {
-		s.logCacheErr(r, genErr)
+	gen, body, cacheErr := s.Cache.Lookup(ctx, page, size)
+	if cacheErr == nil {
+		w.Header().Set("X-Cache", "HIT")
+		writeRaw(w, http.StatusOK, body)
+		return
 	}
+	s.logCacheErr(r, cacheErr)
 	p, err := s.Store.ListServices(ctx, page, size)
 	if err != nil {
 		s.internalError(w, r, "list services", err)
 		return
 	}
-	body, err := json.Marshal(p)
+	body, err = json.Marshal(p)
 	if err != nil {
 		s.internalError(w, r, "encode catalog page", err)
 		return
 	}
-	if genErr == nil {
+	// Only a miss tells the generation to store under; after a Redis
+	// failure the page is served without caching it.
+	if errors.Is(cacheErr, catalogcache.ErrMiss) {
 		if err := s.Cache.Put(ctx, gen, page, size, body); err != nil {
 			s.logCacheErr(r, err)
 		}

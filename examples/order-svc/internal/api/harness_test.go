@@ -33,7 +33,7 @@ type env struct {
 
 type option func(*Deps)
 
-func newEnv(t *testing.T, opts ...option) *env {
+func newEnv(t testing.TB, opts ...option) *env {
 	t.Helper()
 	db := testenv.NewMigratedDatabase(t)
 	rdb := testenv.NewRedis(t)
@@ -75,7 +75,7 @@ type req struct {
 	headers      map[string]string
 }
 
-func (e *env) do(t *testing.T, r req) *httptest.ResponseRecorder {
+func (e *env) do(t testing.TB, r req) *httptest.ResponseRecorder {
 	t.Helper()
 	var body io.Reader
 	if r.body != "" {

@@ -40,32 +40,45 @@ func (c *Cache) pageKey(gen int64, page, size int) string {
 	return c.prefix + "v" + strconv.FormatInt(gen, 10) + ":page:" + strconv.Itoa(page) + ":" + strconv.Itoa(size)
 }
 
-// Generation returns the current generation (0 before the first change).
-func (c *Cache) Generation(ctx context.Context) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	g, err := c.rdb.Get(ctx, c.genKey()).Int64()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read catalog generation: %w", err)
-	}
-	return g, nil
-}
+// lookup reads the generation and that generation's page in one round
+// trip; the page key depends on the generation, so a pipeline cannot.
+// The page key is built inside the script, which a Redis Cluster would
+// refuse; order-svc uses a single Redis (or a primary with replicas).
+var lookup = redis.NewScript(`
+local gen = redis.call('GET', KEYS[1]) or '0'
+return {gen, redis.call('GET', ARGV[1] .. gen .. ARGV[2])}
+`)
 
-// Get returns the cached page of generation gen, or ErrMiss.
-func (c *Cache) Get(ctx context.Context, gen int64, page, size int) ([]byte, error) {
+// Lookup returns the current generation (0 before the first change) and
+// the cached page of that generation, or ErrMiss with the generation to
+// store a freshly read page under.
+func (c *Cache) Lookup(ctx context.Context, page, size int) (int64, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	b, err := c.rdb.Get(ctx, c.pageKey(gen, page, size)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrMiss
-	}
+	suffix := ":page:" + strconv.Itoa(page) + ":" + strconv.Itoa(size)
+	res, err := lookup.Run(ctx, c.rdb, []string{c.genKey()}, c.prefix+"v", suffix).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("read catalog page: %w", err)
+		return 0, nil, fmt.Errorf("read catalog page: %w", err)
 	}
-	return b, nil
+	if len(res) == 0 {
+		return 0, nil, fmt.Errorf("read catalog page: empty script reply")
+	}
+	genStr, ok := res[0].(string)
+	if !ok {
+		return 0, nil, fmt.Errorf("read catalog page: generation is %T", res[0])
+	}
+	gen, err := strconv.ParseInt(genStr, 10, 64)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read catalog generation %q: %w", genStr, err)
+	}
+	if len(res) < 2 || res[1] == nil {
+		return gen, nil, ErrMiss
+	}
+	body, ok := res[1].(string)
+	if !ok {
+		return 0, nil, fmt.Errorf("read catalog page: page is %T", res[1])
+	}
+	return gen, []byte(body), nil
 }
 
 // Put stores a page under generation gen.

@@ -20,20 +20,17 @@ func TestGenerationsInvalidatePages(t *testing.T) {
 	if err := c.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
-	gen, err := c.Generation(ctx)
-	if err != nil || gen != 0 {
-		t.Fatalf("initial generation %d, %v", gen, err)
-	}
-	if _, err := c.Get(ctx, gen, 1, 20); !errors.Is(err, catalogcache.ErrMiss) {
-		t.Fatalf("empty cache: err = %v", err)
+	gen, _, err := c.Lookup(ctx, 1, 20)
+	if gen != 0 || !errors.Is(err, catalogcache.ErrMiss) {
+		t.Fatalf("empty cache: generation %d, err %v", gen, err)
 	}
 	if err := c.Put(ctx, gen, 1, 20, []byte(`{"page":1}`)); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := c.Get(ctx, gen, 1, 20); err != nil || string(b) != `{"page":1}` {
-		t.Fatalf("Get = %s, %v", b, err)
+	if g, b, err := c.Lookup(ctx, 1, 20); err != nil || g != 0 || string(b) != `{"page":1}` {
+		t.Fatalf("Lookup = %d %s, %v", g, b, err)
 	}
-	if _, err := c.Get(ctx, gen, 1, 10); !errors.Is(err, catalogcache.ErrMiss) {
+	if _, _, err := c.Lookup(ctx, 1, 10); !errors.Is(err, catalogcache.ErrMiss) {
 		t.Errorf("another page size hit: %v", err)
 	}
 	ttl := r.Client.TTL(ctx, r.Prefix+"catalog:v0:page:1:20").Val()
@@ -48,12 +45,21 @@ func TestGenerationsInvalidatePages(t *testing.T) {
 	if err := c.Put(ctx, gen, 1, 20, []byte(`stale`)); err != nil {
 		t.Fatal(err)
 	}
-	now, err := c.Generation(ctx)
-	if err != nil || now != gen+1 {
-		t.Fatalf("generation after invalidate = %d, %v", now, err)
+	now, _, err := c.Lookup(ctx, 1, 20)
+	if now != gen+1 || !errors.Is(err, catalogcache.ErrMiss) {
+		t.Fatalf("after invalidate: generation %d, err %v; want %d and a miss", now, err, gen+1)
 	}
-	if _, err := c.Get(ctx, now, 1, 20); !errors.Is(err, catalogcache.ErrMiss) {
-		t.Errorf("page visible after invalidation: %v", err)
+	if err := c.Put(ctx, now, 1, 20, []byte(`fresh`)); err != nil {
+		t.Fatal(err)
+	}
+	if g, b, err := c.Lookup(ctx, 1, 20); err != nil || g != now || string(b) != "fresh" {
+		t.Errorf("Lookup after refill = %d %s, %v", g, b, err)
+	}
+
+	// A corrupt generation is an error, not a silent miss.
+	r.Client.Set(ctx, r.Prefix+"catalog:gen", "x", time.Minute)
+	if _, _, err := c.Lookup(ctx, 1, 20); err == nil || errors.Is(err, catalogcache.ErrMiss) {
+		t.Errorf("corrupt generation: %v", err)
 	}
 }
 
@@ -63,11 +69,8 @@ func TestCacheErrorsWhenRedisIsDown(t *testing.T) {
 	defer dead.Close()
 	c := catalogcache.New(dead, "p:", time.Minute, 300*time.Millisecond)
 	ctx := context.Background()
-	if _, err := c.Generation(ctx); err == nil {
-		t.Error("Generation succeeded")
-	}
-	if _, err := c.Get(ctx, 0, 1, 1); err == nil || errors.Is(err, catalogcache.ErrMiss) {
-		t.Errorf("Get: %v, want a failure that is not a miss", err)
+	if _, _, err := c.Lookup(ctx, 1, 1); err == nil || errors.Is(err, catalogcache.ErrMiss) {
+		t.Errorf("Lookup: %v, want a failure that is not a miss", err)
 	}
 	if err := c.Put(ctx, 0, 1, 1, nil); err == nil {
 		t.Error("Put succeeded")
