@@ -137,4 +137,3 @@ func Push(ctx context.Context, dir, ref, version, mode string) (v1.Hash, error) 
 	}
 	return img.Digest()
 }
-
