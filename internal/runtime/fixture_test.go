@@ -73,6 +73,7 @@ type fixture struct {
 	rt      *Runtime
 	dbs     Database
 	regOpen atomic.Bool
+	tamper  atomic.Bool
 }
 
 type fixtureOpt func(*Config)
@@ -90,6 +91,9 @@ func newFixture(t *testing.T, opts ...fixtureOpt) *fixture {
 				c.Close()
 				return
 			}
+		}
+		if f.tamper.Load() && strings.Contains(r.URL.Path, "/blobs/sha256:") {
+			w = &tamperWriter{ResponseWriter: w}
 		}
 		regH.ServeHTTP(w, r)
 	}))

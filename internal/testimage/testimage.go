@@ -126,6 +126,11 @@ func Push(ctx context.Context, dir, ref, version, mode string) (v1.Hash, error) 
 	if err != nil {
 		return v1.Hash{}, err
 	}
+	return PushImage(ctx, img, ref)
+}
+
+// PushImage pushes img as ref (repository:tag) and returns its digest.
+func PushImage(ctx context.Context, img v1.Image, ref string) (v1.Hash, error) {
 	tag, err := name.NewTag(ref, name.Insecure)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("parse %s: %w", ref, err)
