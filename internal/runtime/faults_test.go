@@ -142,9 +142,9 @@ func TestFaultsKeepThePreviousVersionServing(t *testing.T) {
 			recovers: true,
 		},
 		{
-			name:   "migration fails",
-			bad:    func(f *fixture) string { return f.image("2.0.0", testimage.ModeNoMigrate) },
-			step:   "migrate", reason: "migration 0002 failed",
+			name: "migration fails",
+			bad:  func(f *fixture) string { return f.image("2.0.0", testimage.ModeNoMigrate) },
+			step: "migrate", reason: "migration 0002 failed",
 		},
 	}
 	for _, tc := range cases {
