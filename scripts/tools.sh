@@ -71,12 +71,13 @@ install() {
 	golangci-lint) go_tool golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 ;;
 	actionlint) go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint@v1.7.12 ;;
 	promtool) apt_tool promtool prometheus ;;
+	prometheus) apt_tool prometheus prometheus ;; # the server: local environments and the gate's tests
 	services) services ;;
 	*) log "unknown tool $1"; return 2 ;;
 	esac
 }
 
-ALL=(services golangci-lint promtool)
+ALL=(services golangci-lint promtool prometheus)
 if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 for t in "$@"; do install "$t"; done
 echo "$SMP_TOOLS"
