@@ -299,6 +299,13 @@ func (rt *Runtime) envIndex(name string) int {
 	return len(rt.order)
 }
 
+// Load reads the head of git and the environments it defines, once, so
+// Status knows them before the first poll.
+func (rt *Runtime) Load(ctx context.Context) error {
+	_, err := rt.refresh(ctx)
+	return err
+}
+
 // Sync syncs env to the head of git now, whatever its sync policy (an
 // `argocd app sync`), and waits for it. It returns the environment's
 // status afterwards and an error naming every service that failed.
