@@ -93,6 +93,9 @@ func Serve(ctx context.Context, o Options) (err error) {
 	}
 
 	// Registry: blobs on disk, manifests in memory.
+	if err := os.MkdirAll(filepath.Join(dir, "registry"), 0o755); err != nil {
+		return err
+	}
 	regLn, err := listen(p.Registry)
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
