@@ -17,7 +17,7 @@ import (
 	"github.com/smp/delivery/internal/testimage"
 )
 
-func git(t *testing.T, dir string, args ...string) {
+func git(t testing.TB, dir string, args ...string) {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -39,7 +39,7 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 	go func() {
 		served <- Serve(ctx, Options{Dir: dir, DBPrefix: prefix, PollInterval: 100 * time.Millisecond})
 	}()
-	t.Cleanup(func() { dropDatabases(t, prefix) })
+	t.Cleanup(func() { dropDatabases(t, prefix, 3) })
 	var c *Client
 	var st State
 	deadline := time.Now().Add(60 * time.Second)
@@ -170,7 +170,7 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 	}
 }
 
-func dropDatabases(t *testing.T, prefix string) {
+func dropDatabases(t testing.TB, prefix string, want int) {
 	db, err := sql.Open("mysql", runtime.Database{Addr: "127.0.0.1:3306"}.DSN(""))
 	if err != nil {
 		t.Error(err)
@@ -192,8 +192,8 @@ func dropDatabases(t *testing.T, prefix string) {
 		}
 	}
 	rows.Close()
-	if len(names) != 3 {
-		t.Errorf("databases %v: want one per environment", names)
+	if len(names) != want {
+		t.Errorf("databases %v: want %d, one per environment and service", names, want)
 	}
 	for _, n := range names {
 		if _, err := db.ExecContext(ctx, "DROP DATABASE `"+n+"`"); err != nil {

@@ -65,7 +65,7 @@ var dbSeq atomic.Int64
 // fixture is one test's world: a real registry in-process, a bare git
 // repository as the GitOps remote, a clone to commit from, and a runtime.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	reg     *httptest.Server
 	host    string
 	remote  string
@@ -78,7 +78,7 @@ type fixture struct {
 
 type fixtureOpt func(*Config)
 
-func newFixture(t *testing.T, opts ...fixtureOpt) *fixture {
+func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	t.Helper()
 	f := &fixture{t: t}
 	f.regOpen.Store(true)
@@ -266,7 +266,7 @@ func version(url string) (string, error) {
 	return h.Version, nil
 }
 
-func eventually(t *testing.T, within time.Duration, what string, cond func() error) {
+func eventually(t testing.TB, within time.Duration, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	var err error
