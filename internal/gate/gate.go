@@ -233,10 +233,9 @@ func Verify(ctx context.Context, o Options) (Result, error) {
 		errRate = 0 // requests, none of them 5xx: no 5xx series exists yet
 	}
 	res.ErrorRate = nanZero(errRate)
-	switch {
-	case res.Requests == 0:
+	if res.Requests == 0 {
 		res.Checks = append(res.Checks, Check{Name: "traffic", OK: false, Detail: fmt.Sprintf("no API requests to %s in the last %s: nothing to judge (send traffic, or widen --window)", res.Version, w)})
-	default:
+	} else {
 		res.Checks = append(res.Checks, Check{Name: "traffic", OK: true, Value: res.Requests, Detail: fmt.Sprintf("%.0f API requests in %s", res.Requests, w)})
 		res.Checks = append(res.Checks, Check{Name: "error rate", OK: res.ErrorRate <= o.MaxErrorRate, Value: res.ErrorRate, Limit: o.MaxErrorRate,
 			Detail: fmt.Sprintf("%.2f%% 5xx (limit %.0f%%)", 100*res.ErrorRate, 100*o.MaxErrorRate)})

@@ -28,12 +28,13 @@ func Up(ctx context.Context, dir, exe string, args []string, env []string) (Stat
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return State{}, false, err
 	}
-	logf, err := os.OpenFile(filepath.Join(dir, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(filepath.Join(dir, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return State{}, false, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(exe, args...)
+	// Not cancelled with ctx: the daemon is meant to outlive this call.
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), exe, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own session: the daemon outlives this command and the terminal.
@@ -53,7 +54,7 @@ func Up(ctx context.Context, dir, exe string, args []string, env []string) (Stat
 		}
 		select {
 		case err := <-exited:
-			return State{}, false, fmt.Errorf("the daemon exited at start (%v); see %s", err, filepath.Join(dir, "daemon.log"))
+			return State{}, false, fmt.Errorf("the daemon exited at start (%w); see %s", err, filepath.Join(dir, "daemon.log"))
 		case <-ctx.Done():
 			_ = cmd.Process.Kill()
 			return State{}, false, fmt.Errorf("the daemon did not come up: %w; see %s", ctx.Err(), filepath.Join(dir, "daemon.log"))
@@ -74,9 +75,9 @@ func Down(ctx context.Context, dir string) (State, error) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		if syscall.Kill(st.PID, 0) != nil {
+		if gone := syscall.Kill(st.PID, 0); gone != nil {
 			_ = os.Remove(statePath(dir))
-			return st, nil
+			return st, nil //nolint:nilerr // the process is gone: that is success
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

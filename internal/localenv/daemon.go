@@ -194,10 +194,11 @@ func Serve(ctx context.Context, o Options) (err error) {
 }
 
 func listen(port int) (net.Listener, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	lc := &net.ListenConfig{}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil && port != 0 {
 		// The remembered port is taken: take any.
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		ln, err = lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	}
 	return ln, err
 }
@@ -209,12 +210,12 @@ func choosePorts(dir string) (ports, error) {
 		return p, nil
 	}
 	for _, f := range []*int{&p.Control, &p.Registry, &p.Prometheus} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 		if err != nil {
 			return p, err
 		}
 		*f = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+		_ = ln.Close()
 	}
 	return p, writeJSON(path, p, 0o644)
 }

@@ -3,6 +3,7 @@ package localenv
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -156,10 +157,11 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 	}
 	smokeOK(p.URL, "1.0.0")
 	err = c.Rollout(ctx, "prod", "order-svc", "abort")
-	if le, ok := err.(*Error); !ok || le.Input {
+	var le *Error
+	if !errors.As(err, &le) || le.Input {
 		t.Errorf("second abort: %v, want a refusal", err)
 	}
-	if err := c.Rollout(ctx, "qa", "order-svc", "promote"); err == nil || !err.(*Error).Input {
+	if err := c.Rollout(ctx, "qa", "order-svc", "promote"); !errors.As(err, &le) || !le.Input {
 		t.Errorf("unknown env: %v, want bad input", err)
 	}
 
@@ -184,6 +186,7 @@ func dropDatabases(t testing.TB, prefix string, want int) {
 		t.Error(err)
 		return
 	}
+	defer rows.Close()
 	var names []string
 	for rows.Next() {
 		var n string
@@ -191,7 +194,9 @@ func dropDatabases(t testing.TB, prefix string, want int) {
 			names = append(names, n)
 		}
 	}
-	rows.Close()
+	if err := rows.Err(); err != nil {
+		t.Error(err)
+	}
 	if len(names) != want {
 		t.Errorf("databases %v: want %d, one per environment and service", names, want)
 	}

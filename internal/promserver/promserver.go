@@ -72,12 +72,12 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		o.StartTimeout = 30 * time.Second
 	}
 	if o.Port == 0 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}
 		o.Port = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+		_ = ln.Close()
 	}
 	if err := os.MkdirAll(filepath.Join(o.Dir, "data"), 0o755); err != nil {
 		return nil, err
@@ -90,12 +90,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(config, model(o.ScrapeInterval), s.TargetsFile)), 0o644); err != nil {
 		return nil, err
 	}
-	logf, err := os.OpenFile(filepath.Join(o.Dir, "prometheus.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(filepath.Join(o.Dir, "prometheus.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
-	s.cmd = exec.Command(bin,
+	// Not cancelled with ctx: the server runs until Stop.
+	s.cmd = exec.CommandContext(context.WithoutCancel(ctx), bin,
 		"--config.file="+cfg,
 		"--storage.tsdb.path="+filepath.Join(o.Dir, "data"),
 		"--storage.tsdb.retention.time=2d",
@@ -114,7 +115,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/-/ready", nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return s, nil
 			}

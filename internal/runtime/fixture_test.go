@@ -157,6 +157,7 @@ func (f *fixture) dropDatabases() {
 	if err != nil {
 		return
 	}
+	defer rows.Close()
 	var names []string
 	for rows.Next() {
 		var n string
@@ -164,7 +165,9 @@ func (f *fixture) dropDatabases() {
 			names = append(names, n)
 		}
 	}
-	rows.Close()
+	if rows.Err() != nil {
+		return
+	}
 	for _, n := range names {
 		_, _ = db.ExecContext(ctx, "DROP DATABASE `"+n+"`")
 	}

@@ -120,10 +120,10 @@ func (r *Registry) mirror(repository string) string {
 		return repository
 	}
 	host, rest, ok := strings.Cut(repository, "/")
-	if !ok || !(strings.ContainsAny(host, ".:") || host == "localhost") {
+	if !ok || (!strings.ContainsAny(host, ".:") && host != "localhost") {
+		// No registry host (docker.io style): the whole name is the path.
 		return r.Mirror + "/" + repository
 	}
-	_ = host
 	return r.Mirror + "/" + rest
 }
 
@@ -225,13 +225,13 @@ func extractLayer(l v1.Layer, want, out string) (bool, error) {
 		if strings.TrimPrefix(path.Clean("/"+hdr.Name), "/") != want || hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		f, err := os.OpenFile(out+".tmp", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
+		f, err := os.OpenFile(out+".tmp", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755) //nolint:gosec // the entrypoint must be executable
 		if err != nil {
 			return false, err
 		}
 		// A layer was verified above, so its size is what its author meant.
 		if _, err := io.Copy(f, tr); err != nil { //nolint:gosec // verified content
-			f.Close()
+			_ = f.Close()
 			return false, err
 		}
 		if err := f.Close(); err != nil {

@@ -43,7 +43,7 @@ func (p *pool) pick(skip *replica) *replica {
 	if n == 0 {
 		return nil
 	}
-	start := int(p.next.Add(1) % uint64(n))
+	start := int(p.next.Add(1) % uint64(n)) //nolint:gosec // n > 0, so the remainder fits an int
 	for i := 0; i < n; i++ {
 		r := rs[(start+i)%n]
 		if r == skip || !r.serving() {
@@ -69,10 +69,8 @@ type proxy struct {
 	wg   sync.WaitGroup
 }
 
-type backendKey struct{}
-
 func newProxy() (*proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}

@@ -48,7 +48,7 @@ type replica struct {
 func (r *replica) serving() bool { return r.ready.Load() && !r.draining.Load() }
 
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
@@ -82,7 +82,8 @@ func (r *replica) spawn() error {
 	}
 	defer logf.Close()
 	_, port, _ := net.SplitHostPort(r.addr)
-	cmd := exec.Command(r.rev.bin)
+	// Not bound to a context: a replica lives until stop, which signals it.
+	cmd := exec.CommandContext(context.Background(), r.rev.bin)
 	cmd.Env = append(r.rev.environ(), "PORT="+port)
 	cmd.Dir = r.rev.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -109,7 +110,7 @@ func (r *replica) spawn() error {
 func exitReason(err error) string {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return ee.ProcessState.String()
+		return ee.String()
 	}
 	if err == nil {
 		return "exit status 0"
@@ -197,7 +198,7 @@ func (r *replica) waitReady(exited chan struct{}) {
 		if err != nil {
 			continue
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
 			r.mu.Lock()
 			r.phase = PhaseReady

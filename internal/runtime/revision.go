@@ -146,16 +146,6 @@ func (v *revision) waitReady(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
-func (v *revision) readyCount() int {
-	n := 0
-	for _, r := range v.list() {
-		if r.ready.Load() {
-			n++
-		}
-	}
-	return n
-}
-
 // stopAll drains and stops replicas concurrently and waits for all.
 func stopAll(rs []*replica) {
 	var wg sync.WaitGroup

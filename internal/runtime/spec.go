@@ -166,7 +166,7 @@ func ParseAppsFile(b []byte) (automated bool, err error) {
 }
 
 func isSet(n *yaml.Node) bool {
-	return n != nil && !(n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "false"))
+	return n != nil && (n.Kind != yaml.ScalarNode || (n.Tag != "!!null" && n.Value != "false"))
 }
 
 // BuildSnapshot turns the files of one revision (path → content) into the
@@ -194,7 +194,7 @@ func BuildSnapshot(rev string, files map[string][]byte) (*Snapshot, error) {
 	sort.Strings(paths)
 	for _, p := range paths {
 		dir, file := path.Split(p)
-		if !strings.HasPrefix(dir, "environments/") || !(strings.HasSuffix(file, ".yaml") || strings.HasSuffix(file, ".yml")) {
+		if !strings.HasPrefix(dir, "environments/") || (!strings.HasSuffix(file, ".yaml") && !strings.HasSuffix(file, ".yml")) {
 			continue
 		}
 		env := strings.TrimSuffix(strings.TrimPrefix(dir, "environments/"), "/")

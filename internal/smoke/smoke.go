@@ -156,7 +156,7 @@ func randomKey() string {
 func waitVersion(ctx context.Context, o Options, base string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Wait)
 	defer cancel()
-	last := errors.New("no answer yet")
+	var last error
 	seen := ""
 	for {
 		body, err := do(ctx, o.Client, http.MethodGet, base+"/health", nil, nil)

@@ -14,13 +14,13 @@ import (
 // extra environment, waits until /ready answers, and returns its URL and a
 // function that stops it.
 func Serve(ctx context.Context, bin string, env ...string) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin)
+	_ = ln.Close()
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), bin)
 	cmd.Env = append([]string{"PORT=" + strconv.Itoa(port)}, env...)
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
@@ -38,7 +38,7 @@ func Serve(ctx context.Context, bin string, env ...string) (string, func(), erro
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/ready", nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return url, stop, nil
 			}
