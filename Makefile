@@ -26,6 +26,8 @@ tools:
 fuzz:
 	$(GO) test ./internal/plan -run '^$$' -fuzz FuzzPlan -fuzztime 30s
 	$(GO) test ./internal/semver -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./internal/conventional -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./internal/release -run '^$$' -fuzz FuzzInsertSection -fuzztime 30s
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -25,7 +25,7 @@ for m in $modules; do
 	step "go vet ($m)"
 	(cd "$m" && go vet ./... && go vet -tags integration ./...) || fail=1
 	step "golangci-lint ($m)"
-	(cd "$m" && golangci-lint run --config "$root/.golangci.yml" --build-tags integration ./...) || fail=1
+	(cd "$m" && golangci-lint run --allow-parallel-runners --config "$root/.golangci.yml" --build-tags integration ./...) || fail=1
 done
 
 mkdir -p .cache
