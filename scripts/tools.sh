@@ -71,13 +71,16 @@ install() {
 	golangci-lint) go_tool golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 ;;
 	actionlint) go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint@v1.7.12 ;;
 	promtool) apt_tool promtool prometheus ;;
+	crane) go_tool crane github.com/google/go-containerregistry/cmd/crane@v0.22.1 ;;
+	govulncheck) go_tool govulncheck golang.org/x/vuln/cmd/govulncheck@v1.9.0 ;;
+	ko) go_tool ko github.com/google/ko@v0.19.1 ;; # bench/images only
 	prometheus) apt_tool prometheus prometheus ;; # the server: local environments and the gate's tests
 	services) services ;;
 	*) log "unknown tool $1"; return 2 ;;
 	esac
 }
 
-ALL=(services golangci-lint promtool prometheus)
+ALL=(services golangci-lint promtool prometheus crane govulncheck)
 if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 for t in "$@"; do install "$t"; done
 echo "$SMP_TOOLS"
