@@ -26,8 +26,13 @@ tools:
 fuzz:
 	$(GO) test ./internal/plan -run '^$$' -fuzz FuzzPlan -fuzztime 30s
 	$(GO) test ./internal/semver -run '^$$' -fuzz FuzzParse -fuzztime 30s
+<<<<<<< HEAD
 	$(GO) test ./internal/conventional -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./internal/release -run '^$$' -fuzz FuzzInsertSection -fuzztime 30s
+=======
+	$(GO) test ./internal/envfile -run '^$$' -fuzz FuzzSet -fuzztime 30s
+	$(GO) test ./internal/imageref -run '^$$' -fuzz FuzzParse -fuzztime 30s
+>>>>>>> issue-3a
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
