@@ -54,14 +54,17 @@ func (v *revision) environ() []string {
 		"SMP_ENV=" + env,
 		"SMP_SERVICE=" + svc,
 		"SMP_VERSION=" + v.spec.Tag,
+		"HOST=127.0.0.1",
 	}
 	if rt.cfg.Database.Addr != "" {
 		out = append(out, "MYSQL_DSN="+rt.cfg.Database.DSN(rt.cfg.Database.Name(env, svc)))
 	}
 	if rt.cfg.Redis.Addr != "" {
+		db := rt.cfg.Redis.db(rt.envIndex(env))
 		out = append(out,
-			"REDIS_ADDR="+rt.cfg.Redis.Addr,
-			fmt.Sprintf("REDIS_DB=%d", rt.cfg.Redis.db(rt.envIndex(env))),
+			// The URL form selects the environment's db (go-redis ParseURL).
+			fmt.Sprintf("REDIS_ADDR=redis://%s/%d", rt.cfg.Redis.Addr, db),
+			fmt.Sprintf("REDIS_DB=%d", db),
 			"REDIS_PREFIX="+rt.cfg.Redis.Prefix+env+":"+svc+":",
 		)
 	}

@@ -154,6 +154,9 @@ func (s *service) reconcile(ctx context.Context, spec ServiceSpec, force bool) e
 		if pending != nil {
 			pending.stop()
 		}
+		if spec.AutoPromote {
+			s.promoteLocked()
+		}
 		return nil
 	}
 	// Rolling: every new replica is ready; shift traffic at once, then
@@ -178,6 +181,10 @@ func (s *service) reconcile(ctx context.Context, spec ServiceSpec, force bool) e
 func (s *service) promote() error {
 	s.op.Lock()
 	defer s.op.Unlock()
+	return s.promoteLocked()
+}
+
+func (s *service) promoteLocked() error {
 	s.mu.Lock()
 	pending, cur, prev := s.pending, s.active, s.previous
 	s.mu.Unlock()

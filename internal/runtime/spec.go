@@ -50,6 +50,9 @@ type ServiceSpec struct {
 	Replicas       int
 	Strategy       string
 	ScaleDownDelay time.Duration
+	// AutoPromote is blueGreen.autoPromotionEnabled: promote as soon as
+	// the preview is ready.
+	AutoPromote bool
 }
 
 // Ref is the image reference pinned by digest.
@@ -66,16 +69,24 @@ type valuesFile struct {
 	ReplicaCount *int   `yaml:"replicaCount"`
 	Strategy     string `yaml:"strategy"`
 	BlueGreen    struct {
-		ScaleDownDelaySeconds *int `yaml:"scaleDownDelaySeconds"`
+		ScaleDownDelaySeconds *int  `yaml:"scaleDownDelaySeconds"`
+		AutoPromotionEnabled  *bool `yaml:"autoPromotionEnabled"`
 	} `yaml:"blueGreen"`
 }
 
-// ParseServiceFile reads environments/<env>/<svc>.yaml. A file without an
-// image digest is an error: the runtime only runs images pinned by digest.
+// ErrNotDeployed means an environment file names no image yet (a service
+// added with gitops add-service and never deployed): nothing to run.
+var ErrNotDeployed = errors.New("no image deployed yet")
+
+// ParseServiceFile reads environments/<env>/<svc>.yaml. A tag without a
+// digest is an error: the runtime only runs images pinned by digest.
 func ParseServiceFile(svc string, b []byte) (ServiceSpec, error) {
 	var v valuesFile
 	if err := yaml.Unmarshal(b, &v); err != nil {
 		return ServiceSpec{}, fmt.Errorf("parse: %w", err)
+	}
+	if v.Image.Tag == "" && v.Image.Digest == "" {
+		return ServiceSpec{}, ErrNotDeployed
 	}
 	s := ServiceSpec{
 		Name:       svc,
@@ -105,6 +116,7 @@ func ParseServiceFile(svc string, b []byte) (ServiceSpec, error) {
 	default:
 		errs = append(errs, fmt.Errorf("strategy %q: use rolling or blueGreen", v.Strategy))
 	}
+	s.AutoPromote = v.BlueGreen.AutoPromotionEnabled != nil && *v.BlueGreen.AutoPromotionEnabled
 	s.ScaleDownDelay = DefaultScaleDownDelay
 	if d := v.BlueGreen.ScaleDownDelaySeconds; d != nil {
 		if *d < 0 {
@@ -212,6 +224,9 @@ func BuildSnapshot(rev string, files map[string][]byte) (*Snapshot, error) {
 			snap.Envs[env] = e
 		}
 		s, err := ParseServiceFile(svc, files[p])
+		if errors.Is(err, ErrNotDeployed) {
+			continue
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s at %s: %w", p, short(rev), err))
 			continue
