@@ -85,12 +85,13 @@ install() {
 	crane) go_tool crane github.com/google/go-containerregistry/cmd/crane@v0.22.1 ;;
 	ko) go_tool ko github.com/google/ko@v0.19.1 ;; # bench/images only
 	cosign) go_tool cosign github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3 ;; # cross-checks smpctl's signatures
+	prometheus) apt_tool prometheus prometheus ;; # the server: local environments and the gate's tests
 	services) services ;;
 	*) log "unknown tool $1"; return 2 ;;
 	esac
 }
 
-ALL=(services golangci-lint promtool amtool actionlint shellcheck jq migrate oasdiff crane govulncheck cosign)
+ALL=(services golangci-lint promtool amtool prometheus actionlint shellcheck jq migrate oasdiff crane govulncheck cosign)
 if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 for t in "$@"; do install "$t"; done
 echo "$SMP_TOOLS"

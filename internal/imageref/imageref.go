@@ -1,99 +1,165 @@
-// Package imageref parses and validates the image references smpctl writes
-// into environment files: REPOSITORY:TAG@sha256:DIGEST.
+// Package imageref parses and checks the image references smpctl accepts and
+// builds the go-containerregistry options every registry call uses.
 //
-// go-containerregistry's name package checks the reference grammar; on top
-// of it we add the delivery rules (DESIGN.md §2.1–2.2): everything lower
-// case, the digest always present and sha256 with 64 hex digits (so an
-// environment pins exactly what was tested), and never a moving tag such as
-// latest or main.
+// The rules (DESIGN.md §2.1, §2.2): references are lower case, carry no
+// spaces, never name the mutable tags `latest` or `main`, and some commands
+// need a digest. Plain http is allowed only for loopback registries
+// (localhost, 127.0.0.1, [::1]); every other registry is reached over https,
+// even the private (RFC 1918) addresses go-containerregistry would otherwise
+// talk to in clear text.
 package imageref
 
 import (
 	"errors"
 	"fmt"
+	"net"
+	"regexp"
 	"strings"
-	"unicode"
 
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
-// Ref is a validated image reference.
-type Ref struct {
-	Repository string `json:"repository"` // e.g. ghcr.io/smp/order-svc
-	Tag        string `json:"tag"`        // e.g. 3.3.0
-	Digest     string `json:"digest"`     // sha256:<64 hex>
-}
-
-// String returns REPOSITORY:TAG@sha256:DIGEST.
-func (r Ref) String() string { return r.Repository + ":" + r.Tag + "@" + r.Digest }
-
-// ErrInvalid is wrapped by every error Parse returns.
+// ErrInvalid marks a reference the user must fix (bad input, exit 2).
 var ErrInvalid = errors.New("invalid image reference")
 
-// forbiddenTags move: an environment pinned to one of them is not pinned.
-var forbiddenTags = map[string]bool{"latest": true, "main": true, "master": true}
+// tagPattern is the OCI distribution spec's tag grammar.
+var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
-const example = "ghcr.io/smp/order-svc:3.3.0@sha256:<64 hex digits>"
-
-// Parse validates s as REPOSITORY:TAG@sha256:DIGEST.
-func Parse(s string) (Ref, error) {
-	bad := func(format string, args ...any) (Ref, error) {
-		return Ref{}, fmt.Errorf("%w %q: %s; want %s", ErrInvalid, s, fmt.Sprintf(format, args...), example)
-	}
-	if s == "" {
-		return bad("empty")
-	}
-	for _, c := range s {
-		switch {
-		case c > unicode.MaxASCII:
-			return bad("non-ASCII character %q", c)
-		case unicode.IsSpace(c) || unicode.IsControl(c):
-			return bad("contains white space or a control character")
-		case unicode.IsUpper(c):
-			return bad("upper-case letter %q (image references are lower case)", c)
-		}
-	}
-	at := strings.LastIndex(s, "@")
-	if at < 0 {
-		return bad("no digest: pin the image with @sha256:<digest> so the environment runs exactly what was built")
-	}
-	named, digest := s[:at], s[at+1:]
-	alg, hex, ok := strings.Cut(digest, ":")
-	if !ok {
-		return bad("digest %q has no algorithm", digest)
-	}
-	if alg != "sha256" {
-		return bad("digest algorithm %q: only sha256 is accepted", alg)
-	}
-	if len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
-		return bad("digest has %d characters after sha256:, want 64 hex digits", len(hex))
-	}
-	slash := strings.LastIndex(named, "/")
-	colon := strings.LastIndex(named, ":")
-	if colon <= slash {
-		return bad("no tag: write REPOSITORY:TAG before the digest")
-	}
-	repo, tag := named[:colon], named[colon+1:]
-	if forbiddenTags[tag] {
-		return bad("tag %q moves; use the version or sha-<commit> tag", tag)
-	}
-	if strings.Contains(repo, "..") || strings.HasPrefix(repo, "/") {
-		return bad("repository %q is not a registry path", repo)
-	}
-	if _, err := name.NewTag(named, name.StrictValidation); err != nil {
-		return bad("%v", err)
-	}
-	if _, err := name.NewDigest(repo+"@"+digest, name.StrictValidation); err != nil {
-		return bad("%v", err)
-	}
-	return Ref{Repository: repo, Tag: tag, Digest: digest}, nil
+// forbiddenTags are mutable tags that defeat promotion by digest.
+var forbiddenTags = map[string]string{
+	"latest": "`latest` moves with every push, so what runs cannot be known",
+	"main":   "`main` moves with every merge, so what runs cannot be known",
 }
 
-// CheckDigest validates a bare sha256:<64 hex> digest.
-func CheckDigest(d string) error {
-	alg, hex, ok := strings.Cut(d, ":")
-	if !ok || alg != "sha256" || len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
-		return fmt.Errorf("%w: digest %q: want sha256:<64 lower-case hex digits>", ErrInvalid, d)
+// IsLoopback reports whether a registry host (with optional port) is this
+// machine, the only place where plain http is acceptable.
+func IsLoopback(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.Trim(h, "[]")
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func nameOptions(s string) []name.Option {
+	opts := []name.Option{name.StrictValidation}
+	host := s
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		host = s[:i]
+	}
+	if IsLoopback(host) {
+		opts = append(opts, name.Insecure)
+	}
+	return opts
+}
+
+func precheck(what, s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%w: empty %s: give e.g. ghcr.io/smp/order-svc", ErrInvalid, what)
+	case strings.ContainsAny(s, " \t\r\n"):
+		return fmt.Errorf("%w: %s %q contains white space: remove it", ErrInvalid, what, s)
+	}
+	if repo := strings.TrimSuffix(s, tagAndDigest(s)); repo != strings.ToLower(repo) {
+		return fmt.Errorf("%w: %s %q has upper case letters: repository names are lower case (%s)", ErrInvalid, what, s, strings.ToLower(repo))
+	}
+	return nil
+}
+
+// tagAndDigest returns the part of s after the repository: ":tag", "@digest"
+// or both; tags may contain upper case letters, repositories may not.
+func tagAndDigest(s string) string {
+	rest := s
+	if i := strings.IndexByte(rest, '@'); i >= 0 {
+		rest = rest[:i]
+	}
+	slash := strings.LastIndexByte(rest, '/')
+	colon := strings.LastIndexByte(rest, ':')
+	if colon > slash {
+		return s[colon:]
+	}
+	if i := strings.IndexByte(s, '@'); i >= 0 {
+		return s[i:]
+	}
+	return ""
+}
+
+// Repository parses a repository without tag or digest, e.g. ghcr.io/smp/order-svc.
+func Repository(s string) (name.Repository, error) {
+	if err := precheck("repository", s); err != nil {
+		return name.Repository{}, err
+	}
+	if tagAndDigest(s) != "" {
+		return name.Repository{}, fmt.Errorf("%w: %q names a tag or digest where a repository is expected: drop %q", ErrInvalid, s, tagAndDigest(s))
+	}
+	if host, _, ok := strings.Cut(s, "/"); !ok || (!strings.ContainsAny(host, ".:") && host != "localhost") {
+		return name.Repository{}, fmt.Errorf("%w: repository %q has no registry host: write it in full, e.g. ghcr.io/smp/%s", ErrInvalid, s, s[strings.LastIndexByte(s, '/')+1:])
+	}
+	r, err := name.NewRepository(s, nameOptions(s)...)
+	if err != nil {
+		return name.Repository{}, fmt.Errorf("%w: repository %q: %w", ErrInvalid, s, err)
+	}
+	return r, nil
+}
+
+// Reference parses a tag or digest reference and refuses the mutable tags.
+// A reference without tag or digest is refused too: go-containerregistry
+// would silently read it as `latest`.
+func Reference(s string) (name.Reference, error) {
+	if err := precheck("image reference", s); err != nil {
+		return nil, err
+	}
+	suffix := tagAndDigest(s)
+	if suffix == "" {
+		return nil, fmt.Errorf("%w: %q has neither tag nor digest: add :sha-<short> or @sha256:<digest> (an empty tag would mean latest)", ErrInvalid, s)
+	}
+	repoPart := strings.TrimSuffix(s, suffix)
+	if _, err := Repository(repoPart); err != nil {
+		return nil, err
+	}
+	ref, err := name.ParseReference(s, nameOptions(s)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %w", ErrInvalid, s, err)
+	}
+	if t, ok := ref.(name.Tag); ok {
+		if err := CheckTag(t.TagStr()); err != nil {
+			return nil, err
+		}
+	}
+	if tag, _, ok := strings.Cut(suffix, "@"); ok && strings.HasPrefix(tag, ":") {
+		if err := CheckTag(tag[1:]); err != nil {
+			return nil, err
+		}
+	}
+	return ref, nil
+}
+
+// Digest parses a reference that must carry a digest (REPO@sha256:… or
+// REPO:TAG@sha256:…); the tag, if any, is only checked, the digest wins.
+func Digest(s string) (name.Digest, error) {
+	ref, err := Reference(s)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	d, ok := ref.(name.Digest)
+	if !ok {
+		return name.Digest{}, fmt.Errorf("%w: %q has no digest: give REPO@sha256:<digest> (find it with smpctl image resolve --image REPO --source-commit SHA)", ErrInvalid, s)
+	}
+	return d, nil
+}
+
+// CheckTag refuses tags that are not valid or that are mutable by design.
+func CheckTag(tag string) error {
+	if why, bad := forbiddenTags[strings.ToLower(tag)]; bad {
+		return fmt.Errorf("%w: tag %q is refused: %s; use the sha-<short> tag or a release version", ErrInvalid, tag, why)
+	}
+	if _, err := name.NewTag("example.com/x:"+tag, name.StrictValidation); err != nil || !tagPattern.MatchString(tag) {
+		return fmt.Errorf("%w: tag %q is not a valid tag (letters, digits, '.', '_', '-', at most 128, not starting with '.' or '-')", ErrInvalid, tag)
 	}
 	return nil
 }
