@@ -31,7 +31,7 @@ fuzz:
 	$(GO) test ./internal/history -run '^$$' -fuzz FuzzParseMessage -fuzztime 30s
 	$(GO) test ./internal/layout -run '^$$' -fuzz FuzzAppendService -fuzztime 30s
 	$(GO) test ./internal/envfile -run '^$$' -fuzz FuzzSet -fuzztime 30s
-	$(GO) test ./internal/imageref -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./internal/imageref -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
