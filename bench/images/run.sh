@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# run.sh: smpctl build against plain `go build` and ko v0.19.1, same run,
+# warm caches (BenchmarkBuildVsGoBuild in internal/image).
+#
+#   bench/images/run.sh                      # package: smpctl itself (cmd/smpctl)
+#   BENCH_PKG=examples/order-svc/cmd/server bench/images/run.sh
+#   COUNT=5 bench/images/run.sh              # iterations (default 3)
+#
+# Metrics: go-build-ms, smpctl-build-ms, smpctl/go-ratio (target <= 1.2),
+# binary-MiB, image-gz-MiB, image-raw-minus-binary-KiB (target <= 1024),
+# ko-build+push-ms, ko-digest-stable (1 = same digest every time),
+# smpctl-peak-rss-over-start-MiB (smpctl's own memory; the compiler runs in
+# child processes and is not counted).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+SMP_TOOLS=$(scripts/tools.sh ko crane)
+export PATH="$SMP_TOOLS:$PATH"
+if [[ -n "${BENCH_PKG:-}" ]]; then
+	export BENCH_PKG=$(cd "$BENCH_PKG" && pwd)
+fi
+cd internal/image
+go test -run '^$' -bench BenchmarkBuildVsGoBuild -benchtime "${COUNT:-3}x" -timeout 30m . | tee "$root/bench/images/last-run.txt"

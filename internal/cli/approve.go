@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/smp/delivery/internal/deploy"
+)
+
+func init() { register(newApproveCmd) }
+
+func newApproveCmd(a *App) *cobra.Command {
+	var (
+		o                                      writeOptions
+		env, svc, version, digest, requestedBy string
+	)
+	cmd := &cobra.Command{
+		Use:   "approve --gitops URL|PATH --env ENV --service SVC --version V --by NAME",
+		Short: "Record an approval of a version for an environment",
+		Long: `approve writes state/approvals/ENV/SVC/V.yaml (version, digest, approvedBy, at,
+requestedBy) and commits "approve(ENV): SVC V". The approver must be listed in
+delivery.yaml: approvers (or releaseManagers) for approval gates,
+releaseManagers for release-manager gates, and may not approve their own
+request (--requested-by). The digest defaults to the digest V has in the
+environment before ENV.`,
+		Example: `  smpctl approve --gitops ../smp-gitops --env prod --service order-svc --version 3.3.0 --by minh --requested-by trung`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			repo, err := o.open(a)
+			if err != nil {
+				return err
+			}
+			out, err := deploy.Approve(cmd.Context(), repo, deploy.ApproveRequest{Common: o.common(a), Env: env, Service: svc, Version: version, Digest: digest, RequestedBy: requestedBy})
+			if err != nil {
+				return err
+			}
+			return renderOutcome(a, out)
+		},
+	}
+	addWriteFlags(cmd, &o, "the approver (Approved-By)")
+	f := cmd.Flags()
+	f.StringVar(&env, "env", "", "environment the approval is for")
+	f.StringVar(&svc, "service", "", "service, as named in delivery.yaml")
+	f.StringVar(&version, "version", "", "the image tag approved, e.g. 3.3.0")
+	f.StringVar(&digest, "digest", "", "the digest approved, sha256:... (default: the version's digest in the previous environment)")
+	f.StringVar(&requestedBy, "requested-by", "", "who asked for the deploy; may not be the approver for release-manager gates")
+	for _, n := range []string{"env", "service", "version", "by"} {
+		_ = cmd.MarkFlagRequired(n)
+	}
+	return cmd
+}

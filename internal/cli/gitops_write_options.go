@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"regexp"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/smp/delivery/internal/deploy"
+	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/gitops"
+)
+
+// writeOptions are the flags every command that writes the GitOps
+// repository shares (deploy, promote, approve, rollback, hold, freeze).
+type writeOptions struct {
+	gitops      string
+	branch      string
+	caFile      string
+	by          string
+	run         string
+	authorName  string
+	authorEmail string
+	timeout     time.Duration
+}
+
+// addWriteFlags adds the shared flags; byHelp "" marks a read-only command,
+// which gets only the remote's flags.
+func addWriteFlags(cmd *cobra.Command, o *writeOptions, byHelp string) {
+	f := cmd.Flags()
+	f.StringVar(&o.gitops, "gitops", "", "GitOps repository: a local path, file://, https:// (token from SMP_GIT_TOKEN) or ssh (agent)")
+	f.StringVar(&o.branch, "gitops-branch", "main", "branch of the GitOps repository to write")
+	f.StringVar(&o.caFile, "gitops-ca-file", "", "PEM file of an extra certificate authority for an https GitOps remote")
+	f.DurationVar(&o.timeout, "gitops-timeout", 2*time.Minute, "total time budget for the command, retries included")
+	if byHelp == "" {
+		return // a read-only command
+	}
+	f.StringVar(&o.by, "by", "", byHelp)
+	f.StringVar(&o.run, "run", "", "URL of the pipeline run, recorded as Pipeline-Run")
+	f.StringVar(&o.authorName, "git-author-name", "", "commit author and committer name (default: delivery.yaml identity, else smpctl-bot)")
+	f.StringVar(&o.authorEmail, "git-author-email", "", "commit author and committer email")
+}
+
+// open validates the shared flags and opens the remote. The token comes
+// from SMP_GIT_TOKEN only: never a flag, never printed.
+func (o *writeOptions) open(a *App) (*gitops.Repo, error) {
+	if o.gitops == "" {
+		return nil, exit.Usagef("missing --gitops: give the GitOps repository (a path, file://, https:// or ssh URL), or set SMP_GITOPS")
+	}
+	if (o.authorName == "") != (o.authorEmail == "") {
+		return nil, exit.Usagef("give both --git-author-name and --git-author-email (or SMP_GIT_AUTHOR_NAME and SMP_GIT_AUTHOR_EMAIL), or neither")
+	}
+	if o.timeout <= 0 {
+		return nil, exit.Usagef("--gitops-timeout %s: must be positive", o.timeout)
+	}
+	return deploy.Open(gitops.Remote{URL: o.gitops, Branch: o.branch, Token: a.Getenv("SMP_GIT_TOKEN"), CAFile: o.caFile},
+		gitops.Identity{Name: "smpctl-bot", Email: "smpctl-bot@users.noreply.smp.vn"},
+		gitops.Options{Budget: o.timeout, CallTimeout: min(o.timeout, 60*time.Second), Log: a.Log})
+}
+
+// common is the deploy.Common of the shared flags.
+func (o *writeOptions) common(a *App) deploy.Common {
+	return deploy.Common{
+		By: o.by, Run: o.run, Now: a.Now(),
+		Identity: gitops.Identity{Name: o.authorName, Email: o.authorEmail},
+	}
+}
+
+// overrideFreeze turns --override-freeze and --reason into the reason to
+// record, refusing an override without a reason.
+func overrideFreeze(override bool, reason string) (string, error) {
+	if !override {
+		return "", nil
+	}
+	if reason == "" {
+		return "", exit.Usagef("--override-freeze needs --reason TEXT: the reason is recorded in the commit (Override-Freeze)")
+	}
+	return reason, nil
+}
+
+var shaRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// source parses --source-commit, --source-time and --source-repo.
+func source(commit, at, repo string) (deploy.Source, error) {
+	s := deploy.Source{Commit: commit, Repo: repo}
+	if commit != "" && !shaRE.MatchString(commit) {
+		return s, exit.Usagef("--source-commit %q: give the full 40-character lower-case commit hash (git rev-parse HEAD)", commit)
+	}
+	if at != "" {
+		t, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			return s, exit.Usagef("--source-time %q: give an RFC 3339 time such as 2026-11-25T09:30:00Z (git show -s --format=%%cI HEAD)", at)
+		}
+		s.Time = t
+	}
+	if repo != "" && commit == "" {
+		return s, exit.Usagef("--source-repo needs --source-commit: ancestry is decided for that commit")
+	}
+	return s, nil
+}
+
+// renderOutcome prints what a write did.
+func renderOutcome(a *App, out deploy.Outcome) error {
+	return a.Render(out, func(w io.Writer) error {
+		if out.AlreadyDone {
+			_, err := fmt.Fprintln(w, out.Message)
+			return err
+		}
+		short := out.Commit
+		if len(short) > 12 {
+			short = short[:12]
+		}
+		attempts := ""
+		if out.Attempts > 1 {
+			attempts = fmt.Sprintf(" after %d attempts", out.Attempts)
+		}
+		_, err := fmt.Fprintf(w, "%s\ncommitted %s and pushed%s\n", out.Message, short, attempts)
+		return err
+	})
+}

@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/history"
+)
+
+// readFlags are the flags every GitOps reader (status, diff, history,
+// metrics) shares.
+type readFlags struct {
+	gitops       string
+	cacheDir     string
+	caFile       string
+	fetchTimeout time.Duration
+}
+
+func (f *readFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.gitops, "gitops", "", "GitOps repository: a local clone or bare repository (read in place), or a URL (cloned into the cache, then fetched)")
+	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "", "where clones of remote GitOps repositories are kept (default $XDG_CACHE_HOME/smpctl/gitops)")
+	cmd.Flags().DurationVar(&f.fetchTimeout, "gitops-timeout", history.DefaultFetchTimeout, "time limit for cloning or fetching a remote GitOps repository")
+	cmd.Flags().StringVar(&f.caFile, "gitops-ca-file", "", "PEM file of an extra certificate authority for an https GitOps remote")
+}
+
+// open opens the repository; tokens come from SMP_GIT_TOKEN, never a flag.
+func (f *readFlags) open(ctx context.Context, a *App) (*history.Repo, error) {
+	cache := f.cacheDir
+	if cache == "" {
+		base := a.Getenv("XDG_CACHE_HOME")
+		if base == "" {
+			base = filepath.Join(a.Getenv("HOME"), ".cache")
+		}
+		cache = filepath.Join(base, "smpctl", "gitops")
+	}
+	o := history.OpenOptions{CacheDir: cache, FetchTimeout: f.fetchTimeout, Token: a.Getenv("SMP_GIT_TOKEN")}
+	if f.caFile != "" {
+		if _, err := os.Stat(f.caFile); err != nil {
+			return nil, exit.Usagef("--gitops-ca-file %s: %v: give a PEM file of the certificate authority", f.caFile, errors.Unwrap(err))
+		}
+		o.GitEnv = append(o.GitEnv, "GIT_SSL_CAINFO="+f.caFile)
+	}
+	r, err := history.Open(ctx, f.gitops, o)
+	return r, readError(err)
+}
+
+// readError maps the history package's sentinels to exit codes.
+func readError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, history.ErrBadInput):
+		return exit.UsageError(err)
+	case errors.Is(err, history.ErrRemoteRefused):
+		return exit.FailedError(err)
+	}
+	return err
+}
+
+const tableTime = "2006-01-02T15:04Z"
+
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(tableTime)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return orDash(s)
+}

@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/imagepolicy"
+	"github.com/smp/delivery/internal/imageref"
+	"github.com/smp/delivery/internal/signing"
+)
+
+func init() { register(newPolicyCmd) }
+
+func newPolicyCmd(a *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Check SMP's policies: policy check (container images and Dockerfiles)",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(newPolicyCheckCmd(a))
+	return cmd
+}
+
+type policyReport struct {
+	Findings []imagepolicy.Finding `json:"findings"`
+	Checked  []string              `json:"checked"`
+}
+
+func newPolicyCheckCmd(a *App) *cobra.Command {
+	var images, dockerfiles, registries, bases []string
+	var env, key string
+	cfg := imagepolicy.Default()
+	cmd := &cobra.Command{
+		Use:   "check [--image REF]... [--dockerfile PATH]... [--env prod --key cosign.pub]",
+		Short: "Check images and Dockerfiles: allowed and pinned base, non-root USER, no latest, allowed registry, signed for prod",
+		Long: `check applies the container image policy (seed §15):
+  - Dockerfiles: every base pinned by digest, never latest; the runtime
+    stage on distroless or alpine (--allow-base) and not running as root;
+  - images: in an allowed registry (--allow-registry, default ghcr.io/smp/),
+    pinned by digest, never latest or main;
+  - with --env prod (or any --signed-env): each image must carry a valid
+    cosign signature and signed SBOM for --key.
+Exit 1 with every finding (where, what, how to fix); 2 for unreadable input.`,
+		Example: `  smpctl policy check --dockerfile Dockerfile
+  smpctl policy check --image ghcr.io/smp/order-svc:3.3.0@sha256:4f… --env prod --key cosign.pub`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(images) == 0 && len(dockerfiles) == 0 {
+				return exit.Usagef("nothing to check: pass --image REF and/or --dockerfile PATH")
+			}
+			if cmd.Flags().Changed("allow-registry") {
+				cfg.Registries = registries
+			}
+			if cmd.Flags().Changed("allow-base") {
+				cfg.Bases = bases
+			}
+			rep := policyReport{Findings: []imagepolicy.Finding{}}
+			for _, p := range dockerfiles {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return exit.Usagef("read --dockerfile %s: %v", p, err)
+				}
+				fs, err := imagepolicy.CheckDockerfile(p, b, cfg)
+				if err != nil {
+					return imageError(err)
+				}
+				rep.Findings, rep.Checked = append(rep.Findings, fs...), append(rep.Checked, p)
+			}
+			for _, ref := range images {
+				rep.Findings, rep.Checked = append(rep.Findings, imagepolicy.CheckImage(ref, cfg)...), append(rep.Checked, ref)
+			}
+			if cfg.NeedsSignature(env) {
+				fs, err := signatureFindings(cmd.Context(), a, images, key, env)
+				if err != nil {
+					return err
+				}
+				rep.Findings = append(rep.Findings, fs...)
+			}
+			if err := a.Render(rep, func(w io.Writer) error { return writePolicy(w, rep) }); err != nil {
+				return err
+			}
+			if len(rep.Findings) > 0 {
+				return exit.Failedf("%d policy finding(s)", len(rep.Findings))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&images, "image", nil, "image reference to check (repeatable)")
+	f.StringArrayVar(&dockerfiles, "dockerfile", nil, "Dockerfile to check (repeatable)")
+	f.StringVar(&env, "env", "", "environment the images go to; signed environments need --key")
+	f.StringVar(&key, "key", "", "cosign public key for the signature check")
+	f.StringArrayVar(&registries, "allow-registry", cfg.Registries, "allowed image prefix (repeatable)")
+	f.StringArrayVar(&bases, "allow-base", cfg.Bases, "allowed runtime base prefix (repeatable)")
+	f.StringSliceVar(&cfg.SignedEnvironments, "signed-env", cfg.SignedEnvironments, "environments that must run signed images")
+	return cmd
+}
+
+func signatureFindings(ctx context.Context, a *App, images []string, key, env string) ([]imagepolicy.Finding, error) {
+	if len(images) == 0 {
+		return nil, nil
+	}
+	if key == "" {
+		return nil, exit.Usagef("--env %s needs signed images: pass --key cosign.pub", env)
+	}
+	v, err := loadVerifier(key)
+	if err != nil {
+		return nil, imageError(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, registryTimeout)
+	defer cancel()
+	var fs []imagepolicy.Finding
+	for _, img := range images {
+		ref, err := imageref.Reference(img)
+		if err != nil {
+			continue // already a finding of CheckImage
+		}
+		if _, err := signing.Verify(ctx, ref, v, a.access()); err != nil {
+			fs = append(fs, imagepolicy.Finding{Rule: "signature", Where: img, Message: err.Error(),
+				Fix: "sign it: smpctl sign --image " + img + " --key cosign.key"})
+		}
+	}
+	return fs, nil
+}
+
+func writePolicy(w io.Writer, rep policyReport) error {
+	for _, f := range rep.Findings {
+		fmt.Fprintln(w, f.String())
+	}
+	_, err := fmt.Fprintf(w, "policy: %d finding(s) in %d input(s)\n", len(rep.Findings), len(rep.Checked))
+	return err
+}

@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/smp/delivery/internal/delivery"
+	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/localenv"
+)
+
+func init() { register(newRolloutCmd) }
+
+func newRolloutCmd(a *App) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "rollout",
+		Short: "Promote or abort a blue/green rollout (kubectl argo rollouts promote|abort)",
+	}
+	cmd.PersistentFlags().StringVar(&dir, "dir", ".smp", "folder of the local environment (smpctl local up)")
+	action := func(name, short string) *cobra.Command {
+		return &cobra.Command{
+			Use: name + " ENV SERVICE", Short: short, Args: cobra.ExactArgs(2),
+			RunE: func(c *cobra.Command, args []string) error {
+				for i, what := range []string{"environment", "service"} {
+					if err := delivery.CheckName(what, args[i]); err != nil {
+						return exit.UsageError(err)
+					}
+				}
+				cl, _, err := localenv.Connect(dir)
+				if err != nil {
+					return exit.FailedError(err)
+				}
+				err = cl.Rollout(c.Context(), args[0], args[1], name)
+				var le *localenv.Error
+				switch {
+				case errors.As(err, &le) && le.Input:
+					return exit.UsageError(err)
+				case errors.As(err, &le):
+					return exit.FailedError(err)
+				case err != nil:
+					return err
+				}
+				res := map[string]string{"environment": args[0], "service": args[1], "action": name, "status": "done"}
+				return a.Render(res, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "%s %s/%s: done\n", name, args[0], args[1])
+					return err
+				})
+			},
+		}
+	}
+	cmd.AddCommand(
+		action("promote", "Swap a blue/green pair: the preview version becomes active; the old one stays up scaleDownDelaySeconds"),
+		action("abort", "Swap back at once: the previous version serves again; git still needs a rollback commit"),
+	)
+	return cmd
+}

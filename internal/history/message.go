@@ -1,0 +1,209 @@
+// Package history reads an smp-gitops repository: the state every service
+// runs in every environment (status), how two environments differ (diff),
+// what happened to one service in one environment (history) and the delivery
+// metrics computed from the commits alone (metrics) — DESIGN.md §2.5 and the
+// commit format of GITOPS-FORMAT.md.
+//
+// Everything is read from committed history (HEAD of the repository, never
+// the working tree), through a handful of git processes: one `git log` pass
+// streams every commit's subject and trailers, and `git cat-file --batch`
+// reads the environment files of HEAD. That keeps status and metrics fast on
+// repositories with hundreds of services and thousands of commits.
+package history
+
+import (
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Action is what a GitOps commit did (the Action trailer).
+type Action string
+
+// Actions of GITOPS-FORMAT.md.
+const (
+	ActionDeploy      Action = "deploy"
+	ActionPromote     Action = "promote"
+	ActionRollback    Action = "rollback"
+	ActionApprove     Action = "approve"
+	ActionHold        Action = "hold"
+	ActionReleaseHold Action = "release-hold"
+	ActionFreeze      Action = "freeze"
+	ActionInit        Action = "init"
+	ActionAddService  Action = "add-service"
+)
+
+// Changes reports whether the action writes an image into an environment
+// file (the commits status, diff and metrics attribute a deployment to).
+func (a Action) Changes() bool {
+	return a == ActionDeploy || a == ActionPromote || a == ActionRollback
+}
+
+// Event is one commit of the GitOps repository, decoded from its subject
+// and trailers. Fields the commit does not carry are empty.
+type Event struct {
+	Commit  string    `json:"commit"`
+	Time    time.Time `json:"time"` // committer time: when the change landed
+	Author  string    `json:"author"`
+	Subject string    `json:"subject"`
+
+	Action         Action     `json:"action,omitempty"`
+	Environment    string     `json:"environment,omitempty"`
+	Service        string     `json:"service,omitempty"`
+	Tag            string     `json:"tag,omitempty"`
+	Version        string     `json:"version,omitempty"` // approve
+	Image          string     `json:"image,omitempty"`
+	Digest         string     `json:"digest,omitempty"`
+	PreviousDigest string     `json:"previousDigest,omitempty"`
+	SourceCommit   string     `json:"sourceCommit,omitempty"`
+	SourceTime     *time.Time `json:"sourceTime,omitempty"`
+	PromotedFrom   string     `json:"promotedFrom,omitempty"`
+	DeployedBy     string     `json:"deployedBy,omitempty"`
+	ApprovedBy     string     `json:"approvedBy,omitempty"`
+	PipelineRun    string     `json:"pipelineRun,omitempty"`
+	OverrideFreeze string     `json:"overrideFreeze,omitempty"`
+}
+
+// By is who made the change: the approver of an approval, else the
+// Deployed-By trailer, else the commit's author.
+func (e *Event) By() string {
+	if e.Action == ActionApprove && e.ApprovedBy != "" {
+		return e.ApprovedBy
+	}
+	if e.DeployedBy != "" {
+		return e.DeployedBy
+	}
+	return e.Author
+}
+
+var (
+	changeSubjectRE  = regexp.MustCompile(`^(deploy|promote|rollback)\(([^()\s]+)\): (\S+) → (\S+)$`)
+	approveSubjectRE = regexp.MustCompile(`^approve\(([^()\s]+)\): (\S+) (\S+)$`)
+	holdSubjectRE    = regexp.MustCompile(`^(hold|release-hold)\(([^()\s]+)\): (\S+)$`)
+	gitopsSubjectRE  = regexp.MustCompile(`^gitops: (init|add (\S+))$`)
+	freezeSubjectRE  = regexp.MustCompile(`^freeze: (add|remove) \S+`)
+	digestRE         = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+)
+
+// ParseSubject fills the action, environment, service and tag a subject of
+// GITOPS-FORMAT.md names. It returns false for any other subject (a commit
+// made by hand), leaving e as it was.
+func ParseSubject(subject string, e *Event) bool {
+	if m := changeSubjectRE.FindStringSubmatch(subject); m != nil {
+		e.Action, e.Environment, e.Service, e.Tag = Action(m[1]), m[2], m[3], m[4]
+		return true
+	}
+	if m := approveSubjectRE.FindStringSubmatch(subject); m != nil {
+		e.Action, e.Environment, e.Service, e.Version = ActionApprove, m[1], m[2], m[3]
+		return true
+	}
+	if m := holdSubjectRE.FindStringSubmatch(subject); m != nil {
+		e.Action, e.Environment, e.Service = Action(m[1]), m[2], m[3]
+		return true
+	}
+	if m := gitopsSubjectRE.FindStringSubmatch(subject); m != nil {
+		if m[2] != "" {
+			e.Action, e.Service = ActionAddService, m[2]
+		} else {
+			e.Action = ActionInit
+		}
+		return true
+	}
+	if freezeSubjectRE.MatchString(subject) {
+		e.Action = ActionFreeze
+		return true
+	}
+	return false
+}
+
+// ApplyTrailers fills e from git trailers ("Key: value" lines, already
+// unfolded, as `git log --format=%(trailers:only,unfold)` prints them).
+// Trailers win over what the subject said; unknown keys and malformed
+// values are ignored, so a hand-written commit never breaks a reader.
+func ApplyTrailers(trailers string, e *Event) {
+	for line := range strings.SplitSeq(trailers, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "Action":
+			e.Action = Action(v)
+		case "Environment":
+			e.Environment = v
+		case "Service":
+			e.Service = v
+		case "Image":
+			e.Image = v
+			if tag := imageTag(v); tag != "" {
+				e.Tag = tag
+			}
+			if i := strings.LastIndex(v, "@"); i >= 0 && e.Digest == "" && digestRE.MatchString(v[i+1:]) {
+				e.Digest = v[i+1:]
+			}
+		case "Image-Digest":
+			if digestRE.MatchString(v) {
+				e.Digest = v
+			}
+		case "Previous-Digest":
+			if digestRE.MatchString(v) {
+				e.PreviousDigest = v
+			}
+		case "Source-Commit":
+			e.SourceCommit = v
+		case "Source-Time":
+			if t, err := time.Parse(time.RFC3339, v); err == nil {
+				e.SourceTime = &t
+			}
+		case "Promoted-From":
+			e.PromotedFrom = v
+		case "Deployed-By":
+			e.DeployedBy = v
+		case "Approved-By":
+			e.ApprovedBy = v
+		case "Pipeline-Run":
+			e.PipelineRun = v
+		case "Override-Freeze":
+			e.OverrideFreeze = v
+		}
+	}
+}
+
+// imageTag returns the tag of repo:tag@digest (or repo:tag), "" when none.
+func imageTag(ref string) string {
+	if i := strings.LastIndex(ref, "@"); i >= 0 {
+		ref = ref[:i]
+	}
+	slash := strings.LastIndex(ref, "/")
+	if i := strings.LastIndex(ref, ":"); i > slash {
+		return ref[i+1:]
+	}
+	return ""
+}
+
+// ParseMessage decodes a whole commit message: the subject (first line) and
+// the trailers (the last paragraph, when every line of it is "Key: value").
+func ParseMessage(msg string) Event {
+	var e Event
+	msg = strings.ReplaceAll(msg, "\r\n", "\n")
+	subject, body, _ := strings.Cut(msg, "\n")
+	e.Subject = strings.TrimSpace(subject)
+	ParseSubject(e.Subject, &e)
+	body = strings.Trim(body, "\n ")
+	if body == "" {
+		return e
+	}
+	paras := strings.Split(body, "\n\n")
+	last := paras[len(paras)-1]
+	for line := range strings.SplitSeq(last, "\n") {
+		if k, _, ok := strings.Cut(line, ":"); !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return e
+		}
+	}
+	ApplyTrailers(last, &e)
+	return e
+}

@@ -1,0 +1,208 @@
+package localenv
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smp/delivery/internal/promserver"
+	"github.com/smp/delivery/internal/runtime"
+	"github.com/smp/delivery/internal/smoke"
+	"github.com/smp/delivery/internal/testimage"
+)
+
+func git(t testing.TB, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+}
+
+// TestLocalEnvironmentEndToEnd runs the daemon in-process with a real
+// registry, Prometheus, MariaDB and git remote, and walks a change through
+// dev (automated), staging (manual sync) and prod (blue/green).
+func TestLocalEnvironmentEndToEnd(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	prefix := fmt.Sprintf("le%d_", os.Getpid())
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- Serve(ctx, Options{Dir: dir, DBPrefix: prefix, PollInterval: 100 * time.Millisecond})
+	}()
+	t.Cleanup(func() { dropDatabases(t, prefix, 3) })
+	var c *Client
+	var st State
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var err error
+		if c, st, err = Connect(dir); err == nil {
+			break
+		}
+		select {
+		case err := <-served:
+			t.Fatalf("daemon exited: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("daemon did not come up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+		if _, err := os.Stat(statePath(dir)); !os.IsNotExist(err) {
+			t.Error("state.json left behind")
+		}
+	})
+
+	bins := t.TempDir()
+	push := func(v string) string {
+		d, err := testimage.Push(ctx, bins, st.Registry+"/smp/order-svc:"+v, v, testimage.ModeOK)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.String()
+	}
+	v1, v2 := push("1.0.0"), push("2.0.0")
+	work := filepath.Join(t.TempDir(), "gitops")
+	git(t, "", "clone", "--quiet", st.GitOps, work)
+	deploy := func(env, tag, digest string, extra string) {
+		// Production names: the runtime pulls through the local registry
+		// as a mirror.
+		body := fmt.Sprintf("image:\n  repository: ghcr.io/smp/order-svc\n  tag: %s\n  digest: %s\nreplicaCount: 1\n%s", tag, digest, extra)
+		if err := os.WriteFile(filepath.Join(work, "environments", env, "order-svc.yaml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		git(t, work, "add", "-A")
+		git(t, work, "commit", "--quiet", "-m", "deploy("+env+"): order-svc → "+tag)
+		git(t, work, "push", "--quiet", "origin", "HEAD:main")
+	}
+	svc := func(env string) runtime.ServiceStatus {
+		r, err := c.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range r.Runtime.Envs {
+			if e.Name == env && len(e.Services) == 1 {
+				return e.Services[0]
+			}
+		}
+		return runtime.ServiceStatus{}
+	}
+	token := filepath.Join(dir, "smoke.jwt")
+	tok, err := os.ReadFile(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	smokeOK := func(url, version string) {
+		t.Helper()
+		res, err := smoke.Run(ctx, smoke.Options{URL: url, Token: strings.TrimSpace(string(tok)), ExpectVersion: version, Wait: 30 * time.Second, Poll: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatalf("smoke %s for %s: %v %+v", url, version, err, res.Checks)
+		}
+	}
+
+	deploy("dev", "1.0.0", v1, "")
+	if err := c.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for svc("dev").URL == "" && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	smokeOK(svc("dev").URL, "1.0.0")
+
+	deploy("staging", "1.0.0", v1, "")
+	if s := svc("staging"); s.Active != nil {
+		t.Fatalf("staging synced without smpctl sync: %+v", s.Active)
+	}
+	es, err := c.Sync(ctx, "staging")
+	if err != nil || es.SyncStatus != runtime.SyncSynced {
+		t.Fatalf("sync staging: %v %+v", err, es)
+	}
+	smokeOK(svc("staging").URL, "1.0.0")
+
+	bg := "strategy: blueGreen\nblueGreen:\n  scaleDownDelaySeconds: 60\n"
+	deploy("prod", "1.0.0", v1, bg)
+	if _, err := c.Sync(ctx, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	deploy("prod", "2.0.0", v2, bg)
+	if _, err := c.Sync(ctx, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	p := svc("prod")
+	smokeOK(p.PreviewURL, "2.0.0")
+	smokeOK(p.URL, "1.0.0")
+	if err := c.Rollout(ctx, "prod", "order-svc", "promote"); err != nil {
+		t.Fatal(err)
+	}
+	smokeOK(p.URL, "2.0.0")
+	if err := c.Rollout(ctx, "prod", "order-svc", "abort"); err != nil {
+		t.Fatal(err)
+	}
+	smokeOK(p.URL, "1.0.0")
+	err = c.Rollout(ctx, "prod", "order-svc", "abort")
+	var le *Error
+	if !errors.As(err, &le) || le.Input {
+		t.Errorf("second abort: %v, want a refusal", err)
+	}
+	if err := c.Rollout(ctx, "qa", "order-svc", "promote"); !errors.As(err, &le) || !le.Input {
+		t.Errorf("unknown env: %v, want bad input", err)
+	}
+
+	// Prometheus scrapes every replica with its env and version.
+	prom := &promserver.Server{URL: st.Prometheus}
+	if err := prom.WaitTargets(ctx, 3, map[string]string{"service": "order-svc", "version": "1.0.0"}); err != nil {
+		t.Error(err)
+	}
+}
+
+func dropDatabases(t testing.TB, prefix string, want int) {
+	db, err := sql.Open("mysql", runtime.Database{Addr: "127.0.0.1:3306"}.DSN(""))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rows, err := db.QueryContext(ctx, "SHOW DATABASES LIKE '"+prefix+"%'")
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			names = append(names, n)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Error(err)
+	}
+	if len(names) != want {
+		t.Errorf("databases %v: want %d, one per environment and service", names, want)
+	}
+	for _, n := range names {
+		if _, err := db.ExecContext(ctx, "DROP DATABASE `"+n+"`"); err != nil {
+			t.Error(err)
+		}
+	}
+}

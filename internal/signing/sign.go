@@ -1,0 +1,391 @@
+package signing
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/payload"
+
+	"github.com/smp/delivery/internal/imageref"
+	"github.com/smp/delivery/internal/sbom"
+)
+
+// cosign's names for the signature layer.
+const (
+	SimpleSigningMediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
+	SignatureAnnotation    = "dev.cosignproject.cosign/signature"
+)
+
+// Sentinel errors for failed verifications (exit 1).
+var (
+	ErrNoSignature  = errors.New("no signature")
+	ErrBadSignature = errors.New("signature does not verify")
+	ErrNoSBOM       = errors.New("no signed SBOM")
+	ErrNotFound     = errors.New("image not found")
+)
+
+// SignatureTag is where cosign keeps the signatures of digest d.
+func SignatureTag(repo name.Repository, d v1.Hash) name.Tag {
+	return repo.Tag(d.Algorithm + "-" + d.Hex + ".sig")
+}
+
+// resolve turns a tag or digest reference into the digest it names now.
+func resolve(ref name.Reference, opts []remote.Option) (*remote.Descriptor, error) {
+	desc, err := remote.Get(ref, opts...)
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
+		}
+		return nil, err
+	}
+	return desc, nil
+}
+
+// signDigest adds a signature of d to its .sig manifest, keeping the
+// signatures already there (cosign appends too).
+func signDigest(d name.Digest, signer signature.Signer, opts []remote.Option) error {
+	body, err := json.Marshal(payload.Cosign{Image: d})
+	if err != nil {
+		return fmt.Errorf("signature payload: %w", err)
+	}
+	sig, err := signer.SignMessage(bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("sign %s: %w", d, err)
+	}
+	h, err := v1.NewHash(d.DigestStr())
+	if err != nil {
+		return err
+	}
+	tag := SignatureTag(d.Context(), h)
+	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	if existing, err := remote.Image(tag, opts...); err == nil {
+		base = existing
+	} else {
+		var te *transport.Error
+		if !errors.As(err, &te) || te.StatusCode != http.StatusNotFound {
+			return fmt.Errorf("read %s: %w", tag, err)
+		}
+	}
+	img, err := mutate.Append(base, mutate.Addendum{
+		Layer:       static.NewLayer(body, SimpleSigningMediaType),
+		Annotations: map[string]string{SignatureAnnotation: base64.StdEncoding.EncodeToString(sig)},
+	})
+	if err != nil {
+		return fmt.Errorf("signature manifest: %w", err)
+	}
+	if err := remote.Write(tag, img, opts...); err != nil {
+		return fmt.Errorf("push %s: %w", tag, err)
+	}
+	return nil
+}
+
+// verifyDigest checks that some signature of d verifies with v and names d.
+func verifyDigest(d name.Digest, v signature.Verifier, opts []remote.Option) error {
+	h, err := v1.NewHash(d.DigestStr())
+	if err != nil {
+		return err
+	}
+	tag := SignatureTag(d.Context(), h)
+	img, err := remote.Image(tag, opts...)
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+			return fmt.Errorf("%w: %s has no %s: sign it with smpctl sign --image %s --key cosign.key", ErrNoSignature, d, tag.TagStr(), d)
+		}
+		return fmt.Errorf("read %s: %w", tag, err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return err
+	}
+	var reasons []string
+	for _, l := range m.Layers {
+		if l.MediaType != SimpleSigningMediaType {
+			continue
+		}
+		sig, err := base64.StdEncoding.DecodeString(l.Annotations[SignatureAnnotation])
+		if err != nil {
+			reasons = append(reasons, "undecodable signature")
+			continue
+		}
+		layer, err := img.LayerByDigest(l.Digest)
+		if err != nil {
+			return err
+		}
+		body, err := readAll(layer)
+		if err != nil {
+			return err
+		}
+		if err := v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(body)); err != nil {
+			reasons = append(reasons, "signed by another key")
+			continue
+		}
+		var p payload.SimpleContainerImage
+		if err := json.Unmarshal(body, &p); err != nil || p.Critical.Type != payload.CosignSignatureType {
+			reasons = append(reasons, "not a cosign payload")
+			continue
+		}
+		if p.Critical.Image.DockerManifestDigest != d.DigestStr() {
+			reasons = append(reasons, "signs digest "+p.Critical.Image.DockerManifestDigest)
+			continue
+		}
+		return nil
+	}
+	if len(reasons) == 0 {
+		reasons = append(reasons, "no signature layers")
+	}
+	return fmt.Errorf("%w: %s (%s)", ErrBadSignature, d, strings.Join(reasons, "; "))
+}
+
+func readAll(l v1.Layer) ([]byte, error) {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// platformImages lists the digests that carry SBOMs: the image itself, or
+// each image of an index.
+func platformImages(desc *remote.Descriptor) ([]v1.Descriptor, error) {
+	if !desc.MediaType.IsIndex() {
+		return []v1.Descriptor{desc.Descriptor}, nil
+	}
+	idx, err := desc.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	return m.Manifests, nil
+}
+
+// sboms lists the SBOM referrers of d.
+func sboms(d name.Digest, opts []remote.Option) ([]v1.Descriptor, error) {
+	idx, err := remote.Referrers(d, append(opts, remote.WithFilter("artifactType", sbom.MediaType))...)
+	if err != nil {
+		return nil, fmt.Errorf("list referrers of %s: %w", d, err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []v1.Descriptor
+	for _, r := range m.Manifests {
+		if r.ArtifactType == sbom.MediaType {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// Signed is what Sign signed.
+type Signed struct {
+	Image string   `json:"image"` // REPO@sha256:…
+	SBOMs []string `json:"sboms"` // REPO@sha256:… of each signed SBOM
+}
+
+// Sign signs the image ref names (resolved to its digest first: a tag
+// could move between signing and deploying) and every SBOM attached to it
+// or to its platform images.
+func Sign(ctx context.Context, ref name.Reference, signer signature.Signer, acc imageref.Access) (*Signed, error) {
+	opts := acc.Options(ctx)
+	desc, err := resolve(ref, opts)
+	if err != nil {
+		return nil, fmt.Errorf("sign %s: %w", ref, imageref.Explain(err, ref.Context().Registry, acc.Attempts))
+	}
+	repo := ref.Context()
+	top := repo.Digest(desc.Digest.String())
+	out := &Signed{Image: top.String()}
+	plats, err := platformImages(desc)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range plats {
+		refs, err := sboms(repo.Digest(p.Digest.String()), opts)
+		if err != nil {
+			return nil, err
+		}
+		if len(refs) == 0 {
+			return nil, fmt.Errorf("%w: %s has no SBOM referrer: build it with smpctl build --push, which attaches one", ErrNoSBOM, repo.Digest(p.Digest.String()))
+		}
+		for _, s := range refs {
+			sd := repo.Digest(s.Digest.String())
+			if err := signDigest(sd, signer, opts); err != nil {
+				return nil, err
+			}
+			out.SBOMs = append(out.SBOMs, sd.String())
+		}
+	}
+	// The image last: a signed image always has signed SBOMs.
+	if err := signDigest(top, signer, opts); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Verified is what Verify checked.
+type Verified struct {
+	Image     string         `json:"image"`
+	Platforms []VerifiedSBOM `json:"platforms"`
+}
+
+// VerifiedSBOM is the signed SBOM found for one platform image.
+type VerifiedSBOM struct {
+	Image        string `json:"image"`
+	SBOM         string `json:"sbom"`
+	Component    string `json:"component"`
+	Version      string `json:"version"`
+	BinarySHA256 string `json:"binarySha256"`
+}
+
+// Verify checks the image's signature and, for each platform image, that
+// an SBOM referrer is signed by the same key and describes the very binary
+// at /app/server (its SHA-256 matches).
+func Verify(ctx context.Context, ref name.Reference, v signature.Verifier, acc imageref.Access) (*Verified, error) {
+	opts := acc.Options(ctx)
+	desc, err := resolve(ref, opts)
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w", ref, imageref.Explain(err, ref.Context().Registry, acc.Attempts))
+	}
+	repo := ref.Context()
+	if d, ok := ref.(name.Digest); ok && d.DigestStr() != desc.Digest.String() {
+		return nil, fmt.Errorf("%w: registry returned %s for %s", ErrBadSignature, desc.Digest, d)
+	}
+	top := repo.Digest(desc.Digest.String())
+	if err := verifyDigest(top, v, opts); err != nil {
+		return nil, err
+	}
+	out := &Verified{Image: top.String()}
+	plats, err := platformImages(desc)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range plats {
+		pd := repo.Digest(p.Digest.String())
+		got, err := verifySBOM(pd, v, opts)
+		if err != nil {
+			return nil, err
+		}
+		out.Platforms = append(out.Platforms, *got)
+	}
+	return out, nil
+}
+
+func verifySBOM(pd name.Digest, v signature.Verifier, opts []remote.Option) (*VerifiedSBOM, error) {
+	refs, err := sboms(pd, opts)
+	if err != nil {
+		return nil, err
+	}
+	binSum, err := serverSHA256(pd, opts)
+	if err != nil {
+		return nil, err
+	}
+	var reasons []string
+	for _, s := range refs {
+		sd := pd.Context().Digest(s.Digest.String())
+		if err := verifyDigest(sd, v, opts); err != nil {
+			reasons = append(reasons, err.Error())
+			continue
+		}
+		img, err := remote.Image(sd, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("read SBOM %s: %w", sd, err)
+		}
+		layers, err := img.Layers()
+		if err != nil || len(layers) != 1 {
+			reasons = append(reasons, sd.DigestStr()+": not a single-layer SBOM artifact")
+			continue
+		}
+		doc, err := readAll(layers[0])
+		if err != nil {
+			return nil, err
+		}
+		bom, err := sbom.Parse(doc)
+		if err != nil {
+			reasons = append(reasons, sd.DigestStr()+": "+err.Error())
+			continue
+		}
+		if got := sbom.BinarySHA256(bom); got != binSum {
+			reasons = append(reasons, fmt.Sprintf("%s describes a binary with SHA-256 %s, the image holds %s", sd.DigestStr(), got, binSum))
+			continue
+		}
+		return &VerifiedSBOM{Image: pd.String(), SBOM: sd.String(), Component: bom.Metadata.Component.Name, Version: bom.Metadata.Component.Version, BinarySHA256: binSum}, nil
+	}
+	if len(reasons) == 0 {
+		reasons = append(reasons, "no CycloneDX referrer")
+	}
+	return nil, fmt.Errorf("%w: %s: %s", ErrNoSBOM, pd, strings.Join(reasons, "; "))
+}
+
+// serverSHA256 hashes /app/server as the image's layers hold it (the last
+// layer that has it wins, as in the running container).
+func serverSHA256(d name.Digest, opts []remote.Option) (string, error) {
+	img, err := remote.Image(d, opts...)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", d, err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return "", err
+	}
+	for i := len(layers) - 1; i >= 0; i-- {
+		rc, err := layers[i].Uncompressed()
+		if err != nil {
+			return "", err
+		}
+		sum, found, err := hashEntry(rc, "app/server")
+		_ = rc.Close()
+		if err != nil {
+			return "", fmt.Errorf("read layer of %s: %w", d, err)
+		}
+		if found {
+			return sum, nil
+		}
+	}
+	return "", fmt.Errorf("%w: %s has no /app/server", ErrNoSBOM, d)
+}
+
+func hashEntry(r io.Reader, path string) (string, bool, error) {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return "", false, nil
+		}
+		if err != nil {
+			return "", false, err
+		}
+		if strings.TrimPrefix(h.Name, "/") != path {
+			continue
+		}
+		s := sha256.New()
+		if _, err := io.Copy(s, tr); err != nil { //nolint:gosec // the size is bounded by the registry's layer
+			return "", false, err
+		}
+		return hex.EncodeToString(s.Sum(nil)), true, nil
+	}
+}

@@ -1,0 +1,55 @@
+package testimage
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"time"
+)
+
+// Serve starts the test server binary bin on a free 127.0.0.1 port with
+// extra environment, waits until /ready answers, and returns its URL and a
+// function that stops it.
+func Serve(ctx context.Context, bin string, env ...string) (string, func(), error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), bin)
+	cmd.Env = append([]string{"PORT=" + strconv.Itoa(port)}, env...)
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	stop := func() {
+		_ = cmd.Process.Kill()
+		<-done
+	}
+	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/ready", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url, stop, nil
+			}
+		}
+		select {
+		case <-done:
+			return "", nil, fmt.Errorf("%s exited before it was ready", bin)
+		case <-ctx.Done():
+			stop()
+			return "", nil, fmt.Errorf("%s not ready: %w", bin, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

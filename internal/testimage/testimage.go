@@ -1,0 +1,144 @@
+// Package testimage builds real OCI images of a small test service and pushes
+// them to a real registry, so the runtime, smoke and gate tests exercise the
+// same pull → verify → extract → run path as production images, before (and
+// beside) the reference service. The service's source is
+// testdata/server/main.go; its version and behaviour are linked in, so each
+// image is a distinct binary with a distinct digest.
+package testimage
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// Modes of the test server (see testdata/server).
+const (
+	ModeOK        = "ok"
+	ModeCrash     = "crash"
+	ModeErrors    = "errors"
+	ModeSlow      = "slow"
+	ModeNoMigrate = "nomigrate"
+)
+
+var (
+	buildMu sync.Mutex
+	built   = map[string]string{}
+)
+
+// source is the test server's package directory, found from this file so
+// builds work from any test's working directory.
+func source() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "testdata", "server")
+}
+
+// Binary compiles the test server with version and mode linked in, into dir,
+// and returns its path. Builds are memoized per process.
+func Binary(ctx context.Context, dir, version, mode string) (string, error) {
+	key := dir + "|" + version + "|" + mode
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[key]; ok {
+		return p, nil
+	}
+	out := filepath.Join(dir, fmt.Sprintf("server-%s-%s", version, mode))
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
+		"-ldflags", fmt.Sprintf("-s -w -X main.version=%s -X main.commit=test%s -X main.mode=%s", version, version, mode),
+		"-o", out, ".")
+	cmd.Dir = source()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build test server %s/%s: %w\n%s", version, mode, err, b)
+	}
+	built[key] = out
+	return out, nil
+}
+
+// Image wraps the binary at bin as /app/server in a single-layer image with
+// the production image's config: entrypoint /app/server, user 65532.
+func Image(bin string) (v1.Image, error) {
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", bin, err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range []*tar.Header{
+		{Name: "app/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "app/server", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(data)), Uid: 65532, Gid: 65532},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	layerBytes := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerBytes)), nil })
+	if err != nil {
+		return nil, fmt.Errorf("layer: %w", err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	cf.Config.Entrypoint = []string{"/app/server"}
+	cf.Config.User = "65532:65532"
+	return mutate.ConfigFile(img, cf)
+}
+
+// Push builds the test server (version, mode), wraps it in an image and
+// pushes it as ref (repository:tag); it returns the image's digest.
+func Push(ctx context.Context, dir, ref, version, mode string) (v1.Hash, error) {
+	bin, err := Binary(ctx, dir, version, mode)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	img, err := Image(bin)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	return PushImage(ctx, img, ref)
+}
+
+// PushImage pushes img as ref (repository:tag) and returns its digest.
+func PushImage(ctx context.Context, img v1.Image, ref string) (v1.Hash, error) {
+	tag, err := name.NewTag(ref, name.Insecure)
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("parse %s: %w", ref, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {
+		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
+	}
+	return img.Digest()
+}
