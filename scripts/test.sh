@@ -54,7 +54,7 @@ gotest() {
 	name=$(basename "$m"); [[ $m == . ]] && name=smpctl
 	gw=$(gowork_for "$m")
 	echo "-- go test -race -tags integration ($m${gw:+, GOWORK=off})"
-	(cd "$m" && GOWORK=$gw go test -race -tags integration -count=1 -timeout 20m \
+	(cd "$m" && GOWORK=$gw go test -race -tags integration -count=1 -p 4 -timeout 20m \
 		-coverpkg=./... -coverprofile="$root/.cache/cover-$name.out" ./...)
 }
 
