@@ -28,10 +28,10 @@ fuzz:
 	$(GO) test ./internal/semver -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./internal/conventional -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./internal/release -run '^$$' -fuzz FuzzInsertSection -fuzztime 30s
-	$(GO) test ./internal/envfile -run '^$$' -fuzz FuzzSet -fuzztime 30s
-	$(GO) test ./internal/imageref -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s
 	$(GO) test ./internal/history -run '^$$' -fuzz FuzzParseMessage -fuzztime 30s
 	$(GO) test ./internal/layout -run '^$$' -fuzz FuzzAppendService -fuzztime 30s
+	$(GO) test ./internal/envfile -run '^$$' -fuzz FuzzSet -fuzztime 30s
+	$(GO) test ./internal/imageref -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -21,6 +21,19 @@ if [[ -n "$unformatted" ]]; then
 	fail=1
 fi
 
+# Modules kept out of go.work because their dependencies cannot share its
+# build list: internal/workflow needs actionlint v1.7.12, built against
+# go.yaml.in/yaml/v4 v4.0.0-rc.3, while kin-openapi (examples/order-svc)
+# needs v4.0.0. They run alone (GOWORK=off) with the same checks.
+isolated="internal/workflow"
+
+for m in $isolated; do
+	step "go vet ($m, GOWORK=off)"
+	(cd "$m" && GOWORK=off go vet ./... && GOWORK=off go vet -tags integration ./...) || fail=1
+	step "golangci-lint ($m, GOWORK=off)"
+	(cd "$m" && GOWORK=off golangci-lint run --config "$root/.golangci.yml" --build-tags integration ./...) || fail=1
+done
+
 for m in $modules; do
 	step "go vet ($m)"
 	(cd "$m" && go vet ./... && go vet -tags integration ./...) || fail=1
@@ -29,16 +42,17 @@ for m in $modules; do
 done
 
 mkdir -p .cache
-for m in $modules; do
+for m in $modules $isolated; do
 	name=$(basename "$m"); [[ $m == . ]] && name=smpctl
-	step "go test -race -tags integration ($m)"
+	gowork=; [[ " $isolated " == *" $m "* ]] && gowork=off
+	step "go test -race -tags integration ($m${gowork:+, GOWORK=off})"
 	prof="$root/.cache/cover-$name.out"
-	if ! (cd "$m" && go test -race -tags integration -count=1 -timeout 15m \
+	if ! (cd "$m" && GOWORK=$gowork go test -race -tags integration -count=1 -timeout 15m \
 		-coverpkg=./... -coverprofile="$prof" ./...); then
 		fail=1
 		continue
 	fi
-	total=$(go tool cover -func="$prof" | awk '/^total:/ {sub("%","",$3); print $3}')
+	total=$(cd "$m" && GOWORK=$gowork go tool cover -func="$prof" | awk '/^total:/ {sub("%","",$3); print $3}')
 	# Integer arithmetic on tenths: no bc (the seed's gate needed it).
 	if (( $(awk -v t="$total" 'BEGIN{printf "%d", t*10}') < COVER_MIN * 10 )); then
 		echo "coverage $name: $total% — below the ${COVER_MIN}% gate"

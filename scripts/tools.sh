@@ -70,17 +70,28 @@ install() {
 	case $1 in
 	golangci-lint) go_tool golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 ;;
 	actionlint) go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint@v1.7.12 ;;
-	promtool) apt_tool promtool prometheus ;;
-	crane) go_tool crane github.com/google/go-containerregistry/cmd/crane@v0.22.1 ;;
+	# actionlint runs shellcheck on every run: script when it is on PATH.
+	shellcheck) apt_tool shellcheck shellcheck ;;
+	jq) apt_tool jq jq ;;
+	# The reusable CI's tools, at the versions its workflow pins (a test in
+	# internal/workflow compares them).
+	migrate) go_tool migrate github.com/golang-migrate/migrate/v4/cmd/migrate@v4.20.1 "GOFLAGS=-tags=mysql -buildvcs=false" ;;
+	gitleaks) go_tool gitleaks github.com/zricethezav/gitleaks/v8@v8.30.1 ;;
 	govulncheck) go_tool govulncheck golang.org/x/vuln/cmd/govulncheck@v1.9.0 ;;
+	oasdiff) go_tool oasdiff github.com/oasdiff/oasdiff@v1.37.0 ;;
+	trivy) go_tool trivy github.com/aquasecurity/trivy/cmd/trivy@v0.74.0 GOEXPERIMENT=jsonv2 ;;
+	promtool) apt_tool promtool prometheus ;;
+	amtool) apt_tool amtool prometheus-alertmanager ;;
+	crane) go_tool crane github.com/google/go-containerregistry/cmd/crane@v0.22.1 ;;
 	ko) go_tool ko github.com/google/ko@v0.19.1 ;; # bench/images only
+	cosign) go_tool cosign github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3 ;; # cross-checks smpctl's signatures
 	prometheus) apt_tool prometheus prometheus ;; # the server: local environments and the gate's tests
 	services) services ;;
 	*) log "unknown tool $1"; return 2 ;;
 	esac
 }
 
-ALL=(services golangci-lint promtool prometheus crane govulncheck)
+ALL=(services golangci-lint promtool amtool prometheus actionlint shellcheck jq migrate oasdiff crane govulncheck cosign)
 if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 for t in "$@"; do install "$t"; done
 echo "$SMP_TOOLS"

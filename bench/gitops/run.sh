@@ -46,7 +46,7 @@ cp -r "$work/pristine.git" "$work/seq.git"
 : >"$work/seq.txt"
 for i in $(seq 1 "$deploys"); do
 	svc=$(printf 'svc-%03d' $(( (i * 7) % 200 )))
-	/usr/bin/time -f '%e %M' -o "$work/t" "$work/smpctl" deploy --gitops "$work/seq.git" --env dev --service "$svc" \
+	/usr/bin/time -f '%e %M %U %S' -o "$work/t" "$work/smpctl" deploy --gitops "$work/seq.git" --env dev --service "$svc" \
 		--image "ghcr.io/smp/$svc:2.$i.0@$(digest $((1000000 + i)))" \
 		--source-commit "$(printf '%040x' "$i")" --source-time "2026-06-01T00:$(printf '%02d' $((i % 60))):00Z" --by bench >/dev/null
 	cat "$work/t" >>"$work/seq.txt"
@@ -54,6 +54,7 @@ done
 p50=$(awk '{print $1}' "$work/seq.txt" | percentile 50)
 p95=$(awk '{print $1}' "$work/seq.txt" | percentile 95)
 rss=$(awk '{print $2}' "$work/seq.txt" | sort -n | tail -1)
+cpu50=$(awk '{printf "%.2f\n", $3 + $4}' "$work/seq.txt" | percentile 50)
 
 # 2. 20 concurrent smpctl deploys of different services.
 cp -r "$work/pristine.git" "$work/smpctl.git"
@@ -67,6 +68,9 @@ done
 wait
 smpctl_wall=$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN{printf "%.2f", (b-a)/1e9}')
 smpctl_fail=$(cat "$work"/smpctl-*.rc | grep -c fail || true)
+for i in $(seq 0 19); do
+	if grep -q fail "$work/smpctl-$i.rc"; then echo "smpctl deploy $i failed: $(tail -1 "$work/smpctl-$i.out")"; fi
+done
 
 # 3. The seed's shell step, 20 at once (each its own checkout, as in CI).
 cp -r "$work/pristine.git" "$work/seed.git"
@@ -87,31 +91,34 @@ done
 wait
 seed_wall=$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN{printf "%.2f", (b-a)/1e9}')
 seed_fail=$(cat "$work"/seed-*.rc | grep -c fail || true)
-# The same tag again (the seed's "second merge"): the shell step makes an
-# empty commit and fails; smpctl says "already deployed" and exits 0.
-(
-	set -e
-	git clone -q --depth 1 "file://$work/seed.git" "$work/seed-again"
+seed_reason=$(grep -h -o -m1 -E '\[rejected\].*|failed to push.*' "$work"/seed-*.out | sort | uniq -c | sort -rn | head -1 || true)
+# The same tag again (the seed's "second merge"): the shell step's second
+# run has nothing to commit and fails; smpctl says "already deployed", exit 0.
+seed_step() {
 	cd "$work/seed-again/environments/dev"
-	tag=$("$yq" e '.image.tag' svc-000.yaml)
-	"$yq" e -i ".image.tag = \"$tag\"" svc-000.yaml
-	git -c user.email=ci@smp.vn -c user.name=ci-bot commit -qam "deploy(dev): svc-000 → $tag"
-	git push -q
-) >/dev/null 2>&1 && seed_again=0 || seed_again=$?
+	"$yq" e -i '.image.tag = "9.9.9"' svc-000.yaml
+	git add . && git -c user.email=ci@smp.vn -c user.name=ci-bot commit -q -m "deploy(dev): svc-000 → 9.9.9" && git push -q
+}
+git clone -q --depth 1 "file://$work/seed.git" "$work/seed-again"
+(seed_step) >/dev/null 2>&1 || { echo "bench: the seed step's first run failed" >&2; exit 1; }
+(seed_step) >/dev/null 2>&1 && seed_again=0 || seed_again=$?
 "$work/smpctl" deploy --gitops "$work/smpctl.git" --env dev --service svc-000 \
 	--image "ghcr.io/smp/svc-000:3.0.0@$(digest 2000000)" >/dev/null && smpctl_again=0 || smpctl_again=$?
 
 echo
 echo "== smpctl deploy, one at a time ($deploys deploys, 200 services × 3 envs, 5,000 commits)"
-printf 'p50 %ss   p95 %ss   max RSS %s KiB\n' "$p50" "$p95" "$rss"
+printf 'wall p50 %ss   p95 %ss   max RSS %s KiB   CPU (user+sys, smpctl and its git processes) p50 %ss\n' "$p50" "$p95" "$rss" "$cpu50"
 echo
 echo "== 20 deploys of 20 different services at once"
 printf '%-34s %10s %10s %10s\n' "" "succeeded" "failed" "wall (s)"
 printf '%-34s %10d %10d %10s\n' "smpctl deploy (retry + re-apply)" $((20 - smpctl_fail)) "$smpctl_fail" "$smpctl_wall"
 printf '%-34s %10d %10d %10s\n' "seed shell step (yq, commit, push)" $((20 - seed_fail)) "$seed_fail" "$seed_wall"
+echo "seed failures: $seed_reason"
 echo
 echo "== the same tag deployed again"
 echo "smpctl deploy exit $smpctl_again (already deployed); seed shell step exit $seed_again (nothing to commit)"
+[[ -n ${SKIP_GO_BENCH:-} ]] && exit 0
 echo
 echo "== Go benchmarks (in-process, same repository shape)"
-go test -run '^$' -bench 'BenchmarkDeploy' -benchtime "${BENCHTIME:-10x}" ./internal/deploy/ | grep -E '^Benchmark'
+go test -run '^$' -bench 'BenchmarkDeploy$' -benchtime "${BENCHTIME:-10x}" ./internal/deploy/ | grep -E '^Benchmark'
+go test -run '^$' -bench 'BenchmarkDeploy20Concurrent' -benchtime "${BENCHTIME_CONCURRENT:-2x}" ./internal/deploy/ | grep -E '^Benchmark'

@@ -4,7 +4,7 @@
 # machine (a ratio is meaningful where absolute numbers are not).
 #
 #   bench/order-svc/run.sh                 # 20 s per scenario, 32 workers
-#   DURATION=5s CONC=16 bench/order-svc/run.sh
+#   DURATION=5s CONC=16 ROUNDS=2 bench/order-svc/run.sh
 #
 # Scenarios: GET /api/v1/catalog/services with a warm Redis cache, and
 # POST /api/v1/orders with a fresh Idempotency-Key per request (a real
@@ -18,6 +18,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 DURATION=${DURATION:-20s}
 CONC=${CONC:-32}
+ROUNDS=${ROUNDS:-4}
 SVC_PORT=${SVC_PORT:-18080}
 BARE_PORT=${BARE_PORT:-18081}
 MYSQL_ADDR=${MYSQL_ADDR:-127.0.0.1:3306}
@@ -74,18 +75,21 @@ bare_pid=$!
 bare="http://127.0.0.1:$BARE_PORT"
 for _ in $(seq 1 50); do curl -fsS "$bare/" >/dev/null 2>&1 && break; sleep 0.1; done
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 rss_before=$(awk '/VmRSS/{print $2}' "/proc/$svc_pid/status")
 results="$work/results.jsonl"
-lg() { "$work/loadgen" run -duration "$DURATION" -c "$CONC" "$@" | tee -a "$results"; }
-echo "== load: $DURATION per scenario, $CONC workers"
-lg -name "GET catalog service" -url "$svc/api/v1/catalog/services" -token "$token" -status 200
-lg -name "GET catalog bare" -url "$bare/api/v1/catalog/services" -status 200
-lg -name "POST order service" -url "$svc/api/v1/orders" -method POST -body "$order_body" -token "$token" -idempotent -status 201
-lg -name "POST order bare" -url "$bare/api/v1/orders" -method POST -body "$order_body" -idempotent -status 201
+# Service and bare handler alternate in ROUNDS slices so background load on
+# a shared machine falls on both sides of the ratio.
+lg() { "$work/loadgen" run -duration "$DURATION" -rounds "$ROUNDS" -c "$CONC" "$@" | tee -a "$results"; }
+echo "== load: $DURATION per target and scenario in $ROUNDS alternating rounds, $CONC workers"
+lg -name "GET catalog" -url "$svc/api/v1/catalog/services" -baseline "$bare/api/v1/catalog/services" -token "$token" -status 200
+lg -name "POST order" -url "$svc/api/v1/orders" -baseline "$bare/api/v1/orders" -method POST -body "$order_body" \
+	-token "$token" -idempotent -status 201
 
 peak=$(awk '/VmHWM/{print $2}' "/proc/$svc_pid/status")
 orders=$(mysql -h"${MYSQL_ADDR%:*}" -P"${MYSQL_ADDR#*:}" -uroot -N -e "SELECT COUNT(*) FROM \`$db\`.orders")
 echo
-echo "== results (commit $commit, $(nproc) CPUs shared by server, load generator and anything else running)"
+echo "== results (commit $commit, $(nproc) CPUs shared by server, load generator and anything else running;"
+echo "   load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg))"
 "$work/loadgen" report "$results"
 echo "order-svc RSS: $((rss_before / 1024)) MiB before load, peak (VmHWM) $((peak / 1024)) MiB; orders written: $orders"

@@ -16,7 +16,7 @@ func init() { register(newBuildCmd) }
 
 func newBuildCmd(a *App) *cobra.Command {
 	var o image.BuildOptions
-	var repo, platforms string
+	var repo, platforms, base string
 	var push bool
 	cmd := &cobra.Command{
 		Use:   "build --dir DIR --image REPO [--tag TAG]... [--platform linux/amd64,linux/arm64] [--push]",
@@ -44,6 +44,12 @@ standard error; the last line of standard output is REPO:TAG@sha256:…`,
 			}
 			if o.Platforms, err = image.ParsePlatforms(platforms); err != nil {
 				return imageError(err)
+			}
+			if base != "" {
+				if o.Base, err = imageref.Digest(base); err != nil {
+					return imageError(fmt.Errorf("--base: %w", err))
+				}
+				o.BaseAccess = a.access()
 			}
 			o.Repo, o.Progress = r, a.Stderr
 			ctx, cancel := context.WithTimeout(cmd.Context(), registryTimeout)
@@ -77,6 +83,7 @@ standard error; the last line of standard output is REPO:TAG@sha256:…`,
 	f.StringVar(&o.Commit, "commit", "", "main.commit and the revision annotation (default: git rev-parse HEAD)")
 	f.StringVar(&o.Source, "source", "", "the source annotation (default: git remote origin)")
 	f.StringVar(&o.CACerts, "ca-certs", image.DefaultCACerts, "CA bundle copied into the built-in base")
+	f.StringVar(&base, "base", "", "base image pinned by digest instead of the built-in base, e.g. gcr.io/distroless/static-debian12:nonroot@sha256:…")
 	_ = cmd.MarkFlagRequired("image")
 	return cmd
 }

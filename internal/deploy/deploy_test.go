@@ -291,6 +291,12 @@ func TestRollbackRestoresThePreviousImageAndHolds(t *testing.T) {
 	if err != nil || out.Image.Digest != "sha256:"+strings.Repeat("1", 64) {
 		t.Fatalf("rollback --to 3.1.0: %+v %v", out, err)
 	}
+	// Rollback --to a revision of the GitOps repository.
+	rev := gitopstest.Git(t, bare, "log", "--format=%H", "--grep", "deploy(dev): order-svc → 3.3.0", "main")
+	out, err = deploy.Rollback(ctx, r, deploy.RollbackRequest{Common: deploy.Common{By: "oncall", Now: wednesday}, Env: "dev", Service: "order-svc", To: rev[:10]})
+	if err != nil || out.Image.Tag != "3.3.0" {
+		t.Fatalf("rollback --to %s: %+v %v", rev[:10], out, err)
+	}
 	// Release, then deploy again.
 	if _, err := deploy.ReleaseHold(ctx, r, deploy.HoldRequest{Common: deploy.Common{By: "oncall", Now: wednesday}, Env: "dev", Service: "order-svc"}); err != nil {
 		t.Fatal(err)

@@ -46,6 +46,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,9 +74,13 @@ var (
 // grow with the repository's age. Tree.Log deepens beyond it on demand.
 const CloneDepth = 64
 
-// DefaultRetryDelay is the first back-off after a rejected push; it doubles
-// each attempt (capped at 2 s) with ±50% jitter. Tests shorten it.
+// DefaultRetryDelay is the least first back-off after a rejected push. The
+// back-off starts at the larger of it and the failed attempt's duration
+// (at most 20× it), doubles each attempt up to maxRetryDelay, with ±50%
+// jitter. Tests shorten it, and with it every back-off.
 var DefaultRetryDelay = 100 * time.Millisecond
+
+const maxRetryDelay = 8 * time.Second
 
 // Identity is the author and committer of every commit.
 type Identity struct {
@@ -97,7 +102,9 @@ type Remote struct {
 
 // Options tune retries and timeouts. The zero value gives the defaults.
 type Options struct {
-	// Attempts is the maximum number of push attempts; default 10.
+	// Attempts is the maximum number of push attempts; default 30: with
+	// N writers racing, the last one needs about N attempts, and the
+	// budget is the real bound.
 	Attempts int
 	// Budget bounds a whole Apply, retries included; default 2 minutes.
 	Budget time.Duration
@@ -128,7 +135,7 @@ func Open(r Remote, id Identity, opts Options) (*Repo, error) {
 		r.Branch = "main"
 	}
 	if opts.Attempts <= 0 {
-		opts.Attempts = 10
+		opts.Attempts = 30
 	}
 	if opts.Budget <= 0 {
 		opts.Budget = 2 * time.Minute
@@ -276,6 +283,7 @@ func (r *Repo) Apply(ctx context.Context, change Change) (Result, error) {
 	delay := r.opts.RetryDelay
 	var lastPush error
 	for attempt := 1; attempt <= r.opts.Attempts; attempt++ {
+		started := time.Now()
 		if attempt > 1 {
 			if err := r.refresh(ctx, t); err != nil {
 				return Result{}, err
@@ -298,14 +306,18 @@ func (r *Repo) Apply(ctx context.Context, change Change) (Result, error) {
 		}
 		lastPush = err
 		r.opts.Log.Debug("push rejected; re-applying on the new head", "remote", r.String(), "attempt", attempt, "err", err)
-		// Full jitter around the current delay, so racing writers spread out.
+		// Back off from at least one attempt's duration: racing writers
+		// collide while one attempt is in flight, so spreading them over
+		// a few attempt lengths (with ±50% jitter) lets each one through
+		// instead of making all of them lose again.
+		delay = max(delay, min(time.Since(started), 20*r.opts.RetryDelay))
 		sleep := time.Duration(float64(delay) * (0.5 + rand.Float64())) // #nosec G404 -- jitter, not security
 		select {
 		case <-ctx.Done():
 			return Result{}, fmt.Errorf("%w: %s: gave up after %d attempts within %s: %w", ErrRejected, r, attempt, r.opts.Budget, lastPush)
 		case <-time.After(sleep):
 		}
-		delay = min(delay*2, 2*time.Second)
+		delay = min(delay*2, maxRetryDelay)
 	}
 	return Result{}, fmt.Errorf("%w: %s: gave up after %d attempts: %w", ErrRejected, r, r.opts.Attempts, lastPush)
 }
@@ -323,6 +335,9 @@ func (r *Repo) Read(ctx context.Context, read func(ctx context.Context, t *Tree)
 }
 
 var errRetry = errors.New("retry")
+
+// httpDenied matches git's report of an HTTP 401 or 403.
+var httpDenied = regexp.MustCompile(`returned error: 40[13]\b|\bhttp 40[13]\b`)
 
 func (r *Repo) checkout(ctx context.Context) (*Tree, func(), error) {
 	dir, err := os.MkdirTemp("", "smpctl-gitops-")
@@ -418,14 +433,15 @@ func (r *Repo) classify(op string, err error) error {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s %s: timed out: %w", op, r, err)
-	case strings.Contains(low, "authentication failed"), strings.Contains(low, "could not read username"),
-		strings.Contains(low, "permission denied"), strings.Contains(low, "403"), strings.Contains(low, "401"):
-		return fmt.Errorf("%w: %s %s: %s; check SMP_GIT_TOKEN (https) or your ssh agent", ErrAuth, op, r, lastLines(msg, 2))
 	case strings.Contains(low, "remote branch") && strings.Contains(low, "not found"):
 		return fmt.Errorf("%w: %s %s: branch %q does not exist; run `smpctl gitops init` first", ErrNoBranch, op, r, r.remote.Branch)
-	case strings.Contains(low, "does not appear to be a git repository"), strings.Contains(low, "not found"),
-		strings.Contains(low, "no such file"), strings.Contains(low, "could not resolve host"),
-		strings.Contains(low, "could not read from remote"):
+	case strings.Contains(low, "does not appear to be a git repository"), strings.Contains(low, "repository not found"),
+		strings.Contains(low, "no such file"), strings.Contains(low, "could not resolve host"):
+		return fmt.Errorf("%w: %s %s: %s; check --gitops", ErrRemoteNotFound, op, r, lastLines(msg, 2))
+	case strings.Contains(low, "authentication failed"), strings.Contains(low, "could not read username"),
+		strings.Contains(low, "permission denied"), httpDenied.MatchString(low):
+		return fmt.Errorf("%w: %s %s: %s; check SMP_GIT_TOKEN (https) or your ssh agent", ErrAuth, op, r, lastLines(msg, 2))
+	case strings.Contains(low, "not found"), strings.Contains(low, "could not read from remote"):
 		return fmt.Errorf("%w: %s %s: %s; check --gitops", ErrRemoteNotFound, op, r, lastLines(msg, 2))
 	}
 	return fmt.Errorf("%s %s: %s", op, r, msg)

@@ -18,6 +18,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/smp/delivery/internal/imageref"
@@ -70,6 +71,38 @@ type BuildOptions struct {
 	WorkDir string
 	// Progress receives one line per step (default: discarded).
 	Progress io.Writer
+	// Base, when set, replaces the built-in base with an image pulled by
+	// digest (e.g. gcr.io/distroless/static-debian12:nonroot@sha256:…);
+	// BaseAccess says how to reach its registry.
+	Base       name.Digest
+	BaseAccess imageref.Access
+}
+
+// onBase pulls the base for platform p and puts cfg's runtime settings on
+// top of its configuration (its environment is kept, ours appended).
+func (o *BuildOptions) onBase(ctx context.Context, p v1.Platform, cfg *v1.ConfigFile) (v1.Image, error) {
+	base, err := remote.Image(o.Base, append(o.BaseAccess.Options(ctx), remote.WithPlatform(p))...)
+	if err != nil {
+		return nil, fmt.Errorf("pull base %s for %s: %w", o.Base, p.String(), imageref.Explain(err, o.Base.Registry, o.BaseAccess.Attempts))
+	}
+	bc, err := base.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("base %s config: %w", o.Base, err)
+	}
+	if bc.OS != p.OS || bc.Architecture != p.Architecture {
+		return nil, fmt.Errorf("%w: base %s is %s/%s, not %s", ErrBadInput, o.Base, bc.OS, bc.Architecture, p.String())
+	}
+	nc := bc.DeepCopy()
+	nc.Created, nc.Author = cfg.Created, cfg.Author
+	nc.Config.User, nc.Config.Entrypoint, nc.Config.Cmd = cfg.Config.User, cfg.Config.Entrypoint, nil
+	nc.Config.WorkingDir, nc.Config.ExposedPorts = cfg.Config.WorkingDir, cfg.Config.ExposedPorts
+	nc.Config.Env = append(nc.Config.Env, "SSL_CERT_FILE="+DefaultCACerts)
+	nc.Config.Labels = cfg.Config.Labels
+	img, err := mutate.ConfigFile(base, nc)
+	if err != nil {
+		return nil, fmt.Errorf("set image config: %w", err)
+	}
+	return img, nil
 }
 
 // PlatformImage is one platform's image and what it was built from.
@@ -327,6 +360,10 @@ func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 	if o.Source != "" {
 		art.Annotations[AnnotationSource] = o.Source
 	}
+	if o.Base.DigestStr() != "" {
+		art.Annotations["org.opencontainers.image.base.name"] = o.Base.Context().String()
+		art.Annotations["org.opencontainers.image.base.digest"] = o.Base.DigestStr()
+	}
 	if o.WorkDir == "" {
 		d, err := os.MkdirTemp("", "smpctl-build-")
 		if err != nil {
@@ -335,7 +372,11 @@ func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 		o.WorkDir, art.ownsDir = d, true
 	}
 	art.workDir = o.WorkDir
-	base, err := baseLayer(o.CACerts, art.Created)
+	var base v1.Layer
+	var err error
+	if o.Base.DigestStr() == "" {
+		base, err = baseLayer(o.CACerts, art.Created)
+	}
 	if err != nil {
 		art.Cleanup()
 		if cerr := waitCheck(); cerr != nil {
@@ -425,17 +466,21 @@ func (o *BuildOptions) buildPlatform(ctx context.Context, art *Artifact, p v1.Pl
 		},
 		RootFS: v1.RootFS{Type: "layers"},
 	}
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	img, err = mutate.ConfigFile(img, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("set image config: %w", err)
-	}
 	created := v1.Time{Time: art.Created}
-	img, err = mutate.Append(img,
-		mutate.Addendum{Layer: base, History: v1.History{Created: created, CreatedBy: "smpctl build: built-in base (ca-certificates, passwd with nonroot 65532, no shell)"}},
-		mutate.Addendum{Layer: app, History: v1.History{Created: created, CreatedBy: "smpctl build: /app/server from " + filepath.Base(o.Dir)}},
-	)
+	var img v1.Image
+	if o.Base.DigestStr() != "" {
+		img, err = o.onBase(ctx, p, cfg)
+	} else {
+		img = mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+		img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+		if img, err = mutate.ConfigFile(img, cfg); err == nil {
+			img, err = mutate.Append(img, mutate.Addendum{Layer: base, History: v1.History{Created: created, CreatedBy: "smpctl build: built-in base (ca-certificates, passwd with nonroot 65532, no shell)"}})
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	img, err = mutate.Append(img, mutate.Addendum{Layer: app, History: v1.History{Created: created, CreatedBy: "smpctl build: /app/server from " + filepath.Base(o.Dir)}})
 	if err != nil {
 		return nil, fmt.Errorf("add layers: %w", err)
 	}

@@ -411,3 +411,38 @@ func TestNothingIsTaggedWhenTheManifestPushFails(t *testing.T) {
 		t.Fatalf("tags after a failed push: %s", buf.String())
 	}
 }
+
+func TestABasePinnedByDigestReplacesTheBuiltInBase(t *testing.T) {
+	t.Parallel()
+	crane := imagetest.Tool(t, "crane")
+	host := imagetest.Registry(t)
+	dir, _ := imagetest.ServiceRepo(t, "on-base")
+	// The base: any image in the registry, here one smpctl built earlier.
+	baseRepo := repo(t, host, "smp/base")
+	base := push(t, build(t, image.BuildOptions{Dir: dir, Repo: baseRepo, Version: "base"}))
+	baseRef, err := imageref.Digest(baseRepo.String() + "@" + base.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := repo(t, host, "smp/health")
+	p := push(t, build(t, image.BuildOptions{Dir: dir, Repo: r, Version: "2.0.0", Base: baseRef}))
+	var m v1.Manifest
+	if err := json.Unmarshal([]byte(imagetest.Run(t, crane, "manifest", r.String()+"@"+p.Digest)), &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Layers) != 3 || m.Annotations["org.opencontainers.image.base.digest"] != base.Digest {
+		t.Fatalf("layers %d, annotations %v: want the base's 2 layers + the app, and the base digest", len(m.Layers), m.Annotations)
+	}
+	var cfg v1.ConfigFile
+	if err := json.Unmarshal([]byte(imagetest.Run(t, crane, "config", r.String()+"@"+p.Digest)), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Config.User != "65532:65532" || cfg.Config.Labels[image.AnnotationVersion] != "2.0.0" {
+		t.Errorf("config %+v", cfg.Config)
+	}
+	// A base that is not there fails with the registry's answer.
+	missing, _ := imageref.Digest(baseRepo.String() + "@sha256:" + strings.Repeat("1", 64))
+	if _, err := image.Build(context.Background(), image.BuildOptions{Dir: dir, Repo: r, Base: missing}); err == nil || !strings.Contains(err.Error(), "pull base") {
+		t.Errorf("a missing base: %v", err)
+	}
+}

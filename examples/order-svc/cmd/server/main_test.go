@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/smp/order-svc/internal/testenv"
 )
 
@@ -134,8 +136,17 @@ func TestMigrateFailsOnAnUnreachableDatabase(t *testing.T) {
 func TestServeDrainsOnShutdown(t *testing.T) {
 	d := testenv.NewMigratedDatabase(t)
 	r := testenv.NewRedis(t)
+	// Several environments share one Redis by database number and prefix.
+	db5 := redis.NewClient(&redis.Options{Addr: r.Addr, DB: 5})
+	t.Cleanup(func() {
+		ctx := context.Background()
+		for _, k := range db5.Keys(ctx, r.Prefix+"*").Val() {
+			db5.Del(ctx, k)
+		}
+		_ = db5.Close()
+	})
 	env := getenv(map[string]string{
-		"HOST": "127.0.0.1", "PORT": "0", "MYSQL_DSN": d.DSN(), "REDIS_ADDR": r.Addr, "REDIS_PREFIX": r.Prefix,
+		"HOST": "127.0.0.1", "PORT": "0", "MYSQL_DSN": d.DSN(), "REDIS_ADDR": "redis://" + r.Addr + "/5", "REDIS_PREFIX": r.Prefix,
 		"JWT_SECRET": testenv.Secret, "JWT_ISSUER": testenv.Issuer, "JWT_AUDIENCE": testenv.Audience,
 		"SHUTDOWN_DELAY": "700ms", "SHUTDOWN_TIMEOUT": "10s",
 	})
@@ -157,6 +168,9 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 		t.Fatalf("catalog: %v %v", resp, err)
 	}
 	_ = resp.Body.Close()
+	if n := db5.Exists(context.Background(), r.Prefix+"catalog:v0:page:1:20").Val(); n != 1 {
+		t.Errorf("the catalog page was not cached in Redis database 5 under %q", r.Prefix)
+	}
 
 	// Start an echo whose body arrives in two halves.
 	conn, err := net.Dial("tcp", addr)

@@ -141,6 +141,24 @@ func TestPutServiceRejectsBadInput(t *testing.T) {
 	}
 }
 
+func TestSQLMetacharactersInServiceNamesAreStoredVerbatim(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	admin := testenv.Token(t, "ops-1", ScopeCatalogWrite)
+	name := `Robert'); DROP TABLE services; -- " % _ \ ` + "`x`"
+	b, _ := json.Marshal(map[string]any{"name": name, "category": "delivery", "base_price": 1, "active": true})
+	w := e.do(t, req{method: "PUT", path: "/api/v1/catalog/services/odd-name", token: admin, body: string(b)})
+	if w.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", w.Code, w.Body)
+	}
+	if n := e.count(t, "SELECT COUNT(*) FROM services WHERE name = ?", name); n != 1 {
+		t.Errorf("%d rows hold the name verbatim, want 1", n)
+	}
+	if n := e.count(t, "SELECT COUNT(*) FROM services"); n != 7 {
+		t.Errorf("%d services, want 7", n)
+	}
+}
+
 func TestCatalogSurvivesARedisOutage(t *testing.T) {
 	t.Parallel()
 	dead := deadRedis(t)

@@ -16,7 +16,11 @@ func (s *server) echo(w http.ResponseWriter, r *http.Request) {
 	}
 	if !json.Valid(body) {
 		var v any
-		writeAPIError(w, r, decodeStrict(body, &v))
+		e := decodeStrict(body, &v) // says where the JSON breaks
+		if e == nil {
+			e = &apiError{http.StatusBadRequest, codeInvalidJSON, "request body is not valid JSON"}
+		}
+		writeAPIError(w, r, e)
 		return
 	}
 	writeRaw(w, http.StatusOK, body)

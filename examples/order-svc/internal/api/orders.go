@@ -89,6 +89,9 @@ func (s *server) createOrder(w http.ResponseWriter, r *http.Request, p auth.Prin
 		return
 	case replay != nil:
 		w.Header().Set(HeaderReplayed, "true")
+		if replay.Status == http.StatusCreated {
+			w.Header().Set("Location", "/api/v1/orders/"+strconv.FormatUint(decodeID(replay.Body), 10))
+		}
 		writeRaw(w, replay.Status, replay.Body)
 		return
 	}

@@ -42,7 +42,8 @@ func TestCreateOrderIsIdempotent(t *testing.T) {
 
 	// The same request again, with keys reordered and extra whitespace.
 	again := e.do(t, createReq(tok, "key-1", `{ "quantity": 3, "note":"gọi trước khi giao", "service_id": "express-delivery" }`))
-	if again.Code != http.StatusCreated || again.Body.String() != w.Body.String() || again.Header().Get(HeaderReplayed) != "true" {
+	if again.Code != http.StatusCreated || again.Body.String() != w.Body.String() || again.Header().Get(HeaderReplayed) != "true" ||
+		again.Header().Get("Location") != w.Header().Get("Location") {
 		t.Errorf("replay: %d replayed=%q body equal=%v", again.Code, again.Header().Get(HeaderReplayed), again.Body.String() == w.Body.String())
 	}
 	reused := e.do(t, createReq(tok, "key-1", `{"service_id":"express-delivery","quantity":4}`))

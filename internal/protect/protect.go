@@ -1,0 +1,230 @@
+package protect
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Difference is one setting where GitHub differs from the file.
+type Difference struct {
+	// Where is "repository" or "branch <name>".
+	Where  string `json:"where"`
+	Field  string `json:"field"`
+	GitHub string `json:"github"`
+	Want   string `json:"want"`
+}
+
+func (d Difference) String() string {
+	have := d.GitHub
+	if have == "" {
+		have = "nothing (branch not protected)"
+	}
+	return fmt.Sprintf("%s: %s: GitHub has %s, settings want %s", d.Where, d.Field, have, d.Want)
+}
+
+var repoName = regexp.MustCompile(`^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100})$`)
+
+// ParseRepo splits OWNER/NAME and rejects anything else.
+func ParseRepo(s string) (owner, name string, err error) {
+	m := repoName.FindStringSubmatch(s)
+	if m == nil || m[2] == "." || m[2] == ".." {
+		return "", "", fmt.Errorf("repository %q is not OWNER/NAME (e.g. smp/order-svc)", s)
+	}
+	return m[1], m[2], nil
+}
+
+// Check compares GitHub's settings of owner/name with s and returns every
+// difference, sorted; none means GitHub matches the file.
+func Check(ctx context.Context, c *Client, owner, name string, s *Settings) ([]Difference, error) {
+	repo, err := c.getRepo(ctx, owner, name)
+	if err != nil {
+		return nil, fmt.Errorf("read repository %s/%s: %w", owner, name, err)
+	}
+	var diffs []Difference
+	add := func(where string, want, have map[string]string) {
+		keys := make([]string, 0, len(want))
+		for k := range want {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if have[k] != want[k] {
+				diffs = append(diffs, Difference{Where: where, Field: k, GitHub: have[k], Want: want[k]})
+			}
+		}
+	}
+	wantRepo, haveRepo := map[string]string{}, map[string]string{}
+	for _, f := range []struct {
+		name string
+		want *bool
+		have bool
+	}{
+		{"delete_branch_on_merge", s.Repository.DeleteBranchOnMerge, repo.DeleteBranchOnMerge},
+		{"allow_merge_commit", s.Repository.AllowMergeCommit, repo.AllowMergeCommit},
+		{"allow_squash_merge", s.Repository.AllowSquashMerge, repo.AllowSquashMerge},
+		{"allow_rebase_merge", s.Repository.AllowRebaseMerge, repo.AllowRebaseMerge},
+	} {
+		if f.want != nil {
+			wantRepo[f.name] = strconv.FormatBool(*f.want)
+			haveRepo[f.name] = strconv.FormatBool(f.have)
+		}
+	}
+	add("repository", wantRepo, haveRepo)
+	for _, b := range s.Branches {
+		p, err := c.getProtection(ctx, owner, name, b.Name)
+		if err != nil {
+			return nil, fmt.Errorf("read protection of %s/%s branch %s: %w", owner, name, b.Name, err)
+		}
+		add("branch "+b.Name, wantBranch(b), haveBranch(p))
+	}
+	return diffs, nil
+}
+
+const off = "off"
+
+func wantBranch(b Branch) map[string]string {
+	m := map[string]string{"protected": "true"}
+	if c := b.RequiredStatusChecks; c != nil {
+		m["required_status_checks.strict"] = strconv.FormatBool(c.Strict)
+		m["required_status_checks.contexts"] = list(c.Contexts)
+	} else {
+		m["required_status_checks"] = off
+	}
+	if r := b.RequiredPullRequestReviews; r != nil {
+		m["required_pull_request_reviews.required_approving_review_count"] = strconv.Itoa(r.RequiredApprovingReviewCount)
+		m["required_pull_request_reviews.require_code_owner_reviews"] = strconv.FormatBool(r.RequireCodeOwnerReviews)
+		m["required_pull_request_reviews.dismiss_stale_reviews"] = strconv.FormatBool(r.DismissStaleReviews)
+	} else {
+		m["required_pull_request_reviews"] = off
+	}
+	m["enforce_admins"] = strconv.FormatBool(b.EnforceAdmins)
+	m["required_linear_history"] = strconv.FormatBool(b.RequiredLinearHistory)
+	m["allow_force_pushes"] = strconv.FormatBool(b.AllowForcePushes)
+	m["allow_deletions"] = strconv.FormatBool(b.AllowDeletions)
+	m["required_signatures"] = strconv.FormatBool(b.RequiredSignatures)
+	return m
+}
+
+func haveBranch(p *protectionState) map[string]string {
+	if p == nil {
+		// An unprotected branch: say so once, and every rule reads as absent.
+		return map[string]string{"protected": "false"}
+	}
+	m := map[string]string{"protected": "true"}
+	if c := p.RequiredStatusChecks; c != nil {
+		m["required_status_checks.strict"] = strconv.FormatBool(c.Strict)
+		m["required_status_checks.contexts"] = list(c.Contexts)
+	} else {
+		m["required_status_checks"] = off
+	}
+	if r := p.RequiredPullRequestReviews; r != nil {
+		m["required_pull_request_reviews.required_approving_review_count"] = strconv.Itoa(r.RequiredApprovingReviewCount)
+		m["required_pull_request_reviews.require_code_owner_reviews"] = strconv.FormatBool(r.RequireCodeOwnerReviews)
+		m["required_pull_request_reviews.dismiss_stale_reviews"] = strconv.FormatBool(r.DismissStaleReviews)
+	} else {
+		m["required_pull_request_reviews"] = off
+	}
+	m["enforce_admins"] = strconv.FormatBool(isOn(p.EnforceAdmins))
+	m["required_linear_history"] = strconv.FormatBool(isOn(p.RequiredLinearHistory))
+	m["allow_force_pushes"] = strconv.FormatBool(isOn(p.AllowForcePushes))
+	m["allow_deletions"] = strconv.FormatBool(isOn(p.AllowDeletions))
+	m["required_signatures"] = strconv.FormatBool(isOn(p.RequiredSignatures))
+	return m
+}
+
+func isOn(e *enabled) bool { return e != nil && e.Enabled }
+
+func list(s []string) string {
+	c := append([]string{}, s...)
+	sort.Strings(c)
+	return "[" + strings.Join(c, ", ") + "]"
+}
+
+// Apply makes GitHub match s: it changes only what Check reports, then
+// checks again and fails if GitHub still differs. It returns what it changed.
+func Apply(ctx context.Context, c *Client, owner, name string, s *Settings) ([]Difference, error) {
+	diffs, err := Check(ctx, c, owner, name, s)
+	if err != nil {
+		return nil, err
+	}
+	if len(diffs) == 0 {
+		return nil, nil
+	}
+	touched := map[string]bool{}
+	signatures := map[string]bool{}
+	for _, d := range diffs {
+		if d.Field == "required_signatures" {
+			// A branch protected just now has signatures off: only a
+			// protected branch, or a wish to turn them on, needs the call.
+			if d.GitHub != "" || d.Want == "true" {
+				signatures[d.Where] = true
+			}
+			continue
+		}
+		touched[d.Where] = true
+	}
+	if touched["repository"] {
+		if _, err := c.do(ctx, http.MethodPatch, repoPath(owner, name), s.Repository, nil); err != nil {
+			return nil, fmt.Errorf("update repository %s/%s: %w", owner, name, err)
+		}
+	}
+	for _, b := range s.Branches {
+		where := "branch " + b.Name
+		if touched[where] {
+			if _, err := c.do(ctx, http.MethodPut, branchPath(owner, name, b.Name), protectionBody(b), nil); err != nil {
+				return nil, fmt.Errorf("protect %s/%s branch %s: %w", owner, name, b.Name, err)
+			}
+		}
+		if signatures[where] {
+			method := http.MethodDelete
+			if b.RequiredSignatures {
+				method = http.MethodPost
+			}
+			if _, err := c.do(ctx, method, branchPath(owner, name, b.Name)+"/required_signatures", nil, nil); err != nil {
+				return nil, fmt.Errorf("set required signatures on %s/%s branch %s: %w", owner, name, b.Name, err)
+			}
+		}
+	}
+	left, err := Check(ctx, c, owner, name, s)
+	if err != nil {
+		return nil, fmt.Errorf("verify after applying: %w", err)
+	}
+	if len(left) > 0 {
+		return nil, fmt.Errorf("%w: after applying, GitHub still differs: %s", ErrRefused, left[0])
+	}
+	return diffs, nil
+}
+
+// protectionBody is the PUT .../protection request: every field is required
+// by the API (null turns a rule off).
+func protectionBody(b Branch) map[string]any {
+	body := map[string]any{
+		"required_status_checks":        nil,
+		"enforce_admins":                b.EnforceAdmins,
+		"required_pull_request_reviews": nil,
+		"restrictions":                  nil,
+		"required_linear_history":       b.RequiredLinearHistory,
+		"allow_force_pushes":            b.AllowForcePushes,
+		"allow_deletions":               b.AllowDeletions,
+	}
+	if c := b.RequiredStatusChecks; c != nil {
+		contexts := c.Contexts
+		if contexts == nil {
+			contexts = []string{}
+		}
+		body["required_status_checks"] = map[string]any{"strict": c.Strict, "contexts": contexts}
+	}
+	if r := b.RequiredPullRequestReviews; r != nil {
+		body["required_pull_request_reviews"] = map[string]any{
+			"required_approving_review_count": r.RequiredApprovingReviewCount,
+			"require_code_owner_reviews":      r.RequireCodeOwnerReviews,
+			"dismiss_stale_reviews":           r.DismissStaleReviews,
+		}
+	}
+	return body
+}

@@ -1,0 +1,75 @@
+package protect
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestCommittedSettingsCarryTheSeedsRules(t *testing.T) {
+	t.Parallel()
+	s := committedSettings(t)
+	if len(s.Branches) != 1 || s.Branches[0].Name != "main" {
+		t.Fatalf("branches = %+v, want main", s.Branches)
+	}
+	b := s.Branches[0]
+	r := b.RequiredPullRequestReviews
+	switch {
+	case r == nil || r.RequiredApprovingReviewCount != 1 || !r.RequireCodeOwnerReviews:
+		t.Error("main must need one CODEOWNERS approval")
+	case b.RequiredStatusChecks == nil || list(b.RequiredStatusChecks.Contexts) != "[ci / lint, ci / openapi, ci / security, ci / test]":
+		t.Errorf("required checks = %+v, want lint, test, security, openapi", b.RequiredStatusChecks)
+	case !b.RequiredLinearHistory || b.AllowForcePushes || b.AllowDeletions:
+		t.Error("main must have linear history, no force push, no deletion")
+	case s.Repository.DeleteBranchOnMerge == nil || !*s.Repository.DeleteBranchOnMerge:
+		t.Error("branches must be deleted after merge")
+	}
+}
+
+func TestBadSettingsAreRefusedWithTheReason(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, yaml, want string }{
+		{"an unknown key", "branches:\n  - name: main\n    linear_history_required: true\n", "linear_history_required"},
+		{"no branches", "repository: {}\n", "no branches"},
+		{"a wildcard branch", "branches:\n  - name: 'release/*'\n", "not a branch name"},
+		{"a duplicate branch", "branches:\n  - name: main\n  - name: main\n", "listed twice"},
+		{"too many approvals", "branches:\n  - name: main\n    required_pull_request_reviews: {required_approving_review_count: 7}\n", "0 to 6"},
+		{"an empty check", "branches:\n  - name: main\n    required_status_checks: {contexts: ['']}\n", "contexts[0] is empty"},
+		{"not YAML", "branches: [", "yaml"},
+	}
+	for _, tc := range tests {
+		_, err := Parse("settings.yml", []byte(tc.yaml))
+		if !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error = %v, want ErrSettings mentioning %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestParseRepo(t *testing.T) {
+	t.Parallel()
+	if o, n, err := ParseRepo("smp/order-svc"); err != nil || o != "smp" || n != "order-svc" {
+		t.Fatalf("ParseRepo = %q %q %v", o, n, err)
+	}
+	for _, bad := range []string{"", "smp", "smp/", "/x", "smp/order-svc/x", "smp/..", "-smp/x", "smp/a b", "smp/x?y"} {
+		if _, _, err := ParseRepo(bad); err == nil {
+			t.Errorf("ParseRepo(%q) accepted it", bad)
+		}
+	}
+}
+
+func FuzzParseSettings(f *testing.F) {
+	f.Add("branches:\n  - name: main\n    required_linear_history: true\n")
+	f.Add("repository: {delete_branch_on_merge: true}\nbranches: [{name: main}]\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		s, err := Parse("fuzz.yml", []byte(src))
+		if err != nil {
+			if !errors.Is(err, ErrSettings) {
+				t.Fatalf("unclassified error %v", err)
+			}
+			return
+		}
+		if s.Validate() != nil {
+			t.Fatal("Parse returned settings that do not validate")
+		}
+	})
+}

@@ -1,0 +1,84 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// smpctlBin is built once per test binary from this checkout.
+var (
+	smpctlOnce sync.Once
+	smpctlDir  string
+	smpctlErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if smpctlDir != "" {
+		_ = os.RemoveAll(smpctlDir)
+	}
+	os.Exit(code)
+}
+
+// repoRoot is the root of this repository (two levels above this package).
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the test source")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// realSmpctl builds this checkout's smpctl (in the root module's own
+// workspace: this module runs with GOWORK=off because of its yaml/v4 pin,
+// and cannot link the whole CLI) and returns the directory holding it, for
+// workflow scripts that call `smpctl plan`.
+func realSmpctl(t testing.TB) string {
+	t.Helper()
+	smpctlOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "workflow-smpctl-")
+		if err != nil {
+			smpctlErr = err
+			return
+		}
+		smpctlDir = dir
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, "smpctl"), "./cmd/smpctl")
+		cmd.Dir = repoRoot(t)
+		cmd.Env = append(os.Environ(), "GOWORK=") // the root's go.work, not this module's GOWORK=off
+		if out, err := cmd.CombinedOutput(); err != nil {
+			smpctlErr = fmt.Errorf("go build ./cmd/smpctl: %w\n%s", err, out)
+		}
+	})
+	if smpctlErr != nil {
+		t.Fatal(smpctlErr)
+	}
+	return smpctlDir
+}
+
+func mustLoad(t testing.TB, rel string) *File {
+	t.Helper()
+	f, err := Load(filepath.Join(repoRoot(t), rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func readFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
