@@ -24,7 +24,7 @@ func largeRemote(b *testing.B) *gitops.Repo {
 		b.Fatal(err)
 	}
 	r, err := deploy.Open(gitops.Remote{URL: dir}, gitops.Identity{Name: "smpctl-bot", Email: "smpctl-bot@users.noreply.smp.vn"},
-		gitops.Options{RetryDelay: 10 * time.Millisecond, Attempts: 100, Budget: 10 * time.Minute})
+		gitops.Options{Budget: 10 * time.Minute}) // production back-off
 	if err != nil {
 		b.Fatal(err)
 	}

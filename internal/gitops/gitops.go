@@ -98,6 +98,9 @@ type Remote struct {
 	Token string
 	// CAFile trusts an extra certificate authority for https remotes.
 	CAFile string
+	// SSHCommand replaces "ssh -o BatchMode=yes" for ssh remotes (a
+	// GIT_SSH_COMMAND in the environment still wins, as in git).
+	SSHCommand string
 }
 
 // Options tune retries and timeouts. The zero value gives the defaults.
@@ -519,8 +522,12 @@ func (r *Repo) gitAs(ctx context.Context, dir string, as Identity, stdin *string
 	if stdin != nil {
 		cmd.Stdin = stdin
 	}
+	sshCmd := "ssh -o BatchMode=yes"
+	if r.remote.SSHCommand != "" {
+		sshCmd = r.remote.SSHCommand
+	}
 	cfg := [][2]string{
-		{"core.sshCommand", "ssh -o BatchMode=yes"},
+		{"core.sshCommand", sshCmd},
 		{"advice.detachedHead", "false"},
 		{"init.defaultBranch", r.remote.Branch},
 		{"protocol.version", "2"},

@@ -270,3 +270,29 @@ func TestLogDeepensTheShallowClone(t *testing.T) {
 		t.Errorf("history of old.txt = %q, want just the init commit", subjects)
 	}
 }
+
+func TestSSHRemoteThroughTheAgent(t *testing.T) {
+	t.Parallel()
+	bare := gitopstest.NewRemote(t, map[string]string{"a.txt": "a\n"})
+	prefix, sock := gitopstest.SSHRemote(t, filepath.Dir(bare))
+	ssh := "ssh -o BatchMode=yes -o IdentityAgent=" + sock + " -o IdentityFile=none -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+	r, err := gitops.Open(gitops.Remote{URL: prefix + bare, SSHCommand: ssh}, bot, fast())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Apply(context.Background(), write("b.txt", "b\n")); err != nil {
+		t.Fatalf("push over ssh: %v", err)
+	}
+	if got := gitopstest.Git(t, bare, "show", "main:b.txt"); got != "b" {
+		t.Errorf("b.txt = %q", got)
+	}
+	// Without the agent, the server refuses: ErrAuth.
+	noAgent := strings.Replace(ssh, "IdentityAgent="+sock, "IdentityAgent=none", 1)
+	r, err = gitops.Open(gitops.Remote{URL: prefix + bare, SSHCommand: noAgent}, bot, fast())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Apply(context.Background(), write("c.txt", "c\n")); !errors.Is(err, gitops.ErrAuth) {
+		t.Fatalf("without the agent: %v, want ErrAuth", err)
+	}
+}
