@@ -17,10 +17,11 @@ package demo
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -250,7 +251,11 @@ func (s *story) steps() []stepFunc {
 // ---- steps ----
 
 func (s *story) localUp(ctx context.Context) (string, error) {
-	prefix := fmt.Sprintf("demo%d_", rand.IntN(1_000_000))
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	prefix := "demo" + hex.EncodeToString(b) + "_"
 	if err := s.r.smpctlJSON(ctx, &s.state, "local", "up", "--dir", s.dir, "--db-prefix", prefix); err != nil {
 		return "", err
 	}
@@ -399,7 +404,7 @@ func (s *story) baseline(ctx context.Context) (string, error) {
 func (s *story) ci(ctx context.Context) (string, error) {
 	// The change that will travel: a new endpoint description in the
 	// README stands in for a feature; CI checks the whole service.
-	f, err := os.OpenFile(filepath.Join(s.svc, "README.md"), os.O_APPEND|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(filepath.Join(s.svc, "README.md"), os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return "", err
 	}
@@ -526,13 +531,17 @@ func (s *story) staging(ctx context.Context) (string, error) {
 	if err := s.deploy(ctx, "staging", s.good, "3.3.0-rc.1", "ci"); err != nil {
 		return "", err
 	}
-	if sv, err := s.service(ctx, "staging"); err != nil || sv.Active == nil || sv.Active.Digest != s.base.digest {
-		return "", fmt.Errorf("staging changed before smpctl sync (manual sync policy): %+v %v", sv.Active, err)
+	sv, err := s.service(ctx, "staging")
+	if err != nil {
+		return "", err
+	}
+	if sv.Active == nil || sv.Active.Digest != s.base.digest {
+		return "", fmt.Errorf("staging changed before smpctl sync (manual sync policy): active %s", tagOf(sv.Active))
 	}
 	if err := s.sync(ctx, "staging"); err != nil {
 		return "", err
 	}
-	sv, err := s.waitActive(ctx, "staging", s.good.digest, time.Minute)
+	sv, err = s.waitActive(ctx, "staging", s.good.digest, time.Minute)
 	if err != nil {
 		return "", err
 	}
@@ -628,7 +637,7 @@ func (s *story) traffic(ctx context.Context, url string, d time.Duration) (int64
 					continue
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
+				_ = resp.Body.Close()
 				n.Add(1)
 				if resp.StatusCode >= 500 {
 					bad.Add(1)
@@ -691,7 +700,7 @@ func (s *story) badRelease(ctx context.Context) (string, error) {
 	}
 	j := i + strings.Index(string(src[i:]), anchor) + len(anchor)
 	bug := "\tif raw != \"\" { // 3.3.1: the lookup refactoring broke every read\n\t\twriteError(w, r, http.StatusInternalServerError, codeInternal, \"order lookup failed\")\n\t\treturn\n\t}\n"
-	if err := os.WriteFile(p, append(append(append([]byte{}, src[:j]...), bug...), src[j:]...), 0o644); err != nil {
+	if err := os.WriteFile(p, append(append(append([]byte{}, src[:j]...), bug...), src[j:]...), 0o644); err != nil { //nolint:gosec // a file of the demo's own workspace copy
 		return "", err
 	}
 	if _, err := s.commitService(ctx, "refactor: order lookup"); err != nil {
