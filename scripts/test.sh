@@ -31,7 +31,7 @@ for m in $isolated; do
 	step "go vet ($m, GOWORK=off)"
 	(cd "$m" && GOWORK=off go vet ./... && GOWORK=off go vet -tags integration ./...) || fail=1
 	step "golangci-lint ($m, GOWORK=off)"
-	(cd "$m" && GOWORK=off golangci-lint run --config "$root/.golangci.yml" --build-tags integration ./...) || fail=1
+	(cd "$m" && GOWORK=off golangci-lint run --allow-parallel-runners --config "$root/.golangci.yml" --build-tags integration ./...) || fail=1
 done
 
 for m in $modules; do

@@ -220,7 +220,7 @@ type goPackage struct {
 }
 
 func (o *BuildOptions) listPackage(ctx context.Context, cgo string) (*goPackage, error) {
-	out, err := o.output(ctx, []string{"CGO_ENABLED=" + cgo}, o.GoCmd, "list", "-e", "-json", ".")
+	out, err := o.output(ctx, []string{"CGO_ENABLED=" + cgo}, o.GoCmd, "list", "-find", "-e", "-json=Name,ImportPath,GoFiles,CgoFiles,IgnoredGoFiles,Error", ".")
 	if err != nil {
 		return nil, err
 	}

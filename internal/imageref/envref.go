@@ -1,6 +1,7 @@
-// Env references (from issue-3a, merged beside issue-5's parser): the
-// form smpctl writes into environment files, REPOSITORY:TAG@sha256:DIGEST.
 package imageref
+
+// This file holds env references: the form smpctl writes into environment
+// files, REPOSITORY:TAG@sha256:DIGEST, always pinned by digest.
 
 import (
 	"fmt"
