@@ -112,8 +112,8 @@ func TestBuildSnapshotFollowsDeliveryYAML(t *testing.T) {
 		t.Errorf("services dev %v prod %v staging %v", snap.Envs["dev"].Services, snap.Envs["prod"].Services, snap.Envs["staging"].Services)
 	}
 	_, err = BuildSnapshot("rev", map[string][]byte{
-		"delivery.yaml":                  []byte(deliveryYAML),
-		"environments/qa/order-svc.yaml": []byte(svc),
+		"delivery.yaml":                   []byte(deliveryYAML),
+		"environments/qa/order-svc.yaml":  []byte(svc),
 		"environments/dev/order-svc.yaml": []byte("image: {repository: r/x, tag: latest}\n"),
 	})
 	if err == nil || !strings.Contains(err.Error(), `environment "qa" is not in delivery.yaml`) || !strings.Contains(err.Error(), "environments/dev/order-svc.yaml") {
