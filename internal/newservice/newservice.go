@@ -67,17 +67,25 @@ type Result struct {
 	Files []string `json:"files"`
 }
 
+// Check validates o and that o.Dir can be written, without writing.
+func Check(o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if entries, err := os.ReadDir(o.Dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("%w: %s has %d entries; choose a new directory with --dir", ErrExists, o.Dir, len(entries))
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("check %s: %w", o.Dir, err)
+	}
+	return nil
+}
+
 // Generate writes the new service into o.Dir from tmpl. It writes into a
 // temporary sibling directory and renames it into place at the end, so a
 // failure leaves nothing behind.
 func Generate(tmpl fs.FS, o Options) (*Result, error) {
-	if err := o.Validate(); err != nil {
+	if err := Check(o); err != nil {
 		return nil, err
-	}
-	if entries, err := os.ReadDir(o.Dir); err == nil && len(entries) > 0 {
-		return nil, fmt.Errorf("%w: %s has %d entries; choose a new directory with --dir", ErrExists, o.Dir, len(entries))
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("check %s: %w", o.Dir, err)
 	}
 	files, err := render(tmpl, o)
 	if err != nil {
@@ -154,6 +162,10 @@ func render(tmpl fs.FS, o Options) (map[string]file, error) {
 			if data, err = setCritical(data, o.Critical); err != nil {
 				return err
 			}
+		}
+		if name == "deployments/helm/"+o.Name+"/values-prod.yaml" && !o.Critical {
+			// Only critical services pay for blue/green (seed §8).
+			data = []byte(strings.Replace(string(data), "\nstrategy: blueGreen\n", "\nstrategy: rolling\n", 1))
 		}
 		out[name] = file{data: data, mode: info.Mode().Perm() | 0o600}
 		return nil
