@@ -25,6 +25,7 @@ tools:
 # Run each fuzz target for a short while; the corpus stays under testdata/fuzz.
 fuzz:
 	$(GO) test ./internal/plan -run '^$$' -fuzz FuzzPlan -fuzztime 30s
+	$(GO) test ./internal/runtime -run '^$$' -fuzz FuzzParseServiceFile -fuzztime 30s
 	$(GO) test ./internal/semver -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./internal/conventional -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./internal/release -run '^$$' -fuzz FuzzInsertSection -fuzztime 30s

@@ -3,5 +3,5 @@
 # smpctl and runs `smpctl demo`, which walks the pipeline end to end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/tools.sh services >/dev/null
+scripts/tools.sh services prometheus >/dev/null
 exec bin/smpctl demo "$@"

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -20,7 +21,8 @@ import (
 func init() { register(newLocalCmd) }
 
 func newLocalCmd(a *App) *cobra.Command {
-	var dir string
+	var dir, dbPrefix string
+	var purge bool
 	cmd := &cobra.Command{
 		Use:   "local",
 		Short: "Run the platform on this machine: registry, smp-gitops remote, Prometheus and the runtime",
@@ -33,6 +35,8 @@ down stops it all. Needs MariaDB and Redis on 127.0.0.1 (scripts/tools.sh
 services) and Debian's prometheus.`,
 	}
 	cmd.PersistentFlags().StringVar(&dir, "dir", ".smp", "folder of the local environment's state")
+	cmd.PersistentFlags().StringVar(&dbPrefix, "db-prefix", "smp_", "prefix of the environments' database names (<prefix><svc>_<env>) and Redis keys")
+	cmd.PersistentFlags().BoolVar(&purge, "purge", false, "local down: also drop the environments' databases and remove --dir")
 	cmd.AddCommand(
 		&cobra.Command{
 			Use: "up", Short: "Start the local environment (or show the one already running)", Args: cobra.NoArgs,
@@ -41,7 +45,10 @@ services) and Debian's prometheus.`,
 				if err != nil {
 					return err
 				}
-				st, started, err := localenv.Up(c.Context(), dir, exe, []string{"local", "daemon", "--dir", dir}, os.Environ())
+				if err := checkDBPrefix(dbPrefix); err != nil {
+					return err
+				}
+				st, started, err := localenv.Up(c.Context(), dir, exe, []string{"local", "daemon", "--dir", dir, "--db-prefix", dbPrefix}, os.Environ())
 				if err != nil {
 					return err
 				}
@@ -59,7 +66,7 @@ services) and Debian's prometheus.`,
 		&cobra.Command{
 			Use: "down", Short: "Stop the local environment and everything it runs", Args: cobra.NoArgs,
 			RunE: func(c *cobra.Command, _ []string) error {
-				st, err := localenv.Down(c.Context(), dir)
+				st, err := localenv.Down(c.Context(), dir, purge)
 				if errors.Is(err, localenv.ErrNotRunning) {
 					return a.Render(map[string]string{"status": "not running"}, func(w io.Writer) error {
 						_, err := fmt.Fprintln(w, "no local environment runs in", dir)
@@ -95,7 +102,10 @@ services) and Debian's prometheus.`,
 			RunE: func(c *cobra.Command, _ []string) error {
 				ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGTERM, os.Interrupt)
 				defer stop()
-				return localenv.Serve(ctx, localenv.Options{Dir: dir, Logger: a.daemonLog()})
+				if err := checkDBPrefix(dbPrefix); err != nil {
+					return err
+				}
+				return localenv.Serve(ctx, localenv.Options{Dir: dir, DBPrefix: dbPrefix, Logger: a.daemonLog()})
 			},
 		},
 	)
@@ -122,4 +132,13 @@ func self() (string, error) {
 		}
 	}
 	return os.Executable()
+}
+
+var dbPrefixRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+
+func checkDBPrefix(p string) error {
+	if !dbPrefixRE.MatchString(p) {
+		return exit.Usagef("--db-prefix %q: use lower-case letters, digits and '_', starting with a letter (at most 32)", p)
+	}
+	return nil
 }

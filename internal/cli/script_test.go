@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -18,6 +21,19 @@ func TestMain(m *testing.M) {
 	})
 }
 
+// goEnv is the developer's Go cache locations, read once.
+var goEnv = func() map[string]string {
+	out, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOPATH").Output()
+	if err != nil {
+		return nil
+	}
+	f := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(f) != 3 {
+		return nil
+	}
+	return map[string]string{"GOCACHE": f[0], "GOMODCACHE": f[1], "GOPATH": f[2]}
+}()
+
 // TestScript runs the end-to-end CLI cases in testdata/script/*.txtar.
 func TestScript(t *testing.T) {
 	t.Parallel()
@@ -27,6 +43,17 @@ func TestScript(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			// A clean environment: no SMP_* leaks in from the developer's shell.
 			env.Setenv("HOME", env.WorkDir)
+			// The reference service, for the demo's end-to-end story.
+			svc, err := filepath.Abs(filepath.Join("..", "..", "examples", "order-svc"))
+			if err != nil {
+				return err
+			}
+			env.Setenv("ORDER_SVC", svc)
+			// HOME moved: keep Go's caches where they are, so the demo's
+			// builds are warm and nothing is downloaded again.
+			for k, v := range goEnv {
+				env.Setenv(k, v)
+			}
 			return nil
 		},
 	})

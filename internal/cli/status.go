@@ -9,14 +9,16 @@ import (
 
 	"github.com/smp/delivery/internal/exit"
 	"github.com/smp/delivery/internal/history"
+	"github.com/smp/delivery/internal/localenv"
 )
 
 func init() { register(newStatusCmd) }
 
 func newStatusCmd(a *App) *cobra.Command {
 	var rf readFlags
+	var local string
 	cmd := &cobra.Command{
-		Use:   "status --gitops URL|PATH",
+		Use:   "status --gitops URL|PATH [--local .smp]",
 		Short: "Show what runs where: every service in every environment, from the GitOps repository",
 		Long: `status prints the service × environment matrix of the GitOps repository's
 HEAD: the image tag and digest of each environment file, when and by whom it
@@ -25,7 +27,12 @@ commit it was built from, and whether automated deploys are held.
 
 A tag marked * was edited outside smpctl: the file's digest is not the one
 the last smpctl commit wrote; DEPLOYED then names the last commit that
-touched the file. Exit 1 when an environment file is not valid YAML.`,
+touched the file. Exit 1 when an environment file is not valid YAML.
+
+With --local DIR (a running smpctl local up), it also shows what the local
+runtime runs: per environment the synced revision and sync status, per
+service the health, the active and preview versions of a blue/green pair, and
+their URLs.`,
 		Example: `  smpctl status --gitops ../smp-gitops
   smpctl status --gitops https://github.com/smp/smp-gitops.git -o json`,
 		Args: cobra.NoArgs,
@@ -38,6 +45,9 @@ touched the file. Exit 1 when an environment file is not valid YAML.`,
 			if err != nil {
 				return readError(err)
 			}
+			if local != "" {
+				return statusWithLocal(cmd, a, st, local)
+			}
 			if err := a.Render(st, func(w io.Writer) error { return writeStatus(w, st) }); err != nil {
 				return err
 			}
@@ -45,7 +55,32 @@ touched the file. Exit 1 when an environment file is not valid YAML.`,
 		},
 	}
 	rf.add(cmd)
+	cmd.Flags().StringVar(&local, "local", "", "folder of a running local environment (smpctl local up) to show its runtime too")
 	return cmd
+}
+
+// statusWithLocal renders the GitOps matrix followed by the local runtime's
+// view (JSON: {"gitops": ..., "runtime": ...}).
+func statusWithLocal(cmd *cobra.Command, a *App, st *history.Status, dir string) error {
+	cl, _, err := localenv.Connect(dir)
+	if err != nil {
+		return exit.FailedError(err)
+	}
+	rep, err := cl.Status(cmd.Context())
+	if err != nil {
+		return err
+	}
+	v := map[string]any{"gitops": st, "runtime": rep.Runtime}
+	if err := a.Render(v, func(w io.Writer) error {
+		if err := writeStatus(w, st); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\nlocal runtime (%s, head %s):\n", dir, shortSHA(rep.Runtime.Head))
+		return localenv.WriteEnvText(w, rep.Runtime.Envs...)
+	}); err != nil {
+		return err
+	}
+	return statusErrors(st)
 }
 
 func writeStatus(w io.Writer, st *history.Status) error {

@@ -19,7 +19,8 @@ func newVerifyCmd(a *App) *cobra.Command {
 		Long: `verify asks Prometheus how the newest version of SVC in ENV behaves over
 --window, against its baseline (the version that ran before it): an error
 rate above 2% (5xx of API routes) or a p95 latency above twice the
-baseline's fails, and so does a version with no traffic to judge. Exit 1
+baseline's (and at least --min-latency-delta more) fails, and so does a
+version with no traffic to judge. Exit 1
 when the gate fails. Series are selected by their env, service and version
 labels. (Image signatures are checked by 'smpctl image verify'.)`,
 		Args: cobra.NoArgs,
@@ -44,6 +45,7 @@ labels. (Image signatures are checked by 'smpctl image verify'.)`,
 	f.DurationVar(&o.Window, "window", 0, "window of the rates and quantiles (default 5m)")
 	f.StringVar(&o.Version, "version", "", "version to judge (default: the newest seen)")
 	f.StringVar(&o.Baseline, "baseline", "", "baseline version (default: the one before --version)")
+	f.DurationVar(&o.MinLatencyDelta, "min-latency-delta", 0, "smallest p95 increase that fails the gate, below which 2x is noise (default 25ms)")
 	for _, n := range []string{"prometheus", "service", "env"} {
 		_ = cmd.MarkFlagRequired(n)
 	}

@@ -3,7 +3,8 @@
 // baseline, the version that ran before it, using PromQL over the Prometheus
 // HTTP API. The new version fails when its error rate (5xx answers of its
 // API routes) exceeds 2%, or when its p95 latency exceeds twice the
-// baseline's. A version with no traffic in the window fails too: a gate
+// baseline's — and by at least MinLatencyDelta (25 ms), below which a ratio
+// of millisecond latencies measures noise, not a regression. A version with no traffic in the window fails too: a gate
 // with nothing to judge must not pass.
 //
 // Series are selected by the labels every scrape target carries: env,
@@ -50,6 +51,11 @@ type Options struct {
 	MaxErrorRate float64
 	// MaxLatencyRatio of p95 to the baseline's p95; default 2.
 	MaxLatencyRatio float64
+	// MinLatencyDelta is the smallest p95 increase that can fail the
+	// gate; default 25ms. Below it a ratio measures noise: the histogram's
+	// finest buckets are 5 and 10 ms, and on a shared machine a 2 ms
+	// baseline doubles by itself.
+	MinLatencyDelta time.Duration
 	// At is the evaluation time; default now.
 	At time.Time
 	// Timeout of each query; default 10s.
@@ -99,6 +105,9 @@ func (o *Options) Validate() error {
 	if !labelRE.MatchString(o.Service) {
 		return fmt.Errorf("--service %q: a service name (lower-case letters, digits, '-')", o.Service)
 	}
+	if o.MinLatencyDelta < 0 {
+		return fmt.Errorf("--min-latency-delta %s is negative", o.MinLatencyDelta)
+	}
 	if o.Window != 0 && (o.Window < 10*time.Second || o.Window > 24*time.Hour) {
 		return fmt.Errorf("--window %s: use 10s to 24h", o.Window)
 	}
@@ -122,6 +131,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxLatencyRatio == 0 {
 		o.MaxLatencyRatio = 2
+	}
+	if o.MinLatencyDelta == 0 {
+		o.MinLatencyDelta = 25 * time.Millisecond
 	}
 	if o.At.IsZero() {
 		o.At = time.Now()
@@ -174,10 +186,11 @@ func Verify(ctx context.Context, o Options) (Result, error) {
 	sel := fmt.Sprintf(`env=%q,service=%q`, o.Env, o.Service)
 	res := Result{Env: o.Env, Service: o.Service, Window: model.Duration(o.Window).String()}
 
-	// Versions by the time their first and last series sample were seen.
+	// Versions by the time their first series sample was seen: the newest
+	// is the one to judge, the one before it the baseline.
 	type seen struct {
-		name        string
-		first, last float64
+		name  string
+		first float64
 	}
 	var versions []seen
 	if o.Version == "" || o.Baseline == "" {
@@ -186,17 +199,8 @@ func Verify(ctx context.Context, o Options) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		lasts, err := q.vector(ctx, fmt.Sprintf(`max by (version) (max_over_time(timestamp(up{%s})[%s:]))`, sel, lb), o.At)
-		if err != nil {
-			return res, err
-		}
-		last := map[string]float64{}
-		for _, s := range lasts {
-			last[string(s.Metric["version"])] = float64(s.Value)
-		}
 		for _, s := range firsts {
-			v := string(s.Metric["version"])
-			versions = append(versions, seen{v, float64(s.Value), last[v]})
+			versions = append(versions, seen{string(s.Metric["version"]), float64(s.Value)})
 		}
 		sort.Slice(versions, func(i, j int) bool { return versions[i].first > versions[j].first })
 	}
@@ -207,17 +211,29 @@ func Verify(ctx context.Context, o Options) (Result, error) {
 		}
 		res.Version = versions[0].name
 	}
-	baselineAt := o.At
 	if res.Baseline == "" {
 		for _, v := range versions {
 			if v.name != res.Version {
 				res.Baseline = v.name
-				baselineAt = time.Unix(0, int64(v.last*1e9))
 				break
 			}
 		}
 	}
 	w := model.Duration(o.Window).String()
+	// The baseline is judged over the last window in which it served
+	// traffic: after a blue/green promotion it still runs (scale-down
+	// delay) but gets none, and its latency then is what we compare with.
+	baselineAt := o.At
+	if res.Baseline != "" {
+		last, err := q.scalar(ctx, fmt.Sprintf(`max_over_time(timestamp(sum(rate(http_requests_total{%s,version=%q,route!~"/health|/ready|/metrics"}[%s])) > 0)[%s:])`,
+			sel, res.Baseline, w, model.Duration(o.Lookback)), o.At)
+		if err != nil {
+			return res, err
+		}
+		if !math.IsNaN(last) {
+			baselineAt = time.Unix(0, int64(last*1e9))
+		}
+	}
 	vsel := fmt.Sprintf(`%s,version=%q,route!~"/health|/ready|/metrics"`, sel, res.Version)
 
 	total, err := q.scalar(ctx, fmt.Sprintf(`sum(increase(http_requests_total{%s}[%s]))`, vsel, w), o.At)
@@ -261,13 +277,13 @@ func Verify(ctx context.Context, o Options) (Result, error) {
 		}
 		if math.IsNaN(base) || base == 0 {
 			res.Checks = append(res.Checks, Check{Name: "p95 latency", OK: true, Value: res.P95,
-				Detail: fmt.Sprintf("p95 %s; baseline %s had no API traffic in its last %s, so not compared", secs(res.P95), res.Baseline, w)})
+				Detail: fmt.Sprintf("p95 %s; baseline %s had no API traffic in the last %s, so not compared", secs(res.P95), res.Baseline, model.Duration(o.Lookback))})
 			break
 		}
 		res.BaselineP95 = base
-		limit := o.MaxLatencyRatio * base
+		limit := math.Max(o.MaxLatencyRatio*base, base+o.MinLatencyDelta.Seconds())
 		res.Checks = append(res.Checks, Check{Name: "p95 latency", OK: res.P95 <= limit, Value: res.P95, Limit: limit,
-			Detail: fmt.Sprintf("p95 %s vs baseline %s %s (limit %.0f× = %s)", secs(res.P95), res.Baseline, secs(base), o.MaxLatencyRatio, secs(limit))})
+			Detail: fmt.Sprintf("p95 %s vs baseline %s %s (limit %.0f×, at least +%s: %s)", secs(res.P95), res.Baseline, secs(base), o.MaxLatencyRatio, o.MinLatencyDelta, secs(limit))})
 	}
 	res.OK = true
 	for _, c := range res.Checks {

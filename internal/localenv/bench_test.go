@@ -108,7 +108,7 @@ func BenchmarkDaemonRSS(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := Down(ctx, dir); err != nil {
+		if _, err := Down(ctx, dir, false); err != nil {
 			b.Fatal(err)
 		}
 		dropDatabases(b, "smp_"+prefix, 6)

@@ -3,6 +3,7 @@ package localenv
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -64,10 +66,18 @@ func Up(ctx context.Context, dir, exe string, args []string, env []string) (Stat
 }
 
 // Down asks the daemon for dir to stop and waits until its process is gone.
-func Down(ctx context.Context, dir string) (State, error) {
-	st, err := ReadState(dir)
+// With purge it then drops the environments' databases and removes dir.
+func Down(ctx context.Context, dir string, purge bool) (st State, err error) {
+	st, err = ReadState(dir)
 	if err != nil {
 		return st, err
+	}
+	if purge {
+		defer func() {
+			if err == nil {
+				err = Purge(ctx, st)
+			}
+		}()
 	}
 	c := &Client{base: st.Control}
 	if err := c.post(ctx, "/shutdown", nil); err != nil {
@@ -178,3 +188,40 @@ func (c *Client) Rollout(ctx context.Context, env, svc, action string) error {
 
 // Refresh asks the runtime to read git now.
 func (c *Client) Refresh(ctx context.Context) error { return c.post(ctx, "/refresh", nil) }
+
+// Purge drops the databases of a stopped local environment
+// (<prefix>*, on its MariaDB) and removes its folder.
+func Purge(ctx context.Context, st State) error {
+	if st.MySQL != "" && st.DBPrefix != "" {
+		db, err := sql.Open("mysql", runtime.Database{Addr: st.MySQL}.DSN(""))
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		rows, err := db.QueryContext(ctx, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?", strings.ReplaceAll(st.DBPrefix, "_", `\_`)+"%")
+		if err != nil {
+			return fmt.Errorf("purge databases %s*: %w", st.DBPrefix, err)
+		}
+		defer rows.Close()
+		var names []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				return err
+			}
+			names = append(names, n)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, n := range names {
+			// Names come from SHOW DATABASES and match the prefix; quoted.
+			if _, err := db.ExecContext(ctx, "DROP DATABASE `"+strings.ReplaceAll(n, "`", "``")+"`"); err != nil {
+				return fmt.Errorf("drop database %s: %w", n, err)
+			}
+		}
+	}
+	return os.RemoveAll(st.Dir)
+}

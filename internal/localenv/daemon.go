@@ -140,7 +140,7 @@ func Serve(ctx context.Context, o Options) (err error) {
 		Git:      &runtime.GitRepo{Remote: bare, Dir: filepath.Join(dir, "runtime", "gitops-clone.git")},
 		Images:   &runtime.Registry{Cache: filepath.Join(dir, "runtime", "images"), Mirror: regHost},
 		Database: runtime.Database{Addr: o.MySQLAddr, Prefix: o.DBPrefix},
-		Redis:    runtime.Redis{Addr: o.RedisAddr, Base: o.RedisBase},
+		Redis:    runtime.Redis{Addr: o.RedisAddr, Base: o.RedisBase, Prefix: o.DBPrefix},
 		ServiceEnv: func(env, svc string) []string {
 			return []string{"JWT_SECRET=" + secret, "JWT_ISSUER=" + JWTIssuer, "JWT_AUDIENCE=" + JWTAudience, "LOG_LEVEL=info"}
 		},
@@ -179,6 +179,7 @@ func Serve(ctx context.Context, o Options) (err error) {
 	st := State{
 		PID: os.Getpid(), Control: "http://" + ctlLn.Addr().String(), Registry: regHost,
 		Prometheus: prom.URL, GitOps: bare, Dir: dir, Started: time.Now().UTC(),
+		MySQL: o.MySQLAddr, DBPrefix: o.DBPrefix,
 	}
 	ctl := &http.Server{Handler: controlAPI(rt, st, cancel), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = ctl.Serve(ctlLn) }()

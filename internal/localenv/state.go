@@ -38,6 +38,10 @@ type State struct {
 	GitOps     string    `json:"gitops"`     // path of the bare repository
 	Dir        string    `json:"dir"`
 	Started    time.Time `json:"started"`
+	// MySQL and DBPrefix say where the environments' databases are
+	// (<prefix><svc>_<env>), for local down --purge.
+	MySQL    string `json:"mysql"`
+	DBPrefix string `json:"dbPrefix"`
 }
 
 // ErrNotRunning means no daemon runs for the folder.

@@ -76,7 +76,7 @@ func writeEnvs(w io.Writer, envs []runtime.EnvStatus) error {
 	return nil
 }
 
-// WriteEnvText writes one environment's status.
-func WriteEnvText(w io.Writer, e runtime.EnvStatus) error {
-	return writeEnvs(w, []runtime.EnvStatus{e})
+// WriteEnvText writes environments' status as a table.
+func WriteEnvText(w io.Writer, envs ...runtime.EnvStatus) error {
+	return writeEnvs(w, envs)
 }

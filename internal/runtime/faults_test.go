@@ -164,7 +164,7 @@ func TestFaultsKeepThePreviousVersionServing(t *testing.T) {
 				tc.inject(f, db)
 			}
 			rev := f.deploy("dev", svcFile{tag: "2.0.0", digest: bad, replicas: 1})
-			eventually(t, 20*time.Second, "failure reported", func() error {
+			eventually(t, 90*time.Second, "failure reported", func() error {
 				st := f.svc("dev")
 				if st.Failed == nil || st.Failed.Digest != bad {
 					return fmt.Errorf("status %s %q", st.Health, st.Message)
@@ -196,7 +196,7 @@ func TestFaultsKeepThePreviousVersionServing(t *testing.T) {
 			if tc.recovers {
 				tc.heal(f, db)
 				f.serving(url, "2.0.0")
-				eventually(t, 10*time.Second, "healthy after the fault", func() error {
+				eventually(t, 60*time.Second, "healthy after the fault", func() error {
 					if st := f.svc("dev"); st.Health != HealthHealthy {
 						return errors.New(st.Health + " " + st.Message)
 					}

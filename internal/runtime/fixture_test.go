@@ -120,7 +120,7 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 		PollInterval:      100 * time.Millisecond,
 		RestartBackoff:    50 * time.Millisecond,
 		MaxRestartBackoff: 400 * time.Millisecond,
-		ReadyTimeout:      20 * time.Second,
+		ReadyTimeout:      60 * time.Second,
 		StopGrace:         3 * time.Second,
 		RetryBackoff:      200 * time.Millisecond,
 		MigrateTimeout:    20 * time.Second,
@@ -285,7 +285,7 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() err
 // serving waits until url's /health reports want.
 func (f *fixture) serving(url func() string, want string) {
 	f.t.Helper()
-	eventually(f.t, 30*time.Second, "serve "+want, func() error {
+	eventually(f.t, 90*time.Second, "serve "+want, func() error {
 		got, err := version(url())
 		if err != nil {
 			return err

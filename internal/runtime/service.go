@@ -155,7 +155,8 @@ func (s *service) reconcile(ctx context.Context, spec ServiceSpec, force bool) e
 			pending.stop()
 		}
 		if spec.AutoPromote {
-			s.promoteLocked()
+			// Cannot fail: the preview was set just above.
+			_ = s.promoteLocked()
 		}
 		return nil
 	}

@@ -119,8 +119,8 @@ func ParseServiceFile(svc string, b []byte) (ServiceSpec, error) {
 	s.AutoPromote = v.BlueGreen.AutoPromotionEnabled != nil && *v.BlueGreen.AutoPromotionEnabled
 	s.ScaleDownDelay = DefaultScaleDownDelay
 	if d := v.BlueGreen.ScaleDownDelaySeconds; d != nil {
-		if *d < 0 {
-			errs = append(errs, fmt.Errorf("blueGreen.scaleDownDelaySeconds %d is negative", *d))
+		if *d < 0 || *d > 86400 {
+			errs = append(errs, fmt.Errorf("blueGreen.scaleDownDelaySeconds %d: use 0 to 86400", *d))
 		}
 		s.ScaleDownDelay = time.Duration(*d) * time.Second
 	}

@@ -9,6 +9,7 @@ package testimage
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -72,9 +73,30 @@ func Binary(ctx context.Context, dir, version, mode string) (string, error) {
 	return out, nil
 }
 
+var (
+	imageMu sync.Mutex
+	images  = map[string]v1.Image{}
+)
+
 // Image wraps the binary at bin as /app/server in a single-layer image with
-// the production image's config: entrypoint /app/server, user 65532.
+// the production image's config: entrypoint /app/server, user 65532. Images
+// are memoized per binary, their compressed layer kept, so tests that push
+// the same version to several registries compress it once.
 func Image(bin string) (v1.Image, error) {
+	imageMu.Lock()
+	defer imageMu.Unlock()
+	if img, ok := images[bin]; ok {
+		return img, nil
+	}
+	img, err := buildImage(bin)
+	if err != nil {
+		return nil, err
+	}
+	images[bin] = img
+	return img, nil
+}
+
+func buildImage(bin string) (v1.Image, error) {
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", bin, err)
@@ -96,7 +118,8 @@ func Image(bin string) (v1.Image, error) {
 		return nil, err
 	}
 	layerBytes := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerBytes)), nil })
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerBytes)), nil },
+		tarball.WithCompressionLevel(gzip.BestSpeed), tarball.WithCompressedCaching)
 	if err != nil {
 		return nil, fmt.Errorf("layer: %w", err)
 	}
