@@ -248,13 +248,22 @@ func (rt *Runtime) Targets() []Target {
 		}
 		e.mu.Unlock()
 		for _, s := range svcs {
+			// A revision's spec is rewritten under s.mu (reconcile), so
+			// copy it while holding the lock.
 			s.mu.Lock()
 			revs := []*revision{s.active, s.pending, s.previous}
+			specs := make([]ServiceSpec, len(revs))
+			for i, v := range revs {
+				if v != nil {
+					specs[i] = v.spec
+				}
+			}
 			s.mu.Unlock()
-			for _, v := range revs {
+			for i, v := range revs {
 				if v == nil {
 					continue
 				}
+				spec := specs[i]
 				var addrs []string
 				for _, r := range v.list() {
 					addrs = append(addrs, r.addr)
@@ -263,7 +272,7 @@ func (rt *Runtime) Targets() []Target {
 					continue
 				}
 				out = append(out, Target{Targets: addrs, Labels: map[string]string{
-					"env": n, "service": s.name, "version": v.spec.Tag, "digest": shortDigest(v.spec.Digest),
+					"env": n, "service": s.name, "version": spec.Tag, "digest": shortDigest(spec.Digest),
 				}})
 			}
 		}
