@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -181,8 +179,7 @@ func (a *Artifact) taggable() (remote.Taggable, error) {
 func head(ref name.Reference, opts []remote.Option) (*v1.Descriptor, error) {
 	d, err := remote.Head(ref, opts...)
 	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		if imageref.NotFound(err) {
 			return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
 		}
 		return nil, err
@@ -239,8 +236,7 @@ func Tag(ctx context.Context, d name.Digest, tags []string, acc imageref.Access)
 	opts := acc.Options(ctx)
 	desc, err := remote.Get(d, opts...)
 	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		if imageref.NotFound(err) {
 			return nil, fmt.Errorf("%w: %s is not in the registry: build and push it first (smpctl build --push)", ErrNotFound, d)
 		}
 		return nil, fmt.Errorf("get %s: %w", d, imageref.Explain(err, d.Registry, acc.Attempts))
@@ -277,8 +273,7 @@ func Resolve(ctx context.Context, repo name.Repository, commit string, acc image
 	opts := acc.Options(ctx)
 	desc, err := remote.Get(tag, opts...)
 	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		if imageref.NotFound(err) {
 			return nil, fmt.Errorf("%w: no image for commit %s in %s (tag %s): was the merge built? (smpctl build --push)", ErrNotFound, commit, repo, tag.TagStr())
 		}
 		return nil, fmt.Errorf("resolve %s: %w", tag, imageref.Explain(err, repo.Registry, acc.Attempts))

@@ -137,3 +137,11 @@ func Explain(err error, reg name.Registry, attempts int) error {
 	}
 	return err
 }
+
+// NotFound reports whether a registry call failed because the manifest,
+// tag or blob does not exist (HTTP 404), as opposed to a refusal or an
+// unreachable registry.
+func NotFound(err error) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
+}

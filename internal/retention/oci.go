@@ -150,10 +150,7 @@ func (o *OCI) Delete(ctx context.Context, v Version) error {
 	return nil
 }
 
-func notFound(err error) bool {
-	var te *transport.Error
-	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
-}
+func notFound(err error) bool { return imageref.NotFound(err) }
 
 // unsupported: registries may refuse deleting a tag by name (the OCI
 // distribution spec makes it optional); deleting the digest removed it.

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -19,7 +18,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -52,8 +50,7 @@ func SignatureTag(repo name.Repository, d v1.Hash) name.Tag {
 func resolve(ref name.Reference, opts []remote.Option) (*remote.Descriptor, error) {
 	desc, err := remote.Get(ref, opts...)
 	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		if imageref.NotFound(err) {
 			return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
 		}
 		return nil, err
@@ -81,8 +78,7 @@ func signDigest(d name.Digest, signer signature.Signer, opts []remote.Option) er
 	if existing, err := remote.Image(tag, opts...); err == nil {
 		base = existing
 	} else {
-		var te *transport.Error
-		if !errors.As(err, &te) || te.StatusCode != http.StatusNotFound {
+		if !imageref.NotFound(err) {
 			return fmt.Errorf("read %s: %w", tag, err)
 		}
 	}
@@ -108,8 +104,7 @@ func verifyDigest(d name.Digest, v signature.Verifier, opts []remote.Option) err
 	tag := SignatureTag(d.Context(), h)
 	img, err := remote.Image(tag, opts...)
 	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		if imageref.NotFound(err) {
 			return fmt.Errorf("%w: %s has no %s: sign it with smpctl sign --image %s --key cosign.key", ErrNoSignature, d, tag.TagStr(), d)
 		}
 		return fmt.Errorf("read %s: %w", tag, err)
