@@ -70,17 +70,22 @@ others() {
 declare -A pids began
 for suite in lint smpctl others; do
 	began[$suite]=$(date +%s)
-	case $suite in
-	lint) lint >".cache/test-lint.log" 2>&1 & ;;
-	smpctl) gotest . >".cache/test-smpctl.log" 2>&1 & ;;
-	others) others >".cache/test-others.log" 2>&1 & ;;
-	esac
+	(
+		rc=0
+		case $suite in
+		lint) lint || rc=$? ;;
+		smpctl) gotest . || rc=$? ;;
+		others) others || rc=$? ;;
+		esac
+		echo $(( $(date +%s) - began[$suite] )) >".cache/test-$suite.took"
+		exit $rc
+	) >".cache/test-$suite.log" 2>&1 &
 	pids[$suite]=$!
 done
 for suite in lint smpctl others; do
 	rc=0
 	wait "${pids[$suite]}" || rc=$?
-	took=$(( $(date +%s) - began[$suite] ))
+	took=$(cat ".cache/test-$suite.took" 2>/dev/null || echo "?")
 	printf '\n== %s (%ss, exit %s)\n' "$suite" "$took" "$rc"
 	# Passing packages with no tests are noise; everything else is shown.
 	grep -v -E '^\s+\S+\s+coverage: 0.0% of statements$|no test files' ".cache/test-$suite.log" || true
