@@ -245,7 +245,7 @@ func TestContractCatchesAReEncodedTable(t *testing.T) {
 	var log []string
 	out, err := f.Simulate(Run{
 		Github: map[string]any{"ref": "refs/tags/v3.3.0-rc.1", "sha": fakeSHA, "event_name": "push"},
-		Inputs: map[string]any{"service": "order-svc", "image": "ghcr.io/smp/order-svc", "gitops-repository": "x"},
+		Inputs: map[string]any{"service": "order-svc", "image": "ghcr.io/smp/order-svc", "gitops-repository": "x", "cosign-public-key": "PEM"},
 		Exec:   contractExec(t, root, planStepGit(t), realSmpctl(t), &log),
 	})
 	if err != nil {
