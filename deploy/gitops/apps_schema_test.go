@@ -1,0 +1,36 @@
+package scaffold
+
+import (
+	"context"
+	"io/fs"
+	"testing"
+	"time"
+
+	"github.com/smp/delivery/internal/kubeschema"
+)
+
+// TestAppsAreValidArgoCDObjects validates the Argo CD objects gitops init
+// writes (AppProjects and ApplicationSets) strictly against the CRD schemas
+// shipped in the argo-cd module, as a cluster's API server would.
+func TestAppsAreValidArgoCDObjects(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	v, err := kubeschema.Default(ctx)
+	if err != nil {
+		t.Fatalf("load schemas: %v", err)
+	}
+	for _, env := range []string{"dev", "staging", "prod"} {
+		p := "apps/" + env + "-apps.yaml"
+		b, err := fs.ReadFile(FS(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Validate(b); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if !v.Knows("argoproj.io/v1alpha1", "ApplicationSet") || !v.Knows("argoproj.io/v1alpha1", "AppProject") {
+		t.Fatal("the validator does not know the Argo CD kinds this test relies on")
+	}
+}
