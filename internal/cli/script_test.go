@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -54,7 +55,38 @@ func TestScript(t *testing.T) {
 			for k, v := range goEnv {
 				env.Setenv(k, v)
 			}
+			// A script that fails before `smpctl local down` would leave the
+			// daemon and its Prometheus (its own process group) running and
+			// writing into a deleted folder: kill whatever still runs from
+			// this script's work folder.
+			dir := env.WorkDir
+			env.Defer(func() { killProcessesUnder(dir) })
 			return nil
 		},
 	})
+}
+
+// killProcessesUnder kills every process that runs in dir or whose command
+// line names a path inside it (Linux /proc; elsewhere it does nothing).
+func killProcessesUnder(dir string) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		under := dir + string(filepath.Separator)
+		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if cwd != dir && !strings.HasPrefix(cwd, under) && !strings.Contains(string(cmdline), under) {
+			continue
+		}
+		if p, err := os.FindProcess(pid); err == nil {
+			_ = p.Kill()
+		}
+	}
 }
