@@ -59,6 +59,12 @@ func New(db *sql.DB) (*Runner, error) {
 
 // watch makes golang-migrate (which takes no context) stop after the
 // migration in progress when ctx is done.
+//
+// golang-migrate v4.20.1 reads and writes its graceful-stop flag from two
+// goroutines without a lock, so a stop that arrives mid-run is a data race
+// inside the library (benign: a bool only ever set to true). The callers
+// check ctx before they start, so an already cancelled context never
+// reaches the library at all.
 func (r *Runner) watch(ctx context.Context) func() {
 	done := make(chan struct{})
 	go func() {
@@ -77,6 +83,9 @@ func (r *Runner) watch(ctx context.Context) func() {
 // Up applies every pending migration. It returns ErrNoChange when the
 // schema is already current.
 func (r *Runner) Up(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("migrate up: %w", err)
+	}
 	defer r.watch(ctx)()
 	if err := r.m.Up(); err != nil {
 		return fmt.Errorf("migrate up: %w", err)
@@ -89,6 +98,9 @@ func (r *Runner) Down(ctx context.Context, n int) error {
 	if n < 1 {
 		return fmt.Errorf("migrate down %d: the number of steps must be at least 1", n)
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("migrate down %d: %w", n, err)
+	}
 	defer r.watch(ctx)()
 	if err := r.m.Steps(-n); err != nil {
 		return fmt.Errorf("migrate down %d: %w", n, err)
@@ -100,6 +112,9 @@ func (r *Runner) Down(ctx context.Context, n int) error {
 func (r *Runner) UpSteps(ctx context.Context, n int) error {
 	if n < 1 {
 		return fmt.Errorf("migrate up %d: the number of steps must be at least 1", n)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("migrate up %d: %w", n, err)
 	}
 	defer r.watch(ctx)()
 	if err := r.m.Steps(n); err != nil {
