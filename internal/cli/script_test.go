@@ -5,11 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/smp/delivery/internal/proctest"
 )
 
 // TestMain lets testscript run smpctl in-process: each `smpctl` line in a
@@ -60,33 +61,8 @@ func TestScript(t *testing.T) {
 			// writing into a deleted folder: kill whatever still runs from
 			// this script's work folder.
 			dir := env.WorkDir
-			env.Defer(func() { killProcessesUnder(dir) })
+			env.Defer(func() { proctest.KillUnder(dir) })
 			return nil
 		},
 	})
-}
-
-// killProcessesUnder kills every process that runs in dir or whose command
-// line names a path inside it (Linux /proc; elsewhere it does nothing).
-func killProcessesUnder(dir string) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return
-	}
-	self := os.Getpid()
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		under := dir + string(filepath.Separator)
-		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if cwd != dir && !strings.HasPrefix(cwd, under) && !strings.Contains(string(cmdline), under) {
-			continue
-		}
-		if p, err := os.FindProcess(pid); err == nil {
-			_ = p.Kill()
-		}
-	}
 }

@@ -1,0 +1,83 @@
+package demo_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/smp/delivery/internal/proctest"
+)
+
+// TestDemoStoryEndToEnd runs `smpctl demo` — the seed's whole story with the
+// real order-svc, MariaDB, Redis, Prometheus, registry and git — and checks
+// that every step passed. smpctl is built here without -race on purpose:
+// the story drives dozens of smpctl processes and real servers, and a
+// race-instrumented binary made it the slowest test of `make test` by far;
+// the packages it uses are race-tested by their own tests.
+func TestDemoStoryEndToEnd(t *testing.T) {
+	t.Parallel()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	t.Cleanup(func() { proctest.KillUnder(tmp) })
+	bin := filepath.Join(tmp, "smpctl")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/smpctl")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/smpctl: %v\n%s", err, out)
+	}
+
+	ws := filepath.Join(tmp, "ws")
+	var stdout, stderr bytes.Buffer
+	demo := exec.CommandContext(ctx, bin, "demo", "--service-dir", filepath.Join(root, "examples", "order-svc"), "--workspace", ws)
+	demo.Dir = tmp
+	demo.Stdout, demo.Stderr = &stdout, &stderr
+	if err := demo.Run(); err != nil {
+		t.Fatalf("smpctl demo: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		`ok +local up`,
+		`ok +dev serving .*automated`,
+		`ok +prod preview \(blue/green\) .*3\.3\.0 on the preview URL`,
+		`ok +gate passes for 3\.3\.0`,
+		`ok +gate fails .*exit 1: .*FAIL error rate`,
+		`ok +prod serves the previous digest .*Healthy, Synced`,
+		`demo: all 23 steps passed`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if regexp.MustCompile(`FAIL  `).MatchString(out) {
+		t.Errorf("a demo step failed:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(ws, ".smp")); !os.IsNotExist(err) {
+		t.Errorf("the demo left its local environment behind in %s (stat: %v)", ws, err)
+	}
+
+	// A workspace that is not empty is refused before anything starts.
+	full := filepath.Join(tmp, "full")
+	if err := os.MkdirAll(full, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(full, "x"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	refused := exec.CommandContext(ctx, bin, "demo", "--workspace", full)
+	var rerr bytes.Buffer
+	refused.Stderr = &rerr
+	if err := refused.Run(); err == nil || !regexp.MustCompile(`not empty`).MatchString(rerr.String()) {
+		t.Errorf("demo in a non-empty workspace: err %v, stderr %q; want a refusal naming it not empty", err, rerr.String())
+	}
+}
