@@ -108,20 +108,14 @@ type enabled struct {
 
 // protectionState is GET /repos/{o}/{r}/branches/{b}/protection.
 type protectionState struct {
-	RequiredStatusChecks *struct {
-		Strict   bool     `json:"strict"`
-		Contexts []string `json:"contexts"`
-	} `json:"required_status_checks"`
-	RequiredPullRequestReviews *struct {
-		RequiredApprovingReviewCount int  `json:"required_approving_review_count"`
-		RequireCodeOwnerReviews      bool `json:"require_code_owner_reviews"`
-		DismissStaleReviews          bool `json:"dismiss_stale_reviews"`
-	} `json:"required_pull_request_reviews"`
-	EnforceAdmins         *enabled `json:"enforce_admins"`
-	RequiredLinearHistory *enabled `json:"required_linear_history"`
-	AllowForcePushes      *enabled `json:"allow_force_pushes"`
-	AllowDeletions        *enabled `json:"allow_deletions"`
-	RequiredSignatures    *enabled `json:"required_signatures"`
+	// The same shapes (and JSON names) as the settings file's.
+	RequiredStatusChecks       *StatusChecks       `json:"required_status_checks"`
+	RequiredPullRequestReviews *PullRequestReviews `json:"required_pull_request_reviews"`
+	EnforceAdmins              *enabled            `json:"enforce_admins"`
+	RequiredLinearHistory      *enabled            `json:"required_linear_history"`
+	AllowForcePushes           *enabled            `json:"allow_force_pushes"`
+	AllowDeletions             *enabled            `json:"allow_deletions"`
+	RequiredSignatures         *enabled            `json:"required_signatures"`
 }
 
 func repoPath(owner, name string) string {

@@ -87,21 +87,28 @@ func Check(ctx context.Context, c *Client, owner, name string, s *Settings) ([]D
 
 const off = "off"
 
-func wantBranch(b Branch) map[string]string {
-	m := map[string]string{"protected": "true"}
-	if c := b.RequiredStatusChecks; c != nil {
+// putChecksAndReviews flattens the status-check and review rules into m,
+// the same way for the settings file and for what GitHub reports, so the two
+// compare key by key.
+func putChecksAndReviews(m map[string]string, c *StatusChecks, r *PullRequestReviews) {
+	if c != nil {
 		m["required_status_checks.strict"] = strconv.FormatBool(c.Strict)
 		m["required_status_checks.contexts"] = list(c.Contexts)
 	} else {
 		m["required_status_checks"] = off
 	}
-	if r := b.RequiredPullRequestReviews; r != nil {
+	if r != nil {
 		m["required_pull_request_reviews.required_approving_review_count"] = strconv.Itoa(r.RequiredApprovingReviewCount)
 		m["required_pull_request_reviews.require_code_owner_reviews"] = strconv.FormatBool(r.RequireCodeOwnerReviews)
 		m["required_pull_request_reviews.dismiss_stale_reviews"] = strconv.FormatBool(r.DismissStaleReviews)
 	} else {
 		m["required_pull_request_reviews"] = off
 	}
+}
+
+func wantBranch(b Branch) map[string]string {
+	m := map[string]string{"protected": "true"}
+	putChecksAndReviews(m, b.RequiredStatusChecks, b.RequiredPullRequestReviews)
 	m["enforce_admins"] = strconv.FormatBool(b.EnforceAdmins)
 	m["required_linear_history"] = strconv.FormatBool(b.RequiredLinearHistory)
 	m["allow_force_pushes"] = strconv.FormatBool(b.AllowForcePushes)
@@ -116,19 +123,7 @@ func haveBranch(p *protectionState) map[string]string {
 		return map[string]string{"protected": "false"}
 	}
 	m := map[string]string{"protected": "true"}
-	if c := p.RequiredStatusChecks; c != nil {
-		m["required_status_checks.strict"] = strconv.FormatBool(c.Strict)
-		m["required_status_checks.contexts"] = list(c.Contexts)
-	} else {
-		m["required_status_checks"] = off
-	}
-	if r := p.RequiredPullRequestReviews; r != nil {
-		m["required_pull_request_reviews.required_approving_review_count"] = strconv.Itoa(r.RequiredApprovingReviewCount)
-		m["required_pull_request_reviews.require_code_owner_reviews"] = strconv.FormatBool(r.RequireCodeOwnerReviews)
-		m["required_pull_request_reviews.dismiss_stale_reviews"] = strconv.FormatBool(r.DismissStaleReviews)
-	} else {
-		m["required_pull_request_reviews"] = off
-	}
+	putChecksAndReviews(m, p.RequiredStatusChecks, p.RequiredPullRequestReviews)
 	m["enforce_admins"] = strconv.FormatBool(isOn(p.EnforceAdmins))
 	m["required_linear_history"] = strconv.FormatBool(isOn(p.RequiredLinearHistory))
 	m["allow_force_pushes"] = strconv.FormatBool(isOn(p.AllowForcePushes))
