@@ -52,7 +52,8 @@ func realSmpctl(t testing.TB) string {
 		smpctlDir = dir
 		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, "smpctl"), "./cmd/smpctl")
+		// -trimpath, as release.yml builds it from source: one compile serves both.
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, "smpctl"), "./cmd/smpctl")
 		cmd.Dir = repoRoot(t)
 		cmd.Env = append(os.Environ(), "GOWORK=") // the root's go.work, not this module's GOWORK=off
 		if out, err := cmd.CombinedOutput(); err != nil {
