@@ -34,6 +34,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/smp/delivery/internal/childproc"
 )
 
 // Config configures a Runtime. Zero durations take the defaults named.
@@ -400,7 +402,12 @@ func (rt *Runtime) migrate(ctx context.Context, v *revision) error {
 	tail := &tailBuffer{max: 2048}
 	cmd.Stdout = multi(logf, tail)
 	cmd.Stderr = cmd.Stdout
-	if err := cmd.Run(); err != nil {
+	// A migration is killed with its runtime too.
+	err = childproc.Start(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
 		return fmt.Errorf("%s migrate up: %w: %s", v.label(), err, strings.TrimSpace(tail.String()))
 	}
 	return nil
