@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/proctest"
 	"github.com/smp/delivery/internal/testimage"
 )
@@ -113,14 +114,14 @@ func TestKilledDaemonTakesItsChildrenWithIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	work := filepath.Join(t.TempDir(), "gitops")
-	git(t, "", "clone", "--quiet", st.GitOps, work)
+	gitcmdtest.Git(t, "", "clone", "--quiet", st.GitOps, work)
 	body := fmt.Sprintf("image:\n  repository: ghcr.io/smp/order-svc\n  tag: 1.0.0\n  digest: %s\nreplicaCount: 1\n", digest)
 	if err := os.WriteFile(filepath.Join(work, "environments", "dev", "order-svc.yaml"), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	git(t, work, "add", "-A")
-	git(t, work, "commit", "--quiet", "-m", "deploy(dev): order-svc → 1.0.0")
-	git(t, work, "push", "--quiet", "origin", "HEAD:main")
+	gitcmdtest.Git(t, work, "add", "-A")
+	gitcmdtest.Git(t, work, "commit", "--quiet", "-m", "deploy(dev): order-svc → 1.0.0")
+	gitcmdtest.Git(t, work, "push", "--quiet", "origin", "HEAD:main")
 	if err := c.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -6,27 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/promserver"
 	"github.com/smp/delivery/internal/runtime"
 	"github.com/smp/delivery/internal/smoke"
 	"github.com/smp/delivery/internal/testimage"
 )
-
-func git(t testing.TB, dir string, args ...string) {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-}
 
 // TestLocalEnvironmentEndToEnd runs the daemon in-process with a real
 // registry, Prometheus, MariaDB and git remote, and walks a change through
@@ -79,7 +69,7 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 	}
 	v1, v2 := push("1.0.0"), push("2.0.0")
 	work := filepath.Join(t.TempDir(), "gitops")
-	git(t, "", "clone", "--quiet", st.GitOps, work)
+	gitcmdtest.Git(t, "", "clone", "--quiet", st.GitOps, work)
 	deploy := func(env, tag, digest string, extra string) {
 		// Production names: the runtime pulls through the local registry
 		// as a mirror.
@@ -87,9 +77,9 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(work, "environments", env, "order-svc.yaml"), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		git(t, work, "add", "-A")
-		git(t, work, "commit", "--quiet", "-m", "deploy("+env+"): order-svc → "+tag)
-		git(t, work, "push", "--quiet", "origin", "HEAD:main")
+		gitcmdtest.Git(t, work, "add", "-A")
+		gitcmdtest.Git(t, work, "commit", "--quiet", "-m", "deploy("+env+"): order-svc → "+tag)
+		gitcmdtest.Git(t, work, "push", "--quiet", "origin", "HEAD:main")
 	}
 	svc := func(env string) runtime.ServiceStatus {
 		r, err := c.Status(ctx)
