@@ -2,7 +2,6 @@ package localenv
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -162,37 +161,16 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 	}
 }
 
+// dropDatabases drops the databases the daemon made and checks it made
+// want of them, one per environment and service.
 func dropDatabases(t testing.TB, prefix string, want int) {
-	db, err := sql.Open("mysql", runtime.Database{Addr: "127.0.0.1:3306"}.DSN(""))
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rows, err := db.QueryContext(ctx, "SHOW DATABASES LIKE '"+prefix+"%'")
+	names, err := runtime.Database{Addr: "127.0.0.1:3306", Prefix: prefix}.DropAll(ctx)
 	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if rows.Scan(&n) == nil {
-			names = append(names, n)
-		}
-	}
-	if err := rows.Err(); err != nil {
 		t.Error(err)
 	}
 	if len(names) != want {
 		t.Errorf("databases %v: want %d, one per environment and service", names, want)
-	}
-	for _, n := range names {
-		if _, err := db.ExecContext(ctx, "DROP DATABASE `"+n+"`"); err != nil {
-			t.Error(err)
-		}
 	}
 }

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -146,30 +145,10 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 }
 
 func (f *fixture) dropDatabases() {
-	db, err := sql.Open("mysql", f.dbs.DSN(""))
-	if err != nil {
-		return
-	}
-	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rows, err := db.QueryContext(ctx, "SHOW DATABASES LIKE '"+f.dbs.Prefix+"%'")
-	if err != nil {
-		return
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if rows.Scan(&n) == nil {
-			names = append(names, n)
-		}
-	}
-	if rows.Err() != nil {
-		return
-	}
-	for _, n := range names {
-		_, _ = db.ExecContext(ctx, "DROP DATABASE `"+n+"`")
+	if _, err := f.dbs.DropAll(ctx); err != nil {
+		f.t.Log(err)
 	}
 }
 
