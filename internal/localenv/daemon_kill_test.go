@@ -102,7 +102,11 @@ func TestKilledDaemonTakesItsChildrenWithIt(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	env := append(os.Environ(), "LOCALENV_TEST_DAEMON="+dir, "LOCALENV_TEST_PREFIX="+prefix)
-	st, started, err := Up(ctx, dir, os.Args[0], []string{"-test.run=^$"}, env)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, started, err := Up(ctx, dir, self, []string{"-test.run=^$"}, env)
 	if err != nil || !started {
 		t.Fatalf("up: started %v, %v", started, err)
 	}

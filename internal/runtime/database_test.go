@@ -49,6 +49,9 @@ func TestDropAllDropsOnlyItsPrefix(t *testing.T) {
 		}
 		left = append(left, n)
 	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	if !slices.Equal(left, []string{keep}) {
 		t.Errorf("databases left = %v, want only %s", left, keep)
 	}
