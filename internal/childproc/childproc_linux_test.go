@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/smp/delivery/internal/proctest"
 )
 
 // TestMain doubles as the parent process of TestChildDiesWithItsParent:
@@ -29,19 +31,6 @@ func TestMain(m *testing.M) {
 		select {}
 	}
 	os.Exit(m.Run())
-}
-
-// gone reports whether pid has exited: no such process, or a zombie
-// waiting for whoever adopted it to reap it.
-func gone(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	// pid (comm) S ...: the state follows the last ')'.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
 }
 
 func TestChildDiesWithItsParent(t *testing.T) {
@@ -62,14 +51,14 @@ func TestChildDiesWithItsParent(t *testing.T) {
 		t.Fatalf("parent said %q (%v, %v)", line, err, perr)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
-	if gone(pid) {
+	if !proctest.Alive(pid) {
 		t.Fatalf("child %d is not running before its parent is killed", pid)
 	}
 	if err := parent.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = parent.Wait()
-	for deadline := time.Now().Add(30 * time.Second); !gone(pid); {
+	for deadline := time.Now().Add(30 * time.Second); proctest.Alive(pid); {
 		if time.Now().After(deadline) {
 			t.Fatalf("child %d still runs 30s after its parent was SIGKILLed", pid)
 		}

@@ -54,12 +54,6 @@ func procStat(pid int) (comm, state string, ppid int, ok bool) {
 	return s[open+1 : end], f[0], ppid, true
 }
 
-// alive: the process exists and is not a zombie left for its adopter to reap.
-func alive(pid int) bool {
-	_, state, _, ok := procStat(pid)
-	return ok && state != "Z" && state != "X"
-}
-
 // children returns the daemon's Prometheus and its service replicas (the
 // processes whose working folder is a run folder of the runtime), leaving
 // out its short git calls.
@@ -76,7 +70,7 @@ func children(t *testing.T, daemon int, dir string) (prom []int, services []int)
 			continue
 		}
 		comm, _, ppid, ok := procStat(pid)
-		if !ok || ppid != daemon || !alive(pid) {
+		if !ok || ppid != daemon || !proctest.Alive(pid) {
 			continue
 		}
 		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
@@ -146,7 +140,7 @@ func TestKilledDaemonTakesItsChildrenWithIt(t *testing.T) {
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		var still []int
 		for _, pid := range left {
-			if alive(pid) {
+			if proctest.Alive(pid) {
 				still = append(still, pid)
 			}
 		}
