@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -110,9 +111,17 @@ func (r Runner) command(ctx context.Context, args ...string) (*exec.Cmd, context
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		cmd.Env = append(cmd.Env, fmt.Sprintf("GIT_CONFIG_COUNT=%d", len(keys)))
+		// After any the caller's environment already passes this way
+		// (the last GIT_CONFIG_COUNT wins, so keep its entries counted).
+		base := 0
+		for _, kv := range cmd.Env {
+			if v, ok := strings.CutPrefix(kv, "GIT_CONFIG_COUNT="); ok {
+				base, _ = strconv.Atoi(v)
+			}
+		}
+		cmd.Env = append(cmd.Env, fmt.Sprintf("GIT_CONFIG_COUNT=%d", base+len(keys)))
 		for i, k := range keys {
-			cmd.Env = append(cmd.Env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, k), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, r.Config[k]))
+			cmd.Env = append(cmd.Env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", base+i, k), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", base+i, r.Config[k]))
 		}
 	}
 	cmd.Env = append(cmd.Env, r.Env...)

@@ -102,3 +102,20 @@ func TestNegativeTimeoutLeavesTheBoundToTheContext(t *testing.T) {
 		t.Errorf("error = %v, want the context's deadline", err)
 	}
 }
+
+func TestConfigKeepsWhatTheEnvironmentAlreadyPasses(t *testing.T) {
+	// Not parallel: it sets the process environment.
+	t.Setenv("GIT_CONFIG_COUNT", "1")
+	t.Setenv("GIT_CONFIG_KEY_0", "user.email")
+	t.Setenv("GIT_CONFIG_VALUE_0", "from@environment")
+	ctx := context.Background()
+	g := Runner{Dir: t.TempDir(), Config: map[string]string{"user.name": "From Config"}}
+	if _, err := g.Run(ctx, "init", "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"user.email": "from@environment", "user.name": "From Config"} {
+		if got, err := g.Output(ctx, "config", key); err != nil || got != want {
+			t.Errorf("config %s = %q, %v; want %q", key, got, err, want)
+		}
+	}
+}
