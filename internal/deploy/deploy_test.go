@@ -13,6 +13,7 @@ import (
 
 	"github.com/smp/delivery/internal/deploy"
 	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/gitops/gitopstest"
 	"github.com/smp/delivery/internal/imageref"
@@ -88,12 +89,12 @@ func img(t *testing.T, svc, tag string, d byte) imageref.Ref {
 
 func show(t *testing.T, bare, path string) string {
 	t.Helper()
-	return gitopstest.Git(t, bare, "show", "main:"+path)
+	return gitcmdtest.Git(t, bare, "show", "main:"+path)
 }
 
 func lastCommit(t *testing.T, bare string) string {
 	t.Helper()
-	return gitopstest.Git(t, bare, "log", "-1", "--format=%an <%ae>%n%B", "main")
+	return gitcmdtest.Git(t, bare, "log", "-1", "--format=%an <%ae>%n%B", "main")
 }
 
 func code(err error) int { return exit.Code(err) }
@@ -137,12 +138,12 @@ Pipeline-Run: https://ci.example/run/7`
 	}
 
 	// The same deploy again: already deployed, no commit.
-	head := gitopstest.Git(t, bare, "rev-parse", "main")
+	head := gitcmdtest.Git(t, bare, "rev-parse", "main")
 	out, err = deploy.Deploy(context.Background(), r, req)
 	if err != nil || !out.AlreadyDone || !strings.Contains(out.Message, "already deployed") {
 		t.Fatalf("second deploy: %+v, %v", out, err)
 	}
-	if gitopstest.Git(t, bare, "rev-parse", "main") != head {
+	if gitcmdtest.Git(t, bare, "rev-parse", "main") != head {
 		t.Error("the second deploy committed")
 	}
 }
@@ -157,12 +158,12 @@ func TestDeployRefusesDuringAFreezeUnlessOverridden(t *testing.T) {
 		Common: deploy.Common{By: "ci", Now: friday},
 		Env:    "prod", Service: "order-svc", Image: img(t, "order-svc", "3.3.0", 'b'),
 	}
-	head := gitopstest.Git(t, bare, "rev-parse", "main")
+	head := gitcmdtest.Git(t, bare, "rev-parse", "main")
 	_, err := deploy.Deploy(context.Background(), r, req)
 	if code(err) != 1 || !strings.Contains(err.Error(), `freeze "weekend" is active until Mon 2026-11-30 08:00 +07 (Asia/Ho_Chi_Minh)`) {
 		t.Fatalf("err = %v (exit %d), want exit 1 naming the window", err, code(err))
 	}
-	if gitopstest.Git(t, bare, "rev-parse", "main") != head {
+	if gitcmdtest.Git(t, bare, "rev-parse", "main") != head {
 		t.Error("a refused deploy committed")
 	}
 	req.OverrideFreeze = "hotfix for incident 42"
@@ -292,7 +293,7 @@ func TestRollbackRestoresThePreviousImageAndHolds(t *testing.T) {
 		t.Fatalf("rollback --to 3.1.0: %+v %v", out, err)
 	}
 	// Rollback --to a revision of the GitOps repository.
-	rev := gitopstest.Git(t, bare, "log", "--format=%H", "--grep", "deploy(dev): order-svc → 3.3.0", "main")
+	rev := gitcmdtest.Git(t, bare, "log", "--format=%H", "--grep", "deploy(dev): order-svc → 3.3.0", "main")
 	out, err = deploy.Rollback(ctx, r, deploy.RollbackRequest{Common: deploy.Common{By: "oncall", Now: wednesday}, Env: "dev", Service: "order-svc", To: rev[:10]})
 	if err != nil || out.Image.Tag != "3.3.0" {
 		t.Fatalf("rollback --to %s: %+v %v", rev[:10], out, err)
@@ -318,11 +319,11 @@ func TestOutOfOrderDeploysAreRefused(t *testing.T) {
 	ctx := context.Background()
 	// A real service repository: c1 → c2.
 	svc := t.TempDir()
-	gitopstest.Git(t, svc, "init", "--quiet", "--initial-branch=main")
-	gitopstest.Git(t, svc, "commit", "--quiet", "--allow-empty", "-m", "c1")
-	c1 := gitopstest.Git(t, svc, "rev-parse", "HEAD")
-	gitopstest.Git(t, svc, "commit", "--quiet", "--allow-empty", "-m", "c2")
-	c2 := gitopstest.Git(t, svc, "rev-parse", "HEAD")
+	gitcmdtest.Git(t, svc, "init", "--quiet", "--initial-branch=main")
+	gitcmdtest.Git(t, svc, "commit", "--quiet", "--allow-empty", "-m", "c1")
+	c1 := gitcmdtest.Git(t, svc, "rev-parse", "HEAD")
+	gitcmdtest.Git(t, svc, "commit", "--quiet", "--allow-empty", "-m", "c2")
+	c2 := gitcmdtest.Git(t, svc, "rev-parse", "HEAD")
 
 	dep := func(tag string, d byte, src deploy.Source) error {
 		_, err := deploy.Deploy(ctx, r, deploy.DeployRequest{Common: deploy.Common{By: "ci", Now: wednesday}, Env: "dev", Service: "order-svc", Image: img(t, "order-svc", tag, d), Source: src})
@@ -358,13 +359,13 @@ func TestBadInputIsExit2AndWritesNothing(t *testing.T) {
 	r := repoFor(t, bare)
 	// An environment file that is not YAML.
 	work := t.TempDir()
-	gitopstest.Git(t, work, "clone", "--quiet", bare, ".")
+	gitcmdtest.Git(t, work, "clone", "--quiet", bare, ".")
 	if err := os.WriteFile(filepath.Join(work, "environments/staging/order-svc.yaml"), []byte("image: [oops\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gitopstest.Git(t, work, "commit", "--quiet", "-am", "break staging")
-	gitopstest.Git(t, work, "push", "--quiet", "origin", "main")
-	head := gitopstest.Git(t, bare, "rev-parse", "main")
+	gitcmdtest.Git(t, work, "commit", "--quiet", "-am", "break staging")
+	gitcmdtest.Git(t, work, "push", "--quiet", "origin", "main")
+	head := gitcmdtest.Git(t, bare, "rev-parse", "main")
 	good := img(t, "order-svc", "3.3.0", 'a')
 	for _, tc := range []struct {
 		name, env, svc, says string
@@ -386,7 +387,7 @@ func TestBadInputIsExit2AndWritesNothing(t *testing.T) {
 			}
 		})
 	}
-	if gitopstest.Git(t, bare, "rev-parse", "main") != head {
+	if gitcmdtest.Git(t, bare, "rev-parse", "main") != head {
 		t.Error("bad input committed")
 	}
 	_, err := deploy.Open(gitops.Remote{URL: filepath.Join(t.TempDir(), "missing.git")}, gitops.Identity{Name: "a", Email: "a@b"}, gitops.Options{})
@@ -429,7 +430,7 @@ func TestConcurrentDeploys(t *testing.T) {
 	}
 	wg.Wait()
 	close(results)
-	history := gitopstest.Git(t, bare, "log", "--format=%s", "main")
+	history := gitcmdtest.Git(t, bare, "log", "--format=%s", "main")
 	landed := 0
 	for res := range results {
 		subject := fmt.Sprintf("deploy(dev): %s → %s", res.svc, res.tag)

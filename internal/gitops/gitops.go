@@ -35,7 +35,6 @@
 package gitops
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -44,14 +43,14 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/smp/delivery/internal/gitcmd"
 )
 
 // Sentinel errors. Callers decide exit codes with errors.Is.
@@ -395,7 +394,7 @@ func (r *Repo) commit(ctx context.Context, t *Tree, c Commit) (string, error) {
 		}
 	}
 	args := append([]string{"commit", "--quiet", "--no-verify", "--file", "-", "--"}, paths...)
-	_, err := r.gitAs(ctx, t.dir, c.Identity, strings.NewReader(c.Message()), args...)
+	_, err := r.gitAs(ctx, t.dir, c.Identity, []byte(c.Message()), args...)
 	if err != nil {
 		if strings.Contains(err.Error(), "nothing to commit") || strings.Contains(err.Error(), "nothing added to commit") ||
 			strings.Contains(err.Error(), "no changes added to commit") {
@@ -492,80 +491,69 @@ func lastLines(s string, n int) string {
 // remoteGit runs a git command that talks to the remote, under CallTimeout,
 // with the credentials in the environment only.
 func (r *Repo) remoteGit(ctx context.Context, dir string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.opts.CallTimeout)
-	defer cancel()
-	out, err := r.git(ctx, dir, nil, args...)
-	if ctx.Err() != nil {
-		return out, fmt.Errorf("git %s: %w", args[0], context.DeadlineExceeded)
-	}
-	return out, err
+	return r.run(ctx, r.runner(dir, r.opts.CallTimeout, Identity{}), nil, args...)
 }
 
-// git runs git with a controlled environment: no prompts, the commit
-// identity, ssh in batch mode, and the token as an extra http header.
-func (r *Repo) git(ctx context.Context, dir string, stdin *strings.Reader, args ...string) (string, error) {
+// git runs a local git command in the throwaway clone; only ctx bounds it.
+func (r *Repo) git(ctx context.Context, dir string, stdin []byte, args ...string) (string, error) {
 	return r.gitAs(ctx, dir, Identity{}, stdin, args...)
 }
 
-func (r *Repo) gitAs(ctx context.Context, dir string, as Identity, stdin *strings.Reader, args ...string) (string, error) {
+func (r *Repo) gitAs(ctx context.Context, dir string, as Identity, stdin []byte, args ...string) (string, error) {
+	return r.run(ctx, r.runner(dir, -1, as), stdin, args...)
+}
+
+// run runs git and reports a failure by its subcommand alone (the rest
+// names temporary paths) with what git printed on both streams — `git
+// commit` says "nothing to commit" on standard output — and the
+// credentials scrubbed.
+func (r *Repo) run(ctx context.Context, g gitcmd.Runner, stdin []byte, args ...string) (string, error) {
+	out, err := g.RunInput(ctx, stdin, args...)
+	var ge *gitcmd.Error
+	if errors.As(err, &ge) {
+		return string(out), fmt.Errorf("git %s: %w: %s", args[0], ge.Err, r.scrub(strings.TrimSpace(ge.Stderr+"\n"+ge.Stdout)))
+	}
+	return string(out), err
+}
+
+// runner is git with a controlled environment: no prompts, the commit
+// identity (as, when it is whole, else the Repo's), ssh in batch mode, and
+// the token as an extra http header.
+func (r *Repo) runner(dir string, timeout time.Duration, as Identity) gitcmd.Runner {
 	id := r.identity
 	if as.Name != "" && as.Email != "" {
 		id = as
-	}
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	// git spawns helpers (upload-pack, receive-pack, ssh, hooks): on a
-	// timeout, kill the whole process group so nothing lingers.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
-	if stdin != nil {
-		cmd.Stdin = stdin
 	}
 	sshCmd := "ssh -o BatchMode=yes"
 	if r.remote.SSHCommand != "" {
 		sshCmd = r.remote.SSHCommand
 	}
-	cfg := [][2]string{
-		{"core.sshCommand", sshCmd},
-		{"advice.detachedHead", "false"},
-		{"init.defaultBranch", r.remote.Branch},
-		{"protocol.version", "2"},
+	cfg := map[string]string{
+		"core.sshCommand":     sshCmd,
+		"advice.detachedHead": "false",
+		"init.defaultBranch":  r.remote.Branch,
+		"protocol.version":    "2",
 		// The clone is thrown away: no background gc or maintenance,
 		// which would also outlive the command and hold its pipes.
-		{"gc.auto", "0"},
-		{"maintenance.auto", "false"},
+		"gc.auto":          "0",
+		"maintenance.auto": "false",
 	}
 	if r.remote.Token != "" {
-		cfg = append(cfg, [2]string{"http.extraHeader", "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+r.remote.Token))})
+		cfg["http.extraHeader"] = "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+r.remote.Token))
 	}
-	if r.remote.CAFile != "" {
-		cfg = append(cfg, [2]string{"http.sslCAInfo", r.remote.CAFile})
-	}
-	env := append(os.Environ(),
-		"GIT_TERMINAL_PROMPT=0",
+	env := []string{
 		"GIT_ASKPASS=true",
 		"GCM_INTERACTIVE=never",
-		"GIT_AUTHOR_NAME="+id.Name,
-		"GIT_AUTHOR_EMAIL="+id.Email,
-		"GIT_COMMITTER_NAME="+id.Name,
-		"GIT_COMMITTER_EMAIL="+id.Email,
-		fmt.Sprintf("GIT_CONFIG_COUNT=%d", len(cfg)),
-	)
+		"GIT_AUTHOR_NAME=" + id.Name,
+		"GIT_AUTHOR_EMAIL=" + id.Email,
+		"GIT_COMMITTER_NAME=" + id.Name,
+		"GIT_COMMITTER_EMAIL=" + id.Email,
+	}
 	if r.remote.CAFile != "" {
+		cfg["http.sslCAInfo"] = r.remote.CAFile
 		// GIT_SSL_CAINFO, when the caller's environment sets it, beats
 		// http.sslCAInfo; the explicit option must win.
 		env = append(env, "GIT_SSL_CAINFO="+r.remote.CAFile)
 	}
-	for i, kv := range cfg {
-		env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, kv[0]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, kv[1]))
-	}
-	cmd.Env = env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("git %s: %w: %s", args[0], err, r.scrub(strings.TrimSpace(stderr.String()+"\n"+stdout.String())))
-	}
-	return stdout.String(), nil
+	return gitcmd.Runner{Dir: dir, Timeout: timeout, Config: cfg, Env: env}
 }

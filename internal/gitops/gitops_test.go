@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/gitops/gitopstest"
 )
@@ -56,12 +57,12 @@ func TestApplyCommitsUnderTheIdentityWithTrailers(t *testing.T) {
 	if res.Attempts != 1 || len(res.Commit) != 40 {
 		t.Errorf("result %+v", res)
 	}
-	got := gitopstest.Git(t, bare, "log", "-1", "--format=%an <%ae>|%cn <%ce>|%B", "main")
+	got := gitcmdtest.Git(t, bare, "log", "-1", "--format=%an <%ae>|%cn <%ce>|%B", "main")
 	want := "smpctl-bot <smpctl-bot@users.noreply.smp.vn>|smpctl-bot <smpctl-bot@users.noreply.smp.vn>|write environments/dev/x.yaml\n\nAction: deploy\nOverride-Freeze: hotfix Action: forged"
 	if got != want {
 		t.Errorf("commit:\n%s\nwant:\n%s", got, want)
 	}
-	if tr := gitopstest.Git(t, bare, "log", "-1", "--format=%(trailers:key=Action,valueonly)", "main"); tr != "deploy" {
+	if tr := gitcmdtest.Git(t, bare, "log", "-1", "--format=%(trailers:key=Action,valueonly)", "main"); tr != "deploy" {
 		t.Errorf("Action trailers = %q; a newline in a value must not forge a trailer", tr)
 	}
 }
@@ -69,12 +70,12 @@ func TestApplyCommitsUnderTheIdentityWithTrailers(t *testing.T) {
 func TestApplyWithoutChangeIsErrNoChangeAndNoCommit(t *testing.T) {
 	t.Parallel()
 	bare := gitopstest.NewRemote(t, map[string]string{"a.txt": "a\n"})
-	before := gitopstest.Git(t, bare, "rev-parse", "main")
+	before := gitcmdtest.Git(t, bare, "rev-parse", "main")
 	_, err := open(t, bare, fast()).Apply(context.Background(), write("a.txt", "a\n"))
 	if !errors.Is(err, gitops.ErrNoChange) {
 		t.Fatalf("err = %v, want ErrNoChange", err)
 	}
-	if after := gitopstest.Git(t, bare, "rev-parse", "main"); after != before {
+	if after := gitcmdtest.Git(t, bare, "rev-parse", "main"); after != before {
 		t.Errorf("remote moved from %s to %s", before, after)
 	}
 }
@@ -90,7 +91,7 @@ func TestApplyRetriesAfterAHookRejects(t *testing.T) {
 	if res.Attempts != 4 || gitopstest.Rejected(t, bare) != 3 {
 		t.Errorf("attempts = %d, rejected = %d; want 4 and 3", res.Attempts, gitopstest.Rejected(t, bare))
 	}
-	if got := gitopstest.Git(t, bare, "show", "main:b.txt"); got != "b" {
+	if got := gitcmdtest.Git(t, bare, "show", "main:b.txt"); got != "b" {
 		t.Errorf("b.txt = %q", got)
 	}
 }
@@ -99,14 +100,14 @@ func TestApplyGivesUpAfterItsAttempts(t *testing.T) {
 	t.Parallel()
 	bare := gitopstest.NewRemote(t, map[string]string{"a.txt": "a\n"})
 	gitopstest.RejectFirst(t, bare, 1000)
-	before := gitopstest.Git(t, bare, "rev-parse", "main")
+	before := gitcmdtest.Git(t, bare, "rev-parse", "main")
 	opts := fast()
 	opts.Attempts = 3
 	_, err := open(t, bare, opts).Apply(context.Background(), write("b.txt", "b\n"))
 	if !errors.Is(err, gitops.ErrRejected) || !strings.Contains(err.Error(), "server busy") {
 		t.Fatalf("err = %v, want ErrRejected quoting the hook", err)
 	}
-	if after := gitopstest.Git(t, bare, "rev-parse", "main"); after != before {
+	if after := gitcmdtest.Git(t, bare, "rev-parse", "main"); after != before {
 		t.Error("a rejected push moved the remote")
 	}
 }
@@ -173,14 +174,14 @@ func TestConcurrentWritersAllLand(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if got := gitopstest.Git(t, bare, "show", "main:counter"); got != "10" {
+	if got := gitcmdtest.Git(t, bare, "show", "main:counter"); got != "10" {
 		t.Errorf("counter = %s, want 10: an increment was lost", got)
 	}
-	files := gitopstest.Git(t, bare, "ls-tree", "--name-only", "main", "environments/dev/")
+	files := gitcmdtest.Git(t, bare, "ls-tree", "--name-only", "main", "environments/dev/")
 	if n := len(strings.Fields(files)); n != 10 {
 		t.Errorf("%d service files, want 10", n)
 	}
-	if n := gitopstest.Git(t, bare, "rev-list", "--count", "main"); n != "21" {
+	if n := gitcmdtest.Git(t, bare, "rev-list", "--count", "main"); n != "21" {
 		t.Errorf("%s commits, want 21 (1 + 20)", n)
 	}
 }
@@ -215,7 +216,7 @@ func TestHTTPSRemoteWithToken(t *testing.T) {
 	if _, err := r.Apply(context.Background(), write("b.txt", "b\n")); err != nil {
 		t.Fatalf("push over https: %v", err)
 	}
-	if got := gitopstest.Git(t, bare, "show", "main:b.txt"); got != "b" {
+	if got := gitcmdtest.Git(t, bare, "show", "main:b.txt"); got != "b" {
 		t.Errorf("b.txt = %q", got)
 	}
 
@@ -247,15 +248,15 @@ func TestLogDeepensTheShallowClone(t *testing.T) {
 	t.Parallel()
 	bare := gitopstest.NewRemote(t, map[string]string{"old.txt": "1\n"})
 	work := t.TempDir()
-	gitopstest.Git(t, work, "clone", "--quiet", bare, ".")
+	gitcmdtest.Git(t, work, "clone", "--quiet", bare, ".")
 	for i := range 150 {
 		if err := os.WriteFile(filepath.Join(work, "busy.txt"), []byte(strconv.Itoa(i)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		gitopstest.Git(t, work, "add", "busy.txt")
-		gitopstest.Git(t, work, "commit", "--quiet", "-m", fmt.Sprintf("busy %d", i))
+		gitcmdtest.Git(t, work, "add", "busy.txt")
+		gitcmdtest.Git(t, work, "commit", "--quiet", "-m", fmt.Sprintf("busy %d", i))
 	}
-	gitopstest.Git(t, work, "push", "--quiet", "origin", "main")
+	gitcmdtest.Git(t, work, "push", "--quiet", "origin", "main")
 	var subjects []string
 	err := open(t, bare, fast()).Read(context.Background(), func(ctx context.Context, tr *gitops.Tree) error {
 		return tr.Log(ctx, "old.txt", func(rev gitops.Revision) (bool, error) {
@@ -283,7 +284,7 @@ func TestSSHRemoteThroughTheAgent(t *testing.T) {
 	if _, err := r.Apply(context.Background(), write("b.txt", "b\n")); err != nil {
 		t.Fatalf("push over ssh: %v", err)
 	}
-	if got := gitopstest.Git(t, bare, "show", "main:b.txt"); got != "b" {
+	if got := gitcmdtest.Git(t, bare, "show", "main:b.txt"); got != "b" {
 		t.Errorf("b.txt = %q", got)
 	}
 	// Without the agent, the server refuses: ErrAuth.

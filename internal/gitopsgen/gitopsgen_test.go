@@ -2,11 +2,12 @@ package gitopsgen
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 )
 
 func TestBuildMakesTheHistoryItWasAskedFor(t *testing.T) {
@@ -15,19 +16,12 @@ func TestBuildMakesTheHistoryItWasAskedFor(t *testing.T) {
 	if err := Build(context.Background(), dir, Options{Services: 5, Commits: 60, Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("git", "-C", dir, "rev-list", "--count", "main").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	n, err := strconv.Atoi(gitcmdtest.Git(t, dir, "rev-list", "--count", "main"))
 	if err != nil || n < 60 || n > 61 {
 		t.Errorf("%d commits (%v), want 60 (61 when the last change released a hold)", n, err)
 	}
-	files, err := exec.Command("git", "-C", dir, "ls-tree", "-r", "--name-only", "main", "environments").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := len(strings.Fields(string(files))); got != 15 {
+	files := gitcmdtest.Git(t, dir, "ls-tree", "-r", "--name-only", "main", "environments")
+	if got := len(strings.Fields(files)); got != 15 {
 		t.Errorf("%d environment files, want 5 services × 3 environments", got)
 	}
 }

@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 )
 
 // fixture is a real GitOps repository built with the git CLI, commit by
@@ -44,29 +45,15 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func gitEnv(at time.Time) []string {
-	d := at.Format(time.RFC3339)
-	return append(os.Environ(), "GIT_AUTHOR_DATE="+d, "GIT_COMMITTER_DATE="+d,
-		"GIT_AUTHOR_NAME=smpctl-bot", "GIT_AUTHOR_EMAIL=bot@example.com",
-		"GIT_COMMITTER_NAME=smpctl-bot", "GIT_COMMITTER_EMAIL=bot@example.com",
-		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
-}
-
 func (f *fixture) git(at time.Time, args ...string) string {
 	f.t.Helper()
 	return runGit(f.t, f.dir, at, args...)
 }
 
+// runGit runs git in dir as smpctl-bot with both dates at.
 func runGit(t *testing.T, dir string, at time.Time, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = gitEnv(at)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return gitcmdtest.GitEnv(t, dir, append(gitcmdtest.Env("smpctl-bot", "bot@example.com"), gitcmdtest.Dates(at)...), args...)
 }
 
 func (f *fixture) write(rel, content string) {

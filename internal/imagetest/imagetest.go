@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 )
 
 //go:embed testdata/healthsvc/main.go
@@ -68,20 +70,11 @@ func Commit(t testing.TB, dir, line string) string {
 	return strings.TrimSpace(Git(t, dir, "rev-parse", "HEAD"))
 }
 
-// Git runs git in dir with a fixed identity and dates and returns stdout.
+// Git runs git in dir as dev <dev@smp.vn> at CommitTime and returns its
+// output; it fails the test when git fails.
 func Git(t testing.TB, dir string, args ...string) string {
 	t.Helper()
-	cmd := exec.CommandContext(context.Background(), "git", args...)
-	cmd.Dir = dir
-	date := CommitTime.Format(time.RFC3339)
-	cmd.Env = append(os.Environ(),
-		"GIT_AUTHOR_NAME=dev", "GIT_AUTHOR_EMAIL=dev@smp.vn", "GIT_COMMITTER_NAME=dev", "GIT_COMMITTER_EMAIL=dev@smp.vn",
-		"GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date, "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return gitcmdtest.GitEnv(t, dir, append(gitcmdtest.Env("dev", "dev@smp.vn"), gitcmdtest.Dates(CommitTime)...), args...)
 }
 
 // Tool returns the path of a command the tests need, and fails the test

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,20 +15,10 @@ import (
 
 	scaffold "github.com/smp/delivery/deploy/gitops"
 	"github.com/smp/delivery/internal/delivery"
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata")
-
-func git(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
 
 func read(t *testing.T, p string) string {
 	t.Helper()
@@ -126,13 +115,13 @@ func TestInitWritesTheScaffoldAndCommitsIt(t *testing.T) {
 			t.Errorf("missing %s: %v", p, err)
 		}
 	}
-	if got := git(t, dir, "log", "-1", "--format=%s|%an|%cn|%(trailers:key=Action,valueonly)"); got != "gitops: init|ops|ops|init" {
+	if got := gitcmdtest.Git(t, dir, "log", "-1", "--format=%s|%an|%cn|%(trailers:key=Action,valueonly)"); got != "gitops: init|ops|ops|init" {
 		t.Errorf("first commit = %q", got)
 	}
-	if git(t, remote, "rev-parse", "main") != res.Commit {
+	if gitcmdtest.Git(t, remote, "rev-parse", "main") != res.Commit {
 		t.Error("the remote's main is not the first commit")
 	}
-	if git(t, dir, "status", "--porcelain") != "" {
+	if gitcmdtest.Git(t, dir, "status", "--porcelain") != "" {
 		t.Error("work tree not clean after init")
 	}
 	apps := read(t, filepath.Join(dir, "apps/prod-apps.yaml"))
@@ -198,7 +187,7 @@ func TestAddServiceWritesFilesListsTheServiceAndCommitsOnce(t *testing.T) {
 	if strings.Join(res.Files, ",") != "delivery.yaml,environments/dev/order-svc.yaml,environments/prod/order-svc.yaml,environments/staging/order-svc.yaml" {
 		t.Errorf("files = %v", res.Files)
 	}
-	if got := git(t, dir, "log", "-1", "--format=%s|%an|%(trailers:key=Service,valueonly)"); got != "gitops: add order-svc|smpctl-bot|order-svc" {
+	if got := gitcmdtest.Git(t, dir, "log", "-1", "--format=%s|%an|%(trailers:key=Service,valueonly)"); got != "gitops: add order-svc|smpctl-bot|order-svc" {
 		t.Errorf("commit = %q", got)
 	}
 	after := read(t, filepath.Join(dir, "delivery.yaml"))
@@ -217,9 +206,9 @@ func TestAddServiceWritesFilesListsTheServiceAndCommitsOnce(t *testing.T) {
 		t.Errorf("dev file = %v", dev)
 	}
 	// The env files are what the ApplicationSets need: chart.version set.
-	head := git(t, dir, "rev-parse", "HEAD")
+	head := gitcmdtest.Git(t, dir, "rev-parse", "HEAD")
 	res, err = AddService(ctx, dir, "order-svc", AddOptions{Critical: true})
-	if err != nil || len(res.Files) != 0 || res.Commit != "" || git(t, dir, "rev-parse", "HEAD") != head {
+	if err != nil || len(res.Files) != 0 || res.Commit != "" || gitcmdtest.Git(t, dir, "rev-parse", "HEAD") != head {
 		t.Errorf("second add-service changed something: %+v, %v", res, err)
 	}
 
@@ -285,7 +274,7 @@ func TestAddServiceRefusesBadInputAndWritesNothing(t *testing.T) {
 	if _, err := AddService(ctx, t.TempDir(), "x", AddOptions{}); !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), "gitops init") {
 		t.Errorf("not a gitops repo: %v", err)
 	}
-	if git(t, dir, "status", "--porcelain") != "" || git(t, dir, "rev-list", "--count", "HEAD") != "1" {
+	if gitcmdtest.Git(t, dir, "status", "--porcelain") != "" || gitcmdtest.Git(t, dir, "rev-list", "--count", "HEAD") != "1" {
 		t.Error("refused add-service left changes or commits")
 	}
 }
@@ -366,7 +355,7 @@ func TestInitThatCannotPushLeavesNothingBehind(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	remote := filepath.Join(t.TempDir(), "remote.git")
-	git(t, t.TempDir(), "init", "--quiet", "--bare", remote)
+	gitcmdtest.Git(t, t.TempDir(), "init", "--quiet", "--bare", remote)
 	hook := filepath.Join(remote, "hooks", "pre-receive")
 	if err := os.WriteFile(hook, []byte("#!/bin/sh\necho 'refused by policy' >&2\nexit 1\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -379,7 +368,7 @@ func TestInitThatCannotPushLeavesNothingBehind(t *testing.T) {
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Error("a failed init left its directory")
 	}
-	if refs := git(t, remote, "for-each-ref"); refs != "" {
+	if refs := gitcmdtest.Git(t, remote, "for-each-ref"); refs != "" {
 		t.Errorf("the remote got refs: %s", refs)
 	}
 }
@@ -404,7 +393,7 @@ func TestAddServiceThatCannotCommitPutsEverythingBack(t *testing.T) {
 	if read(t, filepath.Join(dir, "delivery.yaml")) != before {
 		t.Error("delivery.yaml not restored")
 	}
-	if got := git(t, dir, "status", "--porcelain"); got != "" {
+	if got := gitcmdtest.Git(t, dir, "status", "--porcelain"); got != "" {
 		t.Errorf("work tree not clean after a failed add-service:\n%s", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/testimage"
 )
 
@@ -56,7 +57,7 @@ func BenchmarkDaemonRSS(b *testing.B) {
 		}
 		c := &Client{base: st.Control}
 		work := filepath.Join(tmp, fmt.Sprintf("gitops%d", i))
-		git(b, "", "clone", "--quiet", st.GitOps, work)
+		gitcmdtest.Git(b, "", "clone", "--quiet", st.GitOps, work)
 		svcs := []string{prefix + "a", prefix + "b"}
 		for _, svc := range svcs {
 			svc = strings.ReplaceAll(svc, "_", "-")
@@ -71,9 +72,9 @@ func BenchmarkDaemonRSS(b *testing.B) {
 				}
 			}
 		}
-		git(b, work, "add", "-A")
-		git(b, work, "commit", "--quiet", "-m", "deploy: two services everywhere")
-		git(b, work, "push", "--quiet", "origin", "HEAD:main")
+		gitcmdtest.Git(b, work, "add", "-A")
+		gitcmdtest.Git(b, work, "commit", "--quiet", "-m", "deploy: two services everywhere")
+		gitcmdtest.Git(b, work, "push", "--quiet", "origin", "HEAD:main")
 		for _, env := range []string{"dev", "staging", "prod"} {
 			if _, err := c.Sync(ctx, env); err != nil {
 				b.Fatal(err)

@@ -3,7 +3,6 @@ package localenv
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -193,34 +191,10 @@ func (c *Client) Refresh(ctx context.Context) error { return c.post(ctx, "/refre
 // (<prefix>*, on its MariaDB) and removes its folder.
 func Purge(ctx context.Context, st State) error {
 	if st.MySQL != "" && st.DBPrefix != "" {
-		db, err := sql.Open("mysql", runtime.Database{Addr: st.MySQL}.DSN(""))
-		if err != nil {
-			return err
-		}
-		defer db.Close()
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		rows, err := db.QueryContext(ctx, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?", strings.ReplaceAll(st.DBPrefix, "_", `\_`)+"%")
-		if err != nil {
+		if _, err := (runtime.Database{Addr: st.MySQL, Prefix: st.DBPrefix}).DropAll(ctx); err != nil {
 			return fmt.Errorf("purge databases %s*: %w", st.DBPrefix, err)
-		}
-		defer rows.Close()
-		var names []string
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				return err
-			}
-			names = append(names, n)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, n := range names {
-			// Names come from SHOW DATABASES and match the prefix; quoted.
-			if _, err := db.ExecContext(ctx, "DROP DATABASE `"+strings.ReplaceAll(n, "`", "``")+"`"); err != nil {
-				return fmt.Errorf("drop database %s: %w", n, err)
-			}
 		}
 	}
 	return os.RemoveAll(st.Dir)

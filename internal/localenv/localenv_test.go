@@ -2,31 +2,20 @@ package localenv
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/promserver"
 	"github.com/smp/delivery/internal/runtime"
 	"github.com/smp/delivery/internal/smoke"
 	"github.com/smp/delivery/internal/testimage"
 )
-
-func git(t testing.TB, dir string, args ...string) {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-}
 
 // TestLocalEnvironmentEndToEnd runs the daemon in-process with a real
 // registry, Prometheus, MariaDB and git remote, and walks a change through
@@ -79,7 +68,7 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 	}
 	v1, v2 := push("1.0.0"), push("2.0.0")
 	work := filepath.Join(t.TempDir(), "gitops")
-	git(t, "", "clone", "--quiet", st.GitOps, work)
+	gitcmdtest.Git(t, "", "clone", "--quiet", st.GitOps, work)
 	deploy := func(env, tag, digest string, extra string) {
 		// Production names: the runtime pulls through the local registry
 		// as a mirror.
@@ -87,9 +76,9 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(work, "environments", env, "order-svc.yaml"), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		git(t, work, "add", "-A")
-		git(t, work, "commit", "--quiet", "-m", "deploy("+env+"): order-svc → "+tag)
-		git(t, work, "push", "--quiet", "origin", "HEAD:main")
+		gitcmdtest.Git(t, work, "add", "-A")
+		gitcmdtest.Git(t, work, "commit", "--quiet", "-m", "deploy("+env+"): order-svc → "+tag)
+		gitcmdtest.Git(t, work, "push", "--quiet", "origin", "HEAD:main")
 	}
 	svc := func(env string) runtime.ServiceStatus {
 		r, err := c.Status(ctx)
@@ -172,37 +161,16 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 	}
 }
 
+// dropDatabases drops the databases the daemon made and checks it made
+// want of them, one per environment and service.
 func dropDatabases(t testing.TB, prefix string, want int) {
-	db, err := sql.Open("mysql", runtime.Database{Addr: "127.0.0.1:3306"}.DSN(""))
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rows, err := db.QueryContext(ctx, "SHOW DATABASES LIKE '"+prefix+"%'")
+	names, err := runtime.Database{Addr: "127.0.0.1:3306", Prefix: prefix}.DropAll(ctx)
 	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if rows.Scan(&n) == nil {
-			names = append(names, n)
-		}
-	}
-	if err := rows.Err(); err != nil {
 		t.Error(err)
 	}
 	if len(names) != want {
 		t.Errorf("databases %v: want %d, one per environment and service", names, want)
-	}
-	for _, n := range names {
-		if _, err := db.ExecContext(ctx, "DROP DATABASE `"+n+"`"); err != nil {
-			t.Error(err)
-		}
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/smp/delivery/internal/childproc"
 )
 
 // Options of a server.
@@ -104,8 +106,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		"--log.level=warn",
 	)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	// Its own process group: a Ctrl-C at the daemon's terminal does not
+	// reach it, the daemon stops it. Started by childproc: it dies with a
+	// daemon that is killed without a chance to stop it.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
+	if err := childproc.Start(s.cmd); err != nil {
 		return nil, fmt.Errorf("start prometheus: %w", err)
 	}
 	go func() { _ = s.cmd.Wait(); close(s.done) }()

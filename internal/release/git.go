@@ -1,7 +1,6 @@
 package release
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/conventional"
+	"github.com/smp/delivery/internal/gitcmd"
 )
 
 // repo drives the git CLI in one work tree. We use the CLI rather than
@@ -23,72 +23,33 @@ import (
 type repo struct {
 	dir             string
 	timeout, netTTL time.Duration
+	runner          gitcmd.Runner
 }
 
 func newRepo(o Options) *repo {
-	return &repo{dir: o.Dir, timeout: o.Timeout, netTTL: o.NetworkTimeout}
+	return &repo{dir: o.Dir, timeout: o.Timeout, netTTL: o.NetworkTimeout, runner: gitcmd.Runner{
+		// -C rather than a working directory: a --repo that does not
+		// exist is git's "cannot change to" (not a repository, exit 2),
+		// not a failure to start git.
+		Global: []string{"-C", o.Dir},
+		Config: map[string]string{"i18n.logOutputEncoding": "UTF-8", "color.ui": "false"},
+	}}
 }
-
-// gitError is a failed git call, with what git said.
-type gitError struct {
-	args   []string
-	code   int
-	stderr string
-	err    error
-}
-
-func (e *gitError) Error() string {
-	msg := strings.TrimSpace(e.stderr)
-	if msg == "" {
-		msg = e.err.Error()
-	}
-	return fmt.Sprintf("git %s: %s", strings.Join(e.args, " "), msg)
-}
-
-func (e *gitError) Unwrap() error { return e.err }
 
 // exitCode returns git's exit code, or -1 when git did not run to the end.
-func exitCode(err error) int {
-	var ge *gitError
-	if errors.As(err, &ge) {
-		return ge.code
-	}
-	return -1
-}
+func exitCode(err error) int { return gitcmd.ExitCode(err) }
 
 func (r *repo) run(ctx context.Context, timeout time.Duration, stdin []byte, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	full := append([]string{"-C", r.dir, "-c", "i18n.logOutputEncoding=UTF-8", "-c", "color.ui=false"}, args...)
-	cmd := exec.CommandContext(ctx, "git", full...)
-	// No prompt may wait for a terminal that is not there; C locale keeps
-	// git's messages stable in errors and logs.
-	cmd.Env = append(cmd.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
-	// git's own children (ssh, upload-pack, hooks) may outlive a killed git
-	// and hold its output open; do not wait for them past the timeout.
-	cmd.WaitDelay = time.Second
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if err == nil {
-		return stdout.Bytes(), nil
-	}
+	g := r.runner
+	g.Timeout = timeout
+	out, err := g.RunInput(ctx, stdin, args...)
 	if errors.Is(err, exec.ErrNotFound) {
 		return nil, errGitNotOnPath
 	}
-	ge := &gitError{args: args, code: -1, stderr: stderr.String(), err: err}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		ge.code = ee.ExitCode()
+	if err != nil {
+		return nil, err
 	}
-	if ctx.Err() != nil {
-		ge.err = fmt.Errorf("timed out after %s: %w", timeout, ctx.Err())
-		ge.stderr = ""
-	}
-	return nil, ge
+	return out, nil
 }
 
 // git runs a local git command and returns its output without the final newline.

@@ -6,10 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 )
 
 // TestMain isolates every git call (ours and the code's) from the
@@ -19,18 +22,17 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "release tests need git on PATH (Debian: apt-get install git)")
 		os.Exit(1)
 	}
-	for k, v := range map[string]string{
-		"GIT_CONFIG_GLOBAL":   os.DevNull,
-		"GIT_CONFIG_NOSYSTEM": "1",
-		"GIT_COMMITTER_NAME":  "Release Bot",
-		"GIT_COMMITTER_EMAIL": "bot@smp.vn",
-		"GIT_AUTHOR_NAME":     "Release Bot",
-		"GIT_AUTHOR_EMAIL":    "bot@smp.vn",
-	} {
+	// The code's own git calls (a tag needs a committer) as Release Bot.
+	for _, kv := range releaseBot {
+		k, v, _ := strings.Cut(kv, "=")
 		os.Setenv(k, v)
 	}
 	os.Exit(m.Run())
 }
+
+// releaseBot is the identity of every commit and tag, apart from the
+// machine's git configuration.
+var releaseBot = gitcmdtest.Env("Release Bot", "bot@smp.vn")
 
 // gitRepo is a real repository built by a test with a scripted history.
 // Commit dates are fixed and advance one minute per commit, so hashes are
@@ -48,9 +50,9 @@ func newGitRepo(t testing.TB) *gitRepo {
 	return r
 }
 
-func (r *gitRepo) env() []string {
-	at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC).Add(time.Duration(r.tick.Add(1)) * time.Minute).Format(time.RFC3339)
-	return append(os.Environ(), "GIT_AUTHOR_DATE="+at, "GIT_COMMITTER_DATE="+at)
+// dates advance the commit dates one minute per call.
+func (r *gitRepo) dates() []string {
+	return gitcmdtest.Dates(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC).Add(time.Duration(r.tick.Add(1)) * time.Minute))
 }
 
 func (r *gitRepo) git(args ...string) string {
@@ -60,13 +62,7 @@ func (r *gitRepo) git(args ...string) string {
 
 func (r *gitRepo) gitEnv(extra []string, args ...string) string {
 	r.t.Helper()
-	cmd := exec.Command("git", append([]string{"-C", r.dir}, args...)...)
-	cmd.Env = append(r.env(), extra...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return gitcmdtest.GitEnv(r.t, r.dir, slices.Concat(releaseBot, r.dates(), extra), args...)
 }
 
 // commit records msg, changing file (default "file.txt"), as author

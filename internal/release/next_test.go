@@ -2,10 +2,10 @@ package release
 
 import (
 	"errors"
-	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/semver"
 )
 
@@ -267,9 +267,7 @@ func TestNextVersionRefusesWhatItCannotReleaseFrom(t *testing.T) {
 		full.commit(m)
 	}
 	shallow := t.TempDir()
-	if out, err := exec.Command("git", "clone", "--quiet", "--depth=1", "file://"+full.dir, shallow).CombinedOutput(); err != nil {
-		t.Fatalf("shallow clone: %v\n%s", err, out)
-	}
+	gitcmdtest.GitEnv(t, "", releaseBot, "clone", "--quiet", "--depth=1", "file://"+full.dir, shallow)
 
 	tests := []struct {
 		name string

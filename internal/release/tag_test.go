@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/delivery"
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 )
 
 // releasable is a repository on main whose CHANGELOG.md has a section for
@@ -30,9 +31,7 @@ func releasable(t *testing.T) *gitRepo {
 func withRemote(t *testing.T, r *gitRepo) string {
 	t.Helper()
 	bare := filepath.Join(t.TempDir(), "origin.git")
-	if out, err := exec.Command("git", "init", "--quiet", "--bare", "--initial-branch=main", bare).CombinedOutput(); err != nil {
-		t.Fatalf("git init --bare: %v\n%s", err, out)
-	}
+	gitcmdtest.GitEnv(t, "", releaseBot, "init", "--quiet", "--bare", "--initial-branch=main", bare)
 	r.git("remote", "add", "origin", bare)
 	r.git("push", "--quiet", "origin", "main", "--tags")
 	return bare
@@ -152,9 +151,7 @@ func TestTagPushesOnlyTheTag(t *testing.T) {
 		t.Errorf("remote tag: err = %v", err)
 	}
 	// So is a version below a release that exists only on the remote.
-	if out, err := exec.Command("git", "-C", bare, "tag", "v2.0.0", "main").CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
+	gitcmdtest.GitEnv(t, bare, releaseBot, "tag", "v2.0.0", "main")
 	if _, err := Tag(ctx(t), r.opts(), TagOptions{Version: "v1.3.0", Push: true}); !errors.Is(err, ErrLowerVersion) || !strings.Contains(err.Error(), "v2.0.0") {
 		t.Errorf("remote release: err = %v", err)
 	}
@@ -243,9 +240,7 @@ func TestTagWithPushRefusesARemoteMainItCannotSee(t *testing.T) {
 		{"-C", other, "commit", "--quiet", "--allow-empty", "-m", "fix: elsewhere"},
 		{"-C", other, "push", "--quiet", "origin", "main"},
 	} {
-		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
+		gitcmdtest.GitEnv(t, "", releaseBot, args...)
 	}
 	_, err := Tag(ctx(t), r.opts(), TagOptions{Version: "v1.3.0", Push: true})
 	if !errors.Is(err, ErrNotOnMain) || !strings.Contains(err.Error(), "which this clone does not have; run `git fetch origin`") {

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -20,6 +18,7 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 	"github.com/google/go-containerregistry/pkg/registry"
 
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/testimage"
 )
 
@@ -146,46 +145,16 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 }
 
 func (f *fixture) dropDatabases() {
-	db, err := sql.Open("mysql", f.dbs.DSN(""))
-	if err != nil {
-		return
-	}
-	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rows, err := db.QueryContext(ctx, "SHOW DATABASES LIKE '"+f.dbs.Prefix+"%'")
-	if err != nil {
-		return
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if rows.Scan(&n) == nil {
-			names = append(names, n)
-		}
-	}
-	if rows.Err() != nil {
-		return
-	}
-	for _, n := range names {
-		_, _ = db.ExecContext(ctx, "DROP DATABASE `"+n+"`")
+	if _, err := f.dbs.DropAll(ctx); err != nil {
+		f.t.Log(err)
 	}
 }
 
 func (f *fixture) git(dir string, args ...string) string {
 	f.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=test", "GIT_AUTHOR_EMAIL=test@example.com", "GIT_COMMITTER_NAME=test", "GIT_COMMITTER_EMAIL=test@example.com")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		f.t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return gitcmdtest.Git(f.t, dir, args...)
 }
 
 func (f *fixture) write(path, content string) {

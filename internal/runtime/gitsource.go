@@ -1,15 +1,15 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/smp/delivery/internal/gitcmd"
 )
 
 // GitSource is where desired state comes from: a GitOps repository.
@@ -52,20 +52,10 @@ func (g *GitRepo) git(ctx context.Context, dir string, args ...string) ([]byte, 
 	if t == 0 {
 		t = 20 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, t)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
 	// No user or system config: hooks, pagers and credential helpers of the
 	// developer's machine must not change what the runtime reads.
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_GLOBAL=/dev/null")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
+	r := gitcmd.Runner{Dir: dir, Timeout: t, Env: []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"}}
+	return r.Run(ctx, args...)
 }
 
 // Head implements GitSource.

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/smp/delivery/internal/childproc"
 )
 
 // Replica phases, as status shows them.
@@ -88,9 +90,10 @@ func (r *replica) spawn() error {
 	cmd.Dir = r.rev.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own process group: a signal to the runtime's terminal does not hit
-	// the services, the runtime stops them in order.
+	// the services, the runtime stops them in order. Started by childproc:
+	// they die with a runtime that is killed before it can stop them.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := childproc.Start(cmd); err != nil {
 		return fmt.Errorf("start %s: %w", r.rev.bin, err)
 	}
 	exited := make(chan struct{})

@@ -34,6 +34,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/smp/delivery/internal/childproc"
 )
 
 // Config configures a Runtime. Zero durations take the defaults named.
@@ -98,6 +100,44 @@ func (d Database) DSN(db string) string {
 	c.ParseTime = true
 	c.Timeout = 5 * time.Second
 	return c.FormatDSN()
+}
+
+// DropAll drops every database whose name starts with Prefix (local down
+// --purge, and tests cleaning up after themselves) and returns their names.
+// An empty Prefix is refused: it would mean every smp_ database of the
+// server, not one environment's.
+func (d Database) DropAll(ctx context.Context) ([]string, error) {
+	if d.Prefix == "" {
+		return nil, errors.New("drop databases: no prefix given")
+	}
+	db, err := sql.Open("mysql", d.DSN(""))
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	// '_' is a LIKE wildcard, and prefixes end with one.
+	rows, err := db.QueryContext(ctx, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?", strings.ReplaceAll(d.Prefix, "_", `\_`)+"%")
+	if err != nil {
+		return nil, fmt.Errorf("list databases %s* on %s: %w", d.Prefix, d.Addr, err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("list databases %s* on %s: %w", d.Prefix, d.Addr, err)
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list databases %s* on %s: %w", d.Prefix, d.Addr, err)
+	}
+	for i, n := range names {
+		if _, err := db.ExecContext(ctx, "DROP DATABASE `"+strings.ReplaceAll(n, "`", "``")+"`"); err != nil {
+			return names[:i], fmt.Errorf("drop database %s: %w", n, err)
+		}
+	}
+	return names, nil
 }
 
 // Redis says where each environment's keys live: a db number per
@@ -400,7 +440,12 @@ func (rt *Runtime) migrate(ctx context.Context, v *revision) error {
 	tail := &tailBuffer{max: 2048}
 	cmd.Stdout = multi(logf, tail)
 	cmd.Stderr = cmd.Stdout
-	if err := cmd.Run(); err != nil {
+	// A migration is killed with its runtime too.
+	err = childproc.Start(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
 		return fmt.Errorf("%s migrate up: %w: %s", v.label(), err, strings.TrimSpace(tail.String()))
 	}
 	return nil

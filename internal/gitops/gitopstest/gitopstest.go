@@ -5,7 +5,6 @@
 package gitopstest
 
 import (
-	"context"
 	"encoding/base64"
 	"net/http"
 	"net/http/cgi" // #nosec G504 -- serves git http-backend in tests; httpoxy affected Go < 1.6.3 only
@@ -16,23 +15,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-)
 
-// Git runs git in dir and fails the test on error.
-func Git(t testing.TB, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.CommandContext(context.Background(), "git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"GIT_AUTHOR_NAME=fixture", "GIT_AUTHOR_EMAIL=fixture@example.com",
-		"GIT_COMMITTER_NAME=fixture", "GIT_COMMITTER_EMAIL=fixture@example.com",
-		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
+)
 
 // NewRemote creates a bare repository whose main branch holds files (path
 // → content) in one commit, and returns its path.
@@ -41,8 +26,8 @@ func NewRemote(t testing.TB, files map[string]string) string {
 	root := t.TempDir()
 	bare := filepath.Join(root, "remote.git")
 	work := filepath.Join(root, "seed")
-	Git(t, root, "init", "--quiet", "--bare", "--initial-branch=main", bare)
-	Git(t, root, "init", "--quiet", "--initial-branch=main", work)
+	gitcmdtest.Git(t, root, "init", "--quiet", "--bare", "--initial-branch=main", bare)
+	gitcmdtest.Git(t, root, "init", "--quiet", "--initial-branch=main", work)
 	for p, c := range files {
 		full := filepath.Join(work, filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
@@ -52,9 +37,9 @@ func NewRemote(t testing.TB, files map[string]string) string {
 			t.Fatal(err)
 		}
 	}
-	Git(t, work, "add", "--all")
-	Git(t, work, "commit", "--quiet", "-m", "gitops: init", "--allow-empty")
-	Git(t, work, "push", "--quiet", bare, "HEAD:refs/heads/main")
+	gitcmdtest.Git(t, work, "add", "--all")
+	gitcmdtest.Git(t, work, "commit", "--quiet", "-m", "gitops: init", "--allow-empty")
+	gitcmdtest.Git(t, work, "push", "--quiet", bare, "HEAD:refs/heads/main")
 	return bare
 }
 
