@@ -102,6 +102,7 @@ install() {
 	oasdiff) go_tool oasdiff github.com/oasdiff/oasdiff@v1.37.0 ;;
 	spectral) npm_tool spectral @stoplight/spectral-cli@6.16.3 ;;
 	swagger-cli) npm_tool swagger-cli @apidevtools/swagger-cli@4.0.4 ;;
+	# Not in ALL: ~17 CPU-minutes to build; only TestTrivyFsStep (-tags trivy) needs it.
 	trivy) go_tool trivy github.com/aquasecurity/trivy/cmd/trivy@v0.74.0 GOEXPERIMENT=jsonv2 ;;
 	promtool) apt_tool promtool prometheus ;;
 	amtool) apt_tool amtool prometheus-alertmanager ;;

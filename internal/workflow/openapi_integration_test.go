@@ -82,6 +82,7 @@ func TestOpenAPIJobOnASpecHistory(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			git(t, dir, "init", "-q")
 			writeFile(t, dir, "README.md", "x\n")
