@@ -7,8 +7,9 @@
 #
 # Go tools go to $SMP_TOOLS (default ~/.cache/smp-delivery/bin), outside the
 # repository so every clone on a machine shares them; a tool is rebuilt only
-# when its pinned version changes. Debian packages are installed only when
-# the command is missing.
+# when its pinned version changes. npm packages (the reusable CI's OpenAPI
+# linters) go to $SMP_TOOLS/npm with their command linked into $SMP_TOOLS.
+# Debian packages are installed only when the command is missing.
 set -euo pipefail
 
 SMP_TOOLS=${SMP_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/smp-delivery/bin}
@@ -25,6 +26,26 @@ go_tool() {
 	fi
 	log "installing $name $ver"
 	env "$@" go install "$pkg"
+	echo "$ver" >"$stamp"
+}
+
+# npm_tool COMMAND PACKAGE@VERSION
+# Each package gets its own prefix under $SMP_TOOLS/npm, installed the way
+# the reusable CI's openapi job installs it (npm install --no-save, no lock
+# file: the workflow runs in the calling service's repository, which has
+# none either), and its command is linked into $SMP_TOOLS.
+npm_tool() {
+	local cmd=$1 pkg=$2
+	local ver=${pkg##*@} stamp="$SMP_TOOLS/.$cmd.version" dir="$SMP_TOOLS/npm/$cmd"
+	if [[ -x "$SMP_TOOLS/$cmd" && -f "$stamp" && "$(cat "$stamp")" == "$ver" ]]; then
+		return 0
+	fi
+	apt_tool npm nodejs npm
+	log "installing $pkg"
+	rm -rf "$dir"
+	# SCARF_ANALYTICS: spectral's install script would report the download.
+	SCARF_ANALYTICS=false npm install --no-save --no-audit --no-fund --loglevel=error --prefix "$dir" "$pkg" >&2
+	ln -sfn "$dir/node_modules/.bin/$cmd" "$SMP_TOOLS/$cmd"
 	echo "$ver" >"$stamp"
 }
 
@@ -79,6 +100,9 @@ install() {
 	gitleaks) go_tool gitleaks github.com/zricethezav/gitleaks/v8@v8.30.1 ;;
 	govulncheck) go_tool govulncheck golang.org/x/vuln/cmd/govulncheck@v1.9.0 ;;
 	oasdiff) go_tool oasdiff github.com/oasdiff/oasdiff@v1.37.0 ;;
+	spectral) npm_tool spectral @stoplight/spectral-cli@6.16.3 ;;
+	swagger-cli) npm_tool swagger-cli @apidevtools/swagger-cli@4.0.4 ;;
+	# Not in ALL: ~17 CPU-minutes to build; only TestTrivyFsStep (-tags trivy) needs it.
 	trivy) go_tool trivy github.com/aquasecurity/trivy/cmd/trivy@v0.74.0 GOEXPERIMENT=jsonv2 ;;
 	promtool) apt_tool promtool prometheus ;;
 	amtool) apt_tool amtool prometheus-alertmanager ;;
@@ -91,7 +115,7 @@ install() {
 	esac
 }
 
-ALL=(services golangci-lint promtool amtool prometheus actionlint shellcheck jq migrate oasdiff crane govulncheck cosign)
+ALL=(services golangci-lint promtool amtool prometheus actionlint shellcheck jq migrate oasdiff spectral swagger-cli gitleaks crane govulncheck cosign)
 if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 for t in "$@"; do install "$t"; done
 echo "$SMP_TOOLS"

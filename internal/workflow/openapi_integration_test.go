@@ -3,116 +3,116 @@
 package workflow
 
 import (
-	"bytes"
-	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
+// baseSpec passes spectral's "spectral:oas" rules at warn level, the
+// job's default ruleset and gate.
 const baseSpec = `openapi: 3.0.3
-info: {title: t, version: "1.0.0"}
+info:
+  title: t
+  version: "1.0.0"
+  description: A fixture API for the openapi job's steps.
+  contact: {name: t}
+servers:
+  - url: http://localhost:8080
+tags:
+  - {name: orders, description: Orders.}
 paths:
   /orders:
     post:
+      tags: [orders]
+      operationId: createOrder
+      summary: Create an order.
+      description: Creates an order.
       responses:
         "201": {description: created}
   /orders/{id}:
     get:
+      tags: [orders]
+      operationId: getOrder
+      summary: One order.
+      description: Reads an order.
       parameters:
         - {name: id, in: path, required: true, schema: {type: string}}
       responses:
         "200": {description: ok}
 `
 
-// TestBreakingChangeStepComparesWithTheBase runs the openapi job's
-// breaking-change step, as written, with the real oasdiff in a git
-// repository whose history holds the base spec: removing an endpoint fails
-// it, an additive change passes, and a new API has nothing to break. (The
-// seed's step of that name only validated the file.)
-func TestBreakingChangeStepComparesWithTheBase(t *testing.T) {
-	if _, err := exec.LookPath("oasdiff"); err != nil {
-		t.Fatal("oasdiff is not on PATH: run scripts/tools.sh oasdiff (make test does)")
-	}
-	ci := mustLoad(t, ".github/workflows/ci.yml")
-	inputs, err := ci.typedInputs(map[string]any{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	steps, err := ci.Steps("openapi", Scope{Contexts: map[string]any{"inputs": inputs,
-		"github": map[string]any{"base_ref": "", "event": map[string]any{}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var step Step
-	for _, s := range steps {
-		if strings.HasPrefix(s.Name, "Breaking changes") {
-			step = s
-		}
-	}
-	if step.Run == "" {
-		t.Fatal("the openapi job has no breaking-change step")
-	}
-	git := func(dir string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	write := func(dir, name, content string) {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run := func(dir, before string) (string, error) {
-		s := step
-		s.Dir = ""
-		s.Env["BEFORE"] = before
-		var out bytes.Buffer
-		err := s.Exec(context.Background(), dir, append(os.Environ(), "RUNNER_TEMP="+t.TempDir()), 2*time.Minute, &out, &out)
-		return out.String(), err
-	}
+const healthPath = `  /health:
+    get:
+      tags: [orders]
+      operationId: getHealth
+      summary: Liveness.
+      description: Answers while the process lives.
+      responses:
+        "200": {description: ok}
+`
+
+// TestOpenAPIJobOnASpecHistory runs the openapi job's steps (Spectral
+// lint, Validate, Breaking changes), as written, with the real spectral,
+// swagger-cli and oasdiff, in git repositories whose HEAD~1 holds the base
+// spec: each check passes what it should and fails what it should, at its
+// own step. (The seed's "breaking change check" only validated the file.)
+func TestOpenAPIJobOnASpecHistory(t *testing.T) {
+	steps := ciJob(t, "openapi", map[string]any{})
 	tests := []struct {
-		name     string
-		base     string // "" = no spec on the base
-		rev      string
-		breaking bool
+		name string
+		base string // "" = no spec on the base
+		rev  string
+		// from skips the steps before it: a spec swagger-cli rejects is
+		// one spectral rejects first.
+		from       string
+		failStep   string // "" = the job passes
+		failOutput string
 	}{
-		{"removing an endpoint is breaking", baseSpec, strings.Split(baseSpec, "  /orders/{id}:")[0], true},
-		{"adding an endpoint is not", baseSpec, baseSpec + "  /health:\n    get:\n      responses:\n        \"200\": {description: ok}\n", false},
-		{"a new API has nothing to break", "", baseSpec, false},
+		{name: "adding an endpoint passes", base: baseSpec, rev: baseSpec + healthPath},
+		{name: "a new API has nothing to break", rev: baseSpec},
+		{name: "removing an endpoint fails the breaking-change step", base: baseSpec,
+			rev:      strings.Split(baseSpec, "  /orders/{id}:")[0],
+			failStep: "Breaking changes against the base branch", failOutput: "api-path-removed"},
+		{name: "an operation without a description fails spectral lint", base: baseSpec,
+			rev:      strings.Replace(baseSpec, "      description: Reads an order.\n", "", 1),
+			failStep: "Spectral lint", failOutput: "operation-description"},
+		{name: "a dangling $ref fails swagger-cli validate", base: baseSpec,
+			rev:  strings.Replace(baseSpec, `"200": {description: ok}`, `"200": {$ref: "#/components/responses/Missing"}`, 1),
+			from: "Validate", failStep: "Validate", failOutput: `Token "components" does not exist`},
 	}
 	for _, tc := range tests {
-		dir := t.TempDir()
-		git(dir, "init", "-q")
-		write(dir, "README.md", "x\n")
-		if tc.base != "" {
-			write(dir, "api/openapi.yaml", tc.base)
-		}
-		git(dir, "add", ".")
-		git(dir, "commit", "-qm", "base")
-		before := git(dir, "rev-parse", "HEAD")
-		write(dir, "api/openapi.yaml", tc.rev)
-		git(dir, "add", ".")
-		git(dir, "commit", "-qm", "change")
-		out, err := run(dir, before)
-		if tc.breaking && (err == nil || !strings.Contains(out, "api-path-removed")) {
-			t.Errorf("%s: the step did not fail on oasdiff's finding: %v\n%s", tc.name, err, out)
-		}
-		if !tc.breaking && err != nil {
-			t.Errorf("%s: the step failed: %v\n%s", tc.name, err, out)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			git(t, dir, "init", "-q")
+			writeFile(t, dir, "README.md", "x\n")
+			if tc.base != "" {
+				writeFile(t, dir, "api/openapi.yaml", tc.base)
+			}
+			git(t, dir, "add", ".")
+			git(t, dir, "commit", "-qm", "base")
+			writeFile(t, dir, "api/openapi.yaml", tc.rev)
+			git(t, dir, "add", ".")
+			git(t, dir, "commit", "-qm", "change")
+			run := steps
+			if tc.from != "" {
+				for i, s := range steps {
+					if s.Name == tc.from {
+						run = steps[i:]
+					}
+				}
+			}
+			ran, fail := runJob(t, run, dir, os.Environ())
+			switch {
+			case tc.failStep == "" && fail != nil:
+				t.Fatalf("the job failed: %v", fail)
+			case tc.failStep == "" && ran != runSteps(steps):
+				t.Fatalf("ran %d steps of %d", ran, runSteps(steps))
+			case tc.failStep != "" && fail == nil:
+				t.Fatalf("the job passed; step %q should have failed", tc.failStep)
+			case tc.failStep != "" && (fail.Step != tc.failStep || !strings.Contains(fail.Stdout+fail.Stderr, tc.failOutput)):
+				t.Fatalf("want step %q to fail with %q; got %q failing: %v", tc.failStep, tc.failOutput, fail.Step, fail)
+			}
+		})
 	}
 }

@@ -169,7 +169,9 @@ func TestActionlintCatchesAShellBug(t *testing.T) {
 
 // TestToolVersionsMatchScriptsTools keeps CI and `make test` on the same
 // tools: a `go install X@V` in a workflow and a go_tool line for X in
-// scripts/tools.sh must name the same version.
+// scripts/tools.sh must name the same version, and so must an npm package
+// a workflow installs (@scope/name@V) and its npm_tool line, which must
+// exist: the CI steps `make test` runs need every tool their job installs.
 func TestToolVersionsMatchScriptsTools(t *testing.T) {
 	t.Parallel()
 	root := repoRoot(t)
@@ -177,6 +179,30 @@ func TestToolVersionsMatchScriptsTools(t *testing.T) {
 	pinned := map[string]string{}
 	for _, m := range regexp.MustCompile(`go_tool \S+ (\S+)@(v[0-9][^\s]*)`).FindAllStringSubmatch(tools, -1) {
 		pinned[m[1]] = m[2]
+	}
+	npmPinned := map[string]string{}
+	for _, m := range regexp.MustCompile(`npm_tool \S+ (@[^@\s]+)@([0-9]\S*)`).FindAllStringSubmatch(tools, -1) {
+		npmPinned[m[1]] = m[2]
+	}
+	npmCompared := 0
+	for _, f := range allWorkflows(t) {
+		for _, m := range regexp.MustCompile(`(@[\w.-]+/[\w.-]+)@(\S+)`).FindAllStringSubmatch(readFile(t, f.Path), -1) {
+			pkg, ver := m[1], m[2]
+			want, ok := npmPinned[pkg]
+			switch {
+			case !regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`).MatchString(ver):
+				t.Errorf("%s: npm package %s@%s is not pinned to an exact version", f.Path, pkg, ver)
+			case !ok:
+				t.Errorf("%s installs %s@%s, which scripts/tools.sh does not install (add an npm_tool line)", f.Path, pkg, ver)
+			case want != ver:
+				t.Errorf("%s installs %s@%s but scripts/tools.sh pins %s", f.Path, pkg, ver, want)
+			default:
+				npmCompared++
+			}
+		}
+	}
+	if npmCompared < 2 {
+		t.Errorf("compared %d npm package versions; expected at least spectral-cli and swagger-cli", npmCompared)
 	}
 	install := regexp.MustCompile(`go install (?:-tags \S+ )?([^\s"@]+)@(\S+)`)
 	compared := 0

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-const secret = "0123456789abcdef0123456789abcdef-secret"
+const secret = "0123456789abcdef0123456789abcdef-secret" // gitleaks:allow (a test key, signs test tokens only)
 
 func base() map[string]string {
 	return map[string]string{

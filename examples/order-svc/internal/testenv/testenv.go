@@ -33,7 +33,7 @@ const (
 
 // JWT settings tests sign tokens with.
 const (
-	Secret   = "test-secret-0123456789abcdef0123456789abcdef"
+	Secret   = "test-secret-0123456789abcdef0123456789abcdef" // gitleaks:allow (signs test tokens only)
 	Issuer   = "https://auth.test.smp.vn"
 	Audience = "order-svc"
 )
