@@ -59,6 +59,22 @@ type Identity struct {
 	Issuer        string
 }
 
+// Validate says what is missing or wrong in id (ErrBadPolicy).
+func (id Identity) Validate() error {
+	if (id.Subject == "") == (id.SubjectRegexp == "") {
+		return fmt.Errorf("%w: give exactly one of --certificate-identity and --certificate-identity-regexp", ErrBadPolicy)
+	}
+	if id.Issuer == "" {
+		return fmt.Errorf("%w: --certificate-oidc-issuer is required (in GitHub Actions: https://token.actions.githubusercontent.com)", ErrBadPolicy)
+	}
+	if id.SubjectRegexp != "" {
+		if _, err := regexp.Compile(id.SubjectRegexp); err != nil {
+			return fmt.Errorf("%w: --certificate-identity-regexp: %w", ErrBadPolicy, err)
+		}
+	}
+	return nil
+}
+
 // KeylessPolicy accepts sigstore bundles whose Fulcio certificate chains
 // to tm and names id, as cosign does: the signature must be in a
 // transparency log of tm, the certificate checked at the time the log (or
@@ -66,16 +82,8 @@ type Identity struct {
 // certificate transparency logs, as sigstore's public root does — the
 // certificate must carry a signed certificate timestamp from one of them.
 func KeylessPolicy(tm root.TrustedMaterial, id Identity) (*Policy, error) {
-	if (id.Subject == "") == (id.SubjectRegexp == "") {
-		return nil, fmt.Errorf("%w: give exactly one of --certificate-identity and --certificate-identity-regexp", ErrBadPolicy)
-	}
-	if id.Issuer == "" {
-		return nil, fmt.Errorf("%w: --certificate-oidc-issuer is required (in GitHub Actions: https://token.actions.githubusercontent.com)", ErrBadPolicy)
-	}
-	if id.SubjectRegexp != "" {
-		if _, err := regexp.Compile(id.SubjectRegexp); err != nil {
-			return nil, fmt.Errorf("%w: --certificate-identity-regexp: %w", ErrBadPolicy, err)
-		}
+	if err := id.Validate(); err != nil {
+		return nil, err
 	}
 	san, err := verify.NewSANMatcher(id.Subject, id.SubjectRegexp)
 	if err != nil {
