@@ -13,6 +13,7 @@ import (
 
 	"github.com/smp/delivery/internal/exit"
 	"github.com/smp/delivery/internal/imagetest"
+	"github.com/smp/delivery/internal/signing"
 	"github.com/smp/delivery/internal/signing/sigstoretest"
 )
 
@@ -56,6 +57,10 @@ func TestImageVerifyKeyless(t *testing.T) {
 	vs.Sign(t, sbom, sigstoretest.Identity, sigstoretest.Issuer)
 	unsignedSBOM, _ := builtImage(t, host, "cli-keyless-no-sbom")
 	vs.Sign(t, unsignedSBOM, sigstoretest.Identity, sigstoretest.Issuer)
+	// A signature of img copied onto another image: it names img's digest.
+	replayed, _ := builtImage(t, host, "cli-keyless-replayed")
+	sigstoretest.Attach(t, replayed, vs.Bundle(t, sigstoretest.Identity, sigstoretest.Issuer,
+		sigstoretest.Statement(t, img, signing.SignPredicateType, nil)), signing.SignPredicateType)
 	trusted := vs.TrustedRootFile(t, false)
 	untrusted := sigstoretest.New(t).TrustedRootFile(t, false)
 
@@ -85,6 +90,7 @@ func TestImageVerifyKeyless(t *testing.T) {
 		{"another identity", keyless(img.String(), "https://github.com/smp/delivery/.github/workflows/cd.yml@refs/heads/feature", sigstoretest.Issuer, trusted), nil, "expected SAN value"},
 		{"another issuer", keyless(img.String(), sigstoretest.Identity, "https://accounts.google.com", trusted), nil, `expected issuer value "https://accounts.google.com"`},
 		{"an untrusted root", keyless(img.String(), sigstoretest.Identity, sigstoretest.Issuer, untrusted), nil, "failed to verify log inclusion"},
+		{"a signature of another digest", keyless(replayed.String(), sigstoretest.Identity, sigstoretest.Issuer, trusted), nil, "does not match digests in statement"},
 		{"an image whose SBOM is not signed", keyless(unsignedSBOM.String(), sigstoretest.Identity, sigstoretest.Issuer, trusted), nil, "no signed SBOM"},
 		{"no trusted root and a TUF mirror that is down", []string{"image", "verify", "--image", img.String(), "--certificate-identity", sigstoretest.Identity,
 			"--certificate-oidc-issuer", sigstoretest.Issuer, "--tuf-mirror", down.URL}, map[string]string{"HOME": home}, "pass --trusted-root"},
