@@ -90,7 +90,7 @@ func TestImageVerifyKeyless(t *testing.T) {
 		{"another identity", keyless(img.String(), "https://github.com/smp/delivery/.github/workflows/cd.yml@refs/heads/feature", sigstoretest.Issuer, trusted), nil, "expected SAN value"},
 		{"another issuer", keyless(img.String(), sigstoretest.Identity, "https://accounts.google.com", trusted), nil, `expected issuer value "https://accounts.google.com"`},
 		{"an untrusted root", keyless(img.String(), sigstoretest.Identity, sigstoretest.Issuer, untrusted), nil, "failed to verify log inclusion"},
-		{"a signature of another digest", keyless(replayed.String(), sigstoretest.Identity, sigstoretest.Issuer, trusted), nil, "does not match digests in statement"},
+		{"a signature of another digest", keyless(replayed.String(), sigstoretest.Identity, sigstoretest.Issuer, trusted), nil, "artifact digest does not match"},
 		{"an image whose SBOM is not signed", keyless(unsignedSBOM.String(), sigstoretest.Identity, sigstoretest.Issuer, trusted), nil, "no signed SBOM"},
 		{"no trusted root and a TUF mirror that is down", []string{"image", "verify", "--image", img.String(), "--certificate-identity", sigstoretest.Identity,
 			"--certificate-oidc-issuer", sigstoretest.Issuer, "--tuf-mirror", down.URL}, map[string]string{"HOME": home}, "pass --trusted-root"},
