@@ -138,10 +138,11 @@ func newImageResolveCmd(a *App) *cobra.Command {
 // verifyFlags choose whose signatures image verify accepts: a public key,
 // or a keyless identity under sigstore's trusted root.
 type verifyFlags struct {
-	key                      string
-	identity, identityRegexp string
-	issuer                   string
-	trustedRoot, tufMirror   string
+	key                         string
+	identity, identityRegexp    string
+	issuer                      string
+	sourceRepository, sourceRef string
+	trustedRoot, tufMirror      string
 }
 
 func (f *verifyFlags) add(cmd *cobra.Command) {
@@ -149,6 +150,8 @@ func (f *verifyFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.identity, "certificate-identity", "", "keyless: the signer's identity, exactly (GitHub Actions: https://github.com/OWNER/REPO/.github/workflows/FILE@REF)")
 	cmd.Flags().StringVar(&f.identityRegexp, "certificate-identity-regexp", "", "keyless: a regexp the signer's identity must match")
 	cmd.Flags().StringVar(&f.issuer, "certificate-oidc-issuer", "", "keyless: the OIDC issuer (GitHub Actions: https://token.actions.githubusercontent.com)")
+	cmd.Flags().StringVar(&f.sourceRepository, "certificate-source-repository", "", "keyless: the repository the signing workflow ran for, exactly (certificate extension 1.3.6.1.4.1.57264.1.12, e.g. https://github.com/smp/order-svc)")
+	cmd.Flags().StringVar(&f.sourceRef, "certificate-source-ref", "", "keyless: the git ref it ran on, exactly (extension 1.3.6.1.4.1.57264.1.14, e.g. refs/heads/main)")
 	cmd.Flags().StringVar(&f.trustedRoot, "trusted-root", "", "keyless: sigstore trusted root JSON (default: fetched from sigstore's TUF repository)")
 	cmd.Flags().StringVar(&f.tufMirror, "tuf-mirror", tuf.DefaultMirror, "keyless, without --trusted-root: the TUF repository to fetch sigstore's trusted root from")
 }
@@ -156,7 +159,7 @@ func (f *verifyFlags) add(cmd *cobra.Command) {
 // policy builds the verification policy; only keyless without
 // --trusted-root leaves the machine (sigstore's TUF repository).
 func (f *verifyFlags) policy(ctx context.Context, a *App) (*signing.Policy, error) {
-	keyless := f.identity != "" || f.identityRegexp != "" || f.issuer != "" || f.trustedRoot != ""
+	keyless := f.identity != "" || f.identityRegexp != "" || f.issuer != "" || f.trustedRoot != "" || f.sourceRepository != "" || f.sourceRef != ""
 	switch {
 	case f.key != "" && keyless:
 		return nil, exit.Usagef("--key and the keyless flags (--certificate-identity…, --trusted-root) exclude each other: verify with a key or with an identity")
@@ -169,7 +172,7 @@ func (f *verifyFlags) policy(ctx context.Context, a *App) (*signing.Policy, erro
 	case !keyless:
 		return nil, exit.Usagef("say whose signature to accept: --key cosign.pub, or --certificate-identity (or --certificate-identity-regexp) with --certificate-oidc-issuer")
 	}
-	id := signing.Identity{Subject: f.identity, SubjectRegexp: f.identityRegexp, Issuer: f.issuer}
+	id := signing.Identity{Subject: f.identity, SubjectRegexp: f.identityRegexp, Issuer: f.issuer, SourceRepository: f.sourceRepository, SourceRef: f.sourceRef}
 	if err := id.Validate(); err != nil {
 		return nil, err // bad flags: say so before fetching anything
 	}
@@ -208,13 +211,16 @@ With --key, signatures must verify with that public key (no transparency log
 needed). Keyless, each bundle's Fulcio certificate must chain to the trusted
 root and name the identity and issuer, its signature be in a Rekor log of the
 root (with a log or TSA time at which the certificate was valid), and, when
-the root lists certificate transparency logs, carry an SCT. The trusted root
+the root lists certificate transparency logs, carry an SCT. A reusable
+workflow signs as itself; --certificate-source-repository and
+--certificate-source-ref pin the repository and ref it ran for. The trusted root
 is --trusted-root, or else fetched from sigstore's TUF repository (network).
 Exit 1 when any check fails, 2 for unusable flags.`,
 		Example: `  smpctl image verify --image ghcr.io/smp/order-svc@sha256:4f… --key cosign.pub
   smpctl image verify --image ghcr.io/smp/order-svc@sha256:4f… \
     --certificate-identity-regexp '^https://github\.com/smp/delivery/\.github/workflows/cd\.yml@refs/tags/v[0-9]+\.[0-9]+\.[0-9]+$' \
-    --certificate-oidc-issuer https://token.actions.githubusercontent.com`,
+    --certificate-oidc-issuer https://token.actions.githubusercontent.com \
+    --certificate-source-repository https://github.com/smp/order-svc --certificate-source-ref refs/heads/main`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := imageref.Reference(ref)

@@ -76,6 +76,14 @@ func TestImageVerifyKeyless(t *testing.T) {
 		t.Errorf("verify output:\n%s", out)
 	}
 
+	// Pinned to the repository and branch the signing workflow ran for.
+	source := func(args []string, repo string) []string {
+		return append(args, "--certificate-source-repository", repo, "--certificate-source-ref", sigstoretest.SourceRef)
+	}
+	if code, _, errOut := run(t, nil, source(keyless(img.String(), sigstoretest.Identity, sigstoretest.Issuer, trusted), sigstoretest.SourceRepository)...); code != exit.OK {
+		t.Errorf("verify with the source repository and ref: exit %d\n%s", code, errOut)
+	}
+
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 	}))
@@ -89,6 +97,8 @@ func TestImageVerifyKeyless(t *testing.T) {
 	}{
 		{"another identity", keyless(img.String(), "https://github.com/smp/delivery/.github/workflows/cd.yml@refs/heads/feature", sigstoretest.Issuer, trusted), nil, "expected SAN value"},
 		{"another issuer", keyless(img.String(), sigstoretest.Identity, "https://accounts.google.com", trusted), nil, `expected issuer value "https://accounts.google.com"`},
+		{"another source repository", source(keyless(img.String(), sigstoretest.Identity, sigstoretest.Issuer, trusted), "https://github.com/smp/payment-svc"), nil,
+			`expected SourceRepositoryURI to be "https://github.com/smp/payment-svc"`},
 		{"an untrusted root", keyless(img.String(), sigstoretest.Identity, sigstoretest.Issuer, untrusted), nil, "failed to verify log inclusion"},
 		{"a signature of another digest", keyless(replayed.String(), sigstoretest.Identity, sigstoretest.Issuer, trusted), nil, "artifact digest does not match"},
 		{"an image whose SBOM is not signed", keyless(unsignedSBOM.String(), sigstoretest.Identity, sigstoretest.Issuer, trusted), nil, "no signed SBOM"},

@@ -104,6 +104,16 @@ func TestKeylessBundlesFromAVirtualSigstore(t *testing.T) {
 		t.Errorf("verify with an identity regexp: %v", err)
 	}
 
+	// Bound to the repository and branch the signing workflow ran for.
+	fromService := right
+	fromService.SourceRepository, fromService.SourceRef = sigstoretest.SourceRepository, sigstoretest.SourceRef
+	if _, err := signing.VerifyPolicy(ctx, pd, keyless(t, tr, fromService), imageref.Access{}); err != nil {
+		t.Errorf("verify with the source repository and ref: %v", err)
+	}
+	otherRepo, otherRef := fromService, fromService
+	otherRepo.SourceRepository = "https://github.com/smp/payment-svc"
+	otherRef.SourceRef = "refs/heads/feature"
+
 	fails := []struct {
 		name string
 		tm   root.TrustedMaterial
@@ -112,6 +122,8 @@ func TestKeylessBundlesFromAVirtualSigstore(t *testing.T) {
 	}{
 		{"another workflow ref", tr, signing.Identity{Subject: "https://github.com/smp/delivery/.github/workflows/cd.yml@refs/heads/feature", Issuer: sigstoretest.Issuer}, "expected SAN value"},
 		{"a regexp of another organisation", tr, signing.Identity{SubjectRegexp: `^https://github\.com/other/`, Issuer: sigstoretest.Issuer}, "SAN"},
+		{"another source repository", tr, otherRepo, `expected SourceRepositoryURI to be "https://github.com/smp/payment-svc"`},
+		{"another source ref", tr, otherRef, `expected SourceRepositoryRef to be "refs/heads/feature"`},
 		{"another issuer", tr, signing.Identity{Subject: sigstoretest.Identity, Issuer: "https://accounts.google.com"}, "issuer"},
 		{"another sigstore instance's root", sigstoretest.New(t).TrustedRoot(t, false), right, "log inclusion"},
 		{"a root that demands certificate timestamps", vs.TrustedRoot(t, true), right, "certificate timestamp"},

@@ -53,10 +53,17 @@ func KeyPolicy(v signature.Verifier) (*Policy, error) {
 // vouched for it. In GitHub Actions the subject is the URL of the workflow
 // that signed (for a reusable workflow: the called workflow, at its ref) and
 // the issuer https://token.actions.githubusercontent.com.
+//
+// SourceRepository and SourceRef, when set, must equal the certificate's
+// source repository URI and ref extensions (OIDs 1.3.6.1.4.1.57264.1.12 and
+// .14): where the signing workflow ran. They bind a signature made by a
+// shared reusable workflow to the service repository and branch it ran for.
 type Identity struct {
-	Subject       string
-	SubjectRegexp string
-	Issuer        string
+	Subject          string
+	SubjectRegexp    string
+	Issuer           string
+	SourceRepository string // e.g. https://github.com/smp/order-svc
+	SourceRef        string // e.g. refs/heads/main
 }
 
 // Validate says what is missing or wrong in id (ErrBadPolicy).
@@ -93,7 +100,7 @@ func KeylessPolicy(tm root.TrustedMaterial, id Identity) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadPolicy, err)
 	}
-	ci, err := verify.NewCertificateIdentity(san, iss, certificate.Extensions{})
+	ci, err := verify.NewCertificateIdentity(san, iss, certificate.Extensions{SourceRepositoryURI: id.SourceRepository, SourceRepositoryRef: id.SourceRef})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadPolicy, err)
 	}
@@ -109,7 +116,11 @@ func KeylessPolicy(tm root.TrustedMaterial, id Identity) (*Policy, error) {
 	if subject == "" {
 		subject = "matching " + id.SubjectRegexp
 	}
-	return &Policy{bundles: bv, identity: verify.WithCertificateIdentity(ci), what: fmt.Sprintf("identity %s issued by %s", subject, id.Issuer)}, nil
+	what := fmt.Sprintf("identity %s issued by %s", subject, id.Issuer)
+	if id.SourceRepository != "" || id.SourceRef != "" {
+		what += fmt.Sprintf(" for source %s %s", id.SourceRepository, id.SourceRef)
+	}
+	return &Policy{bundles: bv, identity: verify.WithCertificateIdentity(ci), what: strings.TrimSpace(what)}, nil
 }
 
 // LoadTrustedRoot reads sigstore's trusted root JSON (trusted_root.json:

@@ -166,7 +166,8 @@ func TestTagsNeverRebuild(t *testing.T) {
 	want := []string{
 		"image resolve --image ghcr.io/smp/order-svc --source-commit " + fakeSHA,
 		"image verify --image ghcr.io/smp/order-svc@" + digestA + " --certificate-identity-regexp " + signerRegexp +
-			" --certificate-oidc-issuer https://token.actions.githubusercontent.com",
+			" --certificate-oidc-issuer https://token.actions.githubusercontent.com" +
+			" --certificate-source-repository https://github.com/smp/order-svc --certificate-source-ref refs/heads/main",
 		"image tag --image ghcr.io/smp/order-svc@" + digestA + " --tag 3.3.0",
 	}
 	if strings.Join(r.calls, "\n") != strings.Join(want, "\n") {

@@ -1,21 +1,31 @@
 // Package sigstoretest signs images keylessly for tests, against a
-// virtual sigstore instance: sigstore-go's pkg/testing/ca VirtualSigstore,
-// a Fulcio CA, Rekor log and timestamp authority that live in the test
-// process with real keys (the public instances cannot be reached from
-// tests, and no OIDC token exists outside GitHub Actions). The bundles it
-// makes are real sigstore bundles v0.3 — real certificates, signatures,
-// Rekor entries with signed inclusion promises and proofs, RFC 3161
-// timestamps — attached the way cosign v3 attaches them: an OCI referrer
-// of the signed digest, its one layer the bundle JSON.
+// virtual sigstore instance: a Fulcio CA, a Rekor log and a timestamp
+// authority that live in the test process with real keys — Rekor and the
+// TSA from sigstore-go's pkg/testing/ca VirtualSigstore, the Fulcio CA its
+// own, issuing certificates shaped like the ones GitHub Actions gets (the
+// public instances cannot be reached from tests, and no OIDC token exists
+// outside GitHub Actions). The bundles it makes are real sigstore bundles
+// v0.3 — certificates, DSSE signatures, Rekor entries with signed
+// inclusion promises and proofs, RFC 3161 timestamps — attached the way
+// cosign v3 attaches them: an OCI referrer of the signed digest, its one
+// layer the bundle JSON.
 package sigstoretest
 
 import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"math/big"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -32,11 +42,13 @@ import (
 	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 	"github.com/sigstore/sigstore-go/pkg/tlog"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/smp/delivery/internal/signing"
@@ -50,9 +62,22 @@ const (
 	Issuer   = "https://token.actions.githubusercontent.com"
 )
 
+// Where the signed image was built, as GitHub Actions' Fulcio certificates
+// record it (source repository URI and ref extensions).
+const (
+	SourceRepository = "https://github.com/smp/order-svc"
+	SourceRef        = "refs/heads/main"
+)
+
 // Virtual is a virtual sigstore instance (Fulcio, Rekor, TSA) for tests.
+// Rekor and the TSA are sigstore-go's; the Fulcio CA is its own so that
+// certificates carry what Fulcio writes for GitHub Actions (a URI subject,
+// the issuer and source repository extensions), which sigstore-go's
+// virtual CA does not.
 type Virtual struct {
 	*ca.VirtualSigstore
+	fulcio    *root.FulcioCertificateAuthority
+	fulcioKey crypto.Signer
 }
 
 // New starts a virtual sigstore instance with fresh keys.
@@ -62,7 +87,76 @@ func New(t testing.TB) *Virtual {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Virtual{vs}
+	rootCert, rootKey, err := ca.GenerateRootCa()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter, interKey, err := ca.GenerateFulcioIntermediate(rootCert, rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Virtual{VirtualSigstore: vs, fulcioKey: interKey, fulcio: &root.FulcioCertificateAuthority{
+		Root: rootCert, Intermediates: []*x509.Certificate{inter}, URI: "https://fulcio.virtual.test",
+		ValidityPeriodStart: time.Now().Add(-time.Hour), ValidityPeriodEnd: time.Now().Add(2 * time.Hour),
+	}}
+}
+
+// FulcioCertificateAuthorities is the instance's own Fulcio CA.
+func (v *Virtual) FulcioCertificateAuthorities() []root.CertificateAuthority {
+	return []root.CertificateAuthority{v.fulcio}
+}
+
+// Signer is who signs: the certificate's subject and issuer, and the
+// repository and ref the workflow ran on.
+type Signer struct {
+	Identity, Issuer            string
+	SourceRepository, SourceRef string
+}
+
+// leaf issues a 10-minute certificate for s, as Fulcio does for GitHub
+// Actions: URI subject alternative name, issuer (OID .8, DER UTF8String),
+// source repository URI (.12) and ref (.14).
+func (v *Virtual) leaf(t testing.TB, s Signer) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(s.Identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exts []pkix.Extension
+	for _, e := range []struct {
+		oid   asn1.ObjectIdentifier
+		value string
+	}{{certificate.OIDIssuerV2, s.Issuer}, {certificate.OIDSourceRepositoryURI, s.SourceRepository}, {certificate.OIDSourceRepositoryRef, s.SourceRef}} {
+		if e.value == "" {
+			continue
+		}
+		der, err := asn1.MarshalWithParams(e.value, "utf8")
+		if err != nil {
+			t.Fatal(err)
+		}
+		exts = append(exts, pkix.Extension{Id: e.oid, Value: der})
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: serial, NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(10 * time.Minute),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+		URIs: []*url.URL{u}, ExtraExtensions: exts,
+	}, v.fulcio.Intermediates[0], &key.PublicKey, v.fulcioKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
 }
 
 // TrustedRoot is the instance's trusted root. withCT adds its certificate
@@ -136,51 +230,53 @@ func Statement(t testing.TB, subject name.Digest, predicateType string, predicat
 	return b
 }
 
-// Bundle signs statement keylessly as identity/issuer: a Fulcio
-// certificate from the virtual CA, the DSSE envelope, a Rekor entry with
-// its signed entry timestamp and inclusion proof, and an RFC 3161 timestamp.
+// Bundle signs statement keylessly as identity/issuer, built from
+// SourceRepository at SourceRef.
 func (v *Virtual) Bundle(t testing.TB, identity, issuer string, statement []byte) []byte {
 	t.Helper()
-	ent, err := v.AttestAtTime(identity, issuer, statement, time.Now().Add(5*time.Minute), true)
+	return v.BundleBy(t, Signer{Identity: identity, Issuer: issuer, SourceRepository: SourceRepository, SourceRef: SourceRef}, statement)
+}
+
+// BundleBy signs statement keylessly as s: a Fulcio certificate from the
+// virtual CA, the DSSE envelope, a Rekor entry with its signed entry
+// timestamp and inclusion proof, and an RFC 3161 timestamp.
+func (v *Virtual) BundleBy(t testing.TB, s Signer, statement []byte) []byte {
+	t.Helper()
+	cert, key := v.leaf(t, s)
+	sv, err := signature.LoadECDSASignerVerifier(key, crypto.SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vc, err := ent.VerificationContent()
+	es, err := dsse.NewEnvelopeSigner(&sigdsse.SignerAdapter{SignatureSigner: sv, Pub: &key.PublicKey})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := ent.SignatureContent()
+	env, err := es.SignPayload(context.Background(), "application/vnd.in-toto+json", statement)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, ok := sc.(*bundle.Envelope)
-	if !ok {
-		t.Fatalf("virtual sigstore signed a %T, want a DSSE envelope", sc)
-	}
-	stamps, err := ent.Timestamps()
+	sig, err := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := ent.TlogEntries()
+	tsr, err := v.TimestampResponse(sig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tles []*protorekor.TransparencyLogEntry
-	for _, e := range entries {
-		tles = append(tles, v.withPromise(t, e))
-	}
-	var ts []*protocommon.RFC3161SignedTimestamp
-	for _, s := range stamps {
-		ts = append(ts, &protocommon.RFC3161SignedTimestamp{SignedTimestamp: s})
+	entry, err := v.GenerateTlogEntry(cert, env, sig, time.Now().Unix(), true)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return marshal(t, &protobundle.Bundle{
 		MediaType: signing.BundleMediaType,
 		VerificationMaterial: &protobundle.VerificationMaterial{
-			Content:                   &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: vc.Certificate().Raw}},
-			TlogEntries:               tles,
-			TimestampVerificationData: &protobundle.TimestampVerificationData{Rfc3161Timestamps: ts},
+			Content:     &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: cert.Raw}},
+			TlogEntries: []*protorekor.TransparencyLogEntry{v.withPromise(t, entry)},
+			TimestampVerificationData: &protobundle.TimestampVerificationData{
+				Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: tsr}},
+			},
 		},
-		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: protoEnvelope(t, env.RawEnvelope())},
+		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: protoEnvelope(t, env)},
 	})
 }
 
