@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/tuf"
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/exit"
@@ -40,7 +43,7 @@ func imageError(err error) error {
 	}
 	for _, usage := range []error{
 		imageref.ErrInvalid, image.ErrBadInput, image.ErrNotMain, image.ErrCgoOnly, image.ErrNoCommit,
-		signing.ErrBadKey, retention.ErrBadInput, imagepolicy.ErrBadInput,
+		signing.ErrBadKey, signing.ErrBadPolicy, retention.ErrBadInput, imagepolicy.ErrBadInput,
 	} {
 		if errors.Is(err, usage) {
 			return exit.UsageError(err)
@@ -59,6 +62,7 @@ digest that was built, never by rebuilding:
   smpctl image resolve --image REPO --source-commit SHA   # the digest built for a commit
   smpctl image tag --image REPO@sha256:D --tag 3.3.0-rc.1 # promote: a new tag, same digest
   smpctl image verify --image REF --key cosign.pub        # signature + signed SBOM
+  smpctl image verify --image REF --certificate-identity-regexp RE --certificate-oidc-issuer URL   # keyless
 
 (The signature check is "image verify"; "smpctl verify" is the metric gate.)`,
 		Args: cobra.NoArgs,
@@ -131,46 +135,119 @@ func newImageResolveCmd(a *App) *cobra.Command {
 	return cmd
 }
 
+// verifyFlags choose whose signatures image verify accepts: a public key,
+// or a keyless identity under sigstore's trusted root.
+type verifyFlags struct {
+	key                         string
+	identity, identityRegexp    string
+	issuer                      string
+	sourceRepository, sourceRef string
+	trustedRoot, tufMirror      string
+}
+
+func (f *verifyFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.key, "key", "", "cosign public key (cosign.pub): key-signed images, in cosign's .sig or bundle format")
+	cmd.Flags().StringVar(&f.identity, "certificate-identity", "", "keyless: the signer's identity, exactly (GitHub Actions: https://github.com/OWNER/REPO/.github/workflows/FILE@REF)")
+	cmd.Flags().StringVar(&f.identityRegexp, "certificate-identity-regexp", "", "keyless: a regexp the signer's identity must match")
+	cmd.Flags().StringVar(&f.issuer, "certificate-oidc-issuer", "", "keyless: the OIDC issuer (GitHub Actions: https://token.actions.githubusercontent.com)")
+	cmd.Flags().StringVar(&f.sourceRepository, "certificate-source-repository", "", "keyless: the repository the signing workflow ran for, exactly (certificate extension 1.3.6.1.4.1.57264.1.12, e.g. https://github.com/smp/order-svc)")
+	cmd.Flags().StringVar(&f.sourceRef, "certificate-source-ref", "", "keyless: the git ref it ran on, exactly (extension 1.3.6.1.4.1.57264.1.14, e.g. refs/heads/main)")
+	cmd.Flags().StringVar(&f.trustedRoot, "trusted-root", "", "keyless: sigstore trusted root JSON (default: fetched from sigstore's TUF repository)")
+	cmd.Flags().StringVar(&f.tufMirror, "tuf-mirror", tuf.DefaultMirror, "keyless, without --trusted-root: the TUF repository to fetch sigstore's trusted root from")
+}
+
+// policy builds the verification policy; only keyless without
+// --trusted-root leaves the machine (sigstore's TUF repository).
+func (f *verifyFlags) policy(ctx context.Context, a *App) (*signing.Policy, error) {
+	keyless := f.identity != "" || f.identityRegexp != "" || f.issuer != "" || f.trustedRoot != "" || f.sourceRepository != "" || f.sourceRef != ""
+	switch {
+	case f.key != "" && keyless:
+		return nil, exit.Usagef("--key and the keyless flags (--certificate-identity…, --trusted-root) exclude each other: verify with a key or with an identity")
+	case f.key != "":
+		v, err := loadVerifier(f.key)
+		if err != nil {
+			return nil, err
+		}
+		return signing.KeyPolicy(v)
+	case !keyless:
+		return nil, exit.Usagef("say whose signature to accept: --key cosign.pub, or --certificate-identity (or --certificate-identity-regexp) with --certificate-oidc-issuer")
+	}
+	id := signing.Identity{Subject: f.identity, SubjectRegexp: f.identityRegexp, Issuer: f.issuer, SourceRepository: f.sourceRepository, SourceRef: f.sourceRef}
+	if err := id.Validate(); err != nil {
+		return nil, err // bad flags: say so before fetching anything
+	}
+	var tm *root.TrustedRoot
+	var err error
+	if f.trustedRoot != "" {
+		tm, err = signing.LoadTrustedRoot(f.trustedRoot)
+	} else {
+		cache := ""
+		if home := a.Getenv("HOME"); home != "" {
+			cache = filepath.Join(home, ".sigstore", "root")
+		}
+		tm, err = signing.FetchTrustedRoot(ctx, signing.TUF{Mirror: f.tufMirror, CacheDir: cache})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return signing.KeylessPolicy(tm, id)
+}
+
 func newImageVerifyCmd(a *App) *cobra.Command {
-	var ref, key string
+	var ref string
+	var f verifyFlags
 	cmd := &cobra.Command{
-		Use:   "verify --image REF --key cosign.pub",
-		Short: "Check the image's cosign signature and its signed CycloneDX SBOM",
-		Long: `verify resolves REF to a digest and checks, with the public key:
-  - a cosign signature (REPO:sha256-<hex>.sig) of that digest;
-  - for each platform image, an SBOM referrer signed by the same key whose
-    recorded binary SHA-256 is that of /app/server in the image.
-Exit 1 when any check fails. Keyless (Fulcio/Rekor) signatures made by cosign
-in GitHub Actions are verified with the cosign CLI (docs/images.md).`,
-		Example: `  smpctl image verify --image ghcr.io/smp/order-svc@sha256:4f… --key cosign.pub`,
-		Args:    cobra.NoArgs,
+		Use:   "verify --image REF (--key cosign.pub | --certificate-identity ID --certificate-oidc-issuer URL [--trusted-root trusted_root.json])",
+		Short: "Check the image's cosign signature and its signed CycloneDX SBOM (key pair or keyless)",
+		Long: `verify resolves REF to a digest and checks:
+  - a signature of that digest: in cosign's .sig format (REPO:sha256-<hex>.sig,
+    --key only) or a sigstore bundle attached as an OCI referrer (what cosign v3
+    writes by default: a DSSE in-toto statement about the digest);
+  - for each platform image, a signed SBOM that records the SHA-256 of the
+    /app/server in the image: the CycloneDX SBOM referrer with its own
+    signature, or a CycloneDX attestation (cosign attest --type cyclonedx)
+    whose subject is the platform image.
+With --key, signatures must verify with that public key (no transparency log
+needed). Keyless, each bundle's Fulcio certificate must chain to the trusted
+root and name the identity and issuer, its signature be in a Rekor log of the
+root (with a log or TSA time at which the certificate was valid), and, when
+the root lists certificate transparency logs, carry an SCT. A reusable
+workflow signs as itself; --certificate-source-repository and
+--certificate-source-ref pin the repository and ref it ran for. The trusted root
+is --trusted-root, or else fetched from sigstore's TUF repository (network).
+Exit 1 when any check fails, 2 for unusable flags.`,
+		Example: `  smpctl image verify --image ghcr.io/smp/order-svc@sha256:4f… --key cosign.pub
+  smpctl image verify --image ghcr.io/smp/order-svc@sha256:4f… \
+    --certificate-identity-regexp '^https://github\.com/smp/delivery/\.github/workflows/cd\.yml@refs/tags/v[0-9]+\.[0-9]+\.[0-9]+$' \
+    --certificate-oidc-issuer https://token.actions.githubusercontent.com \
+    --certificate-source-repository https://github.com/smp/order-svc --certificate-source-ref refs/heads/main`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := imageref.Reference(ref)
 			if err != nil {
 				return imageError(err)
 			}
-			v, err := loadVerifier(key)
+			ctx, cancel := context.WithTimeout(cmd.Context(), registryTimeout)
+			defer cancel()
+			p, err := f.policy(ctx, a)
 			if err != nil {
 				return imageError(err)
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), registryTimeout)
-			defer cancel()
-			res, err := signing.Verify(ctx, r, v, a.access())
+			res, err := signing.VerifyPolicy(ctx, r, p, a.access())
 			if err != nil {
 				return imageError(err)
 			}
 			return a.Render(res, func(w io.Writer) error {
-				fmt.Fprintf(w, "signature: ok  %s\n", res.Image)
+				fmt.Fprintf(w, "signature: ok  %s (%s)\n", res.Image, res.Signer)
 				for _, p := range res.Platforms {
-					fmt.Fprintf(w, "sbom:      ok  %s (%s %s, binary sha256 %s)\n", p.SBOM, p.Component, p.Version, p.BinarySHA256[:12])
+					fmt.Fprintf(w, "sbom:      ok  %s (%s: %s %s, binary sha256 %s)\n", p.SBOM, p.Kind, p.Component, p.Version, p.BinarySHA256[:12])
 				}
 				return nil
 			})
 		},
 	}
 	cmd.Flags().StringVar(&ref, "image", "", "image reference: REPO@sha256:… (or a tag, resolved first)")
-	cmd.Flags().StringVar(&key, "key", "", "cosign public key (cosign.pub)")
+	f.add(cmd)
 	_ = cmd.MarkFlagRequired("image")
-	_ = cmd.MarkFlagRequired("key")
 	return cmd
 }

@@ -4,11 +4,15 @@ package signing_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/smp/delivery/internal/imageref"
 	"github.com/smp/delivery/internal/imagetest"
@@ -27,9 +31,9 @@ func cosign(t *testing.T, dir, password string, args ...string) (string, error) 
 	return string(out), err
 }
 
-// The cosign CLI and smpctl read each other's keys and signatures (cosign's
-// legacy .sig format; cosign v3 writes a new bundle format by default,
-// which smpctl does not read: --new-bundle-format=false).
+// The cosign CLI and smpctl read each other's keys and signatures in
+// cosign's legacy .sig format (the one smpctl sign writes; cosign writes it
+// with --new-bundle-format=false). Its default bundle format: below.
 func TestCosignAndSmpctlUnderstandEachOther(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -89,4 +93,68 @@ func TestCosignAndSmpctlUnderstandEachOther(t *testing.T) {
 	if out, err := cosign(t, dir, "", "verify", "--key", "smp.pub", "--insecure-ignore-tlog=true", "--allow-http-registry", q.Repo+"@"+q.Digest); err == nil || !strings.Contains(out, "verif") {
 		t.Fatalf("cosign verify with the wrong key passed:\n%s", out)
 	}
+}
+
+// cosign v3's default format with a key pair, offline (no Rekor upload, no
+// signing config): `cosign sign` and `cosign attest --type cyclonedx` write
+// sigstore bundles as OCI referrers; smpctl verifies both with the public
+// key, and refuses them with another key.
+func TestSmpctlVerifiesCosignBundles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	host := imagetest.Registry(t)
+	p := pushed(t, host, "cosign-bundle")
+	ref := p.Repo + "@" + p.Digest
+	dir := t.TempDir()
+	if out, err := cosign(t, dir, "pw", "generate-key-pair"); err != nil {
+		t.Fatalf("cosign generate-key-pair: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sbom.json"), sbomDoc(t, p), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	offline := []string{"--yes", "--key", "cosign.key", "--tlog-upload=false", "--use-signing-config=false", "--allow-http-registry"}
+	if out, err := cosign(t, dir, "pw", append(append([]string{"sign"}, offline...), ref)...); err != nil {
+		t.Fatalf("cosign sign (bundle format): %v\n%s", err, out)
+	}
+	pub, err := os.ReadFile(filepath.Join(dir, "cosign.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := signing.LoadVerifier(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bundle format, not the .sig tag.
+	if _, err := remote.Head(signing.SignatureTag(mustDigest(t, ref).Context(), mustHash(t, p.Digest))); err == nil {
+		t.Fatal("cosign wrote the legacy .sig tag; this test is about its bundle format")
+	}
+	r, _ := imageref.Reference(ref)
+	// Signed image, SBOM neither signed nor attested yet: not enough.
+	if _, err := signing.Verify(ctx, r, v, imageref.Access{}); !errors.Is(err, signing.ErrNoSBOM) {
+		t.Fatalf("smpctl verify of a cosign bundle signature without SBOM attestation: %v, want ErrNoSBOM", err)
+	}
+	if out, err := cosign(t, dir, "pw", append(append([]string{"attest", "--type", "cyclonedx", "--predicate", "sbom.json"}, offline...), p.Repo+"@"+p.Platforms[0].Digest)...); err != nil {
+		t.Fatalf("cosign attest (bundle format): %v\n%s", err, out)
+	}
+	got, err := signing.Verify(ctx, r, v, imageref.Access{})
+	if err != nil {
+		t.Fatalf("smpctl verify of cosign's bundles: %v", err)
+	}
+	if got.Signer != "key" || got.Platforms[0].Kind != "CycloneDX attestation" || got.Platforms[0].Component != "healthsvc" {
+		t.Errorf("verified %+v", got)
+	}
+	_, otherPub := keys(t)
+	other, _ := signing.LoadVerifier(otherPub)
+	if _, err := signing.Verify(ctx, r, other, imageref.Access{}); !errors.Is(err, signing.ErrBadSignature) {
+		t.Errorf("smpctl verify of cosign's bundles with another key: %v, want ErrBadSignature", err)
+	}
+}
+
+func mustDigest(t *testing.T, s string) name.Digest {
+	t.Helper()
+	d, err := imageref.Digest(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

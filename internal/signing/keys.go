@@ -7,15 +7,21 @@
 //     block "ENCRYPTED SIGSTORE PRIVATE KEY" — what `cosign generate-key-pair`
 //     writes; the public key is PKIX PEM. The password comes from
 //     COSIGN_PASSWORD, as with cosign.
+//
 //   - signatures: a "simple signing" payload (sigstore's payload.Cosign)
 //     signed with sigstore's signature package, stored as a layer of the
 //     manifest tagged sha256-<hex>.sig in the image's repository, the
 //     signature in the layer annotation dev.cosignproject.cosign/signature.
 //
-// What it does not do: keyless signing (Fulcio certificates, Rekor
-// transparency log). In GitHub Actions that is the cosign CLI's job with the
-// workflow's OIDC token; see docs/images.md. smpctl verifies key-based
-// signatures only, offline, with no transparency log.
+//   - verification also reads sigstore bundles (protobuf bundle v0.3, what
+//     cosign v3 writes by default), attached as OCI referrers of the signed
+//     digest, with sigstore-go: by key, or keyless — a Fulcio certificate
+//     chaining to a sigstore trusted root, naming an identity and OIDC
+//     issuer, its signature in a Rekor log of that root.
+//
+// What it does not do: sign keylessly or write bundles. In GitHub Actions
+// the cosign CLI signs with the workflow's OIDC token (cd.yml); see
+// docs/images.md.
 package signing
 
 import (

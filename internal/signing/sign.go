@@ -95,25 +95,59 @@ func signDigest(d name.Digest, signer signature.Signer, opts []remote.Option) er
 	return nil
 }
 
-// verifyDigest checks that some signature of d verifies with v and names d.
-func verifyDigest(d name.Digest, v signature.Verifier, opts []remote.Option) error {
+// verifyDigest checks that some signature of d satisfies p and names d:
+// with a key, one in cosign's .sig format or a sigstore bundle; keyless, a
+// sigstore bundle. It returns who signed.
+func verifyDigest(d name.Digest, p *Policy, opts []remote.Option) (string, error) {
+	var reasons []string
+	found := false
+	if p.key != nil {
+		present, why, err := verifySigTag(d, p.key, opts)
+		if err != nil {
+			return "", err
+		}
+		if present && len(why) == 0 {
+			return "key", nil
+		}
+		found = found || present
+		reasons = append(reasons, why...)
+	}
+	who, present, why, err := p.verifyBundleSignature(d, opts)
+	if err != nil {
+		return "", err
+	}
+	if who != "" {
+		return who, nil
+	}
+	found = found || present
+	reasons = append(reasons, why...)
+	if !found {
+		h, _ := v1.NewHash(d.DigestStr())
+		return "", fmt.Errorf("%w: %s has neither a cosign signature (%s) nor a sigstore bundle referrer: sign it with smpctl sign --key cosign.key, or cosign sign (keyless in GitHub Actions)",
+			ErrNoSignature, d, SignatureTag(d.Context(), h).TagStr())
+	}
+	return "", fmt.Errorf("%w by %s: %s (%s)", ErrBadSignature, p.what, d, strings.Join(reasons, "; "))
+}
+
+// verifySigTag checks the signatures in d's .sig manifest with v: whether
+// the manifest exists, and why each signature failed (none: one verified).
+func verifySigTag(d name.Digest, v signature.Verifier, opts []remote.Option) (present bool, reasons []string, err error) {
 	h, err := v1.NewHash(d.DigestStr())
 	if err != nil {
-		return err
+		return false, nil, err
 	}
 	tag := SignatureTag(d.Context(), h)
 	img, err := remote.Image(tag, opts...)
 	if err != nil {
 		if imageref.NotFound(err) {
-			return fmt.Errorf("%w: %s has no %s: sign it with smpctl sign --image %s --key cosign.key", ErrNoSignature, d, tag.TagStr(), d)
+			return false, nil, nil
 		}
-		return fmt.Errorf("read %s: %w", tag, err)
+		return false, nil, fmt.Errorf("read %s: %w", tag, err)
 	}
 	m, err := img.Manifest()
 	if err != nil {
-		return err
+		return false, nil, err
 	}
-	var reasons []string
 	for _, l := range m.Layers {
 		if l.MediaType != SimpleSigningMediaType {
 			continue
@@ -125,11 +159,11 @@ func verifyDigest(d name.Digest, v signature.Verifier, opts []remote.Option) err
 		}
 		layer, err := img.LayerByDigest(l.Digest)
 		if err != nil {
-			return err
+			return false, nil, err
 		}
 		body, err := readAll(layer)
 		if err != nil {
-			return err
+			return false, nil, err
 		}
 		if err := v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(body)); err != nil {
 			reasons = append(reasons, "signed by another key")
@@ -144,12 +178,12 @@ func verifyDigest(d name.Digest, v signature.Verifier, opts []remote.Option) err
 			reasons = append(reasons, "signs digest "+p.Critical.Image.DockerManifestDigest)
 			continue
 		}
-		return nil
+		return true, nil, nil
 	}
 	if len(reasons) == 0 {
-		reasons = append(reasons, "no signature layers")
+		reasons = append(reasons, tag.TagStr()+" has no signature layers")
 	}
-	return fmt.Errorf("%w: %s (%s)", ErrBadSignature, d, strings.Join(reasons, "; "))
+	return true, reasons, nil
 }
 
 func readAll(l v1.Layer) ([]byte, error) {
@@ -245,22 +279,35 @@ func Sign(ctx context.Context, ref name.Reference, signer signature.Signer, acc 
 // Verified is what Verify checked.
 type Verified struct {
 	Image     string         `json:"image"`
+	Signer    string         `json:"signer"` // "key", or "keyless SAN (issuer ISSUER)"
 	Platforms []VerifiedSBOM `json:"platforms"`
 }
 
 // VerifiedSBOM is the signed SBOM found for one platform image.
 type VerifiedSBOM struct {
 	Image        string `json:"image"`
-	SBOM         string `json:"sbom"`
+	SBOM         string `json:"sbom"` // the SBOM referrer, or the attestation that carries it
+	Kind         string `json:"kind"` // "signed SBOM referrer" or "CycloneDX attestation"
 	Component    string `json:"component"`
 	Version      string `json:"version"`
 	BinarySHA256 string `json:"binarySha256"`
 }
 
-// Verify checks the image's signature and, for each platform image, that
-// an SBOM referrer is signed by the same key and describes the very binary
-// at /app/server (its SHA-256 matches).
+// Verify checks the image with a public key; see VerifyPolicy.
 func Verify(ctx context.Context, ref name.Reference, v signature.Verifier, acc imageref.Access) (*Verified, error) {
+	p, err := KeyPolicy(v)
+	if err != nil {
+		return nil, err
+	}
+	return VerifyPolicy(ctx, ref, p, acc)
+}
+
+// VerifyPolicy checks that the image carries a signature p accepts and
+// that each platform image has an SBOM signed under p that describes the
+// very binary at /app/server (its SHA-256 matches): an SBOM referrer with
+// its own signature, or a CycloneDX attestation whose subject is the
+// platform image.
+func VerifyPolicy(ctx context.Context, ref name.Reference, p *Policy, acc imageref.Access) (*Verified, error) {
 	opts := acc.Options(ctx)
 	desc, err := resolve(ref, opts)
 	if err != nil {
@@ -271,17 +318,18 @@ func Verify(ctx context.Context, ref name.Reference, v signature.Verifier, acc i
 		return nil, fmt.Errorf("%w: registry returned %s for %s", ErrBadSignature, desc.Digest, d)
 	}
 	top := repo.Digest(desc.Digest.String())
-	if err := verifyDigest(top, v, opts); err != nil {
+	who, err := verifyDigest(top, p, opts)
+	if err != nil {
 		return nil, err
 	}
-	out := &Verified{Image: top.String()}
+	out := &Verified{Image: top.String(), Signer: who}
 	plats, err := platformImages(desc)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range plats {
-		pd := repo.Digest(p.Digest.String())
-		got, err := verifySBOM(pd, v, opts)
+	for _, pl := range plats {
+		pd := repo.Digest(pl.Digest.String())
+		got, err := verifySBOM(pd, p, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -290,7 +338,7 @@ func Verify(ctx context.Context, ref name.Reference, v signature.Verifier, acc i
 	return out, nil
 }
 
-func verifySBOM(pd name.Digest, v signature.Verifier, opts []remote.Option) (*VerifiedSBOM, error) {
+func verifySBOM(pd name.Digest, p *Policy, opts []remote.Option) (*VerifiedSBOM, error) {
 	refs, err := sboms(pd, opts)
 	if err != nil {
 		return nil, err
@@ -299,10 +347,22 @@ func verifySBOM(pd name.Digest, v signature.Verifier, opts []remote.Option) (*Ve
 	if err != nil {
 		return nil, err
 	}
+	// describes checks that doc records the binary the image holds.
+	describes := func(from name.Digest, kind string, doc []byte) (*VerifiedSBOM, string) {
+		bom, err := sbom.Parse(doc)
+		if err != nil {
+			return nil, from.DigestStr() + ": " + err.Error()
+		}
+		if got := sbom.BinarySHA256(bom); got != binSum {
+			return nil, fmt.Sprintf("%s describes a binary with SHA-256 %s, the image holds %s", from.DigestStr(), got, binSum)
+		}
+		return &VerifiedSBOM{Image: pd.String(), SBOM: from.String(), Kind: kind, Component: bom.Metadata.Component.Name,
+			Version: bom.Metadata.Component.Version, BinarySHA256: binSum}, ""
+	}
 	var reasons []string
 	for _, s := range refs {
 		sd := pd.Context().Digest(s.Digest.String())
-		if err := verifyDigest(sd, v, opts); err != nil {
+		if _, err := verifyDigest(sd, p, opts); err != nil {
 			reasons = append(reasons, err.Error())
 			continue
 		}
@@ -319,19 +379,26 @@ func verifySBOM(pd name.Digest, v signature.Verifier, opts []remote.Option) (*Ve
 		if err != nil {
 			return nil, err
 		}
-		bom, err := sbom.Parse(doc)
-		if err != nil {
-			reasons = append(reasons, sd.DigestStr()+": "+err.Error())
-			continue
+		got, why := describes(sd, "signed SBOM referrer", doc)
+		if got != nil {
+			return got, nil
 		}
-		if got := sbom.BinarySHA256(bom); got != binSum {
-			reasons = append(reasons, fmt.Sprintf("%s describes a binary with SHA-256 %s, the image holds %s", sd.DigestStr(), got, binSum))
-			continue
+		reasons = append(reasons, why)
+	}
+	atts, why, err := p.cycloneDXAttestations(pd, opts)
+	if err != nil {
+		return nil, err
+	}
+	reasons = append(reasons, why...)
+	for _, a := range atts {
+		got, why := describes(a.ref, "CycloneDX attestation", a.doc)
+		if got != nil {
+			return got, nil
 		}
-		return &VerifiedSBOM{Image: pd.String(), SBOM: sd.String(), Component: bom.Metadata.Component.Name, Version: bom.Metadata.Component.Version, BinarySHA256: binSum}, nil
+		reasons = append(reasons, why)
 	}
 	if len(reasons) == 0 {
-		reasons = append(reasons, "no CycloneDX referrer")
+		reasons = append(reasons, "no CycloneDX referrer and no CycloneDX attestation")
 	}
 	return nil, fmt.Errorf("%w: %s: %s", ErrNoSBOM, pd, strings.Join(reasons, "; "))
 }

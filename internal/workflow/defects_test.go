@@ -84,13 +84,16 @@ func runStep(t *testing.T, jobID, stepID string, scope Scope, extraEnv ...string
 	return stepRun{}
 }
 
+// signerRegexp is cd.yml's default keyless signer identity.
+const signerRegexp = `^https://github\.com/smp/delivery/\.github/workflows/cd\.yml@refs/tags/v[0-9]+\.[0-9]+\.[0-9]+$`
+
 func cdScope(ref string, needs map[string]any) Scope {
 	return Scope{Contexts: map[string]any{
 		"github": map[string]any{"ref": ref, "sha": fakeSHA, "repository": "smp/order-svc",
 			"server_url": "https://github.com", "run_id": float64(7), "actor": "dev"},
 		"inputs": map[string]any{"service": "order-svc", "image": "ghcr.io/smp/order-svc",
 			"gitops-repository": "https://github.com/smp/smp-gitops.git", "smpctl-version": "v0.1.0", "go-version": "1.26",
-			"working-directory": "."},
+			"working-directory": ".", "signing": "keyless", "signer-identity-regexp": signerRegexp},
 		"needs":   needs,
 		"secrets": map[string]any{"gitops-token": "t0ken"},
 	}}
@@ -162,18 +165,30 @@ func TestTagsNeverRebuild(t *testing.T) {
 	}
 	want := []string{
 		"image resolve --image ghcr.io/smp/order-svc --source-commit " + fakeSHA,
-		"image verify --image ghcr.io/smp/order-svc@" + digestA + " --key KEYFILE",
+		"image verify --image ghcr.io/smp/order-svc@" + digestA + " --certificate-identity-regexp " + signerRegexp +
+			" --certificate-oidc-issuer https://token.actions.githubusercontent.com" +
+			" --certificate-source-repository https://github.com/smp/order-svc --certificate-source-ref refs/heads/main",
 		"image tag --image ghcr.io/smp/order-svc@" + digestA + " --tag 3.3.0",
-	}
-	// The public key is written to a temporary file whose name varies.
-	for i, c := range r.calls {
-		r.calls[i] = keyFlag.ReplaceAllString(c, "--key KEYFILE")
 	}
 	if strings.Join(r.calls, "\n") != strings.Join(want, "\n") {
 		t.Errorf("promote called\n%s\nwant\n%s", strings.Join(r.calls, "\n"), strings.Join(want, "\n"))
 	}
 	if got := r.outputs["image"]; got != "ghcr.io/smp/order-svc:3.3.0@"+digestA {
 		t.Errorf("promote output image = %q", got)
+	}
+	// With signing: key, the same step verifies with the public key input.
+	scope.Contexts["inputs"].(map[string]any)["signing"] = "key"
+	r = runStep(t, "promote", "promote", scope, "STANDIN_OUT_RESOLVE=ghcr.io/smp/order-svc@"+digestA)
+	if r.err != nil {
+		t.Fatalf("promote step (signing: key) failed: %v\n%s", r.err, r.stderr)
+	}
+	want[1] = "image verify --image ghcr.io/smp/order-svc@" + digestA + " --key KEYFILE"
+	// The public key is written to a temporary file whose name varies.
+	for i, c := range r.calls {
+		r.calls[i] = keyFlag.ReplaceAllString(c, "--key KEYFILE")
+	}
+	if strings.Join(r.calls, "\n") != strings.Join(want, "\n") {
+		t.Errorf("promote (signing: key) called\n%s\nwant\n%s", strings.Join(r.calls, "\n"), strings.Join(want, "\n"))
 	}
 }
 
