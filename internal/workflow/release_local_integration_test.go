@@ -66,22 +66,10 @@ func snapshotRepo(t *testing.T) (work, remote, head string) {
 	git(t, "", "init", "--quiet", "--bare", "--initial-branch=main", remote)
 	git(t, work, "init", "--quiet", "--initial-branch=main")
 	git(t, work, "add", "-A")
-	git(t, work, "-c", "user.name=Release Test", "-c", "user.email=release-test@smp.local",
-		"commit", "--quiet", "-m", "chore(release): v0.1.0")
+	git(t, work, "commit", "--quiet", "-m", "chore(release): v0.1.0")
 	git(t, work, "remote", "add", "origin", remote)
 	git(t, work, "push", "--quiet", "origin", "main")
 	return work, remote, git(t, work, "rev-parse", "HEAD")
-}
-
-func git(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // runReleaseJob runs the release job of release.yml for a merged pull
