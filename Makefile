@@ -1,6 +1,6 @@
 # The two commands a newcomer needs (README.md): `make demo` and `make test`.
 # Both install what is missing (scripts/tools.sh) and are safe to re-run.
-.PHONY: demo test build tools fuzz bench clean
+.PHONY: demo test test-trivy build tools fuzz bench clean
 
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -21,6 +21,12 @@ build:
 
 tools:
 	scripts/tools.sh
+
+# The reusable CI's `trivy fs` step, run offline on examples/order-svc. Not in
+# `make test`: building trivy costs ~17 CPU-minutes (docs/workflows.md).
+test-trivy:
+	PATH="$$(scripts/tools.sh trivy):$$PATH" && cd internal/workflow && \
+		GOWORK=off $(GO) test -tags integration,trivy -count=1 -run TestTrivyFsStep ./...
 
 # Run each fuzz target for a short while; the corpus stays under testdata/fuzz.
 fuzz:
