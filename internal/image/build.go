@@ -360,9 +360,12 @@ func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 	// DefaultBaseTimeout or the retries) into the buffered channel; it
 	// runs under ctx, not a context cancelled on return, because pushing
 	// streams the base's layers under the context it was fetched with.
+	// It works on a copy of the options: Build fills in o's git facts
+	// meanwhile.
 	resolved := make(chan baseResult, 1)
+	req := o
 	go func() {
-		c, err := o.resolveBase(ctx)
+		c, err := req.resolveBase(ctx)
 		resolved <- baseResult{c, err}
 	}()
 	if err := o.gitFacts(ctx); err != nil {
