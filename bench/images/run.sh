@@ -10,6 +10,9 @@
 #                                            # go build runs in child processes, not in it)
 #
 # Metrics: go-build-ms, smpctl-build-ms, smpctl/go-ratio (target <= 1.2),
+# smpctl-overhead-ms and smpctl/own-go-build-ratio (smpctl against the go
+# build it ran itself: steadier than against a separate go build when other
+# work loads the machine),
 # binary-MiB, image-gz-MiB, image-raw-minus-binary-KiB (target <= 1024),
 # ko-build+push-ms, ko-digest-stable (1 = same digest every time),
 # smpctl-peak-rss-over-start-MiB (smpctl's own memory; the compiler runs in
