@@ -103,7 +103,8 @@ func (o *BuildOptions) resolveBase(ctx context.Context) (*baseChoice, error) {
 			return nil, fmt.Errorf("resolve base %s: %w", o.DefaultBase, ctx.Err())
 		}
 		why := imageref.Explain(err, o.DefaultBase.Context().Registry, acc.Attempts)
-		if timedOut || unreachable(why) {
+		// An HTTP answer, even one that came as time ran out, is an answer.
+		if status(err) == "" && (timedOut || unreachable(why)) {
 			reason := rootCause(err)
 			if errors.Is(err, context.DeadlineExceeded) {
 				reason = fmt.Sprintf("no answer within %s", timeout)
