@@ -321,3 +321,45 @@ func TestABaseWithoutThePlatformIsRefused(t *testing.T) {
 		t.Fatalf("linux/amd64 on a linux/amd64 base: %v", err)
 	}
 }
+
+// In CI the base comes from one registry (gcr.io) and the image goes to
+// another (ghcr.io): the push copies the base's layers across, after Build
+// has returned.
+func TestAPulledBaseIsCopiedToAnotherRegistryOnPush(t *testing.T) {
+	t.Parallel()
+	upstream, ours := imagetest.Registry(t), imagetest.Registry(t)
+	dir, _ := imagetest.ServiceRepo(t, "cross-registry")
+	def := reference(t, upstream+"/distroless/static-debian12:nonroot")
+	_, bases := distrolessLike(t, def, "12", platforms(t, "linux/amd64")...)
+	r := repo(t, ours, "smp/health")
+	p := push(t, build(t, image.BuildOptions{Dir: dir, Repo: r, DefaultBase: def}))
+	img, err := remote.Image(r.Digest(p.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := layerDigests(t, bases["linux/amd64"])
+	for i, d := range layerDigests(t, img) {
+		h, err := v1.NewHash(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Read each layer from our registry: the blob must be there, not
+		// only named in the manifest.
+		l, err := remote.Layer(r.Digest(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatalf("layer %d %s is not in %s: %v", i, h, ours, err)
+		}
+		got, _, err := v1.SHA256(rc)
+		rc.Close()
+		if err != nil || got != h {
+			t.Fatalf("layer %d from %s hashes to %s (%v), want %s", i, ours, got, err, h)
+		}
+	}
+	if got := layerDigests(t, img); len(got) != len(want)+1 || !slices.Equal(got[:len(want)], want) {
+		t.Fatalf("layers %v, want the base's %v and the app layer", got, want)
+	}
+}
