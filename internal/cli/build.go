@@ -16,20 +16,34 @@ func init() { register(newBuildCmd) }
 
 func newBuildCmd(a *App) *cobra.Command {
 	var o image.BuildOptions
-	var repo, platforms, base string
+	var repo, platforms, base, defaultBase string
 	var push bool
 	cmd := &cobra.Command{
 		Use:   "build --dir DIR --image REPO [--tag TAG]... [--platform linux/amd64,linux/arm64] [--push]",
 		Short: "Build a service image without Docker: reproducible, tagged sha-<short>, with an SBOM",
 		Long: `build compiles the main package in DIR (CGO_ENABLED=0, -trimpath,
 -ldflags "-s -w -X main.version=V -X main.commit=SHA") and puts the binary at
-/app/server on a built-in minimal base (CA certificates, passwd with nonroot
-65532, no shell): user 65532:65532, entrypoint /app/server, port 8080, OCI
-annotations source, revision, version and created (the commit time).
+/app/server on a base: user 65532:65532, entrypoint /app/server, port 8080,
+OCI annotations source, revision, version and created (the commit time).
 
-The same commit always gives the same digest. The image is tagged
-sha-<short commit>, never latest; several platforms make an image index. A
-CycloneDX SBOM of the binary is attached as an OCI referrer.
+The base:
+  (no --base)         the default base, gcr.io/distroless/static-debian12:nonroot
+                      (--default-base, SMP_DEFAULT_BASE, e.g. a mirror), pulled
+                      and pinned by digest if its registry answers within 3s;
+                      if it cannot be reached (DNS, refused, timeout), the
+                      built-in base, said in one line on standard error. A
+                      registry that answers with an error (401, 404, ...) fails
+                      the build (exit 1): no silent change of base.
+  --base REF@sha256:… that image, pulled by digest (SMP_BASE in CI); no fall back.
+  --base builtin      the built-in minimal base (CA certificates, passwd with
+                      nonroot 65532, no shell), no network.
+A pulled base is recorded in the annotations org.opencontainers.image.base.name
+and .base.digest, and printed ("base: NAME@sha256:…", "base" in -o json): pass
+it back as --base to build the same image again.
+
+The same commit on the same base always gives the same digest. The image is
+tagged sha-<short commit>, never latest; several platforms make an image
+index. A CycloneDX SBOM of the binary is attached as an OCI referrer.
 
 Version and commit come from --version/--commit, else from git in DIR
 (git describe --tags --always, git rev-parse HEAD). Progress goes to
@@ -45,13 +59,10 @@ standard error; the last line of standard output is REPO:TAG@sha256:…`,
 			if o.Platforms, err = image.ParsePlatforms(platforms); err != nil {
 				return imageError(err)
 			}
-			if base != "" {
-				if o.Base, err = imageref.Digest(base); err != nil {
-					return imageError(fmt.Errorf("--base: %w", err))
-				}
-				o.BaseAccess = a.access()
+			if err := chooseBase(&o, base, defaultBase); err != nil {
+				return imageError(err)
 			}
-			o.Repo, o.Progress = r, a.Stderr
+			o.Repo, o.Progress, o.BaseAccess = r, a.Stderr, a.access()
 			ctx, cancel := context.WithTimeout(cmd.Context(), registryTimeout)
 			defer cancel()
 			art, err := image.Build(ctx, o)
@@ -83,9 +94,32 @@ standard error; the last line of standard output is REPO:TAG@sha256:…`,
 	f.StringVar(&o.Commit, "commit", "", "main.commit and the revision annotation (default: git rev-parse HEAD)")
 	f.StringVar(&o.Source, "source", "", "the source annotation (default: git remote origin)")
 	f.StringVar(&o.CACerts, "ca-certs", image.DefaultCACerts, "CA bundle copied into the built-in base")
-	f.StringVar(&base, "base", "", "base image pinned by digest instead of the built-in base, e.g. gcr.io/distroless/static-debian12:nonroot@sha256:…")
+	f.StringVar(&base, "base", "", "base image pinned by digest (e.g. gcr.io/distroless/static-debian12:nonroot@sha256:…), or builtin; default: --default-base")
+	f.StringVar(&defaultBase, "default-base", image.DefaultBase, "base pulled and pinned by digest when no --base is given and its registry answers (else the built-in base)")
 	_ = cmd.MarkFlagRequired("image")
 	return cmd
+}
+
+// chooseBase reads --base (builtin, or a reference with a digest) and
+// --default-base (a reference with a tag or digest).
+func chooseBase(o *image.BuildOptions, base, defaultBase string) error {
+	switch base {
+	case image.BuiltinBase:
+		return nil
+	case "":
+		ref, err := imageref.Reference(defaultBase)
+		if err != nil {
+			return fmt.Errorf("--default-base: %w", err)
+		}
+		o.DefaultBase = ref
+		return nil
+	}
+	d, err := imageref.Digest(base)
+	if err != nil {
+		return fmt.Errorf("--base: %w (or --base builtin for the built-in base)", err)
+	}
+	o.Base = d
+	return nil
 }
 
 func writeBuild(w io.Writer, res *image.Pushed) error {
@@ -96,6 +130,7 @@ func writeBuild(w io.Writer, res *image.Pushed) error {
 		}
 		fmt.Fprintf(w, "%-14s %s  binary %s  image %s  sbom %s\n", p.Platform, p.Digest, mib(p.BinarySize), mib(p.ImageSize), sbom)
 	}
+	fmt.Fprintf(w, "base: %s\n", res.Base)
 	if len(res.Tags) > 1 {
 		fmt.Fprintf(w, "tags: %s\n", strings.Join(res.Tags, ", "))
 	}

@@ -40,7 +40,7 @@ func TestImageCommandsEndToEnd(t *testing.T) {
 	repo := host + "/smp/health"
 	short := commit[:7]
 
-	code, out, errOut := run(t, nil, "build", "--dir", dir, "--image", repo, "--version", "3.3.0-rc.1", "--push")
+	code, out, errOut := run(t, nil, "build", "--dir", dir, "--image", repo, "--version", "3.3.0-rc.1", "--base", "builtin", "--push")
 	if code != exit.OK {
 		t.Fatalf("build: exit %d\n%s", code, errOut)
 	}
@@ -53,7 +53,7 @@ func TestImageCommandsEndToEnd(t *testing.T) {
 	}
 	digest := ref[strings.Index(ref, "@")+1:]
 
-	code, out, _ = run(t, nil, "build", "--dir", dir, "--image", repo, "--version", "3.3.0-rc.1", "-o", "json")
+	code, out, _ = run(t, nil, "build", "--dir", dir, "--image", repo, "--version", "3.3.0-rc.1", "--base", "builtin", "-o", "json")
 	var built struct{ Digest string }
 	if code != exit.OK || json.Unmarshal([]byte(out), &built) != nil || built.Digest != digest {
 		t.Fatalf("rebuild without push: exit %d digest %q, want %s\n%s", code, built.Digest, digest, out)
@@ -116,7 +116,7 @@ func TestImageCommandsEndToEnd(t *testing.T) {
 	}
 	// A second commit, built and never promoted, is deleted (dry run first).
 	imagetest.Commit(t, dir, "dev only")
-	if code, _, errOut := run(t, nil, "build", "--dir", dir, "--image", repo, "--push"); code != exit.OK {
+	if code, _, errOut := run(t, nil, "build", "--dir", dir, "--image", repo, "--base", "builtin", "--push"); code != exit.OK {
 		t.Fatalf("second build: %s", errOut)
 	}
 	code, out, _ = run(t, nil, "registry", "gc", "--image", repo, "--gitops", gitops, "--dev-max-age", "720h", "--dry-run")
@@ -155,8 +155,8 @@ func TestImageBadInputExitCodes(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"build", "--dir", notMain, "--image", "ghcr.io/smp/x", "--commit", "abcdef1", "--version", "1"}, exit.Usage, "not a main package"},
-		{[]string{"build", "--dir", cgo, "--image", "ghcr.io/smp/x", "--commit", "abcdef1", "--version", "1"}, exit.Usage, "needs cgo"},
+		{[]string{"build", "--dir", notMain, "--image", "ghcr.io/smp/x", "--commit", "abcdef1", "--version", "1", "--base", "builtin"}, exit.Usage, "not a main package"},
+		{[]string{"build", "--dir", cgo, "--image", "ghcr.io/smp/x", "--commit", "abcdef1", "--version", "1", "--base", "builtin"}, exit.Usage, "needs cgo"},
 		{[]string{"build", "--image", "ghcr.io/Smp/x"}, exit.Usage, "upper case"},
 		{[]string{"build", "--image", "ghcr.io/smp/x", "--tag", "latest"}, exit.Usage, "latest"},
 		{[]string{"image", "tag", "--image", "ghcr.io/smp/x:1.0.0", "--tag", "1.0.1"}, exit.Usage, "has no digest"},

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -18,7 +19,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/smp/delivery/internal/imageref"
@@ -71,38 +71,55 @@ type BuildOptions struct {
 	WorkDir string
 	// Progress receives one line per step (default: discarded).
 	Progress io.Writer
-	// Base, when set, replaces the built-in base with an image pulled by
-	// digest (e.g. gcr.io/distroless/static-debian12:nonroot@sha256:…);
-	// BaseAccess says how to reach its registry.
-	Base       name.Digest
+	// Base, when set, is the base image, pulled by digest (e.g.
+	// gcr.io/distroless/static-debian12:nonroot@sha256:…); failing to pull
+	// it is an error.
+	Base name.Digest
+	// DefaultBase, when Base is not set, is asked for (e.g. DefaultBase,
+	// gcr.io/distroless/static-debian12:nonroot) under DefaultBaseTimeout:
+	// if its registry answers, the image is pinned by digest; if it cannot
+	// be reached, the built-in base is used and Progress says so; if it
+	// answers with an error, Build fails with ErrBaseRefused. Nil: the
+	// built-in base, no network.
+	DefaultBase name.Reference
+	// DefaultBaseTimeout bounds the resolution of DefaultBase (default
+	// DefaultBaseTimeout).
+	DefaultBaseTimeout time.Duration
+	// BaseAccess says how to reach the base's registry.
 	BaseAccess imageref.Access
 }
 
-// onBase pulls the base for platform p and puts cfg's runtime settings on
-// top of its configuration (its environment is kept, ours appended).
-func (o *BuildOptions) onBase(ctx context.Context, p v1.Platform, cfg *v1.ConfigFile) (v1.Image, error) {
-	base, err := remote.Image(o.Base, append(o.BaseAccess.Options(ctx), remote.WithPlatform(p))...)
+// onBase puts cfg's runtime settings on top of the configuration of the
+// base's image for p (its environment is kept, SSL_CERT_FILE set).
+func onBase(base *pulledBase, p v1.Platform, cfg *v1.ConfigFile) (v1.Image, error) {
+	img, err := base.image(p)
 	if err != nil {
-		return nil, fmt.Errorf("pull base %s for %s: %w", o.Base, p.String(), imageref.Explain(err, o.Base.Registry, o.BaseAccess.Attempts))
+		return nil, err
 	}
-	bc, err := base.ConfigFile()
+	bc, err := img.ConfigFile()
 	if err != nil {
-		return nil, fmt.Errorf("base %s config: %w", o.Base, err)
+		return nil, fmt.Errorf("base %s config: %w", base, err)
 	}
 	if bc.OS != p.OS || bc.Architecture != p.Architecture {
-		return nil, fmt.Errorf("%w: base %s is %s/%s, not %s", ErrBadInput, o.Base, bc.OS, bc.Architecture, p.String())
+		return nil, fmt.Errorf("%w: base %s is %s/%s, not %s", ErrBadInput, base, bc.OS, bc.Architecture, p.String())
 	}
 	nc := bc.DeepCopy()
 	nc.Created, nc.Author = cfg.Created, cfg.Author
 	nc.Config.User, nc.Config.Entrypoint, nc.Config.Cmd = cfg.Config.User, cfg.Config.Entrypoint, nil
 	nc.Config.WorkingDir, nc.Config.ExposedPorts = cfg.Config.WorkingDir, cfg.Config.ExposedPorts
-	nc.Config.Env = append(nc.Config.Env, "SSL_CERT_FILE="+DefaultCACerts)
+	env := nc.Config.Env[:0:0]
+	for _, e := range nc.Config.Env {
+		if !strings.HasPrefix(e, "SSL_CERT_FILE=") {
+			env = append(env, e)
+		}
+	}
+	nc.Config.Env = append(env, "SSL_CERT_FILE="+DefaultCACerts)
 	nc.Config.Labels = cfg.Config.Labels
-	img, err := mutate.ConfigFile(base, nc)
+	out, err := mutate.ConfigFile(img, nc)
 	if err != nil {
 		return nil, fmt.Errorf("set image config: %w", err)
 	}
-	return img, nil
+	return out, nil
 }
 
 // PlatformImage is one platform's image and what it was built from.
@@ -124,6 +141,8 @@ type Artifact struct {
 	Created     time.Time
 	Annotations map[string]string
 	Platforms   []PlatformImage
+	// Base is the base used: NAME@sha256:… when pulled, else BuiltinBase.
+	Base string
 	// Index is set when several platforms were built.
 	Index   v1.ImageIndex
 	workDir string
@@ -310,6 +329,12 @@ func isHex(s string) bool {
 
 // Build compiles Dir for every platform and assembles the image (or index)
 // in memory. Nothing leaves the machine; Push does that.
+//
+// What runs beside what: the base is resolved (a registry round trip at
+// most) while git and go build run. `go list` only runs when go build
+// failed or did not give an executable, to say why (not a main package,
+// cgo only): on the happy path it would compete with the compiler for the
+// CPU.
 func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 	if o.GoCmd == "" {
 		o.GoCmd = "go"
@@ -328,19 +353,23 @@ func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 			return nil, err
 		}
 	}
-	// go list runs beside git and the first go build: it only reads, and
-	// its verdict (not a main package, cgo only) wins over theirs.
-	checked := make(chan error, 1)
-	go func() { checked <- o.checkPackage(ctx) }()
-	var checkErr error
-	waitCheck := func() error {
-		if checked != nil {
-			checkErr, checked = <-checked, nil
-		}
-		return checkErr
+	if st, err := os.Stat(o.Dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%w: --dir %s is not a directory: give the service's main package, e.g. --dir ./cmd/server", ErrBadInput, o.Dir)
 	}
+	// On an early return the resolution finishes on its own (bounded by
+	// DefaultBaseTimeout or the retries) into the buffered channel; it
+	// runs under ctx, not a context cancelled on return, because pushing
+	// streams the base's layers under the context it was fetched with.
+	// It works on a copy of the options: Build fills in o's git facts
+	// meanwhile.
+	resolved := make(chan baseResult, 1)
+	req := o
+	go func() {
+		c, err := req.resolveBase(ctx)
+		resolved <- baseResult{c, err}
+	}()
 	if err := o.gitFacts(ctx); err != nil {
-		if cerr := waitCheck(); cerr != nil {
+		if cerr := o.checkPackage(ctx); cerr != nil {
 			return nil, cerr
 		}
 		return nil, err
@@ -360,10 +389,6 @@ func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 	if o.Source != "" {
 		art.Annotations[AnnotationSource] = o.Source
 	}
-	if o.Base.DigestStr() != "" {
-		art.Annotations["org.opencontainers.image.base.name"] = o.Base.Context().String()
-		art.Annotations["org.opencontainers.image.base.digest"] = o.Base.DigestStr()
-	}
 	if o.WorkDir == "" {
 		d, err := os.MkdirTemp("", "smpctl-build-")
 		if err != nil {
@@ -372,23 +397,15 @@ func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 		o.WorkDir, art.ownsDir = d, true
 	}
 	art.workDir = o.WorkDir
-	var base v1.Layer
-	var err error
-	if o.Base.DigestStr() == "" {
-		base, err = baseLayer(o.CACerts, art.Created)
-	}
-	if err != nil {
-		art.Cleanup()
-		if cerr := waitCheck(); cerr != nil {
-			return nil, cerr
-		}
-		return nil, err
-	}
+	var base *baseImage
 	for _, p := range o.Platforms {
-		pi, err := o.buildPlatform(ctx, art, p, base)
-		if cerr := waitCheck(); cerr != nil {
-			art.Cleanup()
-			return nil, cerr
+		bin, err := o.compile(ctx, art, p)
+		if err == nil && base == nil {
+			base, err = o.waitBase(art, resolved)
+		}
+		var pi *PlatformImage
+		if err == nil {
+			pi, err = o.assemble(art, p, bin, base)
 		}
 		if err != nil {
 			art.Cleanup()
@@ -405,6 +422,40 @@ func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 		art.Index = mutate.Annotations(idx, art.Annotations).(v1.ImageIndex)
 	}
 	return art, nil
+}
+
+type baseResult struct {
+	choice *baseChoice
+	err    error
+}
+
+// base is what the images are layered on: a pulled image, or the built-in
+// layer.
+type baseImage struct {
+	pulled  *pulledBase
+	builtin v1.Layer
+}
+
+// waitBase takes the resolved base, says which it is, and records it in
+// the artifact and its annotations.
+func (o *BuildOptions) waitBase(art *Artifact, resolved <-chan baseResult) (*baseImage, error) {
+	r := <-resolved
+	if r.err != nil {
+		return nil, r.err
+	}
+	o.progress("%s", r.choice.note)
+	if b := r.choice.pulled; b != nil {
+		art.Base = b.String()
+		art.Annotations[AnnotationBaseName] = b.name
+		art.Annotations[AnnotationBaseDigest] = b.pinned.DigestStr()
+		return &baseImage{pulled: b}, nil
+	}
+	l, err := baseLayer(o.CACerts, art.Created)
+	if err != nil {
+		return nil, err
+	}
+	art.Base = BuiltinBase
+	return &baseImage{builtin: l}, nil
 }
 
 func dedupe(tags []string) []string {
@@ -427,7 +478,16 @@ func platformDir(p v1.Platform) string {
 	return s
 }
 
-func (o *BuildOptions) buildPlatform(ctx context.Context, art *Artifact, p v1.Platform, base v1.Layer) (*PlatformImage, error) {
+// compiled is one platform's binary.
+type compiled struct {
+	path      string
+	buildInfo *debug.BuildInfo
+}
+
+// compile runs go build for p. When it fails, or gives something that is
+// not a Go executable (go build -o of a library writes an archive), go list
+// says why if it can.
+func (o *BuildOptions) compile(ctx context.Context, art *Artifact, p v1.Platform) (*compiled, error) {
 	out := filepath.Join(o.WorkDir, platformDir(p), "server")
 	env := []string{"CGO_ENABLED=0", "GOOS=" + p.OS, "GOARCH=" + p.Architecture}
 	switch {
@@ -442,9 +502,24 @@ func (o *BuildOptions) buildPlatform(ctx context.Context, art *Artifact, p v1.Pl
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {
+		if cerr := o.checkPackage(ctx); cerr != nil {
+			return nil, cerr
+		}
 		return nil, fmt.Errorf("go build %s for %s: %w\n%s", o.Dir, p.String(), err, strings.TrimSpace(stderr.String()))
 	}
-	app, binSize, binSum, err := appLayer(out, art.Created)
+	bi, err := buildinfo.ReadFile(out)
+	if err != nil {
+		if cerr := o.checkPackage(ctx); cerr != nil {
+			return nil, cerr
+		}
+		return nil, fmt.Errorf("SBOM of %s: %w: %w", p.String(), sbom.ErrNoBuildInfo, err)
+	}
+	return &compiled{path: out, buildInfo: bi}, nil
+}
+
+// assemble layers the binary on the base and writes the SBOM.
+func (o *BuildOptions) assemble(art *Artifact, p v1.Platform, bin *compiled, b *baseImage) (*PlatformImage, error) {
+	app, binSize, binSum, err := appLayer(bin.path, art.Created)
 	if err != nil {
 		return nil, err
 	}
@@ -468,13 +543,13 @@ func (o *BuildOptions) buildPlatform(ctx context.Context, art *Artifact, p v1.Pl
 	}
 	created := v1.Time{Time: art.Created}
 	var img v1.Image
-	if o.Base.DigestStr() != "" {
-		img, err = o.onBase(ctx, p, cfg)
+	if b.pulled != nil {
+		img, err = onBase(b.pulled, p, cfg)
 	} else {
 		img = mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 		img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 		if img, err = mutate.ConfigFile(img, cfg); err == nil {
-			img, err = mutate.Append(img, mutate.Addendum{Layer: base, History: v1.History{Created: created, CreatedBy: "smpctl build: built-in base (ca-certificates, passwd with nonroot 65532, no shell)"}})
+			img, err = mutate.Append(img, mutate.Addendum{Layer: b.builtin, History: v1.History{Created: created, CreatedBy: "smpctl build: built-in base (ca-certificates, passwd with nonroot 65532, no shell)"}})
 		}
 	}
 	if err != nil {
@@ -489,14 +564,10 @@ func (o *BuildOptions) buildPlatform(ctx context.Context, art *Artifact, p v1.Pl
 	if err != nil {
 		return nil, fmt.Errorf("image digest: %w", err)
 	}
-	bi, err := buildinfo.ReadFile(out)
-	if err != nil {
-		return nil, fmt.Errorf("SBOM of %s: %w: %w", p.String(), sbom.ErrNoBuildInfo, err)
-	}
-	doc, err := sbom.FromBuildInfo(bi, binSum, sbom.Subject{Version: art.Version, Commit: art.Commit, Time: art.Created, Platform: p.String()})
+	doc, err := sbom.FromBuildInfo(bin.buildInfo, binSum, sbom.Subject{Version: art.Version, Commit: art.Commit, Time: art.Created, Platform: p.String()})
 	if err != nil {
 		return nil, fmt.Errorf("SBOM of %s: %w", p.String(), err)
 	}
 	o.progress("build: %s image %s (binary %d bytes)", p.String(), dig, binSize)
-	return &PlatformImage{Platform: p, Image: img, Digest: dig, BinaryPath: out, BinarySize: binSize, SBOM: doc}, nil
+	return &PlatformImage{Platform: p, Image: img, Digest: dig, BinaryPath: bin.path, BinarySize: binSize, SBOM: doc}, nil
 }

@@ -1,7 +1,8 @@
 // Package image builds, pushes, tags and resolves SMP service images without
 // a Docker daemon, the way ko does: `go build` the service's main package
 // (CGO_ENABLED=0, -trimpath, the seed's ldflags), put the binary at
-// /app/server on a minimal base assembled in-process with
+// /app/server on a base — distroless pinned by digest when its registry
+// answers (resolve.go), else a minimal base assembled in-process — with
 // go-containerregistry, and push it.
 //
 // What it guarantees (DESIGN.md §2.1, §2.2):

@@ -37,6 +37,7 @@ type Pushed struct {
 	Version   string           `json:"version"`
 	Commit    string           `json:"commit"`
 	Created   time.Time        `json:"created"`
+	Base      string           `json:"base"` // NAME@sha256:… when pulled, else "builtin"
 	Pushed    bool             `json:"pushed"`
 	Platforms []PushedPlatform `json:"platforms"`
 }
@@ -59,7 +60,7 @@ func Describe(a *Artifact) (*Pushed, error) {
 	p := &Pushed{
 		Repo: a.Repo.String(), Tag: a.Tags[0], Tags: a.Tags, Digest: d.String(),
 		Reference: fmt.Sprintf("%s:%s@%s", a.Repo, a.Tags[0], d),
-		Version:   a.Version, Commit: a.Commit, Created: a.Created,
+		Version:   a.Version, Commit: a.Commit, Created: a.Created, Base: a.Base,
 	}
 	for _, pi := range a.Platforms {
 		size, err := imageSize(pi.Image)
