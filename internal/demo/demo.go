@@ -293,7 +293,8 @@ func (s *story) build(ctx context.Context) (built, error) {
 		Digest    string `json:"digest"`
 		Pushed    bool   `json:"pushed"`
 	}
-	if err := s.r.smpctlJSON(ctx, &out, "build", "--dir", filepath.Join(s.svc, "cmd", "server"), "--image", s.local, "--push"); err != nil {
+	// The built-in base: the demo needs no network (CD pulls distroless by digest).
+	if err := s.r.smpctlJSON(ctx, &out, "build", "--dir", filepath.Join(s.svc, "cmd", "server"), "--image", s.local, "--base", "builtin", "--push"); err != nil {
 		return built{}, err
 	}
 	_, digest, ok := strings.Cut(out.Reference, "@")
