@@ -156,10 +156,18 @@ func (f *verifyFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.tufMirror, "tuf-mirror", tuf.DefaultMirror, "keyless, without --trusted-root: the TUF repository to fetch sigstore's trusted root from")
 }
 
+// keyless reports whether any keyless flag is set.
+func (f *verifyFlags) keyless() bool {
+	return f.identity != "" || f.identityRegexp != "" || f.issuer != "" || f.trustedRoot != "" || f.sourceRepository != "" || f.sourceRef != ""
+}
+
+// given reports whether the flags name a signer at all.
+func (f *verifyFlags) given() bool { return f.key != "" || f.keyless() }
+
 // policy builds the verification policy; only keyless without
 // --trusted-root leaves the machine (sigstore's TUF repository).
 func (f *verifyFlags) policy(ctx context.Context, a *App) (*signing.Policy, error) {
-	keyless := f.identity != "" || f.identityRegexp != "" || f.issuer != "" || f.trustedRoot != "" || f.sourceRepository != "" || f.sourceRef != ""
+	keyless := f.keyless()
 	switch {
 	case f.key != "" && keyless:
 		return nil, exit.Usagef("--key and the keyless flags (--certificate-identity…, --trusted-root) exclude each other: verify with a key or with an identity")

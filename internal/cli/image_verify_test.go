@@ -22,7 +22,7 @@ func builtImage(t *testing.T, host, marker string) (image name.Digest, sbom name
 	t.Helper()
 	dir, _ := imagetest.ServiceRepo(t, marker)
 	repo := host + "/smp/health"
-	code, out, errOut := run(t, nil, "build", "--dir", dir, "--image", repo, "--push", "-o", "json")
+	code, out, errOut := run(t, nil, "build", "--dir", dir, "--image", repo, "--base", "builtin", "--push", "-o", "json")
 	if code != exit.OK {
 		t.Fatalf("build: exit %d\n%s", code, errOut)
 	}
@@ -142,5 +142,41 @@ func TestImageVerifyFlagsExitTwo(t *testing.T) {
 		if code != exit.Usage || !strings.Contains(errOut, tc.want) {
 			t.Errorf("smpctl %s: exit %d, stderr %q; want exit 2 mentioning %q", strings.Join(args, " "), code, errOut, tc.want)
 		}
+	}
+}
+
+// policy check --env prod takes the same signers as image verify: an image
+// signed keylessly (as CD signs) passes, an unsigned one is a finding
+// (exit 1), and no signer at all is a usage error (exit 2).
+func TestPolicyCheckProdKeyless(t *testing.T) {
+	t.Parallel()
+	host := imagetest.Registry(t)
+	vs := sigstoretest.New(t)
+	img, sbom := builtImage(t, host, "cli-policy-keyless")
+	vs.Sign(t, img, sigstoretest.Identity, sigstoretest.Issuer)
+	vs.Sign(t, sbom, sigstoretest.Identity, sigstoretest.Issuer)
+	unsigned, _ := builtImage(t, host, "cli-policy-unsigned")
+	trusted := vs.TrustedRootFile(t, false)
+	check := func(ref string, signer ...string) (int, string, string) {
+		args := append([]string{"policy", "check", "--image", ref, "--allow-registry", host + "/", "--env", "prod"}, signer...)
+		return run(t, nil, args...)
+	}
+	keyless := []string{"--certificate-identity", sigstoretest.Identity, "--certificate-oidc-issuer", sigstoretest.Issuer, "--trusted-root", trusted}
+
+	if code, out, errOut := check(img.String(), keyless...); code != exit.OK {
+		t.Fatalf("policy check of a keyless-signed image: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut := check(unsigned.String(), keyless...)
+	if code != exit.Fail || !strings.Contains(out, "signature") || !strings.Contains(out, "sign it in CD") {
+		t.Fatalf("policy check of an unsigned image: exit %d, want 1 with a signature finding\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = check(img.String(), "--certificate-identity", "https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main",
+		"--certificate-oidc-issuer", sigstoretest.Issuer, "--trusted-root", trusted)
+	if code != exit.Fail {
+		t.Fatalf("policy check with another identity: exit %d, want 1\n%s", code, errOut)
+	}
+	code, _, errOut = check(img.String())
+	if code != exit.Usage || !strings.Contains(errOut, "--certificate-identity") {
+		t.Fatalf("policy check --env prod with no signer: exit %d, want 2 naming the flags\n%s", code, errOut)
 	}
 }

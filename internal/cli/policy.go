@@ -33,10 +33,11 @@ type policyReport struct {
 
 func newPolicyCheckCmd(a *App) *cobra.Command {
 	var images, dockerfiles, registries, bases []string
-	var env, key string
+	var env string
+	var signer verifyFlags
 	cfg := imagepolicy.Default()
 	cmd := &cobra.Command{
-		Use:   "check [--image REF]... [--dockerfile PATH]... [--env prod --key cosign.pub]",
+		Use:   "check [--image REF]... [--dockerfile PATH]... [--env prod (--key cosign.pub | --certificate-identity… --certificate-oidc-issuer…)]",
 		Short: "Check images and Dockerfiles: allowed and pinned base, non-root USER, no latest, allowed registry, signed for prod",
 		Long: `check applies the container image policy (seed §15):
   - Dockerfiles: every base pinned by digest, never latest; the runtime
@@ -44,10 +45,16 @@ func newPolicyCheckCmd(a *App) *cobra.Command {
   - images: in an allowed registry (--allow-registry, default ghcr.io/smp/),
     pinned by digest, never latest or main;
   - with --env prod (or any --signed-env): each image must carry a valid
-    cosign signature and signed SBOM for --key.
+    signature and signed SBOM, checked as "smpctl image verify" does: by
+    --key, or keyless by --certificate-identity[-regexp] and
+    --certificate-oidc-issuer (with --certificate-source-repository,
+    --certificate-source-ref and --trusted-root as there).
 Exit 1 with every finding (where, what, how to fix); 2 for unreadable input.`,
 		Example: `  smpctl policy check --dockerfile Dockerfile
-  smpctl policy check --image ghcr.io/smp/order-svc:3.3.0@sha256:4f… --env prod --key cosign.pub`,
+  smpctl policy check --image ghcr.io/smp/order-svc:3.3.0@sha256:4f… --env prod --key cosign.pub
+  smpctl policy check --image ghcr.io/smp/order-svc:3.3.0@sha256:4f… --env prod \
+    --certificate-identity-regexp '^https://github\.com/smp/delivery/\.github/workflows/cd\.yml@refs/tags/v' \
+    --certificate-oidc-issuer https://token.actions.githubusercontent.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(images) == 0 && len(dockerfiles) == 0 {
@@ -75,7 +82,7 @@ Exit 1 with every finding (where, what, how to fix); 2 for unreadable input.`,
 				rep.Findings, rep.Checked = append(rep.Findings, imagepolicy.CheckImage(ref, cfg)...), append(rep.Checked, ref)
 			}
 			if cfg.NeedsSignature(env) {
-				fs, err := signatureFindings(cmd.Context(), a, images, key, env)
+				fs, err := signatureFindings(cmd.Context(), a, images, &signer, env)
 				if err != nil {
 					return err
 				}
@@ -93,36 +100,40 @@ Exit 1 with every finding (where, what, how to fix); 2 for unreadable input.`,
 	f := cmd.Flags()
 	f.StringArrayVar(&images, "image", nil, "image reference to check (repeatable)")
 	f.StringArrayVar(&dockerfiles, "dockerfile", nil, "Dockerfile to check (repeatable)")
-	f.StringVar(&env, "env", "", "environment the images go to; signed environments need --key")
-	f.StringVar(&key, "key", "", "cosign public key for the signature check")
+	f.StringVar(&env, "env", "", "environment the images go to; signed environments need --key or a keyless identity")
+	signer.add(cmd)
 	f.StringArrayVar(&registries, "allow-registry", cfg.Registries, "allowed image prefix (repeatable)")
 	f.StringArrayVar(&bases, "allow-base", cfg.Bases, "allowed runtime base prefix (repeatable)")
 	f.StringSliceVar(&cfg.SignedEnvironments, "signed-env", cfg.SignedEnvironments, "environments that must run signed images")
 	return cmd
 }
 
-func signatureFindings(ctx context.Context, a *App, images []string, key, env string) ([]imagepolicy.Finding, error) {
+func signatureFindings(ctx context.Context, a *App, images []string, signer *verifyFlags, env string) ([]imagepolicy.Finding, error) {
 	if len(images) == 0 {
 		return nil, nil
 	}
-	if key == "" {
-		return nil, exit.Usagef("--env %s needs signed images: pass --key cosign.pub", env)
-	}
-	v, err := loadVerifier(key)
-	if err != nil {
-		return nil, imageError(err)
+	if !signer.given() {
+		return nil, exit.Usagef("--env %s needs signed images: pass --key cosign.pub, or --certificate-identity (or --certificate-identity-regexp) with --certificate-oidc-issuer", env)
 	}
 	ctx, cancel := context.WithTimeout(ctx, registryTimeout)
 	defer cancel()
+	p, err := signer.policy(ctx, a)
+	if err != nil {
+		return nil, imageError(err)
+	}
+	fix := "sign it in CD (cd.yml signs keylessly on main), or with cosign sign --yes IMAGE@DIGEST under that identity"
+	if signer.key != "" {
+		fix = "sign it: smpctl sign --key cosign.key --image "
+	}
 	var fs []imagepolicy.Finding
 	for _, img := range images {
 		ref, err := imageref.Reference(img)
 		if err != nil {
 			continue // already a finding of CheckImage
 		}
-		if _, err := signing.Verify(ctx, ref, v, a.access()); err != nil {
+		if _, err := signing.VerifyPolicy(ctx, ref, p, a.access()); err != nil {
 			fs = append(fs, imagepolicy.Finding{Rule: "signature", Where: img, Message: err.Error(),
-				Fix: "sign it: smpctl sign --image " + img + " --key cosign.key"})
+				Fix: fixFor(fix, signer.key != "", img)})
 		}
 	}
 	return fs, nil
@@ -134,4 +145,12 @@ func writePolicy(w io.Writer, rep policyReport) error {
 	}
 	_, err := fmt.Fprintf(w, "policy: %d finding(s) in %d input(s)\n", len(rep.Findings), len(rep.Checked))
 	return err
+}
+
+// fixFor completes the signature finding's fix for one image.
+func fixFor(fix string, key bool, img string) string {
+	if key {
+		return fix + img
+	}
+	return fix
 }
