@@ -57,8 +57,9 @@ type clusterPolicy struct {
 				Attestors       []struct {
 					Entries []struct {
 						Keyless *struct {
-							Issuer        string `json:"issuer"`
-							SubjectRegExp string `json:"subjectRegExp"`
+							Issuer               string            `json:"issuer"`
+							SubjectRegExp        string            `json:"subjectRegExp"`
+							AdditionalExtensions map[string]string `json:"additionalExtensions"`
 						} `json:"keyless"`
 					} `json:"entries"`
 				} `json:"attestors"`
@@ -194,9 +195,21 @@ func TestProdVerifiesKeylessSignaturesFromReleaseTags(t *testing.T) {
 		"https://github.com/smp/order-svc/.github/workflows/cd.yml@refs/heads/main-hack":      false,
 		"https://github.com/smp/order-svc/.github/workflows/cd.yml@refs/tags/v3.3.0-rollback": false,
 		"https://github.com/evil/order-svc/.github/workflows/cd.yml@refs/tags/v3.3.0":         false,
+		// The reusable CD signs as itself, at the release a service pins.
+		"https://github.com/smp/delivery/.github/workflows/cd.yml@refs/tags/v0.1.0":  true,
+		"https://github.com/smp/delivery/.github/workflows/cd.yml@refs/heads/feat/x": false,
 	} {
 		if got := matchRegexp(t, k.SubjectRegExp, subject); got != want {
 			t.Errorf("subject %s: accepted=%v, want %v", subject, got, want)
 		}
+	}
+	// Any organisation may call smp/delivery's reusable cd.yml and get that
+	// subject: the caller's repository and ref (Fulcio's GitHub extensions,
+	// matched by Kyverno with wildcards) must be an smp repository's main.
+	if got := k.AdditionalExtensions["githubWorkflowRepository"]; got != "smp/*" {
+		t.Errorf("githubWorkflowRepository %q, want smp/* (the calling repository is in the smp organisation)", got)
+	}
+	if got := k.AdditionalExtensions["githubWorkflowRef"]; got != "refs/heads/main" {
+		t.Errorf("githubWorkflowRef %q, want refs/heads/main (images are built and signed once, on main)", got)
 	}
 }
