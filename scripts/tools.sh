@@ -119,8 +119,7 @@ ALL=(services golangci-lint promtool amtool prometheus actionlint shellcheck jq 
 if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 # Debian packages, npm packages and services one at a time (apt holds a lock);
 # the Go tools in parallel: on a fresh machine most of their time is fetching
-# modules from the proxy, which overlaps with another tool's compile (cold
-# `make test` 29m54s → see the README for today's figure).
+# modules from the proxy, which overlaps with another tool's compile.
 pids=()
 for t in "$@"; do
 	case $t in
