@@ -121,10 +121,6 @@ func signatureFindings(ctx context.Context, a *App, images []string, signer *ver
 	if err != nil {
 		return nil, imageError(err)
 	}
-	fix := "sign it in CD (cd.yml signs keylessly on main), or with cosign sign --yes IMAGE@DIGEST under that identity"
-	if signer.key != "" {
-		fix = "sign it: smpctl sign --key cosign.key --image "
-	}
 	var fs []imagepolicy.Finding
 	for _, img := range images {
 		ref, err := imageref.Reference(img)
@@ -133,7 +129,7 @@ func signatureFindings(ctx context.Context, a *App, images []string, signer *ver
 		}
 		if _, err := signing.VerifyPolicy(ctx, ref, p, a.access()); err != nil {
 			fs = append(fs, imagepolicy.Finding{Rule: "signature", Where: img, Message: err.Error(),
-				Fix: fixFor(fix, signer.key != "", img)})
+				Fix: signFix(signer, img)})
 		}
 	}
 	return fs, nil
@@ -147,10 +143,10 @@ func writePolicy(w io.Writer, rep policyReport) error {
 	return err
 }
 
-// fixFor completes the signature finding's fix for one image.
-func fixFor(fix string, key bool, img string) string {
-	if key {
-		return fix + img
+// signFix says how to sign img so that signer accepts it.
+func signFix(signer *verifyFlags, img string) string {
+	if signer.key != "" {
+		return "sign it: smpctl sign --key cosign.key --image " + img
 	}
-	return fix
+	return "sign it in CD (cd.yml signs keylessly on main), or with cosign sign --yes IMAGE@DIGEST under that identity"
 }
