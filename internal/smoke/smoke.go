@@ -174,7 +174,9 @@ func waitVersion(ctx context.Context, o Options, base string) (string, error) {
 				}
 				last = fmt.Errorf("/health reports version %q, waiting for %q", h.Version, o.ExpectVersion)
 			}
-		} else {
+		} else if ctx.Err() == nil || last == nil {
+			// A request cut off by our own deadline says nothing new: the
+			// last answer we did get ("reports version X") is what helps.
 			last = err
 		}
 		select {

@@ -75,7 +75,7 @@ func TestSmokeFails(t *testing.T) {
 		failed string
 		detail string
 	}{
-		{"when the old version still answers", Options{URL: old, Token: "t", ExpectVersion: "1.1.0", Wait: 600 * time.Millisecond, Poll: 50 * time.Millisecond},
+		{"when the old version still answers", Options{URL: old, Token: "t", ExpectVersion: "1.1.0", Wait: 2 * time.Second, Poll: 50 * time.Millisecond},
 			"version is 1.1.0", `reports version "1.0.0", waiting for "1.1.0"`},
 		{"without a token", Options{URL: old}, "GET /api/v1/catalog/services (JWT)", "no token"},
 		{"when the echo create answers 500", Options{URL: bad, Token: "t"}, "POST /api/v1/test/echo", "500"},
