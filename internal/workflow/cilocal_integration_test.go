@@ -130,10 +130,10 @@ func (f *stepFailure) Error() string {
 // a runner does: one RUNNER_TEMP for the whole job (steps hand files on
 // through it), actions skipped (see the file comment), and each "Install
 // ..." step replaced by a check that what it installs is on PATH. It stops
-// at the first failing step. It returns how many steps ran.
-func runJob(t *testing.T, steps []Step, root string, environ []string) (int, *stepFailure) {
+// at the first failing step. It returns how many steps ran. runnerTemp is
+// the job's RUNNER_TEMP (an empty directory).
+func runJob(t *testing.T, steps []Step, root string, environ []string, runnerTemp string) (int, *stepFailure) {
 	t.Helper()
-	runnerTemp := t.TempDir()
 	npm := npmCommands(t)
 	notRun := map[string]bool{} // commands of the steps left out
 	for _, s := range steps {
@@ -205,14 +205,36 @@ func TestReusableCIStepsPassOnOrderSvc(t *testing.T) {
 			case "openapi":
 				checkout = specHistory(t, root, "examples/order-svc", steps)
 			}
-			ran, fail := runJob(t, steps, checkout, environ)
+			runnerTemp := t.TempDir()
+			ran, fail := runJob(t, steps, checkout, environ, runnerTemp)
 			if fail != nil {
 				t.Fatal(fail)
+			}
+			if job == "test" {
+				handOnCoverage(t, filepath.Join(runnerTemp, "coverage.out"))
 			}
 			if want := runSteps(steps); ran != want || ran < 2 {
 				t.Fatalf("job %s: ran %d run: steps of %d", job, ran, want)
 			}
 		})
+	}
+}
+
+// handOnCoverage copies the test job's coverage profile to
+// $SMP_COVERAGE_OUT when it is set: make test reports the service's
+// coverage from this run instead of running its tests a second time.
+func handOnCoverage(t *testing.T, profile string) {
+	t.Helper()
+	dst := os.Getenv("SMP_COVERAGE_OUT")
+	if dst == "" {
+		return
+	}
+	b, err := os.ReadFile(profile)
+	if err != nil {
+		t.Fatalf("the test job passed but wrote no coverage profile: %v", err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -102,7 +102,7 @@ func TestOpenAPIJobOnASpecHistory(t *testing.T) {
 					}
 				}
 			}
-			ran, fail := runJob(t, run, dir, os.Environ())
+			ran, fail := runJob(t, run, dir, os.Environ(), t.TempDir())
 			switch {
 			case tc.failStep == "" && fail != nil:
 				t.Fatalf("the job failed: %v", fail)
