@@ -89,11 +89,13 @@ race_packages() {
 # (race_packages), with coverage counted atomically in both so that the two
 # profiles merge.
 rootgo() {
-	local kind=$1 racy p pkgs=()
+	local kind=$1 racy p group pkgs=()
 	shift
 	racy=" $(race_packages | tr '\n' ' ') "
 	for p in $(go list ./...); do
-		if [[ $racy == *" $p "* ]]; then [[ $kind == race ]] && pkgs+=("$p"); else [[ $kind == plain ]] && pkgs+=("$p"); fi
+		group=plain
+		[[ $racy == *" $p "* ]] && group=race
+		[[ $group == "$kind" ]] && pkgs+=("$p")
 	done
 	echo "-- go test $* -tags integration (root module, ${#pkgs[@]} packages)"
 	go test "$@" -tags integration -count=1 -timeout 20m -covermode=atomic \
