@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/proctest"
+	"github.com/smp/delivery/internal/testctx"
 )
 
 // TestMain doubles as the parent process of TestChildDiesWithItsParent:
@@ -58,12 +59,12 @@ func TestChildDiesWithItsParent(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = parent.Wait()
-	for deadline := time.Now().Add(30 * time.Second); proctest.Alive(pid); {
-		if time.Now().After(deadline) {
-			t.Fatalf("child %d still runs 30s after its parent was SIGKILLed", pid)
+	testctx.Eventually(t, 20*time.Millisecond, "the child dies with its SIGKILLed parent", func() error {
+		if proctest.Alive(pid) {
+			return fmt.Errorf("child %d still runs after its parent was SIGKILLed", pid)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestChildOutlivesTheGoroutineThatStartedIt: the death signal follows the

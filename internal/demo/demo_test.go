@@ -2,15 +2,14 @@ package demo_test
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"testing"
-	"time"
 
 	"github.com/smp/delivery/internal/proctest"
+	"github.com/smp/delivery/internal/testctx"
 )
 
 // TestDemoStoryEndToEnd runs `smpctl demo` — the seed's whole story with the
@@ -28,8 +27,7 @@ func TestDemoStoryEndToEnd(t *testing.T) {
 	tmp := t.TempDir()
 	t.Cleanup(func() { proctest.KillUnder(tmp) })
 	bin := filepath.Join(tmp, "smpctl")
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
+	ctx := testctx.New(t)
 
 	// Plain flags, as go vet, golangci-lint and internal/workflow build: the
 	// dependencies compile once for all of them on a fresh machine.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/promserver"
+	"github.com/smp/delivery/internal/testctx"
 	"github.com/smp/delivery/internal/testimage"
 )
 
@@ -52,7 +53,7 @@ func traffic(url string, interval time.Duration, stop <-chan struct{}, wg *sync.
 // good as the baseline, and one nobody sends traffic to.
 func TestGateAgainstARealPrometheus(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := testctx.New(t)
 	dir := t.TempDir()
 	prom, err := promserver.Start(ctx, promserver.Options{Dir: dir, ScrapeInterval: 500 * time.Millisecond})
 	if err != nil {

@@ -2,14 +2,12 @@ package helmrender_test
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/smp/delivery/internal/helmrender"
 	"github.com/smp/delivery/internal/kubeschema"
+	"github.com/smp/delivery/internal/testctx"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden renders in testdata/golden")
@@ -32,8 +31,7 @@ var envs = []string{"dev", "staging", "prod"}
 // the environment file from smp-gitops (a copy under testdata/environments).
 func renderEnv(t *testing.T, env string, extra ...string) ([]byte, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testctx.New(t)
 	files := append([]string{
 		filepath.Join(chartDir, "values-"+env+".yaml"),
 		filepath.Join("testdata", "environments", env, "order-svc.yaml"),
@@ -93,8 +91,7 @@ func lineDiff(want, got string) string {
 
 func TestOrderSvcChartValidatesAgainstClusterSchemas(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := testctx.New(t)
 	v, err := kubeschema.Default(ctx)
 	if err != nil {
 		t.Fatalf("load schemas: %v", err)

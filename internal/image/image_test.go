@@ -25,6 +25,7 @@ import (
 	"github.com/smp/delivery/internal/imageref"
 	"github.com/smp/delivery/internal/imagetest"
 	"github.com/smp/delivery/internal/sbom"
+	"github.com/smp/delivery/internal/testctx"
 )
 
 func repo(t *testing.T, host, path string) name.Repository {
@@ -146,22 +147,17 @@ func TestTheImageRunsAndReportsItsVersion(t *testing.T) {
 	}
 	defer func() { cancel(); _ = cmd.Wait() }()
 	var health struct{ Status, Version, Commit string }
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testctx.Eventually(t, 50*time.Millisecond, "the extracted server answers /health", func() error {
 		resp, err := http.Get("http://127.0.0.1:" + port + "/health")
-		if err == nil {
-			derr := json.NewDecoder(resp.Body).Decode(&health)
-			resp.Body.Close()
-			if derr != nil {
-				t.Fatal(derr)
-			}
-			break
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the extracted server never answered: %v", err)
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&health); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if health.Status != "ok" || health.Version != "3.3.0-rc.1" || health.Commit != commit {
 		t.Fatalf("/health = %+v, want ok, 3.3.0-rc.1, %s", health, commit)
 	}

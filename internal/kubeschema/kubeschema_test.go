@@ -6,16 +6,14 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/smp/delivery/internal/kubeschema"
+	"github.com/smp/delivery/internal/testctx"
 )
 
 func validator(t testing.TB) *kubeschema.Validator {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	v, err := kubeschema.Default(ctx)
+	v, err := kubeschema.Default(testctx.New(t))
 	if err != nil {
 		t.Fatalf("load schemas: %v", err)
 	}
@@ -198,9 +196,7 @@ func TestProblemsNameDocumentAndHelmSource(t *testing.T) {
 
 func TestLoadFailsClearlyForAMissingModule(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	_, err := kubeschema.Load(ctx, kubeschema.WithCRDModules(kubeschema.Module{
+	_, err := kubeschema.Load(testctx.New(t), kubeschema.WithCRDModules(kubeschema.Module{
 		Path: "github.com/argoproj/argo-rollouts", Version: "v1.8.5", Files: []string{"manifests/crds/no-such-crd.yaml"},
 	}))
 	if err == nil || !strings.Contains(err.Error(), "no-such-crd.yaml") {

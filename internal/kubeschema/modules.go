@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"time"
 )
 
 // Module names a Go module and the schema files inside it. Schemas are read from the module
@@ -64,15 +63,11 @@ var CRDModules = []Module{
 	},
 }
 
-// downloadTimeout bounds one `go mod download`; a cold fetch of k8s.io/kubernetes is ~121 MB.
-const downloadTimeout = 5 * time.Minute
-
 // download fetches m into the module cache (a no-op when it is already there) and returns the
 // directory holding its files. It runs the go command because that is what owns the cache, its
-// checksum database and its proxy configuration.
+// checksum database and its proxy configuration. ctx bounds it: a cold fetch of
+// k8s.io/kubernetes is ~121 MB, and only the caller knows how long it may wait.
 func download(ctx context.Context, goCmd string, m Module) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, downloadTimeout)
-	defer cancel()
 	cmd := exec.CommandContext(ctx, goCmd, "mod", "download", "-json", m.String())
 	// Outside any module or workspace, so the repository's go.mod is neither read nor changed.
 	cmd.Dir = os.TempDir()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/proctest"
+	"github.com/smp/delivery/internal/testctx"
 	"github.com/smp/delivery/internal/testimage"
 )
 
@@ -93,8 +94,7 @@ func TestKilledDaemonTakesItsChildrenWithIt(t *testing.T) {
 	t.Cleanup(func() { proctest.KillUnder(dir) })
 	prefix := fmt.Sprintf("lk%d_", os.Getpid())
 	t.Cleanup(func() { dropDatabases(t, prefix, 1) })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := testctx.New(t)
 	env := append(os.Environ(), "LOCALENV_TEST_DAEMON="+dir, "LOCALENV_TEST_PREFIX="+prefix)
 	self, err := os.Executable()
 	if err != nil {
@@ -124,31 +124,27 @@ func TestKilledDaemonTakesItsChildrenWithIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	var prom, services []int
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	testctx.Eventually(t, 100*time.Millisecond, "the daemon runs one Prometheus and one service", func() error {
 		if prom, services = children(t, st.PID, dir); len(prom) == 1 && len(services) == 1 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the daemon (pid %d) runs Prometheus %v and services %v, want one of each; see %s", st.PID, prom, services, filepath.Join(dir, "daemon.log"))
-		}
-	}
+		return fmt.Errorf("the daemon (pid %d) runs Prometheus %v and services %v, want one of each; see %s", st.PID, prom, services, filepath.Join(dir, "daemon.log"))
+	})
 
 	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	left := append(prom, services...)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	testctx.Eventually(t, 50*time.Millisecond, "the daemon's children die with it", func() error {
 		var still []int
 		for _, pid := range left {
 			if proctest.Alive(pid) {
 				still = append(still, pid)
 			}
 		}
-		if left = still; len(left) == 0 {
-			break
+		if left = still; len(left) > 0 {
+			return fmt.Errorf("after the daemon was SIGKILLed its children %v still run (Prometheus %v, services %v)", left, prom, services)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("30s after the daemon was SIGKILLed its children %v still run (Prometheus %v, services %v)", left, prom, services)
-		}
-	}
+		return nil
+	})
 }

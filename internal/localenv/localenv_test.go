@@ -14,6 +14,7 @@ import (
 	"github.com/smp/delivery/internal/promserver"
 	"github.com/smp/delivery/internal/runtime"
 	"github.com/smp/delivery/internal/smoke"
+	"github.com/smp/delivery/internal/testctx"
 	"github.com/smp/delivery/internal/testimage"
 )
 
@@ -32,22 +33,18 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 	t.Cleanup(func() { dropDatabases(t, prefix, 3) })
 	var c *Client
 	var st State
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testctx.Eventually(t, 50*time.Millisecond, "the daemon comes up", func() error {
 		var err error
 		if c, st, err = Connect(dir); err == nil {
-			break
+			return nil
 		}
 		select {
 		case err := <-served:
 			t.Fatalf("daemon exited: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("daemon did not come up")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 	t.Cleanup(func() {
 		cancel()
 		if err := <-served; err != nil {
@@ -109,10 +106,12 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 	if err := c.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(30 * time.Second)
-	for svc("dev").URL == "" && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testctx.Eventually(t, 50*time.Millisecond, "dev serves order-svc", func() error {
+		if svc("dev").URL == "" {
+			return errors.New("no URL for order-svc in dev yet")
+		}
+		return nil
+	})
 	smokeOK(svc("dev").URL, "1.0.0")
 
 	deploy("staging", "1.0.0", v1, "")

@@ -1,6 +1,8 @@
 package proctest
 
 import (
+	"errors"
+	"github.com/smp/delivery/internal/testctx"
 	"os"
 	"os/exec"
 	"testing"
@@ -25,11 +27,12 @@ func TestAliveSeesARunningProcessAndNotAnExitedOne(t *testing.T) {
 	}
 	// Killed and not reaped yet (this process is its parent and has not
 	// waited): it can only be a zombie, which is not alive.
-	for deadline := time.Now().Add(10 * time.Second); Alive(pid); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("a killed, unreaped sleep (a zombie) is still alive after 10s")
+	testctx.Eventually(t, 10*time.Millisecond, "a killed, unreaped sleep (a zombie) is not alive", func() error {
+		if Alive(pid) {
+			return errors.New("still alive")
 		}
-	}
+		return nil
+	})
 	_ = cmd.Wait()
 	if Alive(pid) {
 		t.Error("a killed and reaped sleep is alive")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
+	"github.com/smp/delivery/internal/testctx"
 )
 
 // TestMain isolates every git call (ours and the code's) from the
@@ -104,8 +105,4 @@ func (r *gitRepo) writeFile(name, content string) {
 
 func (r *gitRepo) opts() Options { return Options{Dir: r.dir} }
 
-func ctx(t testing.TB) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return c
-}
+func ctx(t testing.TB) context.Context { return testctx.New(t) }

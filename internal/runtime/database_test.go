@@ -4,16 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/smp/delivery/internal/testctx"
 	"os"
 	"slices"
 	"testing"
-	"time"
 )
 
 func TestDropAllDropsOnlyItsPrefix(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testctx.New(t)
 	d := Database{Addr: "127.0.0.1:3306", Prefix: fmt.Sprintf("dx%d_", os.Getpid())}
 	db, err := sql.Open("mysql", d.DSN(""))
 	if err != nil {

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smp/delivery/internal/testctx"
 	"github.com/smp/delivery/internal/testimage"
 )
 
@@ -124,7 +124,7 @@ func TestFaultsKeepThePreviousVersionServing(t *testing.T) {
 				if err != nil {
 					f.t.Fatal(err)
 				}
-				d, err := testimage.PushImage(context.Background(), img, f.host+"/smp/order-svc:2.0.0")
+				d, err := testimage.PushImage(testctx.New(f.t), img, f.host+"/smp/order-svc:2.0.0")
 				if err != nil {
 					f.t.Fatal(err)
 				}
@@ -164,7 +164,7 @@ func TestFaultsKeepThePreviousVersionServing(t *testing.T) {
 				tc.inject(f, db)
 			}
 			rev := f.deploy("dev", svcFile{tag: "2.0.0", digest: bad, replicas: 1})
-			eventually(t, 90*time.Second, "failure reported", func() error {
+			eventually(t, "failure reported", func() error {
 				st := f.svc("dev")
 				if st.Failed == nil || st.Failed.Digest != bad {
 					return fmt.Errorf("status %s %q", st.Health, st.Message)
@@ -196,7 +196,7 @@ func TestFaultsKeepThePreviousVersionServing(t *testing.T) {
 			if tc.recovers {
 				tc.heal(f, db)
 				f.serving(url, "2.0.0")
-				eventually(t, 60*time.Second, "healthy after the fault", func() error {
+				eventually(t, "healthy after the fault", func() error {
 					if st := f.svc("dev"); st.Health != HealthHealthy {
 						return errors.New(st.Health + " " + st.Message)
 					}

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
+	"github.com/smp/delivery/internal/testctx"
 	"github.com/smp/delivery/internal/testimage"
 )
 
@@ -180,7 +181,7 @@ func (f *fixture) commit(msg string) string {
 // image builds the test server at version with mode and pushes it.
 func (f *fixture) image(version, mode string) string {
 	f.t.Helper()
-	d, err := testimage.Push(context.Background(), binDir, f.host+"/smp/order-svc:"+version, version, mode)
+	d, err := testimage.Push(testctx.New(f.t), binDir, f.host+"/smp/order-svc:"+version, version, mode)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -238,23 +239,16 @@ func version(url string) (string, error) {
 	return h.Version, nil
 }
 
-func eventually(t testing.TB, within time.Duration, what string, cond func() error) {
+// eventually waits for cond until the test's deadline (testctx).
+func eventually(t testing.TB, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %s: %v", what, within, err)
+	testctx.Eventually(t, 20*time.Millisecond, what, cond)
 }
 
 // serving waits until url's /health reports want.
 func (f *fixture) serving(url func() string, want string) {
 	f.t.Helper()
-	eventually(f.t, 90*time.Second, "serve "+want, func() error {
+	eventually(f.t, "serve "+want, func() error {
 		got, err := version(url())
 		if err != nil {
 			return err

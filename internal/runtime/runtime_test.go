@@ -84,7 +84,7 @@ func TestRollingUpdateUnderLoadAnswersEveryRequest(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	f.deploy("dev", svcFile{tag: "2.0.0", digest: v2, replicas: 2})
 	f.serving(url, "2.0.0")
-	eventually(t, 60*time.Second, "old version stopped, dev synced", func() error {
+	eventually(t, "old version stopped, dev synced", func() error {
 		st := f.svc("dev")
 		if st.Active == nil || st.Active.Tag != "2.0.0" || st.Health != HealthHealthy {
 			return fmt.Errorf("status %+v", st)
@@ -210,7 +210,7 @@ func TestBlueGreenOldVersionStopsAfterScaleDownDelay(t *testing.T) {
 	if err := f.rt.Promote("prod", "order-svc"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "old version scaled down", func() error {
+	eventually(t, "old version scaled down", func() error {
 		if st := f.svc("prod"); st.Previous != nil {
 			return fmt.Errorf("previous still there: %+v", st.Previous)
 		}
@@ -229,7 +229,7 @@ func TestCrashingReleaseIsCrashLoopBackOffAndPreviousKeepsServing(t *testing.T) 
 	f.deploy("dev", svcFile{tag: "1.0.0", digest: v1, replicas: 1})
 	f.serving(url, "1.0.0")
 	f.deploy("dev", svcFile{tag: "1.1.0", digest: bad, replicas: 1})
-	eventually(t, 90*time.Second, "CrashLoopBackOff reported", func() error {
+	eventually(t, "CrashLoopBackOff reported", func() error {
 		st := f.svc("dev")
 		if st.Failed == nil || st.Failed.Phase != PhaseCrashLoopBackOff {
 			return fmt.Errorf("status %s %q", st.Health, st.Message)
@@ -266,7 +266,7 @@ func TestCrashedReplicaIsRestarted(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "replica restarted", func() error {
+	eventually(t, "replica restarted", func() error {
 		st := f.svc("dev")
 		if st.Active.Restarts != 1 || st.Active.Ready != 1 {
 			return fmt.Errorf("active %+v", st.Active)

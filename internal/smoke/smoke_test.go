@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smp/delivery/internal/testctx"
 	"github.com/smp/delivery/internal/testimage"
 )
 
@@ -28,11 +29,12 @@ func TestMain(m *testing.M) {
 
 func serve(t *testing.T, version, mode string) string {
 	t.Helper()
-	bin, err := testimage.Binary(context.Background(), binDir, version, mode)
+	ctx := testctx.New(t)
+	bin, err := testimage.Binary(ctx, binDir, version, mode)
 	if err != nil {
 		t.Fatal(err)
 	}
-	url, stop, err := testimage.Serve(context.Background(), bin)
+	url, stop, err := testimage.Serve(ctx, bin)
 	if err != nil {
 		t.Fatal(err)
 	}

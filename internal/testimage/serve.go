@@ -12,7 +12,8 @@ import (
 
 // Serve starts the test server binary bin on a free 127.0.0.1 port with
 // extra environment, waits until /ready answers, and returns its URL and a
-// function that stops it.
+// function that stops it. ctx bounds the wait for /ready (tests pass
+// testctx.New(t): the test's own deadline, not a guess about the machine).
 func Serve(ctx context.Context, bin string, env ...string) (string, func(), error) {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
@@ -32,8 +33,6 @@ func Serve(ctx context.Context, bin string, env ...string) (string, func(), erro
 		<-done
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/ready", nil)
 		resp, err := http.DefaultClient.Do(req)

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -50,7 +49,9 @@ func source() string {
 }
 
 // Binary compiles the test server with version and mode linked in, into dir,
-// and returns its path. Builds are memoized per process.
+// and returns its path. Builds are memoized per process. ctx bounds the
+// build: a cold `go build` under parallel suites takes what it takes, so
+// tests pass their own deadline (testctx), never a fixed timeout.
 func Binary(ctx context.Context, dir, version, mode string) (string, error) {
 	key := dir + "|" + version + "|" + mode
 	buildMu.Lock()
@@ -59,8 +60,6 @@ func Binary(ctx context.Context, dir, version, mode string) (string, error) {
 		return p, nil
 	}
 	out := filepath.Join(dir, fmt.Sprintf("server-%s-%s", version, mode))
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
 		"-ldflags", fmt.Sprintf("-s -w -X main.version=%s -X main.commit=test%s -X main.mode=%s", version, version, mode),
 		"-o", out, ".")
@@ -158,8 +157,6 @@ func PushImage(ctx context.Context, img v1.Image, ref string) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("parse %s: %w", ref, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
 	if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {
 		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
 	}

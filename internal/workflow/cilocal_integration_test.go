@@ -4,10 +4,10 @@ package workflow
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/smp/delivery/internal/testctx"
 	"os"
 	"os/exec"
 	"path"
@@ -81,9 +81,7 @@ func localDatabase(t *testing.T) string {
 	_, _ = rand.Read(b[:])
 	name := "ci_local_" + hex.EncodeToString(b[:])
 	mysql := func(sql string) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "mysql", "-h", "127.0.0.1", "-P", "3306", "-u", "root", "-e", sql).CombinedOutput()
+		out, err := exec.CommandContext(testctx.New(t), "mysql", "-h", "127.0.0.1", "-P", "3306", "-u", "root", "-e", sql).CombinedOutput()
 		if err != nil {
 			t.Logf("mysql: %s", out)
 		}
@@ -173,7 +171,7 @@ func runJob(t *testing.T, steps []Step, root string, environ []string, runnerTem
 			"GITHUB_OUTPUT="+filepath.Join(t.TempDir(), "out"), "GITHUB_PATH="+filepath.Join(t.TempDir(), "path"))
 		var stdout, stderr bytes.Buffer
 		start := time.Now()
-		if err := s.Exec(context.Background(), root, env, 10*time.Minute, &stdout, &stderr); err != nil {
+		if err := s.Exec(testctx.New(t), root, env, 0, &stdout, &stderr); err != nil {
 			return ran, &stepFailure{Step: s.Name, Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
 		}
 		t.Logf("step %q passed in %s", s.Name, time.Since(start).Round(time.Millisecond))
@@ -324,7 +322,7 @@ func TestAStepWithATypoFails(t *testing.T) {
 			continue
 		}
 		s.Run = strings.Replace(s.Run, "go vet", "go vett", 1)
-		err := s.Exec(context.Background(), root, os.Environ(), time.Minute, &bytes.Buffer{}, &bytes.Buffer{})
+		err := s.Exec(testctx.New(t), root, os.Environ(), 0, &bytes.Buffer{}, &bytes.Buffer{})
 		if err == nil {
 			t.Fatal("a step running `go vett` passed")
 		}

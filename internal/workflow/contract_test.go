@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,11 +10,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rhysd/actionlint"
 
 	"github.com/smp/delivery/internal/plan"
+	"github.com/smp/delivery/internal/testctx"
 )
 
 const (
@@ -103,7 +102,7 @@ func contractExec(t *testing.T, root, gitDir, smpctlDir string, log *[]string) E
 				env := append(os.Environ(), "PATH="+smpctlDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 					"GITHUB_OUTPUT="+outFile, "RUNNER_TEMP="+t.TempDir())
 				var stderr bytes.Buffer
-				if err := s.Exec(context.Background(), gitDir, env, time.Minute, &bytes.Buffer{}, &stderr); err != nil {
+				if err := s.Exec(testctx.New(t), gitDir, env, 0, &bytes.Buffer{}, &stderr); err != nil {
 					return Failure, nil
 				}
 				raw, err := os.ReadFile(outFile)

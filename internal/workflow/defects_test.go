@@ -2,15 +2,14 @@ package workflow
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/smp/delivery/internal/plan"
+	"github.com/smp/delivery/internal/testctx"
 )
 
 // The seed's CD defects (DESIGN.md §2), each pinned by a test that runs the
@@ -70,7 +69,7 @@ func runStep(t *testing.T, jobID, stepID string, scope Scope, extraEnv ...string
 			"GITHUB_OUTPUT="+out, "GITHUB_SHA="+fakeSHA, "RUNNER_TEMP="+t.TempDir(), "STANDIN_LOG="+logFile)
 		env = append(env, extraEnv...)
 		var stderr bytes.Buffer
-		r := stepRun{err: s.Exec(context.Background(), t.TempDir(), env, time.Minute, &bytes.Buffer{}, &stderr)}
+		r := stepRun{err: s.Exec(testctx.New(t), t.TempDir(), env, 0, &bytes.Buffer{}, &stderr)}
 		r.stderr = stderr.String()
 		raw, _ := os.ReadFile(out)
 		if r.outputs, err = ParseOutputs(string(raw)); err != nil {

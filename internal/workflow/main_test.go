@@ -1,15 +1,14 @@
 package workflow
 
 import (
-	"context"
 	"fmt"
+	"github.com/smp/delivery/internal/testctx"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
-	"time"
 )
 
 // smpctlBin is built once per test binary from this checkout.
@@ -50,8 +49,7 @@ func realSmpctl(t testing.TB) string {
 			return
 		}
 		smpctlDir = dir
-		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-		defer cancel()
+		ctx := testctx.New(t)
 		// Plain flags, as go vet, golangci-lint and the demo test build: the
 		// dependencies compile once for all of them on a fresh machine.
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, "smpctl"), "./cmd/smpctl")

@@ -5,7 +5,7 @@ package workflow
 import (
 	"bufio"
 	"bytes"
-	"context"
+	"github.com/smp/delivery/internal/testctx"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // This repository releases itself with the reusable release workflow and
@@ -120,7 +119,7 @@ func runReleaseJob(t *testing.T, work, headRef, mergeSHA string) (failed, output
 			"GITHUB_OUTPUT="+filepath.Join(runnerTemp, "output"))
 		fmtStep := "== " + s.Name + "\n"
 		all.WriteString(fmtStep)
-		err := s.Exec(context.Background(), work, env, 8*time.Minute, &all, &all)
+		err := s.Exec(testctx.New(t), work, env, 0, &all, &all)
 		ran++
 		if err != nil {
 			return s.Name, all.String()

@@ -108,13 +108,17 @@ func evalEnv(env *actionlint.Env, scope Scope, into map[string]string) error {
 
 // Exec runs a run: step's script the way GitHub's default shell does
 // (bash --noprofile --norc -eo pipefail) in root/Dir, with environ plus the
-// step's env. timeout bounds the script.
+// step's env. ctx bounds the script, and so does timeout when it is above
+// zero (a job's timeout-minutes); tests pass 0 and their own deadline.
 func (s Step) Exec(ctx context.Context, root string, environ []string, timeout time.Duration, stdout, stderr io.Writer) error {
 	if s.Run == "" {
 		return fmt.Errorf("step %q of job %s has no run: script", s.Name, s.Job)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	cmd := exec.CommandContext(ctx, "bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", s.Run)
 	cmd.Dir = filepath.Join(root, s.Dir)
 	cmd.Env = append([]string{}, environ...)

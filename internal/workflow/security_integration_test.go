@@ -4,7 +4,6 @@ package workflow
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smp/delivery/internal/testctx"
 	"github.com/smp/delivery/internal/vulnscan"
 )
 
@@ -46,9 +46,7 @@ func securityEnv(t *testing.T, environ []string) []string {
 // returns its file:// URL.
 func offlineVulnDB(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	db, err := vulnscan.FetchDB(ctx, "go", vulnscan.DefaultVulnDB, t.TempDir())
+	db, err := vulnscan.FetchDB(testctx.New(t), "go", vulnscan.DefaultVulnDB, t.TempDir())
 	if err != nil {
 		t.Fatalf("build the offline vulnerability database: %v", err)
 	}
@@ -98,7 +96,7 @@ func TestSecurityStepsFail(t *testing.T) {
 		writeFile(t, dir, "deploy.sh", "# the token comes from the environment\n")
 		git(t, dir, "commit", "-qam", "remove the token")
 		var out bytes.Buffer
-		err := securityStep(t, "gitleaks").Exec(context.Background(), dir, os.Environ(), 2*time.Minute, &out, &out)
+		err := securityStep(t, "gitleaks").Exec(testctx.New(t), dir, os.Environ(), 0, &out, &out)
 		if err == nil || !strings.Contains(out.String(), "leaks found: 1") {
 			t.Fatalf("gitleaks did not fail on a token in the history: %v\n%s", err, out.String())
 		}
@@ -120,7 +118,7 @@ func TestSecurityStepsFail(t *testing.T) {
 		}
 		var out bytes.Buffer
 		env := append(os.Environ(), "GOVULNDB="+offlineVulnDB(t))
-		err := securityStep(t, "govulncheck").Exec(context.Background(), dir, env, 5*time.Minute, &out, &out)
+		err := securityStep(t, "govulncheck").Exec(testctx.New(t), dir, env, 0, &out, &out)
 		if err == nil || !strings.Contains(out.String(), "GO-2022-1059") {
 			t.Fatalf("govulncheck did not fail on a called vulnerable function: %v\n%s", err, out.String())
 		}

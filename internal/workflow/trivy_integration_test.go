@@ -4,7 +4,6 @@ package workflow
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -12,8 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/smp/delivery/internal/testctx"
 	"github.com/smp/delivery/internal/vulnscan"
 )
 
@@ -41,8 +40,7 @@ func trivyOffline(t *testing.T) []string {
 	if _, err := exec.LookPath("trivy"); err != nil {
 		t.Fatal("trivy is not on PATH: run scripts/tools.sh trivy (about 10 minutes of build)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := testctx.New(t)
 	dl := exec.CommandContext(ctx, "go", "mod", "download", "-json", "golang.org/x/vulndb@"+vulnscan.DefaultVulnDB)
 	dl.Dir = os.TempDir()
 	b, err := dl.Output()
@@ -73,7 +71,7 @@ func TestTrivyFsStep(t *testing.T) {
 	run := func(t *testing.T, dir string) (string, error) {
 		t.Helper()
 		var out bytes.Buffer
-		err := step.Exec(context.Background(), dir, env, 10*time.Minute, &out, &out)
+		err := step.Exec(testctx.New(t), dir, env, 0, &out, &out)
 		return out.String(), err
 	}
 	t.Run("order-svc passes", func(t *testing.T) {
