@@ -44,7 +44,7 @@ func (f *readFlags) open(ctx context.Context, a *App) (*history.Repo, error) {
 		if _, err := os.Stat(f.caFile); err != nil {
 			return nil, exit.Usagef("--gitops-ca-file %s: %v: give a PEM file of the certificate authority", f.caFile, errors.Unwrap(err))
 		}
-		o.GitEnv = append(o.GitEnv, "GIT_SSL_CAINFO="+f.caFile)
+		o.CAFile = f.caFile
 	}
 	r, err := history.Open(ctx, f.gitops, o)
 	return r, readError(err)

@@ -27,6 +27,9 @@ func fast() gitops.Options {
 
 func open(t *testing.T, url string, opts gitops.Options) *gitops.Repo {
 	t.Helper()
+	if opts.CacheDir == "" {
+		opts.CacheDir = t.TempDir()
+	}
 	r, err := gitops.Open(gitops.Remote{URL: url}, bot, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +247,7 @@ func TestTreeRefusesPathsOutsideTheRepository(t *testing.T) {
 	}
 }
 
-func TestLogDeepensTheShallowClone(t *testing.T) {
+func TestLogReachesPastRecentCommits(t *testing.T) {
 	t.Parallel()
 	bare := gitopstest.NewRemote(t, map[string]string{"old.txt": "1\n"})
 	work := t.TempDir()
