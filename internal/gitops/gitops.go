@@ -272,10 +272,7 @@ func (r *Repo) Read(ctx context.Context, read func(ctx context.Context, t *Tree)
 var errRetry = errors.New("retry")
 
 // checkout fetches the mirror and makes a private work tree of the branch's
-// head from it: a --shared clone borrows the mirror's objects (alternates)
-// instead of copying them, so it costs a checkout, and the tree has the
-// whole history for Log, Show and Resolve. Commits stay in the work tree's
-// own object store: the mirror is only ever written by fetch, under its lock.
+// head from it (Mirror.WorkTree).
 func (r *Repo) checkout(ctx context.Context) (*Tree, func(), error) {
 	m, err := r.c.mirror(r.opts.CacheDir)
 	if err != nil {
@@ -285,30 +282,21 @@ func (r *Repo) checkout(ctx context.Context) (*Tree, func(), error) {
 		m.Close()
 		return nil, nil, err
 	}
-	dir, err := os.MkdirTemp("", "smpctl-gitops-")
+	tip, err := m.tip(ctx, "refs/heads/"+r.c.remote.Branch)
 	if err != nil {
 		m.Close()
-		return nil, nil, fmt.Errorf("create a temporary work tree: %w", err)
+		return nil, nil, fmt.Errorf("%w: %s: branch %q does not exist; run `smpctl gitops init` first", ErrNoBranch, r, r.c.remote.Branch)
+	}
+	dir, rm, err := m.WorkTree(ctx, tip)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
 	}
 	cleanup := func() {
-		_ = os.RemoveAll(dir)
+		rm()
 		m.Close()
 	}
 	t := &Tree{dir: dir, repo: r, mirror: m}
-	tip, err := t.tip(ctx)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	if _, err := r.git(ctx, "", nil, "clone", "--quiet", "--shared", "--no-checkout", "--no-tags", "--single-branch",
-		"--branch", r.c.remote.Branch, m.Dir(), dir); err != nil {
-		cleanup()
-		return nil, nil, fmt.Errorf("make a work tree from the GitOps cache %s: %w", m.Dir(), err)
-	}
-	if _, err := r.git(ctx, dir, nil, "reset", "--quiet", "--hard", tip); err != nil {
-		cleanup()
-		return nil, nil, fmt.Errorf("check out %s: %w", r.c.remote.Branch, err)
-	}
 	return t, cleanup, nil
 }
 
@@ -320,9 +308,9 @@ func (r *Repo) refresh(ctx context.Context, t *Tree) error {
 	if err := t.mirror.Fetch(ctx, r.opts.CallTimeout); err != nil {
 		return err
 	}
-	tip, err := t.tip(ctx)
+	tip, err := t.mirror.tip(ctx, "refs/heads/"+r.c.remote.Branch)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %s: branch %q does not exist; run `smpctl gitops init` first", ErrNoBranch, r, r.c.remote.Branch)
 	}
 	for p := range t.touched {
 		if err := os.RemoveAll(filepath.Join(t.dir, filepath.FromSlash(p))); err != nil {

@@ -152,6 +152,44 @@ func sameTips(before, after string) bool {
 	return strings.Join(tips, "\n") == strings.TrimSpace(before)
 }
 
+// tip returns the commit a ref (or HEAD) of the mirror names.
+func (m *Mirror) tip(ctx context.Context, ref string) (string, error) {
+	out, err := m.c.run(ctx, m.c.runner(m.dir, -1), nil, "rev-parse", "--verify", "--quiet", ref+"^{commit}")
+	return strings.TrimSpace(out), err
+}
+
+// WorkTree makes a private work tree of rev (a commit, a branch, or "" for
+// the remote's default branch) in a temporary directory, and a function
+// that removes it. A --shared clone borrows the mirror's objects
+// (alternates) instead of copying them, so it costs one checkout, and the
+// tree has the whole history. Commits made in it stay in its own object
+// store: the mirror is only ever written by Fetch, under its lock, and it
+// never prunes, so the borrowed objects stay.
+func (m *Mirror) WorkTree(ctx context.Context, rev string) (string, func(), error) {
+	if rev == "" {
+		rev = "HEAD"
+	}
+	tip, err := m.tip(ctx, rev)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %s has no %s", ErrNoBranch, m.c, rev)
+	}
+	dir, err := os.MkdirTemp("", "smpctl-gitops-")
+	if err != nil {
+		return "", nil, fmt.Errorf("create a temporary work tree: %w", err)
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	g := m.c.runner(dir, -1)
+	if _, err := m.c.run(ctx, g, nil, "clone", "--quiet", "--shared", "--no-checkout", "--no-tags", m.dir, "."); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("make a work tree from the GitOps cache %s: %w", m.dir, err)
+	}
+	if _, err := m.c.run(ctx, g, nil, "reset", "--quiet", "--hard", tip); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("check out %s: %w", rev, err)
+	}
+	return dir, cleanup, nil
+}
+
 // whole reports whether the mirror was completely cloned for this remote.
 func (m *Mirror) whole() bool {
 	b, err := os.ReadFile(filepath.Join(m.dir, mirrorMarker))

@@ -43,15 +43,6 @@ func (t *Tree) head(ctx context.Context) (string, error) {
 	return strings.TrimSpace(out), err
 }
 
-// tip returns the branch's head in the mirror.
-func (t *Tree) tip(ctx context.Context) (string, error) {
-	out, err := t.repo.git(ctx, t.mirror.Dir(), nil, "rev-parse", "--verify", "--quiet", "refs/heads/"+t.repo.c.remote.Branch+"^{commit}")
-	if err != nil {
-		return "", fmt.Errorf("%w: %s: branch %q does not exist; run `smpctl gitops init` first", ErrNoBranch, t.repo, t.repo.c.remote.Branch)
-	}
-	return strings.TrimSpace(out), nil
-}
-
 func (t *Tree) touch(rel string) {
 	if t.touched == nil {
 		t.touched = map[string]bool{}
