@@ -288,6 +288,14 @@ func (r *Repo) checkout(ctx context.Context) (*Tree, func(), error) {
 		return nil, nil, fmt.Errorf("%w: %s: branch %q does not exist; run `smpctl gitops init` first", ErrNoBranch, r, r.c.remote.Branch)
 	}
 	dir, rm, err := m.WorkTree(ctx, tip)
+	if err != nil && ctx.Err() == nil {
+		// The mirror's objects could not be read: rebuild it, once.
+		r.opts.Log.Debug("the GitOps cache is damaged; rebuilding it", "remote", r.String(), "err", err)
+		m.Invalidate(ctx)
+		if err = m.Fetch(ctx, r.opts.CallTimeout); err == nil {
+			dir, rm, err = m.WorkTree(ctx, "refs/heads/"+r.c.remote.Branch)
+		}
+	}
 	if err != nil {
 		m.Close()
 		return nil, nil, err

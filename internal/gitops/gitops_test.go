@@ -144,7 +144,10 @@ func TestConcurrentWritersAllLand(t *testing.T) {
 	t.Parallel()
 	bare := gitopstest.NewRemote(t, map[string]string{"counter": "0\n"})
 	gitopstest.RejectFirst(t, bare, 5)
-	r := open(t, bare, fast())
+	// A Repo per writer over one cache directory, as separate smpctl
+	// processes: each takes the mirror's file lock on its own.
+	opts := fast()
+	opts.CacheDir = t.TempDir()
 	increment := func(_ context.Context, tr *gitops.Tree) (gitops.Commit, error) {
 		b, err := tr.ReadFile("counter")
 		if err != nil {
@@ -160,13 +163,13 @@ func TestConcurrentWritersAllLand(t *testing.T) {
 	errs := make(chan error, 20)
 	for i := range 10 {
 		wg.Go(func() {
-			_, err := r.Apply(context.Background(), write(fmt.Sprintf("environments/dev/svc-%02d.yaml", i), "x\n"))
+			_, err := open(t, bare, opts).Apply(context.Background(), write(fmt.Sprintf("environments/dev/svc-%02d.yaml", i), "x\n"))
 			errs <- err
 		})
 	}
 	for range 10 {
 		wg.Go(func() {
-			_, err := r.Apply(context.Background(), increment)
+			_, err := open(t, bare, opts).Apply(context.Background(), increment)
 			errs <- err
 		})
 	}

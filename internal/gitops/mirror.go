@@ -190,10 +190,64 @@ func (m *Mirror) WorkTree(ctx context.Context, rev string) (string, func(), erro
 	return dir, cleanup, nil
 }
 
-// whole reports whether the mirror was completely cloned for this remote.
+// whole reports whether the mirror was completely cloned for this remote
+// and its packs are whole.
 func (m *Mirror) whole() bool {
 	b, err := os.ReadFile(filepath.Join(m.dir, mirrorMarker))
-	return err == nil && string(b) == m.marker()
+	return err == nil && string(b) == m.marker() && packsWhole(filepath.Join(m.dir, "objects", "pack"))
+}
+
+// packsWhole checks, without running git, that every pack ends with the
+// checksum its index records (an index ends with the pack's SHA-1, then its
+// own): a pack truncated or half-written by a full disk or a killed
+// process fails it. It reads 40 bytes per pack, so it runs on every use.
+func packsWhole(dir string) bool {
+	idxs, err := filepath.Glob(filepath.Join(dir, "*.idx"))
+	if err != nil {
+		return false
+	}
+	for _, idx := range idxs {
+		want, err := tail(idx, 40)
+		if err != nil {
+			return false
+		}
+		got, err := tail(strings.TrimSuffix(idx, ".idx")+".pack", 20)
+		if err != nil || string(got) != string(want[:20]) {
+			return false
+		}
+	}
+	return true
+}
+
+// tail returns the last n bytes of a file.
+func tail(path string, n int64) ([]byte, error) {
+	f, err := os.Open(path) // #nosec G304 -- a file of our own cache
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() < n+12 { // a pack's header is 12 bytes
+		return nil, fmt.Errorf("%s: too short", path)
+	}
+	b := make([]byte, n)
+	_, err = f.ReadAt(b, st.Size()-n)
+	return b, err
+}
+
+// Invalidate marks the mirror for a rebuild on its next Fetch: a command
+// that finds its objects unreadable calls it, so that no one trusts the
+// mirror again.
+func (m *Mirror) Invalidate(ctx context.Context) {
+	unlock, err := lockFile(ctx, m.dir+".lock")
+	if err != nil {
+		return
+	}
+	defer unlock()
+	_ = os.Remove(filepath.Join(m.dir, mirrorMarker))
 }
 
 func (m *Mirror) marker() string {

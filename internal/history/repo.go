@@ -102,13 +102,16 @@ func mirror(ctx context.Context, url string, o OpenOptions) (string, error) {
 	}
 	m, err := gitops.OpenMirror(ctx, gitops.Remote{URL: url, Token: o.Token, CAFile: o.CAFile},
 		gitops.MirrorOptions{CacheDir: o.CacheDir, Timeout: timeout})
+	shown := gitops.Redact(url)
 	switch {
 	case err == nil:
 		return m.Dir(), nil
 	case errors.Is(err, gitops.ErrAuth):
-		return "", fmt.Errorf("%w: read gitops repository: %w", ErrRemoteRefused, err)
+		return "", fmt.Errorf("%w: read gitops repository %s: %w", ErrRemoteRefused, shown, err)
 	case errors.Is(err, context.DeadlineExceeded):
-		return "", fmt.Errorf("read gitops repository: %w (raise --gitops-timeout or check the network)", err)
+		return "", fmt.Errorf("read gitops repository %s: %w (raise --gitops-timeout or check the network)", shown, err)
+	case errors.Is(err, gitops.ErrRemoteNotFound):
+		return "", badInput("read gitops repository %s: %v", shown, err)
 	}
-	return "", badInput("read gitops repository: %v: check the URL (git ls-remote %s)", err, gitops.Redact(url))
+	return "", badInput("read gitops repository %s: %v: check the URL (git ls-remote %s)", shown, err, shown)
 }
