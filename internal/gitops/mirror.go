@@ -111,8 +111,15 @@ func (m *Mirror) Fetch(ctx context.Context, timeout time.Duration) error {
 	if err := os.MkdirAll(filepath.Dir(m.dir), 0o755); err != nil {
 		return fmt.Errorf("create the GitOps cache %s: %w", filepath.Dir(m.dir), err)
 	}
-	lctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	// Waiting for another process's fetch is not a remote call: it is
+	// bounded by the caller's budget (a write's --gitops-timeout), and by
+	// timeout only when the caller has none.
+	lctx := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		lctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	unlock, err := lockFile(lctx, m.dir+".lock")
 	if err != nil {
 		return err
