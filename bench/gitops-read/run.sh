@@ -43,6 +43,9 @@ measure() {
 
 echo "repository: $services services × 3 environments, $(git -C "$work/gitops.git" rev-list --count main) commits, $(du -sh "$work/gitops.git" | cut -f1)"
 measure status status --gitops "$work/gitops.git"
+# The same repository as a URL: read from its mirror in the shared cache
+# (fetched on every run; the mirror has a commit-graph with Bloom filters).
+measure status-url status --gitops "file://$work/gitops.git" --cache-dir "$work/cache"
 measure metrics metrics --gitops "$work/gitops.git" --window 720h
 measure history history --gitops "$work/gitops.git" --env prod --service svc-007
 echo "targets: status < 300 ms, metrics < 1000 ms, max RSS < 150 MB"

@@ -19,6 +19,7 @@ type writeOptions struct {
 	gitops      string
 	branch      string
 	caFile      string
+	cacheDir    string
 	by          string
 	run         string
 	authorName  string
@@ -34,6 +35,7 @@ func addWriteFlags(cmd *cobra.Command, o *writeOptions, byHelp string) {
 	f.StringVar(&o.branch, "gitops-branch", "main", "branch of the GitOps repository to write")
 	f.StringVar(&o.caFile, "gitops-ca-file", "", "PEM file of an extra certificate authority for an https GitOps remote")
 	f.DurationVar(&o.timeout, "gitops-timeout", 2*time.Minute, "total time budget for the command, retries included")
+	addCacheDirFlag(cmd, &o.cacheDir)
 	if byHelp == "" {
 		return // a read-only command
 	}
@@ -57,7 +59,7 @@ func (o *writeOptions) open(a *App) (*gitops.Repo, error) {
 	}
 	return deploy.Open(gitops.Remote{URL: o.gitops, Branch: o.branch, Token: a.Getenv("SMP_GIT_TOKEN"), CAFile: o.caFile},
 		gitops.Identity{Name: "smpctl-bot", Email: "smpctl-bot@users.noreply.smp.vn"},
-		gitops.Options{Budget: o.timeout, CallTimeout: min(o.timeout, 60*time.Second), Log: a.Log})
+		gitops.Options{Budget: o.timeout, CallTimeout: min(o.timeout, 60*time.Second), Log: a.Log, CacheDir: gitopsCacheDir(a, o.cacheDir)})
 }
 
 // common is the deploy.Common of the shared flags.

@@ -24,30 +24,41 @@ type readFlags struct {
 
 func (f *readFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.gitops, "gitops", "", "GitOps repository: a local clone or bare repository (read in place), or a URL (cloned into the cache, then fetched)")
-	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "", "where clones of remote GitOps repositories are kept (default $XDG_CACHE_HOME/smpctl/gitops)")
+	addCacheDirFlag(cmd, &f.cacheDir)
 	cmd.Flags().DurationVar(&f.fetchTimeout, "gitops-timeout", history.DefaultFetchTimeout, "time limit for cloning or fetching a remote GitOps repository")
 	cmd.Flags().StringVar(&f.caFile, "gitops-ca-file", "", "PEM file of an extra certificate authority for an https GitOps remote")
 }
 
 // open opens the repository; tokens come from SMP_GIT_TOKEN, never a flag.
 func (f *readFlags) open(ctx context.Context, a *App) (*history.Repo, error) {
-	cache := f.cacheDir
-	if cache == "" {
-		base := a.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			base = filepath.Join(a.Getenv("HOME"), ".cache")
-		}
-		cache = filepath.Join(base, "smpctl", "gitops")
-	}
-	o := history.OpenOptions{CacheDir: cache, FetchTimeout: f.fetchTimeout, Token: a.Getenv("SMP_GIT_TOKEN")}
+	o := history.OpenOptions{CacheDir: gitopsCacheDir(a, f.cacheDir), FetchTimeout: f.fetchTimeout, Token: a.Getenv("SMP_GIT_TOKEN")}
 	if f.caFile != "" {
 		if _, err := os.Stat(f.caFile); err != nil {
 			return nil, exit.Usagef("--gitops-ca-file %s: %v: give a PEM file of the certificate authority", f.caFile, errors.Unwrap(err))
 		}
-		o.GitEnv = append(o.GitEnv, "GIT_SSL_CAINFO="+f.caFile)
+		o.CAFile = f.caFile
 	}
 	r, err := history.Open(ctx, f.gitops, o)
 	return r, readError(err)
+}
+
+// addCacheDirFlag adds --cache-dir, shared by every command that reaches a
+// GitOps remote: they all use the same mirror of it.
+func addCacheDirFlag(cmd *cobra.Command, dir *string) {
+	cmd.Flags().StringVar(dir, "cache-dir", "", "where the mirrors of GitOps remotes every smpctl command shares are kept (default $XDG_CACHE_HOME/smpctl/gitops)")
+}
+
+// gitopsCacheDir is --cache-dir, else $XDG_CACHE_HOME/smpctl/gitops, else
+// $HOME/.cache/smpctl/gitops.
+func gitopsCacheDir(a *App, flag string) string {
+	if flag != "" {
+		return flag
+	}
+	base := a.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		base = filepath.Join(a.Getenv("HOME"), ".cache")
+	}
+	return filepath.Join(base, "smpctl", "gitops")
 }
 
 // readError maps the history package's sentinels to exit codes.

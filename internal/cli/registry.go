@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/imageref"
 	"github.com/smp/delivery/internal/retention"
 )
@@ -28,7 +30,7 @@ func newRegistryCmd(a *App) *cobra.Command {
 }
 
 func newRegistryGCCmd(a *App) *cobra.Command {
-	var repo, gitops, backend, api string
+	var repo, gitopsURL, caFile, cacheDir, backend, api string
 	var maxAge time.Duration
 	var dryRun, ghcrUser bool
 	cmd := &cobra.Command{
@@ -59,18 +61,16 @@ read:packages and delete:packages). --backend auto picks ghcr for ghcr.io.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), registryTimeout)
 			defer cancel()
-			dir := gitops
-			if retention.IsGitURL(gitops) {
-				d, cleanup, err := retention.Clone(ctx, gitops)
-				if err != nil {
-					return exit.FailedError(err)
-				}
-				defer cleanup()
-				dir = d
+			var refs retention.References
+			if gitops.IsURL(gitopsURL) {
+				refs, err = retention.ReadRemoteReferences(ctx,
+					gitops.Remote{URL: gitopsURL, Token: a.Getenv("SMP_GIT_TOKEN"), CAFile: caFile},
+					gitops.MirrorOptions{CacheDir: gitopsCacheDir(a, cacheDir), Timeout: min(registryTimeout, 2*time.Minute)}, r.String())
+			} else {
+				refs, err = retention.ReadReferences(gitopsURL, r.String())
 			}
-			refs, err := retention.ReadReferences(dir, r.String())
 			if err != nil {
-				return imageError(err)
+				return gcReadError(err)
 			}
 			res, err := retention.Run(ctx, b, refs, retention.Policy{MaxAge: maxAge, Now: a.Now()}, dryRun)
 			if res != nil {
@@ -83,7 +83,9 @@ read:packages and delete:packages). --backend auto picks ghcr for ghcr.io.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&repo, "image", "", "image repository, e.g. ghcr.io/smp/order-svc")
-	f.StringVar(&gitops, "gitops", "", "the GitOps repository: a local path or a git URL (cloned)")
+	f.StringVar(&gitopsURL, "gitops", "", "the GitOps repository: a local path (read in place) or a URL (https:// with SMP_GIT_TOKEN, ssh, file://; read through the shared cache)")
+	f.StringVar(&caFile, "gitops-ca-file", "", "PEM file of an extra certificate authority for an https GitOps remote")
+	addCacheDirFlag(cmd, &cacheDir)
 	f.DurationVar(&maxAge, "dev-max-age", 720*time.Hour, "age after which an unreferenced dev-only digest is deleted")
 	f.BoolVar(&dryRun, "dry-run", false, "print the plan, delete nothing")
 	f.StringVar(&backend, "backend", "auto", "auto, oci or ghcr")
@@ -92,6 +94,19 @@ read:packages and delete:packages). --backend auto picks ghcr for ghcr.io.`,
 	_ = cmd.MarkFlagRequired("image")
 	_ = cmd.MarkFlagRequired("gitops")
 	return cmd
+}
+
+// gcReadError gives a failed read of the GitOps repository its exit code: a
+// remote that does not exist is bad input, one that refused the credentials
+// or could not be reached a failure.
+func gcReadError(err error) error {
+	switch {
+	case errors.Is(err, gitops.ErrRemoteNotFound), errors.Is(err, gitops.ErrNoBranch):
+		return exit.UsageError(err)
+	case errors.Is(err, gitops.ErrAuth):
+		return exit.FailedError(err)
+	}
+	return imageError(err)
 }
 
 // gcBackend returns the GHCR backend when asked (or auto on ghcr.io), nil

@@ -1,13 +1,19 @@
-// Package gitops writes the GitOps repository safely under concurrency: it
-// clones the remote into a temporary directory, applies a Change (a function
-// that edits files in the tree and says what the commit is), commits under
-// the configured identity with the trailers of GITOPS-FORMAT.md, and pushes.
-// When the push is rejected — another job pushed first, or a server hook
-// refused it for now — it fetches the new head, resets, and applies the
-// Change again to the new tree (never a textual rebase, so a concurrent edit
-// of the same file is recomputed, not conflicted), with bounded attempts,
-// jittered exponential back-off and a total time budget. A Change that
-// leaves the tree as it was yields ErrNoChange and no commit.
+// Package gitops owns the GitOps repository's remote: how it is reached
+// (Classify: local paths, file://, https with a token in git's environment,
+// ssh through the agent), its credentials (never on argv, scrubbed from
+// every message), one cached mirror per remote shared by every command and
+// process (Mirror), and writing it safely under concurrency.
+//
+// A write fetches the mirror, makes a private work tree from it, applies a
+// Change (a function that edits files in the tree and says what the commit
+// is), commits under the configured identity with the trailers of
+// GITOPS-FORMAT.md, and pushes. When the push is rejected — another job
+// pushed first, or a server hook refused it for now — it fetches the new
+// head, resets, and applies the Change again to the new tree (never a
+// textual rebase, so a concurrent edit of the same file is recomputed, not
+// conflicted), with bounded attempts, jittered exponential back-off and a
+// total time budget. A Change that leaves the tree as it was yields
+// ErrNoChange and no commit.
 //
 // # Why the git CLI and not go-git
 //
@@ -21,14 +27,14 @@
 //     receive-pack with its pre-receive/update hooks and reports rejections
 //     in a stable porcelain format; go-git reports a rejected push only as
 //     error text (TOOLS.md).
-//   - Speed on large histories: a shallow single-branch clone (--depth 1)
-//     of a 5,000-commit repository costs the same as of a new one, and
-//     history is deepened only when a command needs it (Tree.Log). Pushing
-//     from a shallow clone is routine for git; go-git's shallow support is
-//     partial.
-//   - Concurrency: every Apply works in its own temporary clone, so any
-//     number of goroutines or processes can write at once; the server's ref
-//     update is the only serialisation point, and losers re-apply.
+//   - Speed on large histories: the mirror is fetched, not cloned, and a
+//     work tree made with `git clone --shared` borrows its objects, so a
+//     write costs one fetch, one checkout and one push whatever the
+//     repository's age, and the whole history is at hand for Tree.Log.
+//   - Concurrency: every Apply works in its own work tree, so any number of
+//     goroutines or processes can write at once; the mirror is changed only
+//     under its file lock, the server's ref update is the only
+//     serialisation point, and losers re-apply.
 //
 // Every call that leaves the process (clone, fetch, push) runs under its own
 // timeout (Options.CallTimeout) inside the total budget (Options.Budget).
@@ -36,21 +42,15 @@ package gitops
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/smp/delivery/internal/gitcmd"
 )
 
 // Sentinel errors. Callers decide exit codes with errors.Is.
@@ -66,12 +66,6 @@ var (
 	// ErrNoBranch: the remote has no such branch yet.
 	ErrNoBranch = errors.New("GitOps remote has no such branch")
 )
-
-// CloneDepth is how many commits a clone fetches: enough for the
-// out-of-order guard to find the running deploy of a busy repository
-// without a second round trip, small enough that the clone's cost does not
-// grow with the repository's age. Tree.Log deepens beyond it on demand.
-const CloneDepth = 64
 
 // DefaultRetryDelay is the least first back-off after a rejected push. The
 // back-off starts at the larger of it and the failed attempt's duration
@@ -116,26 +110,21 @@ type Options struct {
 	RetryDelay time.Duration
 	// Log receives debug lines about attempts; default discards.
 	Log *slog.Logger
+	// CacheDir holds the mirror every command shares (see Mirror); empty
+	// means a temporary mirror per Apply or Read.
+	CacheDir string
 }
 
 // Repo is a GitOps remote ready to be written.
 type Repo struct {
-	remote   Remote
-	url      string // what git is given
+	c        *conn
 	opts     Options
 	identity Identity
-	redact   []string
 }
 
 // Open checks the remote's address and returns a Repo. It does not contact
 // the remote: the first Apply does.
 func Open(r Remote, id Identity, opts Options) (*Repo, error) {
-	if r.URL == "" {
-		return nil, fmt.Errorf("%w: no GitOps repository given: pass --gitops URL|PATH or set SMP_GITOPS", ErrRemoteNotFound)
-	}
-	if r.Branch == "" {
-		r.Branch = "main"
-	}
 	if opts.Attempts <= 0 {
 		opts.Attempts = 30
 	}
@@ -151,75 +140,18 @@ func Open(r Remote, id Identity, opts Options) (*Repo, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	if id.Name == "" || id.Email == "" {
-		return nil, errors.New("commit identity needs a name and an email")
-	}
-	repo := &Repo{remote: r, opts: opts, identity: id}
-	u, err := normalizeURL(r.URL)
+	c, err := newConn(r)
 	if err != nil {
 		return nil, err
 	}
-	repo.url = u
-	if u, err := url.Parse(r.URL); err == nil && u.User != nil {
-		if pw, ok := u.User.Password(); ok {
-			repo.redact = append(repo.redact, pw)
-		}
+	if id.Name == "" || id.Email == "" {
+		return nil, errors.New("commit identity needs a name and an email")
 	}
-	if r.Token != "" {
-		repo.redact = append(repo.redact, r.Token, base64.StdEncoding.EncodeToString([]byte("x-access-token:"+r.Token)))
-	}
-	return repo, nil
+	return &Repo{c: c, opts: opts, identity: id}, nil
 }
 
 // String names the remote without credentials.
-func (r *Repo) String() string { return redactURL(r.remote.URL) }
-
-// normalizeURL turns a local path into an absolute file:// URL: git ignores
-// --depth for plain local paths and hard-links the whole object store, and
-// file:// also runs the remote's hooks exactly like a server.
-func normalizeURL(raw string) (string, error) {
-	switch {
-	case strings.HasPrefix(raw, "https://"), strings.HasPrefix(raw, "http://"),
-		strings.HasPrefix(raw, "ssh://"), strings.HasPrefix(raw, "git://"):
-		if _, err := url.Parse(raw); err != nil {
-			return "", fmt.Errorf("%w: %s is not a valid URL", ErrRemoteNotFound, redactURL(raw))
-		}
-		return raw, nil
-	case strings.HasPrefix(raw, "file://"):
-		p := strings.TrimPrefix(raw, "file://")
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%w: %s does not exist: create it with `git init --bare` and `smpctl gitops init`, or fix --gitops", ErrRemoteNotFound, p)
-		}
-		return raw, nil
-	case isSCP(raw):
-		return raw, nil
-	}
-	abs, err := filepath.Abs(raw)
-	if err != nil {
-		return "", fmt.Errorf("%w: %s: %w", ErrRemoteNotFound, raw, err)
-	}
-	if _, err := os.Stat(abs); err != nil {
-		return "", fmt.Errorf("%w: %s does not exist: create it with `git init --bare` and `smpctl gitops init`, or fix --gitops", ErrRemoteNotFound, abs)
-	}
-	return "file://" + abs, nil
-}
-
-// isSCP recognises git@github.com:smp/smp-gitops.git.
-func isSCP(s string) bool {
-	colon := strings.Index(s, ":")
-	if colon <= 0 || strings.ContainsAny(s[:colon], "/\\") {
-		return false
-	}
-	return strings.Contains(s[:colon], "@") || strings.Contains(s[:colon], ".")
-}
-
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
-}
+func (r *Repo) String() string { return r.c.String() }
 
 // Commit is what a Change asks to be committed.
 type Commit struct {
@@ -324,7 +256,8 @@ func (r *Repo) Apply(ctx context.Context, change Change) (Result, error) {
 	return Result{}, fmt.Errorf("%w: %s: gave up after %d attempts: %w", ErrRejected, r, r.opts.Attempts, lastPush)
 }
 
-// Read clones the remote and calls read on the tree; nothing is written.
+// Read brings the mirror up to date and calls read on a work tree of the
+// branch's head; nothing is written.
 func (r *Repo) Read(ctx context.Context, read func(ctx context.Context, t *Tree) error) error {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Budget)
 	defer cancel()
@@ -338,34 +271,54 @@ func (r *Repo) Read(ctx context.Context, read func(ctx context.Context, t *Tree)
 
 var errRetry = errors.New("retry")
 
-// httpDenied matches git's report of an HTTP 401 or 403.
-var httpDenied = regexp.MustCompile(`returned error: 40[13]\b|\bhttp 40[13]\b`)
-
+// checkout fetches the mirror and makes a private work tree of the branch's
+// head from it (Mirror.WorkTree).
 func (r *Repo) checkout(ctx context.Context) (*Tree, func(), error) {
-	dir, err := os.MkdirTemp("", "smpctl-gitops-")
+	m, err := r.c.mirror(r.opts.CacheDir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("create a temporary clone directory: %w", err)
+		return nil, nil, err
 	}
-	cleanup := func() { _ = os.RemoveAll(dir) }
-	t := &Tree{dir: dir, repo: r}
-	_, err = r.remoteGit(ctx, "", "clone", "--quiet", "--depth", strconv.Itoa(CloneDepth), "--single-branch", "--no-tags",
-		"--branch", r.remote.Branch, r.url, dir)
+	if err := m.Fetch(ctx, r.opts.CallTimeout); err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	tip, err := m.tip(ctx, "refs/heads/"+r.c.remote.Branch)
 	if err != nil {
-		cleanup()
-		return nil, nil, r.classify("clone", err)
+		m.Close()
+		return nil, nil, fmt.Errorf("%w: %s: branch %q does not exist; run `smpctl gitops init` first", ErrNoBranch, r, r.c.remote.Branch)
 	}
+	dir, rm, err := m.WorkTree(ctx, tip)
+	if err != nil && ctx.Err() == nil {
+		// The mirror's objects could not be read: rebuild it, once.
+		r.opts.Log.Debug("the GitOps cache is damaged; rebuilding it", "remote", r.String(), "err", err)
+		m.Invalidate(ctx)
+		if err = m.Fetch(ctx, r.opts.CallTimeout); err == nil {
+			dir, rm, err = m.WorkTree(ctx, "refs/heads/"+r.c.remote.Branch)
+		}
+	}
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	cleanup := func() {
+		rm()
+		m.Close()
+	}
+	t := &Tree{dir: dir, repo: r, mirror: m}
 	return t, cleanup, nil
 }
 
-// refresh moves the clone to the remote's newest head and drops the
+// refresh moves the work tree to the remote's newest head and drops the
 // previous attempt's work: the files it wrote are deleted first so that
-// reset --hard restores the tracked ones and new ones are gone.
+// reset --hard restores the tracked ones and new ones are gone. The new
+// head's objects are in the mirror, which the work tree borrows from.
 func (r *Repo) refresh(ctx context.Context, t *Tree) error {
-	// No --depth: fetch only what is new since our clone, keeping any
-	// history an earlier attempt deepened.
-	if _, err := r.remoteGit(ctx, t.dir, "fetch", "--quiet", "--no-tags", "origin",
-		"+refs/heads/"+r.remote.Branch+":refs/remotes/origin/"+r.remote.Branch); err != nil {
-		return r.classify("fetch", err)
+	if err := t.mirror.Fetch(ctx, r.opts.CallTimeout); err != nil {
+		return err
+	}
+	tip, err := t.mirror.tip(ctx, "refs/heads/"+r.c.remote.Branch)
+	if err != nil {
+		return fmt.Errorf("%w: %s: branch %q does not exist; run `smpctl gitops init` first", ErrNoBranch, r, r.c.remote.Branch)
 	}
 	for p := range t.touched {
 		if err := os.RemoveAll(filepath.Join(t.dir, filepath.FromSlash(p))); err != nil {
@@ -373,7 +326,7 @@ func (r *Repo) refresh(ctx context.Context, t *Tree) error {
 		}
 	}
 	t.touched, t.created = nil, nil
-	_, err := r.git(ctx, t.dir, nil, "reset", "--quiet", "--hard", "origin/"+r.remote.Branch)
+	_, err = r.git(ctx, t.dir, nil, "reset", "--quiet", "--hard", tip)
 	return err
 }
 
@@ -406,7 +359,7 @@ func (r *Repo) commit(ctx context.Context, t *Tree, c Commit) (string, error) {
 }
 
 func (r *Repo) push(ctx context.Context, t *Tree) error {
-	out, err := r.remoteGit(ctx, t.dir, "push", "--porcelain", "origin", "HEAD:refs/heads/"+r.remote.Branch)
+	out, err := r.remoteGit(ctx, t.dir, "push", "--porcelain", r.c.url, "HEAD:refs/heads/"+r.c.remote.Branch)
 	if err == nil {
 		if strings.Contains(out, "[up to date]") {
 			// Another writer pushed a byte-identical commit (same parent,
@@ -422,40 +375,9 @@ func (r *Repo) push(ctx context.Context, t *Tree) error {
 	if strings.Contains(msg, "[rejected]") || strings.Contains(msg, "[remote rejected]") ||
 		strings.Contains(msg, "non-fast-forward") || strings.Contains(msg, "fetch first") ||
 		strings.Contains(msg, "hook declined") || strings.Contains(msg, "cannot lock ref") {
-		return fmt.Errorf("%w: %s", errRetry, r.scrub(rejection(msg)))
+		return fmt.Errorf("%w: %s", errRetry, r.c.scrub(rejection(msg)))
 	}
-	return r.classify("push", err)
-}
-
-// classify maps a failed remote call to a sentinel, with the remote named
-// and the credentials scrubbed.
-func (r *Repo) classify(op string, err error) error {
-	msg := r.scrub(err.Error())
-	low := strings.ToLower(msg)
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%s %s: timed out: %w", op, r, err)
-	case strings.Contains(low, "remote branch") && strings.Contains(low, "not found"):
-		return fmt.Errorf("%w: %s %s: branch %q does not exist; run `smpctl gitops init` first", ErrNoBranch, op, r, r.remote.Branch)
-	case strings.Contains(low, "does not appear to be a git repository"), strings.Contains(low, "repository not found"),
-		strings.Contains(low, "no such file"), strings.Contains(low, "could not resolve host"):
-		return fmt.Errorf("%w: %s %s: %s; check --gitops", ErrRemoteNotFound, op, r, lastLines(msg, 2))
-	case strings.Contains(low, "authentication failed"), strings.Contains(low, "could not read username"),
-		strings.Contains(low, "permission denied"), httpDenied.MatchString(low):
-		return fmt.Errorf("%w: %s %s: %s; check SMP_GIT_TOKEN (https) or your ssh agent", ErrAuth, op, r, lastLines(msg, 2))
-	case strings.Contains(low, "not found"), strings.Contains(low, "could not read from remote"):
-		return fmt.Errorf("%w: %s %s: %s; check --gitops", ErrRemoteNotFound, op, r, lastLines(msg, 2))
-	}
-	return fmt.Errorf("%s %s: %s", op, r, msg)
-}
-
-func (r *Repo) scrub(s string) string {
-	for _, secret := range r.redact {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "[REDACTED]")
-		}
-	}
-	return s
+	return r.c.classify("push", err)
 }
 
 // rejection keeps what the server said (remote: lines) and git's verdict.
@@ -491,69 +413,28 @@ func lastLines(s string, n int) string {
 // remoteGit runs a git command that talks to the remote, under CallTimeout,
 // with the credentials in the environment only.
 func (r *Repo) remoteGit(ctx context.Context, dir string, args ...string) (string, error) {
-	return r.run(ctx, r.runner(dir, r.opts.CallTimeout, Identity{}), nil, args...)
+	return r.c.run(ctx, r.c.runner(dir, r.opts.CallTimeout, r.identityEnv(Identity{})...), nil, args...)
 }
 
-// git runs a local git command in the throwaway clone; only ctx bounds it.
+// git runs a local git command in the work tree; only ctx bounds it.
 func (r *Repo) git(ctx context.Context, dir string, stdin []byte, args ...string) (string, error) {
 	return r.gitAs(ctx, dir, Identity{}, stdin, args...)
 }
 
 func (r *Repo) gitAs(ctx context.Context, dir string, as Identity, stdin []byte, args ...string) (string, error) {
-	return r.run(ctx, r.runner(dir, -1, as), stdin, args...)
+	return r.c.run(ctx, r.c.runner(dir, -1, r.identityEnv(as)...), stdin, args...)
 }
 
-// run runs git and reports a failure by its subcommand alone (the rest
-// names temporary paths) with what git printed on both streams — `git
-// commit` says "nothing to commit" on standard output — and the
-// credentials scrubbed.
-func (r *Repo) run(ctx context.Context, g gitcmd.Runner, stdin []byte, args ...string) (string, error) {
-	out, err := g.RunInput(ctx, stdin, args...)
-	var ge *gitcmd.Error
-	if errors.As(err, &ge) {
-		return string(out), fmt.Errorf("git %s: %w: %s", args[0], ge.Err, r.scrub(strings.TrimSpace(ge.Stderr+"\n"+ge.Stdout)))
-	}
-	return string(out), err
-}
-
-// runner is git with a controlled environment: no prompts, the commit
-// identity (as, when it is whole, else the Repo's), ssh in batch mode, and
-// the token as an extra http header.
-func (r *Repo) runner(dir string, timeout time.Duration, as Identity) gitcmd.Runner {
+// identityEnv is the commit identity: as, when it is whole, else the Repo's.
+func (r *Repo) identityEnv(as Identity) []string {
 	id := r.identity
 	if as.Name != "" && as.Email != "" {
 		id = as
 	}
-	sshCmd := "ssh -o BatchMode=yes"
-	if r.remote.SSHCommand != "" {
-		sshCmd = r.remote.SSHCommand
-	}
-	cfg := map[string]string{
-		"core.sshCommand":     sshCmd,
-		"advice.detachedHead": "false",
-		"init.defaultBranch":  r.remote.Branch,
-		"protocol.version":    "2",
-		// The clone is thrown away: no background gc or maintenance,
-		// which would also outlive the command and hold its pipes.
-		"gc.auto":          "0",
-		"maintenance.auto": "false",
-	}
-	if r.remote.Token != "" {
-		cfg["http.extraHeader"] = "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+r.remote.Token))
-	}
-	env := []string{
-		"GIT_ASKPASS=true",
-		"GCM_INTERACTIVE=never",
+	return []string{
 		"GIT_AUTHOR_NAME=" + id.Name,
 		"GIT_AUTHOR_EMAIL=" + id.Email,
 		"GIT_COMMITTER_NAME=" + id.Name,
 		"GIT_COMMITTER_EMAIL=" + id.Email,
 	}
-	if r.remote.CAFile != "" {
-		cfg["http.sslCAInfo"] = r.remote.CAFile
-		// GIT_SSL_CAINFO, when the caller's environment sets it, beats
-		// http.sslCAInfo; the explicit option must win.
-		env = append(env, "GIT_SSL_CAINFO="+r.remote.CAFile)
-	}
-	return gitcmd.Runner{Dir: dir, Timeout: timeout, Config: cfg, Env: env}
 }

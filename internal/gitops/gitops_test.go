@@ -27,6 +27,9 @@ func fast() gitops.Options {
 
 func open(t *testing.T, url string, opts gitops.Options) *gitops.Repo {
 	t.Helper()
+	if opts.CacheDir == "" {
+		opts.CacheDir = t.TempDir()
+	}
 	r, err := gitops.Open(gitops.Remote{URL: url}, bot, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +144,10 @@ func TestConcurrentWritersAllLand(t *testing.T) {
 	t.Parallel()
 	bare := gitopstest.NewRemote(t, map[string]string{"counter": "0\n"})
 	gitopstest.RejectFirst(t, bare, 5)
-	r := open(t, bare, fast())
+	// A Repo per writer over one cache directory, as separate smpctl
+	// processes: each takes the mirror's file lock on its own.
+	opts := fast()
+	opts.CacheDir = t.TempDir()
 	increment := func(_ context.Context, tr *gitops.Tree) (gitops.Commit, error) {
 		b, err := tr.ReadFile("counter")
 		if err != nil {
@@ -157,13 +163,13 @@ func TestConcurrentWritersAllLand(t *testing.T) {
 	errs := make(chan error, 20)
 	for i := range 10 {
 		wg.Go(func() {
-			_, err := r.Apply(context.Background(), write(fmt.Sprintf("environments/dev/svc-%02d.yaml", i), "x\n"))
+			_, err := open(t, bare, opts).Apply(context.Background(), write(fmt.Sprintf("environments/dev/svc-%02d.yaml", i), "x\n"))
 			errs <- err
 		})
 	}
 	for range 10 {
 		wg.Go(func() {
-			_, err := r.Apply(context.Background(), increment)
+			_, err := open(t, bare, opts).Apply(context.Background(), increment)
 			errs <- err
 		})
 	}
@@ -244,7 +250,7 @@ func TestTreeRefusesPathsOutsideTheRepository(t *testing.T) {
 	}
 }
 
-func TestLogDeepensTheShallowClone(t *testing.T) {
+func TestLogReachesPastRecentCommits(t *testing.T) {
 	t.Parallel()
 	bare := gitopstest.NewRemote(t, map[string]string{"old.txt": "1\n"})
 	work := t.TempDir()

@@ -1,6 +1,8 @@
 package gitops
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,8 +18,9 @@ import (
 // Paths are slash-separated and relative to the repository root; a path
 // that leaves the root is refused.
 type Tree struct {
-	dir  string
-	repo *Repo
+	dir    string
+	repo   *Repo
+	mirror *Mirror
 	// touched are the paths written or removed in this attempt; created
 	// those of them that did not exist before.
 	touched, created map[string]bool
@@ -142,57 +145,70 @@ type Revision struct {
 const logFormat = "%H%x00%ct%x00%s%x00%(trailers:unfold,only)%x1e"
 
 // Log calls visit for each commit that changed path, newest first, until
-// visit returns stop or history ends. The clone is shallow; Log deepens it
-// as far as needed (CloneDepth, then 4× more each time, then all), so the
-// common case — the last change was recent — costs no fetch at all.
+// visit returns stop or history ends. The work tree has the whole history
+// (it borrows the mirror's objects), and git's output is read as it comes
+// and git stopped as soon as visit is done, so the common case — the last
+// change was recent — does not walk the repository's whole history.
 func (t *Tree) Log(ctx context.Context, path string, visit func(Revision) (stop bool, err error)) error {
 	if _, err := t.abs(path); err != nil {
 		return err
 	}
-	seen := map[string]bool{}
-	deepen := CloneDepth * 4
-	for {
-		shallow, err := t.shallowCommits()
-		if err != nil {
-			return err
-		}
-		out, err := t.repo.git(ctx, t.dir, nil, "log", "--format="+logFormat, "HEAD", "--", path)
-		if err != nil {
-			return fmt.Errorf("history of %s: %w", path, err)
-		}
-		for _, rec := range strings.Split(out, "\x1e") {
-			rec = strings.TrimLeft(rec, "\n")
-			if rec == "" {
-				continue
-			}
-			f := strings.SplitN(rec, "\x00", 4)
-			if len(f) < 4 || seen[f[0]] {
-				continue
-			}
-			// A shallow boundary commit looks as if it added every file;
-			// it is judged only once its parent is fetched.
-			if shallow[f[0]] {
-				break
-			}
-			seen[f[0]] = true
-			sec, _ := strconv.ParseInt(f[1], 10, 64)
-			stop, err := visit(Revision{Hash: f[0], Time: time.Unix(sec, 0).UTC(), Subject: f[2], Trailers: parseTrailers(f[3])})
-			if err != nil || stop {
-				return err
-			}
-		}
-		if len(shallow) == 0 {
-			return nil
-		}
-		args := []string{"fetch", "--quiet", "--no-tags", "--deepen=" + strconv.Itoa(deepen), "origin", t.repo.remote.Branch}
-		if deepen > 1024 {
-			args = []string{"fetch", "--quiet", "--no-tags", "--unshallow", "origin", t.repo.remote.Branch}
-		}
-		if _, err := t.repo.remoteGit(ctx, t.dir, args...); err != nil {
-			return t.repo.classify("fetch history", err)
-		}
-		deepen *= 4
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g := t.repo.c.runner(t.dir, -1)
+	cmd, done := g.Command(ctx, "log", "--format="+logFormat, "HEAD", "--", path)
+	defer done()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("history of %s: %w", path, err)
 	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("history of %s: %w", path, err)
+	}
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	sc.Split(splitRecords)
+	stopped := false
+	var verr error
+	for sc.Scan() {
+		rec := strings.TrimLeft(sc.Text(), "\n")
+		if rec == "" {
+			continue
+		}
+		f := strings.SplitN(rec, "\x00", 4)
+		if len(f) < 4 {
+			continue
+		}
+		sec, _ := strconv.ParseInt(f[1], 10, 64)
+		var stop bool
+		stop, verr = visit(Revision{Hash: f[0], Time: time.Unix(sec, 0).UTC(), Subject: f[2], Trailers: parseTrailers(f[3])})
+		if verr != nil || stop {
+			stopped = true
+			break
+		}
+	}
+	if stopped {
+		cancel()
+		_ = cmd.Wait()
+		return verr
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("history of %s: %w: %s", path, err, t.repo.c.scrub(strings.TrimSpace(stderr.String())))
+	}
+	return sc.Err()
+}
+
+// splitRecords splits git log output at the record separator (0x1e).
+func splitRecords(data []byte, atEOF bool) (int, []byte, error) {
+	if i := bytes.IndexByte(data, 0x1e); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
 
 // Show returns path as it was at revision rev.
@@ -207,37 +223,10 @@ func (t *Tree) Show(ctx context.Context, rev, path string) ([]byte, error) {
 	return []byte(out), nil
 }
 
-// Resolve returns the full hash of a revision of the GitOps repository,
-// fetching all history if the clone does not have it yet.
+// Resolve returns the full hash of a revision of the GitOps repository.
 func (t *Tree) Resolve(ctx context.Context, rev string) (string, error) {
-	try := func() (string, error) {
-		out, err := t.repo.git(ctx, t.dir, nil, "rev-parse", "--verify", "--quiet", rev+"^{commit}")
-		return strings.TrimSpace(out), err
-	}
-	if h, err := try(); err == nil {
-		return h, nil
-	}
-	if shallow, _ := t.shallowCommits(); len(shallow) > 0 {
-		if _, err := t.repo.remoteGit(ctx, t.dir, "fetch", "--quiet", "--no-tags", "--unshallow", "origin", t.repo.remote.Branch); err != nil {
-			return "", t.repo.classify("fetch history", err)
-		}
-	}
-	return try()
-}
-
-func (t *Tree) shallowCommits() (map[string]bool, error) {
-	b, err := os.ReadFile(filepath.Join(t.dir, ".git", "shallow"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	m := map[string]bool{}
-	for _, l := range strings.Fields(string(b)) {
-		m[l] = true
-	}
-	return m, nil
+	out, err := t.repo.git(ctx, t.dir, nil, "rev-parse", "--verify", "--quiet", rev+"^{commit}")
+	return strings.TrimSpace(out), err
 }
 
 func parseTrailers(s string) map[string]string {

@@ -1,9 +1,12 @@
 // Package gitopsgen writes synthetic smp-gitops histories as a
 // `git fast-import` stream: N services in dev, staging and prod, and M
 // commits of deploys, promotions, rollbacks and holds with the subjects and
-// trailers of GITOPS-FORMAT.md. Benchmarks (go test -bench, and
-// bench/gitops-read) use it to build a repository of production size in
-// seconds instead of running git commit thousands of times.
+// trailers of GITOPS-FORMAT.md. It is the one synthetic-history generator:
+// the readers' and writers' benchmarks (go test -bench in internal/history
+// and internal/deploy, bench/gitops and bench/gitops-read through
+// bench/gitops-read/gen) and tests use it to build a repository of
+// production size in seconds instead of running git commit thousands of
+// times.
 package gitopsgen
 
 import (
@@ -28,7 +31,13 @@ type Options struct {
 	Seed uint64
 }
 
-var envs = []string{"dev", "staging", "prod"}
+// Envs are the environments of generated repositories, in promotion order.
+var Envs = []string{"dev", "staging", "prod"}
+
+var envs = Envs
+
+// ServiceName is the name of generated service i (svc-000, svc-001, …).
+func ServiceName(i int) string { return fmt.Sprintf("svc-%03d", i) }
 
 func (o *Options) defaults() {
 	if o.Services <= 0 {
@@ -48,7 +57,7 @@ func Write(w io.Writer, o Options) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	// Reproducible, not secret: a seeded PCG on purpose.
 	rng := rand.New(rand.NewPCG(o.Seed, 42)) //nolint:gosec // benchmark data, not security
-	svc := func(i int) string { return fmt.Sprintf("svc-%03d", i) }
+	svc := ServiceName
 	t := o.Start
 	mark := 0
 	commit := func(msg string, files map[string]string, deletes ...string) {

@@ -51,20 +51,19 @@ func TestOpenOverHTTPSendsTheTokenAndReportsARefusal(t *testing.T) {
 	if err := os.WriteFile(ca, pemBytes, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gitEnv := []string{"GIT_SSL_CAINFO=" + ca}
 
-	_, err = Open(ctx, url, OpenOptions{CacheDir: t.TempDir(), FetchTimeout: time.Minute, GitEnv: gitEnv})
+	_, err = Open(ctx, url, OpenOptions{CacheDir: t.TempDir(), FetchTimeout: time.Minute, CAFile: ca})
 	if !errors.Is(err, ErrRemoteRefused) {
 		t.Fatalf("no token: %v, want ErrRemoteRefused", err)
 	}
-	_, err = Open(ctx, url, OpenOptions{CacheDir: t.TempDir(), FetchTimeout: time.Minute, Token: "wrong-token", GitEnv: gitEnv})
+	_, err = Open(ctx, url, OpenOptions{CacheDir: t.TempDir(), FetchTimeout: time.Minute, Token: "wrong-token", CAFile: ca})
 	if !errors.Is(err, ErrRemoteRefused) {
 		t.Fatalf("wrong token: %v, want ErrRemoteRefused", err)
 	}
 	if strings.Contains(err.Error(), "wrong-token") {
 		t.Errorf("the token leaked into the error: %v", err)
 	}
-	r, err := Open(ctx, url, OpenOptions{CacheDir: t.TempDir(), FetchTimeout: time.Minute, Token: token, GitEnv: gitEnv})
+	r, err := Open(ctx, url, OpenOptions{CacheDir: t.TempDir(), FetchTimeout: time.Minute, Token: token, CAFile: ca})
 	if err != nil {
 		t.Fatalf("with the token: %v", err)
 	}

@@ -2,19 +2,13 @@ package history
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/smp/delivery/internal/gitcmd"
+	"github.com/smp/delivery/internal/gitops"
 )
 
 // ErrBadInput marks errors the user fixes by changing the command line:
@@ -42,17 +36,17 @@ const DefaultFetchTimeout = 2 * time.Minute
 
 // OpenOptions configure Open.
 type OpenOptions struct {
-	// CacheDir holds bare clones of remote repositories, one per URL, so a
-	// second read only fetches. Required to read a URL.
+	// CacheDir holds the mirrors of remote repositories that every smpctl
+	// command shares (gitops.Mirror), so a second read only fetches.
+	// Required to read a URL.
 	CacheDir string
 	// FetchTimeout bounds the clone or fetch; default DefaultFetchTimeout.
 	FetchTimeout time.Duration
 	// Token authenticates https remotes (sent as an HTTP header through the
 	// environment of git, never on its command line or in an error).
 	Token string
-	// GitEnv is added to git's environment for remote calls, e.g.
-	// GIT_SSL_CAINFO for a private certificate authority.
-	GitEnv []string
+	// CAFile trusts an extra certificate authority for an https remote.
+	CAFile string
 }
 
 // Repo is a GitOps repository opened for reading.
@@ -62,17 +56,13 @@ type Repo struct {
 	git    gitcmd.Runner
 }
 
-var scpLikeRE = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:`)
-
 // IsURL reports whether spec names a remote (scheme://… or user@host:path)
 // rather than a local path.
-func IsURL(spec string) bool {
-	return strings.Contains(spec, "://") || scpLikeRE.MatchString(spec)
-}
+func IsURL(spec string) bool { return gitops.IsURL(spec) }
 
 // Open opens a GitOps repository: a local path (a work tree or a bare
-// repository) is read in place; a URL is cloned (full history, bare) into
-// o.CacheDir, or fetched when already there.
+// repository) is read in place; a URL is read from its mirror in the shared
+// cache (gitops.OpenMirror), cloned on first use and fetched after.
 func Open(ctx context.Context, spec string, o OpenOptions) (*Repo, error) {
 	if spec == "" {
 		return nil, badInput("missing --gitops: give the GitOps repository's path or URL (or set SMP_GITOPS)")
@@ -88,22 +78,20 @@ func Open(ctx context.Context, spec string, o OpenOptions) (*Repo, error) {
 	}
 	r := &Repo{Source: spec, git: gitcmd.Runner{Dir: dir}}
 	if _, err := r.git.Output(ctx, "rev-parse", "--git-dir"); err != nil {
-		return nil, badInput("gitops repository %s is not a git repository: give a clone or bare repository of smp-gitops (create one with smpctl gitops init)", spec)
+		return nil, badInput("gitops repository %s is not a git repository: give a clone or bare repository of smp-gitops (create one with smpctl gitops init)", gitops.Redact(spec))
 	}
 	if _, err := r.git.Output(ctx, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"); err != nil {
-		return nil, badInput("gitops repository %s has no commits on its HEAD branch: create one with smpctl gitops init", spec)
+		return nil, badInput("gitops repository %s has no commits on its HEAD branch: create one with smpctl gitops init", gitops.Redact(spec))
 	}
 	if _, err := r.git.Run(ctx, "cat-file", "-e", "HEAD:delivery.yaml"); err != nil {
-		return nil, badInput("%s is not a gitops repository: HEAD has no delivery.yaml (create one with smpctl gitops init)", spec)
+		return nil, badInput("%s is not a gitops repository: HEAD has no delivery.yaml (create one with smpctl gitops init)", gitops.Redact(spec))
 	}
 	return r, nil
 }
 
-// mirror clones url into the cache (or fetches it) and returns the bare
-// repository's path. One process at a time works on a cached repository
-// (a lock file beside it); a clone goes to a temporary directory first and
-// is renamed into place, so an interrupted clone never leaves a broken
-// cache.
+// mirror brings the remote's mirror in the shared cache up to date and
+// returns its path. Credentials refused is a refusal (exit 1); a remote that
+// does not exist or cannot be reached is bad input (exit 2).
 func mirror(ctx context.Context, url string, o OpenOptions) (string, error) {
 	if o.CacheDir == "" {
 		return "", errors.New("read remote gitops repository: no cache directory configured")
@@ -112,100 +100,18 @@ func mirror(ctx context.Context, url string, o OpenOptions) (string, error) {
 	if timeout <= 0 {
 		timeout = DefaultFetchTimeout
 	}
-	sum := sha256.Sum256([]byte(url))
-	dir := filepath.Join(o.CacheDir, hex.EncodeToString(sum[:8])+".git")
-	env := append(authEnv(url, o.Token), o.GitEnv...)
-	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
-		return "", fmt.Errorf("create gitops cache %s: %w", o.CacheDir, err)
-	}
-	lctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	unlock, err := lockCache(lctx, dir+".lock")
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	if _, err := os.Stat(dir); err == nil {
-		g := gitcmd.Runner{Dir: dir, Timeout: timeout, Env: env}
-		before, _ := g.Output(ctx, "rev-parse", "--verify", "--quiet", "HEAD")
-		if _, err := g.Run(ctx, "fetch", "--quiet", "--prune", "--force", "origin", "+refs/heads/*:refs/heads/*"); err != nil {
-			return "", remoteError(url, err)
-		}
-		if after, _ := g.Output(ctx, "rev-parse", "--verify", "--quiet", "HEAD"); after != before {
-			writeCommitGraph(ctx, dir)
-		}
-		return dir, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("gitops cache %s: %w", dir, err)
-	}
-	tmp, err := os.MkdirTemp(o.CacheDir, "clone-")
-	if err != nil {
-		return "", fmt.Errorf("create gitops cache %s: %w", o.CacheDir, err)
-	}
-	defer os.RemoveAll(tmp)
-	g := gitcmd.Runner{Dir: o.CacheDir, Timeout: timeout, Env: env}
-	if _, err := g.Run(ctx, "clone", "--quiet", "--bare", "--", url, tmp); err != nil {
-		return "", remoteError(url, err)
-	}
-	writeCommitGraph(ctx, tmp)
-	if err := os.Rename(tmp, dir); err != nil {
-		return "", fmt.Errorf("cache clone of %s: %w", url, err)
-	}
-	return dir, nil
-}
-
-// writeCommitGraph gives the cached clone a commit-graph with changed-path
-// Bloom filters, which roughly halves the cost of history's path-limited
-// walk. Only the cache gets one: a user's own repository is read, never
-// written. A failure only costs speed.
-func writeCommitGraph(ctx context.Context, dir string) {
-	_, _ = (gitcmd.Runner{Dir: dir}).Run(ctx, "commit-graph", "write", "--reachable", "--changed-paths")
-}
-
-// authEnv passes a token to git for https remotes as an extra header, in
-// the environment (GIT_CONFIG_*), where neither ps nor an error shows it.
-func authEnv(url, token string) []string {
-	if token == "" || !strings.HasPrefix(url, "https://") {
-		return nil
-	}
-	basic := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))
-	return []string{
-		"GIT_CONFIG_COUNT=1",
-		"GIT_CONFIG_KEY_0=http.extraHeader",
-		"GIT_CONFIG_VALUE_0=Authorization: Basic " + basic,
-	}
-}
-
-// remoteError classifies a failed clone or fetch: credentials refused is a
-// refusal (exit 1); a remote that does not exist or cannot be reached is
-// bad input (exit 2).
-func remoteError(url string, err error) error {
-	msg := err.Error()
-	var ge *gitcmd.Error
-	if errors.As(err, &ge) {
-		// git's own reason, without the command line and temp paths.
-		msg = firstFatal(ge.Stderr, ge.Err)
-	}
+	m, err := gitops.OpenMirror(ctx, gitops.Remote{URL: url, Token: o.Token, CAFile: o.CAFile},
+		gitops.MirrorOptions{CacheDir: o.CacheDir, Timeout: timeout})
+	shown := gitops.Redact(url)
 	switch {
-	case strings.Contains(msg, "Authentication failed"), strings.Contains(msg, "could not read Username"),
-		strings.Contains(msg, "Permission denied"), strings.Contains(msg, "403"):
-		return fmt.Errorf("%w: read gitops repository %s: %s (check SMP_GIT_TOKEN or your ssh agent)", ErrRemoteRefused, url, msg)
+	case err == nil:
+		return m.Dir(), nil
+	case errors.Is(err, gitops.ErrAuth):
+		return "", fmt.Errorf("%w: read gitops repository %s: %w", ErrRemoteRefused, shown, err)
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("read gitops repository %s: %w (raise --gitops-timeout or check the network)", url, err)
+		return "", fmt.Errorf("read gitops repository %s: %w (raise --gitops-timeout or check the network)", shown, err)
+	case errors.Is(err, gitops.ErrRemoteNotFound):
+		return "", badInput("read gitops repository %s: %v", shown, err)
 	}
-	return badInput("read gitops repository %s: %s: check the URL (git ls-remote %s)", url, msg, url)
-}
-
-// firstFatal returns git's first "fatal:" line, else its first line.
-func firstFatal(stderr string, err error) string {
-	lines := strings.Split(strings.TrimSpace(stderr), "\n")
-	for _, l := range lines {
-		if after, ok := strings.CutPrefix(l, "fatal: "); ok {
-			return after
-		}
-	}
-	if lines[0] != "" {
-		return lines[0]
-	}
-	return err.Error()
+	return "", badInput("read gitops repository %s: %v: check the URL (git ls-remote %s)", shown, err, shown)
 }

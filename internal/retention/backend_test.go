@@ -20,6 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/smp/delivery/internal/gitops"
+	"github.com/smp/delivery/internal/gitops/gitopstest"
 	"github.com/smp/delivery/internal/image"
 	"github.com/smp/delivery/internal/imageref"
 	"github.com/smp/delivery/internal/imagetest"
@@ -172,33 +174,73 @@ func TestReferencesMustBeReadableOrNothingIsDeleted(t *testing.T) {
 	}
 }
 
-func TestAGitURLIsCloned(t *testing.T) {
-	t.Parallel()
+// gitopsRemote makes a bare GitOps repository under root (name.git) with
+// one environment file for order-svc running 3.2.5.
+func gitopsRemote(t *testing.T, root, name string) string {
+	t.Helper()
 	work := t.TempDir()
 	writeFile(t, filepath.Join(work, "environments/prod/order-svc.yaml"), envFile("ghcr.io/smp/order-svc", "3.2.5", digest(9)))
 	imagetest.Git(t, work, "init", "-q", "-b", "main")
 	imagetest.Git(t, work, "add", ".")
 	imagetest.Git(t, work, "commit", "-q", "-m", "gitops: init")
-	bare := filepath.Join(t.TempDir(), "smp-gitops.git")
+	bare := filepath.Join(root, name)
 	imagetest.Git(t, work, "clone", "-q", "--bare", work, bare)
-	url := "file://" + bare
-	if !retention.IsGitURL(url) || retention.IsGitURL(bare) {
-		t.Fatal("IsGitURL")
+	return bare
+}
+
+func TestAGitURLIsReadThroughTheSharedCache(t *testing.T) {
+	t.Parallel()
+	bare := gitopsRemote(t, t.TempDir(), "smp-gitops.git")
+	cache := t.TempDir()
+	for range 2 { // a clone into the cache, then a fetch
+		refs, err := retention.ReadRemoteReferences(context.Background(), gitops.Remote{URL: "file://" + bare},
+			gitops.MirrorOptions{CacheDir: cache}, "ghcr.io/smp/order-svc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(refs.Digests[digest(9)]) != 1 || len(refs.Tags["3.2.5"]) != 1 {
+			t.Errorf("refs from the cache: %+v", refs)
+		}
 	}
-	dir, cleanup, err := retention.Clone(context.Background(), url)
+	if mirrors, _ := filepath.Glob(filepath.Join(cache, "*.git")); len(mirrors) != 1 {
+		t.Errorf("cache holds %v, want one mirror", mirrors)
+	}
+	_, err := retention.ReadRemoteReferences(context.Background(), gitops.Remote{URL: "file://" + filepath.Join(t.TempDir(), "nope.git")},
+		gitops.MirrorOptions{CacheDir: cache}, "ghcr.io/smp/order-svc")
+	if !errors.Is(err, gitops.ErrRemoteNotFound) {
+		t.Errorf("a missing repository: %v, want ErrRemoteNotFound", err)
+	}
+}
+
+// TestAPrivateHTTPSRemoteIsReadWithTheToken is the regression test for gc
+// reading a private smp-gitops: a real git http-backend that answers 401
+// without the token. gc used to run its own `git clone`, which sent none.
+func TestAPrivateHTTPSRemoteIsReadWithTheToken(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	gitopsRemote(t, root, "smp-gitops.git")
+	const token = "gc-s3cret-token"
+	srv, ca := gitopstest.HTTPSRemote(t, root, token)
+	url := srv.URL + "/smp-gitops.git"
+	read := func(token string) (retention.References, error) {
+		return retention.ReadRemoteReferences(context.Background(), gitops.Remote{URL: url, Token: token, CAFile: ca},
+			gitops.MirrorOptions{CacheDir: t.TempDir(), Timeout: time.Minute}, "ghcr.io/smp/order-svc")
+	}
+	refs, err := read(token)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("with the token: %v", err)
 	}
-	defer cleanup()
-	refs, err := retention.ReadReferences(dir, "ghcr.io/smp/order-svc")
-	if err != nil {
-		t.Fatal(err)
+	if len(refs.Digests[digest(9)]) != 1 {
+		t.Errorf("refs over https: %+v", refs)
 	}
-	if len(refs.Digests[digest(9)]) != 1 || len(refs.Tags["3.2.5"]) != 1 {
-		t.Errorf("refs from the clone: %+v", refs)
-	}
-	if _, _, err := retention.Clone(context.Background(), "file://"+filepath.Join(t.TempDir(), "nope.git")); err == nil {
-		t.Error("cloning a missing repository succeeded")
+	for _, bad := range []string{"", "wrong-" + token} {
+		_, err := read(bad)
+		if !errors.Is(err, gitops.ErrAuth) {
+			t.Errorf("token %q: %v, want ErrAuth", bad, err)
+		}
+		if err != nil && strings.Contains(err.Error(), token) {
+			t.Errorf("the token leaked: %v", err)
+		}
 	}
 }
 

@@ -1,17 +1,13 @@
 package retention
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -29,31 +25,6 @@ type envFile struct {
 // stateFile is a hold or approval record; both carry the digest they are about.
 type stateFile struct {
 	Digest string `yaml:"digest"`
-}
-
-// IsGitURL reports whether s names a remote repository rather than a path.
-func IsGitURL(s string) bool {
-	return strings.Contains(s, "://") || strings.HasPrefix(s, "git@")
-}
-
-// Clone makes a shallow clone of a GitOps repository URL into a temporary
-// directory and returns it with a cleanup function.
-func Clone(ctx context.Context, url string) (string, func(), error) {
-	dir, err := os.MkdirTemp("", "smpctl-gitops-")
-	if err != nil {
-		return "", nil, err
-	}
-	cleanup := func() { _ = os.RemoveAll(dir) }
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "git", "clone", "--quiet", "--depth", "1", url, dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		cleanup()
-		return "", nil, fmt.Errorf("clone %s: %w: %s", url, err, strings.TrimSpace(stderr.String()))
-	}
-	return dir, cleanup, nil
 }
 
 // ReadReferences reads every digest and tag the GitOps checkout at dir

@@ -1,6 +1,6 @@
 //go:build unix
 
-package history
+package gitops
 
 import (
 	"context"
@@ -10,10 +10,11 @@ import (
 	"time"
 )
 
-// lockCache serialises smpctl processes that clone or fetch the same cached
-// repository (two CI jobs reading status at once); git's own ref locks would
-// otherwise fail one of them. The lock waits at most until ctx ends.
-func lockCache(ctx context.Context, path string) (unlock func(), err error) {
+// lockFile serialises smpctl processes that clone or fetch the same cached
+// mirror (two CI jobs deploying at once); git's own ref locks would
+// otherwise fail one of them. The lock waits at most until ctx ends; the
+// kernel releases it when the process dies, so a crash leaves no stale lock.
+func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock gitops cache: %w", err)
