@@ -1,7 +1,7 @@
 // Package gitops writes the GitOps repository safely under concurrency: it
 // clones the remote into a temporary directory, applies a Change (a function
 // that edits files in the tree and says what the commit is), commits under
-// the configured identity with the trailers of GITOPS-FORMAT.md, and pushes.
+// the configured identity with the trailers of docs/gitops-format.md, and pushes.
 // When the push is rejected — another job pushed first, or a server hook
 // refused it for now — it fetches the new head, resets, and applies the
 // Change again to the new tree (never a textual rebase, so a concurrent edit
@@ -20,7 +20,7 @@
 //   - Hooks and rejections: a push through the CLI runs the real
 //     receive-pack with its pre-receive/update hooks and reports rejections
 //     in a stable porcelain format; go-git reports a rejected push only as
-//     error text (TOOLS.md).
+//     error text (docs/tools.md).
 //   - Speed on large histories: a shallow single-branch clone (--depth 1)
 //     of a 5,000-commit repository costs the same as of a new one, and
 //     history is deepened only when a command needs it (Tree.Log). Pushing

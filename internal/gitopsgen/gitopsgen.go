@@ -1,7 +1,7 @@
 // Package gitopsgen writes synthetic smp-gitops histories as a
 // `git fast-import` stream: N services in dev, staging and prod, and M
 // commits of deploys, promotions, rollbacks and holds with the subjects and
-// trailers of GITOPS-FORMAT.md. Benchmarks (go test -bench, and
+// trailers of docs/gitops-format.md. Benchmarks (go test -bench, and
 // bench/gitops-read) use it to build a repository of production size in
 // seconds instead of running git commit thousands of times.
 package gitopsgen

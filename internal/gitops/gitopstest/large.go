@@ -25,7 +25,7 @@ func ServiceName(i int) string { return fmt.Sprintf("svc-%03d", i) }
 
 // WriteLarge creates a bare repository at dir holding a delivery.yaml, an
 // environment file per service and environment, and Commits deploy commits
-// (one file each, with the GITOPS-FORMAT trailers), through git
+// (one file each, with the docs/gitops-format.md trailers), through git
 // fast-import: seconds, not the minutes 5,000 `git commit` calls take.
 func WriteLarge(dir string, l Large) error {
 	if out, err := exec.CommandContext(context.Background(), "git", "init", "--quiet", "--bare", "--initial-branch=main", dir).CombinedOutput(); err != nil {
