@@ -290,16 +290,30 @@ func (d *Doc) Token(n *yaml.Node, flow bool) (start, end int, style Style, err e
 }
 
 // SetScalar replaces scalar n with value, in n's quoting style (or double
-// quotes when the plain form would read back as something else). A value
-// that is already there, as a string, is left alone.
+// quotes when the plain form would read back as something else), and keeps
+// the column of a comment after it. A value that is already there, as a
+// string, is left alone.
 func (d *Doc) SetScalar(n *yaml.Node, value string, flow bool) error {
 	start, end, style, err := d.Token(n, flow)
 	if err != nil {
 		return err
 	}
-	if n.Value != value || n.Tag != "!!str" {
-		d.Replace(start, end, FormatScalar(value, style))
+	if n.Value == value && n.Tag == "!!str" {
+		return nil
 	}
+	text := FormatScalar(value, style)
+	// A comment after the value keeps its column, so comments aligned
+	// down a block stay aligned (at least one space remains before it).
+	gap := 0
+	for end+gap < len(d.src) && d.src[end+gap] == ' ' {
+		gap++
+	}
+	if !flow && gap > 0 && end+gap < len(d.src) && d.src[end+gap] == '#' {
+		pad := gap + utf8.RuneCount(d.src[start:end]) - utf8.RuneCountInString(text)
+		d.Replace(start, end+gap, text+strings.Repeat(" ", max(pad, 1)))
+		return nil
+	}
+	d.Replace(start, end, text)
 	return nil
 }
 
