@@ -39,7 +39,7 @@ func newPolicyCheckCmd(a *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check [--image REF]... [--dockerfile PATH]... [--env prod (--key cosign.pub | --certificate-identity… --certificate-oidc-issuer…)]",
 		Short: "Check images and Dockerfiles: allowed and pinned base, non-root USER, no latest, allowed registry, signed for prod",
-		Long: `check applies the container image policy (seed §15):
+		Long: `check applies the container image policy (docs/seed.md §15):
   - Dockerfiles: every base pinned by digest, never latest; the runtime
     stage on distroless or alpine (--allow-base) and not running as root;
   - images: in an allowed registry (--allow-registry, default ghcr.io/smp/),

@@ -16,7 +16,7 @@ func newReleaseCmd(a *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "release",
 		Short: "Cut SemVer releases from conventional commits: next version, changelog, check, tag",
-		Long: `release cuts a service's releases (seed §12) from its conventional commits.
+		Long: `release cuts a service's releases (docs/seed.md §12) from its conventional commits.
 
   smpctl release next [--rc]            the next version since the last release tag
   smpctl release changelog              the CHANGELOG.md section for the release PR

@@ -21,7 +21,7 @@ candidate of that version: rc.1, or one above the highest rc tag of that
 version in the repository.
 
 When nothing calls for a release (no commits, or only docs, chore, ci ...)
-it says so and exits 0: "nothing to do" is a success (DESIGN.md §5); scripts
+it says so and exits 0: "nothing to do" is a success (docs/design.md §5); scripts
 read "release": false from -o json. An empty history, a shallow clone or a
 detached HEAD exit 2.`,
 		Example: `  smpctl release next

@@ -2,7 +2,8 @@
 // configuration: the environments in promotion order, how each one syncs and
 // which refs deploy to it, who may approve, which services exist, and the
 // freeze windows. Every command that decides something about an environment
-// reads it from here; the defaults are the seed's table (DESIGN.md §4).
+// reads it from here; the defaults are the seed's table (docs/design.md §4).
+// The file's format, and how it evolves, is docs/gitops-format.md.
 package delivery
 
 import (
@@ -49,10 +50,36 @@ const (
 	SyncManual    Sync = "manual"
 )
 
+// APIVersion and Kind are delivery.yaml's type. A file may leave them out;
+// any other value is refused (a different apiVersion would be a different
+// schema, which no reader may guess at).
+const (
+	APIVersion = "delivery.smp.vn/v1"
+	Kind       = "Delivery"
+)
+
+// FormatVersion is the newest format of the GitOps repository this smpctl
+// reads and writes: delivery.yaml's version field, 1 when absent.
+//
+// A new format version only adds (keys, files, rules); it never changes
+// the meaning of what an older version defines — that would be a new
+// APIVersion. So a reader may read a newer version, ignoring what it does
+// not know, but must not write it: it would bypass rules it does not know
+// (a new gate) and could not keep files it does not know consistent. Writers
+// call CheckWritable first. docs/gitops-format.md describes the format.
+const FormatVersion = 1
+
+// ErrNewerFormat means delivery.yaml declares a format version newer than
+// FormatVersion: reading is allowed, writing is refused.
+var ErrNewerFormat = errors.New(FileName + " is of a newer format")
+
 // Config is delivery.yaml.
 type Config struct {
 	APIVersion string `yaml:"apiVersion" json:"apiVersion"`
 	Kind       string `yaml:"kind" json:"kind"`
+	// Version is the repository's format version (FormatVersion); absent
+	// means 1.
+	Version int `yaml:"version,omitempty" json:"version"`
 	// MainBranch is the branch whose pushes deploy to the TriggerMain environment.
 	MainBranch string `yaml:"mainBranch" json:"mainBranch"`
 	// TagPrefix is put before "vX.Y.Z" in tags, e.g. "order-svc/" in a monorepo.
@@ -129,8 +156,9 @@ type Identity struct {
 // automatically, staging and prod by hand.
 func Default() *Config {
 	return &Config{
-		APIVersion: "delivery.smp.vn/v1",
-		Kind:       "Delivery",
+		APIVersion: APIVersion,
+		Kind:       Kind,
+		Version:    FormatVersion,
 		MainBranch: "main",
 		Environments: []Environment{
 			{Name: "dev", Sync: SyncAutomated, Trigger: TriggerMain, Approval: ApprovalNone},
@@ -170,23 +198,54 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes and validates a delivery config. Unknown fields are errors,
-// so a typo never silently falls back to a default.
+// so a typo never silently falls back to a default — except in a file of a
+// newer format version (see FormatVersion), whose new fields are ignored:
+// such a config reads, and CheckWritable refuses to write it.
 func Parse(b []byte) (*Config, error) {
+	var head struct {
+		Version any `yaml:"version"`
+	}
+	if err := yaml.Unmarshal(b, &head); err != nil {
+		return nil, fmt.Errorf("parse delivery config: %w", err)
+	}
+	v, ok := head.Version.(int)
+	switch {
+	case head.Version == nil:
+		v = 1
+	case !ok || v < 1:
+		return nil, fmt.Errorf("version: %v is not a format version: write a whole number (1 is this format; leave it out to mean 1)", head.Version)
+	}
 	c := &Config{}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
+	dec.KnownFields(v <= FormatVersion)
 	if err := dec.Decode(c); err != nil {
 		return nil, fmt.Errorf("parse delivery config: %w", err)
 	}
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {
+		if c.Version > FormatVersion {
+			return nil, fmt.Errorf("%w (%s is format version %d and this smpctl knows version %d at most: upgrade smpctl)", err, FileName, c.Version, FormatVersion)
+		}
 		return nil, err
 	}
 	return c, nil
 }
 
+// CheckWritable returns an error wrapping ErrNewerFormat when the config
+// is of a newer format version than this smpctl writes.
+func (c *Config) CheckWritable() error {
+	if c.Version <= FormatVersion {
+		return nil
+	}
+	return fmt.Errorf("%w: it says version: %d, and this smpctl writes format version %d at most; it reads the repository but will not change it, so that the rules and files of version %d are neither bypassed nor left inconsistent: upgrade smpctl to a release that supports format version %d",
+		ErrNewerFormat, c.Version, FormatVersion, c.Version, c.Version)
+}
+
 func (c *Config) applyDefaults() {
 	d := Default()
+	if c.Version == 0 {
+		c.Version = FormatVersion
+	}
 	if c.MainBranch == "" {
 		c.MainBranch = d.MainBranch
 	}
@@ -216,6 +275,12 @@ func (c *Config) applyDefaults() {
 // Validate checks the config's invariants.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.APIVersion != "" && c.APIVersion != APIVersion {
+		errs = append(errs, fmt.Errorf("apiVersion: %q is not a schema this smpctl reads (%s); a different apiVersion changes what the fields mean: use a smpctl that supports it", c.APIVersion, APIVersion))
+	}
+	if c.Kind != "" && c.Kind != Kind {
+		errs = append(errs, fmt.Errorf("kind: %q, want %s", c.Kind, Kind))
+	}
 	seen := map[string]bool{}
 	triggers := map[Trigger]string{}
 	for i, e := range c.Environments {

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -58,4 +59,51 @@ func TestParseFillsDefaults(t *testing.T) {
 	if _, i, ok := c.Env("prod"); !ok || i != 2 {
 		t.Fatalf("Env(prod) index %d ok %v", i, ok)
 	}
+}
+
+func TestFormatVersions(t *testing.T) {
+	t.Parallel()
+	t.Run("an absent version is version 1, and writable", func(t *testing.T) {
+		c, err := Parse([]byte("services: []\n"))
+		if err != nil || c.Version != 1 || c.CheckWritable() != nil {
+			t.Fatalf("Parse = %+v, %v; CheckWritable = %v", c, err, c.CheckWritable())
+		}
+	})
+	t.Run("a newer version reads, ignoring the fields it adds, and refuses writes", func(t *testing.T) {
+		c, err := Parse([]byte("version: 2\nsignedApprovals: true\nservices: [{name: order-svc, owner: team-a}]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := c.Service("order-svc"); !ok || c.Version != 2 {
+			t.Fatalf("config = %+v", c)
+		}
+		err = c.CheckWritable()
+		if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), "upgrade smpctl") || !strings.Contains(err.Error(), "version: 2") {
+			t.Fatalf("CheckWritable = %v", err)
+		}
+	})
+	t.Run("a newer version that breaks a rule this smpctl knows says to upgrade", func(t *testing.T) {
+		_, err := Parse([]byte("version: 3\nenvironments: [{name: dev, trigger: hotfix}]\n"))
+		if err == nil || !strings.Contains(err.Error(), "upgrade smpctl") {
+			t.Fatalf("Parse = %v", err)
+		}
+	})
+	for _, bad := range []string{"version: 0\n", "version: -1\n", "version: 1.5\n", "version: two\n"} {
+		t.Run("version is refused: "+strings.TrimSpace(bad), func(t *testing.T) {
+			if _, err := Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), "not a format version") {
+				t.Fatalf("Parse = %v", err)
+			}
+		})
+	}
+	t.Run("unknown fields of this version are still typos", func(t *testing.T) {
+		if _, err := Parse([]byte("version: 1\nsignedApprovals: true\n")); err == nil {
+			t.Fatal("no error")
+		}
+	})
+	t.Run("another apiVersion is another schema: refused", func(t *testing.T) {
+		_, err := Parse([]byte("apiVersion: delivery.smp.vn/v2\n"))
+		if err == nil || !strings.Contains(err.Error(), "apiVersion") {
+			t.Fatalf("Parse = %v", err)
+		}
+	})
 }

@@ -5,7 +5,7 @@
 // the new head before committing again: a decision is never made on a stale
 // view of the repository.
 //
-// The repository layout and the commit format are GITOPS-FORMAT.md's:
+// The repository layout and the commit format are docs/gitops-format.md's:
 // environments/<env>/<svc>.yaml, state/holds/<env>/<svc>.yaml,
 // state/approvals/<env>/<svc>/<version>.yaml, and one commit per change
 // with the trailers Action, Environment, Service, Image, Image-Digest,
@@ -108,8 +108,23 @@ func checkNames(env, svc string) error {
 	return exit.UsageError(errors.Join(errs...))
 }
 
-// loadConfig reads delivery.yaml from the tree.
+// loadConfig reads delivery.yaml from the tree for a change: a repository
+// of a newer format than this smpctl writes is refused (exit 2, nothing
+// written).
 func loadConfig(t *gitops.Tree) (*delivery.Config, error) {
+	cfg, err := readConfig(t)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckWritable(); err != nil {
+		return nil, exit.UsageError(fmt.Errorf("the GitOps repository's %w", err))
+	}
+	return cfg, nil
+}
+
+// readConfig reads delivery.yaml from the tree, of any format version this
+// smpctl can read.
+func readConfig(t *gitops.Tree) (*delivery.Config, error) {
 	b, err := t.ReadFile(delivery.FileName)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, exit.Usagef("the GitOps repository has no %s at its root: run `smpctl gitops init` or fix --gitops", delivery.FileName)

@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -26,7 +27,7 @@ type FreezeStatus struct {
 func ListFreezes(ctx context.Context, repo *gitops.Repo, now time.Time) ([]FreezeStatus, error) {
 	var out []FreezeStatus
 	err := repo.Read(ctx, func(_ context.Context, t *gitops.Tree) error {
-		cfg, err := loadConfig(t)
+		cfg, err := readConfig(t)
 		if err != nil {
 			return err
 		}
@@ -58,7 +59,8 @@ type FreezeRequest struct {
 
 // AddFreeze appends a freeze to delivery.yaml and commits `freeze: add
 // <name>`. An identical freeze of that name is AlreadyDone; a different
-// one is refused.
+// one is refused. delivery.yaml is edited as text: its comments, blank
+// lines and layout stay.
 func AddFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Outcome, error) {
 	if err := freeze.Check(req.Freeze); err != nil {
 		return Outcome{}, exit.UsageError(err)
@@ -72,7 +74,7 @@ func AddFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Outco
 	out := Outcome{Action: "freeze"}
 	noop := fmt.Sprintf("freeze %q already exists as given; nothing to commit", name)
 	return run(ctx, repo, out, noop, func(_ context.Context, t *gitops.Tree) (gitops.Commit, error) {
-		return editFreezes(t, req, "add", func(cfg *delivery.Config, seq *yaml.Node) error {
+		return editFreezes(t, req, "add", func(cfg *delivery.Config, src []byte) ([]byte, error) {
 			for _, f := range cfg.Freezes {
 				if f.Name != name {
 					continue
@@ -80,22 +82,17 @@ func AddFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Outco
 				a, _ := yaml.Marshal(f)
 				b, _ := yaml.Marshal(req.Freeze)
 				if bytes.Equal(a, b) {
-					return gitops.ErrNoChange
+					return nil, gitops.ErrNoChange
 				}
-				return exit.Usagef("a different freeze named %q exists: remove it first with `smpctl freeze remove --name %s`", name, name)
+				return nil, exit.Usagef("a different freeze named %q exists: remove it first with `smpctl freeze remove --name %s`", name, name)
 			}
-			var n yaml.Node
-			if err := n.Encode(req.Freeze); err != nil {
-				return err
-			}
-			seq.Content = append(seq.Content, &n)
-			return nil
+			return delivery.AddFreeze(src, req.Freeze)
 		})
 	})
 }
 
 // RemoveFreeze drops a freeze from delivery.yaml and commits `freeze:
-// remove <name>`.
+// remove <name>`, keeping every other byte of the file.
 func RemoveFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Outcome, error) {
 	name := req.Freeze.Name
 	if err := delivery.CheckName("freeze name", name); err != nil {
@@ -103,27 +100,16 @@ func RemoveFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Ou
 	}
 	out := Outcome{Action: "freeze"}
 	return run(ctx, repo, out, "", func(_ context.Context, t *gitops.Tree) (gitops.Commit, error) {
-		return editFreezes(t, req, "remove", func(cfg *delivery.Config, seq *yaml.Node) error {
-			var names []string
-			for i, n := range seq.Content {
-				var f delivery.Freeze
-				if err := n.Decode(&f); err == nil && f.Name == name {
-					seq.Content = append(seq.Content[:i], seq.Content[i+1:]...)
-					return nil
-				}
-				names = append(names, f.Name)
-			}
-			if len(names) == 0 {
-				names = []string{"none"}
-			}
-			return exit.Usagef("no freeze named %q in %s (freezes: %s)", name, delivery.FileName, strings.Join(names, ", "))
+		return editFreezes(t, req, "remove", func(_ *delivery.Config, src []byte) ([]byte, error) {
+			return delivery.RemoveFreeze(src, name)
 		})
 	})
 }
 
-// editFreezes edits the freezes sequence of delivery.yaml through yaml.v3
-// nodes (comments survive), validates the result, and writes it.
-func editFreezes(t *gitops.Tree, req FreezeRequest, verb string, edit func(*delivery.Config, *yaml.Node) error) (gitops.Commit, error) {
+// editFreezes reads delivery.yaml, lets edit change its text (through
+// delivery's text-preserving editor, which checks the result), and writes
+// it with the commit of a freeze change.
+func editFreezes(t *gitops.Tree, req FreezeRequest, verb string, edit func(*delivery.Config, []byte) ([]byte, error)) (gitops.Commit, error) {
 	cfg, err := loadConfig(t)
 	if err != nil {
 		return gitops.Commit{}, err
@@ -133,39 +119,20 @@ func editFreezes(t *gitops.Tree, req FreezeRequest, verb string, edit func(*deli
 			return gitops.Commit{}, err
 		}
 	}
-	b, err := t.ReadFile(delivery.FileName)
+	src, err := t.ReadFile(delivery.FileName)
 	if err != nil {
 		return gitops.Commit{}, err
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return gitops.Commit{}, exit.Usagef("%s is not a YAML mapping", delivery.FileName)
-	}
-	root := doc.Content[0]
-	var seq *yaml.Node
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value == "freezes" {
-			seq = root.Content[i+1]
-		}
-	}
-	if seq == nil || seq.Kind != yaml.SequenceNode {
-		seq = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "freezes"}, seq)
-	}
-	seq.Style = 0
-	if err := edit(cfg, seq); err != nil {
+	out, err := edit(cfg, src)
+	switch {
+	case errors.Is(err, gitops.ErrNoChange):
 		return gitops.Commit{}, err
-	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
+	case errors.As(err, new(*exit.Error)):
 		return gitops.Commit{}, err
+	case err != nil:
+		return gitops.Commit{}, exit.Usagef("%s in the GitOps repository: %w", delivery.FileName, err)
 	}
-	if _, err := delivery.Parse(buf.Bytes()); err != nil {
-		return gitops.Commit{}, exit.UsageError(fmt.Errorf("the edited %s would not be valid: %w", delivery.FileName, err))
-	}
-	if err := t.WriteFile(delivery.FileName, buf.Bytes()); err != nil {
+	if err := t.WriteFile(delivery.FileName, out); err != nil {
 		return gitops.Commit{}, err
 	}
 	return gitops.Commit{

@@ -1,6 +1,6 @@
 // Package exit decides smpctl's exit codes in one place.
 //
-// The contract (DESIGN.md §5): 0 done, including "nothing to do"; 1 a check,
+// The contract (docs/design.md §5): 0 done, including "nothing to do"; 1 a check,
 // a gate or a remote refused; 2 bad input or usage, with nothing written.
 // Packages return errors wrapped with Usage or Failed; anything else is
 // treated as a failure (1).

@@ -7,7 +7,7 @@
 // A write fetches the mirror, makes a private work tree from it, applies a
 // Change (a function that edits files in the tree and says what the commit
 // is), commits under the configured identity with the trailers of
-// GITOPS-FORMAT.md, and pushes. When the push is rejected — another job
+// docs/gitops-format.md, and pushes. When the push is rejected — another job
 // pushed first, or a server hook refused it for now — it fetches the new
 // head, resets, and applies the Change again to the new tree (never a
 // textual rebase, so a concurrent edit of the same file is recomputed, not
@@ -26,7 +26,7 @@
 //   - Hooks and rejections: a push through the CLI runs the real
 //     receive-pack with its pre-receive/update hooks and reports rejections
 //     in a stable porcelain format; go-git reports a rejected push only as
-//     error text (TOOLS.md).
+//     error text (docs/tools.md).
 //   - Speed on large histories: the mirror is fetched, not cloned, and a
 //     work tree made with `git clone --shared` borrows its objects, so a
 //     write costs one fetch, one checkout and one push whatever the

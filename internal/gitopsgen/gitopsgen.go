@@ -1,7 +1,7 @@
 // Package gitopsgen writes synthetic smp-gitops histories as a
 // `git fast-import` stream: N services in dev, staging and prod, and M
 // commits of deploys, promotions, rollbacks and holds with the subjects and
-// trailers of GITOPS-FORMAT.md. It is the one synthetic-history generator:
+// trailers of docs/gitops-format.md. It is the one synthetic-history generator:
 // the readers' and writers' benchmarks (go test -bench in internal/history
 // and internal/deploy, bench/gitops and bench/gitops-read through
 // bench/gitops-read/gen) and tests use it to build a repository of

@@ -13,7 +13,7 @@ import (
 )
 
 // fixture is a real GitOps repository built with the git CLI, commit by
-// commit, with the subjects and trailers of GITOPS-FORMAT.md and fixed
+// commit, with the subjects and trailers of docs/gitops-format.md and fixed
 // dates, so hashes and times are reproducible.
 type fixture struct {
 	t   *testing.T

@@ -1,8 +1,8 @@
 // Package history reads an smp-gitops repository: the state every service
 // runs in every environment (status), how two environments differ (diff),
 // what happened to one service in one environment (history) and the delivery
-// metrics computed from the commits alone (metrics) — DESIGN.md §2.5 and the
-// commit format of GITOPS-FORMAT.md.
+// metrics computed from the commits alone (metrics) — docs/design.md §2.5 and the
+// commit format of docs/gitops-format.md.
 //
 // Everything is read from committed history (HEAD of the repository, never
 // the working tree), through a handful of git processes: one `git log` pass
@@ -20,7 +20,7 @@ import (
 // Action is what a GitOps commit did (the Action trailer).
 type Action string
 
-// Actions of GITOPS-FORMAT.md.
+// Actions of docs/gitops-format.md.
 const (
 	ActionDeploy      Action = "deploy"
 	ActionPromote     Action = "promote"
@@ -86,7 +86,7 @@ var (
 )
 
 // ParseSubject fills the action, environment, service and tag a subject of
-// GITOPS-FORMAT.md names. It returns false for any other subject (a commit
+// docs/gitops-format.md names. It returns false for any other subject (a commit
 // made by hand), leaving e as it was.
 func ParseSubject(subject string, e *Event) bool {
 	if m := changeSubjectRE.FindStringSubmatch(subject); m != nil {

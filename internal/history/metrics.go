@@ -83,7 +83,7 @@ type acc struct {
 
 // Metrics computes deployment frequency, lead time for changes, change
 // failure rate and time to restore per environment and service from one
-// pass over the commits (GITOPS-FORMAT.md's trailers).
+// pass over the commits (docs/gitops-format.md's trailers).
 func (r *Repo) Metrics(ctx context.Context, o MetricsOptions) (*Metrics, error) {
 	snap, err := r.snapshot(ctx, false)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/smp/delivery/internal/delivery"
+	"github.com/smp/delivery/internal/envfile"
 )
 
 // Key names one service in one environment.
@@ -183,38 +184,25 @@ func splitBatch(out []byte, n int) ([][]byte, error) {
 	return blobs, nil
 }
 
-// parseEnvFile reads the keys smpctl owns; the rest of the values file is
-// the team's and is not looked at.
+// parseEnvFile reads the keys smpctl owns, through envfile.Decode (the one
+// decoder of environment files); the rest of the values file is the team's:
+// only a file that is not YAML, or an image or chart block of the wrong
+// type, is an error. The strategy is shown as written (its string, or the
+// key of the chart's map form), rolling when absent or not a string.
 func parseEnvFile(b []byte) EnvFile {
-	var v struct {
-		Image struct {
-			Repository string `yaml:"repository"`
-			Tag        string `yaml:"tag"`
-			Digest     string `yaml:"digest"`
-		} `yaml:"image"`
-		Chart struct {
-			Version string `yaml:"version"`
-		} `yaml:"chart"`
-		Strategy any `yaml:"strategy"`
-	}
-	if err := yaml.Unmarshal(b, &v); err != nil {
+	v, err := envfile.Decode(b)
+	if err := envfile.Only(err, "image", "chart"); err != nil {
 		return EnvFile{Err: err.Error()}
 	}
 	f := EnvFile{
 		Repository:   v.Image.Repository,
 		Tag:          v.Image.Tag,
 		Digest:       v.Image.Digest,
-		ChartVersion: v.Chart.Version,
+		ChartVersion: v.ChartVersion,
 		Strategy:     "rolling",
 	}
-	switch s := v.Strategy.(type) {
-	case string:
-		f.Strategy = s
-	case map[string]any:
-		// The chart's own form: strategy: {blueGreen: {...}}.
-		for k := range s {
-			f.Strategy = k
-		}
+	if v.Strategy.Name != "" {
+		f.Strategy = v.Strategy.Name
 	}
 	return f
 }

@@ -5,7 +5,7 @@
 // answers (resolve.go), else a minimal base assembled in-process — with
 // go-containerregistry, and push it.
 //
-// What it guarantees (DESIGN.md §2.1, §2.2):
+// What it guarantees (docs/design.md §2.1, §2.2):
 //   - reproducible: the same commit gives the same digest (file times are the
 //     commit time, tar entries are sorted, owners fixed, gzip without a
 //     timestamp, the config's created time is the commit time);

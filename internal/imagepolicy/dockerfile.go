@@ -1,5 +1,5 @@
 // Package imagepolicy checks image references and Dockerfiles against SMP's
-// container image policy (seed §15, DESIGN.md §2.2): bases are distroless
+// container image policy (docs/seed.md §15, docs/design.md §2.2): bases are distroless
 // or alpine and pinned by digest, the runtime user is not root, no
 // `latest`, images come from an allowed registry (ghcr.io/smp/…), and prod
 // images are signed (checked by the caller with package signing).

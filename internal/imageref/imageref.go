@@ -1,7 +1,7 @@
 // Package imageref parses and checks the image references smpctl accepts and
 // builds the go-containerregistry options every registry call uses.
 //
-// The rules (DESIGN.md §2.1, §2.2): references are lower case, carry no
+// The rules (docs/design.md §2.1, §2.2): references are lower case, carry no
 // spaces, never name the mutable tags `latest` or `main`, and some commands
 // need a digest. Plain http is allowed only for loopback registries
 // (localhost, 127.0.0.1, [::1]); every other registry is reached over https,

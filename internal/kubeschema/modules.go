@@ -29,7 +29,7 @@ var Kubernetes = Module{
 }
 
 // CRDModules are the modules whose shipped CustomResourceDefinitions we validate against: the
-// versions are the ones the platform runs (TOOLS.md), so a field the controller does not know
+// versions are the ones the platform runs (docs/tools.md), so a field the controller does not know
 // fails here rather than being pruned silently in the cluster.
 var CRDModules = []Module{
 	{

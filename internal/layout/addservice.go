@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 
 	"github.com/smp/delivery/internal/delivery"
 	"github.com/smp/delivery/internal/gitcmd"
@@ -81,6 +80,9 @@ func AddService(ctx context.Context, dir, name string, o AddOptions) (res AddRes
 	if err != nil {
 		return res, badInput("%s: %v", cfgPath, err)
 	}
+	if err := cfg.CheckWritable(); err != nil {
+		return res, badInput("%s: %v", dir, err)
+	}
 
 	writes := map[string][]byte{}
 	for _, env := range cfg.Environments {
@@ -95,7 +97,7 @@ func AddService(ctx context.Context, dir, name string, o AddOptions) (res AddRes
 		writes[rel] = EnvFileContent(env.Name, name, o)
 	}
 	if _, listed := cfg.Service(name); !listed {
-		out, err := AppendService(src, delivery.Service{Name: name, Image: o.Image, Critical: o.Critical})
+		out, err := delivery.AddService(src, delivery.Service{Name: name, Image: o.Image, Critical: o.Critical})
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", cfgPath, err)
 		}
@@ -182,6 +184,3 @@ func EnvFileContent(env, name string, o AddOptions) []byte {
 	}
 	return b.Bytes()
 }
-
-// trimCR drops a trailing carriage return so CRLF files parse line by line.
-func trimCR(s string) string { return strings.TrimSuffix(s, "\r") }

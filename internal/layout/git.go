@@ -14,7 +14,7 @@ import (
 const remoteTimeout = 2 * time.Minute
 
 // commit records what is staged under id, with the subject and trailers of
-// GITOPS-FORMAT.md, and returns the new commit's hash. Only paths are
+// docs/gitops-format.md, and returns the new commit's hash. Only paths are
 // committed when given, so unrelated staged changes of the user stay staged.
 func commit(ctx context.Context, g gitcmd.Runner, id Identity, subject string, trailers []string, paths ...string) (string, error) {
 	args := []string{

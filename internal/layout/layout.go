@@ -1,5 +1,5 @@
-// Package layout creates and extends an smp-gitops repository (DESIGN.md §3,
-// GITOPS-FORMAT.md): Init writes the scaffold embedded from deploy/gitops and
+// Package layout creates and extends an smp-gitops repository (docs/design.md §3,
+// docs/gitops-format.md): Init writes the scaffold embedded from deploy/gitops and
 // makes the first commit; AddService writes a service's environment files
 // and lists it in delivery.yaml, keeping every other byte of that file.
 //

@@ -164,7 +164,7 @@ func render(tmpl fs.FS, o Options) (map[string]file, error) {
 			}
 		}
 		if name == "deployments/helm/"+o.Name+"/values-prod.yaml" && !o.Critical {
-			// Only critical services pay for blue/green (seed §8).
+			// Only critical services pay for blue/green (docs/seed.md §8).
 			data = []byte(strings.Replace(string(data), "\nstrategy: blueGreen\n", "\nstrategy: rolling\n", 1))
 		}
 		out[name] = file{data: data, mode: info.Mode().Perm() | 0o600}

@@ -1,5 +1,5 @@
 // Package plan is the single implementation of the branch and deploy
-// mapping (DESIGN.md §4): given a git ref, it says whether CI runs, which
+// mapping (docs/design.md §4): given a git ref, it says whether CI runs, which
 // environment the ref deploys to, the version, the approval gate, and — when
 // nothing deploys — why. The CD workflow runs `smpctl plan` in its first job
 // and gates its deploy jobs on the outputs, so the table lives only here.

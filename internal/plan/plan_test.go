@@ -9,7 +9,7 @@ import (
 	"github.com/smp/delivery/internal/delivery"
 )
 
-// table is DESIGN.md §4 as data. The workflow mapping test (issue 8) reuses
+// table is docs/design.md §4 as data. The workflow mapping test (issue 8) reuses
 // it through Table.
 func TestPlanFollowsTheSeedTable(t *testing.T) {
 	t.Parallel()

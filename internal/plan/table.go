@@ -22,7 +22,7 @@ const (
 	rm   = delivery.ApprovalReleaseManager
 )
 
-// Table is DESIGN.md §4 as data: at least 40 refs including every case the
+// Table is docs/design.md §4 as data: at least 40 refs including every case the
 // issue names.
 var Table = []Case{
 	// push to main → dev

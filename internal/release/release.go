@@ -1,5 +1,5 @@
 // Package release cuts SemVer releases of a service repository from its
-// conventional commits (seed §12): the next version (vX.Y.Z or
+// conventional commits (docs/seed.md §12): the next version (vX.Y.Z or
 // vX.Y.Z-rc.N), the CHANGELOG.md section for the release PR, the check that
 // the CHANGELOG has a section for the version being tagged, and the
 // annotated tag itself, refused unless it is valid, new, not lower than the

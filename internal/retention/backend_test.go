@@ -172,6 +172,19 @@ func TestReferencesMustBeReadableOrNothingIsDeleted(t *testing.T) {
 	if _, err := retention.ReadReferences(broken, "ghcr.io/smp/x"); !errors.Is(err, retention.ErrBadInput) || !strings.Contains(err.Error(), "environments/dev/x.yaml") {
 		t.Errorf("broken YAML: %v", err)
 	}
+	// The image block is what retention relies on: one that is not a
+	// mapping stops gc; keys it does not read never do.
+	notMapping := t.TempDir()
+	writeFile(t, filepath.Join(notMapping, "environments/dev/x.yaml"), "image: ghcr.io/smp/x:1\n")
+	if _, err := retention.ReadReferences(notMapping, "ghcr.io/smp/x"); !errors.Is(err, retention.ErrBadInput) {
+		t.Errorf("an image that is a string: %v", err)
+	}
+	others := t.TempDir()
+	writeFile(t, filepath.Join(others, "environments/dev/x.yaml"), envFile("ghcr.io/smp/x", "1.0.0", digest(1))+"chart: 0.1.0\nstrategy: [a]\nblueGreen: three\n")
+	refs, err := retention.ReadReferences(others, "ghcr.io/smp/x")
+	if err != nil || len(refs.Digests[digest(1)]) != 1 {
+		t.Errorf("keys retention does not read: %v, %v", refs, err)
+	}
 }
 
 // gitopsRemote makes a bare GitOps repository under root (name.git) with

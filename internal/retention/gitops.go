@@ -10,17 +10,9 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
-)
 
-// envFile is the part of an environment file retention reads
-// (GITOPS-FORMAT: environments/<env>/<service>.yaml).
-type envFile struct {
-	Image struct {
-		Repository string `yaml:"repository"`
-		Tag        string `yaml:"tag"`
-		Digest     string `yaml:"digest"`
-	} `yaml:"image"`
-}
+	"github.com/smp/delivery/internal/envfile"
+)
 
 // stateFile is a hold or approval record; both carry the digest they are about.
 type stateFile struct {
@@ -48,8 +40,10 @@ func ReadReferences(dir, repo string) (References, error) {
 		if err != nil {
 			return refs, fmt.Errorf("read %s: %w", rel, err)
 		}
-		var e envFile
-		if err := yaml.Unmarshal(b, &e); err != nil {
+		// Only the image block matters here (docs/gitops-format.md); a file
+		// that is not YAML, or whose image block is not one, stops gc.
+		e, err := envfile.Decode(b)
+		if err := envfile.Only(err, "image"); err != nil {
 			return refs, fmt.Errorf("%w: %s is not valid YAML (%w): fix it before running gc — nothing was deleted", ErrBadInput, rel, err)
 		}
 		if e.Image.Repository != "" && e.Image.Repository != repo {

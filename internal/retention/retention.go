@@ -1,5 +1,5 @@
 // Package retention deletes old development images from a registry without
-// ever touching what matters (DESIGN.md §2.9).
+// ever touching what matters (docs/design.md §2.9).
 //
 // The unit is the digest, not the tag: on GHCR a tag is a label on one
 // package version, and deleting a dev tag's version deletes every tag on

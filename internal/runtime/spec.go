@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/smp/delivery/internal/delivery"
+	"github.com/smp/delivery/internal/envfile"
 )
 
 // Strategies, as environment files spell them.
@@ -58,31 +59,18 @@ type ServiceSpec struct {
 // Ref is the image reference pinned by digest.
 func (s ServiceSpec) Ref() string { return s.Repository + "@" + s.Digest }
 
-// valuesFile is the part of a Helm values file the runtime reads; every
-// other key belongs to the chart and is ignored here.
-type valuesFile struct {
-	Image struct {
-		Repository string `yaml:"repository"`
-		Tag        string `yaml:"tag"`
-		Digest     string `yaml:"digest"`
-	} `yaml:"image"`
-	ReplicaCount *int   `yaml:"replicaCount"`
-	Strategy     string `yaml:"strategy"`
-	BlueGreen    struct {
-		ScaleDownDelaySeconds *int  `yaml:"scaleDownDelaySeconds"`
-		AutoPromotionEnabled  *bool `yaml:"autoPromotionEnabled"`
-	} `yaml:"blueGreen"`
-}
-
 // ErrNotDeployed means an environment file names no image yet (a service
 // added with gitops add-service and never deployed): nothing to run.
 var ErrNotDeployed = errors.New("no image deployed yet")
 
 // ParseServiceFile reads environments/<env>/<svc>.yaml. A tag without a
 // digest is an error: the runtime only runs images pinned by digest.
+// The file is decoded by envfile.Decode, the one decoder of environment
+// files; the runtime relies on image, replicaCount, strategy and blueGreen,
+// and any of those that does not decode is an error.
 func ParseServiceFile(svc string, b []byte) (ServiceSpec, error) {
-	var v valuesFile
-	if err := yaml.Unmarshal(b, &v); err != nil {
+	v, err := envfile.Decode(b)
+	if err := envfile.Only(err, "image", "replicaCount", "strategy", "blueGreen"); err != nil {
 		return ServiceSpec{}, fmt.Errorf("parse: %w", err)
 	}
 	if v.Image.Tag == "" && v.Image.Digest == "" {
@@ -109,12 +97,14 @@ func ParseServiceFile(svc string, b []byte) (ServiceSpec, error) {
 	if s.Replicas < 0 || s.Replicas > 32 {
 		errs = append(errs, fmt.Errorf("replicaCount %d: use 0 to 32 on a local runtime", s.Replicas))
 	}
-	switch v.Strategy {
-	case "", StrategyRolling:
-	case StrategyBlueGreen:
+	switch {
+	case v.Strategy.Map:
+		errs = append(errs, fmt.Errorf("strategy: the chart's map form ({%s: ...}) is not read here: write strategy: rolling or strategy: blueGreen, and blueGreen settings under blueGreen:", v.Strategy.Name))
+	case v.Strategy.Name == "", v.Strategy.Name == StrategyRolling:
+	case v.Strategy.Name == StrategyBlueGreen:
 		s.Strategy = StrategyBlueGreen
 	default:
-		errs = append(errs, fmt.Errorf("strategy %q: use rolling or blueGreen", v.Strategy))
+		errs = append(errs, fmt.Errorf("strategy %q: use rolling or blueGreen", v.Strategy.Name))
 	}
 	s.AutoPromote = v.BlueGreen.AutoPromotionEnabled != nil && *v.BlueGreen.AutoPromotionEnabled
 	s.ScaleDownDelay = DefaultScaleDownDelay

@@ -39,6 +39,17 @@ resources: {limits: {cpu: 1}}
 	}
 }
 
+// The runtime relies on image, replicaCount, strategy and blueGreen only:
+// keys of the chart it does not read never stop it, whatever their shape.
+func TestParseServiceFileIgnoresKeysItDoesNotRead(t *testing.T) {
+	t.Parallel()
+	body := "image: {repository: r/x, tag: 1, digest: " + digestA + "}\nchart: 0.1.0\nresources: [a]\n"
+	s, err := ParseServiceFile("x", []byte(body))
+	if err != nil || s.Digest != digestA || s.Replicas != 1 || s.Strategy != StrategyRolling {
+		t.Fatalf("ParseServiceFile = %+v, %v", s, err)
+	}
+}
+
 func TestParseServiceFileRefusesWhatCannotRun(t *testing.T) {
 	t.Parallel()
 	cases := []struct{ name, body, want string }{
@@ -52,6 +63,11 @@ func TestParseServiceFileRefusesWhatCannotRun(t *testing.T) {
 		{"a negative delay", "image: {repository: r/x, tag: 1, digest: " + digestA + "}\nblueGreen: {scaleDownDelaySeconds: -5}", "use 0 to 86400"},
 		{"an overflowing delay", "image: {repository: r/x, tag: 1, digest: " + digestA + "}\nblueGreen: {scaleDownDelaySeconds: 9223372036854775807}", "use 0 to 86400"},
 		{"not YAML", "image: [", "parse"},
+		{"an image that is a string", "image: r/x:1@" + digestA, "parse: image:"},
+		{"replicas that are not a number", "image: {repository: r/x, tag: 1, digest: " + digestA + "}\nreplicaCount: three", "parse: replicaCount:"},
+		{"the chart's map form of strategy", "image: {repository: r/x, tag: 1, digest: " + digestA + "}\nstrategy: {blueGreen: {}}", "the chart's map form"},
+		{"a strategy that is not a string", "image: {repository: r/x, tag: 1, digest: " + digestA + "}\nstrategy: 5", "parse: strategy:"},
+		{"blueGreen that is not a mapping", "image: {repository: r/x, tag: 1, digest: " + digestA + "}\nblueGreen: true", "parse: blueGreen:"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,7 +28,7 @@ import (
 	"time"
 )
 
-// DefaultVulnDB is the pinned golang.org/x/vulndb version (TOOLS.md).
+// DefaultVulnDB is the pinned golang.org/x/vulndb version (docs/tools.md).
 const DefaultVulnDB = "v0.0.0-20261105234957-e22db6528018"
 
 // ErrBadInput marks a request the user must fix (exit 2).

@@ -145,7 +145,7 @@ func wantJobs(p plan.Plan, planErr error, invalidTag bool) []string {
 	return want
 }
 
-// TestCDRunsExactlyTheJobsPlanNames is the mapping contract of DESIGN.md §4:
+// TestCDRunsExactlyTheJobsPlanNames is the mapping contract of docs/design.md §4:
 // for every ref of plan.Table, the service's CD trigger filters and every
 // job's `if:` (evaluated over actionlint's AST, with the plan job's outputs
 // produced by its real script and the real `smpctl plan`) run exactly the

@@ -12,7 +12,7 @@ import (
 	"github.com/smp/delivery/internal/testctx"
 )
 
-// The seed's CD defects (DESIGN.md §2), each pinned by a test that runs the
+// The seed's CD defects (docs/design.md §2), each pinned by a test that runs the
 // workflow's own scripts. Commands being built on other branches (build,
 // image, sign, scan, deploy) are played by a stand-in smpctl that records
 // its arguments and prints what the test scripts it to print: these tests
