@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/imageref"
 	"github.com/smp/delivery/internal/retention"
 )
@@ -48,11 +48,11 @@ read:packages and delete:packages). --backend auto picks ghcr for ghcr.io.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := imageref.Repository(repo)
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			b, err := gcBackend(a, r.RegistryStr(), r.RepositoryStr(), backend, api, ghcrUser)
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			if b == nil {
 				b = &retention.OCI{Repo: r, Access: a.access()}
@@ -63,14 +63,14 @@ read:packages and delete:packages). --backend auto picks ghcr for ghcr.io.`,
 			if retention.IsGitURL(gitops) {
 				d, cleanup, err := retention.Clone(ctx, gitops)
 				if err != nil {
-					return exit.FailedError(err)
+					return fault.Refused(err)
 				}
 				defer cleanup()
 				dir = d
 			}
 			refs, err := retention.ReadReferences(dir, r.String())
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			res, err := retention.Run(ctx, b, refs, retention.Policy{MaxAge: maxAge, Now: a.Now()}, dryRun)
 			if res != nil {
@@ -78,7 +78,7 @@ read:packages and delete:packages). --backend auto picks ghcr for ghcr.io.`,
 					return rerr
 				}
 			}
-			return imageError(err)
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -102,7 +102,7 @@ func gcBackend(a *App, registry, path, backend, api string, user bool) (retentio
 		return nil, nil
 	case backend == "ghcr", backend == "auto":
 		if registry != "ghcr.io" {
-			return nil, exit.Usagef("--backend ghcr needs a ghcr.io repository, not %s", registry)
+			return nil, fault.Invalidf("--backend ghcr needs a ghcr.io repository, not %s", registry)
 		}
 		g, err := retention.NewGHCR(path, a.Getenv("GITHUB_TOKEN"))
 		if err != nil {
@@ -111,7 +111,7 @@ func gcBackend(a *App, registry, path, backend, api string, user bool) (retentio
 		g.API, g.User = api, user
 		return g, nil
 	}
-	return nil, exit.Usagef("invalid --backend %q: use auto, oci or ghcr", backend)
+	return nil, fault.Invalidf("invalid --backend %q: use auto, oci or ghcr", backend)
 }
 
 func writeGC(w io.Writer, res *retention.Result, now time.Time) error {

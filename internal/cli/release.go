@@ -4,7 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/delivery"
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/release"
 )
 
@@ -61,18 +61,18 @@ func (f *releaseFlags) options(cmd *cobra.Command) (release.Options, *delivery.C
 	if f.config != "" {
 		c, err := delivery.Load(f.config)
 		if err != nil {
-			return release.Options{}, nil, exit.UsageError(err)
+			return release.Options{}, nil, err
 		}
 		cfg = c
 	}
 	prefix := cfg.TagPrefix
 	if f.service != "" {
 		if f.config == "" {
-			return release.Options{}, nil, exit.Usagef("--service %q needs --config delivery.yaml, where services are listed", f.service)
+			return release.Options{}, nil, fault.Invalidf("--service %q needs --config delivery.yaml, where services are listed", f.service)
 		}
 		s, ok := cfg.Service(f.service)
 		if !ok {
-			return release.Options{}, nil, exit.Usagef("--service %q is not in %s; services: %v", f.service, f.config, serviceNames(cfg))
+			return release.Options{}, nil, fault.Invalidf("--service %q is not in %s; services: %v", f.service, f.config, serviceNames(cfg))
 		}
 		if s.TagPrefix != "" {
 			prefix = s.TagPrefix
@@ -90,18 +90,6 @@ func serviceNames(cfg *delivery.Config) []string {
 		names[i] = s.Name
 	}
 	return names
-}
-
-// releaseError maps release's errors to exit codes: bad input 2, a
-// refusal or a failed git call 1.
-func releaseError(err error) error {
-	if err == nil {
-		return nil
-	}
-	if release.IsBadInput(err) {
-		return exit.UsageError(err)
-	}
-	return exit.FailedError(err)
 }
 
 func orNone(s string) string {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // FileName is the config file's name at the GitOps repository's root.
@@ -153,14 +155,14 @@ func CheckName(what, s string) error {
 	if ValidName(s) {
 		return nil
 	}
-	return fmt.Errorf("invalid %s %q: use lower-case letters, digits and '-' (a DNS label, at most 63 characters, no '/', '..' or spaces)", what, s)
+	return fault.Invalidf("invalid %s %q: use lower-case letters, digits and '-' (a DNS label, at most 63 characters, no '/', '..' or spaces)", what, s)
 }
 
 // Load reads and validates a delivery config file.
 func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read delivery config: %w", err)
+		return nil, fault.Invalidf("read delivery config: %w", err)
 	}
 	c, err := Parse(b)
 	if err != nil {
@@ -176,11 +178,11 @@ func Parse(b []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
-		return nil, fmt.Errorf("parse delivery config: %w", err)
+		return nil, fault.Invalidf("parse delivery config: %w", err)
 	}
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, fault.Invalid(err)
 	}
 	return c, nil
 }

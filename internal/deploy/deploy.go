@@ -29,7 +29,7 @@ import (
 
 	"github.com/smp/delivery/internal/delivery"
 	"github.com/smp/delivery/internal/envfile"
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/freeze"
 	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/imageref"
@@ -105,21 +105,21 @@ func checkNames(env, svc string) error {
 	if err := delivery.CheckName("service", svc); err != nil {
 		errs = append(errs, fmt.Errorf("--service: %w", err))
 	}
-	return exit.UsageError(errors.Join(errs...))
+	return fault.Invalid(errors.Join(errs...))
 }
 
 // loadConfig reads delivery.yaml from the tree.
 func loadConfig(t *gitops.Tree) (*delivery.Config, error) {
 	b, err := t.ReadFile(delivery.FileName)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, exit.Usagef("the GitOps repository has no %s at its root: run `smpctl gitops init` or fix --gitops", delivery.FileName)
+		return nil, fault.Invalidf("the GitOps repository has no %s at its root: run `smpctl gitops init` or fix --gitops", delivery.FileName)
 	}
 	if err != nil {
 		return nil, err
 	}
 	cfg, err := delivery.Parse(b)
 	if err != nil {
-		return nil, exit.Usagef("%s in the GitOps repository: %w; fix it there", delivery.FileName, err)
+		return nil, fault.Invalidf("%s in the GitOps repository: %w; fix it there", delivery.FileName, err)
 	}
 	return cfg, nil
 }
@@ -127,7 +127,7 @@ func loadConfig(t *gitops.Tree) (*delivery.Config, error) {
 func knownEnv(cfg *delivery.Config, env string) (delivery.Environment, int, error) {
 	e, i, ok := cfg.Env(env)
 	if !ok {
-		return e, i, exit.Usagef("unknown environment %q: %s lists %s", env, delivery.FileName, strings.Join(cfg.EnvNames(), ", "))
+		return e, i, fault.Invalidf("unknown environment %q: %s lists %s", env, delivery.FileName, strings.Join(cfg.EnvNames(), ", "))
 	}
 	return e, i, nil
 }
@@ -144,7 +144,7 @@ func knownService(cfg *delivery.Config, svc string) error {
 	if known == "" {
 		known = "none"
 	}
-	return exit.Usagef("unknown service %q: %s lists %s; add it with `smpctl gitops add-service %s`", svc, delivery.FileName, known, svc)
+	return fault.Invalidf("unknown service %q: %s lists %s; add it with `smpctl gitops add-service %s`", svc, delivery.FileName, known, svc)
 }
 
 // readEnvFile returns the environment file's bytes and owned values; a
@@ -160,7 +160,7 @@ func readEnvFile(t *gitops.Tree, env, svc string) ([]byte, envfile.Values, error
 	}
 	v, err := envfile.Read(b)
 	if err != nil {
-		return nil, envfile.Values{}, exit.Usagef("%s in the GitOps repository: %w; fix the file there", p, err)
+		return nil, envfile.Values{}, fault.Invalidf("%s in the GitOps repository: %w; fix the file there", p, err)
 	}
 	return b, v, nil
 }
@@ -169,7 +169,7 @@ func writeEnvFile(t *gitops.Tree, env, svc string, old []byte, v envfile.Values)
 	p := envPath(env, svc)
 	b, err := envfile.Set(old, v)
 	if err != nil {
-		return exit.Usagef("%s in the GitOps repository: %w; fix the file there", p, err)
+		return fault.Invalidf("%s in the GitOps repository: %w; fix the file there", p, err)
 	}
 	return t.WriteFile(p, b)
 }
@@ -180,7 +180,7 @@ func writeEnvFile(t *gitops.Tree, env, svc string, old []byte, v envfile.Values)
 func checkFreeze(cfg *delivery.Config, action, env, override string, now time.Time) (string, error) {
 	w, active, err := freeze.Active(cfg, env, now)
 	if err != nil {
-		return "", exit.UsageError(fmt.Errorf("%s: %w", delivery.FileName, err))
+		return "", fault.Invalid(fmt.Errorf("%s: %w", delivery.FileName, err))
 	}
 	if !active {
 		return "", nil
@@ -188,7 +188,7 @@ func checkFreeze(cfg *delivery.Config, action, env, override string, now time.Ti
 	if override != "" {
 		return override, nil
 	}
-	return "", exit.Failedf("%s to %s refused: %s; wait until then, or pass --override-freeze --reason TEXT (recorded in the commit)", action, env, w)
+	return "", fault.Refusedf("%s to %s refused: %s; wait until then, or pass --override-freeze --reason TEXT (recorded in the commit)", action, env, w)
 }
 
 func readHold(t *gitops.Tree, env, svc string) (*Hold, error) {
@@ -201,7 +201,7 @@ func readHold(t *gitops.Tree, env, svc string) (*Hold, error) {
 	}
 	h := &Hold{}
 	if err := yaml.Unmarshal(b, h); err != nil {
-		return nil, exit.Usagef("%s in the GitOps repository is not a hold: %w", holdPath(env, svc), err)
+		return nil, fault.Invalidf("%s in the GitOps repository is not a hold: %w", holdPath(env, svc), err)
 	}
 	return h, nil
 }
@@ -216,7 +216,7 @@ func checkHold(t *gitops.Tree, env, svc string) error {
 	if h.Reason != "" {
 		reason = " (" + h.Reason + ")"
 	}
-	return exit.Failedf("%s in %s is held since %s by %s%s; release it with `smpctl hold release --env %s --service %s`",
+	return fault.Refusedf("%s in %s is held since %s by %s%s; release it with `smpctl hold release --env %s --service %s`",
 		svc, env, h.Since.Format(time.RFC3339), h.By, reason, env, svc)
 }
 
@@ -229,7 +229,7 @@ func requireApproval(t *gitops.Tree, cfg *delivery.Config, e delivery.Environmen
 	p := approvalPath(e.Name, svc, img.Tag)
 	b, err := t.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", exit.Failedf("%s needs an approval (%s) for %s %s: record one with `smpctl approve --env %s --service %s --version %s --by NAME`",
+		return "", fault.Refusedf("%s needs an approval (%s) for %s %s: record one with `smpctl approve --env %s --service %s --version %s --by NAME`",
 			e.Name, e.Approval, svc, img.Tag, e.Name, svc, img.Tag)
 	}
 	if err != nil {
@@ -237,23 +237,23 @@ func requireApproval(t *gitops.Tree, cfg *delivery.Config, e delivery.Environmen
 	}
 	var a Approval
 	if err := yaml.Unmarshal(b, &a); err != nil {
-		return "", exit.Usagef("%s in the GitOps repository is not an approval: %w", p, err)
+		return "", fault.Invalidf("%s in the GitOps repository is not an approval: %w", p, err)
 	}
 	if a.Digest != img.Digest {
-		return "", exit.Failedf("the approval of %s %s in %s is for digest %s, not %s: approve the image being deployed", svc, img.Tag, e.Name, a.Digest, img.Digest)
+		return "", fault.Refusedf("the approval of %s %s in %s is for digest %s, not %s: approve the image being deployed", svc, img.Tag, e.Name, a.Digest, img.Digest)
 	}
 	if claimed != "" && claimed != a.ApprovedBy {
-		return "", exit.Failedf("--approved-by %s, but the recorded approval of %s %s in %s is by %s", claimed, svc, img.Tag, e.Name, a.ApprovedBy)
+		return "", fault.Refusedf("--approved-by %s, but the recorded approval of %s %s in %s is by %s", claimed, svc, img.Tag, e.Name, a.ApprovedBy)
 	}
 	if err := mayApprove(cfg, e, a.ApprovedBy); err != nil {
 		return "", err
 	}
 	if e.Approval == delivery.ApprovalReleaseManager {
 		if deployer == "" {
-			return "", exit.Usagef("%s needs a release manager who is not the deployer: pass --by NAME (who deploys)", e.Name)
+			return "", fault.Invalidf("%s needs a release manager who is not the deployer: pass --by NAME (who deploys)", e.Name)
 		}
 		if deployer == a.ApprovedBy {
-			return "", exit.Failedf("%s approved %s %s for %s and cannot also deploy it: a release manager must not approve their own deploy", a.ApprovedBy, svc, img.Tag, e.Name)
+			return "", fault.Refusedf("%s approved %s %s for %s and cannot also deploy it: a release manager must not approve their own deploy", a.ApprovedBy, svc, img.Tag, e.Name)
 		}
 	}
 	return a.ApprovedBy, nil
@@ -272,7 +272,7 @@ func mayApprove(cfg *delivery.Config, e delivery.Environment, name string) error
 			return nil
 		}
 	}
-	return exit.Failedf("%s may not approve %s: %s lists %s: %s", name, e.Name, delivery.FileName, what, strings.Join(list, ", "))
+	return fault.Refusedf("%s may not approve %s: %s lists %s: %s", name, e.Name, delivery.FileName, what, strings.Join(list, ", "))
 }
 
 // running is what the last deploy, promote or rollback recorded.
@@ -333,7 +333,7 @@ func checkOrder(ctx context.Context, t *gitops.Tree, action, env, svc string, sr
 		return nil
 	}
 	refuse := func(how string) error {
-		return exit.Failedf("%s of %s to %s refused: source %s is older than the running source %s (%s); deploys only move forward — to go back, use `smpctl rollback --env %s --service %s`",
+		return fault.Refusedf("%s of %s to %s refused: source %s is older than the running source %s (%s); deploys only move forward — to go back, use `smpctl rollback --env %s --service %s`",
 			action, svc, env, short(src.Commit), short(cur.sourceCommit), how, env, svc)
 	}
 	if src.Repo != "" && src.Commit != "" && cur.sourceCommit != "" {
@@ -393,32 +393,16 @@ func run(ctx context.Context, repo *gitops.Repo, out Outcome, noop string, chang
 		out.Message = noop
 		return out, nil
 	case err != nil:
-		return out, remoteError(err)
+		return out, err
 	}
 	out.Commit, out.Attempts = res.Commit, res.Attempts
 	out.Message = res.Subject
 	return out, nil
 }
 
-// remoteError gives engine errors their exit codes: a remote that does not
-// exist (or a path that leaves the repository) is bad input; a remote that
-// refused is a failure.
-func remoteError(err error) error {
-	var ee *exit.Error
-	switch {
-	case errors.As(err, &ee):
-		return err
-	case errors.Is(err, gitops.ErrRemoteNotFound), errors.Is(err, gitops.ErrNoBranch), errors.Is(err, gitops.ErrOutsideTree):
-		return exit.UsageError(err)
-	}
-	return exit.FailedError(err)
-}
-
-// Open opens the GitOps remote with exit-coded errors.
+// Open opens the GitOps remote the writes in this package go to. Its
+// errors carry their kind (gitops's sentinels): a remote that does not
+// exist is invalid input, one that refuses the credentials a refusal.
 func Open(r gitops.Remote, id gitops.Identity, opts gitops.Options) (*gitops.Repo, error) {
-	repo, err := gitops.Open(r, id, opts)
-	if err != nil {
-		return nil, remoteError(err)
-	}
-	return repo, nil
+	return gitops.Open(r, id, opts)
 }

@@ -10,7 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/smp/delivery/internal/delivery"
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/freeze"
 	"github.com/smp/delivery/internal/gitops"
 )
@@ -45,7 +45,7 @@ func ListFreezes(ctx context.Context, repo *gitops.Repo, now time.Time) ([]Freez
 		return nil
 	})
 	if err != nil {
-		return nil, remoteError(err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -61,11 +61,11 @@ type FreezeRequest struct {
 // one is refused.
 func AddFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Outcome, error) {
 	if err := freeze.Check(req.Freeze); err != nil {
-		return Outcome{}, exit.UsageError(err)
+		return Outcome{}, fault.Invalid(err)
 	}
 	for _, e := range req.Freeze.Environments {
 		if err := delivery.CheckName("environment", e); err != nil {
-			return Outcome{}, exit.UsageError(fmt.Errorf("--env: %w", err))
+			return Outcome{}, fault.Invalid(fmt.Errorf("--env: %w", err))
 		}
 	}
 	name := req.Freeze.Name
@@ -82,7 +82,7 @@ func AddFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Outco
 				if bytes.Equal(a, b) {
 					return gitops.ErrNoChange
 				}
-				return exit.Usagef("a different freeze named %q exists: remove it first with `smpctl freeze remove --name %s`", name, name)
+				return fault.Invalidf("a different freeze named %q exists: remove it first with `smpctl freeze remove --name %s`", name, name)
 			}
 			var n yaml.Node
 			if err := n.Encode(req.Freeze); err != nil {
@@ -99,7 +99,7 @@ func AddFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Outco
 func RemoveFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Outcome, error) {
 	name := req.Freeze.Name
 	if err := delivery.CheckName("freeze name", name); err != nil {
-		return Outcome{}, exit.UsageError(fmt.Errorf("--name: %w", err))
+		return Outcome{}, fault.Invalid(fmt.Errorf("--name: %w", err))
 	}
 	out := Outcome{Action: "freeze"}
 	return run(ctx, repo, out, "", func(_ context.Context, t *gitops.Tree) (gitops.Commit, error) {
@@ -116,7 +116,7 @@ func RemoveFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Ou
 			if len(names) == 0 {
 				names = []string{"none"}
 			}
-			return exit.Usagef("no freeze named %q in %s (freezes: %s)", name, delivery.FileName, strings.Join(names, ", "))
+			return fault.Invalidf("no freeze named %q in %s (freezes: %s)", name, delivery.FileName, strings.Join(names, ", "))
 		})
 	})
 }
@@ -139,7 +139,7 @@ func editFreezes(t *gitops.Tree, req FreezeRequest, verb string, edit func(*deli
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return gitops.Commit{}, exit.Usagef("%s is not a YAML mapping", delivery.FileName)
+		return gitops.Commit{}, fault.Invalidf("%s is not a YAML mapping", delivery.FileName)
 	}
 	root := doc.Content[0]
 	var seq *yaml.Node
@@ -163,7 +163,7 @@ func editFreezes(t *gitops.Tree, req FreezeRequest, verb string, edit func(*deli
 		return gitops.Commit{}, err
 	}
 	if _, err := delivery.Parse(buf.Bytes()); err != nil {
-		return gitops.Commit{}, exit.UsageError(fmt.Errorf("the edited %s would not be valid: %w", delivery.FileName, err))
+		return gitops.Commit{}, fault.Invalid(fmt.Errorf("the edited %s would not be valid: %w", delivery.FileName, err))
 	}
 	if err := t.WriteFile(delivery.FileName, buf.Bytes()); err != nil {
 		return gitops.Commit{}, err

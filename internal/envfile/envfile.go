@@ -14,13 +14,14 @@ package envfile
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"reflect"
 	"strings"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Image is the image block of an environment file.
@@ -39,11 +40,11 @@ type Values struct {
 }
 
 // ErrNotYAML means the file does not parse as a YAML mapping.
-var ErrNotYAML = errors.New("not a YAML mapping")
+var ErrNotYAML = fault.Invalidf("not a YAML mapping")
 
 // ErrUnsupported means the file uses a construct the byte-preserving editor
 // will not rewrite (a block scalar, an alias, a non-mapping image block).
-var ErrUnsupported = errors.New("unsupported layout")
+var ErrUnsupported = fault.Invalidf("unsupported layout")
 
 // Read returns the owned fields of an environment file.
 func Read(b []byte) (Values, error) {

@@ -16,7 +16,6 @@ package gate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -30,6 +29,8 @@ import (
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Options of a verification.
@@ -89,7 +90,7 @@ type Result struct {
 }
 
 // ErrGateFailed is returned when a check failed.
-var ErrGateFailed = errors.New("metric gate failed")
+var ErrGateFailed = fault.Refusedf("metric gate failed")
 
 var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"debug/buildinfo"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,14 +22,16 @@ import (
 
 	"github.com/smp/delivery/internal/imageref"
 	"github.com/smp/delivery/internal/sbom"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Sentinel errors for inputs the user must fix (exit 2).
 var (
-	ErrNotMain  = errors.New("not a main package")
-	ErrCgoOnly  = errors.New("package needs cgo")
-	ErrNoCommit = errors.New("source commit unknown")
-	ErrBadInput = errors.New("invalid build input")
+	ErrNotMain  = fault.Invalidf("not a main package")
+	ErrCgoOnly  = fault.Invalidf("package needs cgo")
+	ErrNoCommit = fault.Invalidf("source commit unknown")
+	ErrBadInput = fault.Invalidf("invalid build input")
 )
 
 // OCI annotation keys written on every image (and as config labels).

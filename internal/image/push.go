@@ -17,14 +17,16 @@ import (
 
 	"github.com/smp/delivery/internal/imageref"
 	"github.com/smp/delivery/internal/sbom"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Sentinel errors for expected outcomes.
 var (
 	// ErrNotFound: no image for that tag, digest or commit (exit 1).
-	ErrNotFound = errors.New("image not found")
+	ErrNotFound = fault.Refusedf("image not found")
 	// ErrTagTaken: the tag already names another digest; release tags never move (exit 1).
-	ErrTagTaken = errors.New("tag already points to another digest")
+	ErrTagTaken = fault.Refusedf("tag already points to another digest")
 )
 
 // Pushed is the outcome of a push: what to write in the GitOps repo.

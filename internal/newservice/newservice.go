@@ -18,13 +18,15 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/mod/module"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrInvalid is wrapped for bad options (exit 2).
-var ErrInvalid = errors.New("invalid new service")
+var ErrInvalid = fault.Invalidf("invalid new service")
 
 // ErrExists is wrapped when the output directory already has files.
-var ErrExists = errors.New("output directory is not empty")
+var ErrExists = fault.Invalidf("output directory is not empty")
 
 // Options say what to create.
 type Options struct {

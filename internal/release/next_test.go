@@ -7,6 +7,8 @@ import (
 
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/semver"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 func TestApplyBumpsByTheRules(t *testing.T) {
@@ -287,7 +289,7 @@ func TestNextVersionRefusesWhatItCannotReleaseFrom(t *testing.T) {
 	}
 	for _, tc := range tests {
 		_, err := NextVersion(ctx(t), tc.o, false)
-		if !errors.Is(err, tc.want) || !IsBadInput(err) || !strings.Contains(err.Error(), tc.msg) {
+		if !errors.Is(err, tc.want) || !errors.Is(err, fault.ErrInvalid) || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%s: err = %v, want %v mentioning %q", tc.name, err, tc.want, tc.msg)
 		}
 	}

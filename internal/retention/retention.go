@@ -19,16 +19,17 @@ package retention
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrBadInput marks a request the user must fix (exit 2); nothing is deleted.
-var ErrBadInput = errors.New("invalid retention request")
+var ErrBadInput = fault.Invalidf("invalid retention request")
 
 // Version is one digest of the repository and the tags on it.
 type Version struct {

@@ -13,6 +13,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/smp/delivery/internal/delivery"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Strategies, as environment files spell them.
@@ -76,7 +78,7 @@ type valuesFile struct {
 
 // ErrNotDeployed means an environment file names no image yet (a service
 // added with gitops add-service and never deployed): nothing to run.
-var ErrNotDeployed = errors.New("no image deployed yet")
+var ErrNotDeployed = fault.Refusedf("no image deployed yet")
 
 // ParseServiceFile reads environments/<env>/<svc>.yaml. A tag without a
 // digest is an error: the runtime only runs images pinned by digest.

@@ -2,7 +2,6 @@ package signing
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -14,16 +13,18 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/tuf"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrBadPolicy marks verification flags that cannot be used (bad input,
 // exit 2): no identity, a regexp that does not compile, a trusted root that
 // does not parse.
-var ErrBadPolicy = errors.New("unusable verification policy")
+var ErrBadPolicy = fault.Invalidf("unusable verification policy")
 
 // ErrNoTrustedRoot means sigstore's trusted root could not be fetched (a
 // refused remote, exit 1).
-var ErrNoTrustedRoot = errors.New("no trusted root")
+var ErrNoTrustedRoot = fault.Refusedf("no trusted root")
 
 // Policy says whose signatures Verify accepts: one public key, or a
 // keyless (Fulcio certificate) identity under a trusted root.

@@ -21,6 +21,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Options of a smoke run.
@@ -56,7 +58,7 @@ type Result struct {
 }
 
 // ErrFailed is returned when a check failed.
-var ErrFailed = errors.New("smoke test failed")
+var ErrFailed = fault.Refusedf("smoke test failed")
 
 // Validate checks the options a user gave.
 func (o *Options) Validate() error {

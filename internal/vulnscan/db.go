@@ -18,7 +18,6 @@ package vulnscan
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,13 +25,15 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // DefaultVulnDB is the pinned golang.org/x/vulndb version (TOOLS.md).
 const DefaultVulnDB = "v0.0.0-20261105234957-e22db6528018"
 
 // ErrBadInput marks a request the user must fix (exit 2).
-var ErrBadInput = errors.New("invalid scan input")
+var ErrBadInput = fault.Invalidf("invalid scan input")
 
 // osvEntry is the part of an OSV entry the indexer reads.
 type osvEntry struct {
