@@ -89,6 +89,8 @@ standard error; the last line of standard output is REPO:TAG@sha256:…`,
 	f.StringVar(&repo, "image", "", "image repository, e.g. ghcr.io/smp/order-svc (no tag)")
 	f.StringArrayVar(&o.Tags, "tag", nil, "extra tag (repeatable); sha-<short> is always added; never latest or main")
 	f.StringVar(&platforms, "platform", "linux/amd64", "comma-separated platforms; several make an image index")
+	inputFlag(cmd, "Repo", "image")
+	inputFlag(cmd, "Platforms", "platform")
 	f.BoolVar(&push, "push", false, "push the image, its tags and its SBOM")
 	f.StringVar(&o.Version, "version", "", "main.version and the version annotation (default: git describe --tags --always)")
 	f.StringVar(&o.Commit, "commit", "", "main.commit and the revision annotation (default: git rev-parse HEAD)")

@@ -45,18 +45,38 @@ func exitCode(ctx context.Context, cmd *cobra.Command, err error) int {
 	return exitRefused
 }
 
+// inputAnnotation prefixes a command annotation that names the flag of a
+// package input whose name is not the flag's (inputFlag).
+const inputAnnotation = "smpctl.input."
+
+// inputFlag says that flag sets the package input named input on cmd, for
+// inputs whose names differ from their flags (BuildOptions.Repo is --image).
+func inputFlag(cmd *cobra.Command, input, flag string) {
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[inputAnnotation+input] = flag
+}
+
 // nameFlag puts the flag that set a package's input in front of an input
 // error's message: a package says `environment "../x" is not a name`, the
 // user reads `--env: environment "../x" is not a name`. The flag is the
-// input's name in kebab case (SourceCommit → --source-commit) when cmd has
-// such a flag; other inputs (arguments) keep the package's message.
+// flag inputFlag recorded, else the input's name in lower case (GitOps →
+// --gitops) or kebab case (SourceCommit → --source-commit) when cmd has such
+// a flag; other inputs (arguments) keep the package's message.
 func nameFlag(cmd *cobra.Command, err error) string {
 	msg := strings.TrimSpace(err.Error())
 	var ie *fault.InputError
 	if cmd == nil || !errors.As(err, &ie) {
 		return msg
 	}
-	f := lookupFlag(cmd, kebab(ie.Input))
+	f := lookupFlag(cmd, cmd.Annotations[inputAnnotation+ie.Input])
+	if f == nil {
+		f = lookupFlag(cmd, strings.ToLower(ie.Input))
+	}
+	if f == nil {
+		f = lookupFlag(cmd, kebab(ie.Input))
+	}
 	if f == nil || strings.Contains(msg, "--"+f.Name) {
 		return msg
 	}

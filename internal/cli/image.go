@@ -77,6 +77,7 @@ func newImageTagCmd(a *App) *cobra.Command {
 	cmd.Flags().StringArrayVar(&tags, "tag", nil, "tag to add (repeatable); never latest or main")
 	_ = cmd.MarkFlagRequired("image")
 	_ = cmd.MarkFlagRequired("tag")
+	inputFlag(cmd, "tags", "tag")
 	return cmd
 }
 
@@ -108,6 +109,7 @@ func newImageResolveCmd(a *App) *cobra.Command {
 	cmd.Flags().StringVar(&commit, "source-commit", "", "the commit the image was built from (7 to 40 hex digits)")
 	_ = cmd.MarkFlagRequired("image")
 	_ = cmd.MarkFlagRequired("source-commit")
+	inputFlag(cmd, "commit", "source-commit")
 	return cmd
 }
 
@@ -130,6 +132,9 @@ func (f *verifyFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.sourceRef, "certificate-source-ref", "", "keyless: the git ref it ran on, exactly (extension 1.3.6.1.4.1.57264.1.14, e.g. refs/heads/main)")
 	cmd.Flags().StringVar(&f.trustedRoot, "trusted-root", "", "keyless: sigstore trusted root JSON (default: fetched from sigstore's TUF repository)")
 	cmd.Flags().StringVar(&f.tufMirror, "tuf-mirror", tuf.DefaultMirror, "keyless, without --trusted-root: the TUF repository to fetch sigstore's trusted root from")
+	inputFlag(cmd, "Issuer", "certificate-oidc-issuer")
+	inputFlag(cmd, "SubjectRegexp", "certificate-identity-regexp")
+	inputFlag(cmd, "path", "trusted-root")
 }
 
 // keyless reports whether any keyless flag is set.

@@ -52,6 +52,7 @@ func (f *releaseFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.path, "path", "", "count only commits touching this directory (monorepo), relative to the repository root")
 	fl.StringVar(&f.config, "config", "", "delivery.yaml for the main branch, tag prefix and what CD does (default: the seed's table)")
 	fl.StringVar(&f.service, "service", "", "take the tag prefix of this service in --config")
+	inputFlag(cmd, "Dir", "repo")
 }
 
 // options resolves the tag prefix: --tag-prefix, else the service's

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,9 +84,8 @@ func exitCmd(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 || args[1] != "smpctl" {
 		ts.Fatalf("%s", usage)
 	}
-	record := args[0] == "?" && os.Getenv("SMPCTL_EXIT_RECORD") != ""
 	want, err := strconv.Atoi(args[0])
-	if err != nil && !record {
+	if err != nil {
 		ts.Fatalf("%s: CODE %q is not a number", usage, args[0])
 	}
 	got := 0
@@ -98,16 +96,6 @@ func exitCmd(ts *testscript.TestScript, neg bool, args []string) {
 		got = ee.ExitCode()
 	default:
 		ts.Fatalf("smpctl did not run: %v", err)
-	}
-	if record {
-		f, err := os.OpenFile(os.Getenv("SMPCTL_EXIT_RECORD"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		ts.Check(err)
-		fmt.Fprintf(f, "%s\t%d\t%s\n", filepath.Base(ts.Getenv("WORK")), got, strings.Join(args[2:], " "))
-		ts.Check(f.Close())
-		if got == 0 {
-			ts.Fatalf("smpctl exited 0, want non-zero")
-		}
-		return
 	}
 	if got != want {
 		ts.Fatalf("smpctl exited %d, want %d", got, want)

@@ -100,10 +100,10 @@ func (c Common) identity(cfg *delivery.Config) gitops.Identity {
 func checkNames(env, svc string) error {
 	var errs []error
 	if err := delivery.CheckName("environment", env); err != nil {
-		errs = append(errs, fmt.Errorf("--env: %w", err))
+		errs = append(errs, fault.Inputf("Env", "%w", err))
 	}
 	if err := delivery.CheckName("service", svc); err != nil {
-		errs = append(errs, fmt.Errorf("--service: %w", err))
+		errs = append(errs, fault.Inputf("Service", "%w", err))
 	}
 	return fault.Invalid(errors.Join(errs...))
 }
@@ -112,7 +112,7 @@ func checkNames(env, svc string) error {
 func loadConfig(t *gitops.Tree) (*delivery.Config, error) {
 	b, err := t.ReadFile(delivery.FileName)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fault.Invalidf("the GitOps repository has no %s at its root: run `smpctl gitops init` or fix --gitops", delivery.FileName)
+		return nil, fault.Invalidf("the GitOps repository has no %s at its root: run `smpctl gitops init`, or give the smp-gitops repository", delivery.FileName)
 	}
 	if err != nil {
 		return nil, err
@@ -188,7 +188,7 @@ func checkFreeze(cfg *delivery.Config, action, env, override string, now time.Ti
 	if override != "" {
 		return override, nil
 	}
-	return "", fault.Refusedf("%s to %s refused: %s; wait until then, or pass --override-freeze --reason TEXT (recorded in the commit)", action, env, w)
+	return "", fault.Refusedf("%s to %s refused: %s; wait until then, or override the freeze with a reason (recorded in the commit)", action, env, w)
 }
 
 func readHold(t *gitops.Tree, env, svc string) (*Hold, error) {
@@ -243,14 +243,14 @@ func requireApproval(t *gitops.Tree, cfg *delivery.Config, e delivery.Environmen
 		return "", fault.Refusedf("the approval of %s %s in %s is for digest %s, not %s: approve the image being deployed", svc, img.Tag, e.Name, a.Digest, img.Digest)
 	}
 	if claimed != "" && claimed != a.ApprovedBy {
-		return "", fault.Refusedf("--approved-by %s, but the recorded approval of %s %s in %s is by %s", claimed, svc, img.Tag, e.Name, a.ApprovedBy)
+		return "", fault.Refusedf("approved by %s, you say, but the recorded approval of %s %s in %s is by %s", claimed, svc, img.Tag, e.Name, a.ApprovedBy)
 	}
 	if err := mayApprove(cfg, e, a.ApprovedBy); err != nil {
 		return "", err
 	}
 	if e.Approval == delivery.ApprovalReleaseManager {
 		if deployer == "" {
-			return "", fault.Invalidf("%s needs a release manager who is not the deployer: pass --by NAME (who deploys)", e.Name)
+			return "", fault.Invalidf("%s needs a release manager who is not the deployer: name who deploys", e.Name)
 		}
 		if deployer == a.ApprovedBy {
 			return "", fault.Refusedf("%s approved %s %s for %s and cannot also deploy it: a release manager must not approve their own deploy", a.ApprovedBy, svc, img.Tag, e.Name)

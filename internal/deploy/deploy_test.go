@@ -97,7 +97,6 @@ func lastCommit(t *testing.T, bare string) string {
 	return gitcmdtest.Git(t, bare, "log", "-1", "--format=%an <%ae>%n%B", "main")
 }
 
-
 func TestDeployWritesTheImageAndCommitsWithTrailers(t *testing.T) {
 	t.Parallel()
 	bare := newRemote(t, 0)

@@ -65,7 +65,7 @@ func AddFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Outco
 	}
 	for _, e := range req.Freeze.Environments {
 		if err := delivery.CheckName("environment", e); err != nil {
-			return Outcome{}, fault.Invalid(fmt.Errorf("--env: %w", err))
+			return Outcome{}, fault.Inputf("Env", "%w", err)
 		}
 	}
 	name := req.Freeze.Name
@@ -99,7 +99,7 @@ func AddFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Outco
 func RemoveFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Outcome, error) {
 	name := req.Freeze.Name
 	if err := delivery.CheckName("freeze name", name); err != nil {
-		return Outcome{}, fault.Invalid(fmt.Errorf("--name: %w", err))
+		return Outcome{}, fault.Inputf("Name", "%w", err)
 	}
 	out := Outcome{Action: "freeze"}
 	return run(ctx, repo, out, "", func(_ context.Context, t *gitops.Tree) (gitops.Commit, error) {

@@ -26,7 +26,7 @@ func PlaceHold(ctx context.Context, repo *gitops.Repo, req HoldRequest) (Outcome
 		return Outcome{}, err
 	}
 	if req.By == "" {
-		return Outcome{}, fault.Invalidf("missing --by: name who places the hold")
+		return Outcome{}, fault.Inputf("By", "no holder: name who places the hold")
 	}
 	out := Outcome{Action: "hold", Environment: req.Env, Service: req.Service}
 	var since string

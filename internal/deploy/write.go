@@ -71,7 +71,7 @@ func Promote(ctx context.Context, repo *gitops.Repo, req PromoteRequest) (Outcom
 		return Outcome{}, err
 	}
 	if err := delivery.CheckName("environment", req.To); err != nil {
-		return Outcome{}, fault.Invalid(fmt.Errorf("--to: %w", err))
+		return Outcome{}, fault.Inputf("To", "%w", err)
 	}
 	out := Outcome{Action: "promote", Environment: req.To, Service: req.Service}
 	return runPromote(ctx, repo, out, req)

@@ -57,7 +57,7 @@ func IsURL(spec string) bool {
 // o.CacheDir, or fetched when already there.
 func Open(ctx context.Context, spec string, o OpenOptions) (*Repo, error) {
 	if spec == "" {
-		return nil, fault.Invalidf("missing --gitops: give the GitOps repository's path or URL (or set SMP_GITOPS)")
+		return nil, fault.Inputf("gitops", "no GitOps repository: give its path or URL")
 	}
 	dir := spec
 	if IsURL(spec) {
@@ -170,10 +170,10 @@ func remoteError(url string, err error) error {
 	}
 	switch {
 	case strings.Contains(msg, "Authentication failed"), strings.Contains(msg, "could not read Username"),
-		strings.Contains(msg, "Permission denied"), strings.Contains(msg, "403"):
+		strings.Contains(msg, "Permission denied"), strings.Contains(msg, "returned error: 403"):
 		return fault.Refusedf("remote refused: read gitops repository %s: %s (check SMP_GIT_TOKEN or your ssh agent)", url, msg)
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("read gitops repository %s: %w (raise --gitops-timeout or check the network)", url, err)
+		return fmt.Errorf("read gitops repository %s: %w (raise the fetch timeout or check the network)", url, err)
 	}
 	return fault.Invalidf("read gitops repository %s: %s: check the URL (git ls-remote %s)", url, msg, url)
 }

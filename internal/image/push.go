@@ -229,7 +229,7 @@ type Tagged struct {
 // or release tag on the digest built for the commit).
 func Tag(ctx context.Context, d name.Digest, tags []string, acc imageref.Access) (*Tagged, error) {
 	if len(tags) == 0 {
-		return nil, fmt.Errorf("%w: no --tag given: e.g. --tag 3.3.0-rc.1", ErrBadInput)
+		return nil, fault.Inputf("tags", "%w: no tag given: give one such as 3.3.0-rc.1", ErrBadInput)
 	}
 	for _, t := range tags {
 		if err := imageref.CheckTag(t); err != nil {
@@ -270,7 +270,7 @@ type Resolved struct {
 func Resolve(ctx context.Context, repo name.Repository, commit string, acc imageref.Access) (*Resolved, error) {
 	commit = strings.ToLower(commit)
 	if !isHex(commit) || len(commit) < 7 || len(commit) > 64 {
-		return nil, fmt.Errorf("%w: --source-commit %q is not a commit id (7 to 40 hex digits)", ErrBadInput, commit)
+		return nil, fault.Inputf("commit", "%w: %q is not a commit id (7 to 40 hex digits)", ErrBadInput, commit)
 	}
 	tag := repo.Tag(ShortTag(commit))
 	opts := acc.Options(ctx)

@@ -63,7 +63,7 @@ func AddService(ctx context.Context, dir, name string, o AddOptions) (res AddRes
 		o.Image = "ghcr.io/smp/" + name
 	}
 	if !imageRE.MatchString(o.Image) {
-		return res, fault.Invalidf("invalid --image %q: give an image repository without tag or digest, e.g. ghcr.io/smp/%s", o.Image, name)
+		return res, fault.Inputf("Image", "invalid image repository %q: give an image repository without tag or digest, e.g. ghcr.io/smp/%s", o.Image, name)
 	}
 	if o.ChartVersion == "" {
 		o.ChartVersion = DefaultChartVersion
@@ -74,7 +74,7 @@ func AddService(ctx context.Context, dir, name string, o AddOptions) (res AddRes
 	cfgPath := filepath.Join(dir, delivery.FileName)
 	src, err := os.ReadFile(cfgPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return res, fault.Invalidf("%s is not a gitops repository (no %s): run smpctl gitops init %s first, or pass --dir", dir, delivery.FileName, dir)
+		return res, fault.Invalidf("%s is not a gitops repository (no %s): run smpctl gitops init %s first, or give the GitOps work tree", dir, delivery.FileName, dir)
 	}
 	if err != nil {
 		return res, fmt.Errorf("read %s: %w", cfgPath, err)

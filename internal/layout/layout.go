@@ -167,11 +167,11 @@ func checkRemote(ctx context.Context, remote string) (path string, created bool,
 		return "", false, nil
 	}
 	if strings.Contains(remote, "://") || strings.HasPrefix(remote, "git@") {
-		return "", false, fault.Invalidf("--remote %q: give a local path for the bare repository to create (push to a hosted remote with git push)", remote)
+		return "", false, fault.Inputf("Remote", "remote %q: give a local path for the bare repository to create (push to a hosted remote with git push)", remote)
 	}
 	abs, err := filepath.Abs(remote)
 	if err != nil {
-		return "", false, fault.Invalidf("--remote %q: %v", remote, err)
+		return "", false, fault.Inputf("Remote", "remote %q: %v", remote, err)
 	}
 	entries, err := os.ReadDir(abs)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0) {
@@ -184,15 +184,15 @@ func checkRemote(ctx context.Context, remote string) (path string, created bool,
 		return abs, true, nil
 	}
 	if err != nil {
-		return "", false, fault.Invalidf("--remote %s: %v", abs, err)
+		return "", false, fault.Inputf("Remote", "remote %s: %v", abs, err)
 	}
 	g := gitcmd.Runner{Dir: abs}
 	bare, err := g.Output(ctx, "rev-parse", "--is-bare-repository")
 	if err != nil || bare != "true" {
-		return "", false, fault.Invalidf("--remote %s exists and is not a bare git repository: give a new path or an empty bare repository", abs)
+		return "", false, fault.Inputf("Remote", "remote %s exists and is not a bare git repository: give a new path or an empty bare repository", abs)
 	}
 	if refs, _ := g.Output(ctx, "for-each-ref", "--count=1", "refs/heads"); refs != "" {
-		return "", false, fault.Refusedf("remote refused: --remote %s already has commits: clone it instead of initialising a new repository", abs)
+		return "", false, fault.Refusedf("remote refused: %s already has commits: clone it instead of initialising a new repository", abs)
 	}
 	return abs, false, nil
 }

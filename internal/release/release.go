@@ -101,13 +101,13 @@ func (o Options) validate() error {
 	if o.TagPrefix != "" {
 		probe := "refs/tags/" + o.TagPrefix + "v1.0.0"
 		if err := plan.CheckRef(probe); err != nil || strings.HasPrefix(o.TagPrefix, "v") {
-			return fmt.Errorf("%w: --tag-prefix %q: a prefix is a tag-name fragment such as \"order-svc/\" (no spaces, no \"..\", not starting with \"v\")", ErrInvalidOption, o.TagPrefix)
+			return fault.Inputf("TagPrefix", "%w: tag prefix %q: a prefix is a tag-name fragment such as \"order-svc/\" (no spaces, no \"..\", not starting with \"v\")", ErrInvalidOption, o.TagPrefix)
 		}
 	}
 	if o.Path != "" {
 		clean := path.Clean(o.Path)
 		if path.IsAbs(o.Path) || clean == ".." || strings.HasPrefix(clean, "../") || strings.ContainsAny(o.Path, "\x00\n") {
-			return fmt.Errorf("%w: --path %q: give a directory relative to the repository root, e.g. services/order-svc", ErrInvalidOption, o.Path)
+			return fault.Inputf("Path", "%w: path %q: give a directory relative to the repository root, e.g. services/order-svc", ErrInvalidOption, o.Path)
 		}
 	}
 	return nil

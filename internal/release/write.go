@@ -69,7 +69,7 @@ func WriteChangelog(o Options, file string, cl Changelog) (string, error) {
 	}
 	rel := changelogFile(o, file)
 	if filepath.IsAbs(rel) || strings.HasPrefix(rel, "../") || rel == ".." {
-		return "", fmt.Errorf("%w: --changelog %q: give a file relative to the repository root", ErrInvalidOption, file)
+		return "", fault.Inputf("Changelog", "%w: changelog %q: give a file relative to the repository root", ErrInvalidOption, file)
 	}
 	p := filepath.Join(o.Dir, filepath.FromSlash(rel))
 	src, err := os.ReadFile(p)

@@ -159,7 +159,7 @@ func BuildDB(osvDir, outDir string, date time.Time, source string) (*DB, error) 
 func OpenDB(dir string) (*DB, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "smpctl-db.json"))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s is not a database built by smpctl scan (%w): drop --db to build one from golang.org/x/vulndb", ErrBadInput, dir, err)
+		return nil, fmt.Errorf("%w: %s is not a database built by smpctl scan (%w): give none to build one from golang.org/x/vulndb", ErrBadInput, dir, err)
 	}
 	var db DB
 	if err := json.Unmarshal(b, &db); err != nil {
