@@ -12,9 +12,10 @@
 // Previous-Digest, Source-Commit, Source-Time, Promoted-From, Deployed-By,
 // Approved-By, Pipeline-Run and Override-Freeze.
 //
-// Errors carry their exit code (package exit): bad input is 2, a gate that
-// refused (freeze, hold, approval, out-of-order, a remote's refusal) is 1,
-// and a change that changes nothing wraps gitops.ErrNoChange (exit 0).
+// Errors carry their kind (package fault): bad input is fault.ErrInvalid, a
+// gate that refused (freeze, hold, approval, out-of-order, a remote's
+// refusal) fault.ErrRefused; a change that changes nothing is not an error
+// (Outcome.AlreadyDone).
 package deploy
 
 import (
@@ -188,7 +189,7 @@ func checkFreeze(cfg *delivery.Config, action, env, override string, now time.Ti
 	if override != "" {
 		return override, nil
 	}
-	return "", fault.Refusedf("%s to %s refused: %s; wait until then, or override the freeze with a reason (recorded in the commit)", action, env, w)
+	return "", fault.Refusedf("%s to %s refused: %s; wait until then, or pass --override-freeze --reason TEXT (recorded in the commit)", action, env, w)
 }
 
 func readHold(t *gitops.Tree, env, svc string) (*Hold, error) {

@@ -301,7 +301,7 @@ func TestOpenReadsPathsBareRepositoriesAndURLs(t *testing.T) {
 	runGit(t, noConfig, t0, "init", "--quiet")
 	runGit(t, noConfig, t0, "commit", "--quiet", "--allow-empty", "-m", "x")
 	for _, tt := range []struct{ spec, want string }{
-		{"", "missing --gitops"},
+		{"", "no GitOps repository"},
 		{filepath.Join(t.TempDir(), "nope"), "no such file"},
 		{notRepo, "not a git repository"},
 		{noConfig, "no delivery.yaml"},

@@ -277,15 +277,15 @@ func TestNextVersionRefusesWhatItCannotReleaseFrom(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"a directory that is not a repository", Options{Dir: t.TempDir()}, ErrNotRepo, "--repo"},
-		{"a directory that does not exist", Options{Dir: "/nonexistent/repo"}, ErrNotRepo, "--repo"},
+		{"a directory that is not a repository", Options{Dir: t.TempDir()}, ErrNotRepo, "work tree"},
+		{"a directory that does not exist", Options{Dir: "/nonexistent/repo"}, ErrNotRepo, "work tree"},
 		{"an empty history", empty.opts(), ErrEmptyHistory, "no commits yet"},
 		{"a detached HEAD", detached.opts(), ErrDetached, "git switch main"},
 		{"a shallow clone", Options{Dir: shallow}, ErrShallow, "fetch-depth: 0"},
 		{"a path outside the repository", Options{Dir: full.dir, Path: "../x"}, ErrInvalidOption, "relative to the repository root"},
 		{"a path that does not exist", Options{Dir: full.dir, Path: "services/nope"}, ErrInvalidOption, "does not exist at HEAD"},
-		{"a prefix with a space", Options{Dir: full.dir, TagPrefix: "order svc/"}, ErrInvalidOption, "tag-prefix"},
-		{"a prefix that starts with v", Options{Dir: full.dir, TagPrefix: "v2/"}, ErrInvalidOption, "tag-prefix"},
+		{"a prefix with a space", Options{Dir: full.dir, TagPrefix: "order svc/"}, ErrInvalidOption, "tag prefix"},
+		{"a prefix that starts with v", Options{Dir: full.dir, TagPrefix: "v2/"}, ErrInvalidOption, "tag prefix"},
 	}
 	for _, tc := range tests {
 		_, err := NextVersion(ctx(t), tc.o, false)
