@@ -129,11 +129,11 @@ func TestImageVerifyFlagsExitTwo(t *testing.T) {
 	}{
 		{[]string{"--key", "cosign.pub", "--certificate-identity", "x", "--certificate-oidc-issuer", "y"}, "exclude each other"},
 		{nil, "say whose signature to accept"},
-		{[]string{"--certificate-identity", sigstoretest.Identity}, "--certificate-oidc-issuer is required"},
-		{[]string{"--certificate-oidc-issuer", sigstoretest.Issuer}, "exactly one of --certificate-identity"},
+		{[]string{"--certificate-identity", sigstoretest.Identity}, "--certificate-oidc-issuer: unusable verification policy: the certificate OIDC issuer is required"},
+		{[]string{"--certificate-oidc-issuer", sigstoretest.Issuer}, "exactly one of the certificate identity and the certificate identity regexp"},
 		{[]string{"--certificate-identity-regexp", "(", "--certificate-oidc-issuer", sigstoretest.Issuer}, "--certificate-identity-regexp"},
 		{[]string{"--certificate-identity", "x", "--certificate-oidc-issuer", "y", "--trusted-root", garbage}, "is not a sigstore trusted root"},
-		{[]string{"--certificate-identity", "x", "--certificate-oidc-issuer", "y", "--trusted-root", filepath.Join(dir, "missing.json")}, "read --trusted-root"},
+		{[]string{"--certificate-identity", "x", "--certificate-oidc-issuer", "y", "--trusted-root", filepath.Join(dir, "missing.json")}, "--trusted-root: unusable verification policy: read trusted root"},
 	}
 	for _, tc := range tests {
 		args := append([]string{"image", "verify", "--image", ref}, tc.args...)

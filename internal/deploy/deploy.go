@@ -251,7 +251,7 @@ func requireApproval(t *gitops.Tree, cfg *delivery.Config, e delivery.Environmen
 	}
 	if e.Approval == delivery.ApprovalReleaseManager {
 		if deployer == "" {
-			return "", fault.Invalidf("%s needs a release manager who is not the deployer: name who deploys", e.Name)
+			return "", fault.Inputf("By", "%s needs a release manager who is not the deployer: name who deploys", e.Name)
 		}
 		if deployer == a.ApprovedBy {
 			return "", fault.Refusedf("%s approved %s %s for %s and cannot also deploy it: a release manager must not approve their own deploy", a.ApprovedBy, svc, img.Tag, e.Name)
