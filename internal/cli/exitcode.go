@@ -31,10 +31,10 @@ func exitCode(ctx context.Context, cmd *cobra.Command, err error) int {
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		return exitSignal
 	}
-	switch fault.Kind(err) {
-	case fault.ErrInvalid:
+	switch {
+	case fault.IsInvalid(err):
 		return exitInvalid
-	case fault.ErrRefused:
+	case fault.IsRefused(err):
 		return exitRefused
 	}
 	if !ran(cmd) {

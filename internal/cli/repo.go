@@ -78,8 +78,6 @@ rights on the repository.`,
 			}
 			if err != nil {
 				return err
-			} else if err != nil {
-				return err
 			}
 			r.Matches = apply || len(r.Differences) == 0
 			if err := a.Render(r, func(w io.Writer) error { return writeProtect(w, r) }); err != nil {

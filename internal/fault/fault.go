@@ -85,10 +85,10 @@ func Refusedf(format string, args ...any) error {
 // itself is invalid input.
 func Kind(err error) error {
 	for err != nil {
-		if err == ErrInvalid || err == ErrRefused {
+		if err == ErrInvalid || err == ErrRefused { //nolint:errorlint // Kind walks the chain itself, outermost first
 			return err
 		}
-		switch u := err.(type) {
+		switch u := err.(type) { //nolint:errorlint // one step of the walk, not a search
 		case interface{ Unwrap() error }:
 			err = u.Unwrap()
 		case interface{ Unwrap() []error }:
@@ -104,6 +104,12 @@ func Kind(err error) error {
 	}
 	return nil
 }
+
+// IsInvalid reports whether err's kind is invalid input (exit 2).
+func IsInvalid(err error) bool { return errors.Is(Kind(err), ErrInvalid) }
+
+// IsRefused reports whether err's kind is a refusal (exit 1).
+func IsRefused(err error) bool { return errors.Is(Kind(err), ErrRefused) }
 
 // InputError is invalid input that names which input was wrong: an Options
 // field or an argument, in the package's own terms. Its message says what

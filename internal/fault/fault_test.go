@@ -32,9 +32,20 @@ func TestKindIsTheOutermostMark(t *testing.T) {
 		{"marking a refusal invalid makes it invalid", fault.Invalidf("config: %w", fault.Refused(base)), fault.ErrInvalid},
 	}
 	for _, tc := range tests {
-		if got := fault.Kind(tc.err); got != tc.want {
+		if got := fault.Kind(tc.err); got != tc.want { //nolint:errorlint // the kind itself, not a match in a chain
 			t.Errorf("%s: Kind = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestIsInvalidAndIsRefusedFollowTheOutermostMark(t *testing.T) {
+	t.Parallel()
+	both := fault.Refused(fault.Invalidf("bad"))
+	if fault.IsInvalid(both) || !fault.IsRefused(both) {
+		t.Error("a refusal wrapping invalid input must be refused only")
+	}
+	if fault.IsInvalid(nil) || fault.IsRefused(errors.New("plain")) {
+		t.Error("nil and plain errors have no kind")
 	}
 }
 
