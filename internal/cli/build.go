@@ -54,20 +54,20 @@ standard error; the last line of standard output is REPO:TAG@sha256:…`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := imageref.Repository(repo)
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			if o.Platforms, err = image.ParsePlatforms(platforms); err != nil {
-				return imageError(err)
+				return err
 			}
 			if err := chooseBase(&o, base, defaultBase); err != nil {
-				return imageError(err)
+				return err
 			}
 			o.Repo, o.Progress, o.BaseAccess = r, a.Stderr, a.access()
 			ctx, cancel := context.WithTimeout(cmd.Context(), registryTimeout)
 			defer cancel()
 			art, err := image.Build(ctx, o)
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			defer art.Cleanup()
 			res, err := image.Describe(art)
@@ -76,7 +76,7 @@ standard error; the last line of standard output is REPO:TAG@sha256:…`,
 				res, err = image.Push(ctx, art, a.access())
 			}
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			if !push {
 				fmt.Fprintln(a.Stderr, "build: not pushed (pass --push to upload)")
@@ -89,6 +89,8 @@ standard error; the last line of standard output is REPO:TAG@sha256:…`,
 	f.StringVar(&repo, "image", "", "image repository, e.g. ghcr.io/smp/order-svc (no tag)")
 	f.StringArrayVar(&o.Tags, "tag", nil, "extra tag (repeatable); sha-<short> is always added; never latest or main")
 	f.StringVar(&platforms, "platform", "linux/amd64", "comma-separated platforms; several make an image index")
+	inputFlag(cmd, "Repo", "image")
+	inputFlag(cmd, "Platforms", "platform")
 	f.BoolVar(&push, "push", false, "push the image, its tags and its SBOM")
 	f.StringVar(&o.Version, "version", "", "main.version and the version annotation (default: git describe --tags --always)")
 	f.StringVar(&o.Commit, "commit", "", "main.commit and the revision annotation (default: git rev-parse HEAD)")

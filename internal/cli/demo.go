@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/demo"
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 )
 
 func init() { register(newDemoCmd) }
@@ -47,7 +47,7 @@ prometheus (scripts/tools.sh). --keep leaves everything running.`,
 					return rerr
 				}
 			}
-			return exit.FailedError(err)
+			return fault.Refused(err)
 		},
 	}
 	f := cmd.Flags()

@@ -4,7 +4,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/deploy"
-	"github.com/smp/delivery/internal/exit"
 	"github.com/smp/delivery/internal/imageref"
 )
 
@@ -37,7 +36,7 @@ ancestry with --source-repo) unless --rollback.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ref, err := imageref.Parse(image)
 			if err != nil {
-				return exit.UsageError(err)
+				return err
 			}
 			src, err := source(srcCommit, srcTime, srcRepo)
 			if err != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/history"
 )
 
@@ -34,7 +34,7 @@ what a promotion would ship.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if from == "" || to == "" {
-				return exit.Usagef("missing --from or --to: give two environments, e.g. --from staging --to prod")
+				return fault.Invalidf("missing --from or --to: give two environments, e.g. --from staging --to prod")
 			}
 			r, err := rf.open(cmd.Context(), a)
 			if err != nil {
@@ -42,7 +42,7 @@ what a promotion would ship.`,
 			}
 			d, err := r.Diff(cmd.Context(), from, to, o)
 			if err != nil {
-				return readError(err)
+				return err
 			}
 			return a.Render(d, func(w io.Writer) error { return writeDiff(w, d) })
 		},

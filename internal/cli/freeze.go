@@ -10,7 +10,7 @@ import (
 
 	"github.com/smp/delivery/internal/delivery"
 	"github.com/smp/delivery/internal/deploy"
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 )
 
 func init() { register(newFreezeCmd) }
@@ -117,7 +117,7 @@ func newFreezeAddCmd(a *App) *cobra.Command {
 				}
 				t, err := time.Parse(time.RFC3339, p.v)
 				if err != nil {
-					return exit.Usagef("%s %q: give an RFC 3339 time such as 2027-02-05T00:00:00+07:00", p.flag, p.v)
+					return fault.Invalidf("%s %q: give an RFC 3339 time such as 2027-02-05T00:00:00+07:00", p.flag, p.v)
 				}
 				*p.dst = &t
 			}

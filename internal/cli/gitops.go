@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
 	"github.com/smp/delivery/internal/layout"
 )
 
@@ -28,16 +27,6 @@ func newGitopsCmd(a *App) *cobra.Command {
 func addIdentityFlags(cmd *cobra.Command, id *layout.Identity) {
 	cmd.Flags().StringVar(&id.Name, "git-author-name", "", "commit author and committer name (default: delivery.yaml identity, else smpctl-bot)")
 	cmd.Flags().StringVar(&id.Email, "git-author-email", "", "commit author and committer email")
-}
-
-func layoutError(err error) error {
-	switch {
-	case errors.Is(err, layout.ErrBadInput):
-		return exit.UsageError(err)
-	case errors.Is(err, layout.ErrRemoteRefused):
-		return exit.FailedError(err)
-	}
-	return err
 }
 
 func newGitopsInitCmd(a *App) *cobra.Command {
@@ -61,7 +50,7 @@ used), the first commit is pushed to it and it becomes origin.`,
 				return nil
 			}
 			if err != nil {
-				return layoutError(err)
+				return err
 			}
 			return a.Render(res, func(w io.Writer) error {
 				fmt.Fprintf(w, "initialised %s (%d files, commit %s)\n", res.Dir, len(res.Files), shortSHA(res.Commit))
@@ -100,7 +89,7 @@ Running it again changes nothing.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := layout.AddService(cmd.Context(), dir, args[0], o)
 			if err != nil {
-				return layoutError(err)
+				return err
 			}
 			for _, warning := range res.Warnings {
 				fmt.Fprintf(a.Stderr, "smpctl: warning: %s\n", warning)

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/deploy"
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops"
 )
 
@@ -49,13 +49,13 @@ func addWriteFlags(cmd *cobra.Command, o *writeOptions, byHelp string) {
 // from SMP_GIT_TOKEN only: never a flag, never printed.
 func (o *writeOptions) open(a *App) (*gitops.Repo, error) {
 	if o.gitops == "" {
-		return nil, exit.Usagef("missing --gitops: give the GitOps repository (a path, file://, https:// or ssh URL), or set SMP_GITOPS")
+		return nil, fault.Invalidf("missing --gitops: give the GitOps repository (a path, file://, https:// or ssh URL), or set SMP_GITOPS")
 	}
 	if (o.authorName == "") != (o.authorEmail == "") {
-		return nil, exit.Usagef("give both --git-author-name and --git-author-email (or SMP_GIT_AUTHOR_NAME and SMP_GIT_AUTHOR_EMAIL), or neither")
+		return nil, fault.Invalidf("give both --git-author-name and --git-author-email (or SMP_GIT_AUTHOR_NAME and SMP_GIT_AUTHOR_EMAIL), or neither")
 	}
 	if o.timeout <= 0 {
-		return nil, exit.Usagef("--gitops-timeout %s: must be positive", o.timeout)
+		return nil, fault.Invalidf("--gitops-timeout %s: must be positive", o.timeout)
 	}
 	return deploy.Open(gitops.Remote{URL: o.gitops, Branch: o.branch, Token: a.Getenv("SMP_GIT_TOKEN"), CAFile: o.caFile},
 		gitops.Identity{Name: "smpctl-bot", Email: "smpctl-bot@users.noreply.smp.vn"},
@@ -77,7 +77,7 @@ func overrideFreeze(override bool, reason string) (string, error) {
 		return "", nil
 	}
 	if reason == "" {
-		return "", exit.Usagef("--override-freeze needs --reason TEXT: the reason is recorded in the commit (Override-Freeze)")
+		return "", fault.Invalidf("--override-freeze needs --reason TEXT: the reason is recorded in the commit (Override-Freeze)")
 	}
 	return reason, nil
 }
@@ -88,17 +88,17 @@ var shaRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
 func source(commit, at, repo string) (deploy.Source, error) {
 	s := deploy.Source{Commit: commit, Repo: repo}
 	if commit != "" && !shaRE.MatchString(commit) {
-		return s, exit.Usagef("--source-commit %q: give the full 40-character lower-case commit hash (git rev-parse HEAD)", commit)
+		return s, fault.Invalidf("--source-commit %q: give the full 40-character lower-case commit hash (git rev-parse HEAD)", commit)
 	}
 	if at != "" {
 		t, err := time.Parse(time.RFC3339, at)
 		if err != nil {
-			return s, exit.Usagef("--source-time %q: give an RFC 3339 time such as 2026-11-25T09:30:00Z (git show -s --format=%%cI HEAD)", at)
+			return s, fault.Invalidf("--source-time %q: give an RFC 3339 time such as 2026-11-25T09:30:00Z (git show -s --format=%%cI HEAD)", at)
 		}
 		s.Time = t
 	}
 	if repo != "" && commit == "" {
-		return s, exit.Usagef("--source-repo needs --source-commit: ancestry is decided for that commit")
+		return s, fault.Invalidf("--source-repo needs --source-commit: ancestry is decided for that commit")
 	}
 	return s, nil
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/history"
 )
 
@@ -34,12 +34,11 @@ func (f *readFlags) open(ctx context.Context, a *App) (*history.Repo, error) {
 	o := history.OpenOptions{CacheDir: gitopsCacheDir(a, f.cacheDir), FetchTimeout: f.fetchTimeout, Token: a.Getenv("SMP_GIT_TOKEN")}
 	if f.caFile != "" {
 		if _, err := os.Stat(f.caFile); err != nil {
-			return nil, exit.Usagef("--gitops-ca-file %s: %v: give a PEM file of the certificate authority", f.caFile, errors.Unwrap(err))
+			return nil, fault.Invalidf("--gitops-ca-file %s: %v: give a PEM file of the certificate authority", f.caFile, errors.Unwrap(err))
 		}
 		o.CAFile = f.caFile
 	}
-	r, err := history.Open(ctx, f.gitops, o)
-	return r, readError(err)
+	return history.Open(ctx, f.gitops, o)
 }
 
 // addCacheDirFlag adds --cache-dir, shared by every command that reaches a
@@ -59,19 +58,6 @@ func gitopsCacheDir(a *App, flag string) string {
 		base = filepath.Join(a.Getenv("HOME"), ".cache")
 	}
 	return filepath.Join(base, "smpctl", "gitops")
-}
-
-// readError maps the history package's sentinels to exit codes.
-func readError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, history.ErrBadInput):
-		return exit.UsageError(err)
-	case errors.Is(err, history.ErrRemoteRefused):
-		return exit.FailedError(err)
-	}
-	return err
 }
 
 const tableTime = "2006-01-02T15:04Z"

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/history"
 )
 
@@ -30,7 +30,7 @@ environment: smpctl's commits with their trailers, and hand edits.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if env == "" || svc == "" {
-				return exit.Usagef("missing --env or --service: give both, e.g. --env prod --service order-svc")
+				return fault.Invalidf("missing --env or --service: give both, e.g. --env prod --service order-svc")
 			}
 			r, err := rf.open(cmd.Context(), a)
 			if err != nil {
@@ -38,7 +38,7 @@ environment: smpctl's commits with their trailers, and hand edits.`,
 			}
 			h, err := r.History(cmd.Context(), env, svc, limit)
 			if err != nil {
-				return readError(err)
+				return err
 			}
 			return a.Render(h, func(w io.Writer) error { return writeHistory(w, h) })
 		},

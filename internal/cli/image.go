@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -12,11 +11,9 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/tuf"
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/image"
-	"github.com/smp/delivery/internal/imagepolicy"
 	"github.com/smp/delivery/internal/imageref"
-	"github.com/smp/delivery/internal/retention"
 	"github.com/smp/delivery/internal/signing"
 )
 
@@ -29,27 +26,6 @@ const registryTimeout = 10 * time.Minute
 // plus GITHUB_TOKEN for ghcr.io (read here, at the edge).
 func (a *App) access() imageref.Access {
 	return imageref.Access{GitHubToken: a.Getenv("GITHUB_TOKEN"), GitHubActor: a.Getenv("GITHUB_ACTOR")}
-}
-
-// imageError maps the image packages' sentinels to exit codes: bad input 2,
-// a refused remote or a failed check 1.
-func imageError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var coded *exit.Error
-	if errors.As(err, &coded) {
-		return err // already decided
-	}
-	for _, usage := range []error{
-		imageref.ErrInvalid, image.ErrBadInput, image.ErrNotMain, image.ErrCgoOnly, image.ErrNoCommit,
-		signing.ErrBadKey, signing.ErrBadPolicy, retention.ErrBadInput, imagepolicy.ErrBadInput,
-	} {
-		if errors.Is(err, usage) {
-			return exit.UsageError(err)
-		}
-	}
-	return exit.FailedError(err)
 }
 
 func newImageCmd(a *App) *cobra.Command {
@@ -83,13 +59,13 @@ func newImageTagCmd(a *App) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := imageref.Digest(ref)
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), registryTimeout)
 			defer cancel()
 			res, err := image.Tag(ctx, d, tags, a.access())
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			return a.Render(res, func(w io.Writer) error {
 				_, err := fmt.Fprintln(w, res.Reference)
@@ -101,6 +77,7 @@ func newImageTagCmd(a *App) *cobra.Command {
 	cmd.Flags().StringArrayVar(&tags, "tag", nil, "tag to add (repeatable); never latest or main")
 	_ = cmd.MarkFlagRequired("image")
 	_ = cmd.MarkFlagRequired("tag")
+	inputFlag(cmd, "tags", "tag")
 	return cmd
 }
 
@@ -114,13 +91,13 @@ func newImageResolveCmd(a *App) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := imageref.Repository(repo)
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), registryTimeout)
 			defer cancel()
 			res, err := image.Resolve(ctx, r, commit, a.access())
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			return a.Render(res, func(w io.Writer) error {
 				_, err := fmt.Fprintln(w, res.Reference)
@@ -132,6 +109,7 @@ func newImageResolveCmd(a *App) *cobra.Command {
 	cmd.Flags().StringVar(&commit, "source-commit", "", "the commit the image was built from (7 to 40 hex digits)")
 	_ = cmd.MarkFlagRequired("image")
 	_ = cmd.MarkFlagRequired("source-commit")
+	inputFlag(cmd, "commit", "source-commit")
 	return cmd
 }
 
@@ -154,6 +132,9 @@ func (f *verifyFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.sourceRef, "certificate-source-ref", "", "keyless: the git ref it ran on, exactly (extension 1.3.6.1.4.1.57264.1.14, e.g. refs/heads/main)")
 	cmd.Flags().StringVar(&f.trustedRoot, "trusted-root", "", "keyless: sigstore trusted root JSON (default: fetched from sigstore's TUF repository)")
 	cmd.Flags().StringVar(&f.tufMirror, "tuf-mirror", tuf.DefaultMirror, "keyless, without --trusted-root: the TUF repository to fetch sigstore's trusted root from")
+	inputFlag(cmd, "Issuer", "certificate-oidc-issuer")
+	inputFlag(cmd, "SubjectRegexp", "certificate-identity-regexp")
+	inputFlag(cmd, "path", "trusted-root")
 }
 
 // keyless reports whether any keyless flag is set.
@@ -170,7 +151,7 @@ func (f *verifyFlags) policy(ctx context.Context, a *App) (*signing.Policy, erro
 	keyless := f.keyless()
 	switch {
 	case f.key != "" && keyless:
-		return nil, exit.Usagef("--key and the keyless flags (--certificate-identity…, --trusted-root) exclude each other: verify with a key or with an identity")
+		return nil, fault.Invalidf("--key and the keyless flags (--certificate-identity…, --trusted-root) exclude each other: verify with a key or with an identity")
 	case f.key != "":
 		v, err := loadVerifier(f.key)
 		if err != nil {
@@ -178,7 +159,7 @@ func (f *verifyFlags) policy(ctx context.Context, a *App) (*signing.Policy, erro
 		}
 		return signing.KeyPolicy(v)
 	case !keyless:
-		return nil, exit.Usagef("say whose signature to accept: --key cosign.pub, or --certificate-identity (or --certificate-identity-regexp) with --certificate-oidc-issuer")
+		return nil, fault.Invalidf("say whose signature to accept: --key cosign.pub, or --certificate-identity (or --certificate-identity-regexp) with --certificate-oidc-issuer")
 	}
 	id := signing.Identity{Subject: f.identity, SubjectRegexp: f.identityRegexp, Issuer: f.issuer, SourceRepository: f.sourceRepository, SourceRef: f.sourceRef}
 	if err := id.Validate(); err != nil {
@@ -233,17 +214,17 @@ Exit 1 when any check fails, 2 for unusable flags.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := imageref.Reference(ref)
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), registryTimeout)
 			defer cancel()
 			p, err := f.policy(ctx, a)
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			res, err := signing.VerifyPolicy(ctx, r, p, a.access())
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			return a.Render(res, func(w io.Writer) error {
 				fmt.Fprintf(w, "signature: ok  %s (%s)\n", res.Image, res.Signer)

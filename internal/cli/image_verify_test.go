@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/smp/delivery/internal/exit"
 	"github.com/smp/delivery/internal/imagetest"
 	"github.com/smp/delivery/internal/signing"
 	"github.com/smp/delivery/internal/signing/sigstoretest"
@@ -23,7 +22,7 @@ func builtImage(t *testing.T, host, marker string) (image name.Digest, sbom name
 	dir, _ := imagetest.ServiceRepo(t, marker)
 	repo := host + "/smp/health"
 	code, out, errOut := run(t, nil, "build", "--dir", dir, "--image", repo, "--base", "builtin", "--push", "-o", "json")
-	if code != exit.OK {
+	if code != exitOK {
 		t.Fatalf("build: exit %d\n%s", code, errOut)
 	}
 	var built struct {
@@ -68,7 +67,7 @@ func TestImageVerifyKeyless(t *testing.T) {
 		return []string{"image", "verify", "--image", ref, "--certificate-identity", identity, "--certificate-oidc-issuer", issuer, "--trusted-root", trustedRoot}
 	}
 	code, out, errOut := run(t, nil, keyless(img.String(), sigstoretest.Identity, sigstoretest.Issuer, trusted)...)
-	if code != exit.OK {
+	if code != exitOK {
 		t.Fatalf("verify a keyless-signed image: exit %d\n%s", code, errOut)
 	}
 	if !strings.Contains(out, "signature: ok  "+img.String()+" (keyless "+sigstoretest.Identity) ||
@@ -80,7 +79,7 @@ func TestImageVerifyKeyless(t *testing.T) {
 	source := func(args []string, repo string) []string {
 		return append(args, "--certificate-source-repository", repo, "--certificate-source-ref", sigstoretest.SourceRef)
 	}
-	if code, _, errOut := run(t, nil, source(keyless(img.String(), sigstoretest.Identity, sigstoretest.Issuer, trusted), sigstoretest.SourceRepository)...); code != exit.OK {
+	if code, _, errOut := run(t, nil, source(keyless(img.String(), sigstoretest.Identity, sigstoretest.Issuer, trusted), sigstoretest.SourceRepository)...); code != exitOK {
 		t.Errorf("verify with the source repository and ref: exit %d\n%s", code, errOut)
 	}
 
@@ -107,7 +106,7 @@ func TestImageVerifyKeyless(t *testing.T) {
 	}
 	for _, tc := range fails {
 		code, out, errOut := run(t, tc.env, tc.args...)
-		if code != exit.Fail || !strings.Contains(errOut, tc.want) || out != "" {
+		if code != exitRefused || !strings.Contains(errOut, tc.want) || out != "" {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 1 mentioning %q", tc.name, code, out, errOut, tc.want)
 		}
 	}
@@ -130,16 +129,16 @@ func TestImageVerifyFlagsExitTwo(t *testing.T) {
 	}{
 		{[]string{"--key", "cosign.pub", "--certificate-identity", "x", "--certificate-oidc-issuer", "y"}, "exclude each other"},
 		{nil, "say whose signature to accept"},
-		{[]string{"--certificate-identity", sigstoretest.Identity}, "--certificate-oidc-issuer is required"},
-		{[]string{"--certificate-oidc-issuer", sigstoretest.Issuer}, "exactly one of --certificate-identity"},
+		{[]string{"--certificate-identity", sigstoretest.Identity}, "--certificate-oidc-issuer: unusable verification policy: the certificate OIDC issuer is required"},
+		{[]string{"--certificate-oidc-issuer", sigstoretest.Issuer}, "exactly one of the certificate identity and the certificate identity regexp"},
 		{[]string{"--certificate-identity-regexp", "(", "--certificate-oidc-issuer", sigstoretest.Issuer}, "--certificate-identity-regexp"},
 		{[]string{"--certificate-identity", "x", "--certificate-oidc-issuer", "y", "--trusted-root", garbage}, "is not a sigstore trusted root"},
-		{[]string{"--certificate-identity", "x", "--certificate-oidc-issuer", "y", "--trusted-root", filepath.Join(dir, "missing.json")}, "read --trusted-root"},
+		{[]string{"--certificate-identity", "x", "--certificate-oidc-issuer", "y", "--trusted-root", filepath.Join(dir, "missing.json")}, "--trusted-root: unusable verification policy: read trusted root"},
 	}
 	for _, tc := range tests {
 		args := append([]string{"image", "verify", "--image", ref}, tc.args...)
 		code, _, errOut := run(t, nil, args...)
-		if code != exit.Usage || !strings.Contains(errOut, tc.want) {
+		if code != exitInvalid || !strings.Contains(errOut, tc.want) {
 			t.Errorf("smpctl %s: exit %d, stderr %q; want exit 2 mentioning %q", strings.Join(args, " "), code, errOut, tc.want)
 		}
 	}
@@ -163,20 +162,20 @@ func TestPolicyCheckProdKeyless(t *testing.T) {
 	}
 	keyless := []string{"--certificate-identity", sigstoretest.Identity, "--certificate-oidc-issuer", sigstoretest.Issuer, "--trusted-root", trusted}
 
-	if code, out, errOut := check(img.String(), keyless...); code != exit.OK {
+	if code, out, errOut := check(img.String(), keyless...); code != exitOK {
 		t.Fatalf("policy check of a keyless-signed image: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut := check(unsigned.String(), keyless...)
-	if code != exit.Fail || !strings.Contains(out, "signature") || !strings.Contains(out, "sign it in CD") {
+	if code != exitRefused || !strings.Contains(out, "signature") || !strings.Contains(out, "sign it in CD") {
 		t.Fatalf("policy check of an unsigned image: exit %d, want 1 with a signature finding\n%s%s", code, out, errOut)
 	}
 	code, _, errOut = check(img.String(), "--certificate-identity", "https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main",
 		"--certificate-oidc-issuer", sigstoretest.Issuer, "--trusted-root", trusted)
-	if code != exit.Fail {
+	if code != exitRefused {
 		t.Fatalf("policy check with another identity: exit %d, want 1\n%s", code, errOut)
 	}
 	code, _, errOut = check(img.String())
-	if code != exit.Usage || !strings.Contains(errOut, "--certificate-identity") {
+	if code != exitInvalid || !strings.Contains(errOut, "--certificate-identity") {
 		t.Fatalf("policy check --env prod with no signer: exit %d, want 2 naming the flags\n%s", code, errOut)
 	}
 }

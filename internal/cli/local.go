@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/localenv"
 )
 
@@ -87,7 +87,7 @@ services) and Debian's prometheus.`,
 			RunE: func(c *cobra.Command, _ []string) error {
 				cl, _, err := localenv.Connect(dir)
 				if err != nil {
-					return exit.FailedError(err)
+					return err
 				}
 				r, err := cl.Status(c.Context())
 				if err != nil {
@@ -138,7 +138,7 @@ var dbPrefixRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 
 func checkDBPrefix(p string) error {
 	if !dbPrefixRE.MatchString(p) {
-		return exit.Usagef("--db-prefix %q: use lower-case letters, digits and '_', starting with a letter (at most 32)", p)
+		return fault.Invalidf("--db-prefix %q: use lower-case letters, digits and '_', starting with a letter (at most 32)", p)
 	}
 	return nil
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/history"
 )
 
@@ -40,12 +40,12 @@ Rows with service "(all)" are the environment's totals.`,
 			if until != "" {
 				t, err := time.Parse(time.RFC3339, until)
 				if err != nil {
-					return exit.Usagef("invalid --until %q: give an RFC 3339 time such as 2026-11-25T00:00:00Z", until)
+					return fault.Invalidf("invalid --until %q: give an RFC 3339 time such as 2026-11-25T00:00:00Z", until)
 				}
 				o.Until = t
 			}
 			if o.Window <= 0 {
-				return exit.Usagef("invalid --window %s: give a positive duration such as 720h", o.Window)
+				return fault.Invalidf("invalid --window %s: give a positive duration such as 720h", o.Window)
 			}
 			r, err := rf.open(cmd.Context(), a)
 			if err != nil {
@@ -53,7 +53,7 @@ Rows with service "(all)" are the environment's totals.`,
 			}
 			m, err := r.Metrics(cmd.Context(), o)
 			if err != nil {
-				return readError(err)
+				return err
 			}
 			return a.Render(m, func(w io.Writer) error { return writeMetrics(w, m) })
 		},

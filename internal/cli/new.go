@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
 	"github.com/smp/delivery/internal/layout"
 	"github.com/smp/delivery/internal/newservice"
 )
@@ -59,7 +57,7 @@ smp/delivery instead.`,
 				o.Dir = o.Name
 			}
 			if err := newservice.Check(o); err != nil {
-				return exit.UsageError(err)
+				return err
 			}
 			var tmpl fs.FS
 			var err error
@@ -69,7 +67,7 @@ smp/delivery instead.`,
 				tmpl, err = newservice.Embedded()
 			}
 			if err != nil {
-				return exit.UsageError(err)
+				return err
 			}
 			out := newServiceReport{}
 			if gitops != "" {
@@ -78,14 +76,12 @@ smp/delivery instead.`,
 				ao.Critical = o.Critical
 				res, err := layout.AddService(cmd.Context(), gitops, o.Name, ao)
 				if err != nil {
-					return layoutError(err)
+					return err
 				}
 				out.GitOps = &res
 			}
 			res, err := newservice.Generate(tmpl, o)
-			if errors.Is(err, newservice.ErrInvalid) || errors.Is(err, newservice.ErrExists) {
-				return exit.UsageError(err)
-			} else if err != nil {
+			if err != nil {
 				return err
 			}
 			out.Result = res

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/delivery"
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/plan"
 )
 
@@ -35,24 +35,24 @@ nothing. With --config the rules come from the GitOps repo's delivery.yaml.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("ref") {
-				return exit.Usagef("missing --ref: give the git ref to plan, e.g. --ref refs/heads/main or --ref v1.2.3")
+				return fault.Invalidf("missing --ref: give the git ref to plan, e.g. --ref refs/heads/main or --ref v1.2.3")
 			}
 			cfg := delivery.Default()
 			if config != "" {
 				c, err := delivery.Load(config)
 				if err != nil {
-					return exit.UsageError(err)
+					return err
 				}
 				cfg = c
 			}
 			p, err := plan.For(cfg, ref)
 			if errors.Is(err, plan.ErrInvalidRef) {
-				return exit.UsageError(err)
+				return err
 			}
 			if rerr := a.Render(p, func(w io.Writer) error { return writePlan(w, p) }); rerr != nil {
 				return rerr
 			}
-			return exit.UsageError(err) // nil, or an invalid release tag: exit 2
+			return err // nil, or an invalid release tag, after its plan (nothing to deploy)
 		},
 	}
 	cmd.Flags().StringVar(&ref, "ref", "", "git ref: refs/heads/main, refs/tags/v1.2.3, refs/pull/7/merge, or a short name")

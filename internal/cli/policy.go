@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/imagepolicy"
 	"github.com/smp/delivery/internal/imageref"
 	"github.com/smp/delivery/internal/signing"
@@ -58,7 +58,7 @@ Exit 1 with every finding (where, what, how to fix); 2 for unreadable input.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(images) == 0 && len(dockerfiles) == 0 {
-				return exit.Usagef("nothing to check: pass --image REF and/or --dockerfile PATH")
+				return fault.Invalidf("nothing to check: pass --image REF and/or --dockerfile PATH")
 			}
 			if cmd.Flags().Changed("allow-registry") {
 				cfg.Registries = registries
@@ -70,11 +70,11 @@ Exit 1 with every finding (where, what, how to fix); 2 for unreadable input.`,
 			for _, p := range dockerfiles {
 				b, err := os.ReadFile(p)
 				if err != nil {
-					return exit.Usagef("read --dockerfile %s: %v", p, err)
+					return fault.Invalidf("read --dockerfile %s: %v", p, err)
 				}
 				fs, err := imagepolicy.CheckDockerfile(p, b, cfg)
 				if err != nil {
-					return imageError(err)
+					return err
 				}
 				rep.Findings, rep.Checked = append(rep.Findings, fs...), append(rep.Checked, p)
 			}
@@ -92,7 +92,7 @@ Exit 1 with every finding (where, what, how to fix); 2 for unreadable input.`,
 				return err
 			}
 			if len(rep.Findings) > 0 {
-				return exit.Failedf("%d policy finding(s)", len(rep.Findings))
+				return fault.Refusedf("%d policy finding(s)", len(rep.Findings))
 			}
 			return nil
 		},
@@ -113,13 +113,13 @@ func signatureFindings(ctx context.Context, a *App, images []string, signer *ver
 		return nil, nil
 	}
 	if !signer.given() {
-		return nil, exit.Usagef("--env %s needs signed images: pass --key cosign.pub, or --certificate-identity (or --certificate-identity-regexp) with --certificate-oidc-issuer", env)
+		return nil, fault.Invalidf("--env %s needs signed images: pass --key cosign.pub, or --certificate-identity (or --certificate-identity-regexp) with --certificate-oidc-issuer", env)
 	}
 	ctx, cancel := context.WithTimeout(ctx, registryTimeout)
 	defer cancel()
 	p, err := signer.policy(ctx, a)
 	if err != nil {
-		return nil, imageError(err)
+		return nil, err
 	}
 	var fs []imagepolicy.Finding
 	for _, img := range images {

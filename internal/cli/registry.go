@@ -2,8 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/smp/delivery/internal/fault"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
 	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/imageref"
 	"github.com/smp/delivery/internal/retention"
@@ -50,11 +49,11 @@ read:packages and delete:packages). --backend auto picks ghcr for ghcr.io.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := imageref.Repository(repo)
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			b, err := gcBackend(a, r.RegistryStr(), r.RepositoryStr(), backend, api, ghcrUser)
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			if b == nil {
 				b = &retention.OCI{Repo: r, Access: a.access()}
@@ -70,7 +69,7 @@ read:packages and delete:packages). --backend auto picks ghcr for ghcr.io.`,
 				refs, err = retention.ReadReferences(gitopsURL, r.String())
 			}
 			if err != nil {
-				return gcReadError(err)
+				return err
 			}
 			res, err := retention.Run(ctx, b, refs, retention.Policy{MaxAge: maxAge, Now: a.Now()}, dryRun)
 			if res != nil {
@@ -78,7 +77,7 @@ read:packages and delete:packages). --backend auto picks ghcr for ghcr.io.`,
 					return rerr
 				}
 			}
-			return imageError(err)
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -96,19 +95,6 @@ read:packages and delete:packages). --backend auto picks ghcr for ghcr.io.`,
 	return cmd
 }
 
-// gcReadError gives a failed read of the GitOps repository its exit code: a
-// remote that does not exist is bad input, one that refused the credentials
-// or could not be reached a failure.
-func gcReadError(err error) error {
-	switch {
-	case errors.Is(err, gitops.ErrRemoteNotFound), errors.Is(err, gitops.ErrNoBranch):
-		return exit.UsageError(err)
-	case errors.Is(err, gitops.ErrAuth):
-		return exit.FailedError(err)
-	}
-	return imageError(err)
-}
-
 // gcBackend returns the GHCR backend when asked (or auto on ghcr.io), nil
 // for the OCI backend.
 func gcBackend(a *App, registry, path, backend, api string, user bool) (retention.Backend, error) {
@@ -117,7 +103,7 @@ func gcBackend(a *App, registry, path, backend, api string, user bool) (retentio
 		return nil, nil
 	case backend == "ghcr", backend == "auto":
 		if registry != "ghcr.io" {
-			return nil, exit.Usagef("--backend ghcr needs a ghcr.io repository, not %s", registry)
+			return nil, fault.Invalidf("--backend ghcr needs a ghcr.io repository, not %s", registry)
 		}
 		g, err := retention.NewGHCR(path, a.Getenv("GITHUB_TOKEN"))
 		if err != nil {
@@ -126,7 +112,7 @@ func gcBackend(a *App, registry, path, backend, api string, user bool) (retentio
 		g.API, g.User = api, user
 		return g, nil
 	}
-	return nil, exit.Usagef("invalid --backend %q: use auto, oci or ghcr", backend)
+	return nil, fault.Invalidf("invalid --backend %q: use auto, oci or ghcr", backend)
 }
 
 func writeGC(w io.Writer, res *retention.Result, now time.Time) error {

@@ -4,7 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/delivery"
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/release"
 )
 
@@ -52,6 +52,7 @@ func (f *releaseFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.path, "path", "", "count only commits touching this directory (monorepo), relative to the repository root")
 	fl.StringVar(&f.config, "config", "", "delivery.yaml for the main branch, tag prefix and what CD does (default: the seed's table)")
 	fl.StringVar(&f.service, "service", "", "take the tag prefix of this service in --config")
+	inputFlag(cmd, "Dir", "repo")
 }
 
 // options resolves the tag prefix: --tag-prefix, else the service's
@@ -61,18 +62,18 @@ func (f *releaseFlags) options(cmd *cobra.Command) (release.Options, *delivery.C
 	if f.config != "" {
 		c, err := delivery.Load(f.config)
 		if err != nil {
-			return release.Options{}, nil, exit.UsageError(err)
+			return release.Options{}, nil, err
 		}
 		cfg = c
 	}
 	prefix := cfg.TagPrefix
 	if f.service != "" {
 		if f.config == "" {
-			return release.Options{}, nil, exit.Usagef("--service %q needs --config delivery.yaml, where services are listed", f.service)
+			return release.Options{}, nil, fault.Invalidf("--service %q needs --config delivery.yaml, where services are listed", f.service)
 		}
 		s, ok := cfg.Service(f.service)
 		if !ok {
-			return release.Options{}, nil, exit.Usagef("--service %q is not in %s; services: %v", f.service, f.config, serviceNames(cfg))
+			return release.Options{}, nil, fault.Invalidf("--service %q is not in %s; services: %v", f.service, f.config, serviceNames(cfg))
 		}
 		if s.TagPrefix != "" {
 			prefix = s.TagPrefix
@@ -90,18 +91,6 @@ func serviceNames(cfg *delivery.Config) []string {
 		names[i] = s.Name
 	}
 	return names
-}
-
-// releaseError maps release's errors to exit codes: bad input 2, a
-// refusal or a failed git call 1.
-func releaseError(err error) error {
-	if err == nil {
-		return nil
-	}
-	if release.IsBadInput(err) {
-		return exit.UsageError(err)
-	}
-	return exit.FailedError(err)
 }
 
 func orNone(s string) string {

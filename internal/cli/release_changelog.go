@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/release"
 )
 
@@ -47,12 +47,12 @@ release PR to commit. A section for that version is never overwritten
 			co.Date = a.Now()
 			if date != "" {
 				if co.Date, err = time.Parse(time.DateOnly, date); err != nil {
-					return exit.Usagef("invalid --date %q: use YYYY-MM-DD, e.g. 2026-11-25", date)
+					return fault.Invalidf("invalid --date %q: use YYYY-MM-DD, e.g. 2026-11-25", date)
 				}
 			}
 			cl, err := release.BuildChangelog(cmd.Context(), o, co)
 			if err != nil {
-				return releaseError(err)
+				return err
 			}
 			if !cl.Release && !a.JSON() {
 				_, err := fmt.Fprintf(a.Stderr, "smpctl: %s\n", cl.Reason)
@@ -61,7 +61,7 @@ release PR to commit. A section for that version is never overwritten
 			if write {
 				rel, err := release.WriteChangelog(o, file, cl)
 				if err != nil {
-					return releaseError(err)
+					return err
 				}
 				fmt.Fprintf(a.Stderr, "smpctl: wrote the %s section into %s\n", cl.Version, rel)
 			}

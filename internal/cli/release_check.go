@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/release"
 )
 
@@ -27,7 +27,7 @@ It works on a detached HEAD and a shallow clone, as CD checks tags out.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if version == "" {
-				return exit.Usagef("missing --version: give the version being tagged, e.g. --version v1.3.0")
+				return fault.Invalidf("missing --version: give the version being tagged, e.g. --version v1.3.0")
 			}
 			o, _, err := f.options(cmd)
 			if err != nil {
@@ -35,7 +35,7 @@ It works on a detached HEAD and a shallow clone, as CD checks tags out.`,
 			}
 			res, err := release.Check(cmd.Context(), o, version, file)
 			if err != nil {
-				return releaseError(err)
+				return err
 			}
 			return a.Render(res, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "%s:%d has the section for %s: %s\n", res.File, res.Line, res.Version, res.Heading)

@@ -35,7 +35,7 @@ detached HEAD exit 2.`,
 			}
 			n, err := release.NextVersion(cmd.Context(), o, rc)
 			if err != nil {
-				return releaseError(err)
+				return err
 			}
 			if n.Warning != "" {
 				fmt.Fprintf(a.Stderr, "smpctl: warning: %s\n", n.Warning)

@@ -42,7 +42,7 @@ local tag is deleted again. It then prints what CD does with the tag
 			to.Version, to.Config = args[0], cfg
 			res, err := release.Tag(cmd.Context(), o, to)
 			if err != nil {
-				return releaseError(err)
+				return err
 			}
 			return a.Render(res, func(w io.Writer) error { return writeTag(w, res) })
 		},

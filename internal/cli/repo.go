@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/protect"
 )
 
@@ -52,15 +51,15 @@ rights on the repository.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if check == apply {
-				return exit.Usagef("give exactly one of --check (compare) and --apply (change GitHub)")
+				return fault.Invalidf("give exactly one of --check (compare) and --apply (change GitHub)")
 			}
 			owner, name, err := protect.ParseRepo(repo)
 			if err != nil {
-				return exit.Usagef("--repo: %v", err)
+				return fault.Invalidf("--repo: %v", err)
 			}
 			s, err := protect.Load(settings)
 			if err != nil {
-				return exit.UsageError(err)
+				return err
 			}
 			token, err := githubToken(a, tokenFile)
 			if err != nil {
@@ -77,9 +76,7 @@ rights on the repository.`,
 			} else {
 				r.Differences, err = protect.Check(cmd.Context(), c, owner, name, s)
 			}
-			if errors.Is(err, protect.ErrRefused) {
-				return exit.FailedError(err)
-			} else if err != nil {
+			if err != nil {
 				return err
 			}
 			r.Matches = apply || len(r.Differences) == 0
@@ -87,7 +84,7 @@ rights on the repository.`,
 				return err
 			}
 			if !r.Matches {
-				return exit.Failedf("%s differs from %s in %d settings; run smpctl repo protect --apply --repo %s", repo, settings, len(r.Differences), repo)
+				return fault.Refusedf("%s differs from %s in %d settings; run smpctl repo protect --apply --repo %s", repo, settings, len(r.Differences), repo)
 			}
 			return nil
 		},
@@ -107,18 +104,18 @@ func githubToken(a *App, file string) (string, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return "", exit.Usagef("--token-file: %v", err)
+			return "", fault.Invalidf("--token-file: %v", err)
 		}
 		t := strings.TrimSpace(string(b))
 		if t == "" {
-			return "", exit.Usagef("--token-file %s is empty; put the GitHub token in it", file)
+			return "", fault.Invalidf("--token-file %s is empty; put the GitHub token in it", file)
 		}
 		return t, nil
 	}
 	if t := strings.TrimSpace(a.Getenv("GITHUB_TOKEN")); t != "" {
 		return t, nil
 	}
-	return "", exit.Usagef("no GitHub token: set GITHUB_TOKEN or pass --token-file FILE (a token is never a flag value)")
+	return "", fault.Invalidf("no GitHub token: set GITHUB_TOKEN or pass --token-file FILE (a token is never a flag value)")
 }
 
 func writeProtect(w io.Writer, r protectReport) error {

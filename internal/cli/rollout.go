@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/delivery"
-	"github.com/smp/delivery/internal/exit"
 	"github.com/smp/delivery/internal/localenv"
 )
 
@@ -27,21 +25,14 @@ func newRolloutCmd(a *App) *cobra.Command {
 			RunE: func(c *cobra.Command, args []string) error {
 				for i, what := range []string{"environment", "service"} {
 					if err := delivery.CheckName(what, args[i]); err != nil {
-						return exit.UsageError(err)
+						return err
 					}
 				}
 				cl, _, err := localenv.Connect(dir)
 				if err != nil {
-					return exit.FailedError(err)
+					return err
 				}
-				err = cl.Rollout(c.Context(), args[0], args[1], name)
-				var le *localenv.Error
-				switch {
-				case errors.As(err, &le) && le.Input:
-					return exit.UsageError(err)
-				case errors.As(err, &le):
-					return exit.FailedError(err)
-				case err != nil:
+				if err := cl.Rollout(c.Context(), args[0], args[1], name); err != nil {
 					return err
 				}
 				res := map[string]string{"environment": args[0], "service": args[1], "action": name, "status": "done"}

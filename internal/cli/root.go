@@ -1,7 +1,11 @@
 // Package cli holds smpctl's cobra commands. Each command lives in its own
 // file, registers itself with register, parses and validates its flags, and
-// calls a package that knows nothing of cobra. Exit codes are decided here,
-// in Main, from the error a command returns (package exit).
+// calls a package that knows nothing of cobra.
+//
+// Exit codes are decided in one place, exitCode (exitcode.go), from the kind
+// of the error a command returns (package fault): invalid input exits 2, a
+// refusal or any other error 1. Packages describe their own inputs; the
+// CLI names the flags (nameFlag).
 package cli
 
 import (
@@ -18,7 +22,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 )
 
 // App is what every command gets: the streams, the output format, the
@@ -72,22 +76,12 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	root.SetOut(a.Stdout)
 	root.SetErr(a.Stderr)
 	cmd, err := root.ExecuteContextC(ctx)
+	code := exitCode(ctx, cmd, err)
 	if err == nil {
-		return exit.OK
+		return code
 	}
-	code := exit.Code(err)
-	var ee *exit.Error
-	if !errors.As(err, &ee) && !ran(cmd) {
-		// Cobra refused the command line before our code ran: unknown
-		// command or flag, missing required flag, wrong arguments.
-		code = exit.Usage
-	}
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		code = exit.Signal
-	}
-	msg := strings.TrimSpace(err.Error())
-	fmt.Fprintf(a.Stderr, "smpctl: %s\n", msg)
-	if code == exit.Usage && cmd != nil && !ran(cmd) {
+	fmt.Fprintf(a.Stderr, "smpctl: %s\n", nameFlag(cmd, err))
+	if code == exitInvalid && cmd != nil && !ran(cmd) {
 		fmt.Fprintf(a.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
 	return code
@@ -121,7 +115,7 @@ SMP_<FLAG> environment variable, e.g. --gitops with SMP_GITOPS.`,
 			switch a.output {
 			case "text", "json":
 			default:
-				return exit.Usagef("invalid --output %q: use text or json", a.output)
+				return fault.Invalidf("invalid --output %q: use text or json", a.output)
 			}
 			level := slog.LevelWarn
 			if a.verbose {
@@ -133,7 +127,7 @@ SMP_<FLAG> environment variable, e.g. --gitops with SMP_GITOPS.`,
 	}
 	root.PersistentFlags().StringVarP(&a.output, "output", "o", "text", "output format: text or json")
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to standard error")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exit.UsageError(err) })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fault.Invalid(err) })
 	for _, f := range commands {
 		root.AddCommand(f(a))
 	}
@@ -181,7 +175,7 @@ func (a *App) bindEnv(cmd *cobra.Command) error {
 	cmd.Flags().VisitAll(apply)
 	cmd.InheritedFlags().VisitAll(apply)
 	if len(errs) > 0 {
-		return exit.UsageError(errors.Join(errs...))
+		return fault.Invalid(errors.Join(errs...))
 	}
 	// Required flags satisfied by the environment must not be reported missing.
 	return nil

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/vulnscan"
 )
 
@@ -35,11 +35,11 @@ database) fails with exit 1; it never passes silently.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fail, err := vulnscan.ParseSeverity(failOn)
 			if err != nil {
-				return exit.UsageError(err)
+				return err
 			}
 			unk, err := vulnscan.ParseSeverity(unknown)
 			if err != nil {
-				return exit.UsageError(err)
+				return err
 			}
 			var d *vulnscan.DB
 			if db != "" {
@@ -48,18 +48,18 @@ database) fails with exit 1; it never passes silently.`,
 				d, err = vulnscan.FetchDB(cmd.Context(), "go", version, cache)
 			}
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			fmt.Fprintf(a.Stderr, "scan: vulnerability database %s dated %s (%d entries)\n", d.Source, d.Date.Format(time.RFC3339), d.Entries)
 			rep, err := vulnscan.Scan(cmd.Context(), vulnscan.Options{Dir: dir, DB: d, FailOn: fail, Unknown: unk})
 			if err != nil {
-				return exit.FailedError(err)
+				return err
 			}
 			if err := a.Render(rep, func(w io.Writer) error { return writeScan(w, rep) }); err != nil {
 				return err
 			}
 			if rep.Failing > 0 {
-				return exit.Failedf("%d reachable vulnerabilit(ies) at or above %s", rep.Failing, rep.FailOn)
+				return fault.Refusedf("%d reachable vulnerabilit(ies) at or above %s", rep.Failing, rep.FailOn)
 			}
 			return nil
 		},

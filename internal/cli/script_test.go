@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -42,6 +44,7 @@ func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: false,
+		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"exit": exitCmd},
 		Setup: func(env *testscript.Env) error {
 			// A clean environment: no SMP_* leaks in from the developer's shell.
 			env.Setenv("HOME", env.WorkDir)
@@ -65,4 +68,36 @@ func TestScript(t *testing.T) {
 			return nil
 		},
 	})
+}
+
+// exitCmd runs smpctl in-process, like a `smpctl` line, and asserts its exact
+// exit code, so a script pins the README's contract (0 done, 1 refused,
+// 2 bad input or usage) and not only "non-zero":
+//
+//	exit 2 smpctl deploy --env ../x
+//	stderr 'invalid environment'
+func exitCmd(ts *testscript.TestScript, neg bool, args []string) {
+	const usage = "usage: exit CODE smpctl ARGS..."
+	if neg {
+		ts.Fatalf("%s: no '!', CODE says which failure is expected", usage)
+	}
+	if len(args) < 2 || args[1] != "smpctl" {
+		ts.Fatalf("%s", usage)
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("%s: CODE %q is not a number", usage, args[0])
+	}
+	got := 0
+	var ee *exec.ExitError
+	switch err := ts.Exec("smpctl", args[2:]...); {
+	case err == nil:
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	default:
+		ts.Fatalf("smpctl did not run: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("smpctl exited %d, want %d", got, want)
+	}
 }

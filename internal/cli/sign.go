@@ -11,7 +11,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/imageref"
 	"github.com/smp/delivery/internal/signing"
 )
@@ -39,21 +39,21 @@ GitHub Actions uses the cosign CLI with the workflow's OIDC token
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := imageref.Reference(ref)
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			pem, err := os.ReadFile(key)
 			if err != nil {
-				return exit.Usagef("read --key %s: %v", key, err)
+				return fault.Invalidf("read --key %s: %v", key, err)
 			}
 			signer, err := signing.LoadSigner(pem, []byte(a.Getenv("COSIGN_PASSWORD")))
 			if err != nil {
-				return imageError(fmt.Errorf("--key %s: %w", key, err))
+				return fmt.Errorf("--key %s: %w", key, err)
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), registryTimeout)
 			defer cancel()
 			res, err := signing.Sign(ctx, r, signer, a.access())
 			if err != nil {
-				return imageError(err)
+				return err
 			}
 			return a.Render(res, func(w io.Writer) error {
 				for _, s := range res.SBOMs {
@@ -82,11 +82,11 @@ func newSignGenerateKeyCmd(a *App) *cobra.Command {
 			privPath, pubPath := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
 			for _, p := range []string{privPath, pubPath} {
 				if _, err := os.Stat(p); err == nil {
-					return exit.Usagef("%s exists: refusing to overwrite a key; move it away or pick --output-dir", p)
+					return fault.Invalidf("%s exists: refusing to overwrite a key; move it away or pick --output-dir", p)
 				}
 			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return exit.Usagef("--output-dir %s: %v", dir, err)
+				return fault.Invalidf("--output-dir %s: %v", dir, err)
 			}
 			password := a.Getenv("COSIGN_PASSWORD")
 			if password == "" {
@@ -116,7 +116,7 @@ func newSignGenerateKeyCmd(a *App) *cobra.Command {
 func loadVerifier(path string) (signature.Verifier, error) {
 	pem, err := os.ReadFile(path)
 	if err != nil {
-		return nil, exit.Usagef("read --key %s: %v", path, err)
+		return nil, fault.Invalidf("read --key %s: %v", path, err)
 	}
 	v, err := signing.LoadVerifier(pem)
 	if err != nil {

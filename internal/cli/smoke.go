@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/smoke"
 )
 
@@ -32,12 +32,12 @@ Idempotency-Key. Exit 1 when a check fails. --junit writes a JUnit report.`,
 			if tokenFile != "" {
 				b, err := os.ReadFile(tokenFile)
 				if err != nil {
-					return exit.Usagef("--token-file: %v", err)
+					return fault.Invalidf("--token-file: %v", err)
 				}
 				o.Token = strings.TrimSpace(string(b))
 			}
 			if err := o.Validate(); err != nil {
-				return exit.UsageError(err)
+				return err
 			}
 			res, err := smoke.Run(cmd.Context(), o)
 			if junit != "" {
@@ -49,7 +49,7 @@ Idempotency-Key. Exit 1 when a check fails. --junit writes a JUnit report.`,
 				return rerr
 			}
 			if errors.Is(err, smoke.ErrFailed) {
-				return exit.FailedError(err)
+				return err
 			}
 			return err
 		},

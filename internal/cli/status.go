@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/history"
 	"github.com/smp/delivery/internal/localenv"
 )
@@ -43,7 +43,7 @@ their URLs.`,
 			}
 			st, err := r.Status(cmd.Context())
 			if err != nil {
-				return readError(err)
+				return err
 			}
 			if local != "" {
 				return statusWithLocal(cmd, a, st, local)
@@ -64,7 +64,7 @@ their URLs.`,
 func statusWithLocal(cmd *cobra.Command, a *App, st *history.Status, dir string) error {
 	cl, _, err := localenv.Connect(dir)
 	if err != nil {
-		return exit.FailedError(err)
+		return err
 	}
 	rep, err := cl.Status(cmd.Context())
 	if err != nil {
@@ -130,7 +130,7 @@ func statusErrors(st *history.Status) error {
 	for _, row := range st.Services {
 		for _, c := range row.Environments {
 			if c.Error != "" {
-				return exit.Failedf("environments/%s/%s.yaml is not valid YAML (%s): fix it with a commit", c.Environment, c.Service, c.Error)
+				return fault.Refusedf("environments/%s/%s.yaml is not valid YAML (%s): fix it with a commit", c.Environment, c.Service, c.Error)
 			}
 		}
 	}

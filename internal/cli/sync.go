@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/delivery"
-	"github.com/smp/delivery/internal/exit"
 	"github.com/smp/delivery/internal/localenv"
 )
 
@@ -26,24 +25,21 @@ version keeps serving; the output says why).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := delivery.CheckName("environment", args[0]); err != nil {
-				return exit.UsageError(err)
+				return err
 			}
 			cl, _, err := localenv.Connect(dir)
 			if err != nil {
-				return exit.FailedError(err)
+				return err
 			}
 			es, err := cl.Sync(c.Context(), args[0])
-			var le *localenv.Error
-			if errors.As(err, &le) && le.Input {
-				return exit.UsageError(err)
-			}
 			if err != nil && !errors.Is(err, localenv.ErrSyncFailed) {
 				return err
 			}
+			// A service that did not sync still has a status to show.
 			if rerr := a.Render(es, func(w io.Writer) error { return localenv.WriteEnvText(w, es) }); rerr != nil {
 				return rerr
 			}
-			return exit.FailedError(err)
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", ".smp", "folder of the local environment (smpctl local up)")

@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/exit"
 	"github.com/smp/delivery/internal/gate"
 )
 
@@ -26,7 +25,7 @@ labels. (Image signatures are checked by 'smpctl image verify'.)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
-				return exit.UsageError(err)
+				return err
 			}
 			res, err := gate.Verify(cmd.Context(), o)
 			if err != nil && !errors.Is(err, gate.ErrGateFailed) {
@@ -35,7 +34,7 @@ labels. (Image signatures are checked by 'smpctl image verify'.)`,
 			if rerr := a.Render(res, res.WriteText); rerr != nil {
 				return rerr
 			}
-			return exit.FailedError(err)
+			return err
 		},
 	}
 	f := cmd.Flags()

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // FileName is the config file's name at the GitOps repository's root.
@@ -71,7 +73,7 @@ const FormatVersion = 1
 
 // ErrNewerFormat means delivery.yaml declares a format version newer than
 // FormatVersion: reading is allowed, writing is refused.
-var ErrNewerFormat = errors.New(FileName + " is of a newer format")
+var ErrNewerFormat = fault.Invalidf(FileName + " is of a newer format")
 
 // Config is delivery.yaml.
 type Config struct {
@@ -181,14 +183,14 @@ func CheckName(what, s string) error {
 	if ValidName(s) {
 		return nil
 	}
-	return fmt.Errorf("invalid %s %q: use lower-case letters, digits and '-' (a DNS label, at most 63 characters, no '/', '..' or spaces)", what, s)
+	return fault.Invalidf("invalid %s %q: use lower-case letters, digits and '-' (a DNS label, at most 63 characters, no '/', '..' or spaces)", what, s)
 }
 
 // Load reads and validates a delivery config file.
 func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read delivery config: %w", err)
+		return nil, fault.Invalidf("read delivery config: %w", err)
 	}
 	c, err := Parse(b)
 	if err != nil {
@@ -219,14 +221,14 @@ func Parse(b []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(v <= FormatVersion)
 	if err := dec.Decode(c); err != nil {
-		return nil, fmt.Errorf("parse delivery config: %w", err)
+		return nil, fault.Invalidf("parse delivery config: %w", err)
 	}
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {
 		if c.Version > FormatVersion {
-			return nil, fmt.Errorf("%w (%s is format version %d and this smpctl knows version %d at most: upgrade smpctl)", err, FileName, c.Version, FormatVersion)
+			return nil, fault.Invalid(fmt.Errorf("%w (%s is format version %d and this smpctl knows version %d at most: upgrade smpctl)", err, FileName, c.Version, FormatVersion))
 		}
-		return nil, err
+		return nil, fault.Invalid(err)
 	}
 	return c, nil
 }

@@ -2,13 +2,14 @@ package delivery
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/smp/delivery/internal/envfile/yamledit"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrUnsupported means delivery.yaml is written in a way the text editor
@@ -51,7 +52,7 @@ func AddFreeze(src []byte, f Freeze) ([]byte, error) {
 }
 
 // ErrNoFreeze means RemoveFreeze found no freeze of that name.
-var ErrNoFreeze = errors.New("no such freeze")
+var ErrNoFreeze = fault.Invalidf("no such freeze")
 
 // RemoveFreeze returns delivery.yaml src without the freeze called name,
 // as text: the freeze's lines (and the comment lines right above it) go,

@@ -31,6 +31,8 @@ import (
 
 	"github.com/smp/delivery/internal/localenv"
 	"github.com/smp/delivery/internal/runtime"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Options of a demo run.
@@ -73,7 +75,7 @@ type Result struct {
 }
 
 // ErrStepFailed is returned when a step's check failed.
-var ErrStepFailed = errors.New("a demo step failed")
+var ErrStepFailed = fault.Refusedf("a demo step failed")
 
 const (
 	svcName   = "order-svc"

@@ -6,7 +6,7 @@ import (
 	"os/exec"
 	"time"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 )
 
 // olderByAncestry asks the service repository whether commit is an
@@ -28,7 +28,7 @@ func olderByAncestry(ctx context.Context, repo, commit, running string) (older, 
 		return 0, nil
 	}
 	if code, err := git("rev-parse", "--git-dir"); err != nil || code != 0 {
-		return false, false, exit.Usagef("--source-repo %s is not a git repository: give a clone of the service's repository", repo)
+		return false, false, fault.Inputf("SourceRepo", "%s is not a git repository: give a clone of the service's repository", repo)
 	}
 	for _, c := range []string{commit, running} {
 		if code, err := git("cat-file", "-e", c+"^{commit}"); err != nil || code != 0 {

@@ -10,7 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/smp/delivery/internal/delivery"
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/imageref"
 )
@@ -38,14 +38,14 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 		return Outcome{}, err
 	}
 	if !versionRE.MatchString(req.Version) || req.Version == "latest" || req.Version == "main" {
-		return Outcome{}, exit.Usagef("--version %q: give the image tag being approved, e.g. 3.3.0 (lower case, no latest or main)", req.Version)
+		return Outcome{}, fault.Inputf("Version", "version %q: give the image tag being approved, e.g. 3.3.0 (lower case, no latest or main)", req.Version)
 	}
 	if req.By == "" {
-		return Outcome{}, exit.Usagef("missing --by: name the approver")
+		return Outcome{}, fault.Inputf("By", "no approver: name who approves")
 	}
 	if req.Digest != "" {
 		if err := imageref.CheckDigest(req.Digest); err != nil {
-			return Outcome{}, exit.UsageError(fmt.Errorf("--digest: %w", err))
+			return Outcome{}, fault.Inputf("Digest", "digest: %w", err)
 		}
 	}
 	out := Outcome{Action: "approve", Environment: req.Env, Service: req.Service}
@@ -63,18 +63,18 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 			return gitops.Commit{}, err
 		}
 		if e.Approval == delivery.ApprovalNone {
-			return gitops.Commit{}, exit.Usagef("%s needs no approval (approval: none in %s)", req.Env, delivery.FileName)
+			return gitops.Commit{}, fault.Invalidf("%s needs no approval (approval: none in %s)", req.Env, delivery.FileName)
 		}
 		if err := mayApprove(cfg, e, req.By); err != nil {
 			return gitops.Commit{}, err
 		}
 		if e.Approval == delivery.ApprovalReleaseManager && req.RequestedBy == req.By {
-			return gitops.Commit{}, exit.Failedf("%s requested this deploy to %s and cannot approve it: another release manager must", req.By, req.Env)
+			return gitops.Commit{}, fault.Refusedf("%s requested this deploy to %s and cannot approve it: another release manager must", req.By, req.Env)
 		}
 		digest := req.Digest
 		if digest == "" {
 			if i == 0 {
-				return gitops.Commit{}, exit.Usagef("pass --digest: %s is the first environment, so there is no earlier one to take %s's digest from", req.Env, req.Version)
+				return gitops.Commit{}, fault.Inputf("Digest", "no digest: %s is the first environment, so there is no earlier one to take %s's digest from; give the digest being approved", req.Env, req.Version)
 			}
 			prev := cfg.Environments[i-1].Name
 			_, v, err := readEnvFile(t, prev, req.Service)
@@ -82,7 +82,7 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 				return gitops.Commit{}, err
 			}
 			if v.Image.Tag != req.Version || v.Image.Digest == "" {
-				return gitops.Commit{}, exit.Usagef("%s runs %q in %s, not %s: pass --digest sha256:... to approve %s", req.Service, v.Image.Tag, prev, req.Version, req.Version)
+				return gitops.Commit{}, fault.Inputf("Digest", "%s runs %q in %s, not %s: give the digest (sha256:...) of %s to approve it", req.Service, v.Image.Tag, prev, req.Version, req.Version)
 			}
 			digest = v.Image.Digest
 		}

@@ -12,9 +12,10 @@
 // Previous-Digest, Source-Commit, Source-Time, Promoted-From, Deployed-By,
 // Approved-By, Pipeline-Run and Override-Freeze.
 //
-// Errors carry their exit code (package exit): bad input is 2, a gate that
-// refused (freeze, hold, approval, out-of-order, a remote's refusal) is 1,
-// and a change that changes nothing wraps gitops.ErrNoChange (exit 0).
+// Errors carry their kind (package fault): bad input is fault.ErrInvalid, a
+// gate that refused (freeze, hold, approval, out-of-order, a remote's
+// refusal) fault.ErrRefused; a change that changes nothing is not an error
+// (Outcome.AlreadyDone).
 package deploy
 
 import (
@@ -29,7 +30,7 @@ import (
 
 	"github.com/smp/delivery/internal/delivery"
 	"github.com/smp/delivery/internal/envfile"
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/freeze"
 	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/imageref"
@@ -100,12 +101,12 @@ func (c Common) identity(cfg *delivery.Config) gitops.Identity {
 func checkNames(env, svc string) error {
 	var errs []error
 	if err := delivery.CheckName("environment", env); err != nil {
-		errs = append(errs, fmt.Errorf("--env: %w", err))
+		errs = append(errs, fault.Inputf("Env", "%w", err))
 	}
 	if err := delivery.CheckName("service", svc); err != nil {
-		errs = append(errs, fmt.Errorf("--service: %w", err))
+		errs = append(errs, fault.Inputf("Service", "%w", err))
 	}
-	return exit.UsageError(errors.Join(errs...))
+	return fault.Invalid(errors.Join(errs...))
 }
 
 // loadConfig reads delivery.yaml from the tree for a change: a repository
@@ -117,7 +118,7 @@ func loadConfig(t *gitops.Tree) (*delivery.Config, error) {
 		return nil, err
 	}
 	if err := cfg.CheckWritable(); err != nil {
-		return nil, exit.UsageError(fmt.Errorf("the GitOps repository's %w", err))
+		return nil, fault.Invalidf("the GitOps repository's %w", err)
 	}
 	return cfg, nil
 }
@@ -127,14 +128,14 @@ func loadConfig(t *gitops.Tree) (*delivery.Config, error) {
 func readConfig(t *gitops.Tree) (*delivery.Config, error) {
 	b, err := t.ReadFile(delivery.FileName)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, exit.Usagef("the GitOps repository has no %s at its root: run `smpctl gitops init` or fix --gitops", delivery.FileName)
+		return nil, fault.Invalidf("the GitOps repository has no %s at its root: run `smpctl gitops init`, or give the smp-gitops repository", delivery.FileName)
 	}
 	if err != nil {
 		return nil, err
 	}
 	cfg, err := delivery.Parse(b)
 	if err != nil {
-		return nil, exit.Usagef("%s in the GitOps repository: %w; fix it there", delivery.FileName, err)
+		return nil, fault.Invalidf("%s in the GitOps repository: %w; fix it there", delivery.FileName, err)
 	}
 	return cfg, nil
 }
@@ -142,7 +143,7 @@ func readConfig(t *gitops.Tree) (*delivery.Config, error) {
 func knownEnv(cfg *delivery.Config, env string) (delivery.Environment, int, error) {
 	e, i, ok := cfg.Env(env)
 	if !ok {
-		return e, i, exit.Usagef("unknown environment %q: %s lists %s", env, delivery.FileName, strings.Join(cfg.EnvNames(), ", "))
+		return e, i, fault.Invalidf("unknown environment %q: %s lists %s", env, delivery.FileName, strings.Join(cfg.EnvNames(), ", "))
 	}
 	return e, i, nil
 }
@@ -159,7 +160,7 @@ func knownService(cfg *delivery.Config, svc string) error {
 	if known == "" {
 		known = "none"
 	}
-	return exit.Usagef("unknown service %q: %s lists %s; add it with `smpctl gitops add-service %s`", svc, delivery.FileName, known, svc)
+	return fault.Invalidf("unknown service %q: %s lists %s; add it with `smpctl gitops add-service %s`", svc, delivery.FileName, known, svc)
 }
 
 // readEnvFile returns the environment file's bytes and owned values; a
@@ -175,7 +176,7 @@ func readEnvFile(t *gitops.Tree, env, svc string) ([]byte, envfile.Values, error
 	}
 	v, err := envfile.Read(b)
 	if err != nil {
-		return nil, envfile.Values{}, exit.Usagef("%s in the GitOps repository: %w; fix the file there", p, err)
+		return nil, envfile.Values{}, fault.Invalidf("%s in the GitOps repository: %w; fix the file there", p, err)
 	}
 	return b, v, nil
 }
@@ -184,7 +185,7 @@ func writeEnvFile(t *gitops.Tree, env, svc string, old []byte, v envfile.Values)
 	p := envPath(env, svc)
 	b, err := envfile.Set(old, v)
 	if err != nil {
-		return exit.Usagef("%s in the GitOps repository: %w; fix the file there", p, err)
+		return fault.Invalidf("%s in the GitOps repository: %w; fix the file there", p, err)
 	}
 	return t.WriteFile(p, b)
 }
@@ -195,7 +196,7 @@ func writeEnvFile(t *gitops.Tree, env, svc string, old []byte, v envfile.Values)
 func checkFreeze(cfg *delivery.Config, action, env, override string, now time.Time) (string, error) {
 	w, active, err := freeze.Active(cfg, env, now)
 	if err != nil {
-		return "", exit.UsageError(fmt.Errorf("%s: %w", delivery.FileName, err))
+		return "", fault.Invalid(fmt.Errorf("%s: %w", delivery.FileName, err))
 	}
 	if !active {
 		return "", nil
@@ -203,7 +204,7 @@ func checkFreeze(cfg *delivery.Config, action, env, override string, now time.Ti
 	if override != "" {
 		return override, nil
 	}
-	return "", exit.Failedf("%s to %s refused: %s; wait until then, or pass --override-freeze --reason TEXT (recorded in the commit)", action, env, w)
+	return "", fault.Refusedf("%s to %s refused: %s; wait until then, or pass --override-freeze --reason TEXT (recorded in the commit)", action, env, w)
 }
 
 func readHold(t *gitops.Tree, env, svc string) (*Hold, error) {
@@ -216,7 +217,7 @@ func readHold(t *gitops.Tree, env, svc string) (*Hold, error) {
 	}
 	h := &Hold{}
 	if err := yaml.Unmarshal(b, h); err != nil {
-		return nil, exit.Usagef("%s in the GitOps repository is not a hold: %w", holdPath(env, svc), err)
+		return nil, fault.Invalidf("%s in the GitOps repository is not a hold: %w", holdPath(env, svc), err)
 	}
 	return h, nil
 }
@@ -231,7 +232,7 @@ func checkHold(t *gitops.Tree, env, svc string) error {
 	if h.Reason != "" {
 		reason = " (" + h.Reason + ")"
 	}
-	return exit.Failedf("%s in %s is held since %s by %s%s; release it with `smpctl hold release --env %s --service %s`",
+	return fault.Refusedf("%s in %s is held since %s by %s%s; release it with `smpctl hold release --env %s --service %s`",
 		svc, env, h.Since.Format(time.RFC3339), h.By, reason, env, svc)
 }
 
@@ -244,7 +245,7 @@ func requireApproval(t *gitops.Tree, cfg *delivery.Config, e delivery.Environmen
 	p := approvalPath(e.Name, svc, img.Tag)
 	b, err := t.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", exit.Failedf("%s needs an approval (%s) for %s %s: record one with `smpctl approve --env %s --service %s --version %s --by NAME`",
+		return "", fault.Refusedf("%s needs an approval (%s) for %s %s: record one with `smpctl approve --env %s --service %s --version %s --by NAME`",
 			e.Name, e.Approval, svc, img.Tag, e.Name, svc, img.Tag)
 	}
 	if err != nil {
@@ -252,23 +253,23 @@ func requireApproval(t *gitops.Tree, cfg *delivery.Config, e delivery.Environmen
 	}
 	var a Approval
 	if err := yaml.Unmarshal(b, &a); err != nil {
-		return "", exit.Usagef("%s in the GitOps repository is not an approval: %w", p, err)
+		return "", fault.Invalidf("%s in the GitOps repository is not an approval: %w", p, err)
 	}
 	if a.Digest != img.Digest {
-		return "", exit.Failedf("the approval of %s %s in %s is for digest %s, not %s: approve the image being deployed", svc, img.Tag, e.Name, a.Digest, img.Digest)
+		return "", fault.Refusedf("the approval of %s %s in %s is for digest %s, not %s: approve the image being deployed", svc, img.Tag, e.Name, a.Digest, img.Digest)
 	}
 	if claimed != "" && claimed != a.ApprovedBy {
-		return "", exit.Failedf("--approved-by %s, but the recorded approval of %s %s in %s is by %s", claimed, svc, img.Tag, e.Name, a.ApprovedBy)
+		return "", fault.Refusedf("approved by %s, you say, but the recorded approval of %s %s in %s is by %s", claimed, svc, img.Tag, e.Name, a.ApprovedBy)
 	}
 	if err := mayApprove(cfg, e, a.ApprovedBy); err != nil {
 		return "", err
 	}
 	if e.Approval == delivery.ApprovalReleaseManager {
 		if deployer == "" {
-			return "", exit.Usagef("%s needs a release manager who is not the deployer: pass --by NAME (who deploys)", e.Name)
+			return "", fault.Inputf("By", "%s needs a release manager who is not the deployer: name who deploys", e.Name)
 		}
 		if deployer == a.ApprovedBy {
-			return "", exit.Failedf("%s approved %s %s for %s and cannot also deploy it: a release manager must not approve their own deploy", a.ApprovedBy, svc, img.Tag, e.Name)
+			return "", fault.Refusedf("%s approved %s %s for %s and cannot also deploy it: a release manager must not approve their own deploy", a.ApprovedBy, svc, img.Tag, e.Name)
 		}
 	}
 	return a.ApprovedBy, nil
@@ -287,7 +288,7 @@ func mayApprove(cfg *delivery.Config, e delivery.Environment, name string) error
 			return nil
 		}
 	}
-	return exit.Failedf("%s may not approve %s: %s lists %s: %s", name, e.Name, delivery.FileName, what, strings.Join(list, ", "))
+	return fault.Refusedf("%s may not approve %s: %s lists %s: %s", name, e.Name, delivery.FileName, what, strings.Join(list, ", "))
 }
 
 // running is what the last deploy, promote or rollback recorded.
@@ -348,7 +349,7 @@ func checkOrder(ctx context.Context, t *gitops.Tree, action, env, svc string, sr
 		return nil
 	}
 	refuse := func(how string) error {
-		return exit.Failedf("%s of %s to %s refused: source %s is older than the running source %s (%s); deploys only move forward — to go back, use `smpctl rollback --env %s --service %s`",
+		return fault.Refusedf("%s of %s to %s refused: source %s is older than the running source %s (%s); deploys only move forward — to go back, use `smpctl rollback --env %s --service %s`",
 			action, svc, env, short(src.Commit), short(cur.sourceCommit), how, env, svc)
 	}
 	if src.Repo != "" && src.Commit != "" && cur.sourceCommit != "" {
@@ -408,32 +409,16 @@ func run(ctx context.Context, repo *gitops.Repo, out Outcome, noop string, chang
 		out.Message = noop
 		return out, nil
 	case err != nil:
-		return out, remoteError(err)
+		return out, err
 	}
 	out.Commit, out.Attempts = res.Commit, res.Attempts
 	out.Message = res.Subject
 	return out, nil
 }
 
-// remoteError gives engine errors their exit codes: a remote that does not
-// exist (or a path that leaves the repository) is bad input; a remote that
-// refused is a failure.
-func remoteError(err error) error {
-	var ee *exit.Error
-	switch {
-	case errors.As(err, &ee):
-		return err
-	case errors.Is(err, gitops.ErrRemoteNotFound), errors.Is(err, gitops.ErrNoBranch), errors.Is(err, gitops.ErrOutsideTree):
-		return exit.UsageError(err)
-	}
-	return exit.FailedError(err)
-}
-
-// Open opens the GitOps remote with exit-coded errors.
+// Open opens the GitOps remote the writes in this package go to. Its
+// errors carry their kind (gitops's sentinels): a remote that does not
+// exist is invalid input, one that refuses the credentials a refusal.
 func Open(r gitops.Remote, id gitops.Identity, opts gitops.Options) (*gitops.Repo, error) {
-	repo, err := gitops.Open(r, id, opts)
-	if err != nil {
-		return nil, remoteError(err)
-	}
-	return repo, nil
+	return gitops.Open(r, id, opts)
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/deploy"
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/gitops/gitopstest"
@@ -97,8 +97,6 @@ func lastCommit(t *testing.T, bare string) string {
 	return gitcmdtest.Git(t, bare, "log", "-1", "--format=%an <%ae>%n%B", "main")
 }
 
-func code(err error) int { return exit.Code(err) }
-
 func TestDeployWritesTheImageAndCommitsWithTrailers(t *testing.T) {
 	t.Parallel()
 	bare := newRemote(t, 0)
@@ -160,8 +158,8 @@ func TestDeployRefusesDuringAFreezeUnlessOverridden(t *testing.T) {
 	}
 	head := gitcmdtest.Git(t, bare, "rev-parse", "main")
 	_, err := deploy.Deploy(context.Background(), r, req)
-	if code(err) != 1 || !strings.Contains(err.Error(), `freeze "weekend" is active until Mon 2026-11-30 08:00 +07 (Asia/Ho_Chi_Minh)`) {
-		t.Fatalf("err = %v (exit %d), want exit 1 naming the window", err, code(err))
+	if !fault.IsRefused(err) || !strings.Contains(err.Error(), `freeze "weekend" is active until Mon 2026-11-30 08:00 +07 (Asia/Ho_Chi_Minh)`) {
+		t.Fatalf("err = %v (kind %v), want a refusal naming the window", err, fault.Kind(err))
 	}
 	if gitcmdtest.Git(t, bare, "rev-parse", "main") != head {
 		t.Error("a refused deploy committed")
@@ -199,17 +197,17 @@ func TestPromoteCopiesTheImageThroughTheGates(t *testing.T) {
 	}
 	// Skipping staging is refused.
 	_, err := deploy.Promote(ctx, r, deploy.PromoteRequest{Common: now, Service: "order-svc", From: "dev", To: "prod"})
-	if code(err) != 1 || !strings.Contains(err.Error(), "skips staging") {
+	if !fault.IsRefused(err) || !strings.Contains(err.Error(), "skips staging") {
 		t.Fatalf("skip: %v", err)
 	}
 	// Staging needs an approval.
 	_, err = deploy.Promote(ctx, r, deploy.PromoteRequest{Common: now, Service: "order-svc", From: "dev", To: "staging"})
-	if code(err) != 1 || !strings.Contains(err.Error(), "needs an approval") {
+	if !fault.IsRefused(err) || !strings.Contains(err.Error(), "needs an approval") {
 		t.Fatalf("no approval: %v", err)
 	}
 	// An approver not in delivery.yaml is refused.
 	_, err = deploy.Approve(ctx, r, deploy.ApproveRequest{Common: deploy.Common{By: "mallory", Now: wednesday}, Env: "staging", Service: "order-svc", Version: "3.3.0-rc.1"})
-	if code(err) != 1 || !strings.Contains(err.Error(), "mallory may not approve staging") {
+	if !fault.IsRefused(err) || !strings.Contains(err.Error(), "mallory may not approve staging") {
 		t.Fatalf("mallory: %v", err)
 	}
 	// lan approves; the digest comes from dev.
@@ -239,7 +237,7 @@ func TestPromoteCopiesTheImageThroughTheGates(t *testing.T) {
 	// Prod: a release manager who is not the deployer.
 	writeApproval(t, r, "prod", "3.3.0-rc.1", 'd', "minh")
 	_, err = deploy.Promote(ctx, r, deploy.PromoteRequest{Common: deploy.Common{By: "minh", Now: wednesday}, Service: "order-svc", From: "staging", To: "prod"})
-	if code(err) != 1 || !strings.Contains(err.Error(), "cannot also deploy it") {
+	if !fault.IsRefused(err) || !strings.Contains(err.Error(), "cannot also deploy it") {
 		t.Fatalf("self-approval: %v", err)
 	}
 	if _, err := deploy.Promote(ctx, r, deploy.PromoteRequest{Common: deploy.Common{By: "thu", Now: wednesday}, Service: "order-svc", From: "staging", To: "prod"}); err != nil {
@@ -247,7 +245,7 @@ func TestPromoteCopiesTheImageThroughTheGates(t *testing.T) {
 	}
 	// Promoting backwards is bad input.
 	_, err = deploy.Promote(ctx, r, deploy.PromoteRequest{Common: now, Service: "order-svc", From: "prod", To: "dev"})
-	if code(err) != 2 {
+	if !fault.IsInvalid(err) {
 		t.Fatalf("backwards: %v", err)
 	}
 }
@@ -284,7 +282,7 @@ func TestRollbackRestoresThePreviousImageAndHolds(t *testing.T) {
 	// An automated deploy is now refused, naming the hold and the fix.
 	_, err = deploy.Deploy(ctx, r, deploy.DeployRequest{Common: deploy.Common{By: "ci", Now: wednesday}, Env: "dev", Service: "order-svc",
 		Image: img(t, "order-svc", "3.4.0", 'f'), Source: deploy.Source{Time: wednesday.Add(time.Hour)}})
-	if code(err) != 1 || !strings.Contains(err.Error(), "held since 2026-11-25T10:00:00Z by oncall") || !strings.Contains(err.Error(), "smpctl hold release --env dev --service order-svc") {
+	if !fault.IsRefused(err) || !strings.Contains(err.Error(), "held since 2026-11-25T10:00:00Z by oncall") || !strings.Contains(err.Error(), "smpctl hold release --env dev --service order-svc") {
 		t.Fatalf("deploy on hold: %v", err)
 	}
 	// Rollback --to a tag from further back.
@@ -307,7 +305,7 @@ func TestRollbackRestoresThePreviousImageAndHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = deploy.Rollback(ctx, r, deploy.RollbackRequest{Common: deploy.Common{By: "x", Now: wednesday}, Env: "dev", Service: "order-svc", To: "9.9.9"})
-	if code(err) != 2 {
+	if !fault.IsInvalid(err) {
 		t.Fatalf("rollback to an unknown tag: %v", err)
 	}
 }
@@ -334,17 +332,17 @@ func TestOutOfOrderDeploysAreRefused(t *testing.T) {
 	}
 	// By time: an older build is refused.
 	err := dep("sha-c1", 'a', deploy.Source{Commit: c1, Time: wednesday.Add(-time.Hour)})
-	if code(err) != 1 || !strings.Contains(err.Error(), "older than the running source") {
+	if !fault.IsRefused(err) || !strings.Contains(err.Error(), "older than the running source") {
 		t.Fatalf("older by time: %v", err)
 	}
 	// By ancestry: c1 is refused even when its claimed time is later.
 	err = dep("sha-c1", 'a', deploy.Source{Commit: c1, Time: wednesday.Add(time.Hour), Repo: svc})
-	if code(err) != 1 || !strings.Contains(err.Error(), "by ancestry") {
+	if !fault.IsRefused(err) || !strings.Contains(err.Error(), "by ancestry") {
 		t.Fatalf("older by ancestry: %v", err)
 	}
 	// A --source-repo that is not a repository is bad input.
 	err = dep("sha-c1", 'a', deploy.Source{Commit: c1, Time: wednesday, Repo: t.TempDir()})
-	if code(err) != 2 {
+	if !fault.IsInvalid(err) {
 		t.Fatalf("bad source repo: %v", err)
 	}
 	// A newer build passes.
@@ -382,8 +380,8 @@ func TestBadInputIsExit2AndWritesNothing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := deploy.Deploy(context.Background(), r, deploy.DeployRequest{Common: deploy.Common{By: "ci", Now: wednesday}, Env: tc.env, Service: tc.svc, Image: good})
-			if code(err) != 2 || !strings.Contains(err.Error(), tc.says) {
-				t.Fatalf("err = %v (exit %d), want exit 2 saying %q", err, code(err), tc.says)
+			if !fault.IsInvalid(err) || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("err = %v (kind %v), want invalid input saying %q", err, fault.Kind(err), tc.says)
 			}
 		})
 	}
@@ -391,7 +389,7 @@ func TestBadInputIsExit2AndWritesNothing(t *testing.T) {
 		t.Error("bad input committed")
 	}
 	_, err := deploy.Open(gitops.Remote{URL: filepath.Join(t.TempDir(), "missing.git")}, gitops.Identity{Name: "a", Email: "a@b"}, gitops.Options{})
-	if code(err) != 2 || !errors.Is(err, gitops.ErrRemoteNotFound) {
+	if !fault.IsInvalid(err) || !errors.Is(err, gitops.ErrRemoteNotFound) {
 		t.Errorf("missing remote: %v", err)
 	}
 }
@@ -471,8 +469,8 @@ func TestRefusedCredentialsAreExit1WithoutTheToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = deploy.Deploy(context.Background(), r, req)
-	if code(err) != 1 || !errors.Is(err, gitops.ErrAuth) || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), "SMP_GIT_TOKEN") {
-		t.Fatalf("err = %v (exit %d), want exit 1, ErrAuth, a hint at SMP_GIT_TOKEN and no token", err, code(err))
+	if !fault.IsRefused(err) || !errors.Is(err, gitops.ErrAuth) || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), "SMP_GIT_TOKEN") {
+		t.Fatalf("err = %v (kind %v), want a refusal, ErrAuth, a hint at SMP_GIT_TOKEN and no token", err, fault.Kind(err))
 	}
 	r, err = deploy.Open(gitops.Remote{URL: url, Token: token, CAFile: ca}, gitops.Identity{Name: "a", Email: "a@b"}, gitops.Options{})
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/smp/delivery/internal/delivery"
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/freeze"
 	"github.com/smp/delivery/internal/gitops"
 )
@@ -46,7 +46,7 @@ func ListFreezes(ctx context.Context, repo *gitops.Repo, now time.Time) ([]Freez
 		return nil
 	})
 	if err != nil {
-		return nil, remoteError(err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -63,11 +63,11 @@ type FreezeRequest struct {
 // lines and layout stay.
 func AddFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Outcome, error) {
 	if err := freeze.Check(req.Freeze); err != nil {
-		return Outcome{}, exit.UsageError(err)
+		return Outcome{}, fault.Invalid(err)
 	}
 	for _, e := range req.Freeze.Environments {
 		if err := delivery.CheckName("environment", e); err != nil {
-			return Outcome{}, exit.UsageError(fmt.Errorf("--env: %w", err))
+			return Outcome{}, fault.Inputf("Env", "%w", err)
 		}
 	}
 	name := req.Freeze.Name
@@ -84,7 +84,7 @@ func AddFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Outco
 				if bytes.Equal(a, b) {
 					return nil, gitops.ErrNoChange
 				}
-				return nil, exit.Usagef("a different freeze named %q exists: remove it first with `smpctl freeze remove --name %s`", name, name)
+				return nil, fault.Invalidf("a different freeze named %q exists: remove it first with `smpctl freeze remove --name %s`", name, name)
 			}
 			return delivery.AddFreeze(src, req.Freeze)
 		})
@@ -96,7 +96,7 @@ func AddFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Outco
 func RemoveFreeze(ctx context.Context, repo *gitops.Repo, req FreezeRequest) (Outcome, error) {
 	name := req.Freeze.Name
 	if err := delivery.CheckName("freeze name", name); err != nil {
-		return Outcome{}, exit.UsageError(fmt.Errorf("--name: %w", err))
+		return Outcome{}, fault.Inputf("Name", "%w", err)
 	}
 	out := Outcome{Action: "freeze"}
 	return run(ctx, repo, out, "", func(_ context.Context, t *gitops.Tree) (gitops.Commit, error) {
@@ -127,10 +127,10 @@ func editFreezes(t *gitops.Tree, req FreezeRequest, verb string, edit func(*deli
 	switch {
 	case errors.Is(err, gitops.ErrNoChange):
 		return gitops.Commit{}, err
-	case errors.As(err, new(*exit.Error)):
+	case fault.Kind(err) != nil:
 		return gitops.Commit{}, err
 	case err != nil:
-		return gitops.Commit{}, exit.Usagef("%s in the GitOps repository: %w", delivery.FileName, err)
+		return gitops.Commit{}, fault.Invalidf("%s in the GitOps repository: %w", delivery.FileName, err)
 	}
 	if err := t.WriteFile(delivery.FileName, out); err != nil {
 		return gitops.Commit{}, err

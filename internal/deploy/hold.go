@@ -9,7 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops"
 )
 
@@ -26,7 +26,7 @@ func PlaceHold(ctx context.Context, repo *gitops.Repo, req HoldRequest) (Outcome
 		return Outcome{}, err
 	}
 	if req.By == "" {
-		return Outcome{}, exit.Usagef("missing --by: name who places the hold")
+		return Outcome{}, fault.Inputf("By", "no holder: name who places the hold")
 	}
 	out := Outcome{Action: "hold", Environment: req.Env, Service: req.Service}
 	var since string
@@ -151,7 +151,7 @@ func ListHolds(ctx context.Context, repo *gitops.Repo) ([]HeldService, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, remoteError(err)
+		return nil, err
 	}
 	sort.Slice(holds, func(i, j int) bool {
 		if holds[i].Environment != holds[j].Environment {

@@ -10,7 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/smp/delivery/internal/envfile"
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/imageref"
 )
@@ -36,11 +36,11 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 		return Outcome{}, err
 	}
 	if req.To != "" && strings.ContainsAny(req.To, " /\\:") && !strings.HasPrefix(req.To, "sha256:") {
-		return Outcome{}, exit.Usagef("--to %q: give a tag (3.2.0), a digest (sha256:...) or a GitOps revision", req.To)
+		return Outcome{}, fault.Inputf("To", "rollback target %q: give a tag (3.2.0), a digest (sha256:...) or a GitOps revision", req.To)
 	}
 	if strings.HasPrefix(req.To, "sha256:") {
 		if err := imageref.CheckDigest(req.To); err != nil {
-			return Outcome{}, exit.UsageError(fmt.Errorf("--to: %w", err))
+			return Outcome{}, fault.Inputf("To", "rollback target: %w", err)
 		}
 	}
 	var img imageref.Ref
@@ -113,11 +113,11 @@ func findTarget(ctx context.Context, t *gitops.Tree, req RollbackRequest, cur en
 		if hash, err := t.Resolve(ctx, req.To); err == nil && hash != "" {
 			b, err := t.Show(ctx, hash, path)
 			if err != nil {
-				return envfile.Values{}, gitops.Revision{}, exit.Usagef("--to %s: %s did not exist at that revision", req.To, path)
+				return envfile.Values{}, gitops.Revision{}, fault.Inputf("To", "rollback target %s: %s did not exist at that revision", req.To, path)
 			}
 			v, err := envfile.Read(b)
 			if err != nil || v.Image.Digest == "" {
-				return envfile.Values{}, gitops.Revision{}, exit.Usagef("--to %s: %s had no pinned image at that revision", req.To, path)
+				return envfile.Values{}, gitops.Revision{}, fault.Inputf("To", "rollback target %s: %s had no pinned image at that revision", req.To, path)
 			}
 			var found gitops.Revision
 			_ = t.Log(ctx, path, func(rev gitops.Revision) (bool, error) {
@@ -156,9 +156,9 @@ func findTarget(ctx context.Context, t *gitops.Tree, req RollbackRequest, cur en
 	}
 	if target.Image.Digest == "" {
 		if req.To == "" {
-			return envfile.Values{}, gitops.Revision{}, exit.Failedf("nothing to roll back to: the history of %s has no image other than %s", path, cur.Image.Tag)
+			return envfile.Values{}, gitops.Revision{}, fault.Refusedf("nothing to roll back to: the history of %s has no image other than %s", path, cur.Image.Tag)
 		}
-		return envfile.Values{}, gitops.Revision{}, exit.Usagef("--to %s: no image with that tag, digest or revision in the history of %s", req.To, path)
+		return envfile.Values{}, gitops.Revision{}, fault.Inputf("To", "rollback target %s: no image with that tag, digest or revision in the history of %s", req.To, path)
 	}
 	return target, found, nil
 }

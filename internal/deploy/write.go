@@ -6,7 +6,7 @@ import (
 
 	"github.com/smp/delivery/internal/delivery"
 	"github.com/smp/delivery/internal/envfile"
-	"github.com/smp/delivery/internal/exit"
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/imageref"
 )
@@ -71,7 +71,7 @@ func Promote(ctx context.Context, repo *gitops.Repo, req PromoteRequest) (Outcom
 		return Outcome{}, err
 	}
 	if err := delivery.CheckName("environment", req.To); err != nil {
-		return Outcome{}, exit.UsageError(fmt.Errorf("--to: %w", err))
+		return Outcome{}, fault.Inputf("To", "%w", err)
 	}
 	out := Outcome{Action: "promote", Environment: req.To, Service: req.Service}
 	return runPromote(ctx, repo, out, req)
@@ -97,9 +97,9 @@ func runPromote(ctx context.Context, repo *gitops.Repo, out Outcome, req Promote
 		}
 		switch {
 		case ti <= fi:
-			return gitops.Commit{}, exit.Usagef("promote goes forward along %v: %s comes before %s", cfg.EnvNames(), req.To, req.From)
+			return gitops.Commit{}, fault.Invalidf("promote goes forward along %v: %s comes before %s", cfg.EnvNames(), req.To, req.From)
 		case ti > fi+1 && !to.AllowSkip:
-			return gitops.Commit{}, exit.Failedf("promoting %s from %s to %s skips %s: promote to %s first, or set allowSkip: true on %s in %s",
+			return gitops.Commit{}, fault.Refusedf("promoting %s from %s to %s skips %s: promote to %s first, or set allowSkip: true on %s in %s",
 				req.Service, req.From, req.To, cfg.Environments[fi+1].Name, cfg.Environments[fi+1].Name, req.To, delivery.FileName)
 		}
 		_, src, err := readEnvFile(t, req.From, req.Service)
@@ -107,11 +107,11 @@ func runPromote(ctx context.Context, repo *gitops.Repo, out Outcome, req Promote
 			return gitops.Commit{}, err
 		}
 		if src.Image.Digest == "" || src.Image.Tag == "" || src.Image.Repository == "" {
-			return gitops.Commit{}, exit.Failedf("%s has no pinned image in %s (%s): deploy it there first", req.Service, req.From, envPath(req.From, req.Service))
+			return gitops.Commit{}, fault.Refusedf("%s has no pinned image in %s (%s): deploy it there first", req.Service, req.From, envPath(req.From, req.Service))
 		}
 		img = imageref.Ref{Repository: src.Image.Repository, Tag: src.Image.Tag, Digest: src.Image.Digest}
 		if _, err := imageref.Parse(img.String()); err != nil {
-			return gitops.Commit{}, exit.Usagef("%s: %w", envPath(req.From, req.Service), err)
+			return gitops.Commit{}, fault.Invalidf("%s: %w", envPath(req.From, req.Service), err)
 		}
 		// Carry the build's source over, so lead time counts from the commit.
 		source, err := sourceOf(ctx, t, req.From, req.Service, img.Digest)

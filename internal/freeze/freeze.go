@@ -9,7 +9,6 @@
 package freeze
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/delivery"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Window is an active freeze.
@@ -39,7 +40,7 @@ func (w Window) String() string {
 }
 
 // ErrInvalid is wrapped by every validation error.
-var ErrInvalid = errors.New("invalid freeze")
+var ErrInvalid = fault.Invalidf("invalid freeze")
 
 // Active returns the active freeze for env at now, if any. When several are
 // active, the one that ends last is returned: that is when env unfreezes.

@@ -16,7 +16,6 @@ package gate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -30,6 +29,8 @@ import (
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Options of a verification.
@@ -89,7 +90,7 @@ type Result struct {
 }
 
 // ErrGateFailed is returned when a check failed.
-var ErrGateFailed = errors.New("metric gate failed")
+var ErrGateFailed = fault.Refusedf("metric gate failed")
 
 var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
@@ -97,23 +98,23 @@ var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 func (o *Options) Validate() error {
 	u, err := url.Parse(o.Prometheus)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--prometheus %q: give the server's base URL, e.g. http://127.0.0.1:9090", o.Prometheus)
+		return fault.Inputf("Prometheus", "Prometheus URL %q: give the server's base URL, e.g. http://127.0.0.1:9090", o.Prometheus)
 	}
 	if !labelRE.MatchString(o.Env) {
-		return fmt.Errorf("--env %q: an environment name (lower-case letters, digits, '-')", o.Env)
+		return fault.Inputf("Env", "environment %q: give an environment name (lower-case letters, digits, '-')", o.Env)
 	}
 	if !labelRE.MatchString(o.Service) {
-		return fmt.Errorf("--service %q: a service name (lower-case letters, digits, '-')", o.Service)
+		return fault.Inputf("Service", "service %q: give a service name (lower-case letters, digits, '-')", o.Service)
 	}
 	if o.MinLatencyDelta < 0 {
-		return fmt.Errorf("--min-latency-delta %s is negative", o.MinLatencyDelta)
+		return fault.Inputf("MinLatencyDelta", "minimum latency delta %s is negative: give 0 or more, e.g. 25ms", o.MinLatencyDelta)
 	}
 	if o.Window != 0 && (o.Window < 10*time.Second || o.Window > 24*time.Hour) {
-		return fmt.Errorf("--window %s: use 10s to 24h", o.Window)
+		return fault.Inputf("Window", "window %s: use 10s to 24h", o.Window)
 	}
 	for _, v := range []string{o.Version, o.Baseline} {
 		if strings.ContainsAny(v, "\"\\\n{}") {
-			return fmt.Errorf("version %q: no quotes, braces or backslashes", v)
+			return fault.Invalidf("version %q: no quotes, braces or backslashes", v)
 		}
 	}
 	return nil
@@ -250,7 +251,7 @@ func Verify(ctx context.Context, o Options) (Result, error) {
 	}
 	res.ErrorRate = nanZero(errRate)
 	if res.Requests == 0 {
-		res.Checks = append(res.Checks, Check{Name: "traffic", OK: false, Detail: fmt.Sprintf("no API requests to %s in the last %s: nothing to judge (send traffic, or widen --window)", res.Version, w)})
+		res.Checks = append(res.Checks, Check{Name: "traffic", OK: false, Detail: fmt.Sprintf("no API requests to %s in the last %s: nothing to judge (send traffic, or widen the window)", res.Version, w)})
 	} else {
 		res.Checks = append(res.Checks, Check{Name: "traffic", OK: true, Value: res.Requests, Detail: fmt.Sprintf("%.0f API requests in %s", res.Requests, w)})
 		res.Checks = append(res.Checks, Check{Name: "error rate", OK: res.ErrorRate <= o.MaxErrorRate, Value: res.ErrorRate, Limit: o.MaxErrorRate,

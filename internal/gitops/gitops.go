@@ -51,20 +51,23 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
-// Sentinel errors. Callers decide exit codes with errors.Is.
+// Sentinel errors. Each fault wraps its kind (package fault).
 var (
 	// ErrNoChange: the Change left the tree as it was; nothing was committed.
+	// An outcome ("already done"), not a fault: it carries no fault kind.
 	ErrNoChange = errors.New("nothing to commit")
 	// ErrRemoteNotFound: the remote does not exist or is not a git repository.
-	ErrRemoteNotFound = errors.New("GitOps remote not found")
+	ErrRemoteNotFound = fault.Invalidf("GitOps remote not found")
 	// ErrAuth: the remote refused the credentials.
-	ErrAuth = errors.New("GitOps remote refused the credentials")
+	ErrAuth = fault.Refusedf("GitOps remote refused the credentials")
 	// ErrRejected: every push attempt was rejected within the budget.
-	ErrRejected = errors.New("push rejected")
+	ErrRejected = fault.Refusedf("push rejected")
 	// ErrNoBranch: the remote has no such branch yet.
-	ErrNoBranch = errors.New("GitOps remote has no such branch")
+	ErrNoBranch = fault.Invalidf("GitOps remote has no such branch")
 )
 
 // DefaultRetryDelay is the least first back-off after a rejected push. The

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Tree is a checkout of the remote's newest head, handed to a Change.
@@ -51,7 +53,7 @@ func (t *Tree) touch(rel string) {
 }
 
 // ErrOutsideTree is returned for a path that escapes the repository.
-var ErrOutsideTree = errors.New("path leaves the GitOps repository")
+var ErrOutsideTree = fault.Invalidf("path leaves the GitOps repository")
 
 func (t *Tree) abs(rel string) (string, error) {
 	if !filepath.IsLocal(filepath.FromSlash(rel)) || strings.Contains(rel, "\\") {

@@ -6,7 +6,6 @@ package helmrender
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -19,10 +18,12 @@ import (
 	"helm.sh/helm/v3/pkg/lint"
 	"helm.sh/helm/v3/pkg/lint/support"
 	"helm.sh/helm/v3/pkg/release"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrLint is wrapped by Lint's error when the chart has lint warnings or errors.
-var ErrLint = errors.New("chart lint failed")
+var ErrLint = fault.Refusedf("chart lint failed")
 
 // DefaultKubeVersion is the cluster version charts are rendered for; it matches the
 // k8s.io/kubernetes schemas the output is validated against.

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/smp/delivery/internal/gitcmd"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Side is a service's state in one environment of a diff.
@@ -73,7 +75,7 @@ func (r *Repo) Diff(ctx context.Context, from, to string, o DiffOptions) (*Diff,
 		}
 	}
 	if from == to {
-		return nil, badInput("--from and --to are both %q: give two different environments, e.g. --from staging --to prod", from)
+		return nil, fault.Inputf("to", "both environments are %q: give two different environments, e.g. staging and prod", from)
 	}
 	if o.Service != "" {
 		if err := snap.CheckService(o.Service); err != nil {
@@ -84,7 +86,7 @@ func (r *Repo) Diff(ctx context.Context, from, to string, o DiffOptions) (*Diff,
 	if o.SourceRepo != "" {
 		g := gitcmd.Runner{Dir: o.SourceRepo}
 		if _, err := g.Output(ctx, "rev-parse", "--git-dir"); err != nil {
-			return nil, badInput("--source-repo %s is not a git repository: give a local clone of the service's repository", o.SourceRepo)
+			return nil, fault.Inputf("SourceRepo", "%s is not a git repository: give a local clone of the service's repository", o.SourceRepo)
 		}
 		src = &g
 	}

@@ -14,11 +14,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // TestOpenOverHTTPSendsTheTokenAndReportsARefusal serves a real bare
 // repository through git http-backend (CGI) behind a token check: without
-// the token the remote refuses (ErrRemoteRefused, exit 1), with it the
+// the token the remote refuses (fault.ErrRefused, exit 1), with it the
 // clone works, and the token never shows in an error.
 func TestOpenOverHTTPSendsTheTokenAndReportsARefusal(t *testing.T) {
 	t.Parallel()
@@ -53,12 +55,12 @@ func TestOpenOverHTTPSendsTheTokenAndReportsARefusal(t *testing.T) {
 	}
 
 	_, err = Open(ctx, url, OpenOptions{CacheDir: t.TempDir(), FetchTimeout: time.Minute, CAFile: ca})
-	if !errors.Is(err, ErrRemoteRefused) {
-		t.Fatalf("no token: %v, want ErrRemoteRefused", err)
+	if !errors.Is(err, fault.ErrRefused) {
+		t.Fatalf("no token: %v, want fault.ErrRefused", err)
 	}
 	_, err = Open(ctx, url, OpenOptions{CacheDir: t.TempDir(), FetchTimeout: time.Minute, Token: "wrong-token", CAFile: ca})
-	if !errors.Is(err, ErrRemoteRefused) {
-		t.Fatalf("wrong token: %v, want ErrRemoteRefused", err)
+	if !errors.Is(err, fault.ErrRefused) {
+		t.Fatalf("wrong token: %v, want fault.ErrRefused", err)
 	}
 	if strings.Contains(err.Error(), "wrong-token") {
 		t.Errorf("the token leaked into the error: %v", err)

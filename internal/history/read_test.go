@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/gitopsgen"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // story builds the history most tests read: order-svc built from three
@@ -148,14 +150,14 @@ func TestReadersRefuseUnknownAndMaliciousNames(t *testing.T) {
 		{"prod", "billing-svc", "unknown service"},
 	} {
 		_, err := r.History(ctx, tt.env, tt.svc, 0)
-		if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tt.want) {
+		if !errors.Is(err, fault.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("History(%q, %q) = %v, want bad input %q", tt.env, tt.svc, err, tt.want)
 		}
 	}
-	if _, err := r.Diff(ctx, "prod", "prod", DiffOptions{}); !errors.Is(err, ErrBadInput) {
+	if _, err := r.Diff(ctx, "prod", "prod", DiffOptions{}); !errors.Is(err, fault.ErrInvalid) {
 		t.Errorf("diff prod prod = %v, want bad input", err)
 	}
-	if _, err := r.Metrics(ctx, MetricsOptions{Env: "../etc"}); !errors.Is(err, ErrBadInput) {
+	if _, err := r.Metrics(ctx, MetricsOptions{Env: "../etc"}); !errors.Is(err, fault.ErrInvalid) {
 		t.Errorf("metrics --env ../etc = %v, want bad input", err)
 	}
 }
@@ -203,7 +205,7 @@ func TestDiffNamesWhatDiffersAndTheSourceCommitsBetween(t *testing.T) {
 	if err != nil || len(d.Services) != 1 || !strings.Contains(d.Services[0].Note, "is not in") {
 		t.Errorf("diff with an unrelated source repo = %+v, %v", d, err)
 	}
-	if _, err := f.open(t).Diff(context.Background(), "staging", "prod", DiffOptions{SourceRepo: t.TempDir()}); !errors.Is(err, ErrBadInput) {
+	if _, err := f.open(t).Diff(context.Background(), "staging", "prod", DiffOptions{SourceRepo: t.TempDir()}); !errors.Is(err, fault.ErrInvalid) {
 		t.Errorf("--source-repo that is not a repo: %v, want bad input", err)
 	}
 }
@@ -299,14 +301,14 @@ func TestOpenReadsPathsBareRepositoriesAndURLs(t *testing.T) {
 	runGit(t, noConfig, t0, "init", "--quiet")
 	runGit(t, noConfig, t0, "commit", "--quiet", "--allow-empty", "-m", "x")
 	for _, tt := range []struct{ spec, want string }{
-		{"", "missing --gitops"},
+		{"", "no GitOps repository"},
 		{filepath.Join(t.TempDir(), "nope"), "no such file"},
 		{notRepo, "not a git repository"},
 		{noConfig, "no delivery.yaml"},
 		{"file://" + filepath.Join(t.TempDir(), "nope.git"), "does not exist"},
 	} {
 		_, err := Open(ctx, tt.spec, OpenOptions{CacheDir: t.TempDir()})
-		if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tt.want) {
+		if !errors.Is(err, fault.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Open(%q) = %v, want bad input containing %q", tt.spec, err, tt.want)
 		}
 	}

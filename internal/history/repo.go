@@ -7,29 +7,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitcmd"
 	"github.com/smp/delivery/internal/gitops"
 )
-
-// ErrBadInput marks errors the user fixes by changing the command line:
-// a repository path or URL that does not exist, an unknown environment or
-// service (exit 2).
-var ErrBadInput = errors.New("bad input")
-
-// ErrRemoteRefused marks a remote that exists but refused us, e.g. the
-// credentials (exit 1).
-var ErrRemoteRefused = errors.New("remote refused")
-
-// inputError is a bad-input error whose message is the user's whole story
-// (what, where, how to fix), and which errors.Is matches to ErrBadInput.
-type inputError struct{ msg string }
-
-func (e *inputError) Error() string        { return e.msg }
-func (e *inputError) Is(target error) bool { return target == ErrBadInput }
-
-func badInput(format string, args ...any) error {
-	return &inputError{msg: fmt.Sprintf(format, args...)}
-}
 
 // DefaultFetchTimeout bounds the clone or fetch of a remote GitOps repository.
 const DefaultFetchTimeout = 2 * time.Minute
@@ -65,7 +46,7 @@ func IsURL(spec string) bool { return gitops.IsURL(spec) }
 // cache (gitops.OpenMirror), cloned on first use and fetched after.
 func Open(ctx context.Context, spec string, o OpenOptions) (*Repo, error) {
 	if spec == "" {
-		return nil, badInput("missing --gitops: give the GitOps repository's path or URL (or set SMP_GITOPS)")
+		return nil, fault.Inputf("gitops", "no GitOps repository: give its path or URL")
 	}
 	dir := spec
 	if IsURL(spec) {
@@ -74,17 +55,17 @@ func Open(ctx context.Context, spec string, o OpenOptions) (*Repo, error) {
 			return nil, err
 		}
 	} else if _, err := os.Stat(spec); err != nil {
-		return nil, badInput("gitops repository %s: %v: give the path of a clone or bare repository, or a URL", spec, errors.Unwrap(err))
+		return nil, fault.Invalidf("gitops repository %s: %v: give the path of a clone or bare repository, or a URL", spec, errors.Unwrap(err))
 	}
 	r := &Repo{Source: spec, git: gitcmd.Runner{Dir: dir}}
 	if _, err := r.git.Output(ctx, "rev-parse", "--git-dir"); err != nil {
-		return nil, badInput("gitops repository %s is not a git repository: give a clone or bare repository of smp-gitops (create one with smpctl gitops init)", gitops.Redact(spec))
+		return nil, fault.Invalidf("gitops repository %s is not a git repository: give a clone or bare repository of smp-gitops (create one with smpctl gitops init)", gitops.Redact(spec))
 	}
 	if _, err := r.git.Output(ctx, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"); err != nil {
-		return nil, badInput("gitops repository %s has no commits on its HEAD branch: create one with smpctl gitops init", gitops.Redact(spec))
+		return nil, fault.Invalidf("gitops repository %s has no commits on its HEAD branch: create one with smpctl gitops init", gitops.Redact(spec))
 	}
 	if _, err := r.git.Run(ctx, "cat-file", "-e", "HEAD:delivery.yaml"); err != nil {
-		return nil, badInput("%s is not a gitops repository: HEAD has no delivery.yaml (create one with smpctl gitops init)", gitops.Redact(spec))
+		return nil, fault.Invalidf("%s is not a gitops repository: HEAD has no delivery.yaml (create one with smpctl gitops init)", gitops.Redact(spec))
 	}
 	return r, nil
 }
@@ -107,11 +88,11 @@ func mirror(ctx context.Context, url string, o OpenOptions) (string, error) {
 	case err == nil:
 		return m.Dir(), nil
 	case errors.Is(err, gitops.ErrAuth):
-		return "", fmt.Errorf("%w: read gitops repository %s: %w", ErrRemoteRefused, shown, err)
+		return "", fault.Refused(fmt.Errorf("read gitops repository %s: %w", shown, err))
 	case errors.Is(err, context.DeadlineExceeded):
 		return "", fmt.Errorf("read gitops repository %s: %w (raise --gitops-timeout or check the network)", shown, err)
 	case errors.Is(err, gitops.ErrRemoteNotFound):
-		return "", badInput("read gitops repository %s: %v", shown, err)
+		return "", fault.Invalidf("read gitops repository %s: %v", shown, err)
 	}
-	return "", badInput("read gitops repository %s: %v: check the URL (git ls-remote %s)", shown, err, shown)
+	return "", fault.Invalidf("read gitops repository %s: %v: check the URL (git ls-remote %s)", shown, err, shown)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/smp/delivery/internal/delivery"
 	"github.com/smp/delivery/internal/envfile"
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Key names one service in one environment.
@@ -110,7 +111,7 @@ func (r *Repo) snapshot(ctx context.Context, contents bool) (*Snapshot, error) {
 	}
 	cfg, err := delivery.Parse(blobs[0])
 	if err != nil {
-		return nil, badInput("%s: delivery.yaml at %s: %v: fix it with a commit", r.Source, short(head), err)
+		return nil, fault.Invalidf("%s: delivery.yaml at %s: %v: fix it with a commit", r.Source, short(head), err)
 	}
 	s := &Snapshot{Commit: head, Config: cfg, Files: map[Key]EnvFile{}, Holds: map[Key]Hold{}}
 	for _, k := range keysOnly {
@@ -250,27 +251,27 @@ func (s *Snapshot) Services() []string {
 // CheckEnv returns a bad-input error unless env is a known environment.
 func (s *Snapshot) CheckEnv(env string) error {
 	if err := delivery.CheckName("environment", env); err != nil {
-		return badInput("%v", err)
+		return fault.Invalidf("%v", err)
 	}
 	for _, e := range s.Envs() {
 		if e == env {
 			return nil
 		}
 	}
-	return badInput("unknown environment %q: use one of %s (delivery.yaml at %s)", env, strings.Join(s.Envs(), ", "), short(s.Commit))
+	return fault.Invalidf("unknown environment %q: use one of %s (delivery.yaml at %s)", env, strings.Join(s.Envs(), ", "), short(s.Commit))
 }
 
 // CheckService returns a bad-input error unless svc is a known service.
 func (s *Snapshot) CheckService(svc string) error {
 	if err := delivery.CheckName("service", svc); err != nil {
-		return badInput("%v", err)
+		return fault.Invalidf("%v", err)
 	}
 	for _, x := range s.Services() {
 		if x == svc {
 			return nil
 		}
 	}
-	return badInput("unknown service %q: it is neither in delivery.yaml nor has a file under environments/ (add it with smpctl gitops add-service %s)", svc, svc)
+	return fault.Invalidf("unknown service %q: it is neither in delivery.yaml nor has a file under environments/ (add it with smpctl gitops add-service %s)", svc, svc)
 }
 
 func short(sha string) string {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"debug/buildinfo"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,14 +22,16 @@ import (
 
 	"github.com/smp/delivery/internal/imageref"
 	"github.com/smp/delivery/internal/sbom"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Sentinel errors for inputs the user must fix (exit 2).
 var (
-	ErrNotMain  = errors.New("not a main package")
-	ErrCgoOnly  = errors.New("package needs cgo")
-	ErrNoCommit = errors.New("source commit unknown")
-	ErrBadInput = errors.New("invalid build input")
+	ErrNotMain  = fault.Invalidf("not a main package")
+	ErrCgoOnly  = fault.Invalidf("package needs cgo")
+	ErrNoCommit = fault.Invalidf("source commit unknown")
+	ErrBadInput = fault.Invalidf("invalid build input")
 )
 
 // OCI annotation keys written on every image (and as config labels).
@@ -194,7 +195,7 @@ func ParsePlatforms(s string) ([]v1.Platform, error) {
 		out = append(out, *p)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: no platform given: e.g. --platform linux/amd64", ErrBadInput)
+		return nil, fault.Inputf("Platforms", "%w: no platform given: give one such as linux/amd64", ErrBadInput)
 	}
 	return out, nil
 }
@@ -254,7 +255,7 @@ func (o *BuildOptions) listPackage(ctx context.Context, cgo string) (*goPackage,
 func (o *BuildOptions) checkPackage(ctx context.Context) error {
 	st, err := os.Stat(o.Dir)
 	if err != nil || !st.IsDir() {
-		return fmt.Errorf("%w: --dir %s is not a directory: give the service's main package, e.g. --dir ./cmd/server", ErrBadInput, o.Dir)
+		return fault.Inputf("Dir", "%w: %s is not a directory: give the service's main package, e.g. ./cmd/server", ErrBadInput, o.Dir)
 	}
 	p, err := o.listPackage(ctx, "0")
 	if err != nil {
@@ -268,10 +269,10 @@ func (o *BuildOptions) checkPackage(ctx context.Context) error {
 		if p.Error != nil {
 			msg = p.Error.Err
 		}
-		return fmt.Errorf("%w: %s: %s; give the service's main package, e.g. --dir ./cmd/server", ErrNotMain, o.Dir, msg)
+		return fault.Inputf("Dir", "%w: %s: %s; give the service's main package, e.g. ./cmd/server", ErrNotMain, o.Dir, msg)
 	}
 	if p.Name != "main" {
-		return fmt.Errorf("%w: %s is package %q (%s); give the directory of package main, e.g. --dir ./cmd/server", ErrNotMain, o.Dir, p.Name, p.ImportPath)
+		return fault.Inputf("Dir", "%w: %s is package %q (%s); give the directory of package main, e.g. ./cmd/server", ErrNotMain, o.Dir, p.Name, p.ImportPath)
 	}
 	if p.Error != nil {
 		return fmt.Errorf("%w: %s: %s", ErrBadInput, o.Dir, p.Error.Err)
@@ -285,18 +286,18 @@ func (o *BuildOptions) gitFacts(ctx context.Context) error {
 	if o.Commit == "" {
 		c, err := o.output(ctx, nil, "git", "rev-parse", "HEAD")
 		if err != nil {
-			return fmt.Errorf("%w: no --commit and git cannot tell (%w): run in a git checkout or pass --commit SHA --version V", ErrNoCommit, err)
+			return fault.Inputf("Commit", "%w: none given and git cannot tell (%w): run in a git checkout or give the commit and the version", ErrNoCommit, err)
 		}
 		o.Commit = c
 	}
 	if !isHex(o.Commit) || len(o.Commit) < 7 {
-		return fmt.Errorf("%w: commit %q is not a hex commit id of at least 7 digits", ErrBadInput, o.Commit)
+		return fault.Inputf("Commit", "%w: commit %q is not a hex commit id of at least 7 digits", ErrBadInput, o.Commit)
 	}
 	o.Commit = strings.ToLower(o.Commit)
 	if o.Version == "" {
 		v, err := o.output(ctx, nil, "git", "describe", "--tags", "--always")
 		if err != nil {
-			return fmt.Errorf("%w: no --version and git describe failed (%w): pass --version V", ErrNoCommit, err)
+			return fault.Inputf("Version", "%w: no version given and git describe failed (%w): give the version", ErrNoCommit, err)
 		}
 		o.Version = v
 	}
@@ -346,7 +347,7 @@ func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 		o.Platforms = []v1.Platform{{OS: "linux", Architecture: "amd64"}}
 	}
 	if o.Repo.RepositoryStr() == "" {
-		return nil, fmt.Errorf("%w: no image repository: pass --image ghcr.io/smp/<service>", ErrBadInput)
+		return nil, fault.Inputf("Repo", "%w: no image repository: give one such as ghcr.io/smp/<service>", ErrBadInput)
 	}
 	for _, t := range o.Tags {
 		if err := imageref.CheckTag(t); err != nil {
@@ -354,7 +355,7 @@ func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 		}
 	}
 	if st, err := os.Stat(o.Dir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("%w: --dir %s is not a directory: give the service's main package, e.g. --dir ./cmd/server", ErrBadInput, o.Dir)
+		return nil, fault.Inputf("Dir", "%w: %s is not a directory: give the service's main package, e.g. ./cmd/server", ErrBadInput, o.Dir)
 	}
 	// On an early return the resolution finishes on its own (bounded by
 	// DefaultBaseTimeout or the retries) into the buffered channel; it

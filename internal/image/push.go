@@ -17,14 +17,16 @@ import (
 
 	"github.com/smp/delivery/internal/imageref"
 	"github.com/smp/delivery/internal/sbom"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Sentinel errors for expected outcomes.
 var (
 	// ErrNotFound: no image for that tag, digest or commit (exit 1).
-	ErrNotFound = errors.New("image not found")
+	ErrNotFound = fault.Refusedf("image not found")
 	// ErrTagTaken: the tag already names another digest; release tags never move (exit 1).
-	ErrTagTaken = errors.New("tag already points to another digest")
+	ErrTagTaken = fault.Refusedf("tag already points to another digest")
 )
 
 // Pushed is the outcome of a push: what to write in the GitOps repo.
@@ -227,7 +229,7 @@ type Tagged struct {
 // or release tag on the digest built for the commit).
 func Tag(ctx context.Context, d name.Digest, tags []string, acc imageref.Access) (*Tagged, error) {
 	if len(tags) == 0 {
-		return nil, fmt.Errorf("%w: no --tag given: e.g. --tag 3.3.0-rc.1", ErrBadInput)
+		return nil, fault.Inputf("tags", "%w: no tag given: give one such as 3.3.0-rc.1", ErrBadInput)
 	}
 	for _, t := range tags {
 		if err := imageref.CheckTag(t); err != nil {
@@ -268,7 +270,7 @@ type Resolved struct {
 func Resolve(ctx context.Context, repo name.Repository, commit string, acc imageref.Access) (*Resolved, error) {
 	commit = strings.ToLower(commit)
 	if !isHex(commit) || len(commit) < 7 || len(commit) > 64 {
-		return nil, fmt.Errorf("%w: --source-commit %q is not a commit id (7 to 40 hex digits)", ErrBadInput, commit)
+		return nil, fault.Inputf("commit", "%w: %q is not a commit id (7 to 40 hex digits)", ErrBadInput, commit)
 	}
 	tag := repo.Tag(ShortTag(commit))
 	opts := acc.Options(ctx)

@@ -18,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/smp/delivery/internal/imageref"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Base choices.
@@ -40,7 +42,7 @@ const (
 // it (401, 403, 404, manifest unknown, a server error): exit 1, never a
 // silent fall back to the built-in base, because a misconfigured mirror
 // must not quietly ship another base.
-var ErrBaseRefused = errors.New("base image refused")
+var ErrBaseRefused = fault.Refusedf("base image refused")
 
 // pulledBase is a base image pinned by digest, fetched under the build's
 // context (pushing later streams its layers from its registry).

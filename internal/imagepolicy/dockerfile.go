@@ -11,13 +11,14 @@ package imagepolicy
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrBadInput marks input that cannot be checked at all (exit 2).
-var ErrBadInput = errors.New("invalid policy input")
+var ErrBadInput = fault.Invalidf("invalid policy input")
 
 // Instruction is one Dockerfile instruction after joining continuation lines.
 type Instruction struct {

@@ -10,17 +10,18 @@
 package imageref
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"regexp"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrInvalid marks a reference the user must fix (bad input, exit 2).
-var ErrInvalid = errors.New("invalid image reference")
+var ErrInvalid = fault.Invalidf("invalid image reference")
 
 // tagPattern is the OCI distribution spec's tag grammar.
 var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)

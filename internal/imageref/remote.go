@@ -15,11 +15,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrUnreachable marks a registry that did not answer after the bounded
 // retries (a refused remote, exit 1).
-var ErrUnreachable = errors.New("registry unreachable")
+var ErrUnreachable = fault.Refusedf("registry unreachable")
 
 // Access says how smpctl reaches registries: credentials, transport and the
 // retry budget. The zero value reads ~/.docker/config.json and retries three

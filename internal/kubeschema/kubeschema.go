@@ -26,11 +26,13 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrInvalid is wrapped by every error that reports bad input: a stream that is not YAML or
 // an object not matching its schema. Other errors mean the schemas could not be loaded.
-var ErrInvalid = errors.New("invalid manifest")
+var ErrInvalid = fault.Invalidf("invalid manifest")
 
 // Problem is one way one object does not match its schema.
 type Problem struct {

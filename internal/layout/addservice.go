@@ -12,6 +12,8 @@ import (
 
 	"github.com/smp/delivery/internal/delivery"
 	"github.com/smp/delivery/internal/gitcmd"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // AddOptions configure AddService.
@@ -54,34 +56,34 @@ var (
 func AddService(ctx context.Context, dir, name string, o AddOptions) (res AddResult, err error) {
 	res = AddResult{Service: name}
 	if err := delivery.CheckName("service name", name); err != nil {
-		return res, badInput("%v", err)
+		return res, fault.Invalidf("%v", err)
 	}
 	if o.Image == "" {
 		o.Image = "ghcr.io/smp/" + name
 	}
 	if !imageRE.MatchString(o.Image) {
-		return res, badInput("invalid --image %q: give an image repository without tag or digest, e.g. ghcr.io/smp/%s", o.Image, name)
+		return res, fault.Inputf("Image", "invalid image repository %q: give an image repository without tag or digest, e.g. ghcr.io/smp/%s", o.Image, name)
 	}
 	if o.ChartVersion == "" {
 		o.ChartVersion = DefaultChartVersion
 	}
 	if !versionRE.MatchString(o.ChartVersion) {
-		return res, badInput("invalid chart version %q: give a SemVer chart version such as 0.1.0", o.ChartVersion)
+		return res, fault.Invalidf("invalid chart version %q: give a SemVer chart version such as 0.1.0", o.ChartVersion)
 	}
 	cfgPath := filepath.Join(dir, delivery.FileName)
 	src, err := os.ReadFile(cfgPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return res, badInput("%s is not a gitops repository (no %s): run smpctl gitops init %s first, or pass --dir", dir, delivery.FileName, dir)
+		return res, fault.Invalidf("%s is not a gitops repository (no %s): run smpctl gitops init %s first, or give the GitOps work tree", dir, delivery.FileName, dir)
 	}
 	if err != nil {
 		return res, fmt.Errorf("read %s: %w", cfgPath, err)
 	}
 	cfg, err := delivery.Parse(src)
 	if err != nil {
-		return res, badInput("%s: %v", cfgPath, err)
+		return res, fault.Invalidf("%s: %v", cfgPath, err)
 	}
 	if err := cfg.CheckWritable(); err != nil {
-		return res, badInput("%s: %v", dir, err)
+		return res, fault.Invalidf("%s: %w", dir, err)
 	}
 
 	writes := map[string][]byte{}

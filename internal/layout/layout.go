@@ -20,6 +20,8 @@ import (
 	scaffold "github.com/smp/delivery/deploy/gitops"
 	"github.com/smp/delivery/internal/delivery"
 	"github.com/smp/delivery/internal/gitcmd"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Paths inside a GitOps repository.
@@ -41,27 +43,9 @@ func HoldFile(env, service string) string {
 }
 
 // ErrAlreadyInitialized means Init found a GitOps repository in place and
-// left it as it was: a success ("nothing to do").
+// left it as it was: a success ("nothing to do"), so it carries no fault
+// kind.
 var ErrAlreadyInitialized = errors.New("already a gitops repository")
-
-// ErrBadInput marks errors the user fixes by changing the command line or
-// the directory (exit 2).
-var ErrBadInput = errors.New("bad input")
-
-// ErrRemoteRefused marks a remote that exists but cannot take the first
-// commit (exit 1).
-var ErrRemoteRefused = errors.New("remote refused")
-
-// inputError is a bad-input error whose message is the user's whole story
-// (what, where, how to fix), and which errors.Is matches to ErrBadInput.
-type inputError struct{ msg string }
-
-func (e *inputError) Error() string        { return e.msg }
-func (e *inputError) Is(target error) bool { return target == ErrBadInput }
-
-func badInput(format string, args ...any) error {
-	return &inputError{msg: fmt.Sprintf(format, args...)}
-}
 
 // Identity is the author and committer of the commits Init and AddService
 // make. Empty fields fall back to delivery.yaml's identity.
@@ -94,25 +78,25 @@ type InitResult struct {
 
 // Init writes the scaffold into dir (created if missing), makes it a git
 // repository on branch main and commits "gitops: init". A non-empty dir that
-// is not already a GitOps repository is refused (ErrBadInput); one that is
+// is not already a GitOps repository is invalid input (fault.ErrInvalid); one that is
 // returns ErrAlreadyInitialized and is not touched. When a step fails after
 // writing began, what Init created (dir's contents, a new remote) is removed.
 func Init(ctx context.Context, dir string, o InitOptions) (res InitResult, err error) {
 	res = InitResult{Dir: dir}
 	if dir == "" {
-		return res, badInput("missing directory: give the directory to create, e.g. smpctl gitops init smp-gitops")
+		return res, fault.Invalidf("missing directory: give the directory to create, e.g. smpctl gitops init smp-gitops")
 	}
 	entries, err := os.ReadDir(dir)
 	createdDir := errors.Is(err, fs.ErrNotExist)
 	switch {
 	case createdDir:
 	case err != nil:
-		return res, badInput("%s: %v: give a directory path", dir, err)
+		return res, fault.Invalidf("%s: %v: give a directory path", dir, err)
 	case len(entries) > 0:
 		if _, err := os.Stat(filepath.Join(dir, delivery.FileName)); err == nil {
 			return res, fmt.Errorf("%s: %w (it has %s); nothing written", dir, ErrAlreadyInitialized, delivery.FileName)
 		}
-		return res, badInput("%s is not empty and is not a gitops repository (no %s): give an empty or new directory", dir, delivery.FileName)
+		return res, fault.Invalidf("%s is not empty and is not a gitops repository (no %s): give an empty or new directory", dir, delivery.FileName)
 	}
 	remote, createdRemote, err := checkRemote(ctx, o.Remote)
 	if err != nil {
@@ -183,11 +167,11 @@ func checkRemote(ctx context.Context, remote string) (path string, created bool,
 		return "", false, nil
 	}
 	if strings.Contains(remote, "://") || strings.HasPrefix(remote, "git@") {
-		return "", false, badInput("--remote %q: give a local path for the bare repository to create (push to a hosted remote with git push)", remote)
+		return "", false, fault.Inputf("Remote", "remote %q: give a local path for the bare repository to create (push to a hosted remote with git push)", remote)
 	}
 	abs, err := filepath.Abs(remote)
 	if err != nil {
-		return "", false, badInput("--remote %q: %v", remote, err)
+		return "", false, fault.Inputf("Remote", "remote %q: %v", remote, err)
 	}
 	entries, err := os.ReadDir(abs)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0) {
@@ -200,15 +184,15 @@ func checkRemote(ctx context.Context, remote string) (path string, created bool,
 		return abs, true, nil
 	}
 	if err != nil {
-		return "", false, badInput("--remote %s: %v", abs, err)
+		return "", false, fault.Inputf("Remote", "remote %s: %v", abs, err)
 	}
 	g := gitcmd.Runner{Dir: abs}
 	bare, err := g.Output(ctx, "rev-parse", "--is-bare-repository")
 	if err != nil || bare != "true" {
-		return "", false, badInput("--remote %s exists and is not a bare git repository: give a new path or an empty bare repository", abs)
+		return "", false, fault.Inputf("Remote", "remote %s exists and is not a bare git repository: give a new path or an empty bare repository", abs)
 	}
 	if refs, _ := g.Output(ctx, "for-each-ref", "--count=1", "refs/heads"); refs != "" {
-		return "", false, fmt.Errorf("%w: --remote %s already has commits: clone it instead of initialising a new repository", ErrRemoteRefused, abs)
+		return "", false, fault.Refusedf("remote refused: %s already has commits: clone it instead of initialising a new repository", abs)
 	}
 	return abs, false, nil
 }
@@ -219,7 +203,7 @@ func pushFirst(ctx context.Context, g gitcmd.Runner, remote string) error {
 	}
 	g.Timeout = remoteTimeout
 	if _, err := g.Run(ctx, "push", "--quiet", "--set-upstream", "origin", "main"); err != nil {
-		return fmt.Errorf("%w: push to %s: %w", ErrRemoteRefused, remote, err)
+		return fault.Refusedf("remote refused: push to %s: %w", remote, err)
 	}
 	return nil
 }
@@ -232,7 +216,7 @@ func renderScaffold(o InitOptions) (map[string][]byte, error) {
 	)
 	for _, u := range []string{o.RepoURL, o.ChartRepo} {
 		if strings.ContainsAny(u, " \t\n'\"#") {
-			return nil, badInput("URL %q contains spaces, quotes or '#': give a plain repository URL", u)
+			return nil, fault.Invalidf("URL %q contains spaces, quotes or '#': give a plain repository URL", u)
 		}
 	}
 	files := map[string][]byte{}

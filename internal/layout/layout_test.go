@@ -16,6 +16,8 @@ import (
 	scaffold "github.com/smp/delivery/deploy/gitops"
 	"github.com/smp/delivery/internal/delivery"
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata")
@@ -64,8 +66,8 @@ func TestInitWritesTheScaffoldAndCommitsIt(t *testing.T) {
 	}
 	// A remote with history is refused before anything is written.
 	other := filepath.Join(t.TempDir(), "new")
-	if _, err := Init(ctx, other, InitOptions{Remote: remote}); !errors.Is(err, ErrRemoteRefused) {
-		t.Errorf("init onto a remote with commits = %v, want ErrRemoteRefused", err)
+	if _, err := Init(ctx, other, InitOptions{Remote: remote}); !errors.Is(err, fault.ErrRefused) {
+		t.Errorf("init onto a remote with commits = %v, want fault.ErrRefused", err)
 	}
 	if _, err := os.Stat(other); !errors.Is(err, fs.ErrNotExist) {
 		t.Error("a refused init wrote files")
@@ -89,7 +91,7 @@ func TestInitRefusesADirectoryThatIsNotAGitopsRepository(t *testing.T) {
 		"a hosted remote":              {filepath.Join(t.TempDir(), "g"), InitOptions{Remote: "https://github.com/smp/x.git"}},
 		"a URL with a quote":           {filepath.Join(t.TempDir(), "g"), InitOptions{RepoURL: "https://x/'y"}},
 	} {
-		if _, err := Init(ctx, tt.dir, tt.o); !errors.Is(err, ErrBadInput) {
+		if _, err := Init(ctx, tt.dir, tt.o); !errors.Is(err, fault.ErrInvalid) {
 			t.Errorf("%s: %v, want bad input", name, err)
 		}
 	}
@@ -196,11 +198,11 @@ func TestAddServiceRefusesBadInputAndWritesNothing(t *testing.T) {
 		{"an image with a digest", "x", AddOptions{Image: "ghcr.io/smp/x@sha256:abc"}},
 		{"a chart version that is not semver", "x", AddOptions{ChartVersion: "latest"}},
 	} {
-		if _, err := AddService(ctx, dir, tt.svc, tt.o); !errors.Is(err, ErrBadInput) {
+		if _, err := AddService(ctx, dir, tt.svc, tt.o); !errors.Is(err, fault.ErrInvalid) {
 			t.Errorf("%s: %v, want bad input", tt.name, err)
 		}
 	}
-	if _, err := AddService(ctx, t.TempDir(), "x", AddOptions{}); !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), "gitops init") {
+	if _, err := AddService(ctx, t.TempDir(), "x", AddOptions{}); !errors.Is(err, fault.ErrInvalid) || !strings.Contains(err.Error(), "gitops init") {
 		t.Errorf("not a gitops repo: %v", err)
 	}
 	if gitcmdtest.Git(t, dir, "status", "--porcelain") != "" || gitcmdtest.Git(t, dir, "rev-list", "--count", "HEAD") != "1" {
@@ -291,8 +293,8 @@ func TestInitThatCannotPushLeavesNothingBehind(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "g")
 	_, err := Init(ctx, dir, InitOptions{Remote: remote})
-	if !errors.Is(err, ErrRemoteRefused) || !strings.Contains(err.Error(), "refused by policy") {
-		t.Fatalf("init onto a refusing remote = %v, want ErrRemoteRefused with the hook's message", err)
+	if !errors.Is(err, fault.ErrRefused) || !strings.Contains(err.Error(), "refused by policy") {
+		t.Fatalf("init onto a refusing remote = %v, want fault.ErrRefused with the hook's message", err)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Error("a failed init left its directory")

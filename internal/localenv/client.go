@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/runtime"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Up starts the daemon for dir in the background — exe re-executed with
@@ -117,6 +118,14 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Msg }
 
+// Unwrap gives the daemon's answer its kind: bad input or a refusal.
+func (e *Error) Unwrap() error {
+	if e.Input {
+		return fault.ErrInvalid
+	}
+	return fault.ErrRefused
+}
+
 func (c *Client) do(ctx context.Context, method, path string, timeout time.Duration, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -165,7 +174,7 @@ func (c *Client) Status(ctx context.Context) (StatusReport, error) {
 }
 
 // ErrSyncFailed is returned by Sync when a service did not sync.
-var ErrSyncFailed = errors.New("sync failed")
+var ErrSyncFailed = fault.Refusedf("sync failed")
 
 // Sync syncs env to the head of the GitOps repository and waits.
 func (c *Client) Sync(ctx context.Context, env string) (runtime.EnvStatus, error) {

@@ -27,6 +27,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // State is what a running daemon publishes in <dir>/state.json.
@@ -45,7 +47,7 @@ type State struct {
 }
 
 // ErrNotRunning means no daemon runs for the folder.
-var ErrNotRunning = errors.New("no local environment is running here (start one with: smpctl local up)")
+var ErrNotRunning = fault.Refusedf("no local environment is running here (start one with: smpctl local up)")
 
 func statePath(dir string) string { return filepath.Join(dir, "state.json") }
 

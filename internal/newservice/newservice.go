@@ -18,13 +18,15 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/mod/module"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrInvalid is wrapped for bad options (exit 2).
-var ErrInvalid = errors.New("invalid new service")
+var ErrInvalid = fault.Invalidf("invalid new service")
 
 // ErrExists is wrapped when the output directory already has files.
-var ErrExists = errors.New("output directory is not empty")
+var ErrExists = fault.Invalidf("output directory is not empty")
 
 // Options say what to create.
 type Options struct {
@@ -49,7 +51,7 @@ func (o Options) Validate() error {
 		errs = append(errs, fmt.Errorf("service name %q: use lower-case letters, digits and '-', starting with a letter, at most 63 characters (e.g. payment-svc)", o.Name))
 	}
 	if err := module.CheckPath(o.Module); err != nil {
-		errs = append(errs, fmt.Errorf("--module %q: %w (e.g. github.com/smp/%s)", o.Module, err, o.Name))
+		errs = append(errs, fault.Inputf("Module", "module path %q: %w (e.g. github.com/smp/%s)", o.Module, err, o.Name))
 	}
 	if o.Dir == "" {
 		errs = append(errs, errors.New("no output directory"))
@@ -73,7 +75,7 @@ func Check(o Options) error {
 		return err
 	}
 	if entries, err := os.ReadDir(o.Dir); err == nil && len(entries) > 0 {
-		return fmt.Errorf("%w: %s has %d entries; choose a new directory with --dir", ErrExists, o.Dir, len(entries))
+		return fault.Inputf("Dir", "%w: %s has %d entries; choose a new directory", ErrExists, o.Dir, len(entries))
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("check %s: %w", o.Dir, err)
 	}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing/fstest"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // The template travels inside smpctl as template.tar.gz, generated from
@@ -136,7 +138,7 @@ func readTree(fsys fs.FS) (fstest.MapFS, error) {
 }
 
 // ErrTemplate is wrapped when the template is missing or unusable.
-var ErrTemplate = errors.New("invalid service template")
+var ErrTemplate = fault.Invalidf("invalid service template")
 
 // Embedded returns the template built into smpctl.
 func Embedded() (fs.FS, error) { return unpack(embedded) }

@@ -6,7 +6,6 @@
 package plan
 
 import (
-	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/smp/delivery/internal/delivery"
 	"github.com/smp/delivery/internal/semver"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Kind of ref.
@@ -47,12 +48,12 @@ type Plan struct {
 }
 
 // ErrInvalidRef is wrapped when the ref itself is malformed.
-var ErrInvalidRef = errors.New("invalid ref")
+var ErrInvalidRef = fault.Invalidf("invalid ref")
 
 // ErrInvalidTag is wrapped when a tag matches the CD trigger glob v*.*.*
 // but is not a valid vX.Y.Z or vX.Y.Z-rc.N: the plan deploys nothing and
 // the command exits 2, because such a tag is a mistake to fix, not a no-op.
-var ErrInvalidTag = errors.New("invalid release tag")
+var ErrInvalidTag = fault.Invalidf("invalid release tag")
 
 // For computes the plan of ref under cfg. Refs may be full
 // (refs/heads/main, refs/tags/v1.2.3, refs/pull/7/merge) or short: "main",

@@ -7,7 +7,6 @@ package promserver
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/childproc"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Options of a server.
@@ -44,7 +45,7 @@ type Server struct {
 }
 
 // ErrNotInstalled means the prometheus binary is not on PATH.
-var ErrNotInstalled = errors.New("prometheus is not installed: run scripts/tools.sh prometheus (Debian package prometheus)")
+var ErrNotInstalled = fault.Refusedf("prometheus is not installed: run scripts/tools.sh prometheus (Debian package prometheus)")
 
 const config = `global:
   scrape_interval: %[1]s

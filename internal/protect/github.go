@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // DefaultAPIURL is GitHub.com's REST API.
@@ -21,7 +23,7 @@ const DefaultAPIURL = "https://api.github.com"
 const apiVersion = "2022-11-28"
 
 // ErrRefused is wrapped when GitHub answers with an error status.
-var ErrRefused = errors.New("GitHub refused")
+var ErrRefused = fault.Refusedf("GitHub refused")
 
 // Client is a small GitHub REST client for the endpoints protect needs.
 type Client struct {

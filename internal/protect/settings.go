@@ -19,10 +19,12 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrSettings is wrapped when the settings file is missing or invalid.
-var ErrSettings = errors.New("invalid settings file")
+var ErrSettings = fault.Invalidf("invalid settings file")
 
 // Settings is the committed file.
 type Settings struct {

@@ -1,11 +1,14 @@
 package release
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/changelog")
@@ -87,7 +90,7 @@ func TestChangelogSaysWhenThereIsNothingToRelease(t *testing.T) {
 	if want := "## [1.0.1] - 2026-11-25\n\nNo notable changes.\n"; cl.Markdown != want || cl.Hidden != 1 {
 		t.Errorf("forced version: %q (hidden %d), want %q", cl.Markdown, cl.Hidden, want)
 	}
-	if _, err := BuildChangelog(ctx(t), r.opts(), ChangelogOptions{Version: "1.0"}); !IsBadInput(err) {
+	if _, err := BuildChangelog(ctx(t), r.opts(), ChangelogOptions{Version: "1.0"}); !errors.Is(err, fault.ErrInvalid) {
 		t.Errorf("bad --version: err = %v, want bad input", err)
 	}
 }

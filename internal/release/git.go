@@ -11,6 +11,8 @@ import (
 
 	"github.com/smp/delivery/internal/conventional"
 	"github.com/smp/delivery/internal/gitcmd"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // repo drives the git CLI in one work tree. We use the CLI rather than
@@ -75,7 +77,7 @@ func (r *repo) state(ctx context.Context, detachedOK, shallowOK bool) (state, er
 		if errors.Is(err, errGitNotOnPath) || exitCode(err) < 0 {
 			return s, err
 		}
-		return s, fmt.Errorf("%w: %s: %w; give the service repository with --repo DIR", ErrNotRepo, r.dir, err)
+		return s, fault.Inputf("Dir", "%w: %s: %w; give the service repository's work tree", ErrNotRepo, r.dir, err)
 	}
 	s.Shallow = out == "true"
 	if s.Head, err = r.git(ctx, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"); err != nil {
@@ -108,7 +110,7 @@ func (r *repo) checkPath(ctx context.Context, p string) error {
 	}
 	if _, err := r.git(ctx, "cat-file", "-e", "HEAD:"+cleanPath(p)); err != nil {
 		if exitCode(err) > 0 {
-			return fmt.Errorf("%w: --path %q does not exist at HEAD in %s; give the service's directory relative to the repository root", ErrInvalidOption, p, r.dir)
+			return fault.Inputf("Path", "%w: path %q does not exist at HEAD in %s; give the service's directory relative to the repository root", ErrInvalidOption, p, r.dir)
 		}
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/semver"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 func TestApplyBumpsByTheRules(t *testing.T) {
@@ -275,19 +277,19 @@ func TestNextVersionRefusesWhatItCannotReleaseFrom(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"a directory that is not a repository", Options{Dir: t.TempDir()}, ErrNotRepo, "--repo"},
-		{"a directory that does not exist", Options{Dir: "/nonexistent/repo"}, ErrNotRepo, "--repo"},
+		{"a directory that is not a repository", Options{Dir: t.TempDir()}, ErrNotRepo, "work tree"},
+		{"a directory that does not exist", Options{Dir: "/nonexistent/repo"}, ErrNotRepo, "work tree"},
 		{"an empty history", empty.opts(), ErrEmptyHistory, "no commits yet"},
 		{"a detached HEAD", detached.opts(), ErrDetached, "git switch main"},
 		{"a shallow clone", Options{Dir: shallow}, ErrShallow, "fetch-depth: 0"},
 		{"a path outside the repository", Options{Dir: full.dir, Path: "../x"}, ErrInvalidOption, "relative to the repository root"},
 		{"a path that does not exist", Options{Dir: full.dir, Path: "services/nope"}, ErrInvalidOption, "does not exist at HEAD"},
-		{"a prefix with a space", Options{Dir: full.dir, TagPrefix: "order svc/"}, ErrInvalidOption, "tag-prefix"},
-		{"a prefix that starts with v", Options{Dir: full.dir, TagPrefix: "v2/"}, ErrInvalidOption, "tag-prefix"},
+		{"a prefix with a space", Options{Dir: full.dir, TagPrefix: "order svc/"}, ErrInvalidOption, "tag prefix"},
+		{"a prefix that starts with v", Options{Dir: full.dir, TagPrefix: "v2/"}, ErrInvalidOption, "tag prefix"},
 	}
 	for _, tc := range tests {
 		_, err := NextVersion(ctx(t), tc.o, false)
-		if !errors.Is(err, tc.want) || !IsBadInput(err) || !strings.Contains(err.Error(), tc.msg) {
+		if !errors.Is(err, tc.want) || !errors.Is(err, fault.ErrInvalid) || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%s: err = %v, want %v mentioning %q", tc.name, err, tc.want, tc.msg)
 		}
 	}

@@ -32,26 +32,28 @@ import (
 
 	"github.com/smp/delivery/internal/plan"
 	"github.com/smp/delivery/internal/semver"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Bad input: the repository or the arguments cannot be released from as
 // they are (exit 2). Each error names the fix.
 var (
-	ErrNotRepo        = errors.New("not a git repository")
-	ErrEmptyHistory   = errors.New("empty history")
-	ErrShallow        = errors.New("shallow clone")
-	ErrDetached       = errors.New("detached HEAD")
-	ErrInvalidVersion = errors.New("bad release version")
-	ErrInvalidOption  = errors.New("invalid option")
+	ErrNotRepo        = fault.Invalidf("not a git repository")
+	ErrEmptyHistory   = fault.Invalidf("empty history")
+	ErrShallow        = fault.Invalidf("shallow clone")
+	ErrDetached       = fault.Invalidf("detached HEAD")
+	ErrInvalidVersion = fault.Invalidf("bad release version")
+	ErrInvalidOption  = fault.Invalidf("invalid option")
 )
 
 // Refusals: the request is well formed but a release rule says no (exit 1).
 var (
-	ErrTagExists    = errors.New("tag exists")
-	ErrLowerVersion = errors.New("version not above the latest release")
-	ErrNotOnMain    = errors.New("commit not on the main branch")
-	ErrNoSection    = errors.New("no CHANGELOG section")
-	ErrPushRefused  = errors.New("push refused")
+	ErrTagExists    = fault.Refusedf("tag exists")
+	ErrLowerVersion = fault.Refusedf("version not above the latest release")
+	ErrNotOnMain    = fault.Refusedf("commit not on the main branch")
+	ErrNoSection    = fault.Refusedf("no CHANGELOG section")
+	ErrPushRefused  = fault.Refusedf("push refused")
 	errGitNotOnPath = errors.New("git not found on PATH: install git (Debian: apt-get install git)")
 )
 
@@ -59,16 +61,6 @@ const (
 	defaultTimeout   = 30 * time.Second
 	defaultNetworkTO = 2 * time.Minute
 )
-
-// IsBadInput reports whether err is bad input (exit 2) rather than a refusal.
-func IsBadInput(err error) bool {
-	for _, s := range []error{ErrNotRepo, ErrEmptyHistory, ErrShallow, ErrDetached, ErrInvalidVersion, ErrInvalidOption} {
-		if errors.Is(err, s) {
-			return true
-		}
-	}
-	return false
-}
 
 // Options says which repository, and which of its tags and paths, a
 // release is about.
@@ -109,13 +101,13 @@ func (o Options) validate() error {
 	if o.TagPrefix != "" {
 		probe := "refs/tags/" + o.TagPrefix + "v1.0.0"
 		if err := plan.CheckRef(probe); err != nil || strings.HasPrefix(o.TagPrefix, "v") {
-			return fmt.Errorf("%w: --tag-prefix %q: a prefix is a tag-name fragment such as \"order-svc/\" (no spaces, no \"..\", not starting with \"v\")", ErrInvalidOption, o.TagPrefix)
+			return fault.Inputf("TagPrefix", "%w: tag prefix %q: a prefix is a tag-name fragment such as \"order-svc/\" (no spaces, no \"..\", not starting with \"v\")", ErrInvalidOption, o.TagPrefix)
 		}
 	}
 	if o.Path != "" {
 		clean := path.Clean(o.Path)
 		if path.IsAbs(o.Path) || clean == ".." || strings.HasPrefix(clean, "../") || strings.ContainsAny(o.Path, "\x00\n") {
-			return fmt.Errorf("%w: --path %q: give a directory relative to the repository root, e.g. services/order-svc", ErrInvalidOption, o.Path)
+			return fault.Inputf("Path", "%w: path %q: give a directory relative to the repository root, e.g. services/order-svc", ErrInvalidOption, o.Path)
 		}
 	}
 	return nil

@@ -9,6 +9,8 @@ import (
 	"github.com/smp/delivery/internal/delivery"
 	"github.com/smp/delivery/internal/plan"
 	"github.com/smp/delivery/internal/semver"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // TagOptions say which tag to make and how.
@@ -73,7 +75,7 @@ func Tag(ctx context.Context, o Options, to TagOptions) (TagResult, error) {
 	}
 	// The remote goes on git's command line: it must not read as an option.
 	if strings.HasPrefix(to.Remote, "-") || strings.ContainsFunc(to.Remote, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return TagResult{}, fmt.Errorf("%w: --remote %q: give a remote name such as origin, or a URL", ErrInvalidOption, to.Remote)
+		return TagResult{}, fault.Inputf("Remote", "%w: remote %q: give a remote name such as origin, or a URL", ErrInvalidOption, to.Remote)
 	}
 	cfg := delivery.Default()
 	if to.Config != nil {
@@ -127,7 +129,7 @@ func Tag(ctx context.Context, o Options, to TagOptions) (TagResult, error) {
 		s, found := FindSection(src, t, o.TagPrefix)
 		switch {
 		case !ok:
-			return res, fmt.Errorf("%w: %s does not exist at HEAD (%s); add it in the release PR, or pass --skip-changelog-check if this repository keeps none", ErrNoSection, file, short(st.Head))
+			return res, fmt.Errorf("%w: %s does not exist at HEAD (%s); add it in the release PR, or skip the changelog check if this repository keeps none", ErrNoSection, file, short(st.Head))
 		case !found || s.Empty:
 			return res, fmt.Errorf("%w: %s at HEAD (%s) has no non-empty section for %s; add it in the release PR (`smpctl release changelog --version %s`)", ErrNoSection, file, short(st.Head), name, name)
 		}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/smp/delivery/internal/delivery"
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // releasable is a repository on main whose CHANGELOG.md has a section for
@@ -266,7 +268,7 @@ func TestTagGivesUpOnARemoteThatHangs(t *testing.T) {
 	o := r.opts()
 	o.NetworkTimeout = 300 * time.Millisecond
 	_, err := Tag(ctx(t), o, TagOptions{Version: "v1.3.0", Push: true})
-	if err == nil || !strings.Contains(err.Error(), "timed out after 300ms") || IsBadInput(err) {
+	if err == nil || !strings.Contains(err.Error(), "timed out after 300ms") || errors.Is(err, fault.ErrInvalid) {
 		t.Errorf("hanging remote: err = %v, want a timeout (exit 1)", err)
 	}
 	if r.git("tag", "-l", "v1.3.0") != "" {

@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrSectionExists is returned when the changelog already has a section for
 // the version being written: it is never overwritten, because people edit
 // the generated text in the release PR.
-var ErrSectionExists = errors.New("CHANGELOG section exists")
+var ErrSectionExists = fault.Refusedf("CHANGELOG section exists")
 
 // changelogHeader starts a new CHANGELOG.md.
 const changelogHeader = "# Changelog\n\n" +
@@ -55,7 +57,7 @@ func InsertSection(src []byte, cl Changelog, prefix string) ([]byte, error) {
 
 // ErrUnplaceable is returned when a changelog's Markdown would hide an
 // inserted section.
-var ErrUnplaceable = errors.New("cannot place CHANGELOG section")
+var ErrUnplaceable = fault.Refusedf("cannot place CHANGELOG section")
 
 // WriteChangelog inserts cl into the changelog file in the work tree
 // (CHANGELOG.md, or file, as in Check) and returns the path written. The
@@ -67,7 +69,7 @@ func WriteChangelog(o Options, file string, cl Changelog) (string, error) {
 	}
 	rel := changelogFile(o, file)
 	if filepath.IsAbs(rel) || strings.HasPrefix(rel, "../") || rel == ".." {
-		return "", fmt.Errorf("%w: --changelog %q: give a file relative to the repository root", ErrInvalidOption, file)
+		return "", fault.Inputf("Changelog", "%w: changelog %q: give a file relative to the repository root", ErrInvalidOption, file)
 	}
 	p := filepath.Join(o.Dir, filepath.FromSlash(rel))
 	src, err := os.ReadFile(p)

@@ -90,7 +90,7 @@ func (g *GHCR) do(ctx context.Context, method, u string, want int) ([]byte, erro
 		case http.StatusUnauthorized, http.StatusForbidden:
 			hint = ": the token needs read:packages and delete:packages on " + g.Owner
 		case http.StatusNotFound:
-			hint = ": no such package (is the owner an organisation or a user? --ghcr-user)"
+			hint = ": no such package (is the owner an organisation or a user?)"
 		}
 		return nil, fmt.Errorf("%s %s: %d %s%s", method, u, resp.StatusCode, e.Message, hint)
 	}

@@ -31,7 +31,7 @@ func ReadReferences(dir, repo string) (References, error) {
 		return refs, err
 	}
 	if st, err := os.Stat(filepath.Join(dir, "environments")); err != nil || !st.IsDir() {
-		return refs, fmt.Errorf("%w: %s has no environments/ directory: --gitops must be the smp-gitops repository (path or git URL)", ErrBadInput, dir)
+		return refs, fmt.Errorf("%w: %s has no environments/ directory: give the smp-gitops repository (path or git URL)", ErrBadInput, dir)
 	}
 	sort.Strings(envs)
 	for _, f := range envs {

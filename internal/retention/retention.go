@@ -19,16 +19,17 @@ package retention
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrBadInput marks a request the user must fix (exit 2); nothing is deleted.
-var ErrBadInput = errors.New("invalid retention request")
+var ErrBadInput = fault.Invalidf("invalid retention request")
 
 // Version is one digest of the repository and the tags on it.
 type Version struct {
@@ -105,7 +106,7 @@ func subjectOf(tag string) (string, bool) {
 // inputs give the same decisions, in digest order.
 func Plan(versions []Version, refs References, p Policy) ([]Decision, error) {
 	if p.MaxAge <= 0 {
-		return nil, fmt.Errorf("%w: --dev-max-age must be positive, e.g. 720h (30 days)", ErrBadInput)
+		return nil, fault.Inputf("DevMaxAge", "%w: the dev maximum age must be positive, e.g. 720h (30 days)", ErrBadInput)
 	}
 	attachments := map[string][]Version{}
 	var images []Version

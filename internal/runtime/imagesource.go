@@ -21,6 +21,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ImageSource gives the runtime the entrypoint binary of an image.
@@ -33,8 +35,8 @@ type ImageSource interface {
 
 // Errors of Fetch a caller may want to tell apart.
 var (
-	ErrDigestMismatch = errors.New("content does not match its digest")
-	ErrNoEntrypoint   = errors.New("image has no entrypoint binary")
+	ErrDigestMismatch = fault.Refusedf("content does not match its digest")
+	ErrNoEntrypoint   = fault.Refusedf("image has no entrypoint binary")
 )
 
 // Registry pulls images from an OCI registry with go-containerregistry.

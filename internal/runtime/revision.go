@@ -2,13 +2,14 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // revision is one version of a service running in an environment: a
@@ -115,7 +116,7 @@ func (v *revision) list() []*replica {
 }
 
 // ErrCrashLoop means a new revision's process kept exiting.
-var ErrCrashLoop = errors.New(PhaseCrashLoopBackOff)
+var ErrCrashLoop = fault.Refusedf(PhaseCrashLoopBackOff)
 
 // waitReady waits until every replica is ready, a replica is crash looping,
 // or the timeout passes.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Health of a service, with Argo CD's and Argo Rollouts' words.
@@ -19,10 +21,10 @@ const (
 
 // Sentinel errors of promote and abort.
 var (
-	ErrNothingToPromote = errors.New("no preview waiting for promotion")
-	ErrNothingToAbort   = errors.New("no rollout to abort: no preview and no previous version still running")
-	ErrUnknownService   = errors.New("unknown service")
-	ErrUnknownEnv       = errors.New("unknown environment")
+	ErrNothingToPromote = fault.Refusedf("no preview waiting for promotion")
+	ErrNothingToAbort   = fault.Refusedf("no rollout to abort: no preview and no previous version still running")
+	ErrUnknownService   = fault.Invalidf("unknown service")
+	ErrUnknownEnv       = fault.Invalidf("unknown environment")
 )
 
 // service is one service in one environment: an Argo CD Application with

@@ -14,6 +14,7 @@ import (
 
 	"github.com/smp/delivery/internal/delivery"
 	"github.com/smp/delivery/internal/envfile"
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Strategies, as environment files spell them.
@@ -61,7 +62,7 @@ func (s ServiceSpec) Ref() string { return s.Repository + "@" + s.Digest }
 
 // ErrNotDeployed means an environment file names no image yet (a service
 // added with gitops add-service and never deployed): nothing to run.
-var ErrNotDeployed = errors.New("no image deployed yet")
+var ErrNotDeployed = fault.Refusedf("no image deployed yet")
 
 // ParseServiceFile reads environments/<env>/<svc>.yaml. A tag without a
 // digest is an error: the runtime only runs images pinned by digest.

@@ -14,7 +14,6 @@ import (
 	"debug/buildinfo"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,6 +23,8 @@ import (
 	"time"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // MediaType is the IANA media type of a CycloneDX JSON document; it is also
@@ -31,7 +32,7 @@ import (
 const MediaType = "application/vnd.cyclonedx+json"
 
 // ErrNoBuildInfo marks a file that is not a Go binary with build information.
-var ErrNoBuildInfo = errors.New("no Go build information")
+var ErrNoBuildInfo = fault.Invalidf("no Go build information")
 
 // Subject describes what the SBOM is about beyond the binary itself.
 type Subject struct {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Version is a parsed SemVer 2.0.0 version.
@@ -19,7 +21,7 @@ type Version struct {
 }
 
 // ErrInvalid is wrapped by every parse error.
-var ErrInvalid = errors.New("invalid version")
+var ErrInvalid = fault.Invalidf("invalid version")
 
 // Parse parses s (without a leading "v") strictly: three numeric parts
 // without leading zeros, optional pre-release and build identifiers made of

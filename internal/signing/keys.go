@@ -31,12 +31,13 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // PEM block types of cosign private keys (current and legacy).
@@ -46,7 +47,7 @@ const (
 )
 
 // ErrBadKey marks a key file that cannot be used (bad input, exit 2).
-var ErrBadKey = errors.New("unusable key")
+var ErrBadKey = fault.Invalidf("unusable key")
 
 // GenerateKeyPair returns a new cosign-compatible key pair: the encrypted
 // private key and the public key, both PEM.

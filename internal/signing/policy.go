@@ -2,7 +2,6 @@ package signing
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -14,16 +13,18 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/tuf"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrBadPolicy marks verification flags that cannot be used (bad input,
 // exit 2): no identity, a regexp that does not compile, a trusted root that
 // does not parse.
-var ErrBadPolicy = errors.New("unusable verification policy")
+var ErrBadPolicy = fault.Invalidf("unusable verification policy")
 
 // ErrNoTrustedRoot means sigstore's trusted root could not be fetched (a
 // refused remote, exit 1).
-var ErrNoTrustedRoot = errors.New("no trusted root")
+var ErrNoTrustedRoot = fault.Refusedf("no trusted root")
 
 // Policy says whose signatures Verify accepts: one public key, or a
 // keyless (Fulcio certificate) identity under a trusted root.
@@ -69,14 +70,14 @@ type Identity struct {
 // Validate says what is missing or wrong in id (ErrBadPolicy).
 func (id Identity) Validate() error {
 	if (id.Subject == "") == (id.SubjectRegexp == "") {
-		return fmt.Errorf("%w: give exactly one of --certificate-identity and --certificate-identity-regexp", ErrBadPolicy)
+		return fmt.Errorf("%w: give exactly one of the certificate identity and the certificate identity regexp", ErrBadPolicy)
 	}
 	if id.Issuer == "" {
-		return fmt.Errorf("%w: --certificate-oidc-issuer is required (in GitHub Actions: https://token.actions.githubusercontent.com)", ErrBadPolicy)
+		return fault.Inputf("Issuer", "%w: the certificate OIDC issuer is required (in GitHub Actions: https://token.actions.githubusercontent.com)", ErrBadPolicy)
 	}
 	if id.SubjectRegexp != "" {
 		if _, err := regexp.Compile(id.SubjectRegexp); err != nil {
-			return fmt.Errorf("%w: --certificate-identity-regexp: %w", ErrBadPolicy, err)
+			return fault.Inputf("SubjectRegexp", "%w: certificate identity regexp: %w", ErrBadPolicy, err)
 		}
 	}
 	return nil
@@ -129,11 +130,11 @@ func KeylessPolicy(tm root.TrustedMaterial, id Identity) (*Policy, error) {
 func LoadTrustedRoot(path string) (*root.TrustedRoot, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read --trusted-root: %w", ErrBadPolicy, err)
+		return nil, fault.Inputf("path", "%w: read trusted root: %w", ErrBadPolicy, err)
 	}
 	tr, err := root.NewTrustedRootFromJSON(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --trusted-root %s is not a sigstore trusted root (application/vnd.dev.sigstore.trustedroot+json): %w", ErrBadPolicy, path, err)
+		return nil, fault.Inputf("path", "%w: %s is not a sigstore trusted root (application/vnd.dev.sigstore.trustedroot+json): %w", ErrBadPolicy, path, err)
 	}
 	return tr, nil
 }

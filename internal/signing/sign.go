@@ -25,6 +25,8 @@ import (
 
 	"github.com/smp/delivery/internal/imageref"
 	"github.com/smp/delivery/internal/sbom"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // cosign's names for the signature layer.
@@ -35,10 +37,10 @@ const (
 
 // Sentinel errors for failed verifications (exit 1).
 var (
-	ErrNoSignature  = errors.New("no signature")
-	ErrBadSignature = errors.New("signature does not verify")
-	ErrNoSBOM       = errors.New("no signed SBOM")
-	ErrNotFound     = errors.New("image not found")
+	ErrNoSignature  = fault.Refusedf("no signature")
+	ErrBadSignature = fault.Refusedf("signature does not verify")
+	ErrNoSBOM       = fault.Refusedf("no signed SBOM")
+	ErrNotFound     = fault.Refusedf("image not found")
 )
 
 // SignatureTag is where cosign keeps the signatures of digest d.

@@ -21,6 +21,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // Options of a smoke run.
@@ -56,16 +58,16 @@ type Result struct {
 }
 
 // ErrFailed is returned when a check failed.
-var ErrFailed = errors.New("smoke test failed")
+var ErrFailed = fault.Refusedf("smoke test failed")
 
 // Validate checks the options a user gave.
 func (o *Options) Validate() error {
 	u, err := url.Parse(o.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--url %q: give the service's base URL, e.g. http://127.0.0.1:8080", o.URL)
+		return fault.Inputf("URL", "URL %q: give the service's base URL, e.g. http://127.0.0.1:8080", o.URL)
 	}
 	if strings.ContainsAny(o.Token, " \n\r\t") {
-		return errors.New("token contains whitespace: the token file must hold the JWT only")
+		return fault.Inputf("Token", "token contains whitespace: the token file must hold the JWT only")
 	}
 	return nil
 }
@@ -110,7 +112,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 
 	start = time.Now()
 	if o.Token == "" {
-		add("GET /api/v1/catalog/services (JWT)", start, errors.New("no token: pass --token-file (or SMP_TOKEN_FILE)"), "")
+		add("GET /api/v1/catalog/services (JWT)", start, errors.New("no token: give one to run the JWT checks"), "")
 	} else {
 		body, err := do(ctx, o.Client, http.MethodGet, base+"/api/v1/catalog/services", nil, map[string]string{"Authorization": "Bearer " + o.Token})
 		if err == nil && !json.Valid(body) {

@@ -18,7 +18,6 @@ package vulnscan
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,13 +25,15 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // DefaultVulnDB is the pinned golang.org/x/vulndb version (docs/tools.md).
 const DefaultVulnDB = "v0.0.0-20261105234957-e22db6528018"
 
 // ErrBadInput marks a request the user must fix (exit 2).
-var ErrBadInput = errors.New("invalid scan input")
+var ErrBadInput = fault.Invalidf("invalid scan input")
 
 // osvEntry is the part of an OSV entry the indexer reads.
 type osvEntry struct {
@@ -158,7 +159,7 @@ func BuildDB(osvDir, outDir string, date time.Time, source string) (*DB, error) 
 func OpenDB(dir string) (*DB, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "smpctl-db.json"))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s is not a database built by smpctl scan (%w): drop --db to build one from golang.org/x/vulndb", ErrBadInput, dir, err)
+		return nil, fmt.Errorf("%w: %s is not a database built by smpctl scan (%w): give none to build one from golang.org/x/vulndb", ErrBadInput, dir, err)
 	}
 	var db DB
 	if err := json.Unmarshal(b, &db); err != nil {

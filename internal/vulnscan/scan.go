@@ -5,16 +5,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os/exec"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrScanFailed marks a scan that could not run: never a pass (exit 1).
-var ErrScanFailed = errors.New("vulnerability scan could not run")
+var ErrScanFailed = fault.Refusedf("vulnerability scan could not run")
 
 // Severity levels, in order.
 var severities = []string{"low", "medium", "high", "critical"}

@@ -19,22 +19,23 @@ package yamledit
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/smp/delivery/internal/fault"
 )
 
 // ErrNotYAML means the file does not parse as a YAML mapping.
-var ErrNotYAML = errors.New("not a YAML mapping")
+var ErrNotYAML = fault.Invalidf("not a YAML mapping")
 
 // ErrUnsupported means the file uses a construct the byte-preserving editor
 // will not rewrite (a block scalar, an alias, a non-mapping block, a list
 // that is not a list).
-var ErrUnsupported = errors.New("unsupported layout")
+var ErrUnsupported = fault.Invalidf("unsupported layout")
 
 // Style is a scalar's quoting style.
 type Style int
