@@ -60,14 +60,20 @@ func Check(ctx context.Context, o Options, version, file string) (CheckResult, e
 	if err != nil {
 		return CheckResult{}, err
 	}
-	file = changelogFile(o, file)
-	res := CheckResult{Version: t.Version.String(), File: file, Commit: st.Head}
-	src, ok, err := r.show(ctx, st.Head, file)
+	return r.checkChangelog(ctx, o, t, st.Head, changelogFile(o, file), "")
+}
+
+// checkChangelog is the changelog rule, shared by Check and Tag: the file
+// committed at head has a non-empty section for t. noFileHint adds a way
+// out when the file is missing (Tag's: skip the check).
+func (r *repo) checkChangelog(ctx context.Context, o Options, t semver.Tag, head, file, noFileHint string) (CheckResult, error) {
+	res := CheckResult{Version: t.Version.String(), File: file, Commit: head}
+	src, ok, err := r.show(ctx, head, file)
 	if err != nil {
-		return res, fmt.Errorf("read %s at %s: %w", file, short(st.Head), err)
+		return res, fmt.Errorf("read %s at %s: %w", file, short(head), err)
 	}
 	if !ok {
-		return res, fmt.Errorf("%w: %s does not exist at HEAD (%s); add it in the release PR (`smpctl release changelog` writes the section)", ErrNoSection, file, short(st.Head))
+		return res, fmt.Errorf("%w: %s does not exist at HEAD (%s); add it in the release PR (`smpctl release changelog` writes the section)%s", ErrNoSection, file, short(head), noFileHint)
 	}
 	s, found := FindSection(src, t, o.TagPrefix)
 	if !found {
@@ -75,7 +81,7 @@ func Check(ctx context.Context, o Options, version, file string) (CheckResult, e
 		if t.Kind == semver.RC {
 			want += " or ## [" + t.Version.Core().String() + "]"
 		}
-		return res, fmt.Errorf("%w: %s at HEAD (%s) has no section for %s; add %s in the release PR (`smpctl release changelog --version %s` writes one)", ErrNoSection, file, short(st.Head), t, want, t)
+		return res, fmt.Errorf("%w: %s at HEAD (%s) has no section for %s; add %s in the release PR (`smpctl release changelog --version %s` writes one)", ErrNoSection, file, short(head), t, want, t)
 	}
 	res.Heading, res.Line = s.Heading, s.Line
 	if s.Empty {

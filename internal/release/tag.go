@@ -119,21 +119,13 @@ func Tag(ctx context.Context, o Options, to TagOptions) (TagResult, error) {
 		return res, err
 	}
 	if !to.SkipChangelog {
-		file := changelogFile(o, to.Changelog)
-		cr := &CheckResult{Version: t.Version.String(), File: file, Commit: st.Head}
-		res.Changelog = cr
-		src, ok, err := r.show(ctx, st.Head, file)
+		// The same rule as `release check`, so a tag never passes what the
+		// check refuses (or the other way round).
+		cr, err := r.checkChangelog(ctx, o, t, st.Head, changelogFile(o, to.Changelog), ", or skip the changelog check if this repository keeps none")
+		res.Changelog = &cr
 		if err != nil {
-			return res, fmt.Errorf("read %s: %w", file, err)
+			return res, err
 		}
-		s, found := FindSection(src, t, o.TagPrefix)
-		switch {
-		case !ok:
-			return res, fmt.Errorf("%w: %s does not exist at HEAD (%s); add it in the release PR, or skip the changelog check if this repository keeps none", ErrNoSection, file, short(st.Head))
-		case !found || s.Empty:
-			return res, fmt.Errorf("%w: %s at HEAD (%s) has no non-empty section for %s; add it in the release PR (`smpctl release changelog --version %s`)", ErrNoSection, file, short(st.Head), name, name)
-		}
-		cr.Heading, cr.Line = s.Heading, s.Line
 	}
 	if to.DryRun {
 		return res, nil

@@ -88,7 +88,7 @@ func TestTagRefusals(t *testing.T) {
 		{"build metadata", "v1.3.0+b1", ErrInvalidVersion, "build metadata"},
 		{"two parts", "v1.3", ErrInvalidVersion, "MAJOR.MINOR.PATCH"},
 		{"an empty version", "", ErrInvalidVersion, `must start with "v" (vX.Y.Z or vX.Y.Z-rc.N)`},
-		{"no changelog section", "v1.4.0", ErrNoSection, "no non-empty section for v1.4.0"},
+		{"no changelog section", "v1.4.0", ErrNoSection, "has no section for v1.4.0"},
 	}
 	for _, tc := range tests {
 		before := r.git("tag", "-l")
