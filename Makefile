@@ -6,9 +6,9 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
-LDFLAGS := -X github.com/smp/delivery/internal/buildinfo.Version=$(VERSION) \
-	-X github.com/smp/delivery/internal/buildinfo.Commit=$(COMMIT) \
-	-X github.com/smp/delivery/internal/buildinfo.Date=$(DATE)
+LDFLAGS := -X github.com/smp/delivery/internal/version.Version=$(VERSION) \
+	-X github.com/smp/delivery/internal/version.Commit=$(COMMIT) \
+	-X github.com/smp/delivery/internal/version.Date=$(DATE)
 
 demo: build
 	scripts/demo.sh
@@ -31,14 +31,14 @@ test-trivy:
 # Run each fuzz target for a short while; the corpus stays under testdata/fuzz.
 fuzz:
 	$(GO) test ./internal/plan -run '^$$' -fuzz FuzzPlan -fuzztime 30s
-	$(GO) test ./internal/runtime -run '^$$' -fuzz FuzzParseServiceFile -fuzztime 30s
+	$(GO) test ./internal/local/cluster -run '^$$' -fuzz FuzzParseServiceFile -fuzztime 30s
 	$(GO) test ./internal/semver -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./internal/conventional -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./internal/release -run '^$$' -fuzz FuzzInsertSection -fuzztime 30s
-	$(GO) test ./internal/history -run '^$$' -fuzz FuzzParseMessage -fuzztime 30s
-	$(GO) test ./internal/layout -run '^$$' -fuzz FuzzAppendService -fuzztime 30s
-	$(GO) test ./internal/envfile -run '^$$' -fuzz FuzzSet -fuzztime 30s
-	$(GO) test ./internal/imageref -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s
+	$(GO) test ./internal/gitops/history -run '^$$' -fuzz FuzzParseMessage -fuzztime 30s
+	$(GO) test ./internal/gitops/layout -run '^$$' -fuzz FuzzAppendService -fuzztime 30s
+	$(GO) test ./internal/gitops/envfile -run '^$$' -fuzz FuzzSet -fuzztime 30s
+	$(GO) test ./internal/image/imageref -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -130,5 +130,5 @@ echo "smpctl deploy exit $smpctl_again (already deployed); seed shell step exit 
 [[ -n ${SKIP_GO_BENCH:-} ]] && exit 0
 echo
 echo "== Go benchmarks (in-process, same repository shape)"
-go test -run '^$' -bench 'BenchmarkDeploy$' -benchtime "${BENCHTIME:-10x}" ./internal/deploy/ | grep -E '^Benchmark'
-go test -run '^$' -bench 'BenchmarkDeploy20Concurrent' -benchtime "${BENCHTIME_CONCURRENT:-2x}" ./internal/deploy/ | grep -E '^Benchmark'
+go test -run '^$' -bench 'BenchmarkDeploy$' -benchtime "${BENCHTIME:-10x}" ./internal/gitops/write/ | grep -E '^Benchmark'
+go test -run '^$' -bench 'BenchmarkDeploy20Concurrent' -benchtime "${BENCHTIME_CONCURRENT:-2x}" ./internal/gitops/write/ | grep -E '^Benchmark'

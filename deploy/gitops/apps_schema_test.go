@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smp/delivery/internal/kubeschema"
+	"github.com/smp/delivery/internal/testkit/kubeschema"
 )
 
 // TestAppsAreValidArgoCDObjects validates the Argo CD objects gitops init

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
 
-	"github.com/smp/delivery/internal/kubeschema"
+	"github.com/smp/delivery/internal/testkit/kubeschema"
 )
 
 // serviceMetrics are the metrics every SMP service exports on /metrics (the order-svc

@@ -10,7 +10,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/smp/delivery/internal/kubeschema"
+	"github.com/smp/delivery/internal/testkit/kubeschema"
 )
 
 const policyFile = "images.yaml"

@@ -3,7 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/deploy"
+	"github.com/smp/delivery/internal/gitops/write"
 )
 
 func init() { register(newApproveCmd) }
@@ -29,7 +29,7 @@ environment before ENV.`,
 			if err != nil {
 				return err
 			}
-			out, err := deploy.Approve(cmd.Context(), repo, deploy.ApproveRequest{Common: o.common(a), Env: env, Service: svc, Version: version, Digest: digest, RequestedBy: requestedBy})
+			out, err := write.Approve(cmd.Context(), repo, write.ApproveRequest{Common: o.common(a), Env: env, Service: svc, Version: version, Digest: digest, RequestedBy: requestedBy})
 			if err != nil {
 				return err
 			}

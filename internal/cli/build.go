@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/image"
-	"github.com/smp/delivery/internal/imageref"
+	"github.com/smp/delivery/internal/image/imageref"
 )
 
 func init() { register(newBuildCmd) }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/smp/delivery/internal/imagetest"
+	"github.com/smp/delivery/internal/testkit/imagetest"
 )
 
 // How smpctl build picks its base, through the CLI and the environment a

@@ -3,8 +3,8 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/deploy"
-	"github.com/smp/delivery/internal/imageref"
+	"github.com/smp/delivery/internal/gitops/write"
+	"github.com/smp/delivery/internal/image/imageref"
 )
 
 func init() { register(newDeployCmd) }
@@ -46,7 +46,7 @@ ancestry with --source-repo) unless --rollback.`,
 			if err != nil {
 				return err
 			}
-			req := deploy.DeployRequest{Common: o.common(a), Env: env, Service: svc, Image: ref, ChartVersion: chart, Source: src, OverrideFreeze: why, Rollback: rollback}
+			req := write.DeployRequest{Common: o.common(a), Env: env, Service: svc, Image: ref, ChartVersion: chart, Source: src, OverrideFreeze: why, Rollback: rollback}
 			if err := req.Validate(); err != nil {
 				return err
 			}
@@ -54,7 +54,7 @@ ancestry with --source-repo) unless --rollback.`,
 			if err != nil {
 				return err
 			}
-			out, err := deploy.Deploy(cmd.Context(), repo, req)
+			out, err := write.Deploy(cmd.Context(), repo, req)
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/fault"
-	"github.com/smp/delivery/internal/history"
+	"github.com/smp/delivery/internal/gitops/history"
 )
 
 func init() { register(newDiffCmd) }

@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/delivery"
-	"github.com/smp/delivery/internal/deploy"
 	"github.com/smp/delivery/internal/fault"
+	"github.com/smp/delivery/internal/gitops/delivery"
+	"github.com/smp/delivery/internal/gitops/write"
 )
 
 func init() { register(newFreezeCmd) }
@@ -42,12 +42,12 @@ func newFreezeListCmd(a *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			list, err := deploy.ListFreezes(cmd.Context(), repo, a.Now())
+			list, err := write.ListFreezes(cmd.Context(), repo, a.Now())
 			if err != nil {
 				return err
 			}
 			if list == nil {
-				list = []deploy.FreezeStatus{}
+				list = []write.FreezeStatus{}
 			}
 			return a.Render(list, func(w io.Writer) error { return writeFreezes(w, list) })
 		},
@@ -56,7 +56,7 @@ func newFreezeListCmd(a *App) *cobra.Command {
 	return cmd
 }
 
-func writeFreezes(w io.Writer, list []deploy.FreezeStatus) error {
+func writeFreezes(w io.Writer, list []write.FreezeStatus) error {
 	if len(list) == 0 {
 		_, err := fmt.Fprintln(w, "no freezes")
 		return err
@@ -125,7 +125,7 @@ func newFreezeAddCmd(a *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out, err := deploy.AddFreeze(cmd.Context(), repo, deploy.FreezeRequest{Common: o.common(a), Freeze: f})
+			out, err := write.AddFreeze(cmd.Context(), repo, write.FreezeRequest{Common: o.common(a), Freeze: f})
 			if err != nil {
 				return err
 			}
@@ -160,7 +160,7 @@ func newFreezeRemoveCmd(a *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out, err := deploy.RemoveFreeze(cmd.Context(), repo, deploy.FreezeRequest{Common: o.common(a), Freeze: delivery.Freeze{Name: name}})
+			out, err := write.RemoveFreeze(cmd.Context(), repo, write.FreezeRequest{Common: o.common(a), Freeze: delivery.Freeze{Name: name}})
 			if err != nil {
 				return err
 			}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/layout"
+	"github.com/smp/delivery/internal/gitops/layout"
 )
 
 func init() { register(newGitopsCmd) }

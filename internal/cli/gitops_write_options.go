@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/deploy"
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops"
+	"github.com/smp/delivery/internal/gitops/write"
 )
 
 // writeOptions are the flags every command that writes the GitOps
@@ -57,14 +57,14 @@ func (o *writeOptions) open(a *App) (*gitops.Repo, error) {
 	if o.timeout <= 0 {
 		return nil, fault.Invalidf("--gitops-timeout %s: must be positive", o.timeout)
 	}
-	return deploy.Open(gitops.Remote{URL: o.gitops, Branch: o.branch, Token: a.Getenv("SMP_GIT_TOKEN"), CAFile: o.caFile},
+	return write.Open(gitops.Remote{URL: o.gitops, Branch: o.branch, Token: a.Getenv("SMP_GIT_TOKEN"), CAFile: o.caFile},
 		gitops.Identity{Name: "smpctl-bot", Email: "smpctl-bot@users.noreply.smp.vn"},
 		gitops.Options{Budget: o.timeout, CallTimeout: min(o.timeout, 60*time.Second), Log: a.Log, CacheDir: gitopsCacheDir(a, o.cacheDir)})
 }
 
 // common is the deploy.Common of the shared flags.
-func (o *writeOptions) common(a *App) deploy.Common {
-	return deploy.Common{
+func (o *writeOptions) common(a *App) write.Common {
+	return write.Common{
 		By: o.by, Run: o.run, Now: a.Now(),
 		Identity: gitops.Identity{Name: o.authorName, Email: o.authorEmail},
 	}
@@ -85,8 +85,8 @@ func overrideFreeze(override bool, reason string) (string, error) {
 var shaRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // source parses --source-commit, --source-time and --source-repo.
-func source(commit, at, repo string) (deploy.Source, error) {
-	s := deploy.Source{Commit: commit, Repo: repo}
+func source(commit, at, repo string) (write.Source, error) {
+	s := write.Source{Commit: commit, Repo: repo}
 	if commit != "" && !shaRE.MatchString(commit) {
 		return s, fault.Invalidf("--source-commit %q: give the full 40-character lower-case commit hash (git rev-parse HEAD)", commit)
 	}
@@ -104,7 +104,7 @@ func source(commit, at, repo string) (deploy.Source, error) {
 }
 
 // renderOutcome prints what a write did.
-func renderOutcome(a *App, out deploy.Outcome) error {
+func renderOutcome(a *App, out write.Outcome) error {
 	return a.Render(out, func(w io.Writer) error {
 		if out.AlreadyDone {
 			_, err := fmt.Fprintln(w, out.Message)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/deploy"
+	"github.com/smp/delivery/internal/gitops/write"
 )
 
 func init() { register(newHoldCmd) }
@@ -33,7 +33,7 @@ naming the hold. rollback places one automatically.`,
 			if err != nil {
 				return err
 			}
-			out, err := deploy.PlaceHold(cmd.Context(), repo, deploy.HoldRequest{Common: o.common(a), Env: env, Service: svc, Reason: why})
+			out, err := write.PlaceHold(cmd.Context(), repo, write.HoldRequest{Common: o.common(a), Env: env, Service: svc, Reason: why})
 			if err != nil {
 				return err
 			}
@@ -65,7 +65,7 @@ func newHoldReleaseCmd(a *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out, err := deploy.ReleaseHold(cmd.Context(), repo, deploy.HoldRequest{Common: o.common(a), Env: env, Service: svc})
+			out, err := write.ReleaseHold(cmd.Context(), repo, write.HoldRequest{Common: o.common(a), Env: env, Service: svc})
 			if err != nil {
 				return err
 			}
@@ -92,12 +92,12 @@ func newHoldListCmd(a *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			holds, err := deploy.ListHolds(cmd.Context(), repo)
+			holds, err := write.ListHolds(cmd.Context(), repo)
 			if err != nil {
 				return err
 			}
 			if holds == nil {
-				holds = []deploy.HeldService{}
+				holds = []write.HeldService{}
 			}
 			return a.Render(holds, func(w io.Writer) error {
 				if len(holds) == 0 {

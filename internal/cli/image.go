@@ -13,8 +13,8 @@ import (
 
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/image"
-	"github.com/smp/delivery/internal/imageref"
-	"github.com/smp/delivery/internal/signing"
+	"github.com/smp/delivery/internal/image/imageref"
+	"github.com/smp/delivery/internal/image/signing"
 )
 
 func init() { register(newImageCmd) }

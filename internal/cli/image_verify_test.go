@@ -11,9 +11,9 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/smp/delivery/internal/imagetest"
-	"github.com/smp/delivery/internal/signing"
-	"github.com/smp/delivery/internal/signing/sigstoretest"
+	"github.com/smp/delivery/internal/image/signing"
+	"github.com/smp/delivery/internal/image/signing/sigstoretest"
+	"github.com/smp/delivery/internal/testkit/imagetest"
 )
 
 // builtImage builds and pushes the test service with smpctl build.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smp/delivery/internal/imagetest"
+	"github.com/smp/delivery/internal/testkit/imagetest"
 )
 
 // run executes smpctl in-process with env and returns the exit code and output.

@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/fault"
-	"github.com/smp/delivery/internal/localenv"
+	"github.com/smp/delivery/internal/local/daemon"
 )
 
 func init() { register(newLocalCmd) }
@@ -48,7 +48,7 @@ services) and Debian's prometheus.`,
 				if err := checkDBPrefix(dbPrefix); err != nil {
 					return err
 				}
-				st, started, err := localenv.Up(c.Context(), dir, exe, []string{"local", "daemon", "--dir", dir, "--db-prefix", dbPrefix}, os.Environ())
+				st, started, err := daemon.Up(c.Context(), dir, exe, []string{"local", "daemon", "--dir", dir, "--db-prefix", dbPrefix}, os.Environ())
 				if err != nil {
 					return err
 				}
@@ -66,8 +66,8 @@ services) and Debian's prometheus.`,
 		&cobra.Command{
 			Use: "down", Short: "Stop the local environment and everything it runs", Args: cobra.NoArgs,
 			RunE: func(c *cobra.Command, _ []string) error {
-				st, err := localenv.Down(c.Context(), dir, purge)
-				if errors.Is(err, localenv.ErrNotRunning) {
+				st, err := daemon.Down(c.Context(), dir, purge)
+				if errors.Is(err, daemon.ErrNotRunning) {
 					return a.Render(map[string]string{"status": "not running"}, func(w io.Writer) error {
 						_, err := fmt.Fprintln(w, "no local environment runs in", dir)
 						return err
@@ -85,7 +85,7 @@ services) and Debian's prometheus.`,
 		&cobra.Command{
 			Use: "status", Short: "Show environments, versions, health and URLs of the local environment", Args: cobra.NoArgs,
 			RunE: func(c *cobra.Command, _ []string) error {
-				cl, _, err := localenv.Connect(dir)
+				cl, _, err := daemon.Connect(dir)
 				if err != nil {
 					return err
 				}
@@ -105,7 +105,7 @@ services) and Debian's prometheus.`,
 				if err := checkDBPrefix(dbPrefix); err != nil {
 					return err
 				}
-				return localenv.Serve(ctx, localenv.Options{Dir: dir, DBPrefix: dbPrefix, Logger: a.daemonLog()})
+				return daemon.Serve(ctx, daemon.Options{Dir: dir, DBPrefix: dbPrefix, Logger: a.daemonLog()})
 			},
 		},
 	)

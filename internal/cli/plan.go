@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/delivery"
 	"github.com/smp/delivery/internal/fault"
+	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/plan"
 )
 

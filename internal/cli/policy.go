@@ -9,9 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/fault"
-	"github.com/smp/delivery/internal/imagepolicy"
-	"github.com/smp/delivery/internal/imageref"
-	"github.com/smp/delivery/internal/signing"
+	"github.com/smp/delivery/internal/image/imagepolicy"
+	"github.com/smp/delivery/internal/image/imageref"
+	"github.com/smp/delivery/internal/image/signing"
 )
 
 func init() { register(newPolicyCmd) }

@@ -3,7 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/deploy"
+	"github.com/smp/delivery/internal/gitops/write"
 )
 
 func init() { register(newPromoteCmd) }
@@ -35,7 +35,7 @@ approved. Freezes and holds refuse as for deploy (exit 1).`,
 			if err != nil {
 				return err
 			}
-			out, err := deploy.Promote(cmd.Context(), repo, deploy.PromoteRequest{Common: o.common(a), Service: svc, From: from, To: to, ApprovedBy: approvedBy, OverrideFreeze: reason})
+			out, err := write.Promote(cmd.Context(), repo, write.PromoteRequest{Common: o.common(a), Service: svc, From: from, To: to, ApprovedBy: approvedBy, OverrideFreeze: reason})
 			if err != nil {
 				return err
 			}

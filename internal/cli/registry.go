@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/gitops"
-	"github.com/smp/delivery/internal/imageref"
-	"github.com/smp/delivery/internal/retention"
+	"github.com/smp/delivery/internal/image/gc"
+	"github.com/smp/delivery/internal/image/imageref"
 )
 
 func init() { register(newRegistryCmd) }
@@ -56,22 +56,22 @@ read:packages and delete:packages). --backend auto picks ghcr for ghcr.io.`,
 				return err
 			}
 			if b == nil {
-				b = &retention.OCI{Repo: r, Access: a.access()}
+				b = &gc.OCI{Repo: r, Access: a.access()}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), registryTimeout)
 			defer cancel()
-			var refs retention.References
+			var refs gc.References
 			if gitops.IsURL(gitopsURL) {
-				refs, err = retention.ReadRemoteReferences(ctx,
+				refs, err = gc.ReadRemoteReferences(ctx,
 					gitops.Remote{URL: gitopsURL, Token: a.Getenv("SMP_GIT_TOKEN"), CAFile: caFile},
 					gitops.MirrorOptions{CacheDir: gitopsCacheDir(a, cacheDir), Timeout: min(registryTimeout, 2*time.Minute)}, r.String())
 			} else {
-				refs, err = retention.ReadReferences(gitopsURL, r.String())
+				refs, err = gc.ReadReferences(gitopsURL, r.String())
 			}
 			if err != nil {
 				return err
 			}
-			res, err := retention.Run(ctx, b, refs, retention.Policy{MaxAge: maxAge, Now: a.Now()}, dryRun)
+			res, err := gc.Run(ctx, b, refs, gc.Policy{MaxAge: maxAge, Now: a.Now()}, dryRun)
 			if res != nil {
 				if rerr := a.Render(res, func(w io.Writer) error { return writeGC(w, res, a.Now()) }); rerr != nil {
 					return rerr
@@ -97,7 +97,7 @@ read:packages and delete:packages). --backend auto picks ghcr for ghcr.io.`,
 
 // gcBackend returns the GHCR backend when asked (or auto on ghcr.io), nil
 // for the OCI backend.
-func gcBackend(a *App, registry, path, backend, api string, user bool) (retention.Backend, error) {
+func gcBackend(a *App, registry, path, backend, api string, user bool) (gc.Backend, error) {
 	switch {
 	case backend == "oci", backend == "auto" && registry != "ghcr.io":
 		return nil, nil
@@ -105,7 +105,7 @@ func gcBackend(a *App, registry, path, backend, api string, user bool) (retentio
 		if registry != "ghcr.io" {
 			return nil, fault.Invalidf("--backend ghcr needs a ghcr.io repository, not %s", registry)
 		}
-		g, err := retention.NewGHCR(path, a.Getenv("GITHUB_TOKEN"))
+		g, err := gc.NewGHCR(path, a.Getenv("GITHUB_TOKEN"))
 		if err != nil {
 			return nil, err
 		}
@@ -115,13 +115,13 @@ func gcBackend(a *App, registry, path, backend, api string, user bool) (retentio
 	return nil, fault.Invalidf("invalid --backend %q: use auto, oci or ghcr", backend)
 }
 
-func writeGC(w io.Writer, res *retention.Result, now time.Time) error {
+func writeGC(w io.Writer, res *gc.Result, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACTION\tDIGEST\tTAGS\tAGE\tREASON")
 	would := 0
 	for _, d := range res.Decisions {
 		act := string(d.Action)
-		if d.Action == retention.Delete {
+		if d.Action == gc.Delete {
 			would++
 			if res.DryRun {
 				act = "would delete"

@@ -3,7 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/deploy"
+	"github.com/smp/delivery/internal/gitops/write"
 )
 
 func init() { register(newRollbackCmd) }
@@ -31,7 +31,7 @@ rollback.`,
 			if err != nil {
 				return err
 			}
-			out, err := deploy.Rollback(cmd.Context(), repo, deploy.RollbackRequest{Common: o.common(a), Env: env, Service: svc, To: to, Reason: why})
+			out, err := write.Rollback(cmd.Context(), repo, write.RollbackRequest{Common: o.common(a), Env: env, Service: svc, To: to, Reason: why})
 			if err != nil {
 				return err
 			}

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/delivery"
-	"github.com/smp/delivery/internal/localenv"
+	"github.com/smp/delivery/internal/gitops/delivery"
+	"github.com/smp/delivery/internal/local/daemon"
 )
 
 func init() { register(newRolloutCmd) }
@@ -28,7 +28,7 @@ func newRolloutCmd(a *App) *cobra.Command {
 						return err
 					}
 				}
-				cl, _, err := localenv.Connect(dir)
+				cl, _, err := daemon.Connect(dir)
 				if err != nil {
 					return err
 				}

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/fault"
-	"github.com/smp/delivery/internal/vulnscan"
+	"github.com/smp/delivery/internal/image/vulnscan"
 )
 
 func init() { register(newScanCmd) }

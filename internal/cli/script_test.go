@@ -12,7 +12,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/smp/delivery/internal/proctest"
+	"github.com/smp/delivery/internal/testkit/proctest"
 )
 
 // TestMain lets testscript run smpctl in-process: each `smpctl` line in a

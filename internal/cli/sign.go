@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/fault"
-	"github.com/smp/delivery/internal/imageref"
-	"github.com/smp/delivery/internal/signing"
+	"github.com/smp/delivery/internal/image/imageref"
+	"github.com/smp/delivery/internal/image/signing"
 )
 
 func init() { register(newSignCmd) }

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/fault"
-	"github.com/smp/delivery/internal/smoke"
+	"github.com/smp/delivery/internal/verify/smoke"
 )
 
 func init() { register(newSmokeCmd) }

@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/fault"
-	"github.com/smp/delivery/internal/history"
-	"github.com/smp/delivery/internal/localenv"
+	"github.com/smp/delivery/internal/gitops/history"
+	"github.com/smp/delivery/internal/local/daemon"
 )
 
 func init() { register(newStatusCmd) }
@@ -62,7 +62,7 @@ their URLs.`,
 // statusWithLocal renders the GitOps matrix followed by the local runtime's
 // view (JSON: {"gitops": ..., "runtime": ...}).
 func statusWithLocal(cmd *cobra.Command, a *App, st *history.Status, dir string) error {
-	cl, _, err := localenv.Connect(dir)
+	cl, _, err := daemon.Connect(dir)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func statusWithLocal(cmd *cobra.Command, a *App, st *history.Status, dir string)
 			return err
 		}
 		fmt.Fprintf(w, "\nlocal runtime (%s, head %s):\n", dir, shortSHA(rep.Runtime.Head))
-		return localenv.WriteEnvText(w, rep.Runtime.Envs...)
+		return daemon.WriteEnvText(w, rep.Runtime.Envs...)
 	}); err != nil {
 		return err
 	}

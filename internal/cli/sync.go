@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/delivery"
-	"github.com/smp/delivery/internal/localenv"
+	"github.com/smp/delivery/internal/gitops/delivery"
+	"github.com/smp/delivery/internal/local/daemon"
 )
 
 func init() { register(newSyncCmd) }
@@ -27,16 +27,16 @@ version keeps serving; the output says why).`,
 			if err := delivery.CheckName("environment", args[0]); err != nil {
 				return err
 			}
-			cl, _, err := localenv.Connect(dir)
+			cl, _, err := daemon.Connect(dir)
 			if err != nil {
 				return err
 			}
 			es, err := cl.Sync(c.Context(), args[0])
-			if err != nil && !errors.Is(err, localenv.ErrSyncFailed) {
+			if err != nil && !errors.Is(err, daemon.ErrSyncFailed) {
 				return err
 			}
 			// A service that did not sync still has a status to show.
-			if rerr := a.Render(es, func(w io.Writer) error { return localenv.WriteEnvText(w, es) }); rerr != nil {
+			if rerr := a.Render(es, func(w io.Writer) error { return daemon.WriteEnvText(w, es) }); rerr != nil {
 				return rerr
 			}
 			return err

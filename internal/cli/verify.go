@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/gate"
+	"github.com/smp/delivery/internal/verify/gate"
 )
 
 func init() { register(newVerifyCmd) }

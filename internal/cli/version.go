@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smp/delivery/internal/buildinfo"
+	"github.com/smp/delivery/internal/version"
 )
 
 func init() { register(newVersionCmd) }
@@ -17,7 +17,7 @@ func newVersionCmd(a *App) *cobra.Command {
 		Short: "Print smpctl's version, commit and build date",
 		Args:  cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			info := buildinfo.Get()
+			info := version.Get()
 			return a.Render(info, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "smpctl %s (commit %s, built %s, %s, %s)\n",
 					info.Version, info.Commit, info.Date, info.GoVersion, info.Platform)

@@ -29,8 +29,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/smp/delivery/internal/localenv"
-	"github.com/smp/delivery/internal/runtime"
+	"github.com/smp/delivery/internal/local/cluster"
+	"github.com/smp/delivery/internal/local/daemon"
 
 	"github.com/smp/delivery/internal/fault"
 )
@@ -86,7 +86,7 @@ const (
 type story struct {
 	o      Options
 	r      *runner
-	state  localenv.State
+	state  daemon.State
 	dir    string // .smp
 	gitops string // work tree of smp-gitops
 	svc    string // the service repository
@@ -391,7 +391,7 @@ func (s *story) baseline(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	var prod runtime.ServiceStatus
+	var prod cluster.ServiceStatus
 	for _, env := range []string{"dev", "staging", "prod"} {
 		sv, err := s.waitActive(ctx, env, b.digest, 2*time.Minute)
 		if err != nil {
@@ -582,7 +582,7 @@ func (s *story) prodPreview(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if sv.Preview == nil || sv.Preview.Digest != s.good.digest || sv.Active == nil || sv.Active.Digest != s.base.digest || sv.Health != runtime.HealthPaused {
+	if sv.Preview == nil || sv.Preview.Digest != s.good.digest || sv.Active == nil || sv.Active.Digest != s.base.digest || sv.Health != cluster.HealthPaused {
 		return "", fmt.Errorf("prod: health %s, active %v, preview %v; want 3.2.0 active and 3.3.0 on the preview", sv.Health, tagOf(sv.Active), tagOf(sv.Preview))
 	}
 	return fmt.Sprintf("3.3.0 on the preview URL %s, 3.2.0 still active", sv.PreviewURL), nil
@@ -785,16 +785,16 @@ func (s *story) prodRestored(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var st localenv.StatusReport
+	var st daemon.StatusReport
 	if err := s.r.smpctlJSON(ctx, &st, "local", "status", "--dir", s.dir); err != nil {
 		return "", err
 	}
 	for _, e := range st.Runtime.Envs {
-		if e.Name == "prod" && e.SyncStatus != runtime.SyncSynced {
+		if e.Name == "prod" && e.SyncStatus != cluster.SyncSynced {
 			return "", fmt.Errorf("prod is %s after the rollback commit: %s", e.SyncStatus, e.SyncError)
 		}
 	}
-	if sv.Health != runtime.HealthHealthy {
+	if sv.Health != cluster.HealthHealthy {
 		return "", fmt.Errorf("prod %s: %s", sv.Health, sv.Message)
 	}
 	if err := s.smoke(ctx, sv.URL, s.good.version, "smoke-prod-restored.xml"); err != nil {
@@ -805,10 +805,10 @@ func (s *story) prodRestored(ctx context.Context) (string, error) {
 
 // ---- status helpers ----
 
-func (s *story) service(ctx context.Context, env string) (runtime.ServiceStatus, error) {
-	var st localenv.StatusReport
+func (s *story) service(ctx context.Context, env string) (cluster.ServiceStatus, error) {
+	var st daemon.StatusReport
 	if err := s.r.smpctlJSON(ctx, &st, "local", "status", "--dir", s.dir); err != nil {
-		return runtime.ServiceStatus{}, err
+		return cluster.ServiceStatus{}, err
 	}
 	for _, e := range st.Runtime.Envs {
 		if e.Name != env {
@@ -820,13 +820,13 @@ func (s *story) service(ctx context.Context, env string) (runtime.ServiceStatus,
 			}
 		}
 	}
-	return runtime.ServiceStatus{}, fmt.Errorf("%s runs no %s", env, svcName)
+	return cluster.ServiceStatus{}, fmt.Errorf("%s runs no %s", env, svcName)
 }
 
 // waitActive waits until env's active version is digest and ready.
-func (s *story) waitActive(ctx context.Context, env, digest string, within time.Duration) (runtime.ServiceStatus, error) {
+func (s *story) waitActive(ctx context.Context, env, digest string, within time.Duration) (cluster.ServiceStatus, error) {
 	deadline := time.Now().Add(within)
-	var sv runtime.ServiceStatus
+	var sv cluster.ServiceStatus
 	var err error
 	for time.Now().Before(deadline) {
 		sv, err = s.service(ctx, env)
@@ -845,7 +845,7 @@ func (s *story) waitActive(ctx context.Context, env, digest string, within time.
 	return sv, fmt.Errorf("%s does not serve %s within %s: %s %s (active %v)", env, short(digest), within, sv.Health, sv.Message, tagOf(sv.Active))
 }
 
-func tagOf(r *runtime.RevisionStatus) string {
+func tagOf(r *cluster.RevisionStatus) string {
 	if r == nil {
 		return "none"
 	}

@@ -8,8 +8,8 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/smp/delivery/internal/proctest"
-	"github.com/smp/delivery/internal/testctx"
+	"github.com/smp/delivery/internal/testkit/proctest"
+	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 // TestDemoStoryEndToEnd runs `smpctl demo` — the seed's whole story with the

@@ -139,7 +139,7 @@ func TestApplyTimesOutARemoteCall(t *testing.T) {
 // writers of one shared counter, all at once, through a hook that also
 // rejects the first pushes. Every write lands; the counter proves the change
 // is re-applied to the new head rather than replayed as text. (The 20 + 10
-// deploys of the issue run one level up, in internal/deploy.)
+// deploys of the issue run one level up, in internal/gitops/write.)
 func TestConcurrentWritersAllLand(t *testing.T) {
 	t.Parallel()
 	bare := gitopstest.NewRemote(t, map[string]string{"counter": "0\n"})

@@ -21,8 +21,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/smp/delivery/internal/image"
-	"github.com/smp/delivery/internal/imageref"
-	"github.com/smp/delivery/internal/imagetest"
+	"github.com/smp/delivery/internal/image/imageref"
+	"github.com/smp/delivery/internal/testkit/imagetest"
 )
 
 // distrolessLike pushes to ref an index of one image per platform, shaped

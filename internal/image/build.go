@@ -20,8 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/smp/delivery/internal/imageref"
-	"github.com/smp/delivery/internal/sbom"
+	"github.com/smp/delivery/internal/image/imageref"
+	"github.com/smp/delivery/internal/image/sbom"
 
 	"github.com/smp/delivery/internal/fault"
 )

@@ -22,10 +22,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/smp/delivery/internal/image"
-	"github.com/smp/delivery/internal/imageref"
-	"github.com/smp/delivery/internal/imagetest"
-	"github.com/smp/delivery/internal/sbom"
-	"github.com/smp/delivery/internal/testctx"
+	"github.com/smp/delivery/internal/image/imageref"
+	"github.com/smp/delivery/internal/image/sbom"
+	"github.com/smp/delivery/internal/testkit/imagetest"
+	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 func repo(t *testing.T, host, path string) name.Repository {

@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
-	"github.com/smp/delivery/internal/imageref"
+	"github.com/smp/delivery/internal/image/imageref"
 
 	"github.com/smp/delivery/internal/fault"
 )

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/smp/delivery/internal/delivery"
+	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/semver"
 
 	"github.com/smp/delivery/internal/fault"

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/smp/delivery/internal/delivery"
+	"github.com/smp/delivery/internal/gitops/delivery"
 )
 
 // table is docs/design.md §4 as data. The workflow mapping test (issue 8) reuses

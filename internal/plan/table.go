@@ -1,6 +1,6 @@
 package plan
 
-import "github.com/smp/delivery/internal/delivery"
+import "github.com/smp/delivery/internal/gitops/delivery"
 
 // Case is one row of the branch and deploy mapping under the default
 // (seed) configuration. Tests here and the workflow mapping contract use it.

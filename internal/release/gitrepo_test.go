@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
-	"github.com/smp/delivery/internal/testctx"
+	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 // TestMain isolates every git call (ours and the code's) from the

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/smp/delivery/internal/delivery"
+	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/plan"
 	"github.com/smp/delivery/internal/semver"
 

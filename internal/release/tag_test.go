@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smp/delivery/internal/delivery"
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
+	"github.com/smp/delivery/internal/gitops/delivery"
 
 	"github.com/smp/delivery/internal/fault"
 )

@@ -14,7 +14,7 @@ import (
 	"github.com/rhysd/actionlint"
 
 	"github.com/smp/delivery/internal/plan"
-	"github.com/smp/delivery/internal/testctx"
+	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 const (

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/smp/delivery/internal/plan"
-	"github.com/smp/delivery/internal/testctx"
+	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 // The seed's CD defects (docs/design.md §2), each pinned by a test that runs the

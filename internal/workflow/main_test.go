@@ -2,7 +2,7 @@ package workflow
 
 import (
 	"fmt"
-	"github.com/smp/delivery/internal/testctx"
+	"github.com/smp/delivery/internal/testkit/testctx"
 	"os"
 	"os/exec"
 	"path/filepath"

@@ -5,7 +5,7 @@ package workflow
 import (
 	"bufio"
 	"bytes"
-	"github.com/smp/delivery/internal/testctx"
+	"github.com/smp/delivery/internal/testkit/testctx"
 	"io/fs"
 	"os"
 	"os/exec"

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smp/delivery/internal/testctx"
-	"github.com/smp/delivery/internal/vulnscan"
+	"github.com/smp/delivery/internal/image/vulnscan"
+	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 // setupGoVersion stands in for actions/setup-go with the job's go-version

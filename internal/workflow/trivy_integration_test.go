@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/smp/delivery/internal/testctx"
-	"github.com/smp/delivery/internal/vulnscan"
+	"github.com/smp/delivery/internal/image/vulnscan"
+	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 // The security job's "trivy fs" step, which `make test` leaves out

@@ -1,6 +1,6 @@
 // Command gen builds the benchmarks' GitOps repository (bench/gitops and
 // bench/gitops-read): a bare repository with N services × dev/staging/prod
-// and M commits (internal/gitopsgen).
+// and M commits (internal/testkit/gitopsgen).
 //
 //	go run ./bench/gitops-read/gen -dir /tmp/gitops.git -services 200 -commits 5000
 package main
@@ -13,7 +13,7 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/smp/delivery/internal/gitopsgen"
+	"github.com/smp/delivery/internal/testkit/gitopsgen"
 )
 
 func main() {

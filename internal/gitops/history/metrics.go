@@ -1,0 +1,240 @@
+package history
+
+import (
+	"context"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/smp/delivery/internal/gitops/delivery"
+)
+
+// MetricsOptions set the window metrics are computed over.
+type MetricsOptions struct {
+	// Window is how far back from Until to count; default 30 days.
+	Window time.Duration
+	// Until ends the window; default the newest commit's time.
+	Until time.Time
+	// Env and Service, when set, keep only those rows.
+	Env, Service string
+}
+
+// DefaultWindow is 30 days.
+const DefaultWindow = 720 * time.Hour
+
+// Durations summarises a set of durations (seconds in JSON).
+type Durations struct {
+	Count int     `json:"count"`
+	P50   float64 `json:"p50Seconds"`
+	P90   float64 `json:"p90Seconds"`
+	Mean  float64 `json:"meanSeconds"`
+}
+
+func summarise(ds []time.Duration) Durations {
+	if len(ds) == 0 {
+		return Durations{}
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	rank := func(p float64) float64 {
+		i := max(int(math.Ceil(p*float64(len(ds))))-1, 0)
+		return ds[i].Seconds()
+	}
+	return Durations{Count: len(ds), P50: rank(0.5), P90: rank(0.9), Mean: (sum / time.Duration(len(ds))).Seconds()}
+}
+
+// MetricsRow is the delivery metrics of one service in one environment;
+// Service "*" is the environment's total.
+type MetricsRow struct {
+	Environment string `json:"environment"`
+	Service     string `json:"service"`
+	// Deploys counts deploy and promote commits in the window.
+	Deploys int `json:"deploys"`
+	// PerDay is the deployment frequency: Deploys per day of window.
+	PerDay float64 `json:"deploysPerDay"`
+	// LeadTime: commit time of the deploy − Source-Time of the code.
+	LeadTime Durations `json:"leadTime"`
+	// Rollbacks counts rollback commits in the window.
+	Rollbacks int `json:"rollbacks"`
+	// ChangeFailureRate is Rollbacks / Deploys; nil without deploys.
+	ChangeFailureRate *float64 `json:"changeFailureRate"`
+	// TimeToRestore: rollback commit time − commit time of the deploy it
+	// undid (the latest deploy before it whose digest it replaced).
+	TimeToRestore Durations `json:"timeToRestore"`
+}
+
+// Metrics is the delivery metrics of a repository over a window.
+type Metrics struct {
+	Source string       `json:"source"`
+	Commit string       `json:"commit"`
+	From   time.Time    `json:"from"`
+	Until  time.Time    `json:"until"`
+	Window string       `json:"window"`
+	Rows   []MetricsRow `json:"rows"`
+}
+
+type acc struct {
+	deploys, rollbacks int
+	lead, restore      []time.Duration
+}
+
+// Metrics computes deployment frequency, lead time for changes, change
+// failure rate and time to restore per environment and service from one
+// pass over the commits (docs/gitops-format.md's trailers).
+func (r *Repo) Metrics(ctx context.Context, o MetricsOptions) (*Metrics, error) {
+	snap, err := r.snapshot(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if o.Env != "" {
+		if err := snap.CheckEnv(o.Env); err != nil {
+			return nil, err
+		}
+	}
+	if o.Service != "" {
+		if err := snap.CheckService(o.Service); err != nil {
+			return nil, err
+		}
+	}
+	if o.Window <= 0 {
+		o.Window = DefaultWindow
+	}
+	// Per key, the deploy-like events, newest first as git lists them.
+	byKey := map[Key][]Event{}
+	var newest time.Time
+	err = r.Walk(ctx, WalkOptions{From: snap.Commit}, func(ev *WalkEvent) bool {
+		if ev.Time.After(newest) {
+			newest = ev.Time
+		}
+		if !ev.Action.Changes() || !delivery.ValidName(ev.Environment) || !delivery.ValidName(ev.Service) {
+			// Not an image change, or a hand-written trailer naming no
+			// real environment or service.
+			return true
+		}
+		if (o.Env != "" && ev.Environment != o.Env) || (o.Service != "" && ev.Service != o.Service) {
+			return true
+		}
+		k := Key{ev.Environment, ev.Service}
+		byKey[k] = append(byKey[k], ev.Event)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	until := o.Until
+	if until.IsZero() {
+		until = newest
+	}
+	from := until.Add(-o.Window)
+	in := func(t time.Time) bool { return !t.Before(from) && !t.After(until) }
+
+	rows := map[Key]*acc{}
+	get := func(k Key) *acc {
+		if rows[k] == nil {
+			rows[k] = &acc{}
+		}
+		return rows[k]
+	}
+	for k, evs := range byKey {
+		// Oldest first: a rollback undoes the deploy before it.
+		for i, j := 0, len(evs)-1; i < j; i, j = i+1, j-1 {
+			evs[i], evs[j] = evs[j], evs[i]
+		}
+		var deploys []Event // deploys seen so far, oldest first
+		for _, ev := range evs {
+			switch ev.Action {
+			case ActionDeploy, ActionPromote:
+				deploys = append(deploys, ev)
+				if !in(ev.Time) {
+					continue
+				}
+				a, t := get(k), get(Key{k.Env, "*"})
+				a.deploys++
+				t.deploys++
+				if ev.SourceTime != nil && !ev.Time.Before(*ev.SourceTime) {
+					d := ev.Time.Sub(*ev.SourceTime)
+					a.lead, t.lead = append(a.lead, d), append(t.lead, d)
+				}
+			case ActionRollback:
+				undone := undoneDeploy(deploys, ev)
+				if !in(ev.Time) {
+					continue
+				}
+				a, t := get(k), get(Key{k.Env, "*"})
+				a.rollbacks++
+				t.rollbacks++
+				if undone != nil {
+					d := ev.Time.Sub(undone.Time)
+					a.restore, t.restore = append(a.restore, d), append(t.restore, d)
+				}
+			}
+		}
+	}
+	m := &Metrics{Source: r.Source, Commit: snap.Commit, From: from, Until: until, Window: o.Window.String(), Rows: []MetricsRow{}}
+	envOrder := map[string]int{}
+	for i, e := range snap.Envs() {
+		envOrder[e] = i
+	}
+	keys := make([]Key, 0, len(rows))
+	for k := range rows {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.Env != b.Env {
+			oa, okA := envOrder[a.Env]
+			ob, okB := envOrder[b.Env]
+			if okA != okB {
+				return okA
+			}
+			if oa != ob {
+				return oa < ob
+			}
+			return a.Env < b.Env
+		}
+		if (a.Service == "*") != (b.Service == "*") {
+			return b.Service == "*"
+		}
+		return a.Service < b.Service
+	})
+	days := o.Window.Hours() / 24
+	for _, k := range keys {
+		a := rows[k]
+		row := MetricsRow{
+			Environment: k.Env, Service: k.Service,
+			Deploys: a.deploys, PerDay: float64(a.deploys) / days,
+			LeadTime: summarise(a.lead), Rollbacks: a.rollbacks,
+			TimeToRestore: summarise(a.restore),
+		}
+		if a.deploys > 0 {
+			cfr := float64(a.rollbacks) / float64(a.deploys)
+			row.ChangeFailureRate = &cfr
+		}
+		m.Rows = append(m.Rows, row)
+	}
+	return m, nil
+}
+
+// undoneDeploy finds the deploy a rollback undid: the latest earlier deploy
+// whose digest the rollback replaced (its Previous-Digest), else the latest
+// earlier deploy.
+func undoneDeploy(deploys []Event, rb Event) *Event {
+	for i := len(deploys) - 1; i >= 0; i-- {
+		d := deploys[i]
+		if d.Time.After(rb.Time) {
+			continue
+		}
+		if rb.PreviousDigest == "" || d.Digest == rb.PreviousDigest {
+			return &deploys[i]
+		}
+	}
+	for i := len(deploys) - 1; i >= 0; i-- {
+		if !deploys[i].Time.After(rb.Time) {
+			return &deploys[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package write
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/smp/delivery/internal/fault"
+	"github.com/smp/delivery/internal/gitops"
+	"github.com/smp/delivery/internal/gitops/delivery"
+	"github.com/smp/delivery/internal/image/imageref"
+)
+
+// versionRE is an image tag we accept as a version: it becomes a file name.
+var versionRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}$`)
+
+// ApproveRequest records an approval of a version for an environment.
+type ApproveRequest struct {
+	Common
+	Env, Service, Version string
+	// Digest approved; default: the digest of Version in the environment
+	// before Env.
+	Digest string
+	// RequestedBy is who asked (the deployer); a release manager may not
+	// approve their own request.
+	RequestedBy string
+}
+
+// Approve writes state/approvals/<env>/<svc>/<version>.yaml and commits
+// `approve(<env>): <svc> <version>`. The approver must be listed in
+// delivery.yaml (approvers, or releaseManagers for release-manager gates).
+func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcome, error) {
+	if err := checkNames(req.Env, req.Service); err != nil {
+		return Outcome{}, err
+	}
+	if !versionRE.MatchString(req.Version) || req.Version == "latest" || req.Version == "main" {
+		return Outcome{}, fault.Inputf("Version", "version %q: give the image tag being approved, e.g. 3.3.0 (lower case, no latest or main)", req.Version)
+	}
+	if req.By == "" {
+		return Outcome{}, fault.Inputf("By", "no approver: name who approves")
+	}
+	if req.Digest != "" {
+		if err := imageref.CheckDigest(req.Digest); err != nil {
+			return Outcome{}, fault.Inputf("Digest", "digest: %w", err)
+		}
+	}
+	out := Outcome{Action: "approve", Environment: req.Env, Service: req.Service}
+	noop := fmt.Sprintf("%s %s is already approved for %s; nothing to commit", req.Service, req.Version, req.Env)
+	return run(ctx, repo, out, noop, func(_ context.Context, t *gitops.Tree) (gitops.Commit, error) {
+		cfg, err := loadConfig(t)
+		if err != nil {
+			return gitops.Commit{}, err
+		}
+		e, i, err := knownEnv(cfg, req.Env)
+		if err != nil {
+			return gitops.Commit{}, err
+		}
+		if err := knownService(cfg, req.Service); err != nil {
+			return gitops.Commit{}, err
+		}
+		if e.Approval == delivery.ApprovalNone {
+			return gitops.Commit{}, fault.Invalidf("%s needs no approval (approval: none in %s)", req.Env, delivery.FileName)
+		}
+		if err := mayApprove(cfg, e, req.By); err != nil {
+			return gitops.Commit{}, err
+		}
+		if e.Approval == delivery.ApprovalReleaseManager && req.RequestedBy == req.By {
+			return gitops.Commit{}, fault.Refusedf("%s requested this deploy to %s and cannot approve it: another release manager must", req.By, req.Env)
+		}
+		digest := req.Digest
+		if digest == "" {
+			if i == 0 {
+				return gitops.Commit{}, fault.Inputf("Digest", "no digest: %s is the first environment, so there is no earlier one to take %s's digest from; give the digest being approved", req.Env, req.Version)
+			}
+			prev := cfg.Environments[i-1].Name
+			_, v, err := readEnvFile(t, prev, req.Service)
+			if err != nil {
+				return gitops.Commit{}, err
+			}
+			if v.Image.Tag != req.Version || v.Image.Digest == "" {
+				return gitops.Commit{}, fault.Inputf("Digest", "%s runs %q in %s, not %s: give the digest (sha256:...) of %s to approve it", req.Service, v.Image.Tag, prev, req.Version, req.Version)
+			}
+			digest = v.Image.Digest
+		}
+		p := approvalPath(req.Env, req.Service, req.Version)
+		if b, err := t.ReadFile(p); err == nil {
+			var a Approval
+			if yaml.Unmarshal(b, &a) == nil && a.Digest == digest {
+				return gitops.Commit{}, gitops.ErrNoChange
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return gitops.Commit{}, err
+		}
+		a := Approval{Version: req.Version, Digest: digest, ApprovedBy: req.By, At: req.Now.UTC().Truncate(1e9), RequestedBy: req.RequestedBy}
+		b, err := yaml.Marshal(a)
+		if err != nil {
+			return gitops.Commit{}, err
+		}
+		if err := t.WriteFile(p, b); err != nil {
+			return gitops.Commit{}, err
+		}
+		return gitops.Commit{
+			Subject: fmt.Sprintf("approve(%s): %s %s", req.Env, req.Service, req.Version),
+			Trailers: []gitops.Trailer{
+				{Key: "Action", Value: "approve"},
+				{Key: "Environment", Value: req.Env},
+				{Key: "Service", Value: req.Service},
+				{Key: "Image-Digest", Value: digest},
+				{Key: "Deployed-By", Value: req.RequestedBy},
+				{Key: "Approved-By", Value: req.By},
+				{Key: "Pipeline-Run", Value: req.Run},
+			},
+			Identity: req.identity(cfg),
+		}, nil
+	})
+}

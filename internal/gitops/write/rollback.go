@@ -1,0 +1,175 @@
+package write
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/smp/delivery/internal/fault"
+	"github.com/smp/delivery/internal/gitops"
+	"github.com/smp/delivery/internal/gitops/envfile"
+	"github.com/smp/delivery/internal/image/imageref"
+)
+
+// RollbackRequest writes an earlier image back to an environment.
+type RollbackRequest struct {
+	Common
+	Env, Service string
+	// To is a tag, a sha256 digest or a revision of the GitOps repository;
+	// empty means the image before the current one.
+	To     string
+	Reason string
+}
+
+var revisionRE = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
+
+// Rollback writes the previous (or the given) image of env/svc back from
+// the environment file's git history, commits `rollback(<env>): <svc> →
+// <tag>`, and places a hold in the same commit so automated deploys do not
+// overwrite it. Freezes do not block a rollback: it restores a known state.
+func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outcome, error) {
+	if err := checkNames(req.Env, req.Service); err != nil {
+		return Outcome{}, err
+	}
+	if req.To != "" && strings.ContainsAny(req.To, " /\\:") && !strings.HasPrefix(req.To, "sha256:") {
+		return Outcome{}, fault.Inputf("To", "rollback target %q: give a tag (3.2.0), a digest (sha256:...) or a GitOps revision", req.To)
+	}
+	if strings.HasPrefix(req.To, "sha256:") {
+		if err := imageref.CheckDigest(req.To); err != nil {
+			return Outcome{}, fault.Inputf("To", "rollback target: %w", err)
+		}
+	}
+	var img imageref.Ref
+	out := Outcome{Action: "rollback", Environment: req.Env, Service: req.Service}
+	res, err := run(ctx, repo, out, "", func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
+		cfg, err := loadConfig(t)
+		if err != nil {
+			return gitops.Commit{}, err
+		}
+		if _, _, err := knownEnv(cfg, req.Env); err != nil {
+			return gitops.Commit{}, err
+		}
+		if err := knownService(cfg, req.Service); err != nil {
+			return gitops.Commit{}, err
+		}
+		old, cur, err := readEnvFile(t, req.Env, req.Service)
+		if err != nil {
+			return gitops.Commit{}, err
+		}
+		target, rev, err := findTarget(ctx, t, req, cur)
+		if err != nil {
+			return gitops.Commit{}, err
+		}
+		img = imageref.Ref{Repository: target.Image.Repository, Tag: target.Image.Tag, Digest: target.Image.Digest}
+		if target.Image == cur.Image && (target.ChartVersion == "" || target.ChartVersion == cur.ChartVersion) {
+			return gitops.Commit{}, gitops.ErrNoChange
+		}
+		if err := writeEnvFile(t, req.Env, req.Service, old, target); err != nil {
+			return gitops.Commit{}, err
+		}
+		if err := placeHold(t, req.Env, req.Service, cur.Image.Tag, req.Reason, img.Digest, req.Common); err != nil {
+			return gitops.Commit{}, err
+		}
+		tr := imageTrailers("rollback", req.Env, req.Service, img, cur.Image.Digest)
+		tr = append(tr, gitops.Trailer{Key: "Source-Commit", Value: rev.Trailers["Source-Commit"]},
+			gitops.Trailer{Key: "Source-Time", Value: rev.Trailers["Source-Time"]},
+			gitops.Trailer{Key: "Deployed-By", Value: req.By},
+			gitops.Trailer{Key: "Pipeline-Run", Value: req.Run})
+		return gitops.Commit{
+			Subject:  fmt.Sprintf("rollback(%s): %s → %s", req.Env, req.Service, img.Tag),
+			Trailers: tr,
+			Identity: req.identity(cfg),
+		}, nil
+	})
+	res.Image = &img
+	if res.AlreadyDone {
+		res.Message = fmt.Sprintf("%s in %s already runs %s; nothing to commit", req.Service, req.Env, img.Tag)
+	}
+	return res, err
+}
+
+// placeHold writes the hold a rollback leaves behind.
+func placeHold(t *gitops.Tree, env, svc, fromTag, why, digest string, c Common) error {
+	reason := fmt.Sprintf("rolled back from %s", fromTag)
+	if why != "" {
+		reason += ": " + why
+	}
+	hb, err := yaml.Marshal(Hold{Since: c.Now.UTC().Truncate(time.Second), By: c.By, Reason: reason, Digest: digest})
+	if err != nil {
+		return err
+	}
+	return t.WriteFile(holdPath(env, svc), hb)
+}
+
+// findTarget walks the environment file's history, newest first, for the
+// image to restore, and returns it with the revision that wrote it.
+func findTarget(ctx context.Context, t *gitops.Tree, req RollbackRequest, cur envfile.Values) (envfile.Values, gitops.Revision, error) {
+	path := envPath(req.Env, req.Service)
+	if req.To != "" && revisionRE.MatchString(req.To) {
+		if hash, err := t.Resolve(ctx, req.To); err == nil && hash != "" {
+			b, err := t.Show(ctx, hash, path)
+			if err != nil {
+				return envfile.Values{}, gitops.Revision{}, fault.Inputf("To", "rollback target %s: %s did not exist at that revision", req.To, path)
+			}
+			v, err := envfile.Read(b)
+			if err != nil || v.Image.Digest == "" {
+				return envfile.Values{}, gitops.Revision{}, fault.Inputf("To", "rollback target %s: %s had no pinned image at that revision", req.To, path)
+			}
+			var found gitops.Revision
+			_ = t.Log(ctx, path, func(rev gitops.Revision) (bool, error) {
+				if rev.Trailers["Image-Digest"] == v.Image.Digest {
+					found = rev
+					return true, nil
+				}
+				return false, nil
+			})
+			return v, found, nil
+		}
+	}
+	var target envfile.Values
+	var found gitops.Revision
+	err := t.Log(ctx, path, func(rev gitops.Revision) (bool, error) {
+		v, ok := imageAt(ctx, t, rev.Hash, path)
+		if !ok {
+			return false, nil // deleted, broken or unpinned at this revision
+		}
+		var match bool
+		switch {
+		case req.To == "":
+			match = v.Image.Digest != cur.Image.Digest
+		case strings.HasPrefix(req.To, "sha256:"):
+			match = v.Image.Digest == req.To
+		default:
+			match = v.Image.Tag == req.To
+		}
+		if match {
+			target, found = v, rev
+		}
+		return match, nil
+	})
+	if err != nil {
+		return envfile.Values{}, gitops.Revision{}, err
+	}
+	if target.Image.Digest == "" {
+		if req.To == "" {
+			return envfile.Values{}, gitops.Revision{}, fault.Refusedf("nothing to roll back to: the history of %s has no image other than %s", path, cur.Image.Tag)
+		}
+		return envfile.Values{}, gitops.Revision{}, fault.Inputf("To", "rollback target %s: no image with that tag, digest or revision in the history of %s", req.To, path)
+	}
+	return target, found, nil
+}
+
+// imageAt reads the owned values of path at rev; ok is false when the file
+// did not exist, did not parse or pinned no image there.
+func imageAt(ctx context.Context, t *gitops.Tree, rev, path string) (envfile.Values, bool) {
+	b, showErr := t.Show(ctx, rev, path)
+	if showErr != nil {
+		return envfile.Values{}, false
+	}
+	v, readErr := envfile.Read(b)
+	return v, readErr == nil && v.Image.Digest != ""
+}

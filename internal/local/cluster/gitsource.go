@@ -1,0 +1,124 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/smp/delivery/internal/gitcmd"
+)
+
+// GitSource is where desired state comes from: a GitOps repository.
+type GitSource interface {
+	// Head returns the commit the tracked branch points at now.
+	Head(ctx context.Context) (string, error)
+	// Read returns the desired state at rev. A snapshot with some invalid
+	// files is returned together with an error naming them.
+	Read(ctx context.Context, rev string) (*Snapshot, error)
+}
+
+// GitRepo reads a GitOps remote the way Argo CD's repo server does: it
+// keeps a local bare clone, fetches the tracked branch, and reads files at
+// an exact revision. It shells out to git, with a timeout on every call.
+type GitRepo struct {
+	// Remote is a URL or path git can fetch from.
+	Remote string
+	// Branch to track; default main.
+	Branch string
+	// Dir holds the local clone (created on first use).
+	Dir string
+	// Timeout for each git call; default 20s.
+	Timeout time.Duration
+
+	mu   sync.Mutex
+	init bool
+}
+
+var _ GitSource = (*GitRepo)(nil)
+
+func (g *GitRepo) branch() string {
+	if g.Branch == "" {
+		return "main"
+	}
+	return g.Branch
+}
+
+func (g *GitRepo) git(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	t := g.Timeout
+	if t == 0 {
+		t = 20 * time.Second
+	}
+	// No user or system config: hooks, pagers and credential helpers of the
+	// developer's machine must not change what the runtime reads.
+	r := gitcmd.Runner{Dir: dir, Timeout: t, Env: []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"}}
+	return r.Run(ctx, args...)
+}
+
+// Head implements GitSource.
+func (g *GitRepo) Head(ctx context.Context) (string, error) {
+	out, err := g.git(ctx, "", "ls-remote", "--", g.Remote, "refs/heads/"+g.branch())
+	if err != nil {
+		return "", fmt.Errorf("read head of %s: %w", g.Remote, err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) == 0 {
+		return "", fmt.Errorf("read head of %s: branch %s does not exist (run smpctl gitops init)", g.Remote, g.branch())
+	}
+	return f[0], nil
+}
+
+func (g *GitRepo) ensure(ctx context.Context, rev string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.init {
+		if _, err := os.Stat(g.Dir + "/HEAD"); err != nil {
+			if err := os.MkdirAll(g.Dir, 0o755); err != nil {
+				return err
+			}
+			if _, err := g.git(ctx, g.Dir, "init", "--quiet", "--bare"); err != nil {
+				return err
+			}
+		}
+		g.init = true
+	}
+	if _, err := g.git(ctx, g.Dir, "cat-file", "-e", rev+"^{commit}"); err == nil {
+		return nil
+	}
+	if _, err := g.git(ctx, g.Dir, "fetch", "--quiet", "--no-tags", "--", g.Remote, "+refs/heads/"+g.branch()+":refs/remotes/origin/"+g.branch()); err != nil {
+		return fmt.Errorf("fetch %s: %w", g.Remote, err)
+	}
+	if _, err := g.git(ctx, g.Dir, "cat-file", "-e", rev+"^{commit}"); err != nil {
+		return fmt.Errorf("revision %s is not on %s of %s", rev, g.branch(), g.Remote)
+	}
+	return nil
+}
+
+// Read implements GitSource.
+func (g *GitRepo) Read(ctx context.Context, rev string) (*Snapshot, error) {
+	if err := g.ensure(ctx, rev); err != nil {
+		return nil, err
+	}
+	out, err := g.git(ctx, g.Dir, "ls-tree", "-r", "-z", "--name-only", rev, "--", "delivery.yaml", "environments", "apps")
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	for _, p := range strings.Split(string(out), "\x00") {
+		if p == "" {
+			continue
+		}
+		b, err := g.git(ctx, g.Dir, "cat-file", "blob", rev+":"+p)
+		if err != nil {
+			return nil, err
+		}
+		files[p] = b
+	}
+	if len(files) == 0 {
+		return nil, errors.New("no delivery.yaml, environments/ or apps/ at " + short(rev))
+	}
+	return BuildSnapshot(rev, files)
+}

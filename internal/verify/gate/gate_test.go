@@ -1,0 +1,200 @@
+package gate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smp/delivery/internal/local/promserver"
+	"github.com/smp/delivery/internal/testkit/testctx"
+	"github.com/smp/delivery/internal/testkit/testimage"
+)
+
+type group struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+func target(url, env, version string) group {
+	return group{Targets: []string{strings.TrimPrefix(url, "http://")}, Labels: map[string]string{"env": env, "service": "order-svc", "version": version}}
+}
+
+// traffic sends API requests to url every interval until stop closes.
+func traffic(url string, interval time.Duration, stop <-chan struct{}, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c := &http.Client{Timeout: 5 * time.Second}
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(interval):
+			}
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, url+"/api/v1/catalog/services", nil)
+			req.Header.Set("Authorization", "Bearer t")
+			if resp, err := c.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+}
+
+// TestGateAgainstARealPrometheus runs Debian's Prometheus scraping real
+// test servers: a baseline 1.0.0 in four environments, then in each a new
+// version — one that answers 500 half the time, one 200 ms slower, one as
+// good as the baseline, and one nobody sends traffic to.
+func TestGateAgainstARealPrometheus(t *testing.T) {
+	t.Parallel()
+	ctx := testctx.New(t)
+	dir := t.TempDir()
+	prom, err := promserver.Start(ctx, promserver.Options{Dir: dir, ScrapeInterval: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prom.Stop() })
+
+	serve := func(version, mode string) string {
+		bin, err := testimage.Binary(ctx, binDir, version, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		url, stop, err := testimage.Serve(ctx, bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+		return url
+	}
+	v1 := serve("1.0.0", testimage.ModeOK)
+	v2 := serve("2.0.0", testimage.ModeErrors)
+	v3 := serve("3.0.0", testimage.ModeSlow)
+	v4 := serve("4.0.0", testimage.ModeOK)
+	v5 := serve("5.0.0", testimage.ModeOK)
+
+	groups := []group{target(v1, "a", "1.0.0"), target(v1, "b", "1.0.0"), target(v1, "c", "1.0.0"), target(v1, "d", "1.0.0")}
+	if err := prom.SetTargets(groups); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	if err := prom.WaitTargets(ctx, 4, map[string]string{"version": "1.0.0"}); err != nil {
+		t.Fatal(err)
+	}
+	traffic(v1, 20*time.Millisecond, stop, &wg)
+	time.Sleep(2 * time.Second)
+	groups = append(groups, target(v2, "a", "2.0.0"), target(v3, "b", "3.0.0"), target(v4, "c", "4.0.0"), target(v5, "d", "5.0.0"))
+	if err := prom.SetTargets(groups); err != nil {
+		t.Fatal(err)
+	}
+	if err := prom.WaitTargets(ctx, 8, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{v2, v3, v4} {
+		traffic(u, 20*time.Millisecond, stop, &wg)
+	}
+	time.Sleep(4 * time.Second)
+	close(stop)
+	wg.Wait()
+	time.Sleep(time.Second)
+
+	cases := []struct {
+		env, version, baseline string
+		ok                     bool
+		failed                 string
+	}{
+		{"a", "2.0.0", "1.0.0", false, "error rate"},
+		{"b", "3.0.0", "1.0.0", false, "p95 latency"},
+		{"c", "4.0.0", "1.0.0", true, ""},
+		{"d", "5.0.0", "1.0.0", false, "traffic"},
+	}
+	for _, tc := range cases {
+		t.Run("env "+tc.env+" version "+tc.version, func(t *testing.T) {
+			res, err := Verify(ctx, Options{Prometheus: prom.URL, Env: tc.env, Service: "order-svc", Window: 10 * time.Second})
+			var buf bytes.Buffer
+			_ = res.WriteText(&buf)
+			t.Log("\n" + buf.String())
+			if res.Version != tc.version || res.Baseline != tc.baseline {
+				t.Fatalf("judged %s against %s; want %s against %s", res.Version, res.Baseline, tc.version, tc.baseline)
+			}
+			if tc.ok {
+				if err != nil || !res.OK || len(res.Checks) != 3 {
+					t.Fatalf("want a pass with 3 checks: %v %+v", err, res.Checks)
+				}
+				return
+			}
+			if !errors.Is(err, ErrGateFailed) || res.OK {
+				t.Fatalf("err %v ok %v, want ErrGateFailed", err, res.OK)
+			}
+			for _, c := range res.Checks {
+				if (c.Name == tc.failed) == c.OK {
+					t.Errorf("check %s ok=%v: %s", c.Name, c.OK, c.Detail)
+				}
+			}
+		})
+	}
+	t.Run("explicit versions", func(t *testing.T) {
+		res, err := Verify(ctx, Options{Prometheus: prom.URL, Env: "a", Service: "order-svc", Window: 10 * time.Second, Version: "1.0.0", Baseline: "1.0.0"})
+		// The baseline is read at its last step with traffic, up to one
+		// evaluation step earlier, so the two agree only closely.
+		if err != nil || res.ErrorRate != 0 || res.P95 == 0 || math.Abs(res.BaselineP95-res.P95) > res.P95/10 {
+			t.Errorf("1.0.0 against itself: %v %+v", err, res)
+		}
+	})
+	t.Run("an unknown service has no targets", func(t *testing.T) {
+		_, err := Verify(ctx, Options{Prometheus: prom.URL, Env: "a", Service: "nope", Window: 10 * time.Second})
+		if err == nil || errors.Is(err, ErrGateFailed) || !strings.Contains(err.Error(), "no scrape targets") {
+			t.Errorf("err %v", err)
+		}
+	})
+}
+
+func TestGateReportsAnUnreachablePrometheus(t *testing.T) {
+	t.Parallel()
+	_, err := Verify(context.Background(), Options{Prometheus: "http://127.0.0.1:1", Env: "a", Service: "s", Timeout: time.Second})
+	if err == nil || errors.Is(err, ErrGateFailed) {
+		t.Errorf("err %v, want a query error", err)
+	}
+}
+
+func TestOptionsRejectBadInput(t *testing.T) {
+	t.Parallel()
+	good := Options{Prometheus: "http://127.0.0.1:9090", Env: "prod", Service: "order-svc"}
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := []func(*Options){
+		func(o *Options) { o.Prometheus = "127.0.0.1:9090" },
+		func(o *Options) { o.Env = "../prod" },
+		func(o *Options) { o.Service = `x"}` },
+		func(o *Options) { o.Window = time.Second },
+		func(o *Options) { o.Version = `1"} or vector(1) #` },
+	}
+	for i, f := range bad {
+		o := good
+		f(&o)
+		if err := o.Validate(); err == nil {
+			t.Errorf("case %d: %+v accepted", i, o)
+		}
+	}
+}
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	d, err := os.MkdirTemp("", "gate-bins-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = d
+	code := m.Run()
+	os.RemoveAll(d)
+	os.Exit(code)
+}
