@@ -65,7 +65,7 @@ func Classify(raw string) (Kind, string, error) {
 	case strings.HasPrefix(raw, "file://"):
 		p := strings.TrimPrefix(raw, "file://")
 		if _, err := os.Stat(p); err != nil {
-			return 0, "", fmt.Errorf("%w: %s does not exist: create it with `git init --bare` and `smpctl gitops init`, or fix --gitops", ErrRemoteNotFound, p)
+			return 0, "", fmt.Errorf("%w: %s does not exist: create it with `git init --bare` and `smpctl gitops init`, or fix the repository's path", ErrRemoteNotFound, p)
 		}
 		return File, raw, nil
 	case strings.Contains(raw, "://"):
@@ -78,7 +78,7 @@ func Classify(raw string) (Kind, string, error) {
 		return 0, "", fmt.Errorf("%w: %s: %w", ErrRemoteNotFound, raw, err)
 	}
 	if _, err := os.Stat(abs); err != nil {
-		return 0, "", fmt.Errorf("%w: %s does not exist: create it with `git init --bare` and `smpctl gitops init`, or fix --gitops", ErrRemoteNotFound, abs)
+		return 0, "", fmt.Errorf("%w: %s does not exist: create it with `git init --bare` and `smpctl gitops init`, or fix the repository's path", ErrRemoteNotFound, abs)
 	}
 	return Local, "file://" + abs, nil
 }
@@ -113,7 +113,7 @@ type conn struct {
 
 func newConn(r Remote) (*conn, error) {
 	if r.URL == "" {
-		return nil, fmt.Errorf("%w: no GitOps repository given: pass --gitops URL|PATH or set SMP_GITOPS", ErrRemoteNotFound)
+		return nil, fmt.Errorf("%w: no GitOps repository given: give its URL or path", ErrRemoteNotFound)
 	}
 	if r.Branch == "" {
 		r.Branch = "main"
@@ -215,12 +215,12 @@ func (c *conn) classify(op string, err error) error {
 		return fmt.Errorf("%w: %s %s: branch %q does not exist; run `smpctl gitops init` first", ErrNoBranch, op, c, c.remote.Branch)
 	case strings.Contains(low, "does not appear to be a git repository"), strings.Contains(low, "repository not found"),
 		strings.Contains(low, "no such file"), strings.Contains(low, "could not resolve host"):
-		return fmt.Errorf("%w: %s %s: %s; check --gitops", ErrRemoteNotFound, op, c, lastLines(msg, 2))
+		return fmt.Errorf("%w: %s %s: %s; check the repository's URL", ErrRemoteNotFound, op, c, lastLines(msg, 2))
 	case strings.Contains(low, "authentication failed"), strings.Contains(low, "could not read username"),
 		strings.Contains(low, "permission denied"), httpDenied.MatchString(low):
 		return fmt.Errorf("%w: %s %s: %s; check SMP_GIT_TOKEN (https) or your ssh agent", ErrAuth, op, c, lastLines(msg, 2))
 	case strings.Contains(low, "not found"), strings.Contains(low, "could not read from remote"):
-		return fmt.Errorf("%w: %s %s: %s; check --gitops", ErrRemoteNotFound, op, c, lastLines(msg, 2))
+		return fmt.Errorf("%w: %s %s: %s; check the repository's URL", ErrRemoteNotFound, op, c, lastLines(msg, 2))
 	}
 	return fmt.Errorf("%s %s: %s", op, c, msg)
 }
