@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,8 +18,6 @@ import (
 
 	"github.com/smp/delivery/internal/fault"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata")
 
 func read(t *testing.T, p string) string {
 	t.Helper()

@@ -100,7 +100,7 @@ func ParseServiceFile(svc string, b []byte) (ServiceSpec, error) {
 	}
 	switch {
 	case v.Strategy.Map:
-		errs = append(errs, fmt.Errorf("strategy: the chart's map form ({%s: ...}) is not read here: write strategy: rolling or strategy: blueGreen, and blueGreen settings under blueGreen:", v.Strategy.Name))
+		errs = append(errs, fmt.Errorf("strategy: the chart's map form ({%s: ...}) is not read here: write strategy: rolling or strategy: blueGreen, and blueGreen settings under the blueGreen key", v.Strategy.Name))
 	case v.Strategy.Name == "", v.Strategy.Name == StrategyRolling:
 	case v.Strategy.Name == StrategyBlueGreen:
 		s.Strategy = StrategyBlueGreen
