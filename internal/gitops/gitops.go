@@ -41,14 +41,12 @@
 package gitops
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 )
@@ -231,7 +229,7 @@ func (r *Repo) Apply(ctx context.Context, change Change) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		err = r.push(ctx, t)
+		err = r.push(ctx, t, sha)
 		if err == nil {
 			return Result{Commit: sha, Subject: c.Subject, Attempts: attempt}, nil
 		}
@@ -271,8 +269,8 @@ func (r *Repo) Read(ctx context.Context, read func(ctx context.Context, t *Tree)
 
 var errRetry = errors.New("retry")
 
-// checkout fetches the mirror and makes a private work tree of the branch's
-// head from it (Mirror.WorkTree).
+// checkout fetches the mirror and opens a Tree of the branch's head in a
+// scratch repository that borrows the mirror's objects.
 func (r *Repo) checkout(ctx context.Context) (*Tree, func(), error) {
 	m, err := r.c.mirror(r.opts.CacheDir)
 	if err != nil {
@@ -282,84 +280,144 @@ func (r *Repo) checkout(ctx context.Context) (*Tree, func(), error) {
 		m.Close()
 		return nil, nil, err
 	}
-	tip, err := m.tip(ctx, "refs/heads/"+r.c.remote.Branch)
-	if err != nil {
-		m.Close()
-		return nil, nil, fmt.Errorf("%w: %s: branch %q does not exist; run `smpctl gitops init` first", ErrNoBranch, r, r.c.remote.Branch)
-	}
-	dir, rm, err := m.WorkTree(ctx, tip)
-	if err != nil && ctx.Err() == nil {
-		// The mirror's objects could not be read: rebuild it, once.
-		r.opts.Log.Debug("the GitOps cache is damaged; rebuilding it", "remote", r.String(), "err", err)
-		m.Invalidate(ctx)
-		if err = m.Fetch(ctx, r.opts.CallTimeout); err == nil {
-			dir, rm, err = m.WorkTree(ctx, "refs/heads/"+r.c.remote.Branch)
-		}
-	}
+	s, err := newScratch(m.dir)
 	if err != nil {
 		m.Close()
 		return nil, nil, err
 	}
+	t := &Tree{repo: r, scratch: s, mirror: m}
 	cleanup := func() {
-		rm()
+		if t.objects != nil {
+			t.objects.close()
+		}
+		s.remove()
 		m.Close()
 	}
-	t := &Tree{dir: dir, repo: r, mirror: m}
+	err = r.reset(ctx, t)
+	if err != nil && !errors.Is(err, ErrNoBranch) && ctx.Err() == nil {
+		// The mirror's objects could not be read: rebuild it, once.
+		r.opts.Log.Debug("the GitOps cache is damaged; rebuilding it", "remote", r.String(), "err", err)
+		m.Invalidate(ctx)
+		if err = m.Fetch(ctx, r.opts.CallTimeout); err == nil {
+			err = r.reset(ctx, t)
+		}
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	return t, cleanup, nil
 }
 
-// refresh moves the work tree to the remote's newest head and drops the
-// previous attempt's work: the files it wrote are deleted first so that
-// reset --hard restores the tracked ones and new ones are gone. The new
-// head's objects are in the mirror, which the work tree borrows from.
-func (r *Repo) refresh(ctx context.Context, t *Tree) error {
-	if err := t.mirror.Fetch(ctx, r.opts.CallTimeout); err != nil {
-		return err
-	}
+// reset points the Tree at the branch's head in the mirror, which the
+// caller has just fetched, and drops the previous attempt's edits.
+func (r *Repo) reset(ctx context.Context, t *Tree) error {
 	tip, err := t.mirror.tip(ctx, "refs/heads/"+r.c.remote.Branch)
 	if err != nil {
 		return fmt.Errorf("%w: %s: branch %q does not exist; run `smpctl gitops init` first", ErrNoBranch, r, r.c.remote.Branch)
 	}
-	for p := range t.touched {
-		if err := os.RemoveAll(filepath.Join(t.dir, filepath.FromSlash(p))); err != nil {
-			return fmt.Errorf("reset %s: %w", p, err)
-		}
+	// A fresh cat-file per head: it sees the objects the fetch brought
+	// whatever git's pack-directory caching does.
+	if t.objects != nil {
+		t.objects.close()
 	}
-	t.touched, t.created = nil, nil
-	_, err = r.git(ctx, t.dir, nil, "reset", "--quiet", "--hard", tip)
-	return err
+	if t.objects, err = r.startReader(ctx, t.scratch.dir); err != nil {
+		return err
+	}
+	_, root, err := t.objects.tree(tip + "^{tree}")
+	if err != nil {
+		return fmt.Errorf("read %s from the GitOps cache %s: %w", tip, t.mirror.dir, err)
+	}
+	t.head, t.root, t.edits = tip, root, nil
+	return nil
 }
 
+// refresh moves the Tree to the remote's newest head.
+func (r *Repo) refresh(ctx context.Context, t *Tree) error {
+	if err := t.mirror.Fetch(ctx, r.opts.CallTimeout); err != nil {
+		return err
+	}
+	return r.reset(ctx, t)
+}
+
+// commit writes the attempt's edits as one commit on the Tree's head with
+// one `git fast-import` (blobs, the trees on the changed paths, the
+// commit) into the scratch repository, and returns the commit's hash.
 func (r *Repo) commit(ctx context.Context, t *Tree, c Commit) (string, error) {
-	if len(t.touched) == 0 {
-		return "", fmt.Errorf("%s: %w", c.Subject, ErrNoChange)
-	}
-	paths := make([]string, 0, len(t.touched))
-	for p := range t.touched {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	// Every process counts on a busy CI runner: `git commit -- paths`
-	// stages tracked files itself, so `git add` runs only for new files.
-	if len(t.created) > 0 {
-		if _, err := r.git(ctx, t.dir, nil, append([]string{"add", "--"}, paths...)...); err != nil {
-			return "", err
-		}
-	}
-	args := append([]string{"commit", "--quiet", "--no-verify", "--file", "-", "--"}, paths...)
-	_, err := r.gitAs(ctx, t.dir, c.Identity, []byte(c.Message()), args...)
+	changes, err := t.changes()
 	if err != nil {
-		if strings.Contains(err.Error(), "nothing to commit") || strings.Contains(err.Error(), "nothing added to commit") ||
-			strings.Contains(err.Error(), "no changes added to commit") {
-			return "", fmt.Errorf("%s: %w", c.Subject, ErrNoChange)
-		}
 		return "", err
 	}
-	return t.head(ctx)
+	if len(changes) == 0 {
+		return "", fmt.Errorf("%s: %w", c.Subject, ErrNoChange)
+	}
+	id := r.identity
+	if c.Identity.Name != "" && c.Identity.Email != "" {
+		id = c.Identity
+	}
+	now := time.Now()
+	who := fmt.Sprintf("%s <%s> %d %s", identPart(id.Name), identPart(id.Email), now.Unix(), now.Format("-0700"))
+	msg := c.Message()
+	var in bytes.Buffer
+	// The ref is the scratch repository's own; --force because a retry
+	// writes it again on another parent.
+	fmt.Fprintf(&in, "commit refs/heads/smpctl-write\nmark :1\nauthor %s\ncommitter %s\ndata %d\n%s\nfrom %s\n", who, who, len(msg), msg, t.head)
+	for _, ch := range changes {
+		if ch.removed {
+			fmt.Fprintf(&in, "D %s\n", quotePath(ch.path))
+			continue
+		}
+		fmt.Fprintf(&in, "M %s inline %s\ndata %d\n", ch.mode, quotePath(ch.path), len(ch.content))
+		in.Write(ch.content)
+		in.WriteString("\n")
+	}
+	in.WriteString("\nget-mark :1\ndone\n")
+	out, err := r.git(ctx, t.scratch.dir, in.Bytes(), "fast-import", "--quiet", "--force", "--done")
+	if err != nil {
+		return "", fmt.Errorf("commit %s: %w", c.Subject, err)
+	}
+	sha := strings.TrimSpace(out)
+	if len(sha) != 40 && len(sha) != 64 {
+		return "", fmt.Errorf("commit %s: git fast-import printed %q", c.Subject, sha)
+	}
+	return sha, nil
 }
 
-func (r *Repo) push(ctx context.Context, t *Tree) error {
-	out, err := r.remoteGit(ctx, t.dir, "push", "--porcelain", r.c.url, "HEAD:refs/heads/"+r.c.remote.Branch)
+// identPart drops what git would refuse in a name or an email.
+func identPart(s string) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r == '<' || r == '>' || r == '\n' {
+			return -1
+		}
+		return r
+	}, s))
+}
+
+// quotePath writes a path for fast-import: as is, unless it needs git's C
+// quoting (a quote first, a newline, a backslash or a control byte).
+func quotePath(p string) string {
+	if !strings.HasPrefix(p, "\"") && !strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == '\\' || r == 0x7f }) {
+		return p
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, "\\%03o", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func (r *Repo) push(ctx context.Context, t *Tree, sha string) error {
+	out, err := r.remoteGit(ctx, t.scratch.dir, "push", "--porcelain", r.c.url, sha+":refs/heads/"+r.c.remote.Branch)
 	if err == nil {
 		if strings.Contains(out, "[up to date]") {
 			// Another writer pushed a byte-identical commit (same parent,

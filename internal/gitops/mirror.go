@@ -42,6 +42,9 @@ type Mirror struct {
 	// temp is set when the mirror lives in a temporary directory (no cache
 	// directory configured) and Close removes it.
 	temp bool
+	// tips are the branch tips the last Fetch saw (ref → commit), so
+	// that a write does not spawn git to ask again.
+	tips map[string]string
 }
 
 // MirrorOptions configure OpenMirror.
@@ -125,6 +128,7 @@ func (m *Mirror) Fetch(ctx context.Context, timeout time.Duration) error {
 		return err
 	}
 	defer unlock()
+	m.tips = nil
 	if !m.whole() {
 		return m.rebuild(ctx, timeout)
 	}
@@ -141,9 +145,15 @@ func (m *Mirror) Fetch(ctx context.Context, timeout time.Duration) error {
 	}
 	// The tips must be readable commits with their trees; a mirror whose
 	// objects went missing is rebuilt, never trusted.
-	after, err := m.c.run(ctx, g, nil, "for-each-ref", "--format=%(objectname) %(tree)", "refs/heads")
+	after, err := m.c.run(ctx, g, nil, "for-each-ref", "--format=%(objectname) %(tree) %(refname)", "refs/heads")
 	if err != nil {
 		return m.rebuild(ctx, timeout)
+	}
+	m.tips = map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(after), "\n") {
+		if f := strings.Fields(l); len(f) == 3 {
+			m.tips[f[2]] = f[0]
+		}
 	}
 	if !sameTips(before, after) {
 		m.maintain(ctx)
@@ -161,6 +171,9 @@ func sameTips(before, after string) bool {
 
 // tip returns the commit a ref (or HEAD) of the mirror names.
 func (m *Mirror) tip(ctx context.Context, ref string) (string, error) {
+	if h, ok := m.tips[ref]; ok {
+		return h, nil
+	}
 	out, err := m.c.run(ctx, m.c.runner(m.dir, -1), nil, "rev-parse", "--verify", "--quiet", ref+"^{commit}")
 	return strings.TrimSpace(out), err
 }
