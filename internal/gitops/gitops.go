@@ -4,16 +4,18 @@
 // every message), one cached mirror per remote shared by every command and
 // process (Mirror), and writing it safely under concurrency.
 //
-// A write fetches the mirror, makes a private work tree from it, applies a
-// Change (a function that edits files in the tree and says what the commit
-// is), commits under the configured identity with the trailers of
-// GITOPS-FORMAT.md, and pushes. When the push is rejected — another job
-// pushed first, or a server hook refused it for now — it fetches the new
-// head, resets, and applies the Change again to the new tree (never a
-// textual rebase, so a concurrent edit of the same file is recomputed, not
-// conflicted), with bounded attempts, jittered exponential back-off and a
-// total time budget. A Change that leaves the tree as it was yields
-// ErrNoChange and no commit.
+// A write fetches the mirror, opens a Tree of the branch's head (read from
+// the object store through one `git cat-file --batch`: nothing is checked
+// out), applies a Change (a function that edits files in the tree and says
+// what the commit is), commits the edits under the configured identity
+// with the trailers of GITOPS-FORMAT.md with one `git fast-import`, and
+// pushes the commit. Writers sharing a cache take turns (Mirror.writing);
+// when the push is rejected — another job pushed first, or a server hook
+// refused it for now — it fetches the new head and applies the Change
+// again to the new tree (never a textual rebase, so a concurrent edit of
+// the same file is recomputed, not conflicted), with bounded attempts,
+// jittered exponential back-off and a total time budget. A Change that
+// leaves the tree as it was yields ErrNoChange and no commit.
 //
 // # Why the git CLI and not go-git
 //
@@ -28,13 +30,15 @@
 //     in a stable porcelain format; go-git reports a rejected push only as
 //     error text (TOOLS.md).
 //   - Speed on large histories: the mirror is fetched, not cloned, and a
-//     work tree made with `git clone --shared` borrows its objects, so a
-//     write costs one fetch, one checkout and one push whatever the
-//     repository's age, and the whole history is at hand for Tree.Log.
-//   - Concurrency: every Apply works in its own work tree, so any number of
-//     goroutines or processes can write at once; the mirror is changed only
-//     under its file lock, the server's ref update is the only
-//     serialisation point, and losers re-apply.
+//     write works in a scratch repository that borrows its objects, so it
+//     costs one fetch, one cat-file, one fast-import and one push whatever
+//     the repository's size and age, and the whole history is at hand for
+//     Tree.Log.
+//   - Concurrency: every Apply works in its own scratch repository, so any
+//     number of goroutines or processes can write at once; the mirror is
+//     changed only under its file lock, writers sharing it take turns, the
+//     server's ref update is the only serialisation point between
+//     machines, and losers re-apply.
 //
 // Every call that leaves the process (clone, fetch, push) runs under its own
 // timeout (Options.CallTimeout) inside the total budget (Options.Budget).
@@ -189,7 +193,7 @@ func oneLine(s string) string {
 }
 
 // Change edits the tree for one attempt. It is called once per attempt on
-// a fresh checkout of the newest head, so it must derive everything from
+// a fresh Tree of the newest head, so it must derive everything from
 // the tree (and its own arguments), not from an earlier attempt. Returning
 // an error aborts the Apply without retrying.
 type Change func(ctx context.Context, t *Tree) (Commit, error)
@@ -201,13 +205,13 @@ type Result struct {
 	Attempts int    `json:"attempts"`
 }
 
-// Apply clones the remote, applies change, commits and pushes, re-applying
+// Apply fetches the remote, applies change, commits and pushes, re-applying
 // on a rejected push. It returns ErrNoChange (wrapped) when the change left
 // the tree as it was.
 func (r *Repo) Apply(ctx context.Context, change Change) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Budget)
 	defer cancel()
-	t, cleanup, err := r.checkout(ctx)
+	t, cleanup, err := r.open()
 	if err != nil {
 		return Result{}, err
 	}
@@ -215,23 +219,26 @@ func (r *Repo) Apply(ctx context.Context, change Change) (Result, error) {
 	delay := r.opts.RetryDelay
 	var lastPush error
 	for attempt := 1; attempt <= r.opts.Attempts; attempt++ {
-		started := time.Now()
-		if attempt > 1 {
-			if err := r.refresh(ctx, t); err != nil {
-				return Result{}, err
+		var started time.Time
+		var res Result
+		err := t.mirror.writing(ctx, func() error {
+			started = time.Now()
+			if err := r.load(ctx, t); err != nil {
+				return err
 			}
-		}
-		c, err := change(ctx, t)
-		if err != nil {
-			return Result{}, err
-		}
-		sha, err := r.commit(ctx, t, c)
-		if err != nil {
-			return Result{}, err
-		}
-		err = r.push(ctx, t, sha)
+			c, err := change(ctx, t)
+			if err != nil {
+				return err
+			}
+			sha, err := r.commit(ctx, t, c)
+			if err != nil {
+				return err
+			}
+			res = Result{Commit: sha, Subject: c.Subject, Attempts: attempt}
+			return r.push(ctx, t, sha)
+		})
 		if err == nil {
-			return Result{Commit: sha, Subject: c.Subject, Attempts: attempt}, nil
+			return res, nil
 		}
 		if !errors.Is(err, errRetry) {
 			return Result{}, err
@@ -254,7 +261,7 @@ func (r *Repo) Apply(ctx context.Context, change Change) (Result, error) {
 	return Result{}, fmt.Errorf("%w: %s: gave up after %d attempts: %w", ErrRejected, r, r.opts.Attempts, lastPush)
 }
 
-// Read brings the mirror up to date and calls read on a work tree of the
+// Read brings the mirror up to date and calls read on a Tree of the
 // branch's head; nothing is written.
 func (r *Repo) Read(ctx context.Context, read func(ctx context.Context, t *Tree) error) error {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Budget)
@@ -269,15 +276,11 @@ func (r *Repo) Read(ctx context.Context, read func(ctx context.Context, t *Tree)
 
 var errRetry = errors.New("retry")
 
-// checkout fetches the mirror and opens a Tree of the branch's head in a
-// scratch repository that borrows the mirror's objects.
-func (r *Repo) checkout(ctx context.Context) (*Tree, func(), error) {
+// open makes the Tree of a write: the mirror and a scratch repository
+// borrowing its objects. Nothing is fetched or read yet.
+func (r *Repo) open() (*Tree, func(), error) {
 	m, err := r.c.mirror(r.opts.CacheDir)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := m.Fetch(ctx, r.opts.CallTimeout); err != nil {
-		m.Close()
 		return nil, nil, err
 	}
 	s, err := newScratch(m.dir)
@@ -293,20 +296,39 @@ func (r *Repo) checkout(ctx context.Context) (*Tree, func(), error) {
 		s.remove()
 		m.Close()
 	}
-	err = r.reset(ctx, t)
+	return t, cleanup, nil
+}
+
+// checkout opens a Tree of the branch's newest head.
+func (r *Repo) checkout(ctx context.Context) (*Tree, func(), error) {
+	t, cleanup, err := r.open()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := r.load(ctx, t); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return t, cleanup, nil
+}
+
+// load fetches the mirror and points the Tree at the branch's newest head,
+// dropping any earlier attempt's edits. A mirror whose objects cannot be
+// read is rebuilt, once.
+func (r *Repo) load(ctx context.Context, t *Tree) error {
+	m := t.mirror
+	if err := m.Fetch(ctx, r.opts.CallTimeout); err != nil {
+		return err
+	}
+	err := r.reset(ctx, t)
 	if err != nil && !errors.Is(err, ErrNoBranch) && ctx.Err() == nil {
-		// The mirror's objects could not be read: rebuild it, once.
 		r.opts.Log.Debug("the GitOps cache is damaged; rebuilding it", "remote", r.String(), "err", err)
 		m.Invalidate(ctx)
 		if err = m.Fetch(ctx, r.opts.CallTimeout); err == nil {
 			err = r.reset(ctx, t)
 		}
 	}
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	return t, cleanup, nil
+	return err
 }
 
 // reset points the Tree at the branch's head in the mirror, which the
@@ -330,14 +352,6 @@ func (r *Repo) reset(ctx context.Context, t *Tree) error {
 	}
 	t.head, t.root, t.edits = tip, root, nil
 	return nil
-}
-
-// refresh moves the Tree to the remote's newest head.
-func (r *Repo) refresh(ctx context.Context, t *Tree) error {
-	if err := t.mirror.Fetch(ctx, r.opts.CallTimeout); err != nil {
-		return err
-	}
-	return r.reset(ctx, t)
 }
 
 // commit writes the attempt's edits as one commit on the Tree's head with
@@ -474,7 +488,7 @@ func (r *Repo) remoteGit(ctx context.Context, dir string, args ...string) (strin
 	return r.c.run(ctx, r.c.runner(dir, r.opts.CallTimeout, r.identityEnv(Identity{})...), nil, args...)
 }
 
-// git runs a local git command in the work tree; only ctx bounds it.
+// git runs a local git command in the scratch repository; only ctx bounds it.
 func (r *Repo) git(ctx context.Context, dir string, stdin []byte, args ...string) (string, error) {
 	return r.gitAs(ctx, dir, Identity{}, stdin, args...)
 }

@@ -154,20 +154,29 @@ func (m *Mirror) Fetch(ctx context.Context, timeout time.Duration) error {
 			m.tips[f[2]] = f[0]
 		}
 	}
-	// The tips the last maintenance saw are kept in a file of the mirror
-	// (written under the lock) rather than asked of git before the fetch:
-	// one process less on every command.
-	maintained := filepath.Join(m.dir, maintainedFile)
-	if before, err := os.ReadFile(maintained); err != nil || string(before) != after {
-		m.maintain(ctx)
-		_ = os.WriteFile(maintained, []byte(after), 0o644)
-	}
+	m.maintain(ctx)
 	return nil
 }
 
-// maintainedFile holds the branch tips (and their trees) the mirror was
-// last maintained at.
-const maintainedFile = "smpctl-maintained"
+// writing runs one write attempt (fetch, change, commit, push) while
+// holding the mirror's write lock (<key>.git.write-lock), so that writers
+// on one machine take turns instead of racing: racing writers of one
+// branch all fetch the same head, one push wins and every other attempt
+// is wasted work, so 20 at once cost ~N²/2 attempts; taking turns, each
+// costs one. Writers on other machines still race, and lose to retries.
+// The wait is bounded by ctx (the write's budget). It is a lock of its
+// own: Fetch takes the mirror's lock inside it.
+func (m *Mirror) writing(ctx context.Context, attempt func() error) error {
+	if err := os.MkdirAll(filepath.Dir(m.dir), 0o755); err != nil {
+		return fmt.Errorf("create the GitOps cache %s: %w", filepath.Dir(m.dir), err)
+	}
+	unlock, err := lockFile(ctx, m.dir+".write-lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return attempt()
+}
 
 // tip returns the commit a ref (or HEAD) of the mirror names.
 func (m *Mirror) tip(ctx context.Context, ref string) (string, error) {
@@ -326,19 +335,29 @@ func (m *Mirror) sweep() {
 	}
 }
 
-// maintain keeps a long-lived mirror fast after a fetch brought something:
+// maintain keeps a long-lived mirror fast; it runs after every fetch and
+// costs no process until there is something to do:
 // small fetches leave loose objects and small packs, which are repacked
-// into one when they add up, and the commit-graph (with changed-path Bloom
-// filters, which roughly halve a path-limited log) is rewritten. Repacking
+// when they add up, and then the commit-graph (with changed-path Bloom
+// filters, which roughly halve a path-limited log) is extended. Repacking
 // never prunes, so a work tree borrowing the mirror's objects keeps them.
 // A failure only costs speed.
 func (m *Mirror) maintain(ctx context.Context) {
 	g := m.c.runner(m.dir, -1)
-	if loose, packs := countObjects(filepath.Join(m.dir, "objects")); loose > 1000 || packs > 20 {
+	loose, packs := countObjects(filepath.Join(m.dir, "objects"))
+	switch {
+	case packs > 20:
 		_, _ = m.c.run(ctx, g, nil, "repack", "-a", "-d", "-q", "--no-write-bitmap-index")
+	case loose > 256:
+		// The loose objects of the last ~50 fetched commits into one pack.
+		_, _ = m.c.run(ctx, g, nil, "repack", "-d", "-q", "--no-write-bitmap-index")
+	default:
+		// Not yet worth a process on every command: the few commits the
+		// commit-graph does not cover yet are walked without it.
+		return
 	}
 	// --split adds a layer for the new commits only (git merges layers as
-	// they grow), so a fetch of one deploy does not rewrite 5,000 commits.
+	// they grow), so it does not rewrite 5,000 commits.
 	writeCommitGraph(ctx, m.c, m.dir, "--split")
 }
 
