@@ -47,6 +47,10 @@ func benchImage(b *testing.B, svc string, n int) imageref.Ref {
 func BenchmarkDeploy(b *testing.B) {
 	r := largeRemote(b)
 	start := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	// The first write clones into the empty cache: not what is measured.
+	if _, err := deploy.ListHolds(context.Background(), r); err != nil {
+		b.Fatal(err)
+	}
 	var d []time.Duration
 	cpu0 := cpuTime()
 	for i := 0; b.Loop(); i++ {
@@ -73,6 +77,10 @@ func BenchmarkDeploy(b *testing.B) {
 func BenchmarkDeploy20Concurrent(b *testing.B) {
 	r := largeRemote(b)
 	start := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	// A warm cache, as on a runner that keeps it between jobs.
+	if _, err := deploy.ListHolds(context.Background(), r); err != nil {
+		b.Fatal(err)
+	}
 	round := 0
 	cpu0 := cpuTime()
 	for b.Loop() {
