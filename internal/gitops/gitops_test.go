@@ -375,10 +375,10 @@ func TestTreeSeesItsOwnEditsAndCommitsOnlyRealChanges(t *testing.T) {
 			}
 		}
 		if b, err := tr.ReadFile("state/holds/dev/x.yaml"); err != nil || string(b) != "held\n" {
-			return gitops.Commit{}, fmt.Errorf("read back %q, %v", b, err)
+			return gitops.Commit{}, fmt.Errorf("read back %q: %w", b, err)
 		}
 		if _, err := tr.ReadFile("envs/dev/x.yaml"); !errors.Is(err, os.ErrNotExist) {
-			return gitops.Commit{}, fmt.Errorf("a removed file reads %v", err)
+			return gitops.Commit{}, fmt.Errorf("a removed file reads: %w", err)
 		}
 		if !tr.Exists("state/holds") || tr.Exists("tmp.txt") || !tr.Exists("a.txt") {
 			return gitops.Commit{}, errors.New("Exists does not see the edits")
