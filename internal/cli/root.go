@@ -9,6 +9,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,7 +53,14 @@ func (a *App) Render(v any, text func(w io.Writer) error) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
-	return text(a.Stdout)
+	// Buffered: a tabwriter flushes cell by cell, and a write per cell
+	// to a terminal or pipe costs more than building the whole table.
+	bw := bufio.NewWriter(a.Stdout)
+	err := text(bw)
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 type commandFunc func(*App) *cobra.Command

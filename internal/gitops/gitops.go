@@ -4,16 +4,18 @@
 // every message), one cached mirror per remote shared by every command and
 // process (Mirror), and writing it safely under concurrency.
 //
-// A write fetches the mirror, makes a private work tree from it, applies a
-// Change (a function that edits files in the tree and says what the commit
-// is), commits under the configured identity with the trailers of
-// docs/gitops-format.md, and pushes. When the push is rejected — another job
-// pushed first, or a server hook refused it for now — it fetches the new
-// head, resets, and applies the Change again to the new tree (never a
-// textual rebase, so a concurrent edit of the same file is recomputed, not
-// conflicted), with bounded attempts, jittered exponential back-off and a
-// total time budget. A Change that leaves the tree as it was yields
-// ErrNoChange and no commit.
+// A write fetches the mirror, opens a Tree of the branch's head (read from
+// the object store through one `git cat-file --batch`: nothing is checked
+// out), applies a Change (a function that edits files in the tree and says
+// what the commit is), commits the edits under the configured identity
+// with the trailers of docs/gitops-format.md with one `git fast-import`, and
+// pushes the commit. Writers sharing a cache take turns (Mirror.writing);
+// when the push is rejected — another job pushed first, or a server hook
+// refused it for now — it fetches the new head and applies the Change
+// again to the new tree (never a textual rebase, so a concurrent edit of
+// the same file is recomputed, not conflicted), with bounded attempts,
+// jittered exponential back-off and a total time budget. A Change that
+// leaves the tree as it was yields ErrNoChange and no commit.
 //
 // # Why the git CLI and not go-git
 //
@@ -28,27 +30,27 @@
 //     in a stable porcelain format; go-git reports a rejected push only as
 //     error text (docs/tools.md).
 //   - Speed on large histories: the mirror is fetched, not cloned, and a
-//     work tree made with `git clone --shared` borrows its objects, so a
-//     write costs one fetch, one checkout and one push whatever the
-//     repository's age, and the whole history is at hand for Tree.Log.
-//   - Concurrency: every Apply works in its own work tree, so any number of
-//     goroutines or processes can write at once; the mirror is changed only
-//     under its file lock, the server's ref update is the only
-//     serialisation point, and losers re-apply.
+//     write works in a scratch repository that borrows its objects, so it
+//     costs one fetch, one cat-file, one fast-import and one push whatever
+//     the repository's size and age, and the whole history is at hand for
+//     Tree.Log.
+//   - Concurrency: every Apply works in its own scratch repository, so any
+//     number of goroutines or processes can write at once; the mirror is
+//     changed only under its file lock, writers sharing it take turns, the
+//     server's ref update is the only serialisation point between
+//     machines, and losers re-apply.
 //
 // Every call that leaves the process (clone, fetch, push) runs under its own
 // timeout (Options.CallTimeout) inside the total budget (Options.Budget).
 package gitops
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -194,7 +196,7 @@ func oneLine(s string) string {
 }
 
 // Change edits the tree for one attempt. It is called once per attempt on
-// a fresh checkout of the newest head, so it must derive everything from
+// a fresh Tree of the newest head, so it must derive everything from
 // the tree (and its own arguments), not from an earlier attempt. Returning
 // an error aborts the Apply without retrying.
 type Change func(ctx context.Context, t *Tree) (Commit, error)
@@ -206,13 +208,13 @@ type Result struct {
 	Attempts int    `json:"attempts"`
 }
 
-// Apply clones the remote, applies change, commits and pushes, re-applying
+// Apply fetches the remote, applies change, commits and pushes, re-applying
 // on a rejected push. It returns ErrNoChange (wrapped) when the change left
 // the tree as it was.
 func (r *Repo) Apply(ctx context.Context, change Change) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Budget)
 	defer cancel()
-	t, cleanup, err := r.checkout(ctx)
+	t, cleanup, err := r.open()
 	if err != nil {
 		return Result{}, err
 	}
@@ -220,23 +222,26 @@ func (r *Repo) Apply(ctx context.Context, change Change) (Result, error) {
 	delay := r.opts.RetryDelay
 	var lastPush error
 	for attempt := 1; attempt <= r.opts.Attempts; attempt++ {
-		started := time.Now()
-		if attempt > 1 {
-			if err := r.refresh(ctx, t); err != nil {
-				return Result{}, err
+		var started time.Time
+		var res Result
+		err := t.mirror.writing(ctx, func() error {
+			started = time.Now()
+			if err := r.load(ctx, t); err != nil {
+				return err
 			}
-		}
-		c, err := change(ctx, t)
-		if err != nil {
-			return Result{}, err
-		}
-		sha, err := r.commit(ctx, t, c)
-		if err != nil {
-			return Result{}, err
-		}
-		err = r.push(ctx, t)
+			c, err := change(ctx, t)
+			if err != nil {
+				return err
+			}
+			sha, err := r.commit(ctx, t, c)
+			if err != nil {
+				return err
+			}
+			res = Result{Commit: sha, Subject: c.Subject, Attempts: attempt}
+			return r.push(ctx, t, sha)
+		})
 		if err == nil {
-			return Result{Commit: sha, Subject: c.Subject, Attempts: attempt}, nil
+			return res, nil
 		}
 		if !errors.Is(err, errRetry) {
 			return Result{}, err
@@ -259,7 +264,7 @@ func (r *Repo) Apply(ctx context.Context, change Change) (Result, error) {
 	return Result{}, fmt.Errorf("%w: %s: gave up after %d attempts: %w", ErrRejected, r, r.opts.Attempts, lastPush)
 }
 
-// Read brings the mirror up to date and calls read on a work tree of the
+// Read brings the mirror up to date and calls read on a Tree of the
 // branch's head; nothing is written.
 func (r *Repo) Read(ctx context.Context, read func(ctx context.Context, t *Tree) error) error {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Budget)
@@ -274,95 +279,162 @@ func (r *Repo) Read(ctx context.Context, read func(ctx context.Context, t *Tree)
 
 var errRetry = errors.New("retry")
 
-// checkout fetches the mirror and makes a private work tree of the branch's
-// head from it (Mirror.WorkTree).
-func (r *Repo) checkout(ctx context.Context) (*Tree, func(), error) {
+// open makes the Tree of a write: the mirror and a scratch repository
+// borrowing its objects. Nothing is fetched or read yet.
+func (r *Repo) open() (*Tree, func(), error) {
 	m, err := r.c.mirror(r.opts.CacheDir)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := m.Fetch(ctx, r.opts.CallTimeout); err != nil {
-		m.Close()
-		return nil, nil, err
-	}
-	tip, err := m.tip(ctx, "refs/heads/"+r.c.remote.Branch)
-	if err != nil {
-		m.Close()
-		return nil, nil, fmt.Errorf("%w: %s: branch %q does not exist; run `smpctl gitops init` first", ErrNoBranch, r, r.c.remote.Branch)
-	}
-	dir, rm, err := m.WorkTree(ctx, tip)
-	if err != nil && ctx.Err() == nil {
-		// The mirror's objects could not be read: rebuild it, once.
-		r.opts.Log.Debug("the GitOps cache is damaged; rebuilding it", "remote", r.String(), "err", err)
-		m.Invalidate(ctx)
-		if err = m.Fetch(ctx, r.opts.CallTimeout); err == nil {
-			dir, rm, err = m.WorkTree(ctx, "refs/heads/"+r.c.remote.Branch)
-		}
-	}
+	s, err := newScratch(m.dir)
 	if err != nil {
 		m.Close()
 		return nil, nil, err
 	}
+	t := &Tree{repo: r, scratch: s, mirror: m}
 	cleanup := func() {
-		rm()
+		if t.objects != nil {
+			t.objects.close()
+		}
+		s.remove()
 		m.Close()
 	}
-	t := &Tree{dir: dir, repo: r, mirror: m}
 	return t, cleanup, nil
 }
 
-// refresh moves the work tree to the remote's newest head and drops the
-// previous attempt's work: the files it wrote are deleted first so that
-// reset --hard restores the tracked ones and new ones are gone. The new
-// head's objects are in the mirror, which the work tree borrows from.
-func (r *Repo) refresh(ctx context.Context, t *Tree) error {
-	if err := t.mirror.Fetch(ctx, r.opts.CallTimeout); err != nil {
+// checkout opens a Tree of the branch's newest head.
+func (r *Repo) checkout(ctx context.Context) (*Tree, func(), error) {
+	t, cleanup, err := r.open()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := r.load(ctx, t); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return t, cleanup, nil
+}
+
+// load fetches the mirror and points the Tree at the branch's newest head,
+// dropping any earlier attempt's edits. A mirror whose objects cannot be
+// read is rebuilt, once.
+func (r *Repo) load(ctx context.Context, t *Tree) error {
+	m := t.mirror
+	if err := m.Fetch(ctx, r.opts.CallTimeout); err != nil {
 		return err
 	}
+	err := r.reset(ctx, t)
+	if err != nil && !errors.Is(err, ErrNoBranch) && ctx.Err() == nil {
+		r.opts.Log.Debug("the GitOps cache is damaged; rebuilding it", "remote", r.String(), "err", err)
+		m.Invalidate(ctx)
+		if err = m.Fetch(ctx, r.opts.CallTimeout); err == nil {
+			err = r.reset(ctx, t)
+		}
+	}
+	return err
+}
+
+// reset points the Tree at the branch's head in the mirror, which the
+// caller has just fetched, and drops the previous attempt's edits.
+func (r *Repo) reset(ctx context.Context, t *Tree) error {
 	tip, err := t.mirror.tip(ctx, "refs/heads/"+r.c.remote.Branch)
 	if err != nil {
 		return fmt.Errorf("%w: %s: branch %q does not exist; run `smpctl gitops init` first", ErrNoBranch, r, r.c.remote.Branch)
 	}
-	for p := range t.touched {
-		if err := os.RemoveAll(filepath.Join(t.dir, filepath.FromSlash(p))); err != nil {
-			return fmt.Errorf("reset %s: %w", p, err)
-		}
+	// A fresh cat-file per head: it sees the objects the fetch brought
+	// whatever git's pack-directory caching does.
+	if t.objects != nil {
+		t.objects.close()
 	}
-	t.touched, t.created = nil, nil
-	_, err = r.git(ctx, t.dir, nil, "reset", "--quiet", "--hard", tip)
-	return err
+	if t.objects, err = r.startReader(ctx, t.scratch.dir); err != nil {
+		return err
+	}
+	_, root, err := t.objects.tree(tip + "^{tree}")
+	if err != nil {
+		return fmt.Errorf("read %s from the GitOps cache %s: %w", tip, t.mirror.dir, err)
+	}
+	t.head, t.root, t.edits = tip, root, nil
+	return nil
 }
 
+// commit writes the attempt's edits as one commit on the Tree's head with
+// one `git fast-import` (blobs, the trees on the changed paths, the
+// commit) into the scratch repository, and returns the commit's hash.
 func (r *Repo) commit(ctx context.Context, t *Tree, c Commit) (string, error) {
-	if len(t.touched) == 0 {
-		return "", fmt.Errorf("%s: %w", c.Subject, ErrNoChange)
-	}
-	paths := make([]string, 0, len(t.touched))
-	for p := range t.touched {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	// Every process counts on a busy CI runner: `git commit -- paths`
-	// stages tracked files itself, so `git add` runs only for new files.
-	if len(t.created) > 0 {
-		if _, err := r.git(ctx, t.dir, nil, append([]string{"add", "--"}, paths...)...); err != nil {
-			return "", err
-		}
-	}
-	args := append([]string{"commit", "--quiet", "--no-verify", "--file", "-", "--"}, paths...)
-	_, err := r.gitAs(ctx, t.dir, c.Identity, []byte(c.Message()), args...)
+	changes, err := t.changes()
 	if err != nil {
-		if strings.Contains(err.Error(), "nothing to commit") || strings.Contains(err.Error(), "nothing added to commit") ||
-			strings.Contains(err.Error(), "no changes added to commit") {
-			return "", fmt.Errorf("%s: %w", c.Subject, ErrNoChange)
-		}
 		return "", err
 	}
-	return t.head(ctx)
+	if len(changes) == 0 {
+		return "", fmt.Errorf("%s: %w", c.Subject, ErrNoChange)
+	}
+	id := r.identity
+	if c.Identity.Name != "" && c.Identity.Email != "" {
+		id = c.Identity
+	}
+	now := time.Now()
+	who := fmt.Sprintf("%s <%s> %d %s", identPart(id.Name), identPart(id.Email), now.Unix(), now.Format("-0700"))
+	msg := c.Message()
+	var in bytes.Buffer
+	// The ref is the scratch repository's own; --force because a retry
+	// writes it again on another parent.
+	fmt.Fprintf(&in, "commit refs/heads/smpctl-write\nmark :1\nauthor %s\ncommitter %s\ndata %d\n%s\nfrom %s\n", who, who, len(msg), msg, t.head)
+	for _, ch := range changes {
+		if ch.removed {
+			fmt.Fprintf(&in, "D %s\n", quotePath(ch.path))
+			continue
+		}
+		fmt.Fprintf(&in, "M %s inline %s\ndata %d\n", ch.mode, quotePath(ch.path), len(ch.content))
+		in.Write(ch.content)
+		in.WriteString("\n")
+	}
+	in.WriteString("\nget-mark :1\ndone\n")
+	out, err := r.git(ctx, t.scratch.dir, in.Bytes(), "fast-import", "--quiet", "--force", "--done")
+	if err != nil {
+		return "", fmt.Errorf("commit %s: %w", c.Subject, err)
+	}
+	sha := strings.TrimSpace(out)
+	if len(sha) != 40 && len(sha) != 64 {
+		return "", fmt.Errorf("commit %s: git fast-import printed %q", c.Subject, sha)
+	}
+	return sha, nil
 }
 
-func (r *Repo) push(ctx context.Context, t *Tree) error {
-	out, err := r.remoteGit(ctx, t.dir, "push", "--porcelain", r.c.url, "HEAD:refs/heads/"+r.c.remote.Branch)
+// identPart drops what git would refuse in a name or an email.
+func identPart(s string) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r == '<' || r == '>' || r == '\n' {
+			return -1
+		}
+		return r
+	}, s))
+}
+
+// quotePath writes a path for fast-import: as is, unless it needs git's C
+// quoting (a quote first, a newline, a backslash or a control byte).
+func quotePath(p string) string {
+	if !strings.HasPrefix(p, "\"") && !strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == '\\' || r == 0x7f }) {
+		return p
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, "\\%03o", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func (r *Repo) push(ctx context.Context, t *Tree, sha string) error {
+	out, err := r.remoteGit(ctx, t.scratch.dir, "push", "--porcelain", r.c.url, sha+":refs/heads/"+r.c.remote.Branch)
 	if err == nil {
 		if strings.Contains(out, "[up to date]") {
 			// Another writer pushed a byte-identical commit (same parent,
@@ -419,7 +491,7 @@ func (r *Repo) remoteGit(ctx context.Context, dir string, args ...string) (strin
 	return r.c.run(ctx, r.c.runner(dir, r.opts.CallTimeout, r.identityEnv(Identity{})...), nil, args...)
 }
 
-// git runs a local git command in the work tree; only ctx bounds it.
+// git runs a local git command in the scratch repository; only ctx bounds it.
 func (r *Repo) git(ctx context.Context, dir string, stdin []byte, args ...string) (string, error) {
 	return r.gitAs(ctx, dir, Identity{}, stdin, args...)
 }

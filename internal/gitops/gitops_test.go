@@ -303,3 +303,131 @@ func TestSSHRemoteThroughTheAgent(t *testing.T) {
 		t.Fatalf("without the agent: %v, want ErrAuth", err)
 	}
 }
+
+// remoteWithLinks is a remote whose tree holds a symbolic link to a file
+// outside it, a symbolic link to a directory, and an executable file.
+func remoteWithLinks(t *testing.T) string {
+	t.Helper()
+	bare := gitopstest.NewRemote(t, map[string]string{"a.txt": "a\n", "envs/dev/x.yaml": "x: 1\n", "run.sh": "#!/bin/sh\n"})
+	work := t.TempDir()
+	gitcmdtest.Git(t, work, "clone", "--quiet", bare, ".")
+	if err := os.Symlink("/etc/passwd", filepath.Join(work, "passwd.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("envs", filepath.Join(work, "linked")); err != nil {
+		t.Fatal(err)
+	}
+	gitcmdtest.Git(t, work, "add", "--all")
+	gitcmdtest.Git(t, work, "update-index", "--chmod=+x", "run.sh")
+	gitcmdtest.Git(t, work, "-c", "user.name=a", "-c", "user.email=a@b", "commit", "--quiet", "-m", "links")
+	gitcmdtest.Git(t, work, "push", "--quiet", "origin", "main")
+	return bare
+}
+
+func TestTreeRefusesSymbolicLinksOfTheRepository(t *testing.T) {
+	t.Parallel()
+	bare := remoteWithLinks(t)
+	before := gitcmdtest.Git(t, bare, "rev-parse", "main")
+	for _, tt := range []struct {
+		name   string
+		change gitops.Change
+	}{
+		{"read a link to a file outside", func(_ context.Context, tr *gitops.Tree) (gitops.Commit, error) {
+			_, err := tr.ReadFile("passwd.yaml")
+			return gitops.Commit{Subject: "read"}, err
+		}},
+		{"read through a link to a directory", func(_ context.Context, tr *gitops.Tree) (gitops.Commit, error) {
+			_, err := tr.ReadFile("linked/dev/x.yaml")
+			return gitops.Commit{Subject: "read"}, err
+		}},
+		{"write over a link", write("passwd.yaml", "x")},
+		{"write through a link to a directory", write("linked/dev/y.yaml", "y")},
+		{"remove a link", func(_ context.Context, tr *gitops.Tree) (gitops.Commit, error) {
+			return gitops.Commit{Subject: "rm"}, tr.Remove("passwd.yaml")
+		}},
+	} {
+		_, err := open(t, bare, fast()).Apply(context.Background(), tt.change)
+		if !errors.Is(err, gitops.ErrOutsideTree) {
+			t.Errorf("%s: %v, want ErrOutsideTree", tt.name, err)
+		}
+	}
+	if after := gitcmdtest.Git(t, bare, "rev-parse", "main"); after != before {
+		t.Errorf("remote moved from %s to %s", before, after)
+	}
+}
+
+func TestTreeSeesItsOwnEditsAndCommitsOnlyRealChanges(t *testing.T) {
+	t.Parallel()
+	bare := remoteWithLinks(t)
+	res, err := open(t, bare, fast()).Apply(context.Background(), func(_ context.Context, tr *gitops.Tree) (gitops.Commit, error) {
+		steps := []error{
+			tr.WriteFile("state/holds/dev/x.yaml", []byte("held\n")),
+			tr.WriteFile("a.txt", []byte("a\n")),             // unchanged
+			tr.WriteFile("run.sh", []byte("#!/bin/sh\n:\n")), // keeps its mode
+			tr.Remove("envs/dev/x.yaml"),
+			tr.Remove("envs/dev/missing.yaml"), // not an error
+			tr.WriteFile("tmp.txt", []byte("t")),
+			tr.Remove("tmp.txt"), // written and removed: no change
+		}
+		for _, err := range steps {
+			if err != nil {
+				return gitops.Commit{}, err
+			}
+		}
+		if b, err := tr.ReadFile("state/holds/dev/x.yaml"); err != nil || string(b) != "held\n" {
+			return gitops.Commit{}, fmt.Errorf("read back %q: %w", b, err)
+		}
+		if _, err := tr.ReadFile("envs/dev/x.yaml"); !errors.Is(err, os.ErrNotExist) {
+			return gitops.Commit{}, fmt.Errorf("a removed file reads: %w", err)
+		}
+		if !tr.Exists("state/holds") || tr.Exists("tmp.txt") || !tr.Exists("a.txt") {
+			return gitops.Commit{}, errors.New("Exists does not see the edits")
+		}
+		if got, _ := tr.List("state/holds/dev"); strings.Join(got, ",") != "x.yaml" {
+			return gitops.Commit{}, fmt.Errorf("List(state/holds/dev) = %q", got)
+		}
+		if got, _ := tr.List("."); strings.Join(got, ",") != "a.txt,envs,linked,passwd.yaml,run.sh,state" {
+			return gitops.Commit{}, fmt.Errorf("List(.) = %q", got)
+		}
+		if err := tr.WriteFile("envs", []byte("x")); err == nil {
+			return gitops.Commit{}, errors.New("a file written over a directory")
+		}
+		return gitops.Commit{Subject: "edits"}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := gitcmdtest.Git(t, bare, "show", "--format=", "--name-status", res.Commit)
+	if want := "D\tenvs/dev/x.yaml\nM\trun.sh\nA\tstate/holds/dev/x.yaml"; got != want {
+		t.Errorf("commit changes:\n%s\nwant:\n%s", got, want)
+	}
+	if mode := gitcmdtest.Git(t, bare, "ls-tree", "main", "run.sh"); !strings.HasPrefix(mode, "100755 ") {
+		t.Errorf("run.sh lost its mode: %s", mode)
+	}
+	if parent := gitcmdtest.Git(t, bare, "rev-parse", res.Commit+"^"); parent != gitcmdtest.Git(t, bare, "rev-parse", "main^") {
+		t.Errorf("parent %s", parent)
+	}
+}
+
+// TestWritesLeaveNothingBehind: a write's scratch repository is removed,
+// and nothing is written into the mirror but what fetches bring.
+func TestWritesLeaveNothingBehind(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	bare := gitopstest.NewRemote(t, map[string]string{"a.txt": "a\n"})
+	opts := fast()
+	opts.CacheDir = t.TempDir()
+	res, err := open(t, bare, opts).Apply(context.Background(), write("b.txt", "b\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("%s holds %v after the write", tmp, left)
+	}
+	// The commit reached the mirror by the next fetch only.
+	mirror := mirrorOf(t, opts.CacheDir)
+	if _, err := open(t, bare, opts).Apply(context.Background(), write("b.txt", "b\n")); !errors.Is(err, gitops.ErrNoChange) {
+		t.Fatalf("the same write again: %v, want ErrNoChange", err)
+	}
+	gitcmdtest.Git(t, mirror, "cat-file", "-e", res.Commit+"^{commit}")
+}

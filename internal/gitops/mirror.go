@@ -42,6 +42,9 @@ type Mirror struct {
 	// temp is set when the mirror lives in a temporary directory (no cache
 	// directory configured) and Close removes it.
 	temp bool
+	// tips are the branch tips the last Fetch saw (ref → commit), so
+	// that a write does not spawn git to ask again.
+	tips map[string]string
 }
 
 // MirrorOptions configure OpenMirror.
@@ -125,11 +128,11 @@ func (m *Mirror) Fetch(ctx context.Context, timeout time.Duration) error {
 		return err
 	}
 	defer unlock()
+	m.tips = nil
 	if !m.whole() {
 		return m.rebuild(ctx, timeout)
 	}
 	g := m.c.runner(m.dir, timeout)
-	before, _ := m.c.run(ctx, g, nil, "for-each-ref", "--format=%(objectname)", "refs/heads")
 	_, ferr := m.c.run(ctx, g, nil, "fetch", "--quiet", "--prune", "--no-tags", m.c.url, "+refs/heads/*:refs/heads/*")
 	if ferr != nil {
 		err := m.c.classify("fetch", ferr)
@@ -141,26 +144,45 @@ func (m *Mirror) Fetch(ctx context.Context, timeout time.Duration) error {
 	}
 	// The tips must be readable commits with their trees; a mirror whose
 	// objects went missing is rebuilt, never trusted.
-	after, err := m.c.run(ctx, g, nil, "for-each-ref", "--format=%(objectname) %(tree)", "refs/heads")
+	after, err := m.c.run(ctx, g, nil, "for-each-ref", "--format=%(objectname) %(tree) %(refname)", "refs/heads")
 	if err != nil {
 		return m.rebuild(ctx, timeout)
 	}
-	if !sameTips(before, after) {
-		m.maintain(ctx)
+	m.tips = map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(after), "\n") {
+		if f := strings.Fields(l); len(f) == 3 {
+			m.tips[f[2]] = f[0]
+		}
 	}
+	m.maintain(ctx)
 	return nil
 }
 
-func sameTips(before, after string) bool {
-	var tips []string
-	for _, l := range strings.Split(strings.TrimSpace(after), "\n") {
-		tips = append(tips, strings.Fields(l + " ")[0])
+// writing runs one write attempt (fetch, change, commit, push) while
+// holding the mirror's write lock (<key>.git.write-lock), so that writers
+// on one machine take turns instead of racing: racing writers of one
+// branch all fetch the same head, one push wins and every other attempt
+// is wasted work, so 20 at once cost ~N²/2 attempts; taking turns, each
+// costs one. Writers on other machines still race, and lose to retries.
+// The wait is bounded by ctx (the write's budget). It is a lock of its
+// own: Fetch takes the mirror's lock inside it.
+func (m *Mirror) writing(ctx context.Context, attempt func() error) error {
+	if err := os.MkdirAll(filepath.Dir(m.dir), 0o755); err != nil {
+		return fmt.Errorf("create the GitOps cache %s: %w", filepath.Dir(m.dir), err)
 	}
-	return strings.Join(tips, "\n") == strings.TrimSpace(before)
+	unlock, err := lockFile(ctx, m.dir+".write-lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return attempt()
 }
 
 // tip returns the commit a ref (or HEAD) of the mirror names.
 func (m *Mirror) tip(ctx context.Context, ref string) (string, error) {
+	if h, ok := m.tips[ref]; ok {
+		return h, nil
+	}
 	out, err := m.c.run(ctx, m.c.runner(m.dir, -1), nil, "rev-parse", "--verify", "--quiet", ref+"^{commit}")
 	return strings.TrimSpace(out), err
 }
@@ -313,35 +335,43 @@ func (m *Mirror) sweep() {
 	}
 }
 
-// maintain keeps a long-lived mirror fast after a fetch brought something:
+// maintain keeps a long-lived mirror fast; it runs after every fetch and
+// costs no process until there is something to do:
 // small fetches leave loose objects and small packs, which are repacked
-// into one when they add up, and the commit-graph (with changed-path Bloom
-// filters, which roughly halve a path-limited log) is rewritten. Repacking
+// when they add up, and then the commit-graph (with changed-path Bloom
+// filters, which roughly halve a path-limited log) is extended. Repacking
 // never prunes, so a work tree borrowing the mirror's objects keeps them.
 // A failure only costs speed.
 func (m *Mirror) maintain(ctx context.Context) {
 	g := m.c.runner(m.dir, -1)
-	out, err := m.c.run(ctx, g, nil, "count-objects", "-v")
-	if err == nil {
-		var loose, packs int
-		for _, l := range strings.Split(out, "\n") {
-			k, v, _ := strings.Cut(l, ": ")
-			switch k {
-			case "count":
-				loose, _ = strconv.Atoi(v)
-			case "packs":
-				packs, _ = strconv.Atoi(v)
-			}
-		}
-		if loose > 1000 || packs > 20 {
-			_, _ = m.c.run(ctx, g, nil, "repack", "-a", "-d", "-q", "--no-write-bitmap-index")
-		}
+	loose, packs := countObjects(filepath.Join(m.dir, "objects"))
+	switch {
+	case packs > 20:
+		_, _ = m.c.run(ctx, g, nil, "repack", "-a", "-d", "-q", "--no-write-bitmap-index")
+	case loose > 256:
+		// The loose objects of the last ~50 fetched commits into one pack.
+		_, _ = m.c.run(ctx, g, nil, "repack", "-d", "-q", "--no-write-bitmap-index")
+	default:
+		// Not yet worth a process on every command: the few commits the
+		// commit-graph does not cover yet are walked without it.
+		return
 	}
 	// --split adds a layer for the new commits only (git merges layers as
-	// they grow), so a fetch of one deploy does not rewrite 5,000 commits.
+	// they grow), so it does not rewrite 5,000 commits.
 	writeCommitGraph(ctx, m.c, m.dir, "--split")
 }
 
 func writeCommitGraph(ctx context.Context, c *conn, dir string, extra ...string) {
 	_, _ = c.run(ctx, c.runner(dir, -1), nil, append([]string{"commit-graph", "write", "--reachable", "--changed-paths"}, extra...)...)
+}
+
+// countObjects counts loose objects and packs as `git count-objects` does,
+// without a process: the 256 fan-out directories and the pack directory.
+func countObjects(objects string) (loose, packs int) {
+	for i := range 256 {
+		entries, _ := os.ReadDir(filepath.Join(objects, fmt.Sprintf("%02x", i)))
+		loose += len(entries)
+	}
+	p, _ := filepath.Glob(filepath.Join(objects, "pack", "*.pack"))
+	return loose, len(p)
 }

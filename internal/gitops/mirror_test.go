@@ -52,7 +52,7 @@ func TestWritesShareOneMirrorAndFetchIntoIt(t *testing.T) {
 	// Nothing of the work trees is left in the cache.
 	entries, _ := os.ReadDir(opts.CacheDir)
 	for _, e := range entries {
-		if n := e.Name(); n != filepath.Base(mirror) && n != filepath.Base(mirror)+".lock" {
+		if n := e.Name(); n != filepath.Base(mirror) && n != filepath.Base(mirror)+".lock" && n != filepath.Base(mirror)+".write-lock" {
 			t.Errorf("cache holds %s", n)
 		}
 	}

@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
-	"os"
+	"maps"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,124 +17,276 @@ import (
 	"github.com/smp/delivery/internal/fault"
 )
 
-// Tree is a checkout of the remote's newest head, handed to a Change.
-// Paths are slash-separated and relative to the repository root; a path
-// that leaves the root is refused.
+// Tree is the remote's newest head, handed to a Change. It is read from
+// the object store (nothing is checked out) and its edits are kept in
+// memory until Apply commits them. Paths are slash-separated and relative
+// to the repository root; a path that leaves the root, or passes through a
+// symbolic link or a submodule of the repository, is refused.
 type Tree struct {
-	dir    string
-	repo   *Repo
-	mirror *Mirror
-	// touched are the paths written or removed in this attempt; created
-	// those of them that did not exist before.
-	touched, created map[string]bool
+	repo    *Repo
+	scratch *scratch
+	mirror  *Mirror
+	objects *objectReader
+	// head is the commit the attempt starts from, root its tree.
+	head, root string
+	// edits are this attempt's writes (nil content: removed), by path.
+	edits map[string]*edit
 }
 
-// head returns the checkout's HEAD commit, reading the loose ref a commit
-// just wrote rather than spawning git when it can.
-func (t *Tree) head(ctx context.Context) (string, error) {
-	if b, err := os.ReadFile(filepath.Join(t.dir, ".git", "HEAD")); err == nil {
-		if ref, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "ref: "); ok && filepath.IsLocal(ref) {
-			// #nosec G703 -- ref is checked with filepath.IsLocal above
-			if h, err := os.ReadFile(filepath.Join(t.dir, ".git", filepath.FromSlash(ref))); err == nil {
-				if s := strings.TrimSpace(string(h)); len(s) == 40 {
-					return s, nil
-				}
-			}
-		}
-	}
-	out, err := t.repo.git(ctx, t.dir, nil, "rev-parse", "HEAD")
-	return strings.TrimSpace(out), err
-}
-
-func (t *Tree) touch(rel string) {
-	if t.touched == nil {
-		t.touched = map[string]bool{}
-	}
-	t.touched[rel] = true
+type edit struct {
+	content []byte
+	removed bool
 }
 
 // ErrOutsideTree is returned for a path that escapes the repository.
 var ErrOutsideTree = fault.Invalidf("path leaves the GitOps repository")
 
-func (t *Tree) abs(rel string) (string, error) {
+// clean checks a path and returns it in the form trees are walked with.
+func clean(rel string) (string, error) {
 	if !filepath.IsLocal(filepath.FromSlash(rel)) || strings.Contains(rel, "\\") {
 		return "", fmt.Errorf("%w: %q", ErrOutsideTree, rel)
 	}
-	return filepath.Join(t.dir, filepath.FromSlash(rel)), nil
+	return path.Clean(rel), nil
+}
+
+// lookup finds a path in the tree of a commit (root is its tree's hash).
+// ok is false when it does not exist. A symbolic link or submodule on the
+// way is refused: its target is not the repository's content (a checkout
+// would follow a link out of the repository).
+func (t *Tree) lookup(root, p string) (e entry, ok bool, err error) {
+	e = entry{mode: modeTree, hash: root}
+	if p == "." {
+		return e, true, nil
+	}
+	parts := strings.Split(p, "/")
+	for i, name := range parts {
+		if !e.isTree() {
+			if e.mode == modeSymlink || e.mode == "160000" {
+				return entry{}, false, fmt.Errorf("%w: %s is a symbolic link or submodule in the repository", ErrOutsideTree, strings.Join(parts[:i], "/"))
+			}
+			return entry{}, false, nil // a file where a directory would be
+		}
+		entries, _, err := t.objects.tree(e.hash)
+		if err != nil {
+			return entry{}, false, err
+		}
+		if e, ok = entries[name]; !ok {
+			return entry{}, false, nil
+		}
+	}
+	if e.mode == modeSymlink || e.mode == "160000" {
+		return entry{}, false, fmt.Errorf("%w: %s is a symbolic link or submodule in the repository", ErrOutsideTree, p)
+	}
+	return e, true, nil
 }
 
 // ReadFile reads a file of the tree; a missing file wraps fs.ErrNotExist.
 func (t *Tree) ReadFile(rel string) ([]byte, error) {
-	p, err := t.abs(rel)
+	p, err := clean(rel)
 	if err != nil {
 		return nil, err
 	}
-	return os.ReadFile(p)
+	if ed, ok := t.edits[p]; ok {
+		if ed.removed {
+			return nil, fmt.Errorf("read %s: %w", rel, fs.ErrNotExist)
+		}
+		return bytes.Clone(ed.content), nil
+	}
+	return t.blob(t.root, p)
+}
+
+// blob reads the file p of the tree root.
+func (t *Tree) blob(root, p string) ([]byte, error) {
+	e, ok, err := t.lookup(root, p)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("read %s: %w", p, fs.ErrNotExist)
+	}
+	if !e.isFile() {
+		return nil, fmt.Errorf("read %s: not a file", p)
+	}
+	_, b, _, err := t.objects.read(e.hash)
+	return b, err
 }
 
 // WriteFile writes a file, creating its directories.
 func (t *Tree) WriteFile(rel string, b []byte) error {
-	p, err := t.abs(rel)
+	p, err := clean(rel)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("write %s: %w", rel, err)
+	if err := t.writable(p); err != nil {
+		return err
 	}
-	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) && !t.touched[rel] {
-		if t.created == nil {
-			t.created = map[string]bool{}
+	t.setEdit(p, &edit{content: bytes.Clone(b)})
+	return nil
+}
+
+// writable refuses to write where a directory, a symbolic link or a
+// submodule is, or below a file.
+func (t *Tree) writable(p string) error {
+	if p == "." {
+		return fmt.Errorf("write %s: is a directory", p)
+	}
+	for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
+		if ed, ok := t.edits[dir]; ok && !ed.removed {
+			return fmt.Errorf("write %s: %s is a file", p, dir)
 		}
-		t.created[rel] = true
 	}
-	t.touch(rel)
-	return os.WriteFile(p, b, 0o644)
+	e, ok, err := t.lookup(t.root, p)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	if ok && !e.isFile() {
+		return fmt.Errorf("write %s: is a directory", p)
+	}
+	for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
+		if e, ok, _ := t.lookup(t.root, dir); ok && !e.isTree() {
+			return fmt.Errorf("write %s: %s is a file", p, dir)
+		}
+	}
+	return nil
+}
+
+func (t *Tree) setEdit(p string, e *edit) {
+	if t.edits == nil {
+		t.edits = map[string]*edit{}
+	}
+	t.edits[p] = e
 }
 
 // Remove deletes a file; removing a missing file is not an error.
 func (t *Tree) Remove(rel string) error {
-	p, err := t.abs(rel)
+	p, err := clean(rel)
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
+	if ed, ok := t.edits[p]; ok {
+		if !ed.removed {
+			t.setEdit(p, &edit{removed: true})
 		}
+		return nil
+	}
+	e, ok, err := t.lookup(t.root, p)
+	if err != nil {
 		return fmt.Errorf("remove %s: %w", rel, err)
 	}
-	t.touch(rel)
+	if !ok {
+		return nil
+	}
+	if !e.isFile() {
+		return fmt.Errorf("remove %s: is a directory", rel)
+	}
+	t.setEdit(p, &edit{removed: true})
 	return nil
 }
 
-// Exists reports whether a file exists in the tree.
+// Exists reports whether a file (or directory) exists in the tree.
 func (t *Tree) Exists(rel string) bool {
-	p, err := t.abs(rel)
+	p, err := clean(rel)
 	if err != nil {
 		return false
 	}
-	_, err = os.Stat(p)
-	return err == nil
+	if ed, ok := t.edits[p]; ok {
+		return !ed.removed
+	}
+	if _, ok, err := t.lookup(t.root, p); ok && err == nil {
+		return true
+	}
+	for q, ed := range t.edits {
+		if !ed.removed && strings.HasPrefix(q, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
-// List returns the files directly under dir (names only), sorted.
+// List returns the files and directories directly under dir (names only),
+// sorted.
 func (t *Tree) List(dir string) ([]string, error) {
-	p, err := t.abs(dir)
+	p, err := clean(dir)
 	if err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	names := map[string]bool{}
+	e, ok, err := t.lookup(t.root, p)
+	if err != nil {
+		return nil, err
+	}
+	if ok && e.isTree() {
+		entries, _, err := t.objects.tree(e.hash)
+		if err != nil {
+			return nil, err
+		}
+		for name := range entries {
+			names[name] = true
+		}
+	}
+	prefix := p + "/"
+	if p == "." {
+		prefix = ""
+	}
+	for q, ed := range t.edits {
+		rest, ok := strings.CutPrefix(q, prefix)
+		if !ok {
+			continue
+		}
+		if name, _, deeper := strings.Cut(rest, "/"); deeper {
+			if !ed.removed {
+				names[name] = true
+			}
+		} else if ed.removed {
+			delete(names, name)
+		} else {
+			names[name] = true
+		}
+	}
+	if len(names) == 0 {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
+	return slices.Sorted(maps.Keys(names)), nil
+}
+
+// changes returns the edits that differ from the head, sorted by path,
+// each with the mode it is written with.
+func (t *Tree) changes() ([]change, error) {
+	var out []change
+	for p, ed := range t.edits {
+		e, ok, err := t.lookup(t.root, p)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case ed.removed && !ok:
+			continue
+		case ed.removed:
+			out = append(out, change{path: p, removed: true})
+			continue
+		}
+		mode := modeFile
+		if ok && e.isFile() {
+			mode = e.mode
+			_, old, _, err := t.objects.read(e.hash)
+			if err != nil {
+				return nil, err
+			}
+			if bytes.Equal(old, ed.content) {
+				continue
+			}
+		}
+		out = append(out, change{path: p, mode: mode, content: ed.content})
 	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names, nil
+	slices.SortFunc(out, func(a, b change) int { return strings.Compare(a.path, b.path) })
+	return out, nil
+}
+
+type change struct {
+	path    string
+	mode    string
+	content []byte
+	removed bool
 }
 
 // Revision is a commit that touched a path.
@@ -146,28 +299,30 @@ type Revision struct {
 
 const logFormat = "%H%x00%ct%x00%s%x00%(trailers:unfold,only)%x1e"
 
-// Log calls visit for each commit that changed path, newest first, until
-// visit returns stop or history ends. The work tree has the whole history
-// (it borrows the mirror's objects), and git's output is read as it comes
-// and git stopped as soon as visit is done, so the common case — the last
-// change was recent — does not walk the repository's whole history.
-func (t *Tree) Log(ctx context.Context, path string, visit func(Revision) (stop bool, err error)) error {
-	if _, err := t.abs(path); err != nil {
+// Log calls visit for each commit that changed file, newest first, until
+// visit returns stop or history ends. The whole history is at hand (the
+// scratch repository borrows the mirror's objects and its commit-graph,
+// whose changed-path Bloom filters skip most commits), and git's output is
+// read as it comes and git stopped as soon as visit is done, so the common
+// case — the last change was recent — does not walk the whole history.
+func (t *Tree) Log(ctx context.Context, file string, visit func(Revision) (stop bool, err error)) error {
+	p, err := clean(file)
+	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	g := t.repo.c.runner(t.dir, -1)
-	cmd, done := g.Command(ctx, "log", "--format="+logFormat, "HEAD", "--", path)
+	g := t.repo.c.runner(t.scratch.dir, -1)
+	cmd, done := g.Command(ctx, "log", "--format="+logFormat, t.head, "--", p)
 	defer done()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return fmt.Errorf("history of %s: %w", path, err)
+		return fmt.Errorf("history of %s: %w", file, err)
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("history of %s: %w", path, err)
+		return fmt.Errorf("history of %s: %w", file, err)
 	}
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
@@ -197,7 +352,7 @@ func (t *Tree) Log(ctx context.Context, path string, visit func(Revision) (stop 
 		return verr
 	}
 	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("history of %s: %w: %s", path, err, t.repo.c.scrub(strings.TrimSpace(stderr.String())))
+		return fmt.Errorf("history of %s: %w: %s", file, err, t.repo.c.scrub(strings.TrimSpace(stderr.String())))
 	}
 	return sc.Err()
 }
@@ -213,21 +368,29 @@ func splitRecords(data []byte, atEOF bool) (int, []byte, error) {
 	return 0, nil, nil
 }
 
-// Show returns path as it was at revision rev.
-func (t *Tree) Show(ctx context.Context, rev, path string) ([]byte, error) {
-	if _, err := t.abs(path); err != nil {
+// Show returns file as it was at revision rev.
+func (t *Tree) Show(ctx context.Context, rev, file string) ([]byte, error) {
+	p, err := clean(file)
+	if err != nil {
 		return nil, err
 	}
-	out, err := t.repo.git(ctx, t.dir, nil, "show", rev+":"+path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s at %s: %w", path, rev, err)
+	if strings.HasPrefix(rev, "-") {
+		return nil, fmt.Errorf("read %s at %s: not a revision", file, rev)
 	}
-	return []byte(out), nil
+	_, root, err := t.objects.tree(rev + "^{tree}")
+	if err != nil {
+		return nil, fmt.Errorf("read %s at %s: %w", file, rev, err)
+	}
+	b, err := t.blob(root, p)
+	if err != nil {
+		return nil, fmt.Errorf("read %s at %s: %w", file, rev, err)
+	}
+	return b, nil
 }
 
 // Resolve returns the full hash of a revision of the GitOps repository.
 func (t *Tree) Resolve(ctx context.Context, rev string) (string, error) {
-	out, err := t.repo.git(ctx, t.dir, nil, "rev-parse", "--verify", "--quiet", rev+"^{commit}")
+	out, err := t.repo.git(ctx, t.scratch.dir, nil, "rev-parse", "--verify", "--quiet", rev+"^{commit}")
 	return strings.TrimSpace(out), err
 }
 

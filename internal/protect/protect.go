@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Difference is one setting where GitHub differs from the file.
@@ -27,11 +28,15 @@ func (d Difference) String() string {
 	return fmt.Sprintf("%s: %s: GitHub has %s, settings want %s", d.Where, d.Field, have, d.Want)
 }
 
-var repoName = regexp.MustCompile(`^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100})$`)
+// repoName is compiled on first use: its bounded repetitions make it cost
+// milliseconds, which every smpctl command would pay at start.
+var repoName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100})$`)
+})
 
 // ParseRepo splits OWNER/NAME and rejects anything else.
 func ParseRepo(s string) (owner, name string, err error) {
-	m := repoName.FindStringSubmatch(s)
+	m := repoName().FindStringSubmatch(s)
 	if m == nil || m[2] == "." || m[2] == ".." {
 		return "", "", fmt.Errorf("repository %q is not OWNER/NAME (e.g. smp/order-svc)", s)
 	}

@@ -171,12 +171,14 @@ func Default() *Config {
 	}
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+// nameRE with the length bound checked apart: a bounded repetition
+// ({0,61}) compiles to a program of that many states at every start.
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 
 // ValidName reports whether s is a valid environment or service name: a DNS
 // label (lower case letters, digits and '-', at most 63 characters), so it is
 // safe as a path element and a Kubernetes name.
-func ValidName(s string) bool { return nameRE.MatchString(s) }
+func ValidName(s string) bool { return len(s) <= 63 && nameRE.MatchString(s) }
 
 // CheckName returns a user-facing error when s is not a valid name.
 func CheckName(what, s string) error {

@@ -25,7 +25,9 @@ type RollbackRequest struct {
 	Reason string
 }
 
-var revisionRE = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
+var revisionRE = regexp.MustCompile(`^[0-9a-f]+$`) // 7 to 40 of them, checked apart (see isRevision)
+
+func isRevision(s string) bool { return len(s) >= 7 && len(s) <= 40 && revisionRE.MatchString(s) }
 
 // Rollback writes the previous (or the given) image of env/svc back from
 // the environment file's git history, commits `rollback(<env>): <svc> →
@@ -109,7 +111,7 @@ func placeHold(t *gitops.Tree, env, svc, fromTag, why, digest string, c Common) 
 // image to restore, and returns it with the revision that wrote it.
 func findTarget(ctx context.Context, t *gitops.Tree, req RollbackRequest, cur envfile.Values) (envfile.Values, gitops.Revision, error) {
 	path := envPath(req.Env, req.Service)
-	if req.To != "" && revisionRE.MatchString(req.To) {
+	if isRevision(req.To) {
 		if hash, err := t.Resolve(ctx, req.To); err == nil && hash != "" {
 			b, err := t.Show(ctx, hash, path)
 			if err != nil {
