@@ -36,7 +36,7 @@ fuzz:
 	$(GO) test ./internal/conventional -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./internal/release -run '^$$' -fuzz FuzzInsertSection -fuzztime 30s
 	$(GO) test ./internal/gitops/history -run '^$$' -fuzz FuzzParseMessage -fuzztime 30s
-	$(GO) test ./internal/gitops/layout -run '^$$' -fuzz FuzzAppendService -fuzztime 30s
+	$(GO) test ./internal/gitops/delivery -run '^$$' -fuzz FuzzEdit -fuzztime 30s
 	$(GO) test ./internal/gitops/envfile -run '^$$' -fuzz FuzzSet -fuzztime 30s
 	$(GO) test ./internal/image/imageref -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s
 
