@@ -37,10 +37,6 @@ type Repo struct {
 	git    gitcmd.Runner
 }
 
-// IsURL reports whether spec names a remote (scheme://… or user@host:path)
-// rather than a local path.
-func IsURL(spec string) bool { return gitops.IsURL(spec) }
-
 // Open opens a GitOps repository: a local path (a work tree or a bare
 // repository) is read in place; a URL is read from its mirror in the shared
 // cache (gitops.OpenMirror), cloned on first use and fetched after.
@@ -49,7 +45,7 @@ func Open(ctx context.Context, spec string, o OpenOptions) (*Repo, error) {
 		return nil, fault.Inputf("gitops", "no GitOps repository: give its path or URL")
 	}
 	dir := spec
-	if IsURL(spec) {
+	if gitops.IsURL(spec) {
 		var err error
 		if dir, err = mirror(ctx, spec, o); err != nil {
 			return nil, err
