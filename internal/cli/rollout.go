@@ -45,7 +45,7 @@ func newRolloutCmd(a *App) *cobra.Command {
 	}
 	cmd.AddCommand(
 		action("promote", "Swap a blue/green pair: the preview version becomes active; the old one stays up scaleDownDelaySeconds"),
-		action("abort", "Swap back at once: the previous version serves again; git still needs a rollback commit"),
+		action("abort", "Stop an update waiting for promotion: the preview goes, active never changed (after a promotion there is nothing to abort: smpctl rollback)"),
 	)
 	return cmd
 }

@@ -68,9 +68,10 @@ func BenchmarkCommitToServing(b *testing.B) {
 	b.ReportMetric(p50(ds), "p50-ms")
 }
 
-// BenchmarkAbortToServing: from `rollout abort` after a promotion to the
-// previous version answering /health on prod's stable URL.
-func BenchmarkAbortToServing(b *testing.B) {
+// BenchmarkRollbackToServing: from the sync of a rollback commit after a
+// promotion (the previous version still runs) to the previous version
+// answering /health on prod's stable URL.
+func BenchmarkRollbackToServing(b *testing.B) {
 	f := benchFixture(b)
 	v1, v2 := f.image("1.0.0", testimage.ModeOK), f.image("2.0.0", testimage.ModeOK)
 	ctx := context.Background()
@@ -92,11 +93,10 @@ func BenchmarkAbortToServing(b *testing.B) {
 			b.Fatal(err)
 		}
 		waitVersion(b, url(), "2.0.0")
+		f.deploy("prod", svcFile{tag: "1.0.0", digest: v1, replicas: 1, blueGreen: true, delay: 300})
 		b.StartTimer()
 		start := time.Now()
-		if err := f.rt.Abort("prod", "order-svc"); err != nil {
-			b.Fatal(err)
-		}
+		sync()
 		waitVersion(b, url(), "1.0.0")
 		ds = append(ds, time.Since(start))
 	}

@@ -169,7 +169,8 @@ func (v *revision) stop() {
 }
 
 // scaleDownAfter stops the revision after d (blue/green's
-// scaleDownDelaySeconds), unless cancelled by an abort.
+// scaleDownDelaySeconds), unless cancelled by a switch back (the
+// rollback commit while it still runs).
 func (v *revision) scaleDownAfter(d time.Duration, done func()) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -178,6 +179,14 @@ func (v *revision) scaleDownAfter(d time.Duration, done func()) {
 		v.stop()
 		done()
 	})
+}
+
+// running reports whether the revision still runs after a promotion moved
+// traffic away from it: its scale-down is pending.
+func (v *revision) running() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.timer != nil
 }
 
 // cancelScaleDown reports whether a pending scale-down was cancelled.

@@ -12,7 +12,10 @@
 // Rolling updates start the new replicas, wait for /ready, shift traffic,
 // drain and stop the old ones. Blue/green puts the new version on the
 // preview URL only; Promote swaps, the old version stays up
-// scaleDownDelaySeconds, Abort swaps back at once. Crashed processes restart
+// scaleDownDelaySeconds; Abort drops a preview that was not promoted. As with
+// Argo Rollouts, the way back after a promotion is git: a commit that asks
+// for the previous version again makes it active at once while it still runs
+// (no preview, no pause). Crashed processes restart
 // with backoff and are reported CrashLoopBackOff after CrashLoopRestarts
 // restarts. A rollout that fails at any step (registry down, digest
 // mismatch, migration failed, binary does not start) leaves the previous
@@ -372,7 +375,9 @@ func (rt *Runtime) Promote(envName, svc string) error {
 	return s.promote()
 }
 
-// Abort undoes the blue/green rollout of svc in env at once.
+// Abort stops the blue/green update of svc in env that waits for promotion:
+// the preview goes, active keeps serving. After a promotion it refuses
+// (ErrNothingToAbort), as the real controller has nothing to abort then.
 func (rt *Runtime) Abort(envName, svc string) error {
 	s, err := rt.service(envName, svc)
 	if err != nil {

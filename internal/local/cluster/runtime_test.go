@@ -150,32 +150,32 @@ func TestBlueGreenPreviewPromoteAndAbort(t *testing.T) {
 		t.Fatalf("after promote the old version must stay up until scale-down: %+v", st.Previous)
 	}
 
-	if err := f.rt.Abort("prod", "order-svc"); err != nil {
-		t.Fatal(err)
+	// After a promotion there is nothing to abort (Argo Rollouts leaves the
+	// Rollout Healthy on the new version): refused, nothing changes.
+	if err := f.rt.Abort("prod", "order-svc"); !errors.Is(err, ErrNothingToAbort) || !strings.Contains(fmt.Sprint(err), "smpctl rollback") {
+		t.Fatalf("abort after promotion: %v; want ErrNothingToAbort pointing at the rollback", err)
 	}
-	if v, err := version(active()); err != nil || v != "1.0.0" {
-		t.Fatalf("right after abort active serves %q, %v; want 1.0.0", v, err)
+	if v, err := version(active()); err != nil || v != "2.0.0" {
+		t.Fatalf("after a refused abort active serves %q, %v; want 2.0.0 still", v, err)
 	}
-	st = f.svc("prod")
-	if st.Health != HealthDegraded || !strings.Contains(st.Message, "aborted") || st.Aborted != v2 {
-		t.Errorf("after abort: health %s, message %q", st.Health, st.Message)
-	}
-	// Git still asks for 2.0.0: a sync must not bring it back.
-	if _, err := f.rt.Sync(ctx, "prod"); err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := version(active()); v != "1.0.0" {
-		t.Errorf("sync after abort redeployed the aborted version: %s", v)
-	}
-	// The rollback commit brings git in line; then 3.0.0 previews and is
-	// aborted before promotion, which leaves active untouched.
+	// The rollback commit, while 1.0.0 still runs: active switches back at
+	// once (no preview, no pause) and 2.0.0 waits for its scale-down.
 	f.deploy("prod", svcFile{tag: "1.0.0", digest: v1, replicas: 2, blueGreen: true, delay: 30})
 	if _, err := f.rt.Sync(ctx, "prod"); err != nil {
 		t.Fatal(err)
 	}
-	if st := f.svc("prod"); st.Health != HealthHealthy {
-		t.Errorf("after rollback commit: %s %s", st.Health, st.Message)
+	if v, err := version(active()); err != nil || v != "1.0.0" {
+		t.Fatalf("right after the rollback sync active serves %q, %v; want 1.0.0", v, err)
 	}
+	st = f.svc("prod")
+	if st.Health != HealthHealthy || st.Preview != nil || st.Active == nil || st.Active.Tag != "1.0.0" {
+		t.Errorf("after the rollback commit: %s %q, active %+v, preview %+v", st.Health, st.Message, st.Active, st.Preview)
+	}
+	if st.Previous == nil || st.Previous.Tag != "2.0.0" || st.Previous.ScaleDownAt == nil {
+		t.Errorf("the version rolled back from must wait for its scale-down: %+v", st.Previous)
+	}
+	// Then 3.0.0 previews and is aborted before promotion, which leaves
+	// active untouched.
 	f.deploy("prod", svcFile{tag: "3.0.0", digest: v3, replicas: 1, blueGreen: true, delay: 30})
 	if _, err := f.rt.Sync(ctx, "prod"); err != nil {
 		t.Fatal(err)

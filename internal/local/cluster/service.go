@@ -112,6 +112,14 @@ func (s *service) reconcile(ctx context.Context, spec ServiceSpec, force bool) e
 	if aborted == spec.Digest {
 		return nil
 	}
+	if prev := s.previousRunning(spec.Digest); prev != nil {
+		// Git went back to the version promoted away from, which still runs
+		// until its scale-down: Argo Rollouts makes that ReplicaSet active
+		// again without a preview or a pause, and scales the other down
+		// after the delay. This is the way back after a promotion (an abort
+		// no longer applies then).
+		return s.switchBack(prev, cur, spec)
+	}
 	if pending != nil && pending.spec.Digest == spec.Digest {
 		return nil
 	}
@@ -211,32 +219,70 @@ func (s *service) promoteLocked() error {
 	return nil
 }
 
-// abort undoes a blue/green rollout at once: before promotion it drops the
-// preview; after promotion, while the old version still runs, it swaps
-// traffic back to it. The aborted digest is not deployed again until git
-// changes (the rollback commit).
+// abort stops a blue/green update in progress, as Argo Rollouts' abort does:
+// before promotion it drops the preview and active keeps serving the old
+// version. After a promotion there is no update in progress, so there is
+// nothing to abort (the real controller leaves the Rollout Healthy on the new
+// version): the way back is the rollback commit, which switches back at once
+// while the previous version still runs (ErrNothingToAbort says so). The
+// aborted digest is not deployed again until git changes.
 func (s *service) abort() error {
 	s.op.Lock()
 	defer s.op.Unlock()
 	s.mu.Lock()
 	pending, cur, prev := s.pending, s.active, s.previous
 	s.mu.Unlock()
-	switch {
-	case pending != nil:
+	if pending != nil {
 		if cur != nil {
 			s.preview.pool.set(cur.list())
 		}
 		s.set(func() { s.pending, s.aborted = nil, pending.spec.Digest })
 		go pending.stop()
 		return nil
-	case prev != nil && prev.cancelScaleDown():
-		s.stable.pool.set(prev.list())
-		s.preview.pool.set(prev.list())
-		s.set(func() { s.active, s.previous, s.aborted = prev, nil, cur.spec.Digest })
-		go cur.stop()
-		return nil
+	}
+	if prev != nil && cur != nil && prev.running() {
+		return fmt.Errorf("abort %s/%s: %w: %s was promoted and serves; %s still runs until its scale-down, so a rollback commit switches back to it at once (smpctl rollback)",
+			s.env.name, s.name, ErrNothingToAbort, cur.label(), prev.label())
 	}
 	return fmt.Errorf("abort %s/%s: %w", s.env.name, s.name, ErrNothingToAbort)
+}
+
+// previousRunning is the version promoted away from when it is digest and
+// still runs (its scale-down delay has not passed).
+func (s *service) previousRunning(digest string) *revision {
+	s.mu.Lock()
+	prev := s.previous
+	s.mu.Unlock()
+	if prev == nil || prev.spec.Digest != digest || !prev.running() {
+		return nil
+	}
+	return prev
+}
+
+// switchBack makes prev, still running, active again for spec, and scales
+// cur down after spec's delay: what Argo Rollouts does when a blue/green
+// Rollout's template goes back to a ReplicaSet that is still up.
+func (s *service) switchBack(prev, cur *revision, spec ServiceSpec) error {
+	if !prev.cancelScaleDown() {
+		return nil // scaled down in the meantime: the caller's next sync starts it afresh
+	}
+	s.set(func() { prev.spec = spec })
+	if err := prev.scaleTo(spec.Replicas); err != nil {
+		return err
+	}
+	s.stable.pool.set(prev.list())
+	s.preview.pool.set(prev.list())
+	s.set(func() { s.active, s.previous, s.pending, s.failed, s.aborted = prev, cur, nil, nil, "" })
+	if cur != nil {
+		cur.scaleDownAfter(spec.ScaleDownDelay, func() {
+			s.set(func() {
+				if s.previous == cur {
+					s.previous = nil
+				}
+			})
+		})
+	}
+	return nil
 }
 
 func (s *service) close() {

@@ -140,15 +140,20 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	smokeOK(p.URL, "2.0.0")
-	if err := c.Rollout(ctx, "prod", "order-svc", "abort"); err != nil {
-		t.Fatal(err)
-	}
-	smokeOK(p.URL, "1.0.0")
+	// After a promotion there is nothing to abort (as with Argo Rollouts):
+	// a refusal, and 2.0.0 keeps serving.
 	err = c.Rollout(ctx, "prod", "order-svc", "abort")
 	var le *Error
 	if !errors.As(err, &le) || le.Input {
-		t.Errorf("second abort: %v, want a refusal", err)
+		t.Errorf("abort after promotion: %v, want a refusal", err)
 	}
+	smokeOK(p.URL, "2.0.0")
+	// The rollback commit switches back to 1.0.0, still running.
+	deploy("prod", "1.0.0", v1, bg)
+	if _, err := c.Sync(ctx, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	smokeOK(p.URL, "1.0.0")
 	if err := c.Rollout(ctx, "qa", "order-svc", "promote"); !errors.As(err, &le) || !le.Input {
 		t.Errorf("unknown env: %v, want bad input", err)
 	}

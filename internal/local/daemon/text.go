@@ -58,7 +58,7 @@ func writeEnvs(w io.Writer, envs []cluster.EnvStatus) error {
 				notes = append(notes, fmt.Sprintf("%s/%s: %s", e.Name, s.Name, s.Message))
 			}
 			if s.Previous != nil && s.Previous.ScaleDownAt != nil {
-				notes = append(notes, fmt.Sprintf("%s/%s: previous %s stays up until %s (abort swaps back to it)", e.Name, s.Name, s.Previous.Tag, s.Previous.ScaleDownAt.Format("15:04:05")))
+				notes = append(notes, fmt.Sprintf("%s/%s: previous %s stays up until %s (a rollback commit switches back to it at once)", e.Name, s.Name, s.Previous.Tag, s.Previous.ScaleDownAt.Format("15:04:05")))
 			}
 		}
 		if e.SyncError != "" {

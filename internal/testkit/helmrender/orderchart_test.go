@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -16,6 +17,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/smp/delivery/internal/gitops/envfile"
+	"github.com/smp/delivery/internal/gitops/layout"
 	"github.com/smp/delivery/internal/testkit/helmrender"
 	"github.com/smp/delivery/internal/testkit/kubeschema"
 	"github.com/smp/delivery/internal/testkit/testctx"
@@ -27,20 +30,97 @@ const chartDir = "../../../examples/order-svc/deployments/helm/order-svc"
 
 var envs = []string{"dev", "staging", "prod"}
 
-// renderEnv renders the chart as Argo CD does for env: values.yaml, values-<env>.yaml, then
-// the environment file from smp-gitops (a copy under testdata/environments).
+// gitopsDir is an smp-gitops tree with order-svc's environment files as smpctl writes them:
+// `gitops add-service --critical` (layout.EnvFileContent, chart.version included), then a
+// deploy's image (envfile.Set).
+var gitopsDir = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "helmrender-gitops-")
+	if err != nil {
+		return "", err
+	}
+	tags := map[string]string{"dev": "sha-3f9c2e1", "staging": "3.3.0-rc.1", "prod": "3.3.0"}
+	for _, env := range envs {
+		b := layout.EnvFileContent(env, "order-svc", layout.AddOptions{Critical: true, Image: "ghcr.io/smp/order-svc", ChartVersion: "0.1.0"})
+		b, err = envfile.Set(b, envfile.Values{Image: envfile.Image{
+			Repository: "ghcr.io/smp/order-svc",
+			Tag:        tags[env],
+			Digest:     "sha256:4f2a8c7d9e1b3a5c6d7e8f9012345678abcdef0123456789abcdef0123456789",
+		}, ChartVersion: "0.1.0"})
+		if err != nil {
+			return "", err
+		}
+		p := filepath.Join(dir, filepath.FromSlash(layout.EnvFile(env, "order-svc")))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if dir, err := gitopsDir(); err == nil {
+		_ = os.RemoveAll(dir)
+	}
+	os.Exit(code)
+}
+
+// renderEnv renders the chart as Argo CD does for env: the values files the scaffold's
+// ApplicationSet (deploy/gitops/files/apps/<env>-apps.yaml) passes, in its order, over
+// values.yaml — the chart's values-<env>.yaml, then the environment file — plus extra.
 func renderEnv(t *testing.T, env string, extra ...string) ([]byte, error) {
 	t.Helper()
 	ctx := testctx.New(t)
-	files := append([]string{
-		filepath.Join(chartDir, "values-"+env+".yaml"),
-		filepath.Join("testdata", "environments", env, "order-svc.yaml"),
-	}, extra...)
+	dir, err := gitopsDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	appset, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "gitops", "files", "apps", env+"-apps.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := helmrender.ApplicationSetValueFiles(appset, chartDir, dir, layout.EnvFile(env, "order-svc"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	return helmrender.Render(ctx, chartDir, helmrender.Options{
 		ReleaseName: "order-svc",
 		Namespace:   "smp-" + env,
-		ValuesFiles: files,
+		ValuesFiles: append(files, extra...),
 	})
+}
+
+func TestRenderLayersTheValuesFilesTheApplicationSetPasses(t *testing.T) {
+	t.Parallel()
+	dir, err := gitopsDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range envs {
+		appset, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "gitops", "files", "apps", env+"-apps.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := helmrender.ApplicationSetValueFiles(appset, chartDir, dir, layout.EnvFile(env, "order-svc"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{
+			filepath.Join(chartDir, "values-"+env+".yaml"),
+			filepath.Join(dir, "environments", env, "order-svc.yaml"),
+		}
+		if strings.Join(files, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: Argo CD renders with %q, want the chart's values-%s.yaml then the environment file %q", env, files, env, want)
+		}
+		for _, f := range files {
+			if _, err := os.Stat(f); err != nil {
+				t.Errorf("%s: %v", env, err)
+			}
+		}
+	}
 }
 
 func TestOrderSvcChartRendersToGoldenForEveryEnvironment(t *testing.T) {
@@ -124,12 +204,16 @@ func strategyFile(t *testing.T, strategy string) string {
 
 func TestOrderSvcChartLintsCleanForEveryEnvironment(t *testing.T) {
 	t.Parallel()
+	dir, err := gitopsDir()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, env := range envs {
 		err := helmrender.Lint(chartDir, helmrender.Options{
 			Namespace: "smp-" + env,
 			ValuesFiles: []string{
 				filepath.Join(chartDir, "values-"+env+".yaml"),
-				filepath.Join("testdata", "environments", env, "order-svc.yaml"),
+				filepath.Join(dir, "environments", env, "order-svc.yaml"),
 			},
 		})
 		if err != nil {
@@ -413,14 +497,13 @@ func TestDisruptionBudgetAndAutoscalerAgreeWithReplicas(t *testing.T) {
 		}
 		o := decode(t, out)
 		kind, name, tmpl, replicas := o.workload(t)
-		floor := int32(-1)
-		if replicas != nil {
-			floor = *replicas
+		// The workload always says how many pods a first install starts with; with an HPA
+		// that is the HPA's floor (the ApplicationSets then ignore spec.replicas).
+		if replicas == nil || *replicas < 1 {
+			t.Fatalf("%s: the workload renders no replicas: a first install would start at 1 pod", env)
 		}
+		floor := *replicas
 		for _, h := range o.hpas {
-			if replicas != nil {
-				t.Errorf("%s: the workload sets replicas although an HPA owns them (every sync would fight the HPA)", env)
-			}
 			if h.Spec.ScaleTargetRef.Kind != kind || h.Spec.ScaleTargetRef.Name != name {
 				t.Errorf("%s: HPA targets %s/%s, want %s/%s", env, h.Spec.ScaleTargetRef.Kind, h.Spec.ScaleTargetRef.Name, kind, name)
 			}
@@ -428,24 +511,23 @@ func TestDisruptionBudgetAndAutoscalerAgreeWithReplicas(t *testing.T) {
 				t.Errorf("%s: HPA minReplicas %v, maxReplicas %d", env, h.Spec.MinReplicas, h.Spec.MaxReplicas)
 				continue
 			}
-			floor = *h.Spec.MinReplicas
-		}
-		if floor < 1 {
-			t.Fatalf("%s: neither the workload nor an HPA says how many replicas run", env)
+			if *h.Spec.MinReplicas != floor {
+				t.Errorf("%s: the first install starts %d pods but the HPA's floor is %d", env, floor, *h.Spec.MinReplicas)
+			}
 		}
 		for _, p := range o.pdbs {
-			if p.Spec.MinAvailable == nil {
-				t.Errorf("%s: PDB without minAvailable", env)
+			if p.Spec.MinAvailable != nil {
+				t.Errorf("%s: PDB minAvailable %s: its selector spans both colours of a blue/green pair, so a drain could evict every active pod", env, p.Spec.MinAvailable)
+			}
+			if p.Spec.MaxUnavailable == nil {
+				t.Errorf("%s: PDB without maxUnavailable", env)
 				continue
 			}
-			min := int32(p.Spec.MinAvailable.IntValue())
-			if min >= floor {
-				t.Errorf("%s: PDB minAvailable %d is not below the replicas %d: no node could be drained", env, min, floor)
-			}
-			for _, h := range o.hpas {
-				if *h.Spec.MinReplicas < min {
-					t.Errorf("%s: HPA minReplicas %d below PDB minAvailable %d", env, *h.Spec.MinReplicas, min)
-				}
+			// During a blue/green pause the selector matches floor active + floor preview
+			// pods; a drain evicts at most maxUnavailable of them, so at least
+			// floor-maxUnavailable active pods keep serving.
+			if max := int32(p.Spec.MaxUnavailable.IntValue()); max < 1 || floor-max < 1 {
+				t.Errorf("%s: PDB maxUnavailable %d with %d replicas: a drain could take every active pod (or none)", env, max, floor)
 			}
 			if !selects(p.Spec.Selector.MatchLabels, tmpl.Labels) {
 				t.Errorf("%s: PDB does not select the workload's pods", env)
@@ -546,8 +628,11 @@ func TestBadValuesFailAtRenderTimeNamingTheValuesPath(t *testing.T) {
 		{"a digest that is not sha256", "dev", `image: {digest: "md5:abc"}`, "/image/digest"},
 		{"a misspelt top-level key", "dev", `replicacount: 3`, "replicacount"},
 		{"a tag but no digest in prod", "prod", `image: {tag: 3.3.0, digest: ""}`, "image.digest"},
-		{"a PDB that blocks every drain", "staging", `podDisruptionBudget: {enabled: true, minAvailable: 2}`, "podDisruptionBudget.minAvailable"},
-		{"an HPA ceiling below the floor", "prod", `autoscaling: {enabled: true, maxReplicas: 3}`, "autoscaling.maxReplicas"},
+		{"a PDB by minAvailable", "staging", `podDisruptionBudget: {enabled: true, minAvailable: 1}`, "podDisruptionBudget.minAvailable"},
+		{"a PDB that lets a drain take every pod", "staging", `podDisruptionBudget: {enabled: true, maxUnavailable: 2}`, "podDisruptionBudget.maxUnavailable"},
+		{"a chart version that is not SemVer", "staging", `chart: {version: ">=0.1.0"}`, "/chart/version"},
+		{"an unknown key in the chart block", "staging", `chart: {versoin: 0.1.0}`, "versoin"},
+		{"an HPA ceiling below the floor", "prod", `autoscaling: {enabled: true, maxReplicas: 2}`, "autoscaling.maxReplicas"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

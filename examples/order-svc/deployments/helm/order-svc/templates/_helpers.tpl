@@ -47,8 +47,11 @@ never run different builds.
 {{/* Replica-count rules a cluster would only reveal during a drain or a scale-down. */}}
 {{- define "order-svc.checkReplicas" -}}
 {{- if .Values.podDisruptionBudget.enabled -}}
-{{- if ge (int .Values.podDisruptionBudget.minAvailable) (int .Values.replicaCount) -}}
-{{- fail (printf "podDisruptionBudget.minAvailable (%d) must be lower than replicaCount (%d), or no node could ever be drained" (int .Values.podDisruptionBudget.minAvailable) (int .Values.replicaCount)) -}}
+{{- if hasKey .Values.podDisruptionBudget "minAvailable" -}}
+{{- fail "podDisruptionBudget.minAvailable: use podDisruptionBudget.maxUnavailable (e.g. 1): the budget's selector spans both colours of a blue/green pair, so minAvailable lets a drain evict every active pod" -}}
+{{- end -}}
+{{- if ge (int .Values.podDisruptionBudget.maxUnavailable) (int .Values.replicaCount) -}}
+{{- fail (printf "podDisruptionBudget.maxUnavailable (%d) must be lower than replicaCount (%d), or a drain could evict every pod" (int .Values.podDisruptionBudget.maxUnavailable) (int .Values.replicaCount)) -}}
 {{- end -}}
 {{- end -}}
 {{- if .Values.autoscaling.enabled -}}
