@@ -13,10 +13,12 @@ import (
 )
 
 // The seed's CD defects (docs/design.md §2), each pinned by a test that runs the
-// workflow's own scripts. Commands being built on other branches (build,
-// image, sign, scan, deploy) are played by a stand-in smpctl that records
-// its arguments and prints what the test scripts it to print: these tests
-// check the workflow's shell plumbing, not those commands.
+// workflow's own scripts. Here smpctl (build, image, sign, scan, deploy) is
+// played by a stand-in that records its arguments and prints what the test
+// scripts it to print, to check the workflow's shell plumbing on outputs the
+// real commands do not give (a mutable tag, no digest). Their twins run the
+// same steps with the real smpctl: TestReusableCDReleasesOrderSvc and
+// TestReusableCDReleasesANewService (cd_local_integration_test.go).
 
 const digestA = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
@@ -66,7 +68,7 @@ func runStep(t *testing.T, jobID, stepID string, scope Scope, extraEnv ...string
 		}
 		s.Dir = ""
 		env := append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
-			"GITHUB_OUTPUT="+out, "GITHUB_SHA="+fakeSHA, "RUNNER_TEMP="+t.TempDir(), "STANDIN_LOG="+logFile)
+			"GITHUB_OUTPUT="+out, "GITHUB_SHA="+fakeSHA, "GITHUB_ACTOR=dev", "RUNNER_TEMP="+t.TempDir(), "STANDIN_LOG="+logFile)
 		env = append(env, extraEnv...)
 		var stderr bytes.Buffer
 		r := stepRun{err: s.Exec(testctx.New(t), t.TempDir(), env, 0, &bytes.Buffer{}, &stderr)}
@@ -254,6 +256,10 @@ func TestNoMutableTagReachesAnEnvironmentFile(t *testing.T) {
 			if !strings.Contains(c, "--source-commit "+fakeSHA) || !strings.Contains(c, "--run https://github.com/smp/order-svc/actions/runs/7") {
 				t.Errorf("%s: the deploy lacks the audit trailers' inputs: smpctl %s", tc.job, c)
 			}
+			// prod refuses a deploy without a deployer (exit 2); every environment records one.
+			if !strings.Contains(c, "--by dev") {
+				t.Errorf("%s deploys without --by \"$GITHUB_ACTOR\": smpctl %s", tc.job, c)
+			}
 		}
 		if deploys != 1 {
 			t.Errorf("%s ran smpctl deploy %d times, want once: %v", tc.job, deploys, r.calls)
@@ -276,7 +282,7 @@ func TestCommitsHaveAnIdentity(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, s := range steps {
-				if !strings.Contains(s.Run, "smpctl deploy") && !strings.Contains(s.Run, "smpctl release tag") {
+				if !strings.Contains(s.Run, "smpctl deploy") && !strings.Contains(s.Run, "smpctl approve") && !strings.Contains(s.Run, "smpctl release tag") {
 					continue
 				}
 				checked++
@@ -288,8 +294,8 @@ func TestCommitsHaveAnIdentity(t *testing.T) {
 			}
 		}
 	}
-	if checked < 4 {
-		t.Fatalf("found %d git-writing steps; expected three deploys and the release tag", checked)
+	if checked < 6 {
+		t.Fatalf("found %d git-writing steps; expected three deploys, two approvals and the release tag", checked)
 	}
 }
 

@@ -18,10 +18,37 @@ var (
 	smpctlErr  error
 )
 
+// binaryDirs are directories shared by the tests of this binary (see
+// binaryDir), removed when they are done.
+var (
+	binaryDirsMu sync.Mutex
+	binaryDirs   = map[string]string{}
+)
+
+// binaryDir returns a directory named name that every test of this binary
+// shares, made on first use.
+func binaryDir(t testing.TB, name string) string {
+	t.Helper()
+	binaryDirsMu.Lock()
+	defer binaryDirsMu.Unlock()
+	if d, ok := binaryDirs[name]; ok {
+		return d
+	}
+	d, err := os.MkdirTemp("", "workflow-"+name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	binaryDirs[name] = d
+	return d
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if smpctlDir != "" {
 		_ = os.RemoveAll(smpctlDir)
+	}
+	for _, d := range binaryDirs {
+		_ = os.RemoveAll(d)
 	}
 	os.Exit(code)
 }

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"github.com/smp/delivery/internal/testkit/testctx"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,39 +27,8 @@ import (
 // It returns the work tree, the remote and the commit.
 func snapshotRepo(t *testing.T) (work, remote, head string) {
 	t.Helper()
-	root := repoRoot(t)
-	out, err := exec.Command("git", "-C", root, "ls-files", "-z").Output()
-	if err != nil {
-		t.Fatalf("git ls-files in %s: %v", root, err)
-	}
 	work = filepath.Join(t.TempDir(), "delivery")
-	for _, rel := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
-		src, dst := filepath.Join(root, rel), filepath.Join(work, rel)
-		fi, err := os.Lstat(src)
-		if err != nil {
-			continue // tracked but deleted in this work tree
-		}
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			target, err := os.Readlink(src)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Symlink(target, dst); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		b, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(dst, b, fi.Mode().Perm()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copyTracked(t, repoRoot(t), work)
 	remote = filepath.Join(t.TempDir(), "delivery.git")
 	git(t, "", "init", "--quiet", "--bare", "--initial-branch=main", remote)
 	git(t, work, "init", "--quiet", "--initial-branch=main")

@@ -28,6 +28,9 @@ type Step struct {
 	Env map[string]string
 	// Uses is set instead of Run for an action step.
 	Uses string
+	// If is the step's `if:` condition as written ("" when it has none);
+	// EvalCondition decides it in the job's scope.
+	If string
 }
 
 // Steps returns a job's steps with their env and working directory
@@ -63,6 +66,9 @@ func (f *File) Steps(jobID string, scope Scope) ([]Step, error) {
 		}
 		if st.ID != nil {
 			s.ID = st.ID.Value
+		}
+		if st.If != nil {
+			s.If = st.If.Value
 		}
 		if err := evalEnv(st.Env, scope, s.Env); err != nil {
 			return nil, fmt.Errorf("%s: job %s step %d: env: %w", f.Path, jobID, i+1, err)
