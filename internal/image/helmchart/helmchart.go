@@ -333,7 +333,7 @@ func annotations(m *chart.Metadata) map[string]string {
 
 type rawManifest []byte
 
-func (r rawManifest) RawManifest() ([]byte, error)          { return bytes.Clone(r), nil }
+func (r rawManifest) RawManifest() ([]byte, error)        { return bytes.Clone(r), nil }
 func (r rawManifest) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
 
 func isNotFound(err error) bool {
