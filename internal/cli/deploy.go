@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops/write"
+	"github.com/smp/delivery/internal/image/helmchart"
 	"github.com/smp/delivery/internal/image/imageref"
 )
 
@@ -12,7 +16,7 @@ func init() { register(newDeployCmd) }
 func newDeployCmd(a *App) *cobra.Command {
 	var (
 		o                                   writeOptions
-		env, svc, image, chart              string
+		env, svc, image, chart, chartRepo   string
 		srcCommit, srcTime, srcRepo, reason string
 		override, rollback                  bool
 	)
@@ -20,7 +24,8 @@ func newDeployCmd(a *App) *cobra.Command {
 		Use:   "deploy --gitops URL|PATH --env ENV --service SVC --image REPO:TAG@sha256:DIGEST",
 		Short: "Write an image to an environment of the GitOps repository and push",
 		Long: `deploy writes image.repository, image.tag and image.digest (and chart.version
-with --chart-version) of environments/ENV/SVC.yaml, keeping every other byte,
+with --chart-version, checked against --chart-repo when given) of
+environments/ENV/SVC.yaml, keeping every other byte,
 and commits "deploy(ENV): SVC → TAG" with trailers. A rejected push is retried
 by re-applying the change to the new head. The same image already deployed
 exits 0 ("already deployed") without a commit.
@@ -50,6 +55,18 @@ ancestry with --source-repo) unless --rollback.`,
 			if err := req.Validate(); err != nil {
 				return err
 			}
+			if chartRepo != "" {
+				if chart == "" {
+					return fault.Invalidf("--chart-repo checks --chart-version: give both")
+				}
+				// Argo CD renders from the chart repository: pin only a version it can pull.
+				ctx, cancel := context.WithTimeout(cmd.Context(), registryTimeout)
+				_, err := helmchart.Resolve(ctx, chartRepo, svc, chart, a.access())
+				cancel()
+				if err != nil {
+					return err
+				}
+			}
 			repo, err := o.open(a)
 			if err != nil {
 				return err
@@ -66,7 +83,8 @@ ancestry with --source-repo) unless --rollback.`,
 	f.StringVar(&env, "env", "", "environment, as named in delivery.yaml")
 	f.StringVar(&svc, "service", "", "service, as named in delivery.yaml")
 	f.StringVar(&image, "image", "", "image to deploy: REPO:TAG@sha256:DIGEST (lower case, digest required, never latest or main)")
-	f.StringVar(&chart, "chart-version", "", "Helm chart version to pin with the image (chart.version)")
+	f.StringVar(&chart, "chart-version", "", "Helm chart version to pin with the image (chart.version; strict SemVer)")
+	f.StringVar(&chartRepo, "chart-repo", "", "chart repository Argo CD reads (ghcr.io/smp/charts): refuse (exit 1) a --chart-version it does not hold")
 	f.StringVar(&srcCommit, "source-commit", "", "the service commit the image was built from (40 hex)")
 	f.StringVar(&srcTime, "source-time", "", "that commit's time, RFC 3339: lead time and the out-of-order guard")
 	f.StringVar(&srcRepo, "source-repo", "", "a clone of the service repository: ancestry decides the out-of-order guard")

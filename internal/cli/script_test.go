@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"errors"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/smp/delivery/internal/testkit/proctest"
@@ -44,7 +48,7 @@ func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: false,
-		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"exit": exitCmd},
+		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"exit": exitCmd, "registry": registryCmd},
 		Setup: func(env *testscript.Env) error {
 			// A clean environment: no SMP_* leaks in from the developer's shell.
 			env.Setenv("HOME", env.WorkDir)
@@ -68,6 +72,20 @@ func TestScript(t *testing.T) {
 			return nil
 		},
 	})
+}
+
+// registryCmd starts an in-memory OCI registry on 127.0.0.1 for the rest of
+// the script and sets $REGISTRY to its host:port:
+//
+//	registry
+//	smpctl chart push --dir chart --repo $REGISTRY/smp/charts
+func registryCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: registry")
+	}
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	ts.Defer(srv.Close)
+	ts.Setenv("REGISTRY", strings.TrimPrefix(srv.URL, "http://"))
 }
 
 // exitCmd runs smpctl in-process, like a `smpctl` line, and asserts its exact

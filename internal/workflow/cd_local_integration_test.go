@@ -210,6 +210,25 @@ func newCDWorld(t *testing.T, svc, dir string) *cdWorld {
 
 func (w *cdWorld) image() string { return w.registry + "/smp/" + w.svc }
 
+// manifestType asks the registry for repo:tag's manifest (the distribution API) and returns
+// its media type, or the HTTP status when there is none.
+func (w *cdWorld) manifestType(repo, tag string) string {
+	req, err := http.NewRequest(http.MethodHead, "http://"+w.registry+"/v2/"+repo+"/manifests/"+tag, nil)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return resp.Status
+	}
+	return resp.Header.Get("Content-Type")
+}
+
 // push runs the service's CD for a push of ref at the service's commit:
 // actor pushed it (and started the run: github.triggering_actor), reviews
 // is the run's review history. It returns the outcome; w.failed holds the
@@ -254,7 +273,11 @@ func (w *cdWorld) exec(gh map[string]any) Executor {
 		if got, want := inputs["image"], "ghcr.io/smp/"+w.svc; got != want {
 			t.Fatalf("the service's CD passes image %v, want %s", got, want)
 		}
+		if got, want := inputs["chart-repository"], "ghcr.io/smp/charts"; got != want {
+			t.Fatalf("the service's CD publishes charts to %v, want %s (what the scaffold's ApplicationSets read)", got, want)
+		}
 		inputs["image"], inputs["gitops-repository"] = w.image(), w.gitops
+		inputs["chart-repository"] = w.registry + "/smp/charts"
 		inputs["signing"], inputs["cosign-public-key"] = "key", w.pubPEM
 		ctx := map[string]any{}
 		for k, v := range scope.Contexts {
@@ -416,7 +439,7 @@ func (w *cdWorld) lastCommit() string {
 var (
 	builtRef = regexp.MustCompile(`^(\S+):sha-([0-9a-f]{7})@(sha256:[0-9a-f]{64})$`)
 	yamlLine = func(k, v string) *regexp.Regexp {
-		return regexp.MustCompile(`(?m)^\s*` + k + `: "?` + regexp.QuoteMeta(v) + `"?$`)
+		return regexp.MustCompile(`(?m)^\s*` + k + `: "?` + regexp.QuoteMeta(v) + `"?(\s+#.*)?$`)
 	}
 )
 
@@ -457,12 +480,26 @@ func (w *cdWorld) release() {
 	if msg := w.lastCommit(); !strings.Contains(msg, "Deployed-By: "+deployer) || !strings.Contains(msg, "Source-Commit: "+w.sha) {
 		t.Errorf("the dev deploy commit lacks Deployed-By: %s or Source-Commit:\n%s", deployer, msg)
 	}
+	// The chart travelled with the image: published by the build, pinned in dev.
+	chartVersion := "0.1.0-sha-" + w.sha[:7]
+	if got := out.Jobs["cd/build"].Outputs["chart-version"]; got != chartVersion {
+		t.Errorf("the build job published chart-version %q, want %s", got, chartVersion)
+	}
+	if !yamlLine("version", chartVersion).MatchString(dev) {
+		t.Errorf("environments/dev/%s.yaml pins no chart %s:\n%s", w.svc, chartVersion, dev)
+	}
+	if mt := w.manifestType("smp/charts/"+w.svc, chartVersion); mt != "application/vnd.oci.image.manifest.v1+json" {
+		t.Errorf("the chart repository holds %s:%s as %q, want an OCI manifest (helm push's format)", w.svc, chartVersion, mt)
+	}
 
 	// v0.1.0-rc.1: promote (no rebuild: the same digest) → approve + deploy staging.
 	out = w.push("refs/tags/v0.1.0-rc.1", deployer, []review{approved(stagingReviewer, "staging")})
 	want(out, "cd", "cd/deploy-staging", "cd/plan", "cd/promote", "smoke", "smoke/smoke")
 	if got := out.Jobs["cd/promote"].Outputs["image"]; got != w.image()+":0.1.0-rc.1@"+digest {
 		t.Fatalf("promote published image=%q, want the main build's digest tagged 0.1.0-rc.1", got)
+	}
+	if staging := w.gitopsFile("environments/staging/" + w.svc + ".yaml"); !yamlLine("version", chartVersion).MatchString(staging) {
+		t.Errorf("staging did not get the build's chart %s with its image:\n%s", chartVersion, staging)
 	}
 	approval := w.gitopsFile("state/approvals/staging/" + w.svc + "/0.1.0-rc.1.yaml")
 	if !yamlLine("approvedBy", stagingReviewer).MatchString(approval) || !yamlLine("digest", digest).MatchString(approval) {
@@ -506,6 +543,9 @@ func (w *cdWorld) release() {
 	prod := w.gitopsFile("environments/prod/" + w.svc + ".yaml")
 	if !yamlLine("digest", digest).MatchString(prod) || !yamlLine("tag", "0.1.0").MatchString(prod) {
 		t.Fatalf("environments/prod/%s.yaml after the release:\n%s\nwant tag 0.1.0, digest %s", w.svc, prod, digest)
+	}
+	if !yamlLine("version", chartVersion).MatchString(prod) {
+		t.Errorf("prod did not get the build's chart %s with its image:\n%s", chartVersion, prod)
 	}
 	approval = w.gitopsFile("state/approvals/prod/" + w.svc + "/0.1.0.yaml")
 	if !yamlLine("approvedBy", prodReviewer).MatchString(approval) || !yamlLine("requestedBy", deployer).MatchString(approval) {

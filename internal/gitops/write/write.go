@@ -2,13 +2,16 @@ package write
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/gitops/envfile"
 	"github.com/smp/delivery/internal/image/imageref"
+	"github.com/smp/delivery/internal/semver"
 )
 
 // DeployRequest writes an image to an environment.
@@ -28,7 +31,16 @@ type DeployRequest struct {
 }
 
 // Validate checks the request's names before anything leaves the process.
-func (r DeployRequest) Validate() error { return checkNames(r.Env, r.Service) }
+func (r DeployRequest) Validate() error {
+	err := checkNames(r.Env, r.Service)
+	if r.ChartVersion != "" {
+		// Strict SemVer: a range (>=0.1.0) would make Argo CD follow a floating chart.
+		if _, perr := semver.Parse(r.ChartVersion); perr != nil || strings.ContainsAny(r.ChartVersion, "<>=~^*| ,") {
+			err = errors.Join(err, fault.Inputf("ChartVersion", "chart version %q is not a version: use MAJOR.MINOR.PATCH[-PRERELEASE] (a range would make Argo CD follow a floating chart)", r.ChartVersion))
+		}
+	}
+	return fault.Invalid(err)
+}
 
 // Deploy writes environments/<env>/<svc>.yaml and commits
 // `deploy(<env>): <svc> → <tag>`. It refuses during a freeze, on a hold,
