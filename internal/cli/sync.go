@@ -2,32 +2,58 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/gitops/delivery"
+	"github.com/smp/delivery/internal/kube"
 	"github.com/smp/delivery/internal/local/daemon"
 )
 
 func init() { register(newSyncCmd) }
 
 func newSyncCmd(a *App) *cobra.Command {
-	var dir string
+	var e engineFlags
 	cmd := &cobra.Command{
 		Use:   "sync ENV",
-		Short: "Sync an environment of the local runtime to the head of smp-gitops (argocd app sync)",
-		Long: `sync applies what the smp-gitops repository's head asks for in ENV and waits:
-pull, migrate, start, wait ready, then shift traffic (rolling) or put the new
-version on the preview URL (blue/green). Staging and prod sync only this way;
-dev also syncs by itself. Exit 1 when a service did not sync (the previous
-version keeps serving; the output says why).`,
+		Short: "Sync an environment to the head of smp-gitops and wait (argocd app sync), on the local runtime or a cluster",
+		Long: `sync applies what the smp-gitops repository's head asks for in ENV and waits.
+
+On the local runtime (default): pull, migrate, start, wait ready, then shift
+traffic (rolling) or put the new version on the preview URL (blue/green).
+
+On a cluster (--kubeconfig/--context, or --engine kubernetes): every Argo CD
+Application of ENV (label smp.vn/environment=ENV in namespace argocd) gets a
+sync operation, as "argocd app sync" does, and sync waits until each is
+Synced and Healthy, or Suspended (a blue/green Rollout paused for promotion),
+printing each change of state on standard error.
+
+Staging and prod sync only this way; dev also syncs by itself. Exit 1 when a
+service did not sync (the previous version keeps serving; the output says
+why).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := delivery.CheckName("environment", args[0]); err != nil {
 				return err
 			}
-			cl, _, err := daemon.Connect(dir)
+			onKube, err := e.kubernetes()
+			if err != nil {
+				return err
+			}
+			if onKube {
+				k, err := e.kube(a)
+				if err != nil {
+					return err
+				}
+				apps, err := k.Sync(c.Context(), args[0], kube.SyncOptions{By: a.Getenv("USER"), Progress: a.Stderr})
+				if rerr := a.Render(apps, func(w io.Writer) error { return writeAppsText(w, apps) }); rerr != nil {
+					return rerr
+				}
+				return err
+			}
+			cl, _, err := daemon.Connect(e.dir)
 			if err != nil {
 				return err
 			}
@@ -42,6 +68,19 @@ version keeps serving; the output says why).`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", ".smp", "folder of the local environment (smpctl local up)")
+	e.add(cmd)
 	return cmd
+}
+
+func writeAppsText(w io.Writer, apps []kube.AppStatus) error {
+	for _, ap := range apps {
+		fmt.Fprintf(w, "%-32s %-10s %-11s %s\n", ap.Name, ap.Sync, ap.Health, ap.Revision)
+		for _, c := range ap.Conditions {
+			fmt.Fprintf(w, "  %s\n", c)
+		}
+		if ap.Failed() {
+			fmt.Fprintf(w, "  %s: %s\n", ap.Operation, ap.Message)
+		}
+	}
+	return nil
 }

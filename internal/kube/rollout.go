@@ -1,0 +1,142 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// podHashLabel is the label Argo Rollouts puts on each ReplicaSet and its pods, and in the
+// active and preview Services' selectors.
+const podHashLabel = "rollouts-pod-template-hash"
+
+// RolloutStatus is a blue/green Rollout as an on-call engineer reads it.
+type RolloutStatus struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Phase is Argo Rollouts' status.phase: Healthy, Progressing, Paused or Degraded.
+	Phase   string `json:"phase"`
+	Message string `json:"message,omitempty"`
+	// Paused is true while a blue/green update waits for promotion.
+	Paused bool `json:"paused"`
+	// Aborted is true after an abort, until git changes the template again.
+	Aborted bool `json:"aborted"`
+	// Active and Preview are the ReplicaSets the active and preview Services select.
+	Active  *ReplicaSet `json:"active,omitempty"`
+	Preview *ReplicaSet `json:"preview,omitempty"`
+	// Stable is the pod-template hash of the last fully promoted ReplicaSet.
+	Stable string `json:"stable"`
+	// Current is the pod-template hash the spec asks for.
+	Current string `json:"current"`
+}
+
+// ReplicaSet is one version of a Rollout.
+type ReplicaSet struct {
+	Hash     string `json:"hash"`
+	Image    string `json:"image"`
+	Digest   string `json:"digest,omitempty"`
+	Replicas int64  `json:"replicas"`
+	Ready    int64  `json:"ready"`
+}
+
+// Rollout reads the Rollout svc in env and the ReplicaSets its Services select.
+func (c *Client) Rollout(ctx context.Context, env, svc string) (RolloutStatus, error) {
+	ns := Namespace(env)
+	u, err := c.dyn.Resource(RolloutResource).Namespace(ns).Get(ctx, svc, metav1.GetOptions{})
+	if err != nil {
+		return RolloutStatus{}, c.explain(err, "Rollout "+ns+"/"+svc)
+	}
+	st := RolloutStatus{Namespace: ns, Name: svc}
+	st.Phase, _, _ = unstructured.NestedString(u.Object, "status", "phase")
+	st.Message, _, _ = unstructured.NestedString(u.Object, "status", "message")
+	st.Stable, _, _ = unstructured.NestedString(u.Object, "status", "stableRS")
+	st.Current, _, _ = unstructured.NestedString(u.Object, "status", "currentPodHash")
+	st.Aborted, _, _ = unstructured.NestedBool(u.Object, "status", "abort")
+	pauses, _, _ := unstructured.NestedSlice(u.Object, "status", "pauseConditions")
+	specPaused, _, _ := unstructured.NestedBool(u.Object, "spec", "paused")
+	st.Paused = len(pauses) > 0 || specPaused
+	active, _, _ := unstructured.NestedString(u.Object, "status", "blueGreen", "activeSelector")
+	preview, _, _ := unstructured.NestedString(u.Object, "status", "blueGreen", "previewSelector")
+	if active != "" {
+		if st.Active, err = c.replicaSet(ctx, ns, active); err != nil {
+			return st, err
+		}
+	}
+	if preview != "" && preview != active {
+		if st.Preview, err = c.replicaSet(ctx, ns, preview); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+func (c *Client) replicaSet(ctx context.Context, ns, hash string) (*ReplicaSet, error) {
+	list, err := c.core.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: podHashLabel + "=" + hash})
+	if err != nil {
+		return nil, c.explain(err, "ReplicaSets of "+ns)
+	}
+	rs := &ReplicaSet{Hash: hash}
+	for _, r := range list.Items {
+		if cs := r.Spec.Template.Spec.Containers; len(cs) > 0 {
+			rs.Image = cs[0].Image
+			if _, d, ok := strings.Cut(rs.Image, "@"); ok {
+				rs.Digest = d
+			}
+		}
+		if r.Spec.Replicas != nil {
+			rs.Replicas = int64(*r.Spec.Replicas)
+		}
+		rs.Ready = int64(r.Status.ReadyReplicas)
+	}
+	return rs, nil
+}
+
+// Promote promotes a blue/green Rollout paused before promotion, as `kubectl argo rollouts
+// promote` does: the pause conditions are cleared through the status subresource (and
+// spec.paused unset). A Rollout that is not paused is refused (ErrNothingToPromote).
+func (c *Client) Promote(ctx context.Context, env, svc string) error {
+	st, err := c.Rollout(ctx, env, svc)
+	if err != nil {
+		return err
+	}
+	if !st.Paused {
+		return fmt.Errorf("promote %s/%s: %w (phase %s): deploy a new version first, then promote its preview", st.Namespace, svc, ErrNothingToPromote, st.Phase)
+	}
+	r := c.dyn.Resource(RolloutResource).Namespace(st.Namespace)
+	if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"status":{"pauseConditions":null}}`), metav1.PatchOptions{}, "status"); err != nil {
+		return c.explain(err, "promote Rollout "+st.Namespace+"/"+svc)
+	}
+	if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"spec":{"paused":false}}`), metav1.PatchOptions{}); err != nil {
+		return c.explain(err, "promote Rollout "+st.Namespace+"/"+svc)
+	}
+	return nil
+}
+
+// Abort aborts the update of a Rollout in progress (before promotion), as `kubectl argo
+// rollouts abort` does (status.abort through the status subresource): the preview goes and
+// active never changed. After a promotion there is no update in progress, and Argo Rollouts
+// would leave the Rollout on the new version: that is refused (ErrNothingToAbort) with the way
+// back, the rollback commit.
+func (c *Client) Abort(ctx context.Context, env, svc string) error {
+	st, err := c.Rollout(ctx, env, svc)
+	if err != nil {
+		return err
+	}
+	if st.Current == st.Stable || st.Aborted {
+		msg := "no update in progress"
+		if st.Active != nil {
+			msg = st.Active.Image + " is active and promoted"
+		}
+		return fmt.Errorf("abort %s/%s: %w: %s; to go back, commit the previous version (smpctl rollback): while its ReplicaSet still runs (scaleDownDelaySeconds) it becomes active again without a pause",
+			st.Namespace, svc, ErrNothingToAbort, msg)
+	}
+	r := c.dyn.Resource(RolloutResource).Namespace(st.Namespace)
+	if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"status":{"abort":true}}`), metav1.PatchOptions{}, "status"); err != nil {
+		return c.explain(err, "abort Rollout "+st.Namespace+"/"+svc)
+	}
+	return nil
+}

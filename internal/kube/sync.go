@@ -1,0 +1,219 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// AppStatus is an Argo CD Application as `argocd app get` summarises it.
+type AppStatus struct {
+	Name        string `json:"name"`
+	Service     string `json:"service"`
+	Environment string `json:"environment"`
+	// Sync is Synced, OutOfSync or Unknown; Health is Healthy, Progressing, Suspended (a
+	// blue/green Rollout paused for promotion), Degraded or Missing.
+	Sync     string `json:"sync"`
+	Health   string `json:"health"`
+	Revision string `json:"revision,omitempty"`
+	// Operation is the last sync operation's phase (Running, Succeeded, Failed, Error) and
+	// Message what it said.
+	Operation string `json:"operation,omitempty"`
+	Message   string `json:"message,omitempty"`
+	// OperationStarted is when that operation started (RFC 3339, the controller's clock).
+	OperationStarted string `json:"operationStarted,omitempty"`
+	// requested is true while an operation waits for the controller to pick it up.
+	requested bool
+	// Conditions are the Application's error and warning conditions (a chart that does not
+	// render, a repository it cannot reach).
+	Conditions []string `json:"conditions,omitempty"`
+}
+
+// Done reports whether a sync has finished well: Synced and Healthy, or Suspended (a
+// blue/green Rollout waiting for promotion is what a prod sync should end in).
+func (a AppStatus) Done() bool {
+	return a.Operation != "Running" && a.Sync == "Synced" && (a.Health == "Healthy" || a.Health == "Suspended")
+}
+
+// Failed reports whether the sync failed for good.
+func (a AppStatus) Failed() bool { return a.Operation == "Failed" || a.Operation == "Error" }
+
+func appStatus(u *unstructured.Unstructured) AppStatus {
+	a := AppStatus{Name: u.GetName()}
+	a.Service = u.GetLabels()["smp.vn/service"]
+	a.Environment = u.GetLabels()["smp.vn/environment"]
+	a.Sync, _, _ = unstructured.NestedString(u.Object, "status", "sync", "status")
+	a.Health, _, _ = unstructured.NestedString(u.Object, "status", "health", "status")
+	a.Revision, _, _ = unstructured.NestedString(u.Object, "status", "sync", "revision")
+	a.Operation, _, _ = unstructured.NestedString(u.Object, "status", "operationState", "phase")
+	a.Message, _, _ = unstructured.NestedString(u.Object, "status", "operationState", "message")
+	a.OperationStarted, _, _ = unstructured.NestedString(u.Object, "status", "operationState", "startedAt")
+	_, a.requested, _ = unstructured.NestedMap(u.Object, "operation")
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		t, _ := m["type"].(string)
+		msg, _ := m["message"].(string)
+		a.Conditions = append(a.Conditions, t+": "+msg)
+	}
+	return a
+}
+
+// Apps lists the Applications of env (label smp.vn/environment), by name.
+func (c *Client) Apps(ctx context.Context, env string) ([]AppStatus, error) {
+	list, err := c.dyn.Resource(ApplicationResource).Namespace(c.ArgoNamespace).List(ctx, metav1.ListOptions{LabelSelector: "smp.vn/environment=" + env})
+	if err != nil {
+		return nil, c.explain(err, "Applications of "+env)
+	}
+	out := make([]AppStatus, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, appStatus(&list.Items[i]))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// App reads one Application.
+func (c *Client) App(ctx context.Context, name string) (AppStatus, error) {
+	u, err := c.dyn.Resource(ApplicationResource).Namespace(c.ArgoNamespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return AppStatus{}, c.explain(err, "Application "+c.ArgoNamespace+"/"+name)
+	}
+	return appStatus(u), nil
+}
+
+// SyncOptions say how Sync waits.
+type SyncOptions struct {
+	// By is recorded as the operation's initiator.
+	By string
+	// Poll is how often the Application is read while waiting (default 1s).
+	Poll time.Duration
+	// Progress receives one line per change of an Application's state.
+	Progress io.Writer
+}
+
+// Sync syncs the Applications of env to the head of their repositories, as `argocd app sync`
+// does (an operation with the hook strategy set on each Application), and waits until every
+// one is Synced and Healthy (or Suspended: blue/green paused for promotion) or failed, until
+// ctx ends. It returns every Application's last state; ErrSyncFailed when one did not sync.
+func (c *Client) Sync(ctx context.Context, env string, o SyncOptions) ([]AppStatus, error) {
+	apps, err := c.Apps(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	if len(apps) == 0 {
+		return nil, fmt.Errorf("%w: no Application of environment %s in namespace %s of %s: apply the scaffold's apps/%s-apps.yaml (smpctl gitops init writes it)", ErrNotFound, env, c.ArgoNamespace, c.where, env)
+	}
+	return c.SyncApps(ctx, names(apps), o)
+}
+
+func names(apps []AppStatus) []string {
+	out := make([]string, len(apps))
+	for i, a := range apps {
+		out[i] = a.Name
+	}
+	return out
+}
+
+// SyncApps syncs the named Applications and waits as Sync does.
+func (c *Client) SyncApps(ctx context.Context, apps []string, o SyncOptions) ([]AppStatus, error) {
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.By == "" {
+		o.By = "smpctl"
+	}
+	started := map[string]time.Time{}
+	before := map[string]string{} // the last operation's start, to tell ours from it
+	for _, name := range apps {
+		a, err := c.App(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		before[name] = a.OperationStarted
+		patch, err := json.Marshal(map[string]any{"operation": map[string]any{
+			"initiatedBy": map[string]any{"username": o.By},
+			"sync":        map[string]any{"syncStrategy": map[string]any{"hook": map[string]any{}}},
+			"retry":       map[string]any{"limit": 3},
+		}})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.dyn.Resource(ApplicationResource).Namespace(c.ArgoNamespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return nil, c.explain(err, "sync Application "+c.ArgoNamespace+"/"+name)
+		}
+		started[name] = time.Now()
+		progress(o.Progress, "%s: sync started", name)
+	}
+	last := map[string]AppStatus{}
+	t := time.NewTicker(o.Poll)
+	defer t.Stop()
+	for {
+		pending := 0
+		for _, name := range apps {
+			a, err := c.App(ctx, name)
+			if err != nil {
+				return values(last, apps), err
+			}
+			if prev, ok := last[name]; !ok || prev.Sync != a.Sync || prev.Health != a.Health || prev.Operation != a.Operation {
+				progress(o.Progress, "%s: %s, %s (operation %s) %s", name, a.Sync, a.Health, or(a.Operation, "none"), time.Since(started[name]).Round(100*time.Millisecond))
+			}
+			last[name] = a
+			// Until the controller has taken our operation, the state read is the last one's.
+			ours := !a.requested && a.OperationStarted != "" && a.OperationStarted != before[name]
+			if !ours || (!a.Done() && !a.Failed()) {
+				pending++
+			}
+		}
+		if pending == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return values(last, apps), fmt.Errorf("%w: waiting for %d Application(s) of %s: %w; the previous version keeps serving until the sync completes (argocd app get shows why)", ErrSyncFailed, pending, c.where, ctx.Err())
+		case <-t.C:
+		}
+	}
+	out := values(last, apps)
+	var errs []error
+	for _, a := range out {
+		if a.Failed() || !a.Done() {
+			errs = append(errs, fmt.Errorf("%s: %s, %s: %s %v", a.Name, a.Sync, a.Health, a.Message, a.Conditions))
+		}
+	}
+	if len(errs) > 0 {
+		return out, fmt.Errorf("%w: %w; the previous version keeps serving", ErrSyncFailed, errors.Join(errs...))
+	}
+	return out, nil
+}
+
+func values(m map[string]AppStatus, order []string) []AppStatus {
+	out := make([]AppStatus, 0, len(order))
+	for _, n := range order {
+		if a, ok := m[n]; ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func progress(w io.Writer, format string, args ...any) {
+	if w != nil {
+		_, _ = fmt.Fprintf(w, format+"\n", args...)
+	}
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
