@@ -82,25 +82,50 @@ var (
 	holdSubjectRE    = regexp.MustCompile(`^(hold|release-hold)\(([^()\s]+)\): (\S+)$`)
 	gitopsSubjectRE  = regexp.MustCompile(`^gitops: (init|add (\S+))$`)
 	freezeSubjectRE  = regexp.MustCompile(`^freeze: (add|remove) \S+`)
-	digestRE         = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 )
 
 // ParseSubject fills the action, environment, service and tag a subject of
 // docs/gitops-format.md names. It returns false for any other subject (a commit
 // made by hand), leaving e as it was.
 func ParseSubject(subject string, e *Event) bool {
+	// Each subject kind starts with its own word: try only the pattern it can
+	// match (a status parses thousands of subjects).
+	verb, _, _ := strings.Cut(subject, "(")
+	switch {
+	case verb == "deploy" || verb == "promote" || verb == "rollback":
+	case verb == "approve":
+		return parseApprove(subject, e)
+	case verb == "hold" || verb == "release-hold":
+		return parseHold(subject, e)
+	case strings.HasPrefix(subject, "gitops: ") || strings.HasPrefix(subject, "freeze: "):
+		return parseOther(subject, e)
+	default:
+		return false
+	}
 	if m := changeSubjectRE.FindStringSubmatch(subject); m != nil {
 		e.Action, e.Environment, e.Service, e.Tag = Action(m[1]), m[2], m[3], m[4]
 		return true
 	}
+	return false
+}
+
+func parseApprove(subject string, e *Event) bool {
 	if m := approveSubjectRE.FindStringSubmatch(subject); m != nil {
 		e.Action, e.Environment, e.Service, e.Version = ActionApprove, m[1], m[2], m[3]
 		return true
 	}
+	return false
+}
+
+func parseHold(subject string, e *Event) bool {
 	if m := holdSubjectRE.FindStringSubmatch(subject); m != nil {
 		e.Action, e.Environment, e.Service = Action(m[1]), m[2], m[3]
 		return true
 	}
+	return false
+}
+
+func parseOther(subject string, e *Event) bool {
 	if m := gitopsSubjectRE.FindStringSubmatch(subject); m != nil {
 		if m[2] != "" {
 			e.Action, e.Service = ActionAddService, m[2]
@@ -142,15 +167,15 @@ func ApplyTrailers(trailers string, e *Event) {
 			if tag := imageTag(v); tag != "" {
 				e.Tag = tag
 			}
-			if i := strings.LastIndex(v, "@"); i >= 0 && e.Digest == "" && digestRE.MatchString(v[i+1:]) {
+			if i := strings.LastIndex(v, "@"); i >= 0 && e.Digest == "" && isDigest(v[i+1:]) {
 				e.Digest = v[i+1:]
 			}
 		case "Image-Digest":
-			if digestRE.MatchString(v) {
+			if isDigest(v) {
 				e.Digest = v
 			}
 		case "Previous-Digest":
-			if digestRE.MatchString(v) {
+			if isDigest(v) {
 				e.PreviousDigest = v
 			}
 		case "Source-Commit":
@@ -206,4 +231,19 @@ func ParseMessage(msg string) Event {
 	}
 	ApplyTrailers(last, &e)
 	return e
+}
+
+// isDigest reports whether s is sha256:<64 lower-case hex> (a regular
+// expression cost more than the rest of a trailer's parsing).
+func isDigest(s string) bool {
+	h, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || len(h) != 64 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

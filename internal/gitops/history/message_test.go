@@ -2,6 +2,7 @@ package history
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -147,3 +148,7 @@ func TestByNamesTheApproverOfAnApproval(t *testing.T) {
 		t.Errorf("hand edit by %q, want its author", e.By())
 	}
 }
+
+// digestRE is the fuzz test's oracle for isDigest: the format written as a
+// regular expression, independently of the code.
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)

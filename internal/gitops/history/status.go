@@ -70,14 +70,53 @@ func (s *Status) Cell(svc, env string) (Cell, bool) {
 // the commit that deployed it (one `git log` pass, stopped as soon as every
 // file is attributed) and the holds.
 func (r *Repo) Status(ctx context.Context) (*Status, error) {
-	snap, err := r.Snapshot(ctx)
+	head, err := r.head(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return r.status(ctx, snap)
+	// The history walk does not depend on the files: start `git log` while
+	// the snapshot is read and decoded, and hand its events over as the
+	// matrix asks for them (at most a channel's worth read ahead).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan *WalkEvent, 256)
+	walkErr := make(chan error, 1)
+	go func() {
+		defer close(events)
+		walkErr <- r.Walk(ctx, WalkOptions{From: head}, func(ev *WalkEvent) bool {
+			select {
+			case events <- ev:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
+	}()
+	snap, err := r.snapshotAt(ctx, head, true)
+	if err != nil {
+		return nil, err
+	}
+	st, err := r.statusFrom(ctx, snap, func(fn func(*WalkEvent) bool) error {
+		for ev := range events {
+			if !fn(ev) {
+				return nil
+			}
+		}
+		return <-walkErr
+	})
+	cancel()
+	return st, err
 }
 
 func (r *Repo) status(ctx context.Context, snap *Snapshot) (*Status, error) {
+	return r.statusFrom(ctx, snap, func(fn func(*WalkEvent) bool) error {
+		return r.Walk(ctx, WalkOptions{From: snap.Commit}, fn)
+	})
+}
+
+// statusFrom builds the matrix of snap, attributing each file to the commit
+// that wrote it from walk's events (newest first).
+func (r *Repo) statusFrom(ctx context.Context, snap *Snapshot, walk func(func(*WalkEvent) bool) error) (*Status, error) {
 	last := map[Key]*Event{}
 	// Commits that wrote no image (hand edits, init, holds, ...), newest
 	// first: the only candidates for a drifted file's last change.
@@ -95,7 +134,7 @@ func (r *Repo) status(ctx context.Context, snap *Snapshot) (*Status, error) {
 		}
 	}
 	if pending > 0 {
-		err := r.Walk(ctx, WalkOptions{From: snap.Commit}, func(ev *WalkEvent) bool {
+		err := walk(func(ev *WalkEvent) bool {
 			if !ev.Action.Changes() {
 				others = append(others, ev.Commit)
 				return true
