@@ -1,0 +1,179 @@
+package kubecluster
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Ports inside the sandbox, where nothing else listens: the components'
+// defaults.
+const (
+	rolloutsHealthzPort   = 8080 // rollouts-controller --healthzPort (it binds 0.0.0.0)
+	appControllerHTTPPort = 8082 // argocd-application-controller --metrics-port: metrics and /healthz (it binds 0.0.0.0)
+)
+
+// startRollouts applies the Argo Rollouts CRDs and starts its controller in
+// the sandbox: it binds 0.0.0.0:8080 and :8090, and only their ports can be
+// changed.
+func (c *Cluster) startRollouts(ctx context.Context) error {
+	crds, err := readDir(c.bins.crds("rollouts"))
+	if err != nil {
+		return err
+	}
+	if err := c.Apply(ctx, crds); err != nil {
+		return fmt.Errorf("apply the CRDs: %w", err)
+	}
+	sb, err := c.ensureSandbox()
+	if err != nil {
+		return err
+	}
+	p, err := c.start(sb, "rollouts-controller", nil, c.bins.bin("rollouts-controller"),
+		"--kubeconfig="+c.kubeconfig, "--leader-elect=false", "--loglevel=info",
+		"--healthzPort="+strconv.Itoa(rolloutsHealthzPort))
+	if err != nil {
+		return err
+	}
+	client, err := c.SandboxHTTPClient()
+	if err != nil {
+		return err
+	}
+	return c.wait(ctx, "rollouts-controller healthy", func(ctx context.Context) error {
+		return httpOK(ctx, client, "http://127.0.0.1:"+strconv.Itoa(rolloutsHealthzPort)+"/healthz")
+	}, p)
+}
+
+// argoCDConfigMaps are the configuration objects Argo CD's install
+// manifests create empty, labelled for its settings watcher.
+var argoCDConfigMaps = []string{"argocd-cm", "argocd-cmd-params-cm", "argocd-rbac-cm", "argocd-tls-certs-cm",
+	"argocd-ssh-known-hosts-cm", "argocd-gpg-keys-cm"}
+
+// startArgoCD applies Argo CD's CRDs and configuration and starts Redis,
+// the repository server and the ApplicationSet controller on free loopback
+// ports, and the application controller in the sandbox (its metrics and
+// health server binds 0.0.0.0; only the port can be set), with the
+// apiserver, Redis and the repository server bridged in.
+func (c *Cluster) startArgoCD(ctx context.Context) error {
+	crds, err := readDir(c.bins.crds("argocd"))
+	if err != nil {
+		return err
+	}
+	if err := c.Apply(ctx, crds); err != nil {
+		return fmt.Errorf("apply the CRDs: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(c.rest)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if err := ensureNamespace(ctx, cs, ArgoCDNamespace); err != nil {
+		return err
+	}
+	labels := map[string]string{"app.kubernetes.io/part-of": "argocd"}
+	for _, name := range argoCDConfigMaps {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ArgoCDNamespace, Labels: labels}}
+		if _, err := cs.CoreV1().ConfigMaps(ArgoCDNamespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create configmap %s: %w", name, err)
+		}
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "argocd-secret", Namespace: ArgoCDNamespace, Labels: labels}}
+	if _, err := cs.CoreV1().Secrets(ArgoCDNamespace).Create(ctx, secret, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create secret argocd-secret: %w", err)
+	}
+
+	dir := filepath.Join(c.dir, "argocd")
+	for _, d := range []string{"redis", "tmp", "tls", "ssh", "gpg/source", "gpg/keys", "plugins", "app-config"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return fmt.Errorf("argocd directories: %w", err)
+		}
+	}
+	ports := map[string]int{}
+	for _, name := range []string{"redis", "repo", "repo-metrics", "appset-metrics", "appset-probe", "appset-webhook"} {
+		if ports[name], err = freePort(); err != nil {
+			return err
+		}
+	}
+	loop := func(name string) string { return "127.0.0.1:" + strconv.Itoa(ports[name]) }
+
+	redisServer, err := exec.LookPath("redis-server")
+	if err != nil {
+		return fmt.Errorf("redis-server is not installed (scripts/tools.sh services installs it): %w", err)
+	}
+	redis, err := c.start(nil, "redis", nil, redisServer, "--bind", "127.0.0.1", "--port", strconv.Itoa(ports["redis"]),
+		"--save", "", "--appendonly", "no", "--dir", filepath.Join(dir, "redis"), "--daemonize", "no")
+	if err != nil {
+		return err
+	}
+
+	// Everything Argo CD would read or write under /app/config and /tmp goes
+	// to the test's directory: parallel clusters must not share the
+	// repository server's askpass socket or its checkouts.
+	env := []string{
+		"TMPDIR=" + filepath.Join(dir, "tmp"),
+		"ARGOCD_ASK_PASS_SOCK=" + filepath.Join(dir, "askpass.sock"),
+		"ARGOCD_TLS_DATA_PATH=" + filepath.Join(dir, "tls"),
+		"ARGOCD_SSH_DATA_PATH=" + filepath.Join(dir, "ssh"),
+		"ARGOCD_GPG_DATA_PATH=" + filepath.Join(dir, "gpg/source"),
+		"ARGOCD_GNUPGHOME=" + filepath.Join(dir, "gpg/keys"),
+		"ARGOCD_GPG_ENABLED=false",
+		"ARGOCD_PLUGINSOCKFILEPATH=" + filepath.Join(dir, "plugins"),
+		"ARGOCD_APP_CONF_PATH=" + filepath.Join(dir, "app-config"),
+	}
+	repo, err := c.start(nil, "argocd-repo-server", env, c.bins.bin("argocd-repo-server"),
+		"--address=127.0.0.1", "--port="+strconv.Itoa(ports["repo"]),
+		"--metrics-address=127.0.0.1", "--metrics-port="+strconv.Itoa(ports["repo-metrics"]),
+		"--disable-tls", "--redis="+loop("redis"), "--logformat=text")
+	if err != nil {
+		return err
+	}
+	kube := []string{"--kubeconfig=" + c.kubeconfig, "--namespace=" + ArgoCDNamespace}
+	appset, err := c.start(nil, "argocd-applicationset-controller", env, c.bins.bin("argocd-applicationset-controller"),
+		append(kube, "--metrics-addr="+loop("appset-metrics"), "--probe-addr="+loop("appset-probe"),
+			"--webhook-addr="+loop("appset-webhook"), "--argocd-repo-server="+loop("repo"),
+			"--repo-server-plaintext", "--enable-scm-providers=false", "--logformat=text")...)
+	if err != nil {
+		return err
+	}
+
+	sb, err := c.ensureSandbox()
+	if err != nil {
+		return err
+	}
+	for _, port := range []int{ports["redis"], ports["repo"]} {
+		if err := sb.bridge(port); err != nil {
+			return err
+		}
+	}
+	ctrl, err := c.start(sb, "argocd-application-controller", env, c.bins.bin("argocd-application-controller"),
+		append(kube, "--redis="+loop("redis"), "--repo-server="+loop("repo"), "--repo-server-plaintext",
+			"--metrics-port="+strconv.Itoa(appControllerHTTPPort), "--status-processors=2",
+			"--operation-processors=2", "--logformat=text")...)
+	if err != nil {
+		return err
+	}
+
+	inside, err := c.SandboxHTTPClient()
+	if err != nil {
+		return err
+	}
+	return c.wait(ctx, "Argo CD ready (application controller /healthz, ApplicationSet controller /readyz, repository server metrics)", func(ctx context.Context) error {
+		if err := httpOK(ctx, inside, "http://127.0.0.1:"+strconv.Itoa(appControllerHTTPPort)+"/healthz"); err != nil {
+			return fmt.Errorf("application controller: %w", err)
+		}
+		if err := httpOK(ctx, http.DefaultClient, "http://"+loop("appset-probe")+"/readyz"); err != nil {
+			return fmt.Errorf("applicationset controller: %w", err)
+		}
+		if err := httpOK(ctx, http.DefaultClient, "http://"+loop("repo-metrics")+"/metrics"); err != nil {
+			return fmt.Errorf("repo server: %w", err)
+		}
+		return nil
+	}, redis, repo, appset, ctrl)
+}

@@ -1,0 +1,62 @@
+package kubecluster
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// VersionsKey names the directory scripts/kube-bins.sh builds into: every
+// pinned version, and the script's recipe number. A test in this package
+// checks it against the script's own.
+const VersionsKey = "k8s-1.34.4_etcd-3.6.16_kwok-0.8.0_rollouts-1.8.5_argocd-3.2.11_r1"
+
+// DefaultBinDir is where scripts/kube-bins.sh puts the binaries when
+// SMP_KUBE_BINS is not set: ${XDG_CACHE_HOME:-$HOME/.cache}/smp-delivery/kube/<VersionsKey>.
+func DefaultBinDir() (string, error) {
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("locate the kube binaries: %w", err)
+		}
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "smp-delivery", "kube", VersionsKey), nil
+}
+
+// binDir is $SMP_KUBE_BINS, or DefaultBinDir.
+func binDir() (string, error) {
+	if d := os.Getenv("SMP_KUBE_BINS"); d != "" {
+		return d, nil
+	}
+	return DefaultBinDir()
+}
+
+// bins is the layout scripts/kube-bins.sh writes.
+type bins struct{ dir string }
+
+func (b bins) bin(name string) string   { return filepath.Join(b.dir, "bin", name) }
+func (b bins) stages() string           { return filepath.Join(b.dir, "kwok-stages") }
+func (b bins) crds(group string) string { return filepath.Join(b.dir, "crds", group) }
+
+// check returns an error naming the first missing file among what the
+// options need, and the fix.
+func (b bins) check(o options) error {
+	need := []string{b.bin("etcd"), b.bin("kube-apiserver"), b.bin("kube-controller-manager"),
+		b.bin("kube-scheduler"), b.bin("kwok"), b.stages()}
+	if o.rollouts {
+		need = append(need, b.bin("rollouts-controller"), b.crds("rollouts"))
+	}
+	if o.argoCD {
+		need = append(need, b.bin("argocd"), b.crds("argocd"))
+	}
+	for _, f := range need {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("%s is missing (the binaries are in %s): run scripts/tools.sh kube, "+
+				"which builds the pinned Kubernetes, KWOK, Argo Rollouts and Argo CD once per machine "+
+				"(about 20 minutes cold), or point SMP_KUBE_BINS at a directory it built", f, b.dir)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package kubecluster
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// Process is one process of a cluster.
+type Process struct {
+	Name string // the component: etcd, kube-apiserver, kwok, rollouts-controller, ...
+	PID  int
+	Log  string // its stdout and stderr
+	// InSandbox says it runs in the cluster's own network namespace.
+	InSandbox bool
+
+	cmd  *exec.Cmd
+	done chan struct{} // closed once it has exited and been reaped
+	err  error         // cmd.Wait's, once done is closed
+}
+
+// RSS returns the process's resident set size in bytes (VmRSS in
+// /proc/PID/status).
+func (p *Process) RSS() (int64, error) {
+	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(p.PID), "status"))
+	if err != nil {
+		return 0, fmt.Errorf("read %s's RSS: %w", p.Name, err)
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("read %s's RSS: %q: %w", p.Name, v, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("read %s's RSS: no VmRSS in /proc/%d/status", p.Name, p.PID)
+}
+
+// exited returns a non-nil error, with the end of its log, once the
+// process has ended.
+func (p *Process) exited() error {
+	select {
+	case <-p.done:
+		return fmt.Errorf("%s (pid %d) exited: %v; the end of its log (%s):\n%s", p.Name, p.PID, p.err, p.Log, tail(p.Log, 30))
+	default:
+		return nil
+	}
+}
+
+// stop kills the process by its PID and reaps it. A cluster is thrown
+// away whole, with its data, so there is nothing for a graceful stop to
+// save.
+func (p *Process) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// startProcess starts bin with args (in sb when it is not nil), its output
+// in dir/logs/name.log.
+func startProcess(dir string, sb *sandbox, name string, env []string, bin string, args ...string) (*Process, error) {
+	logs := filepath.Join(dir, "logs")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &Process{Name: name, Log: filepath.Join(logs, name+".log"), InSandbox: sb != nil, done: make(chan struct{})}
+	f, err := os.Create(p.Log)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	defer f.Close() // the child has its own copy
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Dir = dir
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f // files: no copying goroutines, and Start can run on a sandbox thread
+	if sb != nil {
+		err = sb.start(p.cmd)
+	} else {
+		err = p.cmd.Start()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p.PID = p.cmd.Process.Pid
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// tail returns the last n lines of file.
+func tail(file string, n int) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("[... %d lines before]", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+var (
+	portsMu sync.Mutex
+	given   = map[int]bool{}
+)
+
+// freePort returns a 127.0.0.1 port nobody listens on, never the same one
+// twice in this process: parallel clusters in one test binary cannot pick
+// the same port between its check and a component's bind. Another process
+// could still take it in that window; the kernel hands ephemeral ports out
+// in turn, which makes that unlikely, and the component's exit would say so.
+func freePort() (int, error) {
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("pick a free port: %w", err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		_ = ln.Close()
+		if !given[port] {
+			given[port] = true
+			return port, nil
+		}
+	}
+}
