@@ -1,0 +1,326 @@
+//go:build integration
+
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	yamlutil "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/smp/delivery/internal/fault"
+	"github.com/smp/delivery/internal/kube"
+	"github.com/smp/delivery/internal/testkit/helmrender"
+	"github.com/smp/delivery/internal/testkit/kubecluster"
+	"github.com/smp/delivery/internal/testkit/testctx"
+	"github.com/smp/delivery/internal/testkit/testimage"
+)
+
+// observed is what a blue/green service looks like from outside, on either engine: which
+// version the active Service sends customers to, which one waits on the preview, whether
+// the update waits for promotion.
+type observed struct {
+	Active, Preview string
+	Paused          bool
+}
+
+func (o observed) String() string {
+	return fmt.Sprintf("active %q, preview %q, paused %v", o.Active, o.Preview, o.Paused)
+}
+
+// engine is one implementation of the production path: the local runtime, or Kubernetes
+// with the real Argo Rollouts controller.
+type engine interface {
+	// commit makes git ask for version in prod, and syncs it.
+	commit(t *testing.T, version string)
+	promote() error
+	abort() error
+	observe(t *testing.T) (observed, error)
+}
+
+// TestEnginesConform plays one blue/green scenario on the local runtime and on Kubernetes
+// with Argo Rollouts v1.8.5, and requires the same observable result after every step: the
+// local runtime stands in for the engine, and where they differ the engine is right.
+func TestEnginesConform(t *testing.T) {
+	t.Parallel()
+	for name, start := range map[string]func(t *testing.T) engine{
+		"local":      startLocal,
+		"kubernetes": startKube,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := start(t)
+			want := func(step string, w observed) {
+				t.Helper()
+				testctx.Eventually(t, 50*time.Millisecond, step+": "+w.String(), func() error {
+					got, err := e.observe(t)
+					if err != nil {
+						return err
+					}
+					if got != w {
+						return fmt.Errorf("%s", got)
+					}
+					return nil
+				})
+			}
+			e.commit(t, "1.0.0")
+			want("install", observed{Active: "1.0.0"})
+
+			e.commit(t, "2.0.0")
+			want("a new version pauses on the preview", observed{Active: "1.0.0", Preview: "2.0.0", Paused: true})
+
+			if err := e.abort(); err != nil {
+				t.Fatalf("abort before promotion: %v", err)
+			}
+			want("abort before promotion keeps active", observed{Active: "1.0.0"})
+
+			e.commit(t, "1.0.0") // the rollback commit brings git in line
+			want("git back on the running version", observed{Active: "1.0.0"})
+
+			e.commit(t, "3.0.0")
+			want("the next version pauses", observed{Active: "1.0.0", Preview: "3.0.0", Paused: true})
+			if err := e.promote(); err != nil {
+				t.Fatalf("promote: %v", err)
+			}
+			want("promotion switches active", observed{Active: "3.0.0"})
+
+			err := e.abort()
+			if err == nil || !fault.IsRefused(err) {
+				t.Fatalf("abort after promotion: %v; want a refusal (exit 1): there is no update in progress", err)
+			}
+			if err := e.promote(); err == nil || !fault.IsRefused(err) {
+				t.Fatalf("promote with nothing paused: %v; want a refusal (exit 1)", err)
+			}
+			want("a refused abort changes nothing", observed{Active: "3.0.0"})
+
+			// The way back after a promotion: the rollback commit, while 1.0.0 still runs
+			// (within scaleDownDelaySeconds), makes it active without a pause.
+			e.commit(t, "1.0.0")
+			want("rollback within the scale-down delay switches back without a pause", observed{Active: "1.0.0"})
+		})
+	}
+}
+
+// localEngine is the local runtime with real images of the test server.
+type localEngine struct {
+	f       *fixture
+	digests map[string]string
+	byDig   map[string]string
+}
+
+func startLocal(t *testing.T) engine {
+	f := newFixture(t)
+	e := &localEngine{f: f, digests: map[string]string{}, byDig: map[string]string{}}
+	for _, v := range []string{"1.0.0", "2.0.0", "3.0.0"} {
+		d := f.image(v, testimage.ModeOK)
+		e.digests[v], e.byDig[d] = d, v
+	}
+	return e
+}
+
+func (e *localEngine) commit(t *testing.T, version string) {
+	e.f.deploy("prod", svcFile{tag: version, digest: e.digests[version], replicas: 1, blueGreen: true, delay: 300})
+	if _, err := e.f.rt.Sync(context.Background(), "prod"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *localEngine) promote() error { return e.f.rt.Promote("prod", "order-svc") }
+func (e *localEngine) abort() error   { return e.f.rt.Abort("prod", "order-svc") }
+
+func (e *localEngine) observe(*testing.T) (observed, error) {
+	s := e.f.svc("prod")
+	var o observed
+	if s.Active != nil {
+		o.Active = e.byDig[s.Active.Digest]
+	}
+	if s.Preview != nil {
+		o.Preview = e.byDig[s.Preview.Digest]
+	}
+	o.Paused = s.Health == HealthPaused
+	return o, nil
+}
+
+// kubeEngine is a real cluster with the Argo Rollouts controller; a commit is what Argo CD
+// applies for it: the chart rendered with the prod values and the new digest.
+type kubeEngine struct {
+	c     *kubecluster.Cluster
+	k     *kube.Client
+	byDig map[string]string
+	// applied is each object's last applied manifest: like Argo CD, a sync applies only
+	// what changed in git. (Re-applying an unchanged Service would wipe the selector Argo
+	// Rollouts adds: Service.spec.selector is an atomic map under server-side apply, and
+	// Argo CD's three-way diff leaves fields it never set alone.)
+	applied map[string][]byte
+}
+
+func kubeDigest(version string) string {
+	return "sha256:" + fmt.Sprintf("%064x", []byte(version))[:64]
+}
+
+func startKube(t *testing.T) engine {
+	c := kubecluster.Start(t, kubecluster.WithRollouts())
+	ctx := testctx.New(t)
+	k, err := kube.New(c.RESTConfig(), "test cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Apply(ctx, []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+kube.Namespace("prod")+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	e := &kubeEngine{c: c, k: k, byDig: map[string]string{}, applied: map[string][]byte{}}
+	for _, v := range []string{"1.0.0", "2.0.0", "3.0.0"} {
+		e.byDig[kubeDigest(v)] = v
+	}
+	return e
+}
+
+func (e *kubeEngine) commit(t *testing.T, version string) {
+	t.Helper()
+	if os.Getenv("CONFORMANCE_DEBUG") != "" {
+		t.Logf("commit %s (%s)", version, kubeDigest(version))
+	}
+	var changed bytes.Buffer
+	for _, doc := range bytes.Split(renderProd(t, version, kubeDigest(version)), []byte("---\n")) {
+		var m struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal(doc, &m); err != nil || m.Kind == "" {
+			continue
+		}
+		key := m.Kind + "/" + m.Metadata.Name
+		if bytes.Equal(e.applied[key], doc) {
+			continue
+		}
+		e.applied[key] = doc
+		if m.Kind == "Service" {
+			doc = keepRolloutsSelector(t, e.c, m.Metadata.Name, doc)
+		}
+		changed.WriteString("---\n")
+		changed.Write(doc)
+	}
+	if err := e.c.Apply(testctx.New(t), changed.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *kubeEngine) promote() error { return e.k.Promote(context.Background(), "prod", "order-svc") }
+func (e *kubeEngine) abort() error   { return e.k.Abort(context.Background(), "prod", "order-svc") }
+
+func (e *kubeEngine) observe(t *testing.T) (observed, error) {
+	st, err := e.k.Rollout(testctx.New(t), "prod", "order-svc")
+	if errors.Is(err, kube.ErrNotFound) {
+		return observed{}, err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("CONFORMANCE_DEBUG") != "" {
+		t.Logf("%+v active=%+v preview=%+v", st, st.Active, st.Preview)
+	}
+	var o observed
+	// Only ready ReplicaSets serve: a selector on one that is scaling up is not yet a
+	// version customers (or the preview) reach.
+	if st.Active != nil && st.Active.Ready > 0 {
+		o.Active = e.byDig[st.Active.Digest]
+	}
+	if st.Preview != nil && st.Preview.Ready > 0 {
+		o.Preview = e.byDig[st.Preview.Digest]
+	}
+	o.Paused = st.Paused
+	return o, nil
+}
+
+// keepRolloutsSelector carries the pod-template hash Argo Rollouts put in a live Service's
+// selector into the Service about to be applied. Every object's version label changes with
+// the image tag, so Argo CD re-applies the Services on each deploy; its client-side apply
+// merges the selector and keeps the key it never set, while server-side apply replaces
+// Service.spec.selector whole (an atomic map), which would make the next update skip its
+// pause. This is Argo CD's result, not a change to what the chart says.
+func keepRolloutsSelector(t *testing.T, c *kubecluster.Cluster, name string, doc []byte) []byte {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := cs.CoreV1().Services(kube.Namespace("prod")).Get(testctx.New(t), name, metav1.GetOptions{})
+	if err != nil {
+		return doc // not there yet: the first apply
+	}
+	hash, ok := live.Spec.Selector["rollouts-pod-template-hash"]
+	if !ok {
+		return doc
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(doc, &m); err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := m["spec"].(map[string]any)
+	sel, _ := spec["selector"].(map[string]any)
+	if sel == nil {
+		return doc
+	}
+	sel["rollouts-pod-template-hash"] = hash
+	out, err := yaml.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// renderProd renders the order-svc chart as Argo CD does for prod, with one replica and
+// digest, without the ServiceMonitor (no Prometheus Operator in the test cluster).
+func renderProd(t *testing.T, version, digest string) []byte {
+	t.Helper()
+	chartDir := filepath.Join("..", "..", "..", "examples", "order-svc", "deployments", "helm", "order-svc")
+	vals := filepath.Join(t.TempDir(), "order-svc.yaml")
+	env := fmt.Sprintf("image:\n  repository: ghcr.io/smp/order-svc\n  tag: %s\n  digest: %s\nreplicaCount: 2\n"+
+		"strategy: blueGreen\nblueGreen:\n  autoPromotionEnabled: false\n  scaleDownDelaySeconds: 300\n"+
+		"autoscaling: {enabled: false}\n", version, digest)
+	if err := os.WriteFile(vals, []byte(env), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := helmrender.Render(testctx.New(t), chartDir, helmrender.Options{
+		ReleaseName: "order-svc", Namespace: kube.Namespace("prod"), KubeVersion: "v1.34.4",
+		ValuesFiles: []string{filepath.Join(chartDir, "values-prod.yaml"), vals},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept bytes.Buffer
+	dec := yamlutil.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			break
+		}
+		// Hooks are Argo CD's to run (the end-to-end story covers them); the ServiceMonitor
+		// needs the Prometheus Operator's CRD.
+		if len(m) == 0 || m["kind"] == "ServiceMonitor" || m["kind"] == "Job" {
+			continue
+		}
+		// What Argo CD does with the Application's destination namespace.
+		if md, ok := m["metadata"].(map[string]any); ok && md["namespace"] == nil {
+			md["namespace"] = kube.Namespace("prod")
+		}
+		b, err := yaml.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept.WriteString("---\n")
+		kept.Write(b)
+	}
+	return kept.Bytes()
+}
