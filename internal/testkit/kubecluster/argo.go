@@ -30,7 +30,7 @@ func (c *Cluster) startRollouts(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Apply(ctx, crds); err != nil {
+	if err := c.Apply(ctx, "", crds); err != nil {
 		return fmt.Errorf("apply the CRDs: %w", err)
 	}
 	sb, err := c.ensureSandbox()
@@ -67,7 +67,7 @@ func (c *Cluster) startArgoCD(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Apply(ctx, crds); err != nil {
+	if err := c.Apply(ctx, "", crds); err != nil {
 		return fmt.Errorf("apply the CRDs: %w", err)
 	}
 	cs, err := kubernetes.NewForConfig(c.rest)

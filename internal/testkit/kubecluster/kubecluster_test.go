@@ -37,6 +37,13 @@ func TestClusterRunsPodsThroughKWOK(t *testing.T) {
 	}
 	logFigures(t, c)
 	checkNetworkRule(t, c)
+	// KWOK renews the node's Lease: the node lifecycle controller's
+	// heartbeat. Without it the node goes not ready after 40s and takes
+	// every pod's readiness with it.
+	testctx.Eventually(t, 100*time.Millisecond, "the node's Lease in kube-node-lease", func() error {
+		_, err := cs.CoordinationV1().Leases("kube-node-lease").Get(ctx, kubecluster.NodeName, metav1.GetOptions{})
+		return err
+	})
 
 	replicas := int32(2)
 	labels := map[string]string{"app": "hello"}

@@ -120,7 +120,7 @@ func (s *sandbox) bridge(port int) error {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	var ln net.Listener
 	err := s.inside(func() (err error) {
-		ln, err = net.Listen("tcp", addr)
+		ln, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp", addr)
 		return err
 	})
 	if err != nil {
@@ -142,7 +142,7 @@ func (s *sandbox) bridge(port int) error {
 }
 
 func (s *sandbox) forward(in net.Conn, addr string) {
-	out, err := net.Dial("tcp", addr)
+	out, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", addr)
 	if err != nil {
 		_ = in.Close()
 		return
