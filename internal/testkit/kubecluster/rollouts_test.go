@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -51,10 +50,12 @@ func TestOrderSvcBlueGreenPausesThenPromotesOnARealRolloutsController(t *testing
 		t.Fatal(err)
 	}
 	rollouts := dyn.Resource(rolloutsGVR).Namespace(namespace)
+	logFigures(t, c)
+	checkNetworkRule(t, c)
 
 	syncLikeArgoCD(t, c, cs, digestOld)
 	var stable string
-	testctx.Eventually(t, 100*time.Millisecond, "order-svc Rollout Healthy on the first digest", func() error {
+	eventually(t, "order-svc Rollout Healthy on the first digest", func() error {
 		r, err := rollouts.Get(ctx, "order-svc", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -71,7 +72,7 @@ func TestOrderSvcBlueGreenPausesThenPromotesOnARealRolloutsController(t *testing
 
 	syncLikeArgoCD(t, c, cs, digestNew)
 	var preview string
-	testctx.Eventually(t, 100*time.Millisecond, "a paused blue/green on the new digest (BlueGreenPause)", func() error {
+	eventually(t, "a paused blue/green on the new digest (BlueGreenPause)", func() error {
 		r, err := rollouts.Get(ctx, "order-svc", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -102,7 +103,7 @@ func TestOrderSvcBlueGreenPausesThenPromotesOnARealRolloutsController(t *testing
 	if _, err := rollouts.Patch(ctx, "order-svc", types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
 		t.Fatal(err)
 	}
-	testctx.Eventually(t, 100*time.Millisecond, "promotion switches the active Service to the new ReplicaSet", func() error {
+	eventually(t, "promotion switches the active Service to the new ReplicaSet", func() error {
 		r, err := rollouts.Get(ctx, "order-svc", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -127,7 +128,7 @@ func syncLikeArgoCD(t *testing.T, c *kubecluster.Cluster, cs kubernetes.Interfac
 	if err := c.Apply(ctx, namespace, hooks); err != nil {
 		t.Fatal(err)
 	}
-	testctx.Eventually(t, 100*time.Millisecond, "the migration Job (PreSync hook) succeeds", func() error {
+	eventually(t, "the migration Job (PreSync hook) succeeds", func() error {
 		j, err := cs.BatchV1().Jobs(namespace).Get(ctx, "order-svc-migrate", metav1.GetOptions{})
 		if err != nil {
 			return err
