@@ -208,7 +208,7 @@ build() {
 	log "built $c in $((SECONDS - start))s"
 }
 
-log "building ${todo[*]} into $dir (once per machine: ~15-25 min cold on 2 cores)"
+log "building ${todo[*]} into $dir (once per machine: 20-30 min cold on 2 cores)"
 started=$SECONDS
 pids=()
 for c in "${todo[@]}"; do

@@ -30,7 +30,7 @@ func (c *Cluster) startRollouts(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Apply(ctx, crds); err != nil {
+	if err := c.Apply(ctx, "", crds); err != nil {
 		return fmt.Errorf("apply the CRDs: %w", err)
 	}
 	sb, err := c.ensureSandbox()
@@ -67,7 +67,7 @@ func (c *Cluster) startArgoCD(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Apply(ctx, crds); err != nil {
+	if err := c.Apply(ctx, "", crds); err != nil {
 		return fmt.Errorf("apply the CRDs: %w", err)
 	}
 	cs, err := kubernetes.NewForConfig(c.rest)
@@ -126,6 +126,9 @@ func (c *Cluster) startArgoCD(ctx context.Context) error {
 		"ARGOCD_GPG_ENABLED=false",
 		"ARGOCD_PLUGINSOCKFILEPATH=" + filepath.Join(dir, "plugins"),
 		"ARGOCD_APP_CONF_PATH=" + filepath.Join(dir, "app-config"),
+		// The ApplicationSet controller loads its client through
+		// controller-runtime, which reads KUBECONFIG, not --kubeconfig.
+		"KUBECONFIG=" + c.kubeconfig,
 	}
 	repo, err := c.start(nil, "argocd-repo-server", env, c.bins.bin("argocd-repo-server"),
 		"--address=127.0.0.1", "--port="+strconv.Itoa(ports["repo"]),
@@ -164,11 +167,13 @@ func (c *Cluster) startArgoCD(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.wait(ctx, "Argo CD ready (application controller /healthz, ApplicationSet controller /readyz, repository server metrics)", func(ctx context.Context) error {
+	// The ApplicationSet controller registers no health or readiness
+	// check: its metrics answer once its manager runs.
+	return c.wait(ctx, "Argo CD ready (application controller /healthz, ApplicationSet controller and repository server metrics)", func(ctx context.Context) error {
 		if err := httpOK(ctx, inside, "http://127.0.0.1:"+strconv.Itoa(appControllerHTTPPort)+"/healthz"); err != nil {
 			return fmt.Errorf("application controller: %w", err)
 		}
-		if err := httpOK(ctx, http.DefaultClient, "http://"+loop("appset-probe")+"/readyz"); err != nil {
+		if err := httpOK(ctx, http.DefaultClient, "http://"+loop("appset-metrics")+"/metrics"); err != nil {
 			return fmt.Errorf("applicationset controller: %w", err)
 		}
 		if err := httpOK(ctx, http.DefaultClient, "http://"+loop("repo-metrics")+"/metrics"); err != nil {

@@ -55,7 +55,7 @@ func (b bins) check(o options) error {
 		if _, err := os.Stat(f); err != nil {
 			return fmt.Errorf("%s is missing (the binaries are in %s): run scripts/tools.sh kube, "+
 				"which builds the pinned Kubernetes, KWOK, Argo Rollouts and Argo CD once per machine "+
-				"(about 20 minutes cold), or point SMP_KUBE_BINS at a directory it built", f, b.dir)
+				"(20-30 minutes cold on 2 cores), or point SMP_KUBE_BINS at a directory it built", f, b.dir)
 		}
 	}
 	return nil

@@ -83,6 +83,9 @@ type Cluster struct {
 	procs      []*Process
 	sb         *sandbox
 	upIn       time.Duration
+	// life ends when the cluster stops: the processes' context.
+	life context.Context
+	end  context.CancelFunc
 }
 
 // Start starts a cluster for t and waits until its node is Ready and the
@@ -104,6 +107,7 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 		t.Fatalf("kubecluster: %v", err)
 	}
 	c := &Cluster{dir: t.TempDir(), bins: b}
+	c.life, c.end = context.WithCancel(context.Background())
 	t.Cleanup(func() { c.stop(t) })
 	ctx := testctx.New(t)
 	began := time.Now()
@@ -226,11 +230,19 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		return err
 	}
 	stages, err := filepath.Glob(filepath.Join(c.bins.stages(), "*.yaml"))
-	if err != nil || len(stages) == 0 {
-		return fmt.Errorf("no KWOK stage configs in %s (run scripts/tools.sh kube): %v", c.bins.stages(), err)
+	if err != nil {
+		return fmt.Errorf("KWOK stage configs: %w", err)
+	}
+	if len(stages) == 0 {
+		return fmt.Errorf("no KWOK stage configs in %s (run scripts/tools.sh kube)", c.bins.stages())
 	}
 	kwokArgs := []string{"--kubeconfig=" + c.kubeconfig, "--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+		// The node-heartbeat-with-lease stage updates the node's status
+		// rarely and counts on its Lease: without one, the node lifecycle
+		// controller sees no heartbeat for 40s, calls the node not ready and
+		// marks every pod on it NotReady, for good.
+		"--node-lease-duration-seconds=40",
 		// Its port-forward/exec/logs server, on loopback (it would bind
 		// 0.0.0.0:<node port> by itself).
 		"--server-address=127.0.0.1:" + strconv.Itoa(kwokPort)}
@@ -305,7 +317,7 @@ func (c *Cluster) writeKubeconfig() error {
 // start starts a component (in the sandbox when sb is not nil) and
 // records it for stop.
 func (c *Cluster) start(sb *sandbox, name string, env []string, bin string, args ...string) (*Process, error) {
-	p, err := startProcess(c.dir, sb, name, env, bin, args...)
+	p, err := startProcess(c.life, c.dir, sb, name, env, bin, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -345,6 +357,7 @@ func (c *Cluster) stop(t testing.TB) {
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		c.procs[i].stop()
 	}
+	c.end()
 	proctest.KillUnder(c.dir)
 	if c.sb != nil {
 		if err := c.sb.close(); err != nil {
@@ -404,8 +417,11 @@ func ensureNamespace(ctx context.Context, cs kubernetes.Interface, ns string) er
 // readDir returns the contents of every YAML file in dir, in name order.
 func readDir(dir string) ([]byte, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no YAML files in %s (run scripts/tools.sh kube): %v", dir, err)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no YAML files in %s (run scripts/tools.sh kube)", dir)
 	}
 	var out []byte
 	for _, f := range files {

@@ -4,6 +4,8 @@ package kubecluster_test
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,6 +39,13 @@ func TestClusterRunsPodsThroughKWOK(t *testing.T) {
 	}
 	logFigures(t, c)
 	checkNetworkRule(t, c)
+	// KWOK renews the node's Lease: the node lifecycle controller's
+	// heartbeat. Without it the node goes not ready after 40s and takes
+	// every pod's readiness with it.
+	eventually(t, "the node's Lease in kube-node-lease", func() error {
+		_, err := cs.CoordinationV1().Leases("kube-node-lease").Get(ctx, kubecluster.NodeName, metav1.GetOptions{})
+		return err
+	})
 
 	replicas := int32(2)
 	labels := map[string]string{"app": "hello"}
@@ -54,7 +63,7 @@ func TestClusterRunsPodsThroughKWOK(t *testing.T) {
 	if _, err := cs.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	testctx.Eventually(t, 100*time.Millisecond, "deployment hello available with 2 ready pods", func() error {
+	eventually(t, "deployment hello available with 2 ready pods", func() error {
 		got, err := cs.AppsV1().Deployments("default").Get(ctx, "hello", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -115,7 +124,10 @@ func logFigures(t *testing.T, c *kubecluster.Cluster) {
 // the processes that bind 0.0.0.0 run in a namespace of their own.
 func checkNetworkRule(t *testing.T, c *kubecluster.Cluster) {
 	t.Helper()
-	self, err := os.Readlink("/proc/self/ns/net")
+	// This thread's namespace, not /proc/self's (the main thread's): the
+	// thread that made a sandbox may have been the main thread, which Go
+	// parks, still inside, instead of ending it.
+	self, err := os.Readlink("/proc/thread-self/ns/net")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,4 +235,25 @@ func BenchmarkClusterUp(b *testing.B) {
 	}
 	b.ReportMetric(up.Seconds()/float64(b.N), "s-up/op")
 	b.ReportMetric(float64(rss>>20)/float64(b.N), "MiB-RSS/op")
+}
+
+// eventually is testctx.Eventually every 100ms, which also reports the last
+// error that was not the deadline itself: a condition's API call made at
+// the deadline fails with "context deadline exceeded", which says nothing.
+func eventually(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	var last error
+	testctx.Eventually(t, 100*time.Millisecond, what, func() error {
+		err := cond()
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled):
+			last = err
+			return err
+		case last != nil:
+			return fmt.Errorf("%w (before it: %w)", err, last)
+		}
+		return err
+	})
 }

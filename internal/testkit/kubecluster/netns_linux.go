@@ -32,7 +32,9 @@ import (
 // host port: the components' kubeconfig and flags name 127.0.0.1:<port> as
 // anyone else's do, and nothing is left behind when the test process ends.
 // Each locked thread is never unlocked, so the Go runtime discards it
-// instead of reusing a thread that sits in another namespace.
+// instead of reusing a thread that sits in another namespace (the main
+// thread, which cannot end, it parks for good: /proc/self/ns/net may then
+// name a sandbox, /proc/thread-self/ns/net does not).
 type sandbox struct {
 	ns *os.File // /proc/<tid>/ns/net of the thread that made it
 
@@ -120,7 +122,7 @@ func (s *sandbox) bridge(port int) error {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	var ln net.Listener
 	err := s.inside(func() (err error) {
-		ln, err = net.Listen("tcp", addr)
+		ln, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp", addr)
 		return err
 	})
 	if err != nil {
@@ -142,7 +144,7 @@ func (s *sandbox) bridge(port int) error {
 }
 
 func (s *sandbox) forward(in net.Conn, addr string) {
-	out, err := net.Dial("tcp", addr)
+	out, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", addr)
 	if err != nil {
 		_ = in.Close()
 		return

@@ -2,6 +2,7 @@ package kubecluster
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -52,7 +53,7 @@ func (p *Process) RSS() (int64, error) {
 func (p *Process) exited() error {
 	select {
 	case <-p.done:
-		return fmt.Errorf("%s (pid %d) exited: %v; the end of its log (%s):\n%s", p.Name, p.PID, p.err, p.Log, tail(p.Log, 30))
+		return fmt.Errorf("%s (pid %d) exited: %w; the end of its log (%s):\n%s", p.Name, p.PID, p.err, p.Log, tail(p.Log, 30))
 	default:
 		return nil
 	}
@@ -72,8 +73,8 @@ func (p *Process) stop() {
 }
 
 // startProcess starts bin with args (in sb when it is not nil), its output
-// in dir/logs/name.log.
-func startProcess(dir string, sb *sandbox, name string, env []string, bin string, args ...string) (*Process, error) {
+// in dir/logs/name.log. It is killed when life ends, if not before.
+func startProcess(life context.Context, dir string, sb *sandbox, name string, env []string, bin string, args ...string) (*Process, error) {
 	logs := filepath.Join(dir, "logs")
 	if err := os.MkdirAll(logs, 0o755); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -84,7 +85,7 @@ func startProcess(dir string, sb *sandbox, name string, env []string, bin string
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	defer f.Close() // the child has its own copy
-	p.cmd = exec.Command(bin, args...)
+	p.cmd = exec.CommandContext(life, bin, args...)
 	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f // files: no copying goroutines, and Start can run on a sandbox thread
@@ -131,7 +132,7 @@ func freePort() (int, error) {
 	portsMu.Lock()
 	defer portsMu.Unlock()
 	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 		if err != nil {
 			return 0, fmt.Errorf("pick a free port: %w", err)
 		}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -51,12 +50,12 @@ func TestOrderSvcBlueGreenPausesThenPromotesOnARealRolloutsController(t *testing
 		t.Fatal(err)
 	}
 	rollouts := dyn.Resource(rolloutsGVR).Namespace(namespace)
+	logFigures(t, c)
+	checkNetworkRule(t, c)
 
-	if err := c.Apply(ctx, renderProd(t, digestOld)); err != nil {
-		t.Fatal(err)
-	}
+	syncLikeArgoCD(t, c, cs, digestOld)
 	var stable string
-	testctx.Eventually(t, 100*time.Millisecond, "order-svc Rollout Healthy on the first digest", func() error {
+	eventually(t, "order-svc Rollout Healthy on the first digest", func() error {
 		r, err := rollouts.Get(ctx, "order-svc", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -71,11 +70,9 @@ func TestOrderSvcBlueGreenPausesThenPromotesOnARealRolloutsController(t *testing
 		t.Fatalf("active Service selects %s=%q, want the stable ReplicaSet %q", hashLabel, got, stable)
 	}
 
-	if err := c.Apply(ctx, renderProd(t, digestNew)); err != nil {
-		t.Fatal(err)
-	}
+	syncLikeArgoCD(t, c, cs, digestNew)
 	var preview string
-	testctx.Eventually(t, 100*time.Millisecond, "a paused blue/green on the new digest (BlueGreenPause)", func() error {
+	eventually(t, "a paused blue/green on the new digest (BlueGreenPause)", func() error {
 		r, err := rollouts.Get(ctx, "order-svc", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -106,7 +103,7 @@ func TestOrderSvcBlueGreenPausesThenPromotesOnARealRolloutsController(t *testing
 	if _, err := rollouts.Patch(ctx, "order-svc", types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
 		t.Fatal(err)
 	}
-	testctx.Eventually(t, 100*time.Millisecond, "promotion switches the active Service to the new ReplicaSet", func() error {
+	eventually(t, "promotion switches the active Service to the new ReplicaSet", func() error {
 		r, err := rollouts.Get(ctx, "order-svc", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -121,10 +118,40 @@ func TestOrderSvcBlueGreenPausesThenPromotesOnARealRolloutsController(t *testing
 	})
 }
 
+// syncLikeArgoCD applies the prod render for digest as an Argo CD sync
+// does: the PreSync hook (the migration Job) first, until it succeeds
+// (KWOK completes its pod), deleted then (HookSucceeded), then the rest.
+func syncLikeArgoCD(t *testing.T, c *kubecluster.Cluster, cs kubernetes.Interface, digest string) {
+	t.Helper()
+	ctx := testctx.New(t)
+	hooks, rest := renderProd(t, digest)
+	if err := c.Apply(ctx, namespace, hooks); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the migration Job (PreSync hook) succeeds", func() error {
+		j, err := cs.BatchV1().Jobs(namespace).Get(ctx, "order-svc-migrate", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if j.Status.Succeeded == 0 {
+			return fmt.Errorf("job status %+v", j.Status)
+		}
+		return nil
+	})
+	bg := metav1.DeletePropagationBackground
+	if err := cs.BatchV1().Jobs(namespace).Delete(ctx, "order-svc-migrate", metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Apply(ctx, namespace, rest); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // renderProd renders the chart with the prod values for image digest,
-// blue/green with manual promotion said explicitly, and drops what this
-// cluster has no API for: the ServiceMonitor (Prometheus Operator).
-func renderProd(t *testing.T, digest string) []byte {
+// blue/green with manual promotion said explicitly, split into the PreSync
+// hooks and the rest, without what this cluster has no API for: the
+// ServiceMonitor (Prometheus Operator).
+func renderProd(t *testing.T, digest string) (hooks, rest []byte) {
 	t.Helper()
 	vals := filepath.Join(t.TempDir(), "order-svc.yaml")
 	env := fmt.Sprintf("image:\n  repository: ghcr.io/smp/order-svc\n  tag: 3.3.0\n  digest: %s\n"+
@@ -139,7 +166,7 @@ func renderProd(t *testing.T, digest string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var kept bytes.Buffer
+	var h, r bytes.Buffer
 	dec := yamlutil.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
 	for {
 		var m map[string]any
@@ -153,10 +180,18 @@ func renderProd(t *testing.T, digest string) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		kept.WriteString("---\n")
-		kept.Write(b)
+		u := unstructured.Unstructured{Object: m}
+		to := &r
+		if u.GetAnnotations()["argocd.argoproj.io/hook"] == "PreSync" {
+			to = &h
+		}
+		to.WriteString("---\n")
+		to.Write(b)
 	}
-	return kept.Bytes()
+	if h.Len() == 0 {
+		t.Fatal("the prod render has no PreSync hook: the migration Job is expected")
+	}
+	return h.Bytes(), r.Bytes()
 }
 
 func str(u *unstructured.Unstructured, path ...string) string {
