@@ -12,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	yamlutil "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/smp/delivery/internal/fault"
@@ -156,11 +154,6 @@ type kubeEngine struct {
 	c     *kubecluster.Cluster
 	k     *kube.Client
 	byDig map[string]string
-	// applied is each object's last applied manifest: like Argo CD, a sync applies only
-	// what changed in git. (Re-applying an unchanged Service would wipe the selector Argo
-	// Rollouts adds: Service.spec.selector is an atomic map under server-side apply, and
-	// Argo CD's three-way diff leaves fields it never set alone.)
-	applied map[string][]byte
 }
 
 func kubeDigest(version string) string {
@@ -174,10 +167,10 @@ func startKube(t *testing.T) engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Apply(ctx, []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+kube.Namespace("prod")+"\n")); err != nil {
+	if err := c.Apply(ctx, "", []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+kube.Namespace("prod")+"\n")); err != nil {
 		t.Fatal(err)
 	}
-	e := &kubeEngine{c: c, k: k, byDig: map[string]string{}, applied: map[string][]byte{}}
+	e := &kubeEngine{c: c, k: k, byDig: map[string]string{}}
 	for _, v := range []string{"1.0.0", "2.0.0", "3.0.0"} {
 		e.byDig[kubeDigest(v)] = v
 	}
@@ -189,29 +182,7 @@ func (e *kubeEngine) commit(t *testing.T, version string) {
 	if os.Getenv("CONFORMANCE_DEBUG") != "" {
 		t.Logf("commit %s (%s)", version, kubeDigest(version))
 	}
-	var changed bytes.Buffer
-	for _, doc := range bytes.Split(renderProd(t, version, kubeDigest(version)), []byte("---\n")) {
-		var m struct {
-			Kind     string `json:"kind"`
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-		}
-		if err := yaml.Unmarshal(doc, &m); err != nil || m.Kind == "" {
-			continue
-		}
-		key := m.Kind + "/" + m.Metadata.Name
-		if bytes.Equal(e.applied[key], doc) {
-			continue
-		}
-		e.applied[key] = doc
-		if m.Kind == "Service" {
-			doc = keepRolloutsSelector(t, e.c, m.Metadata.Name, doc)
-		}
-		changed.WriteString("---\n")
-		changed.Write(doc)
-	}
-	if err := e.c.Apply(testctx.New(t), changed.Bytes()); err != nil {
+	if err := e.c.Apply(testctx.New(t), kube.Namespace("prod"), renderProd(t, version, kubeDigest(version))); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -241,43 +212,6 @@ func (e *kubeEngine) observe(t *testing.T) (observed, error) {
 	}
 	o.Paused = st.Paused
 	return o, nil
-}
-
-// keepRolloutsSelector carries the pod-template hash Argo Rollouts put in a live Service's
-// selector into the Service about to be applied. Every object's version label changes with
-// the image tag, so Argo CD re-applies the Services on each deploy; its client-side apply
-// merges the selector and keeps the key it never set, while server-side apply replaces
-// Service.spec.selector whole (an atomic map), which would make the next update skip its
-// pause. This is Argo CD's result, not a change to what the chart says.
-func keepRolloutsSelector(t *testing.T, c *kubecluster.Cluster, name string, doc []byte) []byte {
-	t.Helper()
-	cs, err := kubernetes.NewForConfig(c.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	live, err := cs.CoreV1().Services(kube.Namespace("prod")).Get(testctx.New(t), name, metav1.GetOptions{})
-	if err != nil {
-		return doc // not there yet: the first apply
-	}
-	hash, ok := live.Spec.Selector["rollouts-pod-template-hash"]
-	if !ok {
-		return doc
-	}
-	var m map[string]any
-	if err := yaml.Unmarshal(doc, &m); err != nil {
-		t.Fatal(err)
-	}
-	spec, _ := m["spec"].(map[string]any)
-	sel, _ := spec["selector"].(map[string]any)
-	if sel == nil {
-		return doc
-	}
-	sel["rollouts-pod-template-hash"] = hash
-	out, err := yaml.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // renderProd renders the order-svc chart as Argo CD does for prod, with one replica and
@@ -310,10 +244,6 @@ func renderProd(t *testing.T, version, digest string) []byte {
 		// needs the Prometheus Operator's CRD.
 		if len(m) == 0 || m["kind"] == "ServiceMonitor" || m["kind"] == "Job" {
 			continue
-		}
-		// What Argo CD does with the Application's destination namespace.
-		if md, ok := m["metadata"].(map[string]any); ok && md["namespace"] == nil {
-			md["namespace"] = kube.Namespace("prod")
 		}
 		b, err := yaml.Marshal(m)
 		if err != nil {

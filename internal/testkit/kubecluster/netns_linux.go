@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/smp/delivery/internal/local/childproc"
 )
 
 // sandbox is a network namespace with only a loopback interface, made by
@@ -111,9 +113,21 @@ func (s *sandbox) inside(f func() error) error {
 	return <-ch
 }
 
-// start starts cmd inside the sandbox.
+// start starts cmd inside the sandbox. nsenter enters the namespace (passed
+// as an inherited descriptor) and execs the command, so the child can be
+// forked by childproc's long-lived thread: it then dies with the test
+// process however that ends, a timeout's panic included (a thread locked into
+// the namespace would end, and with it a parent-death signal's trigger).
 func (s *sandbox) start(cmd *exec.Cmd) error {
-	return s.inside(cmd.Start)
+	nsenter, err := exec.LookPath("nsenter")
+	if err != nil {
+		return fmt.Errorf("start %s in the network namespace: %w (util-linux's nsenter)", cmd.Path, err)
+	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, s.ns)
+	fd := 2 + len(cmd.ExtraFiles) // ExtraFiles[i] is descriptor 3+i in the child
+	cmd.Args = append([]string{nsenter, fmt.Sprintf("--net=/proc/self/fd/%d", fd), "--", cmd.Path}, cmd.Args[1:]...)
+	cmd.Path = nsenter
+	return childproc.Start(cmd)
 }
 
 // bridge makes the host's 127.0.0.1:port answer on 127.0.0.1:port inside

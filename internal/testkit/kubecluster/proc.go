@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/smp/delivery/internal/local/childproc"
 )
 
 // Process is one process of a cluster.
@@ -92,7 +94,9 @@ func startProcess(life context.Context, dir string, sb *sandbox, name string, en
 	if sb != nil {
 		err = sb.start(p.cmd)
 	} else {
-		err = p.cmd.Start()
+		// Killed by the kernel if the test process dies without its cleanups
+		// (a timeout's panic): no cluster outlives its test.
+		err = childproc.Start(p.cmd)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
