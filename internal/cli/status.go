@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops/history"
+	"github.com/smp/delivery/internal/kube"
 	"github.com/smp/delivery/internal/local/daemon"
 )
 
@@ -17,6 +19,8 @@ func init() { register(newStatusCmd) }
 func newStatusCmd(a *App) *cobra.Command {
 	var rf readFlags
 	var local string
+	var live bool
+	var e engineFlags
 	cmd := &cobra.Command{
 		Use:   "status --gitops URL|PATH [--local .smp]",
 		Short: "Show what runs where: every service in every environment, from the GitOps repository",
@@ -32,8 +36,15 @@ touched the file. Exit 1 when an environment file is not valid YAML.
 With --local DIR (a running smpctl local up), it also shows what the local
 runtime runs: per environment the synced revision and sync status, per
 service the health, the active and preview versions of a blue/green pair, and
-their URLs.`,
+their URLs.
+
+With --live (and --kubeconfig/--context) it also shows what the cluster runs:
+each Argo CD Application's sync status and health, and for blue/green
+services the Rollout's phase (paused when it waits for promotion) and the
+digests on its active and preview ReplicaSets; a service whose git digest is
+neither active nor on the preview is marked.`,
 		Example: `  smpctl status --gitops ../smp-gitops
+  smpctl status --gitops ../smp-gitops --live --context prod-cluster
   smpctl status --gitops https://github.com/smp/smp-gitops.git -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -44,6 +55,12 @@ their URLs.`,
 			st, err := r.Status(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if live {
+				if local != "" {
+					return fault.Invalidf("--live reads a cluster, --local the local runtime: give one")
+				}
+				return statusWithCluster(cmd, a, st, &e)
 			}
 			if local != "" {
 				return statusWithLocal(cmd, a, st, local)
@@ -56,7 +73,109 @@ their URLs.`,
 	}
 	rf.add(cmd)
 	cmd.Flags().StringVar(&local, "local", "", "folder of a running local environment (smpctl local up) to show its runtime too")
+	cmd.Flags().BoolVar(&live, "live", false, "also show what the cluster runs: each Argo CD Application's sync and health, each blue/green Rollout's phase and active/preview digests (--kubeconfig/--context)")
+	cmd.Flags().StringVar(&e.kubeconfig, "kubeconfig", "", "with --live: kubeconfig of the cluster (default: KUBECONFIG, then ~/.kube/config)")
+	cmd.Flags().StringVar(&e.context, "context", "", "with --live: kubeconfig context (default: its current context)")
 	return cmd
+}
+
+// liveService is one service in one environment as the cluster runs it.
+type liveService struct {
+	Environment string              `json:"environment"`
+	Service     string              `json:"service"`
+	App         *kube.AppStatus     `json:"application,omitempty"`
+	Rollout     *kube.RolloutStatus `json:"rollout,omitempty"`
+	// Drift is true when git's digest is neither active nor on the preview.
+	Drift bool   `json:"drift"`
+	Error string `json:"error,omitempty"`
+}
+
+// statusWithCluster renders the GitOps matrix followed by what the cluster runs (JSON:
+// {"gitops": ..., "live": [...]}).
+func statusWithCluster(cmd *cobra.Command, a *App, st *history.Status, e *engineFlags) error {
+	k, err := e.kube(a)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	var out []liveService
+	for _, env := range st.Environments {
+		apps, err := k.Apps(ctx, env)
+		if err != nil {
+			return err
+		}
+		byService := map[string]kube.AppStatus{}
+		for _, ap := range apps {
+			byService[ap.Service] = ap
+		}
+		for _, row := range st.Services {
+			c, ok := st.Cell(row.Name, env)
+			if !ok || !c.Present {
+				continue
+			}
+			ls := liveService{Environment: env, Service: row.Name}
+			if ap, ok := byService[row.Name]; ok {
+				ls.App = &ap
+			}
+			if c.Strategy == "blueGreen" {
+				ro, err := k.Rollout(ctx, env, row.Name)
+				switch {
+				case err == nil:
+					ls.Rollout = &ro
+					ls.Drift = c.Digest != "" && !runs(ro, c.Digest)
+				case errors.Is(err, kube.ErrNotFound):
+					ls.Error = "no Rollout " + kube.Namespace(env) + "/" + row.Name
+				default:
+					return err
+				}
+			}
+			out = append(out, ls)
+		}
+	}
+	v := map[string]any{"gitops": st, "live": out}
+	if err := a.Render(v, func(w io.Writer) error {
+		if err := writeStatus(w, st); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, "\ncluster:")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SERVICE\tENV\tSYNC\tHEALTH\tROLLOUT\tACTIVE\tPREVIEW")
+		for _, ls := range out {
+			syncS, health := "(no Application)", "-"
+			if ls.App != nil {
+				syncS, health = ls.App.Sync, ls.App.Health
+			}
+			phase, active, preview := "-", "-", "-"
+			if ls.Rollout != nil {
+				phase = ls.Rollout.Phase
+				if ls.Rollout.Paused {
+					phase += " (paused)"
+				}
+				if ls.Rollout.Active != nil {
+					active = history.ShortDigest(ls.Rollout.Active.Digest)
+				}
+				if ls.Rollout.Preview != nil {
+					preview = history.ShortDigest(ls.Rollout.Preview.Digest)
+				}
+			}
+			if ls.Error != "" {
+				phase = ls.Error
+			}
+			if ls.Drift {
+				active += " (git asks for another digest)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ls.Service, ls.Environment, syncS, health, phase, active, preview)
+		}
+		return tw.Flush()
+	}); err != nil {
+		return err
+	}
+	return statusErrors(st)
+}
+
+// runs reports whether digest is the Rollout's active or preview version.
+func runs(ro kube.RolloutStatus, digest string) bool {
+	return (ro.Active != nil && ro.Active.Digest == digest) || (ro.Preview != nil && ro.Preview.Digest == digest)
 }
 
 // statusWithLocal renders the GitOps matrix followed by the local runtime's

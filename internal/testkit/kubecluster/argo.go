@@ -57,12 +57,8 @@ func (c *Cluster) startRollouts(ctx context.Context) error {
 var argoCDConfigMaps = []string{"argocd-cm", "argocd-cmd-params-cm", "argocd-rbac-cm", "argocd-tls-certs-cm",
 	"argocd-ssh-known-hosts-cm", "argocd-gpg-keys-cm"}
 
-// startArgoCD applies Argo CD's CRDs and configuration and starts Redis,
-// the repository server and the ApplicationSet controller on free loopback
-// ports, and the application controller in the sandbox (its metrics and
-// health server binds 0.0.0.0; only the port can be set), with the
-// apiserver, Redis and the repository server bridged in.
-func (c *Cluster) startArgoCD(ctx context.Context) error {
+// applyArgoCDCRDs applies Argo CD's CRDs and makes its namespace.
+func (c *Cluster) applyArgoCDCRDs(ctx context.Context) error {
 	crds, err := readDir(c.bins.crds("argocd"))
 	if err != nil {
 		return err
@@ -74,8 +70,21 @@ func (c *Cluster) startArgoCD(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
-	if err := ensureNamespace(ctx, cs, ArgoCDNamespace); err != nil {
+	return ensureNamespace(ctx, cs, ArgoCDNamespace)
+}
+
+// startArgoCD applies Argo CD's CRDs and configuration and starts Redis,
+// the repository server and the ApplicationSet controller on free loopback
+// ports, and the application controller in the sandbox (its metrics and
+// health server binds 0.0.0.0; only the port can be set), with the
+// apiserver, Redis and the repository server bridged in.
+func (c *Cluster) startArgoCD(ctx context.Context) error {
+	if err := c.applyArgoCDCRDs(ctx); err != nil {
 		return err
+	}
+	cs, err := kubernetes.NewForConfig(c.rest)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
 	}
 	labels := map[string]string{"app.kubernetes.io/part-of": "argocd"}
 	for _, name := range argoCDConfigMaps {

@@ -51,6 +51,9 @@ func (b bins) check(o options) error {
 	if o.argoCD {
 		need = append(need, b.bin("argocd"), b.crds("argocd"))
 	}
+	if o.argoCDCRDs {
+		need = append(need, b.crds("argocd"))
+	}
 	for _, f := range need {
 		if _, err := os.Stat(f); err != nil {
 			return fmt.Errorf("%s is missing (the binaries are in %s): run scripts/tools.sh kube, "+

@@ -57,7 +57,7 @@ const ArgoCDNamespace = "argocd"
 type Option func(*options)
 
 type options struct {
-	rollouts, argoCD bool
+	rollouts, argoCD, argoCDCRDs bool
 }
 
 // WithRollouts also starts the Argo Rollouts controller, after applying
@@ -71,6 +71,11 @@ func WithRollouts() Option { return func(o *options) { o.rollouts = true } }
 // and a Redis of their own (Debian's redis-server on a free loopback port).
 // Off by default.
 func WithArgoCD() Option { return func(o *options) { o.argoCD = true } }
+
+// WithArgoCDCRDs applies Argo CD's CRDs and makes its namespace without
+// starting Argo CD: for a test that writes Applications itself (a reader of
+// their status). Off by default; WithArgoCD implies it.
+func WithArgoCDCRDs() Option { return func(o *options) { o.argoCDCRDs = true } }
 
 // Cluster is a running cluster. Its methods are safe for concurrent use.
 type Cluster struct {
@@ -121,9 +126,14 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 			t.Fatalf("kubecluster: Argo Rollouts: %v", err)
 		}
 	}
-	if o.argoCD {
+	switch {
+	case o.argoCD:
 		if err := c.startArgoCD(ctx); err != nil {
 			t.Fatalf("kubecluster: Argo CD: %v", err)
+		}
+	case o.argoCDCRDs:
+		if err := c.applyArgoCDCRDs(ctx); err != nil {
+			t.Fatalf("kubecluster: Argo CD's CRDs: %v", err)
 		}
 	}
 	return c
