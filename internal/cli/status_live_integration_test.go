@@ -79,7 +79,7 @@ func TestStatusLiveShowsWhatTheClusterRuns(t *testing.T) {
 	testctx.Eventually(t, 100*time.Millisecond, "the first version Healthy", func() error {
 		st, err := k.Rollout(ctx, "prod", "order-svc")
 		if err != nil || st.Phase != "Healthy" {
-			return fmt.Errorf("%+v %v", st, err)
+			return fmt.Errorf("%+v: %w", st, err)
 		}
 		return nil
 	})
@@ -89,7 +89,7 @@ func TestStatusLiveShowsWhatTheClusterRuns(t *testing.T) {
 	testctx.Eventually(t, 100*time.Millisecond, "the new version paused on the preview", func() error {
 		st, err := k.Rollout(ctx, "prod", "order-svc")
 		if err != nil || !st.Paused || st.Preview == nil || st.Preview.Digest != liveNew || st.Preview.Ready == 0 {
-			return fmt.Errorf("%+v %v", st, err)
+			return fmt.Errorf("%+v: %w", st, err)
 		}
 		return nil
 	})

@@ -156,9 +156,9 @@ func (c *Client) explain(err error, what string) error {
 	case err == nil:
 		return nil
 	case apierrors.IsNotFound(err):
-		return fmt.Errorf("%w: %s in %s: %v", ErrNotFound, what, c.where, err)
+		return fmt.Errorf("%w: %s in %s: %w", ErrNotFound, what, c.where, err)
 	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
-		return fmt.Errorf("%w: %s in %s: %v: ask for the role that allows it (docs/kubernetes.md lists the verbs smpctl uses)", ErrForbidden, what, c.where, err)
+		return fmt.Errorf("%w: %s in %s: %w: ask for the role that allows it (docs/kubernetes.md lists the verbs smpctl uses)", ErrForbidden, what, c.where, err)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s in %s: %w", what, c.where, err)
 	}
@@ -166,5 +166,5 @@ func (c *Client) explain(err error, what string) error {
 	if errors.As(err, &se) {
 		return fmt.Errorf("%s in %s: %w", what, c.where, err)
 	}
-	return fmt.Errorf("%w: %s in %s: %v: check --kubeconfig/--context and that the cluster is up", ErrUnreachable, what, c.where, err)
+	return fmt.Errorf("%w: %s in %s: %w: check the kubeconfig and its context, and that the cluster is up", ErrUnreachable, what, c.where, err)
 }

@@ -70,7 +70,7 @@ func TestApplicationSetTemplatesRenderForAnAddedService(t *testing.T) {
 			".metadata.name":                      "smp-order-svc-" + env,
 			".spec.sources[0].chart":              "order-svc",
 			".spec.sources[0].targetRevision":     "1.4.2",
-			".spec.sources[0].helm.valueFiles[0]": "$values/environments/" + env + "/order-svc.yaml",
+			".spec.sources[0].helm.valueFiles[1]": "$values/environments/" + env + "/order-svc.yaml",
 			".spec.sources[0].helm.releaseName":   "order-svc",
 			".metadata.labels.smp.vn/service":     "order-svc",
 		}

@@ -100,7 +100,7 @@ func Version(v string) error {
 func Load(dir, version string) (*chart.Chart, []byte, error) {
 	c, err := loader.LoadDir(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s: %v", ErrBadChart, dir, err)
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrBadChart, dir, err)
 	}
 	if version != "" {
 		c.Metadata.Version = version
@@ -109,7 +109,7 @@ func Load(dir, version string) (*chart.Chart, []byte, error) {
 		return nil, nil, err
 	}
 	if err := c.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("%w: %s: %v", ErrBadChart, dir, err)
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrBadChart, dir, err)
 	}
 	tmp, err := os.MkdirTemp("", "smpctl-chart-")
 	if err != nil {

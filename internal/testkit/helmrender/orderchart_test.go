@@ -631,7 +631,7 @@ func TestBadValuesFailAtRenderTimeNamingTheValuesPath(t *testing.T) {
 		{"a PDB by minAvailable", "staging", `podDisruptionBudget: {enabled: true, minAvailable: 1}`, "podDisruptionBudget.minAvailable"},
 		{"a PDB that lets a drain take every pod", "staging", `podDisruptionBudget: {enabled: true, maxUnavailable: 2}`, "podDisruptionBudget.maxUnavailable"},
 		{"a chart version that is not SemVer", "staging", `chart: {version: ">=0.1.0"}`, "/chart/version"},
-		{"an unknown key in the chart block", "staging", `chart: {versoin: 0.1.0}`, "versoin"},
+		{"an unknown key in the chart block", "staging", `chart: {pinned: 0.1.0}`, "pinned"},
 		{"an HPA ceiling below the floor", "prod", `autoscaling: {enabled: true, maxReplicas: 2}`, "autoscaling.maxReplicas"},
 	}
 	for _, c := range cases {

@@ -6,13 +6,13 @@ import (
 	"path/filepath"
 )
 
-// VersionsKey names the directory scripts/kube-bins.sh builds into: every
+// CacheName names the directory scripts/kube-bins.sh builds into: every
 // pinned version, and the script's recipe number. A test in this package
 // checks it against the script's own.
-const VersionsKey = "k8s-1.34.4_etcd-3.6.16_kwok-0.8.0_rollouts-1.8.5_argocd-3.2.11_r1"
+const CacheName = "k8s-1.34.4_etcd-3.6.16_kwok-0.8.0_rollouts-1.8.5_argocd-3.2.11_r1"
 
 // DefaultBinDir is where scripts/kube-bins.sh puts the binaries when
-// SMP_KUBE_BINS is not set: ${XDG_CACHE_HOME:-$HOME/.cache}/smp-delivery/kube/<VersionsKey>.
+// SMP_KUBE_BINS is not set: ${XDG_CACHE_HOME:-$HOME/.cache}/smp-delivery/kube/<CacheName>.
 func DefaultBinDir() (string, error) {
 	cache := os.Getenv("XDG_CACHE_HOME")
 	if cache == "" {
@@ -22,7 +22,7 @@ func DefaultBinDir() (string, error) {
 		}
 		cache = filepath.Join(home, ".cache")
 	}
-	return filepath.Join(cache, "smp-delivery", "kube", VersionsKey), nil
+	return filepath.Join(cache, "smp-delivery", "kube", CacheName), nil
 }
 
 // binDir is $SMP_KUBE_BINS, or DefaultBinDir.

@@ -22,7 +22,7 @@ func TestDefaultBinDirIsWhereKubeBinsBuilds(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := strings.TrimSpace(string(out)); got != want {
-		t.Errorf("scripts/kube-bins.sh builds into %s, the package looks in %s: update VersionsKey with the script's versions", got, want)
+		t.Errorf("scripts/kube-bins.sh builds into %s, the package looks in %s: update CacheName with the script's versions", got, want)
 	}
 }
 
