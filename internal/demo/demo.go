@@ -777,7 +777,7 @@ func (s *story) rollback(ctx context.Context) (string, error) {
 		return "", err
 	}
 	back := time.Since(t0)
-	return fmt.Sprintf("rollback(prod) commit + hold; the sync switched back to %s (still running, no pause) %s after the command", s.good.version, back.Round(time.Millisecond)), nil
+	return fmt.Sprintf("rollback(prod) commit + hold; the sync made %s active again (still running, no pause) %s after the command", short(s.good.digest), back.Round(time.Millisecond)), nil
 }
 
 func (s *story) prodRestored(ctx context.Context) (string, error) {
