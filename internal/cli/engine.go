@@ -35,6 +35,16 @@ func (e *engineFlags) kubernetes() (bool, error) {
 	return false, fault.Invalidf("--engine %q: use local or kubernetes", e.engine)
 }
 
+// cluster connects to the cluster the flags name, or returns nil when the
+// command acts on the local runtime.
+func (e *engineFlags) cluster(a *App) (*kube.Client, error) {
+	onKube, err := e.kubernetes()
+	if err != nil || !onKube {
+		return nil, err
+	}
+	return e.kube(a)
+}
+
 // kube connects to the cluster the flags name.
 func (e *engineFlags) kube(a *App) (*kube.Client, error) {
 	cfg, where, err := kube.Config(e.kubeconfig, a.Getenv("KUBECONFIG"), a.Getenv("HOME"), e.context)

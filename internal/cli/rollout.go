@@ -32,30 +32,24 @@ is "smpctl rollback", which switches back at once while the previous version
 still runs (scaleDownDelaySeconds).`,
 	}
 	e.add(cmd)
-	checkArgs := func(args []string) error {
+	// checkArgs checks ENV and SERVICE and connects to the cluster, if any.
+	checkArgs := func(args []string) (*kube.Client, error) {
 		for i, what := range []string{"environment", "service"} {
 			if err := delivery.CheckName(what, args[i]); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		return nil
+		return e.cluster(a)
 	}
 	action := func(name, short string) *cobra.Command {
 		return &cobra.Command{
 			Use: name + " ENV SERVICE", Short: short, Args: cobra.ExactArgs(2),
 			RunE: func(c *cobra.Command, args []string) error {
-				if err := checkArgs(args); err != nil {
-					return err
-				}
-				onKube, err := e.kubernetes()
+				k, err := checkArgs(args)
 				if err != nil {
 					return err
 				}
-				if onKube {
-					k, err := e.kube(a)
-					if err != nil {
-						return err
-					}
+				if k != nil {
 					if name == "promote" {
 						err = k.Promote(c.Context(), args[0], args[1])
 					} else {
@@ -84,19 +78,12 @@ still runs (scaleDownDelaySeconds).`,
 	status := &cobra.Command{
 		Use: "status ENV SERVICE", Short: "Show a Rollout on a cluster: phase, active and preview versions (needs --kubeconfig/--context)", Args: cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := checkArgs(args); err != nil {
-				return err
-			}
-			onKube, err := e.kubernetes()
+			k, err := checkArgs(args)
 			if err != nil {
 				return err
 			}
-			if !onKube {
+			if k == nil {
 				return fault.Invalidf("rollout status reads a cluster: give --kubeconfig or --context (the local runtime's rollouts are in smpctl local status)")
-			}
-			k, err := e.kube(a)
-			if err != nil {
-				return err
 			}
 			st, err := k.Rollout(c.Context(), args[0], args[1])
 			if err != nil {

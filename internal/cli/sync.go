@@ -38,15 +38,11 @@ why).`,
 			if err := delivery.CheckName("environment", args[0]); err != nil {
 				return err
 			}
-			onKube, err := e.kubernetes()
+			k, err := e.cluster(a)
 			if err != nil {
 				return err
 			}
-			if onKube {
-				k, err := e.kube(a)
-				if err != nil {
-					return err
-				}
+			if k != nil {
 				apps, err := k.Sync(c.Context(), args[0], kube.SyncOptions{By: a.Getenv("USER"), Progress: a.Stderr})
 				if rerr := a.Render(apps, func(w io.Writer) error { return writeAppsText(w, apps) }); rerr != nil {
 					return rerr

@@ -78,6 +78,18 @@ func renderEnv(t *testing.T, env string, extra ...string) ([]byte, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	files := argoValueFiles(t, env, dir)
+	return helmrender.Render(ctx, chartDir, helmrender.Options{
+		ReleaseName: "order-svc",
+		Namespace:   "smp-" + env,
+		ValuesFiles: append(files, extra...),
+	})
+}
+
+// argoValueFiles is the list of values files the scaffold's ApplicationSet for env passes
+// for order-svc, resolved against the chart and the smp-gitops tree in dir.
+func argoValueFiles(t *testing.T, env, dir string) []string {
+	t.Helper()
 	appset, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "gitops", "files", "apps", env+"-apps.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -86,11 +98,7 @@ func renderEnv(t *testing.T, env string, extra ...string) ([]byte, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return helmrender.Render(ctx, chartDir, helmrender.Options{
-		ReleaseName: "order-svc",
-		Namespace:   "smp-" + env,
-		ValuesFiles: append(files, extra...),
-	})
+	return files
 }
 
 func TestRenderLayersTheValuesFilesTheApplicationSetPasses(t *testing.T) {
@@ -100,14 +108,7 @@ func TestRenderLayersTheValuesFilesTheApplicationSetPasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, env := range envs {
-		appset, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "gitops", "files", "apps", env+"-apps.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files, err := helmrender.ApplicationSetValueFiles(appset, chartDir, dir, layout.EnvFile(env, "order-svc"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		files := argoValueFiles(t, env, dir)
 		want := []string{
 			filepath.Join(chartDir, "values-"+env+".yaml"),
 			filepath.Join(dir, "environments", env, "order-svc.yaml"),
