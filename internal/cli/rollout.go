@@ -3,6 +3,9 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -10,6 +13,7 @@ import (
 	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/kube"
 	"github.com/smp/delivery/internal/local/daemon"
+	"github.com/smp/delivery/internal/verify/smoke"
 )
 
 func init() { register(newRolloutCmd) }
@@ -29,7 +33,10 @@ only to an update waiting for promotion: the preview goes and active never
 changed. After a promotion there is nothing to abort (Argo Rollouts leaves
 the Rollout on the new version): abort is refused (exit 1), and the way back
 is "smpctl rollback", which switches back at once while the previous version
-still runs (scaleDownDelaySeconds).`,
+still runs (scaleDownDelaySeconds).
+
+promote --smoke-url PREVIEW runs smpctl smoke's checks against the preview
+first and refuses (exit 1, nothing changed) when they fail.`,
 	}
 	e.add(cmd)
 	// checkArgs checks ENV and SERVICE and connects to the cluster, if any.
@@ -41,6 +48,8 @@ still runs (scaleDownDelaySeconds).`,
 		}
 		return e.cluster(a)
 	}
+	var so smoke.Options
+	var tokenFile string
 	action := func(name, short string) *cobra.Command {
 		return &cobra.Command{
 			Use: name + " ENV SERVICE", Short: short, Args: cobra.ExactArgs(2),
@@ -48,6 +57,11 @@ still runs (scaleDownDelaySeconds).`,
 				k, err := checkArgs(args)
 				if err != nil {
 					return err
+				}
+				if name == "promote" && so.URL != "" {
+					if err := smokePreview(c, a, so, tokenFile); err != nil {
+						return err
+					}
 				}
 				if k != nil {
 					if name == "promote" {
@@ -92,12 +106,38 @@ still runs (scaleDownDelaySeconds).`,
 			return a.Render(st, func(w io.Writer) error { return writeRolloutText(w, st) })
 		},
 	}
+	promote := action("promote", "Swap a blue/green pair: the preview version becomes active; the old one stays up scaleDownDelaySeconds")
+	promote.Flags().StringVar(&so.URL, "smoke-url", "", "smoke-test this preview URL first (smpctl smoke's checks) and refuse to promote (exit 1) when it fails")
+	promote.Flags().StringVar(&tokenFile, "smoke-token-file", "", "with --smoke-url: file holding the JWT for the authenticated read")
+	promote.Flags().StringVar(&so.ExpectVersion, "smoke-expect-version", "", "with --smoke-url: the version the preview must report on /health")
+	promote.Flags().DurationVar(&so.Wait, "smoke-wait", 2*time.Minute, "with --smoke-url: how long to wait for --smoke-expect-version")
 	cmd.AddCommand(
-		action("promote", "Swap a blue/green pair: the preview version becomes active; the old one stays up scaleDownDelaySeconds"),
+		promote,
 		action("abort", "Stop an update waiting for promotion: the preview goes, active never changed (after a promotion there is nothing to abort: smpctl rollback)"),
 		status,
 	)
 	return cmd
+}
+
+// smokePreview runs the smoke checks against the preview before a promotion: a preview that
+// fails them is never promoted.
+func smokePreview(c *cobra.Command, a *App, o smoke.Options, tokenFile string) error {
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return fault.Invalidf("--smoke-token-file: %v", err)
+		}
+		o.Token = strings.TrimSpace(string(b))
+	}
+	if err := o.Validate(); err != nil {
+		return fmt.Errorf("--smoke-url: %w", err)
+	}
+	res, err := smoke.Run(c.Context(), o)
+	if err != nil {
+		_ = res.WriteText(a.Stderr)
+		return fmt.Errorf("the preview %s failed its smoke test, not promoted (active is unchanged): %w", o.URL, err)
+	}
+	return nil
 }
 
 func writeRolloutText(w io.Writer, st kube.RolloutStatus) error {

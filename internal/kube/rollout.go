@@ -104,6 +104,15 @@ func (c *Client) Promote(ctx context.Context, env, svc string) error {
 		return err
 	}
 	if !st.Paused {
+		if st.Current != "" && st.Current != st.Stable && !st.Aborted {
+			// An update in progress that has not paused: its preview is not (yet) ready.
+			ready := "no preview ReplicaSet yet"
+			if st.Preview != nil {
+				ready = fmt.Sprintf("preview %s has %d of %d pods ready", st.Preview.Hash, st.Preview.Ready, st.Preview.Replicas)
+			}
+			return fmt.Errorf("promote %s/%s: %w: the new version is not ready for promotion (%s; phase %s: %s): wait until it pauses, or look at its pods (kubectl -n %s get pods -l %s=%s)",
+				st.Namespace, svc, ErrNothingToPromote, ready, st.Phase, st.Message, st.Namespace, podHashLabel, st.Current)
+		}
 		return fmt.Errorf("promote %s/%s: %w (phase %s): deploy a new version first, then promote its preview", st.Namespace, svc, ErrNothingToPromote, st.Phase)
 	}
 	r := c.dyn.Resource(RolloutResource).Namespace(st.Namespace)
