@@ -11,13 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/gitops/envfile"
+	"github.com/smp/delivery/internal/gitops/statefile"
 )
 
 // Key names one service in one environment.
@@ -37,14 +35,8 @@ type EnvFile struct {
 	Err string `json:"error,omitempty"`
 }
 
-// Hold is state/holds/<env>/<service>.yaml: automated deploys are refused
-// while it exists.
-type Hold struct {
-	Since  *time.Time `yaml:"since" json:"since,omitempty"`
-	By     string     `yaml:"by" json:"by,omitempty"`
-	Reason string     `yaml:"reason" json:"reason,omitempty"`
-	Digest string     `yaml:"digest" json:"digest,omitempty"`
-}
+// Hold is state/holds/<env>/<service>.yaml (package statefile owns the type).
+type Hold = statefile.Hold
 
 // Snapshot is the repository's state at one commit.
 type Snapshot struct {
@@ -149,7 +141,7 @@ func (r *Repo) snapshotAt(ctx context.Context, head string, contents bool) (*Sna
 				if entries[i].hold {
 					// A hold that does not parse is still a hold: its
 					// presence is what counts.
-					_ = yaml.Unmarshal(b, &holds[i])
+					holds[i], _ = statefile.DecodeHold(b)
 					continue
 				}
 				files[i] = parseEnvFile(b)

@@ -12,6 +12,7 @@ import (
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/gitops/delivery"
+	"github.com/smp/delivery/internal/gitops/statefile"
 	"github.com/smp/delivery/internal/image/imageref"
 )
 
@@ -90,8 +91,7 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 		}
 		p := approvalPath(req.Env, req.Service, req.Version)
 		if b, err := t.ReadFile(p); err == nil {
-			var a Approval
-			if yaml.Unmarshal(b, &a) == nil && a.Digest == digest {
+			if a, err := statefile.DecodeApproval(b); err == nil && a.Digest == digest {
 				return gitops.Commit{}, gitops.ErrNoChange
 			}
 		} else if !errors.Is(err, fs.ErrNotExist) {

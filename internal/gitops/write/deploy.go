@@ -33,6 +33,7 @@ import (
 	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/gitops/envfile"
 	"github.com/smp/delivery/internal/gitops/freeze"
+	"github.com/smp/delivery/internal/gitops/statefile"
 	"github.com/smp/delivery/internal/image/imageref"
 )
 
@@ -45,23 +46,11 @@ func approvalPath(env, svc, version string) string {
 	return "state/approvals/" + env + "/" + svc + "/" + version + ".yaml"
 }
 
-// Hold is state/holds/<env>/<svc>.yaml: while it exists, automated deploys
-// to the environment and service are refused.
-type Hold struct {
-	Since  time.Time `yaml:"since" json:"since"`
-	By     string    `yaml:"by" json:"by"`
-	Reason string    `yaml:"reason,omitempty" json:"reason,omitempty"`
-	Digest string    `yaml:"digest,omitempty" json:"digest,omitempty"`
-}
+// Hold is state/holds/<env>/<svc>.yaml (package statefile owns the type).
+type Hold = statefile.Hold
 
 // Approval is state/approvals/<env>/<svc>/<version>.yaml.
-type Approval struct {
-	Version     string    `yaml:"version" json:"version"`
-	Digest      string    `yaml:"digest" json:"digest"`
-	ApprovedBy  string    `yaml:"approvedBy" json:"approvedBy"`
-	At          time.Time `yaml:"at" json:"at"`
-	RequestedBy string    `yaml:"requestedBy,omitempty" json:"requestedBy,omitempty"`
-}
+type Approval = statefile.Approval
 
 // Outcome is what a write did, for the CLI to print or encode.
 type Outcome struct {
@@ -215,11 +204,11 @@ func readHold(t *gitops.Tree, env, svc string) (*Hold, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Hold{}
-	if err := yaml.Unmarshal(b, h); err != nil {
+	h, err := statefile.DecodeHold(b)
+	if err != nil {
 		return nil, fault.Invalidf("%s in the GitOps repository is not a hold: %w", holdPath(env, svc), err)
 	}
-	return h, nil
+	return &h, nil
 }
 
 // checkHold refuses automated changes to a held environment and service.
