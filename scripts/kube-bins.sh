@@ -8,7 +8,7 @@
 #
 #   scripts/kube-bins.sh              # build what is missing, print the directory
 #   scripts/kube-bins.sh --dir        # only print the directory
-#   scripts/kube-bins.sh COMPONENT... # only these (k8s, etcd, kwok, rollouts, argocd)
+#   scripts/kube-bins.sh COMPONENT... # only these (k8s, etcd, kwok, rollouts, argocd, helm)
 #
 # The directory is $SMP_KUBE_BINS, by default
 # ${XDG_CACHE_HOME:-$HOME/.cache}/smp-delivery/kube/<versions>, outside git and
@@ -28,6 +28,12 @@ ETCD_VERSION=v3.6.16     # go.etcd.io/etcd/server/v3
 KWOK_VERSION=v0.8.0      # sigs.k8s.io/kwok
 ROLLOUTS_VERSION=v1.8.5  # github.com/argoproj/argo-rollouts
 ARGOCD_VERSION=v3.2.11   # github.com/argoproj/argo-cd/v3 (v3.2.12 does not compile, v3.3+ need a gitops-engine the proxy refuses)
+# helm.sh/helm/v3: the helm CLI Argo CD's repository server runs (helm pull
+# for OCI charts, helm template), at the version Argo CD v3.2.11 ships in its
+# image (hack/tool-versions.sh: helm3_version). It is not in the directory's
+# key: it came after the key, and its stamp (.helm.version) names its
+# version, so adding it builds only helm into an existing directory.
+HELM_VERSION=v3.18.4
 # RECIPE changes when how a component is built changes (flags, layout), so
 # the cache key changes with it.
 RECIPE=1
@@ -40,7 +46,7 @@ if [[ ${1:-} == --dir ]]; then
 	echo "$dir"
 	exit 0
 fi
-ALL=(k8s etcd kwok rollouts argocd)
+ALL=(k8s etcd kwok rollouts argocd helm)
 if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 for c in "$@"; do
 	[[ " ${ALL[*]} " == *" $c "* ]] || { log "unknown component $c (one of: ${ALL[*]})"; exit 2; }
@@ -49,7 +55,7 @@ done
 version_of() {
 	case $1 in
 	k8s) echo "$K8S_VERSION" ;; etcd) echo "$ETCD_VERSION" ;; kwok) echo "$KWOK_VERSION" ;;
-	rollouts) echo "$ROLLOUTS_VERSION" ;; argocd) echo "$ARGOCD_VERSION" ;;
+	rollouts) echo "$ROLLOUTS_VERSION" ;; argocd) echo "$ARGOCD_VERSION" ;; helm) echo "$HELM_VERSION" ;;
 	esac
 }
 done_() { [[ -f "$dir/.$1.version" && "$(cat "$dir/.$1.version")" == "$(version_of "$1")_r$RECIPE" ]]; }
@@ -147,6 +153,7 @@ prepare() {
 	kwok) module kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok ;;
 	rollouts) module rollouts github.com/argoproj/argo-rollouts "$ROLLOUTS_VERSION" github.com/argoproj/argo-rollouts/cmd/rollouts-controller ;;
 	argocd) module argocd github.com/argoproj/argo-cd/v3 "$ARGOCD_VERSION" github.com/argoproj/argo-cd/v3/cmd ;;
+	helm) module helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm ;;
 	esac
 }
 
@@ -194,6 +201,11 @@ build() {
 		done
 		mkdir -p "$out/crds/argocd"
 		cp "$(moddir argocd github.com/argoproj/argo-cd/v3)"/manifests/crds/*-crd.yaml "$out/crds/argocd/"
+		;;
+	helm)
+		# helm version reports what Argo CD logs and checks.
+		gobuild helm "$out/bin/helm" helm.sh/helm/v3/cmd/helm \
+			-ldflags "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 		;;
 	esac
 	chmod -R u+w "$out"

@@ -115,6 +115,27 @@ func (c *Client) Sync(ctx context.Context, env string, o SyncOptions) ([]AppStat
 	return c.SyncApps(ctx, names(apps), o)
 }
 
+// syncOperation is the operation `argocd app sync` asks Argo CD's API server for, which fills
+// it from the Application: the application controller reads the sync options (CreateNamespace,
+// RespectIgnoreDifferences, PruneLast, ...) and the retry strategy from the operation only, never
+// from spec.syncPolicy, so an operation without them would sync a new environment into a
+// namespace that does not exist and overwrite the replicas the HPA owns.
+func syncOperation(app *unstructured.Unstructured, by string) map[string]any {
+	sync := map[string]any{"syncStrategy": map[string]any{"hook": map[string]any{}}}
+	if opts, ok, _ := unstructured.NestedStringSlice(app.Object, "spec", "syncPolicy", "syncOptions"); ok && len(opts) > 0 {
+		sync["syncOptions"] = opts
+	}
+	op := map[string]any{
+		"initiatedBy": map[string]any{"username": by},
+		"sync":        sync,
+		"retry":       map[string]any{"limit": int64(3)},
+	}
+	if retry, ok, _ := unstructured.NestedMap(app.Object, "spec", "syncPolicy", "retry"); ok {
+		op["retry"] = retry
+	}
+	return op
+}
+
 func names(apps []AppStatus) []string {
 	out := make([]string, len(apps))
 	for i, a := range apps {
@@ -134,16 +155,12 @@ func (c *Client) SyncApps(ctx context.Context, apps []string, o SyncOptions) ([]
 	started := map[string]time.Time{}
 	before := map[string]string{} // the last operation's start, to tell ours from it
 	for _, name := range apps {
-		a, err := c.App(ctx, name)
+		u, err := c.dyn.Resource(ApplicationResource).Namespace(c.ArgoNamespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			return nil, err
+			return nil, c.explain(err, "Application "+c.ArgoNamespace+"/"+name)
 		}
-		before[name] = a.OperationStarted
-		patch, err := json.Marshal(map[string]any{"operation": map[string]any{
-			"initiatedBy": map[string]any{"username": o.By},
-			"sync":        map[string]any{"syncStrategy": map[string]any{"hook": map[string]any{}}},
-			"retry":       map[string]any{"limit": 3},
-		}})
+		before[name] = appStatus(u).OperationStarted
+		patch, err := json.Marshal(map[string]any{"operation": syncOperation(u, o.By)})
 		if err != nil {
 			return nil, err
 		}

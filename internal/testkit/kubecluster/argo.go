@@ -138,6 +138,14 @@ func (c *Cluster) startArgoCD(ctx context.Context) error {
 		// The ApplicationSet controller loads its client through
 		// controller-runtime, which reads KUBECONFIG, not --kubeconfig.
 		"KUBECONFIG=" + c.kubeconfig,
+		// The destination https://kubernetes.default.svc is this cluster:
+		// Argo CD reaches it with the in-cluster configuration (a pod's
+		// service account), or, with this, with KUBECONFIG, as in Argo CD's
+		// own local development setup.
+		"ARGOCD_FAKE_IN_CLUSTER=true",
+		// The repository server runs the helm CLI (helm pull of OCI charts,
+		// helm template), as Argo CD's image ships it: the pinned one first.
+		"PATH=" + filepath.Dir(c.bins.bin("helm")) + string(os.PathListSeparator) + os.Getenv("PATH"),
 	}
 	repo, err := c.start(nil, "argocd-repo-server", env, c.bins.bin("argocd-repo-server"),
 		"--address=127.0.0.1", "--port="+strconv.Itoa(ports["repo"]),

@@ -49,7 +49,7 @@ func (b bins) check(o options) error {
 		need = append(need, b.bin("rollouts-controller"), b.crds("rollouts"))
 	}
 	if o.argoCD {
-		need = append(need, b.bin("argocd"), b.crds("argocd"))
+		need = append(need, b.bin("argocd"), b.bin("helm"), b.crds("argocd"))
 	}
 	if o.argoCDCRDs {
 		need = append(need, b.crds("argocd"))
@@ -57,7 +57,7 @@ func (b bins) check(o options) error {
 	for _, f := range need {
 		if _, err := os.Stat(f); err != nil {
 			return fmt.Errorf("%s is missing (the binaries are in %s): run scripts/tools.sh kube, "+
-				"which builds the pinned Kubernetes, KWOK, Argo Rollouts and Argo CD once per machine "+
+				"which builds the pinned Kubernetes, KWOK, Argo Rollouts, Argo CD and helm once per machine "+
 				"(20-30 minutes cold on 2 cores), or point SMP_KUBE_BINS at a directory it built", f, b.dir)
 		}
 	}
