@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,7 +16,10 @@ import (
 func init() { register(newSyncCmd) }
 
 func newSyncCmd(a *App) *cobra.Command {
-	var e engineFlags
+	var (
+		e       engineFlags
+		timeout time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "sync ENV",
 		Short: "Sync an environment to the head of smp-gitops and wait (argocd app sync), on the local runtime or a cluster",
@@ -28,7 +32,10 @@ On a cluster (--kubeconfig/--context, or --engine kubernetes): every Argo CD
 Application of ENV (label smp.vn/environment=ENV in namespace argocd) gets a
 sync operation, as "argocd app sync" does, and sync waits until each is
 Synced and Healthy, or Suspended (a blue/green Rollout paused for promotion),
-printing each change of state on standard error.
+printing each change of state on standard error. After --timeout (10m) it
+stops waiting and says where each Application is stuck (a condition, a
+resource that is not Healthy: a preview whose pods never get ready, a chart
+the repository server cannot pull).
 
 Staging and prod sync only this way; dev also syncs by itself. Exit 1 when a
 service did not sync (the previous version keeps serving; the output says
@@ -43,7 +50,7 @@ why).`,
 				return err
 			}
 			if k != nil {
-				apps, err := k.Sync(c.Context(), args[0], kube.SyncOptions{By: a.Getenv("USER"), Progress: a.Stderr})
+				apps, err := k.Sync(c.Context(), args[0], kube.SyncOptions{By: a.Getenv("USER"), Progress: a.Stderr, Timeout: timeout})
 				if rerr := a.Render(apps, func(w io.Writer) error { return writeAppsText(w, apps) }); rerr != nil {
 					return rerr
 				}
@@ -65,13 +72,14 @@ why).`,
 		},
 	}
 	e.add(cmd)
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "on a cluster, how long to wait for Synced and Healthy before exit 1 with where each Application is stuck (0: no limit); Argo CD's sync goes on")
 	return cmd
 }
 
 func writeAppsText(w io.Writer, apps []kube.AppStatus) error {
 	for _, ap := range apps {
 		fmt.Fprintf(w, "%-32s %-10s %-11s %s\n", ap.Name, ap.Sync, ap.Health, ap.Revision)
-		for _, c := range ap.Conditions {
+		for _, c := range append(ap.Conditions, ap.Unhealthy...) {
 			fmt.Fprintf(w, "  %s\n", c)
 		}
 		if ap.Failed() {

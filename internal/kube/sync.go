@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,6 +36,10 @@ type AppStatus struct {
 	// Conditions are the Application's error and warning conditions (a chart that does not
 	// render, a repository it cannot reach).
 	Conditions []string `json:"conditions,omitempty"`
+	// Unhealthy are the Application's resources that are not Healthy, with what Argo CD says
+	// of them ("Rollout smp-prod/order-svc: Progressing: waiting for ... replicas"): where a
+	// sync that does not end is stuck.
+	Unhealthy []string `json:"unhealthy,omitempty"`
 }
 
 // Done reports whether a sync has finished well: Synced and Healthy, or Suspended (a
@@ -63,6 +68,24 @@ func appStatus(u *unstructured.Unstructured) AppStatus {
 		t, _ := m["type"].(string)
 		msg, _ := m["message"].(string)
 		a.Conditions = append(a.Conditions, t+": "+msg)
+	}
+	res, _, _ := unstructured.NestedSlice(u.Object, "status", "resources")
+	for _, r := range res {
+		m, _ := r.(map[string]any)
+		h, _ := m["health"].(map[string]any)
+		st, _ := h["status"].(string)
+		if st == "" || st == "Healthy" {
+			continue
+		}
+		where, _ := m["name"].(string)
+		if ns, _ := m["namespace"].(string); ns != "" {
+			where = ns + "/" + where
+		}
+		line := fmt.Sprintf("%v %s: %s", m["kind"], where, st)
+		if msg, _ := h["message"].(string); msg != "" {
+			line += ": " + msg
+		}
+		a.Unhealthy = append(a.Unhealthy, line)
 	}
 	return a
 }
@@ -98,6 +121,9 @@ type SyncOptions struct {
 	Poll time.Duration
 	// Progress receives one line per change of an Application's state.
 	Progress io.Writer
+	// Timeout bounds the wait (0: until ctx ends). A sync that has not ended by then is
+	// reported with where each Application is stuck; Argo CD's operation goes on.
+	Timeout time.Duration
 }
 
 // Sync syncs the Applications of env to the head of their repositories, as `argocd app sync`
@@ -152,6 +178,12 @@ func (c *Client) SyncApps(ctx context.Context, apps []string, o SyncOptions) ([]
 	if o.By == "" {
 		o.By = "smpctl"
 	}
+	var timeout <-chan time.Time
+	if o.Timeout > 0 {
+		tm := time.NewTimer(o.Timeout)
+		defer tm.Stop()
+		timeout = tm.C
+	}
 	started := map[string]time.Time{}
 	before := map[string]string{} // the last operation's start, to tell ours from it
 	for _, name := range apps {
@@ -195,7 +227,9 @@ func (c *Client) SyncApps(ctx context.Context, apps []string, o SyncOptions) ([]
 		}
 		select {
 		case <-ctx.Done():
-			return values(last, apps), fmt.Errorf("%w: waiting for %d Application(s) of %s: %w; the previous version keeps serving until the sync completes (argocd app get shows why)", ErrSyncFailed, pending, c.where, ctx.Err())
+			return values(last, apps), fmt.Errorf("%w: waiting for %d Application(s) of %s: %w; %s", ErrSyncFailed, pending, c.where, ctx.Err(), stuck(values(last, apps)))
+		case <-timeout:
+			return values(last, apps), fmt.Errorf("%w: %d Application(s) of %s not Synced and Healthy after %s; %s", ErrSyncFailed, pending, c.where, o.Timeout, stuck(values(last, apps)))
 		case <-t.C:
 		}
 	}
@@ -210,6 +244,30 @@ func (c *Client) SyncApps(ctx context.Context, apps []string, o SyncOptions) ([]
 		return out, fmt.Errorf("%w: %w; the previous version keeps serving", ErrSyncFailed, errors.Join(errs...))
 	}
 	return out, nil
+}
+
+// stuck says where each Application that has not finished is, and what to do.
+func stuck(apps []AppStatus) string {
+	var b strings.Builder
+	for _, a := range apps {
+		if a.Done() {
+			continue
+		}
+		fmt.Fprintf(&b, "%s is %s, %s", a.Name, or(a.Sync, "Unknown"), or(a.Health, "Unknown"))
+		if a.Operation != "" {
+			fmt.Fprintf(&b, " (operation %s", a.Operation)
+			if a.Message != "" {
+				fmt.Fprintf(&b, ": %s", a.Message)
+			}
+			b.WriteString(")")
+		}
+		for _, r := range append(a.Conditions, a.Unhealthy...) {
+			fmt.Fprintf(&b, "; %s", r)
+		}
+		b.WriteString(". ")
+	}
+	b.WriteString("The previous version keeps serving until the sync completes: fix what is named above, or roll back (smpctl rollback); argocd app get shows the rest")
+	return b.String()
 }
 
 func values(m map[string]AppStatus, order []string) []AppStatus {

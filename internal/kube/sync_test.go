@@ -2,6 +2,7 @@ package kube
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -54,5 +55,50 @@ func TestSyncOperationCarriesTheApplicationsSyncOptionsAndRetry(t *testing.T) {
 				t.Errorf("syncStrategy = %v, want the hook strategy", sync["syncStrategy"])
 			}
 		})
+	}
+}
+
+// A sync that does not end must say where it is stuck: the Application's status as Argo CD
+// v3 writes it (a stuck preview's Rollout, a chart the repository server cannot pull).
+func TestStuckSyncNamesTheResourcesThatAreNotHealthy(t *testing.T) {
+	t.Parallel()
+	app := &unstructured.Unstructured{Object: map[string]any{
+		"metadata": map[string]any{"name": "prod-order-svc"},
+		"status": map[string]any{
+			"sync":   map[string]any{"status": "Synced", "revision": "abc"},
+			"health": map[string]any{"status": "Progressing"},
+			"conditions": []any{
+				map[string]any{"type": "ComparisonError", "message": "chart order-svc:9.9.9 not found"},
+			},
+			"resources": []any{
+				map[string]any{"kind": "Service", "namespace": "smp-prod", "name": "order-svc", "health": map[string]any{"status": "Healthy"}},
+				map[string]any{"kind": "ConfigMap", "namespace": "smp-prod", "name": "order-svc"},
+				map[string]any{"kind": "Rollout", "namespace": "smp-prod", "name": "order-svc",
+					"health": map[string]any{"status": "Progressing", "message": "active service cutover pending"}},
+			},
+			"operationState": map[string]any{"phase": "Succeeded", "message": "successfully synced", "startedAt": "2026-12-04T10:00:00Z"},
+		},
+	}}
+	a := appStatus(app)
+	want := []string{"Rollout smp-prod/order-svc: Progressing: active service cutover pending"}
+	if !reflect.DeepEqual(a.Unhealthy, want) {
+		t.Fatalf("Unhealthy = %q, want %q", a.Unhealthy, want)
+	}
+	if a.Done() {
+		t.Fatal("a Progressing Application is not done")
+	}
+	msg := stuck([]AppStatus{a, {Name: "prod-other", Sync: "Synced", Health: "Healthy"}})
+	for _, part := range []string{
+		"prod-order-svc is Synced, Progressing (operation Succeeded: successfully synced)",
+		"; ComparisonError: chart order-svc:9.9.9 not found",
+		"; Rollout smp-prod/order-svc: Progressing: active service cutover pending",
+		"The previous version keeps serving",
+	} {
+		if !strings.Contains(msg, part) {
+			t.Errorf("stuck message lacks %q:\n%s", part, msg)
+		}
+	}
+	if strings.Contains(msg, "prod-other") {
+		t.Errorf("stuck message names a done Application:\n%s", msg)
 	}
 }
