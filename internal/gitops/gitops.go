@@ -346,6 +346,9 @@ func (r *Repo) reset(ctx context.Context, t *Tree) error {
 	if t.objects != nil {
 		t.objects.close()
 	}
+	if err := t.scratch.matchFormat(t.mirror.dir); err != nil {
+		return err
+	}
 	if t.objects, err = r.startReader(ctx, t.scratch.dir); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package gitops
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -227,26 +228,42 @@ func (m *Mirror) whole() bool {
 }
 
 // packsWhole checks, without running git, that every pack ends with the
-// checksum its index records (an index ends with the pack's SHA-1, then its
-// own): a pack truncated or half-written by a full disk or a killed
-// process fails it. It reads 40 bytes per pack, so it runs on every use.
+// checksum its index records (an index ends with the pack's checksum, then
+// its own: 20 bytes each in a SHA-1 repository, 32 in a SHA-256 one): a
+// pack truncated or half-written by a full disk or a killed process fails
+// it. It reads at most 96 bytes per pack, so it runs on every use.
 func packsWhole(dir string) bool {
 	idxs, err := filepath.Glob(filepath.Join(dir, "*.idx"))
 	if err != nil {
 		return false
 	}
 	for _, idx := range idxs {
-		want, err := tail(idx, 40)
-		if err != nil {
-			return false
-		}
-		got, err := tail(strings.TrimSuffix(idx, ".idx")+".pack", 20)
-		if err != nil || string(got) != string(want[:20]) {
+		if !packWhole(idx) {
 			return false
 		}
 	}
 	return true
 }
+
+func packWhole(idx string) bool {
+	for _, n := range []int64{sha1Size, sha256Size} {
+		want, err := tail(idx, 2*n)
+		if err != nil {
+			return false
+		}
+		got, err := tail(strings.TrimSuffix(idx, ".idx")+".pack", n)
+		if err == nil && bytes.Equal(got, want[:n]) {
+			return true
+		}
+	}
+	return false
+}
+
+// The sizes of git's object names: SHA-1, and SHA-256 (git init --object-format=sha256).
+const (
+	sha1Size   = 20
+	sha256Size = 32
+)
 
 // tail returns the last n bytes of a file.
 func tail(path string, n int64) ([]byte, error) {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,7 +48,7 @@ func newScratch(mirror string) (*scratch, error) {
 	}
 	for _, f := range [][2]string{
 		{"HEAD", "ref: refs/heads/main\n"},
-		{"config", "[core]\n\trepositoryformatversion = 0\n\tbare = true\n\tlogAllRefUpdates = false\n[gc]\n\tauto = 0\n"},
+		{"config", scratchConfig},
 		{"objects/info/alternates", objects + "\n"},
 	} {
 		if err != nil {
@@ -60,6 +61,35 @@ func newScratch(mirror string) (*scratch, error) {
 		return nil, fmt.Errorf("create a temporary repository: %w", err)
 	}
 	return &scratch{dir: dir}, nil
+}
+
+const (
+	scratchConfig       = "[core]\n\trepositoryformatversion = 0\n\tbare = true\n\tlogAllRefUpdates = false\n[gc]\n\tauto = 0\n"
+	scratchConfigSHA256 = "[core]\n\trepositoryformatversion = 1\n\tbare = true\n\tlogAllRefUpdates = false\n[gc]\n\tauto = 0\n[extensions]\n\tobjectformat = sha256\n"
+)
+
+// matchFormat makes the scratch repository a SHA-256 one when the mirror is: its objects
+// are readable only from a repository of the same format. It runs once the mirror has been
+// fetched (on a first use it does not exist when the scratch repository is made).
+func (s *scratch) matchFormat(mirror string) error {
+	if !sha256Repo(mirror) {
+		return nil
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, "config"), []byte(scratchConfigSHA256), 0o644); err != nil {
+		return fmt.Errorf("configure the temporary repository for SHA-256: %w", err)
+	}
+	return nil
+}
+
+// objectFormatSHA256 matches the extension a SHA-256 repository's config has (git config
+// names are case-insensitive).
+var objectFormatSHA256 = regexp.MustCompile(`(?mi)^\s*objectformat\s*=\s*sha256\s*$`)
+
+// sha256Repo reports whether the bare repository dir uses SHA-256 object names, from its
+// config file, without running git.
+func sha256Repo(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "config")) // #nosec G304 -- our own cache's mirror
+	return err == nil && objectFormatSHA256.Match(b)
 }
 
 func (s *scratch) remove() { _ = os.RemoveAll(s.dir) }

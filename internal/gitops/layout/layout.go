@@ -98,7 +98,7 @@ func Init(ctx context.Context, dir string, o InitOptions) (res InitResult, err e
 		}
 		return res, fault.Invalidf("%s is not empty and is not a gitops repository (no %s): give an empty or new directory", dir, delivery.FileName)
 	}
-	remote, createdRemote, err := checkRemote(ctx, o.Remote)
+	remote, format, createdRemote, err := checkRemote(ctx, o.Remote)
 	if err != nil {
 		return res, err
 	}
@@ -139,7 +139,9 @@ func Init(ctx context.Context, dir string, o InitOptions) (res InitResult, err e
 		res.Files = append(res.Files, name)
 	}
 	g := gitcmd.Runner{Dir: dir}
-	if _, err := g.Run(ctx, "init", "--quiet", "--initial-branch=main"); err != nil {
+	// The work tree takes the remote's object format (SHA-1 or SHA-256): git pushes only
+	// between repositories of the same one.
+	if _, err := g.Run(ctx, "init", "--quiet", "--initial-branch=main", "--object-format="+format); err != nil {
 		return res, fmt.Errorf("git init %s: %w", dir, err)
 	}
 	if _, err := g.Run(ctx, "add", "--all"); err != nil {
@@ -161,40 +163,45 @@ func Init(ctx context.Context, dir string, o InitOptions) (res InitResult, err e
 
 // checkRemote creates a missing bare remote (created reports that it did)
 // and refuses one that already has history, before anything is written
-// locally.
-func checkRemote(ctx context.Context, remote string) (path string, created bool, err error) {
+// locally. format is the remote's object format (sha1 for a new one).
+func checkRemote(ctx context.Context, remote string) (path, format string, created bool, err error) {
+	const sha1 = "sha1"
 	if remote == "" {
-		return "", false, nil
+		return "", sha1, false, nil
 	}
 	if strings.Contains(remote, "://") || strings.HasPrefix(remote, "git@") {
-		return "", false, fault.Inputf("Remote", "remote %q: give a local path for the bare repository to create (push to a hosted remote with git push)", remote)
+		return "", "", false, fault.Inputf("Remote", "remote %q: give a local path for the bare repository to create (push to a hosted remote with git push)", remote)
 	}
 	abs, err := filepath.Abs(remote)
 	if err != nil {
-		return "", false, fault.Inputf("Remote", "remote %q: %v", remote, err)
+		return "", "", false, fault.Inputf("Remote", "remote %q: %v", remote, err)
 	}
 	entries, err := os.ReadDir(abs)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0) {
 		if err := os.MkdirAll(abs, 0o755); err != nil {
-			return "", false, fmt.Errorf("create remote %s: %w", abs, err)
+			return "", "", false, fmt.Errorf("create remote %s: %w", abs, err)
 		}
 		if _, err := (gitcmd.Runner{Dir: abs}).Run(ctx, "init", "--quiet", "--bare", "--initial-branch=main"); err != nil {
-			return "", false, fmt.Errorf("init bare remote %s: %w", abs, err)
+			return "", "", false, fmt.Errorf("init bare remote %s: %w", abs, err)
 		}
-		return abs, true, nil
+		return abs, sha1, true, nil
 	}
 	if err != nil {
-		return "", false, fault.Inputf("Remote", "remote %s: %v", abs, err)
+		return "", "", false, fault.Inputf("Remote", "remote %s: %v", abs, err)
 	}
 	g := gitcmd.Runner{Dir: abs}
 	bare, err := g.Output(ctx, "rev-parse", "--is-bare-repository")
 	if err != nil || bare != "true" {
-		return "", false, fault.Inputf("Remote", "remote %s exists and is not a bare git repository: give a new path or an empty bare repository", abs)
+		return "", "", false, fault.Inputf("Remote", "remote %s exists and is not a bare git repository: give a new path or an empty bare repository", abs)
 	}
 	if refs, _ := g.Output(ctx, "for-each-ref", "--count=1", "refs/heads"); refs != "" {
-		return "", false, fault.Refusedf("remote refused: %s already has commits: clone it instead of initialising a new repository", abs)
+		return "", "", false, fault.Refusedf("remote refused: %s already has commits: clone it instead of initialising a new repository", abs)
 	}
-	return abs, false, nil
+	format, err = g.Output(ctx, "rev-parse", "--show-object-format")
+	if err != nil {
+		return "", "", false, fmt.Errorf("object format of remote %s: %w", abs, err)
+	}
+	return abs, format, false, nil
 }
 
 func pushFirst(ctx context.Context, g gitcmd.Runner, remote string) error {

@@ -25,9 +25,11 @@ type RollbackRequest struct {
 	Reason string
 }
 
-var revisionRE = regexp.MustCompile(`^[0-9a-f]+$`) // 7 to 40 of them, checked apart (see isRevision)
+var revisionRE = regexp.MustCompile(`^[0-9a-f]+$`) // 7 to 64 of them, checked apart (see isRevision)
 
-func isRevision(s string) bool { return len(s) >= 7 && len(s) <= 40 && revisionRE.MatchString(s) }
+// isRevision reports whether s can name a commit: an abbreviated or full object name of a
+// SHA-1 (40 hex digits) or SHA-256 (64) repository.
+func isRevision(s string) bool { return len(s) >= 7 && len(s) <= 64 && revisionRE.MatchString(s) }
 
 // Rollback writes the previous (or the given) image of env/svc back from
 // the environment file's git history, commits `rollback(<env>): <svc> →
