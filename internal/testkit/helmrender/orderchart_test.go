@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -587,6 +588,33 @@ func TestMigrationHookRunsTheWorkloadsImageBeforeTheRollout(t *testing.T) {
 				t.Errorf("%s: Service %s selects the migration pod", env, s.Name)
 			}
 		}
+	}
+}
+
+// The hook is placed where the workload is: on nodes reserved for the service (a label, a
+// taint), a migration Job without the workload's nodeSelector and tolerations would stay
+// Pending and block every sync.
+func TestMigrationHookRunsWhereTheWorkloadRuns(t *testing.T) {
+	t.Parallel()
+	placement := filepath.Join(t.TempDir(), "placement.yaml")
+	if err := os.WriteFile(placement, []byte("nodeSelector: {pool: orders}\ntolerations:\n  - {key: dedicated, operator: Equal, value: orders, effect: NoSchedule}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := renderEnv(t, "prod", placement)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := decode(t, out)
+	_, _, tmpl, _ := o.workload(t)
+	if len(o.jobs) != 1 {
+		t.Fatalf("want one migration Job, got %d", len(o.jobs))
+	}
+	job := o.jobs[0].Spec.Template.Spec
+	if job.NodeSelector["pool"] != "orders" || !reflect.DeepEqual(job.NodeSelector, tmpl.Spec.NodeSelector) {
+		t.Errorf("migration Job nodeSelector %v, workload %v", job.NodeSelector, tmpl.Spec.NodeSelector)
+	}
+	if len(job.Tolerations) != 1 || !reflect.DeepEqual(job.Tolerations, tmpl.Spec.Tolerations) {
+		t.Errorf("migration Job tolerations %v, workload %v", job.Tolerations, tmpl.Spec.Tolerations)
 	}
 }
 
