@@ -70,3 +70,28 @@ func (b bins) check(o options) error {
 	}
 	return nil
 }
+
+// Check returns ErrMissingBinaries, naming the first missing file and how
+// to build it, when Start with opts would: for a caller to fail before it
+// prepares anything else.
+func Check(opts ...Option) error {
+	_, _, err := resolve(opts)
+	return err
+}
+
+// resolve applies opts and checks the binaries they need.
+func resolve(opts []Option) (options, bins, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.binDir == "" {
+		d, err := DefaultBinDir()
+		if err != nil {
+			return o, bins{}, err
+		}
+		o.binDir = d
+	}
+	b := bins{dir: o.binDir}
+	return o, b, b.check(o)
+}

@@ -113,22 +113,11 @@ type Cluster struct {
 // anything does not come up it stops what it started and returns why; the
 // logs stay in dir/logs.
 func Start(ctx context.Context, dir string, opts ...Option) (*Cluster, error) {
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.binDir == "" {
-		d, err := DefaultBinDir()
-		if err != nil {
-			return nil, err
-		}
-		o.binDir = d
-	}
-	b := bins{dir: o.binDir}
-	if err := b.check(o); err != nil {
+	o, b, err := resolve(opts)
+	if err != nil {
 		return nil, err
 	}
-	dir, err := filepath.Abs(dir)
+	dir, err = filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("start the cluster: %w", err)
 	}
@@ -382,7 +371,7 @@ func (c *Cluster) wait(ctx context.Context, what string, cond func(context.Conte
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: not after %s (%v): %w", what, time.Since(began).Round(time.Millisecond), ctx.Err(), err)
+			return fmt.Errorf("%s: not after %s (%w): %w", what, time.Since(began).Round(time.Millisecond), ctx.Err(), err)
 		case <-tick.C:
 		}
 	}

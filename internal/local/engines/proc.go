@@ -115,7 +115,7 @@ func (p *Process) LogTail(n int) string { return tail(p.Log, n) }
 
 // tail returns the last n lines of file.
 func tail(file string, n int) string {
-	b, err := os.ReadFile(file) // #nosec G304 G703 -- a log file this package created under the test's temporary directory
+	b, err := os.ReadFile(file) // #nosec G304 G703 -- a log file this package created under the cluster's directory
 	if err != nil {
 		return err.Error()
 	}
