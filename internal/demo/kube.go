@@ -128,10 +128,12 @@ func runKube(ctx context.Context, o Options) (Result, error) {
 	if o.Keep && o.Cluster == nil && s.c != nil && ctx.Err() == nil {
 		res.Kept = true
 		fmt.Fprintf(o.Out, "\nkept running (--keep): the cluster's processes are this smpctl's children and stop with it.\n"+
-			"  export KUBECONFIG=%s\n  kubectl get applications -n argocd; kubectl get rollouts,pods -n smp-prod\n"+
-			"  smpctl rollout status prod %s --kubeconfig %s\nstop with Ctrl-C (every process is stopped by its PID).\n",
-			s.c.Kubeconfig(), svcName, s.c.Kubeconfig())
+			"  smpctl rollout status prod %s --kubeconfig %s\n"+
+			"  export KUBECONFIG=%s; kubectl get applications -n argocd; kubectl get rollouts,pods -n smp-prod\n"+
+			"stop with Ctrl-C (every process is stopped by its PID).\n",
+			svcName, s.c.Kubeconfig(), s.c.Kubeconfig())
 		<-ctx.Done()
+		fmt.Fprintln(o.Out, "stopping the cluster, the registry and the git server")
 	}
 	return res, err
 }
