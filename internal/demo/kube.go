@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -67,8 +66,7 @@ var (
 type kubeStory struct {
 	o   Options
 	ws  string
-	log io.Writer
-	mu  sync.Mutex
+	log io.Writer // demo.log; the story writes it from one goroutine
 	// last is the output of the last command that failed, for the timeline.
 	last string
 
@@ -239,7 +237,7 @@ func (s *kubeStory) charts(ctx context.Context) (string, error) {
 	if _, err := os.Stat(filepath.Join(chart, "Chart.yaml")); err != nil {
 		return "", fmt.Errorf("no chart in %s: run from the repository root or pass --service-dir examples/order-svc", chart)
 	}
-	var digests []string
+	var versions []string
 	for _, b := range []kubeBuild{s.a, s.b, s.bad} {
 		// As CD publishes a chart per build: smpctl chart push --build.
 		var out struct {
@@ -253,9 +251,9 @@ func (s *kubeStory) charts(ctx context.Context) (string, error) {
 		if out.Version != b.chart || !strings.HasPrefix(out.Digest, "sha256:") {
 			return "", fmt.Errorf("chart push --build %s published %s %s, want version %s with a digest", b.tag, out.Version, out.Digest, b.chart)
 		}
-		digests = append(digests, out.Version)
+		versions = append(versions, out.Version)
 	}
-	return fmt.Sprintf("%s/%s: %s", s.chartRepo, svcName, strings.Join(digests, ", ")), nil
+	return fmt.Sprintf("%s/%s: %s", s.chartRepo, svcName, strings.Join(versions, ", ")), nil
 }
 
 func (s *kubeStory) gitopsInit(ctx context.Context) (string, error) {
@@ -579,8 +577,6 @@ func (s *kubeStory) rollbackB(ctx context.Context) (string, error) {
 // ---- commands ----
 
 func (s *kubeStory) logf(format string, args ...any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	fmt.Fprintf(s.log, format, args...)
 }
 
