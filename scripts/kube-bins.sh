@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# kube-bins.sh builds, once per machine, the real engines the cluster tests
-# run (internal/testkit/kubecluster, docs/kubernetes.md): etcd, the
-# Kubernetes control plane, KWOK, the Argo Rollouts controller and Argo CD,
-# from source through the Go module proxy, plus the files they need at run
-# time (KWOK's stage configs, the Rollouts and Argo CD CRDs). It prints the
-# directory that holds them.
+# kube-bins.sh builds, once per machine, the real engines that the cluster
+# tests and smpctl demo --engines kubernetes run (internal/local/engines,
+# docs/kubernetes.md): etcd, the Kubernetes control plane, KWOK, the Argo
+# Rollouts controller and Argo CD, from source through the Go module proxy,
+# plus the files they need at run time (KWOK's stage configs, the Rollouts
+# and Argo CD CRDs). It prints the directory that holds them.
 #
 #   scripts/kube-bins.sh              # build what is missing, print the directory
 #   scripts/kube-bins.sh --dir        # only print the directory

@@ -112,7 +112,8 @@ install() {
 	prometheus) apt_tool prometheus prometheus ;; # the server: local environments and the gate's tests
 	# etcd, the Kubernetes control plane, KWOK, Argo Rollouts and Argo CD,
 	# built from source once per machine into their own versioned cache
-	# (internal/testkit/kubecluster's tests run them; docs/kubernetes.md).
+	# (the cluster tests and smpctl demo --engines kubernetes run them;
+	# docs/kubernetes.md).
 	kube) "$(dirname "${BASH_SOURCE[0]}")/kube-bins.sh" >/dev/null ;;
 	services) services ;;
 	*) log "unknown tool $1"; return 2 ;;

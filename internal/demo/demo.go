@@ -8,6 +8,11 @@
 // bad release whose error rate rises, lets the metric gate fail, rolls back
 // and checks that prod serves the previous digest again.
 //
+// With Engines set to kubernetes the same story runs on the real engines
+// instead (kube.go): Kubernetes, Argo CD and Argo Rollouts on this machine,
+// smp-gitops served over HTTPS, charts in an OCI registry, each step
+// checked on the cluster's own objects.
+//
 // It prints a timeline with the duration of each step, and succeeds only
 // when every step's check passed. A step that cannot run says why and
 // fails; nothing is faked. Every command, with its output, is in the
@@ -31,12 +36,26 @@ import (
 
 	"github.com/smp/delivery/internal/local/cluster"
 	"github.com/smp/delivery/internal/local/daemon"
+	"github.com/smp/delivery/internal/local/engines"
 
 	"github.com/smp/delivery/internal/fault"
 )
 
+// The engines the story runs on (Options.Engines).
+const (
+	// EnginesLocal is the local runtime of smpctl local up: the default.
+	EnginesLocal = "local"
+	// EnginesKubernetes is the real engines: Kubernetes (KWOK for the
+	// kubelet), Argo CD and Argo Rollouts, as scripts/kube-bins.sh builds
+	// them (internal/local/engines).
+	EnginesKubernetes = "kubernetes"
+)
+
 // Options of a demo run.
 type Options struct {
+	// Engines is where the story runs: EnginesLocal (default) or
+	// EnginesKubernetes.
+	Engines string
 	// Smpctl is the smpctl executable the story's commands run with.
 	Smpctl string
 	// ServiceDir is the source of the service to ship (examples/order-svc).
@@ -45,7 +64,8 @@ type Options struct {
 	// folder. It must not exist or be empty.
 	Workspace string
 	// Keep leaves the local environment running (and the workspace) at the
-	// end, to poke at.
+	// end, to poke at. On the real engines, whose processes die with this
+	// one, Run then waits, the cluster up, until ctx ends (Ctrl-C).
 	Keep bool
 	// Env is the environment of every command; default os.Environ().
 	Env []string
@@ -53,6 +73,19 @@ type Options struct {
 	// as it starts (a terminal).
 	Out      io.Writer
 	Progress bool
+
+	// The story on the real engines (EnginesKubernetes) only:
+
+	// Main runs one smpctl command line in-process and returns its exit
+	// code; required.
+	Main func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+	// KubeBinDir is where scripts/kube-bins.sh built the engines; default
+	// engines.DefaultBinDir.
+	KubeBinDir string
+	// Cluster, when set, is a running cluster with Argo CD and Argo
+	// Rollouts to walk the story on instead of starting one (a test's); the
+	// demo leaves it running.
+	Cluster *engines.Cluster
 }
 
 // Step is one line of the timeline.
@@ -72,6 +105,8 @@ type Result struct {
 	OK        bool          `json:"ok"`
 	Kept      bool          `json:"kept"`
 	Control   string        `json:"control,omitempty"`
+	// Kubeconfig is the cluster's, on the real engines.
+	Kubeconfig string `json:"kubeconfig,omitempty"`
 }
 
 // ErrStepFailed is returned when a step's check failed.
@@ -100,37 +135,29 @@ type built struct {
 	commit, version, digest, shaTag string
 }
 
-// Run runs the story and returns the timeline.
+// Run runs the story on the engines o.Engines names and returns the
+// timeline.
 func Run(ctx context.Context, o Options) (Result, error) {
+	switch o.Engines {
+	case "", EnginesLocal:
+		return runLocal(ctx, o)
+	case EnginesKubernetes:
+		return runKube(ctx, o)
+	}
+	return Result{}, fault.Inputf("Engines", "%q: use %s or %s", o.Engines, EnginesLocal, EnginesKubernetes)
+}
+
+// runLocal runs the story on the local runtime (smpctl local up).
+func runLocal(ctx context.Context, o Options) (Result, error) {
 	if o.Env == nil {
 		o.Env = os.Environ()
 	}
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
-	res := Result{}
-	if o.Workspace == "" {
-		ws, err := os.MkdirTemp("", "smp-demo-")
-		if err != nil {
-			return res, err
-		}
-		o.Workspace = ws
-	} else if entries, err := os.ReadDir(o.Workspace); err == nil && len(entries) > 0 {
-		return res, fmt.Errorf("workspace %s is not empty: the demo starts fresh (give a new folder)", o.Workspace)
-	}
-	ws, err := filepath.Abs(o.Workspace)
+	ws, logf, err := newWorkspace(&o)
 	if err != nil {
-		return res, err
-	}
-	if err := os.MkdirAll(ws, 0o755); err != nil {
-		return res, err
-	}
-	res.Workspace = ws
-	logf, err := os.Create(filepath.Join(ws, "demo.log"))
-	if err != nil {
-		return res, err
+		return Result{}, err
 	}
 	defer logf.Close()
+	res := Result{Workspace: ws}
 	s := &story{
 		o:      o,
 		r:      &runner{exe: o.Smpctl, env: append(o.Env, "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=dev", "GIT_AUTHOR_EMAIL=dev@smp.vn", "GIT_COMMITTER_NAME=dev", "GIT_COMMITTER_EMAIL=dev@smp.vn"), ws: ws, log: logf},
@@ -139,38 +166,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		svc:    filepath.Join(ws, svcName),
 	}
 	fmt.Fprintf(o.Out, "SMP delivery demo in %s (every command and its output: demo.log)\n\n", ws)
-	steps := s.steps()
 	start := time.Now()
-	failed := false
-	for _, st := range steps {
-		if failed || ctx.Err() != nil {
-			res.Steps = append(res.Steps, Step{Name: st.name, Skipped: true, Detail: "not run: an earlier step failed"})
-			continue
-		}
-		if o.Progress {
-			fmt.Fprintf(o.Out, "  …   %-34s", st.name)
-		}
-		t0 := time.Now()
-		s.r.last = ""
-		detail, err := st.run(ctx)
-		step := Step{Name: st.name, Detail: detail, Duration: time.Since(t0), OK: err == nil}
-		if err != nil {
-			step.Detail = err.Error()
-			failed = true
-		}
-		res.Steps = append(res.Steps, step)
-		if o.Progress {
-			fmt.Fprint(o.Out, "\r")
-		}
-		printStep(o.Out, step)
-		if err != nil && s.r.last != "" {
-			for _, l := range strings.Split(tail(s.r.last, 1200), "\n") {
-				fmt.Fprintf(o.Out, "        │ %s\n", l)
-			}
-		}
-	}
+	res.Steps = walk(ctx, o, s.steps(), &s.r.last)
 	res.Duration = time.Since(start)
-	res.OK = !failed && ctx.Err() == nil
+	res.OK = passed(ctx, res.Steps)
 	res.Control = s.state.Control
 	if o.Keep && s.state.PID != 0 {
 		res.Kept = true
@@ -180,11 +179,96 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			fmt.Fprintf(o.Out, "\nlocal down: %v\n", err)
 		}
 	}
-	verdict := fmt.Sprintf("all %d steps passed", len(res.Steps))
-	if !res.OK {
-		verdict = "FAILED"
+	return verdict(ctx, o, res)
+}
+
+// newWorkspace makes o.Workspace (a new temporary folder when it is empty),
+// which must not exist or be empty, and creates its demo.log. It fills the
+// defaults of o.Out.
+func newWorkspace(o *Options) (string, *os.File, error) {
+	if o.Out == nil {
+		o.Out = io.Discard
 	}
-	fmt.Fprintf(o.Out, "\ndemo: %s in %s\n", verdict, res.Duration.Round(100*time.Millisecond))
+	if o.Workspace == "" {
+		ws, err := os.MkdirTemp("", "smp-demo-")
+		if err != nil {
+			return "", nil, err
+		}
+		o.Workspace = ws
+	} else if entries, err := os.ReadDir(o.Workspace); err == nil && len(entries) > 0 {
+		return "", nil, fmt.Errorf("workspace %s is not empty: the demo starts fresh (give a new folder)", o.Workspace)
+	}
+	ws, err := filepath.Abs(o.Workspace)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := os.MkdirAll(ws, 0o755); err != nil {
+		return "", nil, err
+	}
+	logf, err := os.Create(filepath.Join(ws, "demo.log"))
+	if err != nil {
+		return "", nil, err
+	}
+	return ws, logf, nil
+}
+
+// walk runs the steps in order and prints each on the timeline; after a
+// failed step the rest are skipped. *last is the output of the command
+// that failed, if any (the runner sets it), shown under a failed step.
+func walk(ctx context.Context, o Options, steps []stepFunc, last *string) []Step {
+	var out []Step
+	failed := false
+	for _, st := range steps {
+		if failed || ctx.Err() != nil {
+			out = append(out, Step{Name: st.name, Skipped: true, Detail: "not run: an earlier step failed"})
+			continue
+		}
+		if o.Progress {
+			fmt.Fprintf(o.Out, "  …   %-34s", st.name)
+		}
+		t0 := time.Now()
+		*last = ""
+		detail, err := st.run(ctx)
+		step := Step{Name: st.name, Detail: detail, Duration: time.Since(t0), OK: err == nil}
+		if err != nil {
+			step.Detail = err.Error()
+			failed = true
+		}
+		out = append(out, step)
+		if o.Progress {
+			fmt.Fprint(o.Out, "\r")
+		}
+		printStep(o.Out, step)
+		if err != nil && *last != "" {
+			for _, l := range strings.Split(tail(*last, 1200), "\n") {
+				fmt.Fprintf(o.Out, "        │ %s\n", l)
+			}
+		}
+	}
+	return out
+}
+
+// passed reports whether every step ran and passed.
+func passed(ctx context.Context, steps []Step) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	for _, st := range steps {
+		if !st.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// verdict prints the last line of the timeline and returns res with the
+// error a failed run ends with.
+func verdict(ctx context.Context, o Options, res Result) (Result, error) {
+	v := fmt.Sprintf("all %d steps passed", len(res.Steps))
+	if !res.OK {
+		v = "FAILED"
+	}
+	fmt.Fprintf(o.Out, "\ndemo: %s in %s\n", v, res.Duration.Round(100*time.Millisecond))
 	if !res.OK {
 		if ctx.Err() != nil {
 			return res, ctx.Err()

@@ -1,445 +1,112 @@
 // Package kubecluster gives a test a real Kubernetes cluster of its own in
-// seconds: etcd, kube-apiserver, kube-controller-manager and kube-scheduler
-// (Kubernetes v1.34.4), with KWOK standing in for the kubelet (nodes and
-// pods are data that KWOK moves through their stages: pods become Running
-// and Ready, Job pods Succeed; no container ever runs), and on request the
-// Argo Rollouts controller and Argo CD. The binaries are the pinned,
-// source-built ones scripts/kube-bins.sh caches once per machine
-// (docs/kubernetes.md); a test fails, saying how to build them, when they
-// are missing.
-//
-// Each cluster is fresh: its own CA and credentials, etcd data and ports,
-// all under the test's temporary directory, and every process it started is
-// killed by its PID when the test ends. Components that can only bind
-// 0.0.0.0 or fixed ports run in a network namespace the cluster makes (see
-// sandbox), so a test only ever sends traffic to 127.0.0.0/8 or into that
-// namespace, and parallel tests never collide on a port.
+// seconds: the engines of internal/local/engines (etcd, the Kubernetes
+// control plane, KWOK for the kubelet, and on request Argo Rollouts and
+// Argo CD), started in the test's temporary directory, with the test's
+// deadline bounding every wait, and stopped by PID when the test ends.
 //
 //	c := kubecluster.Start(t, kubecluster.WithRollouts())
 //	cs := kubernetes.NewForConfigOrDie(c.RESTConfig())
 //
-// Waits are bounded by the test's own deadline (testctx), never by a fixed
-// timeout, and a component that exits fails the wait at once with the end of
-// its log. On failure every component's log is printed.
+// The binaries come from $SMP_KUBE_BINS or where scripts/kube-bins.sh
+// builds them; a test fails, saying how to build them, when they are
+// missing. On failure every component's log is printed.
 package kubecluster
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
+	"strings"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
+	"github.com/smp/delivery/internal/local/engines"
 	"github.com/smp/delivery/internal/testkit/proctest"
 	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 // NodeName is the fake node every cluster has; KWOK keeps it Ready.
-const NodeName = "kwok-node-0"
+const NodeName = engines.NodeName
 
 // ArgoCDNamespace is where Argo CD's components look for their
 // configuration and Applications.
-const ArgoCDNamespace = "argocd"
+const ArgoCDNamespace = engines.ArgoCDNamespace
+
+// FieldManager is the field manager of every write Cluster.Apply makes.
+const FieldManager = engines.FieldManager
+
+// CacheName names the directory scripts/kube-bins.sh builds into.
+const CacheName = engines.CacheName
+
+// Cluster is a running cluster (see engines.Cluster).
+type Cluster = engines.Cluster
+
+// Process is one process of a cluster.
+type Process = engines.Process
 
 // Option changes what Start starts.
-type Option func(*options)
+type Option = engines.Option
 
-type options struct {
-	rollouts, argoCD, argoCDCRDs bool
-}
+// WithRollouts also starts the Argo Rollouts controller (engines.WithRollouts).
+func WithRollouts() Option { return engines.WithRollouts() }
 
-// WithRollouts also starts the Argo Rollouts controller, after applying
-// its five CRDs (Rollout, AnalysisRun, AnalysisTemplate,
-// ClusterAnalysisTemplate, Experiment: without all of them it never syncs).
-// Off by default.
-func WithRollouts() Option { return func(o *options) { o.rollouts = true } }
+// WithArgoCD also starts Argo CD (engines.WithArgoCD).
+func WithArgoCD() Option { return engines.WithArgoCD() }
 
-// WithArgoCD also starts Argo CD's application controller, repository
-// server and ApplicationSet controller in namespace argocd, with their CRDs
-// and a Redis of their own (Debian's redis-server on a free loopback port).
-// Off by default.
-func WithArgoCD() Option { return func(o *options) { o.argoCD = true } }
+// WithArgoCDCRDs applies Argo CD's CRDs without starting it
+// (engines.WithArgoCDCRDs).
+func WithArgoCDCRDs() Option { return engines.WithArgoCDCRDs() }
 
-// WithArgoCDCRDs applies Argo CD's CRDs and makes its namespace without
-// starting Argo CD: for a test that writes Applications itself (a reader of
-// their status). Off by default; WithArgoCD implies it.
-func WithArgoCDCRDs() Option { return func(o *options) { o.argoCDCRDs = true } }
+// DefaultBinDir is where scripts/kube-bins.sh puts the binaries when
+// SMP_KUBE_BINS is not set.
+func DefaultBinDir() (string, error) { return engines.DefaultBinDir() }
 
-// Cluster is a running cluster. Its methods are safe for concurrent use.
-type Cluster struct {
-	dir        string
-	bins       bins
-	pki        *pki
-	kubeconfig string
-	rest       *rest.Config
-	apiPort    int
-	procs      []*Process
-	sb         *sandbox
-	upIn       time.Duration
-	// life ends when the cluster stops: the processes' context.
-	life context.Context
-	end  context.CancelFunc
-}
-
-// Start starts a cluster for t and waits until its node is Ready and the
-// default ServiceAccount exists (pods can be created), then, as the
-// options say, until Argo Rollouts and Argo CD answer their health checks.
-// It fails t if anything does not come up; the cluster stops when t ends.
+// Start starts a cluster for t in a temporary directory and waits until it
+// is up (engines.Start), within t's deadline. It fails t if anything does
+// not come up; the cluster stops when t ends, and when t failed every
+// component's log is printed.
 func Start(t testing.TB, opts ...Option) *Cluster {
 	t.Helper()
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
-	dir, err := binDir()
+	bin, err := engines.BinDirFromEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := bins{dir: dir}
-	if err := b.check(o); err != nil {
+	dir := t.TempDir()
+	// The net under the PIDs: nothing should still run from dir once the
+	// cluster stopped, and a cluster that failed to start stopped itself.
+	t.Cleanup(func() { proctest.KillUnder(dir) })
+	c, err := engines.Start(testctx.New(t), dir, append([]Option{engines.WithBinDir(bin)}, opts...)...)
+	if err != nil {
+		logTails(t, dir)
 		t.Fatalf("kubecluster: %v", err)
 	}
-	c := &Cluster{dir: t.TempDir(), bins: b}
-	c.life, c.end = context.WithCancel(context.Background())
-	t.Cleanup(func() { c.stop(t) })
-	ctx := testctx.New(t)
-	began := time.Now()
-	if err := c.startControlPlane(ctx); err != nil {
-		t.Fatalf("kubecluster: %v", err)
-	}
-	c.upIn = time.Since(began)
-	t.Logf("kubecluster: up in %s (node Ready, default ServiceAccount); kubeconfig %s", c.upIn.Round(time.Millisecond), c.kubeconfig)
-	if o.rollouts {
-		if err := c.startRollouts(ctx); err != nil {
-			t.Fatalf("kubecluster: Argo Rollouts: %v", err)
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("kubecluster: %v", err)
 		}
-	}
-	switch {
-	case o.argoCD:
-		if err := c.startArgoCD(ctx); err != nil {
-			t.Fatalf("kubecluster: Argo CD: %v", err)
+		if t.Failed() {
+			for _, p := range c.Processes() {
+				t.Logf("kubecluster: %s (pid %d) log, the last 200 lines:\n%s", p.Name, p.PID, p.LogTail(200))
+			}
 		}
-	case o.argoCDCRDs:
-		if err := c.applyArgoCDCRDs(ctx); err != nil {
-			t.Fatalf("kubecluster: Argo CD's CRDs: %v", err)
-		}
-	}
+	})
+	t.Logf("kubecluster: up in %s (node Ready, default ServiceAccount); kubeconfig %s", c.UpIn().Round(time.Millisecond), c.Kubeconfig())
 	return c
 }
 
-// Kubeconfig is the path of a kubeconfig file with cluster-admin
-// credentials (group system:masters).
-func (c *Cluster) Kubeconfig() string { return c.kubeconfig }
-
-// RESTConfig returns a copy of the admin client configuration.
-func (c *Cluster) RESTConfig() *rest.Config { return rest.CopyConfig(c.rest) }
-
-// UpIn is how long the control plane took to come up (node Ready, default
-// ServiceAccount), credentials included.
-func (c *Cluster) UpIn() time.Duration { return c.upIn }
-
-// Processes lists the cluster's processes in the order they started.
-func (c *Cluster) Processes() []*Process { return append([]*Process(nil), c.procs...) }
-
-// SandboxHTTPClient returns an HTTP client whose connections are made from
-// inside the cluster's network namespace: http://127.0.0.1:8090 is then
-// the Rollouts controller's health port, not this machine's. It returns an
-// error when no component runs in a namespace.
-func (c *Cluster) SandboxHTTPClient() (*http.Client, error) {
-	if c.sb == nil {
-		return nil, errors.New("this cluster has no network namespace (start it WithRollouts or WithArgoCD)")
-	}
-	return &http.Client{Transport: &http.Transport{DialContext: c.sb.dial, DisableKeepAlives: true}}, nil
-}
-
-func (c *Cluster) startControlPlane(ctx context.Context) error {
-	var err error
-	if c.pki, err = newPKI(c.dir); err != nil {
-		return err
-	}
-	etcdPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	peerPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	if c.apiPort, err = freePort(); err != nil {
-		return err
-	}
-	kwokPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	if err := c.writeKubeconfig(); err != nil {
-		return err
-	}
-
-	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdPort)
-	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
-	etcd, err := c.start(nil, "etcd", nil, c.bins.bin("etcd"),
-		"--name=default", "--data-dir="+filepath.Join(c.dir, "etcd"),
-		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
-		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
-		"--initial-cluster=default="+peerURL, "--unsafe-no-fsync", "--log-level=warn")
-	if err != nil {
-		return err
-	}
-	if err := c.wait(ctx, "etcd healthy", func(ctx context.Context) error {
-		return httpOK(ctx, http.DefaultClient, etcdURL+"/health")
-	}, etcd); err != nil {
-		return err
-	}
-
-	api, err := c.start(nil, "kube-apiserver", nil, c.bins.bin("kube-apiserver"),
-		"--etcd-servers="+etcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(c.apiPort),
-		"--cert-dir="+filepath.Join(c.dir, "apiserver"),
-		"--tls-cert-file="+c.pki.ServingCert, "--tls-private-key-file="+c.pki.ServingKey,
-		"--client-ca-file="+c.pki.CACert,
-		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+c.pki.SAPub, "--service-account-signing-key-file="+c.pki.SAKey,
-		"--service-cluster-ip-range=10.96.0.0/12", "--authorization-mode=Node,RBAC",
-		"--endpoint-reconciler-type=none", "--allow-privileged=true", "--profiling=false")
-	if err != nil {
-		return err
-	}
-	cs, err := kubernetes.NewForConfig(c.rest)
-	if err != nil {
-		return fmt.Errorf("client: %w", err)
-	}
-	if err := c.wait(ctx, "kube-apiserver ready (/readyz)", func(ctx context.Context) error {
-		return cs.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
-	}, api); err != nil {
-		return err
-	}
-
-	kcm, err := c.start(nil, "kube-controller-manager", nil, c.bins.bin("kube-controller-manager"),
-		"--kubeconfig="+c.kubeconfig, "--bind-address=127.0.0.1", "--secure-port=0", "--leader-elect=false",
-		"--controllers=*,-nodeipam", "--service-account-private-key-file="+c.pki.SAKey,
-		"--root-ca-file="+c.pki.CACert, "--use-service-account-credentials=false", "--profiling=false")
-	if err != nil {
-		return err
-	}
-	sched, err := c.start(nil, "kube-scheduler", nil, c.bins.bin("kube-scheduler"),
-		"--kubeconfig="+c.kubeconfig, "--secure-port=0", "--leader-elect=false", "--profiling=false")
-	if err != nil {
-		return err
-	}
-	stages, err := filepath.Glob(filepath.Join(c.bins.stages(), "*.yaml"))
-	if err != nil {
-		return fmt.Errorf("KWOK stage configs: %w", err)
-	}
-	if len(stages) == 0 {
-		return fmt.Errorf("no KWOK stage configs in %s (run scripts/tools.sh kube)", c.bins.stages())
-	}
-	kwokArgs := []string{"--kubeconfig=" + c.kubeconfig, "--manage-all-nodes=false",
-		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-		// The node-heartbeat-with-lease stage updates the node's status
-		// rarely and counts on its Lease: without one, the node lifecycle
-		// controller sees no heartbeat for 40s, calls the node not ready and
-		// marks every pod on it NotReady, for good.
-		"--node-lease-duration-seconds=40",
-		// Its port-forward/exec/logs server, on loopback (it would bind
-		// 0.0.0.0:<node port> by itself).
-		"--server-address=127.0.0.1:" + strconv.Itoa(kwokPort)}
-	for _, s := range stages {
-		kwokArgs = append(kwokArgs, "--config="+s)
-	}
-	kwok, err := c.start(nil, "kwok", nil, c.bins.bin("kwok"), kwokArgs...)
-	if err != nil {
-		return err
-	}
-
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{
-		Name:        NodeName,
-		Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
-		Labels: map[string]string{"kubernetes.io/hostname": NodeName, "kubernetes.io/os": "linux",
-			"kubernetes.io/arch": "amd64", "type": "kwok"},
-	}}
-	if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create node %s: %w", NodeName, err)
-	}
-	return c.wait(ctx, "node "+NodeName+" Ready and the default ServiceAccount", func(ctx context.Context) error {
-		n, err := cs.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
+// logTails logs the end of every component log in dir/logs: a cluster
+// that did not come up has stopped itself, and its logs say why.
+func logTails(t testing.TB, dir string) {
+	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(dir, "logs", "*.log"))
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
 		if err != nil {
-			return err
+			continue
 		}
-		if !nodeReady(n) {
-			return fmt.Errorf("node %s not Ready yet", NodeName)
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		if len(lines) > 200 {
+			lines = lines[len(lines)-200:]
 		}
-		_, err = cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
-		return err
-	}, etcd, api, kcm, sched, kwok)
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
+		t.Logf("kubecluster: %s, the last 200 lines:\n%s", filepath.Base(l), strings.Join(lines, "\n"))
 	}
-	return false
-}
-
-// writeKubeconfig writes the admin kubeconfig (credentials inline, so it
-// works from any directory and namespace) and builds the REST config from
-// it.
-func (c *Cluster) writeKubeconfig() error {
-	c.kubeconfig = filepath.Join(c.dir, "kubeconfig")
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["kubecluster"] = &clientcmdapi.Cluster{
-		Server:                   "https://127.0.0.1:" + strconv.Itoa(c.apiPort),
-		CertificateAuthorityData: c.pki.caPEM,
-	}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{
-		ClientCertificateData: c.pki.adminCertPEM, ClientKeyData: c.pki.adminKeyPEM,
-	}
-	cfg.Contexts["kubecluster"] = &clientcmdapi.Context{Cluster: "kubecluster", AuthInfo: "admin", Namespace: "default"}
-	cfg.CurrentContext = "kubecluster"
-	if err := clientcmd.WriteToFile(*cfg, c.kubeconfig); err != nil {
-		return fmt.Errorf("write kubeconfig: %w", err)
-	}
-	rc, err := clientcmd.NewDefaultClientConfig(*cfg, nil).ClientConfig()
-	if err != nil {
-		return fmt.Errorf("kubeconfig: %w", err)
-	}
-	// The default 5/10 per second makes a test that applies a chart wait on
-	// its own client.
-	rc.QPS, rc.Burst = 200, 400
-	c.rest = rc
-	return nil
-}
-
-// start starts a component (in the sandbox when sb is not nil) and
-// records it for stop.
-func (c *Cluster) start(sb *sandbox, name string, env []string, bin string, args ...string) (*Process, error) {
-	p, err := startProcess(c.life, c.dir, sb, name, env, bin, args...)
-	if err != nil {
-		return nil, err
-	}
-	c.procs = append(c.procs, p)
-	return p, nil
-}
-
-// wait polls cond until it returns nil. It fails at once when one of
-// watch exits, and when ctx (the test's deadline) ends, with cond's last
-// error.
-func (c *Cluster) wait(ctx context.Context, what string, cond func(context.Context) error, watch ...*Process) error {
-	began := time.Now()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond(ctx)
-		if err == nil {
-			return nil
-		}
-		for _, p := range watch {
-			if exit := p.exited(); exit != nil {
-				return fmt.Errorf("waiting for %s: %w", what, exit)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: not after %s (the test's deadline): %w", what, time.Since(began).Round(time.Millisecond), err)
-		case <-tick.C:
-		}
-	}
-}
-
-// stop kills every process by its PID, newest first, then anything still
-// running from the cluster's directory (proctest.KillUnder: nothing should
-// be, it is the net under the PIDs), and prints every log when t failed.
-func (c *Cluster) stop(t testing.TB) {
-	for i := len(c.procs) - 1; i >= 0; i-- {
-		c.procs[i].stop()
-	}
-	c.end()
-	proctest.KillUnder(c.dir)
-	if c.sb != nil {
-		if err := c.sb.close(); err != nil {
-			t.Errorf("kubecluster: close the network namespace: %v", err)
-		}
-	}
-	if t.Failed() {
-		for _, p := range c.procs {
-			t.Logf("kubecluster: %s (pid %d) log, the last 200 lines:\n%s", p.Name, p.PID, tail(p.Log, 200))
-		}
-	}
-}
-
-// httpOK GETs url and returns an error unless it answers 200.
-func httpOK(ctx context.Context, client *http.Client, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return nil
-}
-
-// ensureSandbox makes the cluster's network namespace on first use, with
-// the apiserver bridged into it.
-func (c *Cluster) ensureSandbox() (*sandbox, error) {
-	if c.sb != nil {
-		return c.sb, nil
-	}
-	sb, err := newSandbox()
-	if err != nil {
-		return nil, err
-	}
-	c.sb = sb
-	if err := sb.bridge(c.apiPort); err != nil {
-		return nil, err
-	}
-	return sb, nil
-}
-
-// ensureNamespace creates namespace ns unless it exists.
-func ensureNamespace(ctx context.Context, cs kubernetes.Interface, ns string) error {
-	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create namespace %s: %w", ns, err)
-	}
-	return nil
-}
-
-// readDir returns the contents of every YAML file in dir, in name order.
-func readDir(dir string) ([]byte, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", dir, err)
-	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("no YAML files in %s (run scripts/tools.sh kube)", dir)
-	}
-	var out []byte
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(append(out, "\n---\n"...), b...)
-	}
-	return out, nil
 }

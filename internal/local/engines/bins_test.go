@@ -1,8 +1,9 @@
-package kubecluster
+package engines
 
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -28,9 +29,9 @@ func TestDefaultBinDirIsWhereKubeBinsBuilds(t *testing.T) {
 
 func TestMissingBinariesNameTheCommandThatBuildsThem(t *testing.T) {
 	t.Parallel()
-	err := bins{dir: t.TempDir()}.check(options{rollouts: true})
-	if err == nil || !strings.Contains(err.Error(), "scripts/tools.sh kube") {
-		t.Fatalf("check in an empty directory = %v, want an error that says to run scripts/tools.sh kube", err)
+	_, err := Start(t.Context(), t.TempDir(), WithBinDir(t.TempDir()), WithRollouts())
+	if !errors.Is(err, ErrMissingBinaries) || !strings.Contains(err.Error(), "run scripts/kube-bins.sh") {
+		t.Fatalf("Start with an empty binary directory = %v, want ErrMissingBinaries saying to run scripts/kube-bins.sh", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package kubecluster
+package engines
 
 import (
 	"bufio"
@@ -94,8 +94,9 @@ func startProcess(life context.Context, dir string, sb *sandbox, name string, en
 	if sb != nil {
 		err = sb.start(p.cmd)
 	} else {
-		// Killed by the kernel if the test process dies without its cleanups
-		// (a timeout's panic): no cluster outlives its test.
+		// Killed by the kernel if this process dies without stopping the
+		// cluster (a test's timeout panic, a SIGKILL): no cluster outlives
+		// its owner.
 		err = childproc.Start(p.cmd)
 	}
 	if err != nil {
@@ -109,9 +110,12 @@ func startProcess(life context.Context, dir string, sb *sandbox, name string, en
 	return p, nil
 }
 
+// LogTail returns the last n lines of the process's log.
+func (p *Process) LogTail(n int) string { return tail(p.Log, n) }
+
 // tail returns the last n lines of file.
 func tail(file string, n int) string {
-	b, err := os.ReadFile(file) // #nosec G304 G703 -- a log file this package created under the test's temporary directory
+	b, err := os.ReadFile(file) // #nosec G304 G703 -- a log file this package created under the cluster's directory
 	if err != nil {
 		return err.Error()
 	}
@@ -128,7 +132,7 @@ var (
 )
 
 // freePort returns a 127.0.0.1 port nobody listens on, never the same one
-// twice in this process: parallel clusters in one test binary cannot pick
+// twice in this process: parallel clusters in one process (a test binary) cannot pick
 // the same port between its check and a component's bind. Another process
 // could still take it in that window; the kernel hands ephemeral ports out
 // in turn, which makes that unlikely, and the component's exit would say so.

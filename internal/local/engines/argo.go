@@ -1,4 +1,4 @@
-package kubecluster
+package engines
 
 import (
 	"context"
@@ -123,7 +123,7 @@ func (c *Cluster) startArgoCD(ctx context.Context) error {
 	}
 
 	// Everything Argo CD would read or write under /app/config and /tmp goes
-	// to the test's directory: parallel clusters must not share the
+	// to the cluster's directory: parallel clusters must not share the
 	// repository server's askpass socket or its checkouts.
 	env := []string{
 		"TMPDIR=" + filepath.Join(dir, "tmp"),

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package kubecluster
+package engines
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package kubecluster
+package engines
 
 import (
 	"bytes"

@@ -1,6 +1,7 @@
-package kubecluster
+package engines
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,8 +26,10 @@ func DefaultBinDir() (string, error) {
 	return filepath.Join(cache, "smp-delivery", "kube", CacheName), nil
 }
 
-// binDir is $SMP_KUBE_BINS, or DefaultBinDir.
-func binDir() (string, error) {
+// BinDirFromEnv is $SMP_KUBE_BINS, or DefaultBinDir: where
+// scripts/kube-bins.sh builds. It is for the edges (the CLI, the test
+// wrapper) to pass to WithBinDir.
+func BinDirFromEnv() (string, error) {
 	if d := os.Getenv("SMP_KUBE_BINS"); d != "" {
 		return d, nil
 	}
@@ -39,6 +42,10 @@ type bins struct{ dir string }
 func (b bins) bin(name string) string   { return filepath.Join(b.dir, "bin", name) }
 func (b bins) stages() string           { return filepath.Join(b.dir, "kwok-stages") }
 func (b bins) crds(group string) string { return filepath.Join(b.dir, "crds", group) }
+
+// ErrMissingBinaries is returned by Start when a binary or a file it needs
+// is not where scripts/kube-bins.sh puts it.
+var ErrMissingBinaries = errors.New("the Kubernetes engines are not built")
 
 // check returns an error naming the first missing file among what the
 // options need, and the fix.
@@ -56,10 +63,35 @@ func (b bins) check(o options) error {
 	}
 	for _, f := range need {
 		if _, err := os.Stat(f); err != nil {
-			return fmt.Errorf("%s is missing (the binaries are in %s): run scripts/tools.sh kube, "+
-				"which builds the pinned Kubernetes, KWOK, Argo Rollouts, Argo CD and helm once per machine "+
-				"(20-30 minutes cold on 2 cores), or point SMP_KUBE_BINS at a directory it built", f, b.dir)
+			return fmt.Errorf("%w: %s is missing: run scripts/kube-bins.sh (scripts/tools.sh kube runs it), "+
+				"which builds the pinned Kubernetes, KWOK, Argo Rollouts, Argo CD and helm into %s once per machine "+
+				"(20-30 minutes cold on 2 cores), or point SMP_KUBE_BINS at a directory it built", ErrMissingBinaries, f, b.dir)
 		}
 	}
 	return nil
+}
+
+// Check returns ErrMissingBinaries, naming the first missing file and how
+// to build it, when Start with opts would: for a caller to fail before it
+// prepares anything else.
+func Check(opts ...Option) error {
+	_, _, err := resolve(opts)
+	return err
+}
+
+// resolve applies opts and checks the binaries they need.
+func resolve(opts []Option) (options, bins, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.binDir == "" {
+		d, err := DefaultBinDir()
+		if err != nil {
+			return o, bins{}, err
+		}
+		o.binDir = d
+	}
+	b := bins{dir: o.binDir}
+	return o, b, b.check(o)
 }

@@ -1,4 +1,4 @@
-package kubecluster
+package engines
 
 import (
 	"context"
@@ -32,7 +32,7 @@ import (
 // repository server) is a listener this process opened inside the sandbox,
 // on the same port number, whose connections a goroutine forwards to the
 // host port: the components' kubeconfig and flags name 127.0.0.1:<port> as
-// anyone else's do, and nothing is left behind when the test process ends.
+// anyone else's do, and nothing is left behind when this process ends.
 // Each locked thread is never unlocked, so the Go runtime discards it
 // instead of reusing a thread that sits in another namespace (the main
 // thread, which cannot end, it parks for good: /proc/self/ns/net may then
@@ -56,7 +56,7 @@ func newSandbox() (*sandbox, error) {
 	go func() {
 		runtime.LockOSThread() // never unlocked: see sandbox
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("unshare the network namespace (tests that run Argo components need root): %w", err)}
+			ch <- result{err: fmt.Errorf("unshare the network namespace (Argo Rollouts and Argo CD need root: they run in a network namespace of their own): %w", err)}
 			return
 		}
 		f, err := os.Open("/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/ns/net")
@@ -115,7 +115,7 @@ func (s *sandbox) inside(f func() error) error {
 
 // start starts cmd inside the sandbox. nsenter enters the namespace (passed
 // as an inherited descriptor) and execs the command, so the child can be
-// forked by childproc's long-lived thread: it then dies with the test
+// forked by childproc's long-lived thread: it then dies with this
 // process however that ends, a timeout's panic included (a thread locked into
 // the namespace would end, and with it a parent-death signal's trigger).
 func (s *sandbox) start(cmd *exec.Cmd) error {

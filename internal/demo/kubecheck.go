@@ -1,0 +1,364 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/smp/delivery/internal/kube"
+	"github.com/smp/delivery/internal/local/engines"
+)
+
+// The checks of the story on the real engines: each reads the cluster's
+// own objects (Applications, Deployments, the Rollout, Services,
+// ReplicaSets, Jobs), never smpctl's account of them alone.
+
+// hashLabel is the label Argo Rollouts puts on a Rollout's pods and adds to
+// its Services' selectors.
+const hashLabel = "rollouts-pod-template-hash"
+
+// eventually polls cond every 200ms until it returns nil, for at most
+// kubeWait and while ctx lasts; it then fails with cond's last error.
+func eventually(ctx context.Context, what string, cond func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, kubeWait)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		err := cond(ctx)
+		if err == nil {
+			return nil
+		}
+		// A call cut short by the deadline says nothing: keep the error
+		// before it.
+		if last == nil || !errors.Is(err, context.DeadlineExceeded) {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: not within %s: %w", what, kubeWait, last)
+		case <-tick.C:
+		}
+	}
+}
+
+func nodeReady(conds []corev1.NodeCondition) bool {
+	for _, c := range conds {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func (s *kubeStory) app(ctx context.Context, env string) (*unstructured.Unstructured, error) {
+	u, err := s.dyn.Resource(kube.ApplicationResource).Namespace(engines.ArgoCDNamespace).Get(ctx, kube.AppName(env, svcName), metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("get Application %s: %w", kube.AppName(env, svcName), err)
+	}
+	return u, nil
+}
+
+// eventuallyApp waits until the Application of env satisfies cond, and
+// fails with its status conditions.
+func (s *kubeStory) eventuallyApp(ctx context.Context, env, what string, cond func(*unstructured.Unstructured) error) error {
+	return eventually(ctx, kube.AppName(env, svcName)+": "+what, func(ctx context.Context) error {
+		u, err := s.app(ctx, env)
+		if err != nil {
+			return err
+		}
+		if err := cond(u); err != nil {
+			return fmt.Errorf("%w; conditions %v", err, appConditions(u))
+		}
+		return nil
+	})
+}
+
+func appConditions(u *unstructured.Unstructured) []string {
+	var out []string
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		out = append(out, fmt.Sprintf("%v: %v", m["type"], m["message"]))
+	}
+	if msg, _, _ := unstructured.NestedString(u.Object, "status", "operationState", "message"); msg != "" {
+		out = append(out, "operation: "+msg)
+	}
+	return out
+}
+
+// waitSyncedHealthy waits until the Application of env is Synced and
+// Healthy on the head of smp-gitops, and returns how long that took.
+func (s *kubeStory) waitSyncedHealthy(ctx context.Context, env string) (time.Duration, error) {
+	began := time.Now()
+	head, err := s.runGit(ctx, s.remote, "rev-parse", "main")
+	if err != nil {
+		return 0, err
+	}
+	err = s.eventuallyApp(ctx, env, "Synced and Healthy at "+short(head), func(u *unstructured.Unstructured) error {
+		sync, _, _ := unstructured.NestedString(u.Object, "status", "sync", "status")
+		health, _, _ := unstructured.NestedString(u.Object, "status", "health", "status")
+		revs, _, _ := unstructured.NestedStringSlice(u.Object, "status", "sync", "revisions")
+		if sync != "Synced" || health != "Healthy" || !slices.Contains(revs, head) {
+			return fmt.Errorf("%s, %s at %v, want Synced and Healthy at %s", sync, health, revs, head)
+		}
+		return nil
+	})
+	return time.Since(began).Round(100 * time.Millisecond), err
+}
+
+// checkSources checks what the ApplicationSet generated: the chart from
+// the chart repository at the pinned version, the values from smp-gitops.
+func checkSources(u *unstructured.Unstructured, env, repoURL, chartRepo, chart string) error {
+	srcs, _, _ := unstructured.NestedSlice(u.Object, "spec", "sources")
+	if len(srcs) != 2 {
+		return fmt.Errorf("%d sources, want 2", len(srcs))
+	}
+	c, _ := srcs[0].(map[string]any)
+	v, _ := srcs[1].(map[string]any)
+	if c["repoURL"] != chartRepo || c["chart"] != svcName || c["targetRevision"] != chart {
+		return fmt.Errorf("chart source %v", c)
+	}
+	if v["repoURL"] != repoURL || v["ref"] != "values" {
+		return fmt.Errorf("values source %v", v)
+	}
+	if ns, _, _ := unstructured.NestedString(u.Object, "spec", "destination", "namespace"); ns != kube.Namespace(env) {
+		return fmt.Errorf("destination namespace %q", ns)
+	}
+	return nil
+}
+
+func checkChart(u *unstructured.Unstructured, chart string) error {
+	srcs, _, _ := unstructured.NestedSlice(u.Object, "spec", "sources")
+	if len(srcs) == 0 {
+		return errors.New("no sources")
+	}
+	c, _ := srcs[0].(map[string]any)
+	if c["targetRevision"] != chart {
+		return fmt.Errorf("chart %v", c["targetRevision"])
+	}
+	return nil
+}
+
+// webhook does what the push webhook GitHub sends to Argo CD does: it
+// refreshes the ApplicationSets (their Applications' chart versions come
+// from the environment files) and the Applications. It then waits until
+// each Application named in charts pins that chart version.
+func (s *kubeStory) webhook(ctx context.Context, charts map[string]string) error {
+	patch := []byte(`{"metadata":{"annotations":{"argocd.argoproj.io/application-set-refresh":"true"}}}`)
+	for _, env := range kubeEnvs {
+		if _, err := s.dyn.Resource(appsetResource).Namespace(engines.ArgoCDNamespace).Patch(ctx, "smp-"+env, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return fmt.Errorf("refresh ApplicationSet smp-%s: %w", env, err)
+		}
+	}
+	for _, env := range kubeEnvs {
+		chart, ok := charts[env]
+		if !ok {
+			continue
+		}
+		if err := s.eventuallyApp(ctx, env, "regenerated with chart "+chart, func(u *unstructured.Unstructured) error {
+			return checkChart(u, chart)
+		}); err != nil {
+			return err
+		}
+	}
+	patch = []byte(`{"metadata":{"annotations":{"argocd.argoproj.io/refresh":"normal"}}}`)
+	for _, env := range kubeEnvs {
+		if _, err := s.dyn.Resource(kube.ApplicationResource).Namespace(engines.ArgoCDNamespace).Patch(ctx, kube.AppName(env, svcName), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return fmt.Errorf("refresh Application %s: %w", kube.AppName(env, svcName), err)
+		}
+	}
+	return nil
+}
+
+// checkDeployment waits until the rolling workload of env runs b, with
+// every replica ready.
+func (s *kubeStory) checkDeployment(ctx context.Context, env string, b kubeBuild) error {
+	return eventually(ctx, env+" Deployment on "+b.tag, func(ctx context.Context) error {
+		d, err := s.cs.AppsV1().Deployments(kube.Namespace(env)).Get(ctx, svcName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		img := d.Spec.Template.Spec.Containers[0].Image
+		if !strings.HasSuffix(img, "@"+b.digest) {
+			return fmt.Errorf("image %s", img)
+		}
+		if d.Status.UpdatedReplicas != d.Status.Replicas || d.Status.ReadyReplicas != d.Status.Replicas || d.Status.Replicas == 0 {
+			return fmt.Errorf("replicas %d, updated %d, ready %d", d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.ReadyReplicas)
+		}
+		return nil
+	})
+}
+
+// waitRollout waits until prod's Rollout, as smpctl reads it, satisfies
+// cond, and returns it.
+func (s *kubeStory) waitRollout(ctx context.Context, what string, cond func(kube.RolloutStatus) error) (kube.RolloutStatus, error) {
+	var last kube.RolloutStatus
+	err := eventually(ctx, what, func(ctx context.Context) error {
+		r, err := s.k.Rollout(ctx, "prod", svcName)
+		if err != nil {
+			return err
+		}
+		last = r
+		return cond(r)
+	})
+	return last, err
+}
+
+// checkSelectors checks the hashes prod's active and preview Services select.
+func (s *kubeStory) checkSelectors(ctx context.Context, active, preview string) error {
+	var errs []error
+	for _, w := range []struct{ svc, want string }{{svcName, active}, {svcName + "-preview", preview}} {
+		got, err := s.cs.CoreV1().Services(kube.Namespace("prod")).Get(ctx, w.svc, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if h := got.Spec.Selector[hashLabel]; h != w.want {
+			errs = append(errs, fmt.Errorf("prod Service %s selects %s=%q, want %q", w.svc, hashLabel, h, w.want))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkReplicaSet checks that prod's ReplicaSet hash runs b, all ready.
+func (s *kubeStory) checkReplicaSet(ctx context.Context, hash string, b kubeBuild) error {
+	rss, err := s.cs.AppsV1().ReplicaSets(kube.Namespace("prod")).List(ctx, metav1.ListOptions{LabelSelector: hashLabel + "=" + hash})
+	if err != nil {
+		return err
+	}
+	if len(rss.Items) != 1 {
+		return fmt.Errorf("%d ReplicaSets with %s=%s, want 1", len(rss.Items), hashLabel, hash)
+	}
+	rs := rss.Items[0]
+	if img := rs.Spec.Template.Spec.Containers[0].Image; !strings.HasSuffix(img, "@"+b.digest) {
+		return fmt.Errorf("ReplicaSet %s runs %s, want %s", rs.Name, img, b.digest)
+	}
+	if rs.Spec.Replicas == nil || *rs.Spec.Replicas == 0 || rs.Status.ReadyReplicas != *rs.Spec.Replicas {
+		return fmt.Errorf("ReplicaSet %s: %d of %v ready", rs.Name, rs.Status.ReadyReplicas, rs.Spec.Replicas)
+	}
+	return nil
+}
+
+// repositorySecrets gives Argo CD the credentials of smp-gitops (git over
+// HTTPS with the token; the server's certificate is self-signed) and
+// declares the chart repository an OCI Helm repository.
+func (s *kubeStory) repositorySecrets(ctx context.Context) error {
+	for _, r := range []struct {
+		name string
+		data map[string]string
+	}{
+		{"smp-gitops", map[string]string{"type": "git", "url": s.repoURL, "username": "x-access-token", "password": s.token, "insecure": "true"}},
+		{"smp-charts", map[string]string{"type": "helm", "url": s.chartRepo, "name": "smp-charts", "enableOCI": "true"}},
+	} {
+		sec := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: r.name, Namespace: engines.ArgoCDNamespace,
+				Labels: map[string]string{"argocd.argoproj.io/secret-type": "repository"}},
+			StringData: r.data,
+		}
+		if _, err := s.cs.CoreV1().Secrets(engines.ArgoCDNamespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create repository secret %s: %w", r.name, err)
+		}
+	}
+	return nil
+}
+
+// hookWatch records, from watches started before a deploy, when the
+// migration Job succeeded and when each ReplicaSet appeared, by the
+// objects' resourceVersions: etcd's revisions, one sequence for every
+// kind, so they order events across the two watches.
+type hookWatch struct {
+	stop func()
+
+	mu      sync.Mutex
+	jobs    map[int64]string // revision the Job was seen succeeded at → its image
+	rsFirst map[string]int64 // image → revision its first ReplicaSet was seen at
+}
+
+func (s *kubeStory) watchHooksAndReplicaSets(ctx context.Context, ns string) (*hookWatch, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	h := &hookWatch{jobs: map[int64]string{}, rsFirst: map[string]int64{}}
+	jw, err := s.cs.BatchV1().Jobs(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("watch Jobs in %s: %w", ns, err)
+	}
+	rw, err := s.cs.AppsV1().ReplicaSets(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		jw.Stop()
+		cancel()
+		return nil, fmt.Errorf("watch ReplicaSets in %s: %w", ns, err)
+	}
+	var wg sync.WaitGroup
+	h.stop = func() {
+		jw.Stop()
+		rw.Stop()
+		cancel()
+		wg.Wait()
+	}
+	rev := func(m metav1.Object) int64 { n, _ := strconv.ParseInt(m.GetResourceVersion(), 10, 64); return n }
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for ev := range jw.ResultChan() {
+			j, ok := ev.Object.(*batchv1.Job)
+			if !ok || ev.Type == watch.Deleted || j.Status.Succeeded == 0 {
+				continue
+			}
+			h.mu.Lock()
+			h.jobs[rev(j)] = j.Spec.Template.Spec.Containers[0].Image
+			h.mu.Unlock()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for ev := range rw.ResultChan() {
+			rs, ok := ev.Object.(*appsv1.ReplicaSet)
+			if !ok || ev.Type != watch.Added {
+				continue
+			}
+			img := rs.Spec.Template.Spec.Containers[0].Image
+			h.mu.Lock()
+			if _, seen := h.rsFirst[img]; !seen {
+				h.rsFirst[img] = rev(rs)
+			}
+			h.mu.Unlock()
+		}
+	}()
+	return h, nil
+}
+
+// migrationBefore checks that a migration Job ran b's image and succeeded
+// before the first ReplicaSet of b was created, and says so.
+func (h *hookWatch) migrationBefore(b kubeBuild) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var rsRev int64
+	for img, r := range h.rsFirst {
+		if strings.HasSuffix(img, "@"+b.digest) {
+			rsRev = r
+		}
+	}
+	if rsRev == 0 {
+		return "", fmt.Errorf("no ReplicaSet of %s was seen created (seen: %v)", b.digest, h.rsFirst)
+	}
+	for r, img := range h.jobs {
+		if strings.HasSuffix(img, "@"+b.digest) && r < rsRev {
+			return fmt.Sprintf("migration Job on %s succeeded at revision %d, its ReplicaSet came at %d", b.tag, r, rsRev), nil
+		}
+	}
+	return "", fmt.Errorf("no migration Job with %s succeeded before its ReplicaSet (revision %d); Jobs seen succeeded: %v", b.digest, rsRev, h.jobs)
+}
