@@ -45,7 +45,10 @@ type ReplicaSet struct {
 
 // Rollout reads the Rollout svc in env and the ReplicaSets its Services select.
 func (c *Client) Rollout(ctx context.Context, env, svc string) (RolloutStatus, error) {
-	ns := Namespace(env)
+	return c.rolloutIn(ctx, Namespace(env), svc)
+}
+
+func (c *Client) rolloutIn(ctx context.Context, ns, svc string) (RolloutStatus, error) {
 	u, err := c.dyn.Resource(RolloutResource).Namespace(ns).Get(ctx, svc, metav1.GetOptions{})
 	if err != nil {
 		return RolloutStatus{}, c.explain(err, "Rollout "+ns+"/"+svc)

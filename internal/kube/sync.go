@@ -40,7 +40,14 @@ type AppStatus struct {
 	// of them ("Rollout smp-prod/order-svc: Progressing: waiting for ... replicas"): where a
 	// sync that does not end is stuck.
 	Unhealthy []string `json:"unhealthy,omitempty"`
+	// workloads are the Application's Rollouts and Deployments, read from the cluster when a
+	// sync does not end.
+	workloads []objectRef
 }
+
+type objectRef struct{ kind, namespace, name string }
+
+func (r objectRef) String() string { return r.kind + " " + r.namespace + "/" + r.name }
 
 // Done reports whether a sync has finished well: Synced and Healthy, or Suspended (a
 // blue/green Rollout waiting for promotion is what a prod sync should end in).
@@ -72,6 +79,12 @@ func appStatus(u *unstructured.Unstructured) AppStatus {
 	res, _, _ := unstructured.NestedSlice(u.Object, "status", "resources")
 	for _, r := range res {
 		m, _ := r.(map[string]any)
+		kind, _ := m["kind"].(string)
+		ns, _ := m["namespace"].(string)
+		name, _ := m["name"].(string)
+		if kind == "Rollout" || kind == "Deployment" {
+			a.workloads = append(a.workloads, objectRef{kind, ns, name})
+		}
 		h, _ := m["health"].(map[string]any)
 		st, _ := h["status"].(string)
 		if st == "" || st == "Healthy" {
@@ -227,9 +240,11 @@ func (c *Client) SyncApps(ctx context.Context, apps []string, o SyncOptions) ([]
 		}
 		select {
 		case <-ctx.Done():
-			return values(last, apps), fmt.Errorf("%w: waiting for %d Application(s) of %s: %w; %s", ErrSyncFailed, pending, c.where, ctx.Err(), stuck(values(last, apps)))
+			out := c.describeWorkloads(ctx, values(last, apps))
+			return out, fmt.Errorf("%w: waiting for %d Application(s) of %s: %w; %s", ErrSyncFailed, pending, c.where, ctx.Err(), stuck(out))
 		case <-timeout:
-			return values(last, apps), fmt.Errorf("%w: %d Application(s) of %s not Synced and Healthy after %s; %s", ErrSyncFailed, pending, c.where, o.Timeout, stuck(values(last, apps)))
+			out := c.describeWorkloads(ctx, values(last, apps))
+			return out, fmt.Errorf("%w: %d Application(s) of %s not Synced and Healthy after %s; %s", ErrSyncFailed, pending, c.where, o.Timeout, stuck(out))
 		case <-t.C:
 		}
 	}
@@ -244,6 +259,86 @@ func (c *Client) SyncApps(ctx context.Context, apps []string, o SyncOptions) ([]
 		return out, fmt.Errorf("%w: %w; the previous version keeps serving", ErrSyncFailed, errors.Join(errs...))
 	}
 	return out, nil
+}
+
+// describeWorkloads adds to each Application that is not done how its Rollouts and
+// Deployments stand, read from the cluster: Argo CD v3 keeps resource health in its own
+// cache, not in the Application (status.resources has none), and "Progressing" alone does
+// not tell an engineer that the new pods cannot be scheduled. It reads for at most 10 s,
+// also after ctx ended (the caller is already reporting), and skips what it cannot read.
+func (c *Client) describeWorkloads(ctx context.Context, apps []AppStatus) []AppStatus {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for i := range apps {
+		a := &apps[i]
+		if a.Done() {
+			continue
+		}
+		for _, w := range a.workloads {
+			if described(a.Unhealthy, w) {
+				continue
+			}
+			var line string
+			switch w.kind {
+			case "Rollout":
+				line = c.describeRollout(ctx, w)
+			case "Deployment":
+				line = c.describeDeployment(ctx, w)
+			}
+			if line != "" {
+				a.Unhealthy = append(a.Unhealthy, line)
+			}
+		}
+	}
+	return apps
+}
+
+func described(lines []string, w objectRef) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(l, w.String()+":") {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Client) describeRollout(ctx context.Context, w objectRef) string {
+	r, err := c.rolloutIn(ctx, w.namespace, w.name)
+	if err != nil || (r.Phase == "Healthy" && !r.Paused) {
+		return ""
+	}
+	line := w.String() + ": " + or(r.Phase, "Unknown")
+	if r.Message != "" {
+		line += ": " + r.Message
+	}
+	if r.Current != "" && r.Current != r.Stable && !r.Paused {
+		if r.Preview != nil && r.Preview.Hash == r.Current {
+			line += fmt.Sprintf("; preview %s has %d of %d pods ready", r.Preview.Hash, r.Preview.Ready, r.Preview.Replicas)
+		}
+		line += fmt.Sprintf(" (kubectl -n %s get pods -l %s=%s shows why)", w.namespace, podHashLabel, r.Current)
+	}
+	return line
+}
+
+func (c *Client) describeDeployment(ctx context.Context, w objectRef) string {
+	d, err := c.core.AppsV1().Deployments(w.namespace).Get(ctx, w.name, metav1.GetOptions{})
+	if err != nil {
+		return ""
+	}
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	if d.Status.UpdatedReplicas >= want && d.Status.ReadyReplicas >= want && d.Status.Replicas == want {
+		return ""
+	}
+	line := fmt.Sprintf("%s: %d of %d replicas updated, %d ready", w, d.Status.UpdatedReplicas, want, d.Status.ReadyReplicas)
+	for _, cond := range d.Status.Conditions {
+		if cond.Type == "Progressing" && cond.Message != "" {
+			line += ": " + cond.Message
+		}
+	}
+	return line + fmt.Sprintf(" (kubectl -n %s describe deployment %s shows why)", w.namespace, w.name)
 }
 
 // stuck says where each Application that has not finished is, and what to do.

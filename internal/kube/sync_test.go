@@ -87,6 +87,9 @@ func TestStuckSyncNamesTheResourcesThatAreNotHealthy(t *testing.T) {
 	if a.Done() {
 		t.Fatal("a Progressing Application is not done")
 	}
+	if want := []objectRef{{"Rollout", "smp-prod", "order-svc"}}; !reflect.DeepEqual(a.workloads, want) {
+		t.Errorf("workloads = %v, want %v: the ones read from the cluster when the sync does not end", a.workloads, want)
+	}
 	msg := stuck([]AppStatus{a, {Name: "prod-other", Sync: "Synced", Health: "Healthy"}})
 	for _, part := range []string{
 		"prod-order-svc is Synced, Progressing (operation Succeeded: successfully synced)",
