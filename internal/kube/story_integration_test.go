@@ -1,0 +1,438 @@
+//go:build integration
+
+package kube_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/smp/delivery/internal/cli"
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
+	"github.com/smp/delivery/internal/kube"
+	"github.com/smp/delivery/internal/testkit/kubecluster"
+	"github.com/smp/delivery/internal/testkit/kubeschema"
+	"github.com/smp/delivery/internal/testkit/testctx"
+)
+
+const (
+	orderChart = "../../examples/order-svc/deployments/helm/order-svc"
+	service    = "order-svc"
+	image      = "ghcr.io/smp/order-svc"
+	gitToken   = "e2e-token"
+	hashLabel  = "rollouts-pod-template-hash"
+)
+
+// These are the faults test's steps on the real engines: the story it starts from is the
+// demo's (internal/demo/kube.go), whose helpers are internal to that package.
+
+// A build of order-svc: its image tag (sha-<short>), digest, and the chart
+// version CD publishes with it.
+type build struct{ tag, digest, chart string }
+
+func newBuild(short string) build {
+	return build{tag: "sha-" + short, digest: "sha256:" + strings.Repeat(short[:1], 64), chart: "0.1.0-sha-" + short}
+}
+
+func (b build) ref() string { return image + ":" + b.tag + "@" + b.digest }
+
+var (
+	appsetGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applicationsets"}
+	appGVR    = kube.ApplicationResource
+)
+
+var envs = []string{"dev", "staging", "prod"}
+
+type story struct {
+	t      *testing.T
+	c      *kubecluster.Cluster
+	cs     kubernetes.Interface
+	dyn    dynamic.Interface
+	remote string
+	// committed is when the last smpctl write to smp-gitops returned.
+	committed time.Time
+}
+
+// smpctl runs the CLI in-process and fails the test unless it exits 0.
+func (s *story) smpctl(args ...string) string {
+	s.t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := cli.Main(testctx.New(s.t), args, strings.NewReader(""), &stdout, &stderr); code != 0 {
+		s.t.Fatalf("smpctl %s: exit %d\n%s%s", strings.Join(args, " "), code, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// write runs a write command of smpctl against smp-gitops.
+func (s *story) write(args ...string) string {
+	s.t.Helper()
+	out := s.smpctl(append(args, "--gitops", s.remote)...)
+	s.committed = time.Now()
+	return out
+}
+
+// promoteThroughGates takes a build from dev to prod in git: an approver
+// for staging, a release manager who is not the deployer for prod.
+func (s *story) promoteThroughGates(bl build) {
+	s.t.Helper()
+	s.write("approve", "--env", "staging", "--service", service, "--version", bl.tag, "--by", "alice")
+	s.write("promote", "--service", service, "--from", "dev", "--to", "staging", "--by", "ci")
+	s.write("approve", "--env", "prod", "--service", service, "--version", bl.tag, "--by", "carol", "--requested-by", "dave")
+	s.write("promote", "--service", service, "--from", "staging", "--to", "prod", "--by", "dave")
+}
+
+// webhook does what the push webhook GitHub sends to Argo CD does: it
+// refreshes the ApplicationSets (their Applications' chart versions come
+// from the environment files) and the Applications. It then waits until
+// each Application named in charts pins that chart version.
+func (s *story) webhook(charts map[string]string) {
+	s.t.Helper()
+	ctx := testctx.New(s.t)
+	patch := []byte(`{"metadata":{"annotations":{"argocd.argoproj.io/application-set-refresh":"true"}}}`)
+	for _, env := range envs {
+		if _, err := s.dyn.Resource(appsetGVR).Namespace(kubecluster.ArgoCDNamespace).Patch(ctx, "smp-"+env, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			s.t.Fatalf("refresh ApplicationSet smp-%s: %v", env, err)
+		}
+	}
+	for env, chart := range charts {
+		s.eventuallyApp(env, "regenerated with chart "+chart, func(u *unstructured.Unstructured) error {
+			return checkChart(u, chart)
+		})
+	}
+	patch = []byte(`{"metadata":{"annotations":{"argocd.argoproj.io/refresh":"normal"}}}`)
+	for _, env := range envs {
+		if _, err := s.dyn.Resource(appGVR).Namespace(kubecluster.ArgoCDNamespace).Patch(ctx, kube.AppName(env, service), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			s.t.Fatalf("refresh Application %s: %v", kube.AppName(env, service), err)
+		}
+	}
+}
+
+// sync runs smpctl sync ENV on the cluster and logs how long the
+// Applications took to be Synced and Healthy (or Suspended).
+func (s *story) sync(env, what string) {
+	s.t.Helper()
+	began := time.Now()
+	s.smpctl("sync", env, "--kubeconfig", s.c.Kubeconfig())
+	s.t.Logf("figure: smpctl sync %s (%s): Synced and Healthy/Suspended in %s, %s after the commit", env, what,
+		time.Since(began).Round(time.Millisecond), time.Since(s.committed).Round(time.Millisecond))
+	app := s.app(kube.AppName(env, service))
+	if st, _, _ := unstructured.NestedString(app.Object, "status", "sync", "status"); st != "Synced" {
+		s.t.Fatalf("after smpctl sync %s, %s is %s", env, app.GetName(), st)
+	}
+}
+
+func (s *story) app(name string) *unstructured.Unstructured {
+	s.t.Helper()
+	u, err := s.dyn.Resource(appGVR).Namespace(kubecluster.ArgoCDNamespace).Get(testctx.New(s.t), name, metav1.GetOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return u
+}
+
+// eventuallyApp waits until the Application of env satisfies cond, and
+// fails with its status conditions.
+func (s *story) eventuallyApp(env, what string, cond func(*unstructured.Unstructured) error) {
+	s.t.Helper()
+	name := kube.AppName(env, service)
+	testctx.Eventually(s.t, 200*time.Millisecond, name+": "+what, func() error {
+		u, err := s.dyn.Resource(appGVR).Namespace(kubecluster.ArgoCDNamespace).Get(testctx.New(s.t), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if err := cond(u); err != nil {
+			return fmt.Errorf("%w; conditions %v", err, conditions(u))
+		}
+		return nil
+	})
+}
+
+func conditions(u *unstructured.Unstructured) []string {
+	var out []string
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		out = append(out, fmt.Sprintf("%v: %v", m["type"], m["message"]))
+	}
+	if msg, _, _ := unstructured.NestedString(u.Object, "status", "operationState", "message"); msg != "" {
+		out = append(out, "operation: "+msg)
+	}
+	return out
+}
+
+// waitSyncedHealthy waits until the Application of env is Synced and
+// Healthy on the head of smp-gitops.
+func (s *story) waitSyncedHealthy(env, what string) {
+	s.t.Helper()
+	began := time.Now()
+	head := strings.TrimSpace(gitcmdtest.Git(s.t, s.remote, "rev-parse", "main"))
+	s.eventuallyApp(env, what, func(u *unstructured.Unstructured) error {
+		sync, _, _ := unstructured.NestedString(u.Object, "status", "sync", "status")
+		health, _, _ := unstructured.NestedString(u.Object, "status", "health", "status")
+		revs, _, _ := unstructured.NestedStringSlice(u.Object, "status", "sync", "revisions")
+		if sync != "Synced" || health != "Healthy" || !contains(revs, head) {
+			return fmt.Errorf("%s, %s at %v, want Synced and Healthy at %s", sync, health, revs, head)
+		}
+		return nil
+	})
+	s.t.Logf("figure: %s: %s", what, time.Since(began).Round(time.Millisecond))
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// checkSources checks what the ApplicationSet generated: the chart from
+// the chart repository at the pinned version, the values from smp-gitops.
+func checkSources(u *unstructured.Unstructured, env, repoURL, chartRepo, chart string) error {
+	srcs, _, _ := unstructured.NestedSlice(u.Object, "spec", "sources")
+	if len(srcs) != 2 {
+		return fmt.Errorf("%d sources, want 2", len(srcs))
+	}
+	c, _ := srcs[0].(map[string]any)
+	v, _ := srcs[1].(map[string]any)
+	if c["repoURL"] != chartRepo || c["chart"] != service || c["targetRevision"] != chart {
+		return fmt.Errorf("chart source %v", c)
+	}
+	if v["repoURL"] != repoURL || v["ref"] != "values" {
+		return fmt.Errorf("values source %v", v)
+	}
+	if ns, _, _ := unstructured.NestedString(u.Object, "spec", "destination", "namespace"); ns != kube.Namespace(env) {
+		return fmt.Errorf("destination namespace %q", ns)
+	}
+	return nil
+}
+
+func checkChart(u *unstructured.Unstructured, chart string) error {
+	srcs, _, _ := unstructured.NestedSlice(u.Object, "spec", "sources")
+	if len(srcs) == 0 {
+		return fmt.Errorf("no sources")
+	}
+	c, _ := srcs[0].(map[string]any)
+	if c["targetRevision"] != chart {
+		return fmt.Errorf("chart %v", c["targetRevision"])
+	}
+	return nil
+}
+
+// checkDeployment checks that the rolling workload of env runs bl, with
+// every replica ready.
+func (s *story) checkDeployment(env string, bl build) {
+	s.t.Helper()
+	testctx.Eventually(s.t, 200*time.Millisecond, env+" Deployment on "+bl.tag, func() error {
+		d, err := s.cs.AppsV1().Deployments(kube.Namespace(env)).Get(testctx.New(s.t), service, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		img := d.Spec.Template.Spec.Containers[0].Image
+		if !strings.HasSuffix(img, "@"+bl.digest) {
+			return fmt.Errorf("image %s", img)
+		}
+		if d.Status.UpdatedReplicas != d.Status.Replicas || d.Status.ReadyReplicas != d.Status.Replicas || d.Status.Replicas == 0 {
+			return fmt.Errorf("replicas %d, updated %d, ready %d", d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.ReadyReplicas)
+		}
+		return nil
+	})
+}
+
+// waitRollout waits until prod's Rollout, as smpctl reads it, satisfies
+// cond, and returns it.
+func (s *story) waitRollout(what string, cond func(kube.RolloutStatus) error) kube.RolloutStatus {
+	s.t.Helper()
+	k, err := kube.New(s.c.RESTConfig(), "")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var last kube.RolloutStatus
+	testctx.Eventually(s.t, 200*time.Millisecond, what, func() error {
+		r, err := k.Rollout(testctx.New(s.t), "prod", service)
+		if err != nil {
+			return err
+		}
+		last = r
+		return cond(r)
+	})
+	return last
+}
+
+// checkSelectors checks the hashes prod's active and preview Services select.
+func (s *story) checkSelectors(active, preview string) {
+	s.t.Helper()
+	for svc, want := range map[string]string{service: active, service + "-preview": preview} {
+		got, err := s.cs.CoreV1().Services("smp-prod").Get(testctx.New(s.t), svc, metav1.GetOptions{})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if h := got.Spec.Selector[hashLabel]; h != want {
+			s.t.Errorf("Service %s selects %s=%q, want %q", svc, hashLabel, h, want)
+		}
+	}
+}
+
+// checkReplicaSet checks that prod's ReplicaSet hash runs bl, all ready.
+func (s *story) checkReplicaSet(hash string, bl build) {
+	s.t.Helper()
+	rss, err := s.cs.AppsV1().ReplicaSets("smp-prod").List(testctx.New(s.t), metav1.ListOptions{LabelSelector: hashLabel + "=" + hash})
+	if err != nil || len(rss.Items) != 1 {
+		s.t.Fatalf("ReplicaSets %s=%s: %d, %v", hashLabel, hash, len(rss.Items), err)
+	}
+	rs := rss.Items[0]
+	if img := rs.Spec.Template.Spec.Containers[0].Image; !strings.HasSuffix(img, "@"+bl.digest) {
+		s.t.Errorf("ReplicaSet %s runs %s, want %s", rs.Name, img, bl.digest)
+	}
+	if rs.Spec.Replicas == nil || *rs.Spec.Replicas == 0 || rs.Status.ReadyReplicas != *rs.Spec.Replicas {
+		s.t.Errorf("ReplicaSet %s: %d of %v ready", rs.Name, rs.Status.ReadyReplicas, rs.Spec.Replicas)
+	}
+}
+
+// applyServiceMonitorCRD installs the Prometheus Operator's ServiceMonitor
+// CRD, at the version the chart is validated against (kubeschema).
+func (s *story) applyServiceMonitorCRD() {
+	s.t.Helper()
+	for _, m := range kubeschema.CRDModules {
+		if m.Path != "github.com/prometheus-operator/prometheus-operator" {
+			continue
+		}
+		cmd := exec.CommandContext(testctx.New(s.t), "go", "mod", "download", "-json", m.String())
+		cmd.Dir = os.TempDir()
+		out, err := cmd.Output()
+		if err != nil {
+			s.t.Fatalf("go mod download %s: %v", m, err)
+		}
+		var mod struct{ Dir string }
+		if err := json.Unmarshal(out, &mod); err != nil {
+			s.t.Fatal(err)
+		}
+		crd, err := os.ReadFile(filepath.Join(mod.Dir, "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if err := s.c.Apply(testctx.New(s.t), "", crd); err != nil {
+			s.t.Fatalf("apply the ServiceMonitor CRD: %v", err)
+		}
+		return
+	}
+	s.t.Fatal("kubeschema pins no prometheus-operator module")
+}
+
+// repositorySecrets gives Argo CD the credentials of smp-gitops (git over
+// HTTPS with a token; the test server's certificate is self-signed) and
+// declares the chart repository an OCI Helm repository.
+func (s *story) repositorySecrets(repoURL, chartRepo string) {
+	s.t.Helper()
+	ctx := testctx.New(s.t)
+	for name, data := range map[string]map[string]string{
+		"smp-gitops": {"type": "git", "url": repoURL, "username": "x-access-token", "password": gitToken, "insecure": "true"},
+		"smp-charts": {"type": "helm", "url": chartRepo, "name": "smp-charts", "enableOCI": "true"},
+	} {
+		sec := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: kubecluster.ArgoCDNamespace,
+				Labels: map[string]string{"argocd.argoproj.io/secret-type": "repository"}},
+			StringData: data,
+		}
+		if _, err := s.cs.CoreV1().Secrets(kubecluster.ArgoCDNamespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+			s.t.Fatalf("create repository secret %s: %v", name, err)
+		}
+	}
+}
+
+// hookWatch records, from watches started before a deploy, when the
+// migration Job succeeded and when each ReplicaSet appeared, by the
+// objects' resourceVersions: etcd's revisions, one sequence for every
+// kind, so they order events across the two watches.
+type hookWatch struct {
+	mu      sync.Mutex
+	jobs    map[int64]string // revision the Job was seen succeeded at → its image
+	rsFirst map[string]int64 // image → revision its first ReplicaSet was seen at
+}
+
+func (s *story) watchHooksAndReplicaSets(ns string) *hookWatch {
+	s.t.Helper()
+	ctx := testctx.New(s.t)
+	h := &hookWatch{jobs: map[int64]string{}, rsFirst: map[string]int64{}}
+	jw, err := s.cs.BatchV1().Jobs(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	rw, err := s.cs.AppsV1().ReplicaSets(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(jw.Stop)
+	s.t.Cleanup(rw.Stop)
+	rev := func(m metav1.Object) int64 { n, _ := strconv.ParseInt(m.GetResourceVersion(), 10, 64); return n }
+	go func() {
+		for ev := range jw.ResultChan() {
+			j, ok := ev.Object.(*batchv1.Job)
+			if !ok || ev.Type == watch.Deleted || j.Status.Succeeded == 0 {
+				continue
+			}
+			h.mu.Lock()
+			h.jobs[rev(j)] = j.Spec.Template.Spec.Containers[0].Image
+			h.mu.Unlock()
+		}
+	}()
+	go func() {
+		for ev := range rw.ResultChan() {
+			rs, ok := ev.Object.(*appsv1.ReplicaSet)
+			if !ok || ev.Type != watch.Added {
+				continue
+			}
+			img := rs.Spec.Template.Spec.Containers[0].Image
+			h.mu.Lock()
+			if _, seen := h.rsFirst[img]; !seen {
+				h.rsFirst[img] = rev(rs)
+			}
+			h.mu.Unlock()
+		}
+	}()
+	return h
+}
+
+// checkMigrationBefore checks that a migration Job ran bl's image and
+// succeeded before the first ReplicaSet of bl was created.
+func (h *hookWatch) checkMigrationBefore(t *testing.T, bl build) {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var rsRev int64
+	for img, r := range h.rsFirst {
+		if strings.HasSuffix(img, "@"+bl.digest) {
+			rsRev = r
+		}
+	}
+	if rsRev == 0 {
+		t.Fatalf("no ReplicaSet of %s was seen created (seen: %v)", bl.digest, h.rsFirst)
+	}
+	for r, img := range h.jobs {
+		if strings.HasSuffix(img, "@"+bl.digest) && r < rsRev {
+			t.Logf("the migration Job ran %s and succeeded at revision %d, before the ReplicaSet at %d", img, r, rsRev)
+			return
+		}
+	}
+	t.Fatalf("no migration Job with %s succeeded before its ReplicaSet (revision %d); Jobs seen succeeded: %v", bl.digest, rsRev, h.jobs)
+}
