@@ -492,8 +492,44 @@ func (s *kubeStory) promoteB(ctx context.Context) (string, error) {
 	if _, err := s.waitSyncedHealthy(ctx, "prod"); err != nil {
 		return "", err
 	}
+	// A's ReplicaSet stays up for scaleDownDelaySeconds (the way back without a cold
+	// start): Argo Rollouts marks it with the time it will scale it down.
+	deadline, err := s.scaleDownDeadline(ctx, s.stable)
+	if err != nil {
+		return "", err
+	}
+	if left := time.Until(deadline); left < prodScaleDownDelay-time.Minute || left > prodScaleDownDelay {
+		return "", fmt.Errorf("A's ReplicaSet %s scales down at %s, %s from now; want about %s after the promotion (scaleDownDelaySeconds)", s.stable, deadline.Format(time.RFC3339), left.Round(time.Second), prodScaleDownDelay)
+	}
+	old := s.stable
 	s.stable = s.preview
-	return fmt.Sprintf("active on B (%s) in %s; prod Synced and Healthy", s.stable, switched.Round(100*time.Millisecond)), nil
+	return fmt.Sprintf("active on B (%s) in %s; prod Synced and Healthy; A's ReplicaSet %s kept until %s (scaleDownDelaySeconds)", s.stable, switched.Round(100*time.Millisecond), old, deadline.Format("15:04:05")), nil
+}
+
+// prodScaleDownDelay is values-prod.yaml's blueGreen.scaleDownDelaySeconds.
+const prodScaleDownDelay = 300 * time.Second
+
+// scaleDownDeadline reads when Argo Rollouts will scale prod's ReplicaSet hash down (its
+// scale-down-deadline annotation, set by the controller without a domain prefix), waiting
+// until it is set.
+func (s *kubeStory) scaleDownDeadline(ctx context.Context, hash string) (time.Time, error) {
+	var deadline time.Time
+	err := eventually(ctx, "ReplicaSet "+hash+" gets its scale-down deadline", func(ctx context.Context) error {
+		rss, err := s.cs.AppsV1().ReplicaSets(kube.Namespace("prod")).List(ctx, metav1.ListOptions{LabelSelector: "rollouts-pod-template-hash=" + hash})
+		if err != nil {
+			return err
+		}
+		if len(rss.Items) != 1 {
+			return fmt.Errorf("%d ReplicaSets", len(rss.Items))
+		}
+		v := rss.Items[0].Annotations["scale-down-deadline"]
+		if v == "" {
+			return errors.New("no scale-down-deadline annotation yet")
+		}
+		deadline, err = time.Parse(time.RFC3339, v)
+		return err
+	})
+	return deadline, err
 }
 
 func (s *kubeStory) badPreview(ctx context.Context) (string, error) {
