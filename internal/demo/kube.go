@@ -499,7 +499,7 @@ func (s *kubeStory) promoteB(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if left := time.Until(deadline); left < prodScaleDownDelay-time.Minute || left > prodScaleDownDelay {
-		return "", fmt.Errorf("A's ReplicaSet %s scales down at %s, %s from now; want about %s after the promotion (scaleDownDelaySeconds)", s.stable, deadline.Format(time.RFC3339), left.Round(time.Second), prodScaleDownDelay)
+		return "", fmt.Errorf("release A's ReplicaSet %s scales down at %s, %s from now; want about %s after the promotion (scaleDownDelaySeconds)", s.stable, deadline.Format(time.RFC3339), left.Round(time.Second), prodScaleDownDelay)
 	}
 	old := s.stable
 	s.stable = s.preview

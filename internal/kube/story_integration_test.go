@@ -9,20 +9,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -279,20 +274,6 @@ func (s *story) waitRollout(what string, cond func(kube.RolloutStatus) error) ku
 	return last
 }
 
-// checkSelectors checks the hashes prod's active and preview Services select.
-func (s *story) checkSelectors(active, preview string) {
-	s.t.Helper()
-	for svc, want := range map[string]string{service: active, service + "-preview": preview} {
-		got, err := s.cs.CoreV1().Services("smp-prod").Get(testctx.New(s.t), svc, metav1.GetOptions{})
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		if h := got.Spec.Selector[hashLabel]; h != want {
-			s.t.Errorf("Service %s selects %s=%q, want %q", svc, hashLabel, h, want)
-		}
-	}
-}
-
 // checkReplicaSet checks that prod's ReplicaSet hash runs bl, all ready.
 func (s *story) checkReplicaSet(hash string, bl build) {
 	s.t.Helper()
@@ -358,81 +339,4 @@ func (s *story) repositorySecrets(repoURL, chartRepo string) {
 			s.t.Fatalf("create repository secret %s: %v", name, err)
 		}
 	}
-}
-
-// hookWatch records, from watches started before a deploy, when the
-// migration Job succeeded and when each ReplicaSet appeared, by the
-// objects' resourceVersions: etcd's revisions, one sequence for every
-// kind, so they order events across the two watches.
-type hookWatch struct {
-	mu      sync.Mutex
-	jobs    map[int64]string // revision the Job was seen succeeded at → its image
-	rsFirst map[string]int64 // image → revision its first ReplicaSet was seen at
-}
-
-func (s *story) watchHooksAndReplicaSets(ns string) *hookWatch {
-	s.t.Helper()
-	ctx := testctx.New(s.t)
-	h := &hookWatch{jobs: map[int64]string{}, rsFirst: map[string]int64{}}
-	jw, err := s.cs.BatchV1().Jobs(ns).Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	rw, err := s.cs.AppsV1().ReplicaSets(ns).Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.t.Cleanup(jw.Stop)
-	s.t.Cleanup(rw.Stop)
-	rev := func(m metav1.Object) int64 { n, _ := strconv.ParseInt(m.GetResourceVersion(), 10, 64); return n }
-	go func() {
-		for ev := range jw.ResultChan() {
-			j, ok := ev.Object.(*batchv1.Job)
-			if !ok || ev.Type == watch.Deleted || j.Status.Succeeded == 0 {
-				continue
-			}
-			h.mu.Lock()
-			h.jobs[rev(j)] = j.Spec.Template.Spec.Containers[0].Image
-			h.mu.Unlock()
-		}
-	}()
-	go func() {
-		for ev := range rw.ResultChan() {
-			rs, ok := ev.Object.(*appsv1.ReplicaSet)
-			if !ok || ev.Type != watch.Added {
-				continue
-			}
-			img := rs.Spec.Template.Spec.Containers[0].Image
-			h.mu.Lock()
-			if _, seen := h.rsFirst[img]; !seen {
-				h.rsFirst[img] = rev(rs)
-			}
-			h.mu.Unlock()
-		}
-	}()
-	return h
-}
-
-// checkMigrationBefore checks that a migration Job ran bl's image and
-// succeeded before the first ReplicaSet of bl was created.
-func (h *hookWatch) checkMigrationBefore(t *testing.T, bl build) {
-	t.Helper()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var rsRev int64
-	for img, r := range h.rsFirst {
-		if strings.HasSuffix(img, "@"+bl.digest) {
-			rsRev = r
-		}
-	}
-	if rsRev == 0 {
-		t.Fatalf("no ReplicaSet of %s was seen created (seen: %v)", bl.digest, h.rsFirst)
-	}
-	for r, img := range h.jobs {
-		if strings.HasSuffix(img, "@"+bl.digest) && r < rsRev {
-			t.Logf("the migration Job ran %s and succeeded at revision %d, before the ReplicaSet at %d", img, r, rsRev)
-			return
-		}
-	}
-	t.Fatalf("no migration Job with %s succeeded before its ReplicaSet (revision %d); Jobs seen succeeded: %v", bl.digest, rsRev, h.jobs)
 }
