@@ -58,7 +58,7 @@ var (
 var envs = []string{"dev", "staging", "prod"}
 
 type story struct {
-	t      *testing.T
+	t      testing.TB
 	c      *kubecluster.Cluster
 	cs     kubernetes.Interface
 	dyn    dynamic.Interface

@@ -21,6 +21,13 @@ func p50(ds []time.Duration) float64 {
 	return float64(s[len(s)/2]) / float64(time.Millisecond)
 }
 
+// p95 is the nearest-rank 95th percentile in milliseconds.
+func p95(ds []time.Duration) float64 {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return float64(s[(len(s)*95+99)/100-1]) / float64(time.Millisecond)
+}
+
 // waitVersion polls url/health every 5ms until it reports want.
 func waitVersion(b *testing.B, url, want string) {
 	deadline := time.Now().Add(60 * time.Second)
@@ -66,6 +73,7 @@ func BenchmarkCommitToServing(b *testing.B) {
 		ds = append(ds, time.Since(start))
 	}
 	b.ReportMetric(p50(ds), "p50-ms")
+	b.ReportMetric(p95(ds), "p95-ms")
 }
 
 // BenchmarkRollbackToServing: from the sync of a rollback commit after a
