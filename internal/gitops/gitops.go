@@ -47,6 +47,8 @@ package gitops
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -70,7 +72,24 @@ var (
 	ErrRejected = fault.Refusedf("push rejected")
 	// ErrNoBranch: the remote has no such branch yet.
 	ErrNoBranch = fault.Invalidf("GitOps remote has no such branch")
+	// ErrPermanent: the remote refused the push for a reason waiting does
+	// not change (a protected branch, a ruleset, missing permission).
+	ErrPermanent = fault.Refusedf("push refused")
 )
+
+// AlreadyAppliedError says a change with the same ChangeID is already on
+// the branch, as Commit; nothing was written. It wraps ErrNoChange, so a
+// caller that treats "nothing to commit" as done does the same here.
+type AlreadyAppliedError struct {
+	ChangeID, Commit, Subject string
+}
+
+func (e *AlreadyAppliedError) Error() string {
+	return fmt.Sprintf("change %s is already on the branch as %.12s (%s)", e.ChangeID, e.Commit, e.Subject)
+}
+
+// Unwrap makes errors.Is(err, ErrNoChange) true.
+func (e *AlreadyAppliedError) Unwrap() error { return ErrNoChange }
 
 // DefaultRetryDelay is the least first back-off after a rejected push. The
 // back-off starts at the larger of it and the failed attempt's duration
@@ -162,6 +181,13 @@ func (r *Repo) String() string { return r.c.String() }
 type Commit struct {
 	Subject  string
 	Trailers []Trailer
+	// ChangeID identifies the change across attempts and re-runs; it is
+	// written as the Change-Id trailer. Empty means Apply makes one up,
+	// unique to the Apply. A caller that may run the same change twice (a
+	// CI job re-run, a person retrying after a lost acknowledgement) gives
+	// its own: a change whose id is already on the branch is not applied
+	// again (ErrAlreadyApplied).
+	ChangeID string
 	// Identity overrides the Repo's identity for this commit (for example
 	// the one delivery.yaml names); zero keeps the Repo's.
 	Identity Identity
@@ -188,6 +214,12 @@ func (c Commit) Message() string {
 		}
 		fmt.Fprintf(&b, "%s: %s\n", t.Key, oneLine(t.Value))
 	}
+	if c.ChangeID != "" {
+		if first {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "Change-Id: %s\n", oneLine(c.ChangeID))
+	}
 	return b.String()
 }
 
@@ -206,6 +238,9 @@ type Result struct {
 	Commit   string `json:"commit"`
 	Subject  string `json:"subject"`
 	Attempts int    `json:"attempts"`
+	// Recovered: the push reported a failure (a timeout, a dropped
+	// connection) but the remote had the commit when asked.
+	Recovered bool `json:"recovered,omitempty"`
 }
 
 // Apply fetches the remote, applies change, commits and pushes, re-applying
@@ -221,6 +256,7 @@ func (r *Repo) Apply(ctx context.Context, change Change) (Result, error) {
 	defer cleanup()
 	delay := r.opts.RetryDelay
 	var lastPush error
+	generated := newChangeID()
 	for attempt := 1; attempt <= r.opts.Attempts; attempt++ {
 		var started time.Time
 		var res Result
@@ -233,12 +269,33 @@ func (r *Repo) Apply(ctx context.Context, change Change) (Result, error) {
 			if err != nil {
 				return err
 			}
+			if c.ChangeID == "" {
+				c.ChangeID = generated
+			} else if rev, found, err := t.findChange(ctx, c.ChangeID); err != nil {
+				return err
+			} else if found {
+				return &AlreadyAppliedError{ChangeID: c.ChangeID, Commit: rev.Hash, Subject: rev.Subject}
+			}
 			sha, err := r.commit(ctx, t, c)
 			if err != nil {
 				return err
 			}
 			res = Result{Commit: sha, Subject: c.Subject, Attempts: attempt}
-			return r.push(ctx, t, sha)
+			perr := r.push(ctx, t, sha)
+			if perr == nil || errors.Is(perr, errRetry) || errors.Is(perr, ErrPermanent) || errors.Is(perr, ErrAuth) || errors.Is(perr, ErrRemoteNotFound) {
+				return perr
+			}
+			// The push may have landed although git said otherwise: ask.
+			ok, lerr := r.landed(ctx, t, sha)
+			switch {
+			case ok:
+				r.opts.Log.Warn("the push's acknowledgement was lost, but the remote has the commit", "remote", r.String(), "commit", sha, "err", perr)
+				res.Recovered = true
+				return nil
+			case lerr != nil:
+				return fmt.Errorf("%w; whether the commit %.12s (Change-Id %s) landed could not be checked (%v): look at the branch before writing again", perr, sha, c.ChangeID, lerr)
+			}
+			return perr
 		})
 		if err == nil {
 			return res, nil
@@ -448,6 +505,9 @@ func (r *Repo) push(ctx context.Context, t *Tree, sha string) error {
 		return nil
 	}
 	msg := out + " " + err.Error()
+	if p := permanentRejection(msg); p != "" {
+		return fmt.Errorf("%w: %s: %s; this is not retried: ask who administers the repository, or push to a branch you may write", ErrPermanent, r, r.c.scrub(rejection(msg)))
+	}
 	// A rejection is retried: a non-fast-forward ("fetch first", "stale
 	// info") or a hook that declined (a busy server, a lock).
 	if strings.Contains(msg, "[rejected]") || strings.Contains(msg, "[remote rejected]") ||
@@ -456,6 +516,63 @@ func (r *Repo) push(ctx context.Context, t *Tree, sha string) error {
 		return fmt.Errorf("%w: %s", errRetry, r.c.scrub(rejection(msg)))
 	}
 	return r.c.classify("push", err)
+}
+
+// permanentMarkers are what servers say when a push is refused for good:
+// GitHub's protected branches (GH006) and rulesets (GH013), GitLab's and
+// Gitea's protected branches, a missing permission, a non-bare remote's
+// checked-out branch. Retrying these for the whole budget only delays the
+// answer.
+var permanentMarkers = []string{
+	"protected branch", "gh006", "gh013", "gh007", "permission to", "not allowed to push",
+	"denied to", "refusing to update checked out branch", "you are not allowed",
+}
+
+// permanentRejection returns the marker msg contains, or "".
+func permanentRejection(msg string) string {
+	low := strings.ToLower(msg)
+	for _, m := range permanentMarkers {
+		if strings.Contains(low, m) {
+			return m
+		}
+	}
+	return ""
+}
+
+// landed asks the remote whether sha reached the branch. A push whose
+// acknowledgement was lost — a timeout, a dropped connection, a slow
+// post-receive hook — may have landed all the same; reporting it as failed
+// would have the person (or CI) write again, and a rollback re-run would
+// roll back twice. It runs under its own CallTimeout: the push may have
+// used up the caller's.
+func (r *Repo) landed(ctx context.Context, t *Tree, sha string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.CallTimeout)
+	defer cancel()
+	out, err := r.remoteGit(ctx, t.scratch.dir, "ls-remote", r.c.url, "refs/heads/"+r.c.remote.Branch)
+	if err != nil {
+		return false, r.c.classify("ls-remote", err)
+	}
+	f := strings.Fields(out)
+	switch {
+	case len(f) == 0:
+		return false, nil
+	case f[0] == sha:
+		return true, nil
+	}
+	// Another writer may have pushed on top of ours since: look in the
+	// branch's history.
+	if err := t.mirror.Fetch(ctx, r.opts.CallTimeout); err != nil {
+		return false, err
+	}
+	_, err = r.git(ctx, t.scratch.dir, nil, "merge-base", "--is-ancestor", sha, f[0])
+	return err == nil, nil
+}
+
+// newChangeID makes a change id: 16 random bytes in hex.
+func newChangeID() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // rejection keeps what the server said (remote: lines) and git's verdict.

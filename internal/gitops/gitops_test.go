@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,8 +62,8 @@ func TestApplyCommitsUnderTheIdentityWithTrailers(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 	got := gitcmdtest.Git(t, bare, "log", "-1", "--format=%an <%ae>|%cn <%ce>|%B", "main")
-	want := "smpctl-bot <smpctl-bot@users.noreply.smp.vn>|smpctl-bot <smpctl-bot@users.noreply.smp.vn>|write environments/dev/x.yaml\n\nAction: deploy\nOverride-Freeze: hotfix Action: forged"
-	if got != want {
+	want := "smpctl-bot <smpctl-bot@users.noreply.smp.vn>|smpctl-bot <smpctl-bot@users.noreply.smp.vn>|write environments/dev/x.yaml\n\nAction: deploy\nOverride-Freeze: hotfix Action: forged\nChange-Id: "
+	if id, ok := strings.CutPrefix(got, want); !ok || !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id) {
 		t.Errorf("commit:\n%s\nwant:\n%s", got, want)
 	}
 	if tr := gitcmdtest.Git(t, bare, "log", "-1", "--format=%(trailers:key=Action,valueonly)", "main"); tr != "deploy" {

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -387,6 +388,32 @@ func (t *Tree) Show(ctx context.Context, rev, file string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// findChange returns the newest commit of the branch whose Change-Id
+// trailer is id.
+func (t *Tree) findChange(ctx context.Context, id string) (Revision, bool, error) {
+	if !changeIDRE.MatchString(id) {
+		return Revision{}, false, fault.Inputf("ChangeID", "change id %q: use 1 to 128 letters, digits, '.', '_' or '-'", id)
+	}
+	out, err := t.repo.git(ctx, t.scratch.dir, nil, "log", "-F", "--grep=Change-Id: "+id, "--format="+logFormat, t.head)
+	if err != nil {
+		return Revision{}, false, fmt.Errorf("look for change %s: %w", id, err)
+	}
+	for _, rec := range strings.Split(out, "\x1e") {
+		f := strings.SplitN(strings.TrimLeft(rec, "\n"), "\x00", 4)
+		if len(f) < 4 {
+			continue
+		}
+		tr := parseTrailers(f[3])
+		if tr["Change-Id"] == id {
+			sec, _ := strconv.ParseInt(f[1], 10, 64)
+			return Revision{Hash: f[0], Time: time.Unix(sec, 0).UTC(), Subject: f[2], Trailers: tr}, true, nil
+		}
+	}
+	return Revision{}, false, nil
+}
+
+var changeIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // Resolve returns the full hash of a revision of the GitOps repository.
 func (t *Tree) Resolve(ctx context.Context, rev string) (string, error) {

@@ -106,7 +106,8 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 			return gitops.Commit{}, err
 		}
 		return gitops.Commit{
-			Subject: fmt.Sprintf("approve(%s): %s %s", req.Env, req.Service, req.Version),
+			ChangeID: req.ChangeID,
+			Subject:  fmt.Sprintf("approve(%s): %s %s", req.Env, req.Service, req.Version),
 			Trailers: []gitops.Trailer{
 				{Key: "Action", Value: "approve"},
 				{Key: "Environment", Value: req.Env},

@@ -35,6 +35,7 @@ import (
 	"github.com/smp/delivery/internal/gitops/freeze"
 	"github.com/smp/delivery/internal/gitops/statefile"
 	"github.com/smp/delivery/internal/image/imageref"
+	"github.com/smp/delivery/internal/untrusted"
 )
 
 // Paths in the GitOps repository.
@@ -76,6 +77,10 @@ type Common struct {
 	Identity gitops.Identity
 	// Now is the clock.
 	Now time.Time
+	// ChangeID, when set, makes the write idempotent across re-runs: a
+	// change with this id already on the branch is not made again
+	// (Outcome.AlreadyDone). Empty makes one up for this write only.
+	ChangeID string
 }
 
 func (c Common) identity(cfg *delivery.Config) gitops.Identity {
@@ -219,10 +224,10 @@ func checkHold(t *gitops.Tree, env, svc string) error {
 	}
 	reason := ""
 	if h.Reason != "" {
-		reason = " (" + h.Reason + ")"
+		reason = " (" + untrusted.Text(h.Reason) + ")"
 	}
 	return fault.Refusedf("%s in %s is held since %s by %s%s; release it with `smpctl hold release --env %s --service %s`",
-		svc, env, h.Since.Format(time.RFC3339), h.By, reason, env, svc)
+		svc, env, h.Since.Format(time.RFC3339), untrusted.Name(h.By), reason, env, svc)
 }
 
 // requireApproval checks the gate of an environment for tag and digest and
@@ -392,7 +397,13 @@ func imageTrailers(action, env, svc string, img imageref.Ref, prev string) []git
 // successful outcome with AlreadyDone and the given message.
 func run(ctx context.Context, repo *gitops.Repo, out Outcome, noop string, change gitops.Change) (Outcome, error) {
 	res, err := repo.Apply(ctx, change)
+	var applied *gitops.AlreadyAppliedError
 	switch {
+	case errors.As(err, &applied):
+		out.AlreadyDone = true
+		out.Commit = applied.Commit
+		out.Message = fmt.Sprintf("change %s already landed as %.12s (%s); nothing to commit", applied.ChangeID, applied.Commit, applied.Subject)
+		return out, nil
 	case errors.Is(err, gitops.ErrNoChange):
 		out.AlreadyDone = true
 		out.Message = noop

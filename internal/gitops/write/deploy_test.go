@@ -103,7 +103,7 @@ func TestDeployWritesTheImageAndCommitsWithTrailers(t *testing.T) {
 	r := repoFor(t, bare)
 	st := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	req := write.DeployRequest{
-		Common: write.Common{By: "ci", Run: "https://ci.example/run/7", Now: wednesday},
+		Common: write.Common{By: "ci", Run: "https://ci.example/run/7", Now: wednesday, ChangeID: "run-7-deploy-dev"},
 		Env:    "dev", Service: "order-svc", Image: img(t, "order-svc", "sha-abc1234", 'a'),
 		Source: write.Source{Commit: strings.Repeat("c", 40), Time: st},
 	}
@@ -130,7 +130,8 @@ Previous-Digest: sha256:` + strings.Repeat("1", 64) + `
 Source-Commit: ` + strings.Repeat("c", 40) + `
 Source-Time: 2026-11-25T09:00:00Z
 Deployed-By: ci
-Pipeline-Run: https://ci.example/run/7`
+Pipeline-Run: https://ci.example/run/7
+Change-Id: run-7-deploy-dev`
 	if got := lastCommit(t, bare); got != want {
 		t.Errorf("commit:\n%s\nwant:\n%s", got, want)
 	}

@@ -136,7 +136,8 @@ func editFreezes(t *gitops.Tree, req FreezeRequest, verb string, edit func(*deli
 		return gitops.Commit{}, err
 	}
 	return gitops.Commit{
-		Subject: fmt.Sprintf("freeze: %s %s", verb, req.Freeze.Name),
+		ChangeID: req.ChangeID,
+		Subject:  fmt.Sprintf("freeze: %s %s", verb, req.Freeze.Name),
 		Trailers: []gitops.Trailer{
 			{Key: "Action", Value: "freeze"},
 			{Key: "Environment", Value: strings.Join(req.Freeze.Environments, ",")},

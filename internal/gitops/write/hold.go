@@ -61,6 +61,7 @@ func PlaceHold(ctx context.Context, repo *gitops.Repo, req HoldRequest) (Outcome
 			return gitops.Commit{}, err
 		}
 		return gitops.Commit{
+			ChangeID: req.ChangeID,
 			Subject:  fmt.Sprintf("hold(%s): %s", req.Env, req.Service),
 			Trailers: holdTrailers("hold", req, cur.Image.Digest),
 			Identity: req.identity(cfg),
@@ -98,6 +99,7 @@ func ReleaseHold(ctx context.Context, repo *gitops.Repo, req HoldRequest) (Outco
 			return gitops.Commit{}, err
 		}
 		return gitops.Commit{
+			ChangeID: req.ChangeID,
 			Subject:  fmt.Sprintf("release-hold(%s): %s", req.Env, req.Service),
 			Trailers: holdTrailers("release-hold", req, h.Digest),
 			Identity: req.identity(cfg),

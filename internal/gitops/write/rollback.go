@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,6 +50,15 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 	}
 	var img imageref.Ref
 	out := Outcome{Action: "rollback", Environment: req.Env, Service: req.Service}
+	// The target is resolved once, on the first attempt, against the image
+	// that was running then (replaced). A later attempt — after a rejected
+	// push, on a head someone else moved — re-applies only while the
+	// environment still runs replaced (compare-and-swap): re-computing "the
+	// image before the current one" on the new head would roll a deploy
+	// that landed meanwhile back to the bad image.
+	var resolved *envfile.Values
+	var resolvedRev gitops.Revision
+	var replaced envfile.Image
 	res, err := run(ctx, repo, out, "", func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
 		cfg, err := loadConfig(t)
 		if err != nil {
@@ -64,10 +74,19 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 		if err != nil {
 			return gitops.Commit{}, err
 		}
-		target, rev, err := findTarget(ctx, t, req, cur)
-		if err != nil {
-			return gitops.Commit{}, err
+		if resolved == nil {
+			target, rev, err := findTarget(ctx, t, req, cur)
+			if err != nil {
+				return gitops.Commit{}, err
+			}
+			resolved, resolvedRev, replaced = &target, rev, cur.Image
+		} else if cur.Image != replaced {
+			if cur.Image == resolved.Image {
+				return gitops.Commit{}, gitops.ErrNoChange // someone else rolled back to the same image
+			}
+			return gitops.Commit{}, changedMeanwhile(ctx, t, req.Env, req.Service, replaced, cur.Image)
 		}
+		target, rev := *resolved, resolvedRev
 		img = imageref.Ref{Repository: target.Image.Repository, Tag: target.Image.Tag, Digest: target.Image.Digest}
 		if target.Image == cur.Image && (target.ChartVersion == "" || target.ChartVersion == cur.ChartVersion) {
 			return gitops.Commit{}, gitops.ErrNoChange
@@ -84,6 +103,7 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 			gitops.Trailer{Key: "Deployed-By", Value: req.By},
 			gitops.Trailer{Key: "Pipeline-Run", Value: req.Run})
 		return gitops.Commit{
+			ChangeID: req.ChangeID,
 			Subject:  fmt.Sprintf("rollback(%s): %s → %s", req.Env, req.Service, img.Tag),
 			Trailers: tr,
 			Identity: req.identity(cfg),
@@ -94,6 +114,64 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 		res.Message = fmt.Sprintf("%s in %s already runs %s; nothing to commit", req.Service, req.Env, img.Tag)
 	}
 	return res, err
+}
+
+// changedMeanwhile is the refusal of a rollback whose environment moved on
+// while it was being written: it names what runs now and who put it there.
+func changedMeanwhile(ctx context.Context, t *gitops.Tree, env, svc string, meant, now envfile.Image) error {
+	who := ""
+	_ = t.Log(ctx, envPath(env, svc), func(rev gitops.Revision) (bool, error) {
+		who = fmt.Sprintf(" by commit %.12s (%s", rev.Hash, rev.Subject)
+		if by := rev.Trailers["Deployed-By"]; by != "" {
+			who += ", by " + by
+		}
+		who += ")"
+		return true, nil
+	})
+	return fault.Refusedf("%s in %s changed while the rollback was being written: it now runs %s (%s)%s, not %s (%s), the image the rollback was to replace; nothing written: check `smpctl status --env %s` and run the rollback again if it is still needed",
+		svc, env, now.Tag, shortDigest(now.Digest), who, meant.Tag, shortDigest(meant.Digest), env)
+}
+
+// shortDigest abbreviates a digest for messages.
+func shortDigest(digest string) string {
+	if len(digest) > len("sha256:")+12 {
+		return digest[:len("sha256:")+12]
+	}
+	return digest
+}
+
+// ranIn refuses a rollback to an image that never ran in env: a rollback
+// restores a known state, and skips the gates (approval, freeze, order)
+// that a forward deploy of a new image must pass. The refusal lists what
+// the environment did run, newest first.
+func ranIn(ctx context.Context, t *gitops.Tree, env, svc string, img imageref.Ref) error {
+	path := envPath(env, svc)
+	var seen []string
+	found := false
+	err := t.Log(ctx, path, func(rev gitops.Revision) (bool, error) {
+		v, ok := imageAt(ctx, t, rev.Hash, path)
+		if !ok {
+			return false, nil
+		}
+		if v.Image.Digest == img.Digest && v.Image.Repository == img.Repository {
+			found = true
+			return true, nil
+		}
+		d := fmt.Sprintf("%s (%s)", v.Image.Tag, v.Image.Digest)
+		if !slices.Contains(seen, d) && len(seen) < 10 {
+			seen = append(seen, d)
+		}
+		return false, nil
+	})
+	if err != nil || found {
+		return err
+	}
+	could := "none: nothing ran there yet"
+	if len(seen) > 0 {
+		could = strings.Join(seen, ", ")
+	}
+	return fault.Refusedf("rollback of %s in %s to %s@%s refused: that image never ran in %s, and a rollback may only restore one that did; it could go to: %s. Ship a new image forward with deploy or promote instead",
+		svc, env, img.Repository, img.Digest, env, could)
 }
 
 // placeHold writes the hold a rollback leaves behind.

@@ -189,8 +189,14 @@ func writeImage(ctx context.Context, t *gitops.Tree, w imageWrite) (gitops.Commi
 	if cur.Image == want.Image && (w.chart == "" || cur.ChartVersion == w.chart) {
 		return gitops.Commit{}, gitops.ErrNoChange
 	}
+	if err := checkRepository(cfg, w.env, w.svc, cur, w.img); err != nil {
+		return gitops.Commit{}, err
+	}
 	var overridden, approvedBy string
 	if w.action == "rollback" {
+		if err := ranIn(ctx, t, w.env, w.svc, w.img); err != nil {
+			return gitops.Commit{}, err
+		}
 		if err := placeHold(t, w.env, w.svc, cur.Image.Tag, "", w.img.Digest, w.common); err != nil {
 			return gitops.Commit{}, err
 		}
@@ -221,8 +227,28 @@ func writeImage(ctx context.Context, t *gitops.Tree, w imageWrite) (gitops.Commi
 		gitops.Trailer{Key: "Override-Freeze", Value: overridden},
 	)
 	return gitops.Commit{
+		ChangeID: w.common.ChangeID,
 		Subject:  fmt.Sprintf("%s(%s): %s → %s", w.action, w.env, w.svc, w.img.Tag),
 		Trailers: tr,
 		Identity: w.common.identity(cfg),
 	}, nil
+}
+
+// checkRepository refuses an image from another repository than the
+// service's: the one delivery.yaml registers for it, or, for a service
+// registered without one, the one its environment file already names.
+// Otherwise anyone who can run a deploy could ship any image under the
+// service's name (ghcr.io/evil/backdoor as order-svc).
+func checkRepository(cfg *delivery.Config, env, svc string, cur envfile.Values, img imageref.Ref) error {
+	want, where := "", ""
+	if s, ok := cfg.Service(svc); ok && s.Image != "" {
+		want, where = s.Image, delivery.FileName+" registers"
+	} else if cur.Image.Repository != "" {
+		want, where = cur.Image.Repository, envPath(env, svc)+" names"
+	}
+	if want == "" || img.Repository == want {
+		return nil
+	}
+	return fault.Refusedf("%s is not %s's image repository: %s %s; deploy an image of %s, or change the service's image in %s through a reviewed change",
+		img.Repository, svc, where, want, want, delivery.FileName)
 }
