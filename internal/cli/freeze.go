@@ -11,6 +11,7 @@ import (
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/gitops/write"
+	"github.com/smp/delivery/internal/untrusted"
 )
 
 func init() { register(newFreezeCmd) }
@@ -82,7 +83,7 @@ func writeFreezes(w io.Writer, list []write.FreezeStatus) error {
 		}
 		fmt.Fprintf(w, "%-16s %-10s %s (%s) %s", f.Name, envs, when, zone, state)
 		if f.Reason != "" {
-			fmt.Fprintf(w, ": %s", f.Reason)
+			fmt.Fprintf(w, ": %s", untrusted.Text(f.Reason))
 		}
 		fmt.Fprintln(w)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/gitops/write"
+	"github.com/smp/delivery/internal/untrusted"
 )
 
 func init() { register(newHoldCmd) }
@@ -105,9 +106,9 @@ func newHoldListCmd(a *App) *cobra.Command {
 					return err
 				}
 				for _, h := range holds {
-					fmt.Fprintf(w, "%-10s %-24s since %s by %s", h.Environment, h.Service, h.Since.Format(time.RFC3339), h.By)
+					fmt.Fprintf(w, "%-10s %-24s since %s by %s", h.Environment, h.Service, h.Since.Format(time.RFC3339), untrusted.Name(h.By))
 					if h.Reason != "" {
-						fmt.Fprintf(w, ": %s", h.Reason)
+						fmt.Fprintf(w, ": %s", untrusted.Text(h.Reason))
 					}
 					fmt.Fprintln(w)
 				}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/gitops/delivery"
+	"github.com/smp/delivery/internal/untrusted"
 
 	"github.com/smp/delivery/internal/fault"
 )
@@ -34,7 +35,7 @@ type Window struct {
 func (w Window) String() string {
 	s := fmt.Sprintf("freeze %q is active until %s (%s)", w.Name, w.End.Format("Mon 2006-01-02 15:04 MST"), w.Zone)
 	if w.Reason != "" {
-		s += ": " + w.Reason
+		s += ": " + untrusted.Text(w.Reason)
 	}
 	return s
 }
