@@ -3,6 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/gitops/write"
 )
 
@@ -25,6 +26,11 @@ environment before ENV.`,
 		Example: `  smpctl approve --gitops ../smp-gitops --env prod --service order-svc --version 3.3.0 --by minh --requested-by trung`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if requestedBy != "" {
+				if err := delivery.CheckPerson("--requested-by", requestedBy); err != nil {
+					return err
+				}
+			}
 			repo, err := o.open(a)
 			if err != nil {
 				return err

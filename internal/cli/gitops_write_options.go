@@ -10,6 +10,7 @@ import (
 
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops"
+	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/gitops/write"
 )
 
@@ -24,6 +25,7 @@ type writeOptions struct {
 	run         string
 	authorName  string
 	authorEmail string
+	changeID    string
 	timeout     time.Duration
 }
 
@@ -43,6 +45,7 @@ func addWriteFlags(cmd *cobra.Command, o *writeOptions, byHelp string) {
 	f.StringVar(&o.run, "run", "", "URL of the pipeline run, recorded as Pipeline-Run")
 	f.StringVar(&o.authorName, "git-author-name", "", "commit author and committer name (default: delivery.yaml identity, else smpctl-bot)")
 	f.StringVar(&o.authorEmail, "git-author-email", "", "commit author and committer email")
+	f.StringVar(&o.changeID, "change-id", "", "an id for this change, recorded as Change-Id: running the command again with the same id does nothing once the change has landed (for CI re-runs, e.g. ${{ github.run_id }}-deploy-dev)")
 }
 
 // open validates the shared flags and opens the remote. The token comes
@@ -53,6 +56,14 @@ func (o *writeOptions) open(a *App) (*gitops.Repo, error) {
 	}
 	if (o.authorName == "") != (o.authorEmail == "") {
 		return nil, fault.Invalidf("give both --git-author-name and --git-author-email (or SMP_GIT_AUTHOR_NAME and SMP_GIT_AUTHOR_EMAIL), or neither")
+	}
+	if o.by != "" {
+		if err := delivery.CheckPerson("--by", o.by); err != nil {
+			return nil, err
+		}
+	}
+	if o.changeID != "" && !changeIDRE.MatchString(o.changeID) {
+		return nil, fault.Invalidf("--change-id %q: use 1 to 128 letters, digits, '.', '_' or '-'", o.changeID)
 	}
 	if o.timeout <= 0 {
 		return nil, fault.Invalidf("--gitops-timeout %s: must be positive", o.timeout)
@@ -65,7 +76,7 @@ func (o *writeOptions) open(a *App) (*gitops.Repo, error) {
 // common is the deploy.Common of the shared flags.
 func (o *writeOptions) common(a *App) write.Common {
 	return write.Common{
-		By: o.by, Run: o.run, Now: a.Now(),
+		By: o.by, Run: o.run, Now: a.Now(), ChangeID: o.changeID,
 		Identity: gitops.Identity{Name: o.authorName, Email: o.authorEmail},
 	}
 }
@@ -82,7 +93,10 @@ func overrideFreeze(override bool, reason string) (string, error) {
 	return reason, nil
 }
 
-var shaRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
+var (
+	shaRE      = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	changeIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+)
 
 // source parses --source-commit, --source-time and --source-repo.
 func source(commit, at, repo string) (write.Source, error) {

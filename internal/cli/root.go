@@ -112,7 +112,9 @@ what runs where.
 
 Exit codes: 0 done (including "nothing to do"), 1 a check, gate or remote
 refused, 2 bad input (nothing written). Every flag can also be set with an
-SMP_<FLAG> environment variable, e.g. --gitops with SMP_GITOPS.`,
+SMP_<FLAG> environment variable, e.g. --gitops with SMP_GITOPS, except the
+safety overrides (--override-freeze, --rollback, --purge, --apply,
+--skip-changelog-check), which are read only from the command line.`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		DisableAutoGenTag: true,
@@ -161,8 +163,22 @@ func markRun(cmd *cobra.Command) {
 	}
 }
 
+// safetyOverrides are the flags that lift a gate or destroy state. They are
+// never read from the environment: a variable left over in a CI job or a
+// shell (SMP_OVERRIDE_FREEZE=...) would otherwise lift a freeze, turn a
+// deploy into a rollback or drop databases on every later run, silently.
+var safetyOverrides = map[string]bool{
+	"override-freeze":      true,
+	"rollback":             true,
+	"purge":                true,
+	"apply":                true,
+	"skip-changelog-check": true,
+}
+
 // bindEnv sets every flag the user did not pass from SMP_<FLAG>, so CI can
 // configure smpctl with environment variables (SMP_GITOPS, SMP_ENV, ...).
+// A safety override set in the environment is not read, and the command
+// says so once on standard error.
 func (a *App) bindEnv(cmd *cobra.Command) error {
 	var errs []error
 	apply := func(f *pflag.Flag) {
@@ -172,6 +188,10 @@ func (a *App) bindEnv(cmd *cobra.Command) error {
 		key := "SMP_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		v := a.Getenv(key)
 		if v == "" {
+			return
+		}
+		if safetyOverrides[f.Name] {
+			fmt.Fprintf(a.Stderr, "smpctl: warning: %s is set in the environment and ignored: --%s is a safety override and is read only from the command line\n", key, f.Name)
 			return
 		}
 		if err := f.Value.Set(v); err != nil {

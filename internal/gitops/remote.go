@@ -125,6 +125,9 @@ func newConn(r Remote) (*conn, error) {
 	c := &conn{remote: r, kind: kind, url: u}
 	if pu, err := url.Parse(r.URL); err == nil && pu.User != nil {
 		if pw, ok := pu.User.Password(); ok && pw != "" {
+			if kind == Plain {
+				return nil, fmt.Errorf("%w: %s carries a password but is not encrypted: git would send it in the clear; use an https:// URL, with the token in SMP_GIT_TOKEN rather than in the URL", ErrAuth, Redact(r.URL))
+			}
 			c.secret = append(c.secret, pw)
 		}
 	}

@@ -64,6 +64,9 @@ func TestTheTokenTravelsOnlyInGitsEnvironmentAndOnlyOverHTTPS(t *testing.T) {
 	if _, err := newConn(Remote{URL: "http://git.internal/smp-gitops.git", Token: token}); !errors.Is(err, ErrAuth) {
 		t.Errorf("a token over plain http: %v, want ErrAuth (refused, not sent)", err)
 	}
+	if _, err := newConn(Remote{URL: "http://bot:s3cret@git.internal/smp-gitops.git"}); !errors.Is(err, ErrAuth) || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("a password in a plain http URL: %v, want ErrAuth without the password", err)
+	}
 	if _, err := newConn(Remote{URL: "http://git.internal/smp-gitops.git"}); err != nil {
 		t.Errorf("plain http without a token: %v", err)
 	}

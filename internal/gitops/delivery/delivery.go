@@ -188,6 +188,20 @@ func CheckName(what, s string) error {
 	return fault.Invalidf("invalid %s %q: use lower-case letters, digits and '-' (a DNS label, at most 63 characters, no '/', '..' or spaces)", what, s)
 }
 
+// personRE is who acts: a login such as GitHub's (letters, digits, '-'),
+// an email address, or a bot's login ("dependabot[bot]").
+var personRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+\[\]-]*$`)
+
+// CheckPerson returns a user-facing error when s is not a plain login:
+// approvals and the four-eyes rule compare these names, so "carol " (with
+// a space) or a name with a newline must not pass for another person.
+func CheckPerson(what, s string) error {
+	if len(s) <= 100 && personRE.MatchString(s) {
+		return nil
+	}
+	return fault.Invalidf("invalid %s %q: give a login (letters, digits, '.', '-', '_', '@', '+'; no spaces), as listed in %s", what, s, FileName)
+}
+
 // Load reads and validates a delivery config file.
 func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)

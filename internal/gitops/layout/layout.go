@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	scaffold "github.com/smp/delivery/deploy/gitops"
 	"github.com/smp/delivery/internal/gitcmd"
+	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/gitops/delivery"
 
 	"github.com/smp/delivery/internal/fault"
@@ -224,6 +226,11 @@ func renderScaffold(o InitOptions) (map[string][]byte, error) {
 	for _, u := range []string{o.RepoURL, o.ChartRepo} {
 		if strings.ContainsAny(u, " \t\n'\"#") {
 			return nil, fault.Invalidf("URL %q contains spaces, quotes or '#': give a plain repository URL", u)
+		}
+		// These URLs are committed (apps/*.yaml) and read by everyone with
+		// access to the repository: a credential in them leaks for good.
+		if pu, err := url.Parse(u); err == nil && pu.User != nil {
+			return nil, fault.Invalidf("URL %s carries credentials, and it would be committed to apps/*.yaml: give the URL without user or token; Argo CD takes the credentials from a repository Secret", gitops.Redact(u))
 		}
 	}
 	files := map[string][]byte{}

@@ -87,10 +87,16 @@ func TestInitRefusesADirectoryThatIsNotAGitopsRepository(t *testing.T) {
 		"a remote that is a plain dir": {filepath.Join(t.TempDir(), "g"), InitOptions{Remote: plain}},
 		"a hosted remote":              {filepath.Join(t.TempDir(), "g"), InitOptions{Remote: "https://github.com/smp/x.git"}},
 		"a URL with a quote":           {filepath.Join(t.TempDir(), "g"), InitOptions{RepoURL: "https://x/'y"}},
+		"a repo URL with a token":      {filepath.Join(t.TempDir(), "g"), InitOptions{RepoURL: "https://bot:ghp_s3cret@github.com/smp/smp-gitops.git"}},
+		"a chart repo URL with a user": {filepath.Join(t.TempDir(), "g"), InitOptions{ChartRepo: "https://bot@ghcr.io/smp/charts"}},
 	} {
 		if _, err := Init(ctx, tt.dir, tt.o); !errors.Is(err, fault.ErrInvalid) {
 			t.Errorf("%s: %v, want bad input", name, err)
 		}
+	}
+	_, err := Init(ctx, filepath.Join(t.TempDir(), "g"), InitOptions{RepoURL: "https://bot:ghp_s3cret@github.com/smp/smp-gitops.git"})
+	if err == nil || strings.Contains(err.Error(), "ghp_s3cret") || !strings.Contains(err.Error(), "carries credentials") {
+		t.Errorf("a repo URL with a token: %v, want a refusal that does not repeat the token", err)
 	}
 	if read(t, filepath.Join(full, "notes.txt")) != "mine" {
 		t.Error("refused init touched the directory")
