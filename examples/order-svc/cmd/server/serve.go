@@ -68,12 +68,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	} else {
 		verifier = auth.NewHS256(cfg.JWT.Secret, cfg.JWT.Issuer, cfg.JWT.Audience)
 	}
+	idem := idempotency.New(rdb, cfg.RedisPrefix, cfg.IdempotencyTTL, cfg.RedisTimeout,
+		idempotency.WithPendingTTL(cfg.IdempotencyPendingTTL))
 	readiness := &api.Readiness{}
 	handler := api.New(api.Deps{
 		Log:          log,
 		Store:        st,
 		Cache:        cache,
-		Idempotency:  idempotency.New(rdb, cfg.RedisPrefix, cfg.IdempotencyTTL, cfg.RedisTimeout),
+		Idempotency:  idem,
 		Verifier:     verifier,
 		Metrics:      metrics.New(version, commit),
 		Readiness:    readiness,

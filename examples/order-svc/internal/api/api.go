@@ -36,7 +36,9 @@ type PageCache interface {
 	Invalidate(ctx context.Context) error
 }
 
-// Idempotency records Idempotency-Keys (see package idempotency).
+// Idempotency records Idempotency-Keys (see package idempotency). The
+// handler calls Complete and Release with a context that is not cancelled
+// with the request, so an implementation must bound them itself.
 type Idempotency interface {
 	Claim(ctx context.Context, scope, key, hash string) (*idempotency.Response, error)
 	Complete(ctx context.Context, scope, key, hash string, resp idempotency.Response) error

@@ -1,16 +1,22 @@
 package api
 
 import (
+	"database/sql"
 	"encoding/json"
+	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/smp/order-svc/internal/catalogcache"
+	"github.com/smp/order-svc/internal/store"
 	"github.com/smp/order-svc/internal/testenv"
 )
 
@@ -62,6 +68,70 @@ func TestReadiness(t *testing.T) {
 			t.Errorf("/health while draining = %d", w.Code)
 		}
 	})
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("reserve a loopback port: %v", err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatalf("close %s: %v", addr, err)
+	}
+	return addr
+}
+
+func TestReadinessHidesDependencyErrors(t *testing.T) {
+	t.Parallel()
+	mysqlAddr, redisAddr := closedPort(t), closedPort(t)
+	connector, err := mysql.NewConnector(&mysql.Config{Net: "tcp", Addr: mysqlAddr, User: "root", DBName: "orders",
+		Timeout: 200 * time.Millisecond, AllowNativePasswords: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(connector)
+	t.Cleanup(func() { _ = db.Close() })
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { _ = rdb.Close() })
+
+	cases := []struct {
+		name   string
+		checks func(live map[string]Checker) map[string]Checker
+		want   map[string]string
+	}{
+		{"MariaDB unreachable", func(live map[string]Checker) map[string]Checker {
+			return map[string]Checker{"mysql": store.New(db, time.Second), "redis": live["redis"]}
+		}, map[string]string{"mysql": "down", "redis": "ok"}},
+		{"Redis unreachable", func(live map[string]Checker) map[string]Checker {
+			return map[string]Checker{"mysql": live["mysql"], "redis": catalogcache.New(rdb, "x:", time.Minute, time.Second)}
+		}, map[string]string{"mysql": "ok", "redis": "down"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, func(d *Deps) { d.Checks = c.checks(d.Checks) })
+			w := e.do(t, req{method: "GET", path: "/ready"})
+			var b readyBody
+			if err := json.Unmarshal(w.Body.Bytes(), &b); err != nil {
+				t.Fatalf("body %s: %v", w.Body, err)
+			}
+			if w.Code != http.StatusServiceUnavailable || b.Status != "not_ready" || !maps.Equal(b.Checks, c.want) {
+				t.Errorf("got %d %s, want 503 not_ready with checks %v", w.Code, w.Body, c.want)
+			}
+			// The probe is unauthenticated: it must not hand out addresses
+			// or driver messages. The operator finds them in the log.
+			for _, leak := range []string{"127.0.0.1", mysqlAddr, redisAddr, "dial", "refused", "error", "tcp"} {
+				if strings.Contains(w.Body.String(), leak) {
+					t.Errorf("/ready body %s contains %q", w.Body, leak)
+				}
+			}
+			if logs := e.logs.String(); !strings.Contains(logs, "connection refused") {
+				t.Errorf("the log does not carry the failed check's error:\n%s", logs)
+			}
+		})
+	}
 }
 
 func TestProtectedRoutesRejectBadTokens(t *testing.T) {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -73,6 +74,8 @@ type req struct {
 	body         string
 	token        string
 	headers      map[string]string
+	// ctx, when set, is the request's context (to cancel it mid-request).
+	ctx context.Context
 }
 
 func (e *env) do(t testing.TB, r req) *httptest.ResponseRecorder {
@@ -82,6 +85,9 @@ func (e *env) do(t testing.TB, r req) *httptest.ResponseRecorder {
 		body = strings.NewReader(r.body)
 	}
 	hr := httptest.NewRequest(r.method, r.path, body)
+	if r.ctx != nil {
+		hr = hr.WithContext(r.ctx)
+	}
 	if r.body != "" {
 		hr.Header.Set("Content-Type", "application/json")
 	}

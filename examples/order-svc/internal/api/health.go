@@ -21,6 +21,13 @@ func (s *server) health(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, healthBody{Status: "ok", Version: s.Version, Commit: s.Commit})
 }
 
+// Values of a readiness check; api/openapi.yaml lists them.
+const (
+	checkOK       = "ok"
+	checkDown     = "down"
+	checkDraining = "draining"
+)
+
 type readyBody struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks"`
@@ -33,7 +40,7 @@ func (s *server) ready(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if s.Readiness.Draining() {
 		body.Status, status = "draining", http.StatusServiceUnavailable
-		body.Checks["shutdown"] = "draining"
+		body.Checks["shutdown"] = checkDraining
 	}
 	names := make([]string, 0, len(s.Checks))
 	for n := range s.Checks {
@@ -45,13 +52,17 @@ func (s *server) ready(w http.ResponseWriter, r *http.Request) {
 		err := s.Checks[n].Ping(ctx)
 		cancel()
 		if err != nil {
-			body.Checks[n] = "error: " + err.Error()
+			// /ready is unauthenticated and reachable by anyone who can reach
+			// the pod: the body says only which dependency is down, the log
+			// says why (addresses, driver errors).
+			s.Log.WarnContext(r.Context(), "readiness check failed", "request_id", requestIDFrom(r.Context()), "check", n, "error", err.Error())
+			body.Checks[n] = checkDown
 			if status == http.StatusOK {
 				body.Status, status = "not_ready", http.StatusServiceUnavailable
 			}
 			continue
 		}
-		body.Checks[n] = "ok"
+		body.Checks[n] = checkOK
 	}
 	writeJSON(w, status, body)
 }

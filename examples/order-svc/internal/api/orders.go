@@ -80,26 +80,20 @@ func (s *server) createOrder(w http.ResponseWriter, r *http.Request, p auth.Prin
 			"this Idempotency-Key was already used with a different request body; use a new key for a new order")
 		return
 	case errors.Is(err, idempotency.ErrInProgress):
-		w.Header().Set("Retry-After", "1")
-		writeError(w, r, http.StatusConflict, codeIdempotencyInFlight,
-			"a request with this Idempotency-Key is still being processed; retry shortly")
+		s.answerPendingKey(w, r, p.Subject, key, hash)
 		return
 	case err != nil:
 		s.internalError(w, r, "claim idempotency key", err)
 		return
 	case replay != nil:
-		w.Header().Set(HeaderReplayed, "true")
-		if replay.Status == http.StatusCreated {
-			w.Header().Set("Location", "/api/v1/orders/"+strconv.FormatUint(decodeID(replay.Body), 10))
-		}
-		writeRaw(w, replay.Status, replay.Body)
+		writeReplay(w, *replay)
 		return
 	}
 
 	status, respBody, e := s.insertOrder(ctx, order.New{CustomerID: p.Subject, Request: req, IdempotencyKey: key, RequestHash: hash})
 	if e != nil {
 		// Nothing was stored: free the key so the client can retry it.
-		s.release(ctx, r, p.Subject, key)
+		s.release(ctx, p.Subject, key)
 		if e.status >= 500 {
 			s.internalError(w, r, "create order", e)
 			return
@@ -107,10 +101,7 @@ func (s *server) createOrder(w http.ResponseWriter, r *http.Request, p auth.Prin
 		writeAPIError(w, r, e)
 		return
 	}
-	if err := s.Idempotency.Complete(ctx, p.Subject, key, hash, idempotency.Response{Status: status, Body: respBody}); err != nil {
-		// The order exists; a retry is answered from MySQL's unique key.
-		s.Log.WarnContext(ctx, "idempotent response not stored", "request_id", requestIDFrom(ctx), "error", err.Error())
-	}
+	s.complete(ctx, p.Subject, key, hash, idempotency.Response{Status: status, Body: respBody})
 	if status == http.StatusCreated {
 		w.Header().Set("Location", "/api/v1/orders/"+strconv.FormatUint(decodeID(respBody), 10))
 	}
@@ -145,10 +136,67 @@ func (s *server) insertOrder(ctx context.Context, n order.New) (int, []byte, *ap
 	return http.StatusCreated, b, nil
 }
 
-func (s *server) release(ctx context.Context, r *http.Request, scope, key string) {
-	if err := s.Idempotency.Release(ctx, scope, key); err != nil {
-		s.Log.WarnContext(ctx, "idempotency key not released; the client must wait for its TTL",
-			"request_id", requestIDFrom(r.Context()), "error", err.Error())
+// answerPendingKey answers a request whose key another request claimed and
+// has not completed. That owner may still be running, or it may have
+// inserted the order and then failed to store the response (Redis error,
+// crash): MySQL is the record of truth, so an order stored under the key is
+// answered exactly as the first request was. Only when there is none is the
+// key really in flight.
+func (s *server) answerPendingKey(w http.ResponseWriter, r *http.Request, scope, key, hash string) {
+	ctx := r.Context()
+	o, err := s.Store.OrderByIdempotencyKey(ctx, scope, key)
+	switch {
+	case errors.Is(err, order.ErrNotFound):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, r, http.StatusConflict, codeIdempotencyInFlight,
+			"a request with this Idempotency-Key is still being processed; retry shortly")
+		return
+	case err != nil:
+		s.internalError(w, r, "look up the order of a pending idempotency key", err)
+		return
+	case o.RequestHash != hash:
+		writeError(w, r, http.StatusUnprocessableEntity, codeIdempotencyReused,
+			"this Idempotency-Key was already used with a different request body; use a new key for a new order")
+		return
+	}
+	b, err := json.Marshal(o)
+	if err != nil {
+		s.internalError(w, r, "encode stored order", err)
+		return
+	}
+	resp := idempotency.Response{Status: http.StatusCreated, Body: b}
+	// Store the answer now so the next retry is served from Redis; the
+	// owner, if still running, stores the same bytes.
+	s.complete(ctx, scope, key, hash, resp)
+	writeReplay(w, resp)
+}
+
+// writeReplay answers with a stored response, as the first request was.
+func writeReplay(w http.ResponseWriter, resp idempotency.Response) {
+	w.Header().Set(HeaderReplayed, "true")
+	if resp.Status == http.StatusCreated {
+		w.Header().Set("Location", "/api/v1/orders/"+strconv.FormatUint(decodeID(resp.Body), 10))
+	}
+	writeRaw(w, resp.Status, resp.Body)
+}
+
+// complete stores the response of a key whose order is in MySQL. It is
+// detached from the request: once the order exists, a client that hangs up
+// must not leave the key pending (the store bounds the call with its own
+// timeout). On failure a retry still gets the order, from MySQL.
+func (s *server) complete(ctx context.Context, scope, key, hash string, resp idempotency.Response) {
+	if err := s.Idempotency.Complete(context.WithoutCancel(ctx), scope, key, hash, resp); err != nil {
+		s.Log.WarnContext(ctx, "idempotent response not stored; retries are answered from MySQL",
+			"request_id", requestIDFrom(ctx), "error", err.Error())
+	}
+}
+
+// release frees a key whose request stored nothing, detached from the
+// request for the same reason as complete.
+func (s *server) release(ctx context.Context, scope, key string) {
+	if err := s.Idempotency.Release(context.WithoutCancel(ctx), scope, key); err != nil {
+		s.Log.WarnContext(ctx, "idempotency key not released; it stays pending until its pending TTL",
+			"request_id", requestIDFrom(ctx), "error", err.Error())
 	}
 }
 

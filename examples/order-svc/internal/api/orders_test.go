@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -303,5 +304,86 @@ func TestEcho(t *testing.T) {
 	}
 	if w := e.do(t, req{method: "POST", path: "/api/v1/test/echo", body: `{}`, headers: map[string]string{"Content-Type": "application/json; charset=utf-8"}}); w.Code != http.StatusOK {
 		t.Errorf("JSON with a charset parameter: %d", w.Code)
+	}
+}
+
+// failingComplete is the real idempotency store except that Complete
+// fails, as when Redis drops the connection between the order insert and
+// the write of the response.
+type failingComplete struct{ Idempotency }
+
+func (failingComplete) Complete(context.Context, string, string, string, idempotency.Response) error {
+	return errors.New("store idempotent response: connection reset by peer (injected)")
+}
+
+func TestRetryAfterAFailedCompleteGetsTheStoredOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(d *Deps) { d.Idempotency = failingComplete{d.Idempotency} })
+	tok := testenv.Token(t, "cust-1", "")
+	body := `{"service_id":"express-delivery","quantity":2}`
+	first := e.do(t, createReq(tok, "key-c", body))
+	if first.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", first.Code, first.Body)
+	}
+	// The key is still pending in Redis, but the order exists: the retry
+	// must get the first answer, not 409 until the record expires.
+	again := e.do(t, createReq(tok, "key-c", body))
+	if again.Code != http.StatusCreated || again.Body.String() != first.Body.String() ||
+		again.Header().Get(HeaderReplayed) != "true" || again.Header().Get("Location") != first.Header().Get("Location") {
+		t.Errorf("retry: %d replayed=%q Location=%q %s, want the first response %d Location=%q %s",
+			again.Code, again.Header().Get(HeaderReplayed), again.Header().Get("Location"), again.Body,
+			first.Code, first.Header().Get("Location"), first.Body)
+	}
+	other := e.do(t, createReq(tok, "key-c", `{"service_id":"express-delivery","quantity":3}`))
+	if other.Code != http.StatusUnprocessableEntity || errCode(t, other) != codeIdempotencyReused {
+		t.Errorf("same key, other body: %d %s", other.Code, other.Body)
+	}
+	if n := e.count(t, "SELECT COUNT(*) FROM orders WHERE customer_id = ? AND idempotency_key = ?", "cust-1", "key-c"); n != 1 {
+		t.Errorf("%d orders for the key, want 1", n)
+	}
+	if n := e.count(t, "SELECT COUNT(*) FROM orders"); n != 1 {
+		t.Errorf("%d orders, want 1", n)
+	}
+}
+
+// cancelAfterCreate is the real store that cancels the request's context
+// as soon as the order is committed: the client hung up at the worst time.
+type cancelAfterCreate struct {
+	Store
+	cancel context.CancelFunc
+}
+
+func (c cancelAfterCreate) CreateOrder(ctx context.Context, n order.New) (order.Order, error) {
+	o, err := c.Store.CreateOrder(ctx, n)
+	c.cancel()
+	return o, err
+}
+
+func TestACancelledRequestStillCompletesItsKey(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e := newEnv(t, func(d *Deps) { d.Store = cancelAfterCreate{Store: d.Store, cancel: cancel} })
+	body := `{"service_id":"cod-collection","quantity":4}`
+	r := createReq(testenv.Token(t, "cust-1", ""), "key-gone", body)
+	r.ctx = ctx
+	w := e.do(t, r)
+	if w.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", w.Code, w.Body)
+	}
+	_, hash, apiErr := parseOrderRequest([]byte(body))
+	if apiErr != nil {
+		t.Fatal(apiErr)
+	}
+	idem := idempotency.New(e.rdb.Client, e.rdb.Prefix, time.Hour, time.Second)
+	replay, err := idem.Claim(context.Background(), "cust-1", "key-gone", hash)
+	if err != nil || replay == nil {
+		t.Fatalf("the key after a cancelled request: replay %v, error %v; want the stored response", replay, err)
+	}
+	if replay.Status != http.StatusCreated || string(replay.Body) != w.Body.String() {
+		t.Errorf("stored response %d %s, want %d %s", replay.Status, replay.Body, w.Code, w.Body)
+	}
+	if n := e.count(t, "SELECT COUNT(*) FROM orders"); n != 1 {
+		t.Errorf("%d orders, want 1", n)
 	}
 }

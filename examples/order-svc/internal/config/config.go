@@ -58,7 +58,12 @@ type Config struct {
 	RedisTimeout time.Duration
 
 	CatalogCacheTTL time.Duration
-	IdempotencyTTL  time.Duration
+	// IdempotencyTTL is how long a stored response is replayed;
+	// IdempotencyPendingTTL how long a claimed key stays pending when its
+	// request never stores a response, so a failure blocks retries briefly
+	// rather than for the whole TTL.
+	IdempotencyTTL        time.Duration
+	IdempotencyPendingTTL time.Duration
 	// MaxBodyBytes limits every request body (413 beyond it).
 	MaxBodyBytes int64
 }
@@ -86,20 +91,21 @@ func (j JWT) Algorithm() string {
 func Load(getenv func(string) string) (Config, error) {
 	l := loader{getenv: getenv}
 	c := Config{
-		Port:              l.int("PORT", 8080, 0, 65535), // 0: any free port (tests)
-		ReadHeaderTimeout: l.duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second),
-		ReadTimeout:       l.duration("HTTP_READ_TIMEOUT", 10*time.Second),
-		WriteTimeout:      l.duration("HTTP_WRITE_TIMEOUT", 15*time.Second),
-		IdleTimeout:       l.duration("HTTP_IDLE_TIMEOUT", 60*time.Second),
-		ShutdownDelay:     l.durationMin("SHUTDOWN_DELAY", 0, 0),
-		ShutdownTimeout:   l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
-		DBTimeout:         l.duration("DB_TIMEOUT", 3*time.Second),
-		RedisTimeout:      l.duration("REDIS_TIMEOUT", time.Second),
-		CatalogCacheTTL:   l.duration("CATALOG_CACHE_TTL", 5*time.Minute),
-		IdempotencyTTL:    l.duration("IDEMPOTENCY_TTL", 24*time.Hour),
-		MaxBodyBytes:      int64(l.int("MAX_BODY_BYTES", 1<<20, 1024, 64<<20)),
-		RedisPrefix:       l.str("REDIS_PREFIX", "order-svc:"),
-		Host:              l.str("HOST", ""),
+		Port:                  l.int("PORT", 8080, 0, 65535), // 0: any free port (tests)
+		ReadHeaderTimeout:     l.duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second),
+		ReadTimeout:           l.duration("HTTP_READ_TIMEOUT", 10*time.Second),
+		WriteTimeout:          l.duration("HTTP_WRITE_TIMEOUT", 15*time.Second),
+		IdleTimeout:           l.duration("HTTP_IDLE_TIMEOUT", 60*time.Second),
+		ShutdownDelay:         l.durationMin("SHUTDOWN_DELAY", 0, 0),
+		ShutdownTimeout:       l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		DBTimeout:             l.duration("DB_TIMEOUT", 3*time.Second),
+		RedisTimeout:          l.duration("REDIS_TIMEOUT", time.Second),
+		CatalogCacheTTL:       l.duration("CATALOG_CACHE_TTL", 5*time.Minute),
+		IdempotencyTTL:        l.duration("IDEMPOTENCY_TTL", 24*time.Hour),
+		IdempotencyPendingTTL: l.duration("IDEMPOTENCY_PENDING_TTL", 30*time.Second),
+		MaxBodyBytes:          int64(l.int("MAX_BODY_BYTES", 1<<20, 1024, 64<<20)),
+		RedisPrefix:           l.str("REDIS_PREFIX", "order-svc:"),
+		Host:                  l.str("HOST", ""),
 	}
 	c.LogLevel = l.level("LOG_LEVEL")
 	c.MySQL = l.mysql("MYSQL_DSN", c.DBTimeout)
@@ -107,6 +113,17 @@ func Load(getenv func(string) string) (Config, error) {
 	c.JWT = l.jwt()
 	if c.ShutdownDelay >= c.ShutdownTimeout {
 		l.fail("SHUTDOWN_DELAY", "must be shorter than SHUTDOWN_TIMEOUT (%s)", c.ShutdownTimeout)
+	}
+	// A claimed request may spend the insert and the lookup after a
+	// duplicate (DB_TIMEOUT each) and the claim and the completion
+	// (REDIS_TIMEOUT each); a pending key that expires sooner lets a retry
+	// in while the first is still running, which the unique key then
+	// answers, but only at the cost of a second insert attempt.
+	if busy := 2*c.DBTimeout + 2*c.RedisTimeout; c.IdempotencyPendingTTL <= busy {
+		l.fail("IDEMPOTENCY_PENDING_TTL", "must be longer than one request's database and Redis budget, 2×DB_TIMEOUT + 2×REDIS_TIMEOUT = %s", busy)
+	}
+	if c.IdempotencyPendingTTL > c.IdempotencyTTL {
+		l.fail("IDEMPOTENCY_PENDING_TTL", "must not be longer than IDEMPOTENCY_TTL (%s)", c.IdempotencyTTL)
 	}
 	if len(l.errs) > 0 {
 		return Config{}, &Error{Problems: l.errs}
@@ -148,6 +165,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("redis_timeout", c.RedisTimeout),
 		slog.Duration("catalog_cache_ttl", c.CatalogCacheTTL),
 		slog.Duration("idempotency_ttl", c.IdempotencyTTL),
+		slog.Duration("idempotency_pending_ttl", c.IdempotencyPendingTTL),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 	)
 }

@@ -38,7 +38,8 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Port != 8080 || c.ReadHeaderTimeout != 5*time.Second || c.WriteTimeout != 15*time.Second ||
 		c.ShutdownDelay != 0 || c.ShutdownTimeout != 20*time.Second || c.MaxBodyBytes != 1<<20 ||
-		c.RedisPrefix != "order-svc:" || c.LogLevel != slog.LevelInfo || c.IdempotencyTTL != 24*time.Hour {
+		c.RedisPrefix != "order-svc:" || c.LogLevel != slog.LevelInfo || c.IdempotencyTTL != 24*time.Hour ||
+		c.IdempotencyPendingTTL != 30*time.Second {
 		t.Errorf("defaults: %+v", c)
 	}
 	if !c.MySQL.ParseTime || c.MySQL.Loc != time.UTC || c.MySQL.DBName != "orders" || c.MySQL.MultiStatements {
@@ -92,6 +93,8 @@ func TestEveryProblemIsReportedWithItsVariable(t *testing.T) {
 		{"a short secret", map[string]string{"JWT_SECRET": "short"}, []string{"JWT_SECRET: is 5 bytes; HS256 needs at least 32"}},
 		{"both secret and key file", map[string]string{"JWT_PUBLIC_KEY_FILE": "/k.pem"}, []string{"JWT_SECRET: and JWT_PUBLIC_KEY_FILE are both set"}},
 		{"a missing key file", map[string]string{"JWT_SECRET": "", "JWT_PUBLIC_KEY_FILE": "/does/not/exist.pem"}, []string{"JWT_PUBLIC_KEY_FILE: read /does/not/exist.pem"}},
+		{"a pending TTL shorter than a request", map[string]string{"IDEMPOTENCY_PENDING_TTL": "5s"}, []string{"IDEMPOTENCY_PENDING_TTL: must be longer than one request's database and Redis budget, 2×DB_TIMEOUT + 2×REDIS_TIMEOUT = 8s"}},
+		{"a pending TTL longer than the TTL", map[string]string{"IDEMPOTENCY_PENDING_TTL": "2h", "IDEMPOTENCY_TTL": "1h"}, []string{"IDEMPOTENCY_PENDING_TTL: must not be longer than IDEMPOTENCY_TTL (1h0m0s)"}},
 		{"a body limit too small", map[string]string{"MAX_BODY_BYTES": "10"}, []string{"MAX_BODY_BYTES:"}},
 	}
 	for _, c := range cases {

@@ -3,9 +3,13 @@
 // retried POST gets the same answer and creates nothing new.
 //
 // A key moves from "pending" (claimed by the request being processed) to
-// "done" (response stored); both states expire after the TTL. The database
-// keeps a unique (customer, key) constraint as the last line of defence when
-// a record expired or Redis lost it.
+// "done" (response stored). A pending record lives only for the pending TTL
+// (DefaultPendingTTL unless WithPendingTTL), long enough for one request to
+// finish: if its owner dies or cannot write the response, the key is free
+// again soon instead of answering 409 for a day. A done record lives for the
+// full TTL. The database keeps a unique (customer, key) constraint as the
+// last line of defence when a record expired or Redis lost it, so a key
+// freed early never yields a second order.
 package idempotency
 
 import (
@@ -44,18 +48,42 @@ const (
 	stateDone    = "done"
 )
 
+// DefaultPendingTTL is how long a claim lasts unless WithPendingTTL says
+// otherwise: well above what one request may take (its database and Redis
+// timeouts), far below a stored response's lifetime.
+const DefaultPendingTTL = 30 * time.Second
+
 // Store keeps idempotency records under a key prefix.
 type Store struct {
-	rdb     redis.UniversalClient
-	prefix  string
-	ttl     time.Duration
-	timeout time.Duration
+	rdb        redis.UniversalClient
+	prefix     string
+	ttl        time.Duration
+	pendingTTL time.Duration
+	timeout    time.Duration
 }
 
-// New returns a Store whose keys start with prefix and live for ttl; every
-// Redis call is bounded by timeout.
-func New(rdb redis.UniversalClient, prefix string, ttl, timeout time.Duration) *Store {
-	return &Store{rdb: rdb, prefix: prefix + "idem:", ttl: ttl, timeout: timeout}
+// Option configures a Store.
+type Option func(*Store)
+
+// WithPendingTTL sets how long a claimed key stays pending when its owner
+// neither completes nor releases it (default DefaultPendingTTL, and never
+// longer than the Store's ttl).
+func WithPendingTTL(d time.Duration) Option {
+	return func(s *Store) { s.pendingTTL = d }
+}
+
+// New returns a Store whose keys start with prefix and whose stored
+// responses live for ttl; every Redis call is bounded by timeout.
+func New(rdb redis.UniversalClient, prefix string, ttl, timeout time.Duration, opts ...Option) *Store {
+	s := &Store{rdb: rdb, prefix: prefix + "idem:", ttl: ttl, pendingTTL: DefaultPendingTTL, timeout: timeout}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.pendingTTL <= 0 {
+		s.pendingTTL = DefaultPendingTTL
+	}
+	s.pendingTTL = min(s.pendingTTL, ttl)
+	return s
 }
 
 // key length-prefixes the scope so that a subject containing ':' cannot
@@ -77,7 +105,7 @@ func (s *Store) Claim(ctx context.Context, scope, key, hash string) (*Response, 
 		return nil, fmt.Errorf("encode idempotency record: %w", err)
 	}
 	k := s.key(scope, key)
-	ok, err := s.rdb.SetNX(ctx, k, pending, s.ttl).Result()
+	ok, err := s.rdb.SetNX(ctx, k, pending, s.pendingTTL).Result()
 	if err != nil {
 		return nil, fmt.Errorf("claim idempotency key: %w", err)
 	}
@@ -107,7 +135,7 @@ func (s *Store) Claim(ctx context.Context, scope, key, hash string) (*Response, 
 }
 
 func (s *Store) retryClaim(ctx context.Context, k string, pending []byte) (*Response, error) {
-	ok, err := s.rdb.SetNX(ctx, k, pending, s.ttl).Result()
+	ok, err := s.rdb.SetNX(ctx, k, pending, s.pendingTTL).Result()
 	if err != nil {
 		return nil, fmt.Errorf("claim idempotency key: %w", err)
 	}
@@ -117,7 +145,7 @@ func (s *Store) retryClaim(ctx context.Context, k string, pending []byte) (*Resp
 	return nil, nil
 }
 
-// Complete stores the response for a claimed key.
+// Complete stores the response for a claimed key for the full TTL.
 func (s *Store) Complete(ctx context.Context, scope, key, hash string, resp Response) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()

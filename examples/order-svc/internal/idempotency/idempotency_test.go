@@ -53,10 +53,6 @@ func TestClaimCompleteReplay(t *testing.T) {
 	if replay, err := s.Claim(ctx, "cust-1", "k", "h3"); err != nil || replay != nil {
 		t.Errorf("claim after release: %v, %v", replay, err)
 	}
-	ttl := r.Client.TTL(ctx, r.Prefix+"idem:6:cust-1:k").Val()
-	if ttl <= 59*time.Minute || ttl > time.Hour {
-		t.Errorf("record TTL = %s, want about 1h", ttl)
-	}
 }
 
 func TestOnlyOneConcurrentClaimWins(t *testing.T) {
@@ -111,5 +107,43 @@ func TestErrorsWhenRedisIsDown(t *testing.T) {
 	}
 	if err := s.Release(ctx, "c", "k"); err == nil {
 		t.Error("Release succeeded")
+	}
+}
+
+// A claim whose owner never completes (it crashed, or Redis failed the
+// write) must free the key within the pending TTL, not the response TTL.
+func TestAPendingClaimIsShortLivedAndCompleteKeepsTheResponse(t *testing.T) {
+	t.Parallel()
+	r := testenv.NewRedis(t)
+	ctx := context.Background()
+	k := r.Prefix + "idem:1:c:k"
+	cases := []struct {
+		name        string
+		opts        []idempotency.Option
+		wantPending time.Duration
+	}{
+		{"the default pending TTL", nil, idempotency.DefaultPendingTTL},
+		{"a configured pending TTL", []idempotency.Option{idempotency.WithPendingTTL(10 * time.Second)}, 10 * time.Second},
+		{"a pending TTL above the TTL is cut to it", []idempotency.Option{idempotency.WithPendingTTL(2 * time.Hour)}, time.Hour},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := idempotency.New(r.Client, r.Prefix, time.Hour, time.Second, c.opts...)
+			if err := s.Release(ctx, "c", "k"); err != nil {
+				t.Fatal(err)
+			}
+			if replay, err := s.Claim(ctx, "c", "k", "h"); err != nil || replay != nil {
+				t.Fatalf("claim: %v, %v", replay, err)
+			}
+			if ttl := r.Client.TTL(ctx, k).Val(); ttl <= 0 || ttl > c.wantPending {
+				t.Errorf("pending record TTL = %s, want at most %s", ttl, c.wantPending)
+			}
+			if err := s.Complete(ctx, "c", "k", "h", idempotency.Response{Status: 201, Body: []byte(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+			if ttl := r.Client.TTL(ctx, k).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+				t.Errorf("completed record TTL = %s, want about 1h", ttl)
+			}
+		})
 	}
 }

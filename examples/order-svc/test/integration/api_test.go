@@ -89,6 +89,18 @@ func TestAPI(t *testing.T) {
 
 			{name: "order created", call: orderCall(cust, "key-1", validOrder), status: 201},
 			{name: "order replayed", call: orderCall(cust, "key-1", validOrder), status: 201},
+			{name: "order replayed from MySQL while its key is pending", call: orderCall(cust, "key-1", validOrder), status: 201,
+				setup: func(t *testing.T, s *service) {
+					// The order exists but its response was never stored in
+					// Redis (the write failed): the key is pending again.
+					idem := idempotency.New(s.redis.Client, s.redis.Prefix, time.Minute, time.Second)
+					if err := idem.Release(context.Background(), "cust-1", "key-1"); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := idem.Claim(context.Background(), "cust-1", "key-1", hashOf(t, order.Request{ServiceID: "express-delivery", Quantity: 2, Note: "tầng 3"})); err != nil {
+						t.Fatal(err)
+					}
+				}},
 			{name: "order key reused with another body", call: orderCall(cust, "key-1", `{"service_id":"express-delivery","quantity":3}`), status: 422, code: "idempotency_key_reused"},
 			{name: "order without key", call: call{method: "POST", path: "/api/v1/orders", token: cust, body: validOrder}, status: 400, code: "idempotency_key_missing"},
 			{name: "order malformed JSON", call: orderCall(cust, "key-2", `{"service_id":`), status: 400, code: "invalid_json"},
