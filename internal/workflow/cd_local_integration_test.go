@@ -284,7 +284,7 @@ func (w *cdWorld) exec(gh map[string]any) Executor {
 			ctx[k] = v
 		}
 		ctx["inputs"] = inputs
-		ctx["secrets"] = map[string]any{"gitops-token": "", "cosign-key": w.keyPEM, "cosign-password": "cd-test", "slack-webhook": w.slack.srv.URL}
+		ctx["secrets"] = map[string]any{"GITOPS_TOKEN": "", "cosign-key": w.keyPEM, "cosign-password": "cd-test", "slack-webhook": w.slack.srv.URL}
 		scope = Scope{Contexts: ctx, Status: scope.Status}
 
 		steps, err := w.reusable.Steps(id, scope)

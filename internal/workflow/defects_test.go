@@ -96,7 +96,7 @@ func cdScope(ref string, needs map[string]any) Scope {
 			"gitops-repository": "https://github.com/smp/smp-gitops.git", "smpctl-version": "v0.1.0", "go-version": "1.26",
 			"working-directory": ".", "signing": "keyless", "signer-identity-regexp": signerRegexp},
 		"needs":   needs,
-		"secrets": map[string]any{"gitops-token": "t0ken"},
+		"secrets": map[string]any{"GITOPS_TOKEN": "t0ken"},
 	}}
 }
 

@@ -15,6 +15,7 @@ const (
 	RulePinnedImages   = "pinned-images"
 	RulePermissions    = "permissions"
 	RuleRunExpressions = "run-expressions"
+	RuleSecretScope    = "secret-scope"
 )
 
 // OwnOrg is the GitHub organisation whose reusable workflows may be pinned
@@ -56,7 +57,11 @@ var (
 //     writes to the repository with GITHUB_TOKEN); the workflow-level
 //     default, if any, grants nothing;
 //   - run-expressions: no ${{ }} inside a run: script — values reach scripts
-//     through env:, so a crafted branch name or title cannot inject shell.
+//     through env:, so a crafted branch name or title cannot inject shell;
+//   - secret-scope: a secret (other than the job's own GITHUB_TOKEN) is
+//     never in a workflow's or a job's env:, where every step of the job —
+//     `go install` of a module, a third-party action — can read it; it goes
+//     to the env: or with: of the one step that uses it.
 func Check(f *File) []Violation {
 	var vs []Violation
 	add := func(pos *actionlint.Pos, rule, format string, args ...any) {
@@ -66,12 +71,14 @@ func Check(f *File) []Violation {
 		}
 		vs = append(vs, Violation{Path: f.Path, Line: line, Rule: rule, Message: fmt.Sprintf(format, args...)})
 	}
+	checkEnvSecrets(f.Workflow.Env, "the workflow", add)
 	if p := f.Workflow.Permissions; p != nil && (p.All != nil || grantsAnything(p)) {
 		add(p.Pos, RulePermissions, "the workflow-level permissions must be {} (grant per job, least privilege)")
 	}
 	for _, id := range f.JobIDs() {
 		job := f.Workflow.Jobs[id]
 		checkPermissions(job, add)
+		checkEnvSecrets(job.Env, "job "+id, add)
 		if job.WorkflowCall != nil && job.WorkflowCall.Uses != nil {
 			if msg := checkUses(job.WorkflowCall.Uses.Value); msg != "" {
 				add(job.WorkflowCall.Uses.Pos, RulePinnedActions, "job %s: %s", id, msg)
@@ -112,6 +119,32 @@ func Check(f *File) []Violation {
 		}
 	}
 	return vs
+}
+
+// secretRef matches a reference to a secret other than GITHUB_TOKEN.
+var secretRef = regexp.MustCompile(`secrets\.(?:[A-Za-z_][A-Za-z0-9_-]*|\[)`)
+
+func checkEnvSecrets(env *actionlint.Env, where string, add func(*actionlint.Pos, string, string, ...any)) {
+	if env == nil {
+		return
+	}
+	names := make([]string, 0, len(env.Vars))
+	for n := range env.Vars {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		v := env.Vars[n]
+		if v.Value == nil {
+			continue
+		}
+		for _, m := range secretRef.FindAllString(v.Value.Value, -1) {
+			if m != "secrets.GITHUB_TOKEN" {
+				add(v.Value.Pos, RuleSecretScope, "%s's env: %s reads a secret, and every step of the job could read it: set it in the env: of the step that needs it", where, v.Name.Value)
+				break
+			}
+		}
+	}
 }
 
 func grantsAnything(p *actionlint.Permissions) bool {

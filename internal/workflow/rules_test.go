@@ -28,7 +28,7 @@ func allWorkflows(t *testing.T) []*File {
 	return files
 }
 
-func TestEveryWorkflowFollowsTheFourRules(t *testing.T) {
+func TestEveryWorkflowFollowsTheFiveRules(t *testing.T) {
 	t.Parallel()
 	for _, f := range allWorkflows(t) {
 		for _, v := range Check(f) {
@@ -71,6 +71,14 @@ jobs:
       image: golang
     steps:
       - run: exit 0
+  deploy:
+    runs-on: ubuntu-latest
+    permissions: {}
+    env:
+      SMP_GIT_TOKEN: ${{ secrets.GITOPS_TOKEN }}
+      GH: ${{ secrets.GITHUB_TOKEN }}
+    steps:
+      - run: exit 0
 `
 	f, err := Parse("seed.yml", []byte(seed))
 	if err != nil {
@@ -87,6 +95,7 @@ jobs:
 		RulePinnedImages:   4, // mysql:8.0, redis:7, memcached:latest, golang
 		RulePermissions:    3, // lint has none, write-all, contents: write
 		RuleRunExpressions: 1,
+		RuleSecretScope:    1, // deploy's job-level SMP_GIT_TOKEN (GITHUB_TOKEN is the job's own)
 	}
 	for rule, n := range want {
 		if got[rule] != n {
