@@ -33,7 +33,8 @@ exits 0 ("already deployed") without a commit.
 Refused (exit 1): during a freeze (unless --override-freeze --reason), while
 the service is held (unless --rollback), without the environment's recorded
 approval, and for a build older than the one running (--source-time, or
-ancestry with --source-repo) unless --rollback.`,
+ancestry with --source-repo) unless --rollback; an image of another repository
+than the service's; with --rollback, an image that never ran in ENV.`,
 		Example: `  smpctl deploy --gitops ../smp-gitops --env dev --service order-svc \
     --image ghcr.io/smp/order-svc:sha-1a2b3c4@sha256:... \
     --source-commit "$GITHUB_SHA" --source-time "$(git show -s --format=%cI)" --run "$RUN_URL"`,
@@ -90,7 +91,7 @@ ancestry with --source-repo) unless --rollback.`,
 	f.StringVar(&srcRepo, "source-repo", "", "a clone of the service repository: ancestry decides the out-of-order guard")
 	f.BoolVar(&override, "override-freeze", false, "deploy during a freeze window (needs --reason)")
 	f.StringVar(&reason, "reason", "", "why the freeze is overridden (recorded as Override-Freeze)")
-	f.BoolVar(&rollback, "rollback", false, "an explicit rollback to this image: ignores holds and the out-of-order guard, commits rollback(...) and places a hold")
+	f.BoolVar(&rollback, "rollback", false, "an explicit rollback to this image, which must have run in the environment: ignores holds and the out-of-order guard, commits rollback(...) and places a hold (never read from SMP_ROLLBACK)")
 	for _, n := range []string{"env", "service", "image"} {
 		_ = cmd.MarkFlagRequired(n)
 	}
