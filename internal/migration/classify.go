@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"vitess.io/vitess/go/vt/sqlparser"
@@ -66,14 +67,14 @@ func (t *tracker) renameTable(from, to sqlparser.TableName) {
 // classifyFile splits one migration file into statements with the
 // parser's own splitter and classifies each.
 func (t *tracker) classifyFile(body string) []Change {
-	pieces, err := parser.SplitStatementToPieces(body)
+	pieces, err := split(body)
 	if err != nil {
 		return []Change{{SQL: oneLine(body), Kind: Contract,
 			Reason: fmt.Sprintf("the parser cannot split it into statements (%v), so it counts as contract", err)}}
 	}
 	var out []Change
 	for _, piece := range pieces {
-		stmt, err := parser.ParseStrictDDL(piece)
+		stmt, err := parse(piece)
 		if errors.Is(err, sqlparser.ErrEmpty) {
 			continue
 		}
@@ -88,6 +89,28 @@ func (t *tracker) classifyFile(body string) []Change {
 		out = append(out, t.classify(stmt)...)
 	}
 	return out
+}
+
+// split and parse call the parser and turn a panic into an error:
+// vitess v0.24.4's SplitStatementToPieces panics on an unterminated string
+// holding a ';' (found by FuzzClassifyRawSQL, kept in its corpus), and a
+// migration the parser chokes on must count as contract, not crash smpctl.
+func split(body string) (pieces []string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			pieces, err = nil, fmt.Errorf("the parser failed: %v", r)
+		}
+	}()
+	return parser.SplitStatementToPieces(body)
+}
+
+func parse(sql string) (stmt sqlparser.Statement, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			stmt, err = nil, fmt.Errorf("the parser failed: %v", r)
+		}
+	}()
+	return parser.ParseStrictDDL(sql)
 }
 
 func expand(sql, reason string) Change   { return Change{SQL: sql, Kind: Expand, Reason: reason} }
@@ -500,8 +523,14 @@ func format(n sqlparser.SQLNode) string {
 }
 
 // oneLine puts SQL that could not be parsed on one line, comments and all,
-// short enough for a terminal.
-func oneLine(sql string) string { return short(strings.Join(strings.Fields(sql), " ")) }
+// short enough for a terminal; text that is all white space to Go (but not
+// to the parser, such as a vertical tab) is shown quoted.
+func oneLine(sql string) string {
+	if s := strings.Join(strings.Fields(sql), " "); s != "" {
+		return short(s)
+	}
+	return short(strconv.Quote(sql))
+}
 
 func short(s string) string {
 	const limit = 160
