@@ -57,18 +57,18 @@ func (g *ddlGen) dflt() string { return []string{"", " DEFAULT 0", " DEFAULT NUL
 
 // statement kinds, and what the rules say about each whatever the history.
 const (
-	genCreateTable = iota // expand: only creates
-	genCreateIndex        // expand: only creates
-	genAddColumn          // depends on its options
-	genModify             // depends on the history
-	genInsert             // expand
-	genUpdate             // depends on the history
-	genDropColumn         // contract
-	genRenameColumn       // contract
-	genDelete             // contract
-	genDropTable          // contract
-	genUniqueIndex        // contract
-	genCheck              // contract
+	genCreateTable  = iota // expand: only creates
+	genCreateIndex         // expand: only creates
+	genAddColumn           // depends on its options
+	genModify              // depends on the history
+	genInsert              // expand
+	genUpdate              // depends on the history
+	genDropColumn          // contract
+	genRenameColumn        // contract
+	genDelete              // contract
+	genDropTable           // contract
+	genUniqueIndex         // contract
+	genCheck               // contract
 	genKinds
 )
 
