@@ -366,7 +366,7 @@ func (t *tracker) modify(table sqlparser.TableName, oldName, newName string, def
 func compareColumn(old, nw *sqlparser.ColumnDefinition) verdict {
 	if o := nw.Type.Options; o != nil {
 		switch {
-		case o.KeyOpt == sqlparser.ColKeyPrimary || o.KeyOpt == sqlparser.ColKeyUnique || o.KeyOpt == sqlparser.ColKeyUniqueKey:
+		case isKey(o.KeyOpt) && (old.Type.Options == nil || o.KeyOpt != old.Type.Options.KeyOpt):
 			return verdict{Contract, "adds a primary or unique key to the column: older code may write rows it refuses"}
 		case o.Reference != nil:
 			return verdict{Contract, "adds a foreign key to the column: older code may write rows it refuses"}
@@ -390,6 +390,10 @@ func compareColumn(old, nw *sqlparser.ColumnDefinition) verdict {
 		return verdict{Expand, fmt.Sprintf("widens the column from %s to %s", from, to)}
 	}
 	return verdict{Contract, fmt.Sprintf("changes the column from %s to %s, which is not a widening older code is sure to handle", from, to)}
+}
+
+func isKey(k sqlparser.ColumnKeyOption) bool {
+	return k == sqlparser.ColKeyPrimary || k == sqlparser.ColKeyUnique || k == sqlparser.ColKeyUniqueKey
 }
 
 func hasDefault(c *sqlparser.ColumnDefinition) bool {

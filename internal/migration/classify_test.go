@@ -115,6 +115,7 @@ func TestRules(t *testing.T) {
 		{"growing TEXT to MEDIUMTEXT is expand", "ALTER TABLE t MODIFY tx MEDIUMTEXT", migration.Expand, "widens"},
 		{"appending an ENUM value is expand", "ALTER TABLE t MODIFY e ENUM('x','y','z') NOT NULL DEFAULT 'x'", migration.Expand, "widens"},
 		{"more fractional seconds is expand", "ALTER TABLE t MODIFY ts DATETIME(6) NULL", migration.Expand, "widens"},
+		{"restating an inline primary key column is expand", "ALTER TABLE t MODIFY id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY", migration.Expand, "keeps the column's type"},
 		{"changing only a column's comment is expand", "ALTER TABLE t MODIFY a INT NOT NULL COMMENT 'the a'", migration.Expand, "keeps the column's type"},
 		{"setting a default is expand", "ALTER TABLE t ALTER COLUMN a SET DEFAULT 1", migration.Expand, "sets the column's default"},
 		{"changing the engine is expand", "ALTER TABLE t ENGINE=InnoDB", migration.Expand, "table options"},
