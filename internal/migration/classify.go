@@ -305,13 +305,13 @@ func dropKeyReason(k sqlparser.DropKeyType) string {
 	return "drops an index older queries may need"
 }
 
-// verdict is a Kind and a reason without the SQL they are about.
-type verdict struct {
+// judgement is a Kind and a reason without the SQL they are about.
+type judgement struct {
 	kind   Kind
 	reason string
 }
 
-func (v verdict) with(sql string) Change { return Change{SQL: sql, Kind: v.kind, Reason: v.reason} }
+func (v judgement) with(sql string) Change { return Change{SQL: sql, Kind: v.kind, Reason: v.reason} }
 
 // addColumn classifies ADD COLUMN: older INSERTs do not name the column, so
 // it must accept being left out, and it must not add a rule on writes.
@@ -352,44 +352,44 @@ func nullable(c *sqlparser.ColumnDefinition) bool {
 
 // modify judges MODIFY/CHANGE COLUMN against the column's previous
 // definition, and records the new one.
-func (t *tracker) modify(table sqlparser.TableName, oldName, newName string, def *sqlparser.ColumnDefinition) verdict {
+func (t *tracker) modify(table sqlparser.TableName, oldName, newName string, def *sqlparser.ColumnDefinition) judgement {
 	prev := t.column(table, oldName)
 	added := prev != nil && prev.added
 	t.dropColumn(table, oldName)
 	t.setColumn(table, newName, &column{def: def, added: added})
 	if prev == nil {
-		return verdict{Contract, fmt.Sprintf("changes column %s, which the earlier migrations do not define, so it cannot be shown to widen it", oldName)}
+		return judgement{Contract, fmt.Sprintf("changes column %s, which the earlier migrations do not define, so it cannot be shown to widen it", oldName)}
 	}
 	return compareColumn(prev.def, def)
 }
 
-func compareColumn(old, nw *sqlparser.ColumnDefinition) verdict {
+func compareColumn(old, nw *sqlparser.ColumnDefinition) judgement {
 	if o := nw.Type.Options; o != nil {
 		switch {
 		case isKey(o.KeyOpt) && (old.Type.Options == nil || o.KeyOpt != old.Type.Options.KeyOpt):
-			return verdict{Contract, "adds a primary or unique key to the column: older code may write rows it refuses"}
+			return judgement{Contract, "adds a primary or unique key to the column: older code may write rows it refuses"}
 		case o.Reference != nil:
-			return verdict{Contract, "adds a foreign key to the column: older code may write rows it refuses"}
+			return judgement{Contract, "adds a foreign key to the column: older code may write rows it refuses"}
 		}
 	}
 	oldNull, newNull := nullable(old), nullable(nw)
 	switch {
 	case oldNull && !newNull:
-		return verdict{Contract, "makes the column NOT NULL: older code may write NULL to it"}
+		return judgement{Contract, "makes the column NOT NULL: older code may write NULL to it"}
 	case !oldNull && newNull:
-		return verdict{Contract, "makes the column nullable: older code may not read NULL"}
+		return judgement{Contract, "makes the column nullable: older code may not read NULL"}
 	}
 	if !newNull && hasDefault(old) && !hasDefault(nw) {
-		return verdict{Contract, "drops the column's default: older INSERTs that leave the column out may fail"}
+		return judgement{Contract, "drops the column's default: older INSERTs that leave the column out may fail"}
 	}
 	from, to := typeString(old.Type), typeString(nw.Type)
 	if from == to {
-		return verdict{Expand, "keeps the column's type and nullability"}
+		return judgement{Expand, "keeps the column's type and nullability"}
 	}
 	if widens(old.Type, nw.Type) {
-		return verdict{Expand, fmt.Sprintf("widens the column from %s to %s", from, to)}
+		return judgement{Expand, fmt.Sprintf("widens the column from %s to %s", from, to)}
 	}
-	return verdict{Contract, fmt.Sprintf("changes the column from %s to %s, which is not a widening older code is sure to handle", from, to)}
+	return judgement{Contract, fmt.Sprintf("changes the column from %s to %s, which is not a widening older code is sure to handle", from, to)}
 }
 
 func isKey(k sqlparser.ColumnKeyOption) bool {
