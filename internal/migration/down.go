@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/golang-migrate/migrate/v4"
 	migratemysql "github.com/golang-migrate/migrate/v4/database/mysql"
@@ -55,6 +56,11 @@ func Down(ctx context.Context, db *sql.DB, fsys fs.FS, from, to uint) (err error
 	case cur != from:
 		return fmt.Errorf("migrate down from %d to %d: %w: the database is at version %d: read the environment's applied version again", from, to, ErrVersionMismatch, cur)
 	}
+	if to != 0 {
+		if err := hasVersion(fsys, to); err != nil {
+			return fmt.Errorf("migrate down from %d to %d: %w", from, to, err)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("migrate down from %d to %d: %w", from, to, err)
 	}
@@ -72,6 +78,27 @@ func Down(ctx context.Context, db *sql.DB, fsys fs.FS, from, to uint) (err error
 		return fmt.Errorf("migrate down from %d to %d: stopped: %w", from, to, err)
 	}
 	return nil
+}
+
+// ErrNoSuchVersion is returned (wrapped) by Down when the target version is
+// not one of the migrations: golang-migrate would only say "file does not
+// exist".
+var ErrNoSuchVersion = errors.New("no such migration version")
+
+// hasVersion checks that v is the version of an up migration in fsys.
+func hasVersion(fsys fs.FS, v uint) error {
+	migs, err := Classify(fsys)
+	if err != nil {
+		return err
+	}
+	var have []string
+	for _, m := range migs {
+		if m.Version == v {
+			return nil
+		}
+		have = append(have, fmt.Sprint(m.Version))
+	}
+	return fmt.Errorf("%w: %d is not a version of these migrations (%s): give the schema version of the image rolled back to", ErrNoSuchVersion, v, strings.Join(have, ", "))
 }
 
 // open returns a golang-migrate instance on one connection of db, reading

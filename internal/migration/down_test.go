@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -301,5 +302,30 @@ func TestDownRefusesADatabaseNotAtTheVersionItWasToldAndRunsNothing(t *testing.T
 	}
 	if err := Down(ctx, db, orderSvcFS, 5, 3); !errors.Is(err, ErrVersionMismatch) || !strings.Contains(err.Error(), "dirty") {
 		t.Errorf("Down on a dirty database: %v, want ErrVersionMismatch saying dirty", err)
+	}
+}
+
+func TestDownRefusesATargetThatIsNotAVersionAndRunsNothing(t *testing.T) {
+	ctx := testctx.New(t)
+	fsys := fstest.MapFS{
+		"0001_a.up.sql":   {Data: []byte("CREATE TABLE a (id INT)")},
+		"0001_a.down.sql": {Data: []byte("DROP TABLE a")},
+		"0003_c.up.sql":   {Data: []byte("CREATE TABLE c (id INT)")},
+		"0003_c.down.sql": {Data: []byte("DROP TABLE c")},
+	}
+	db := newDatabase(t)
+	migrateTo(t, db, fsys, 3)
+	if err := Down(ctx, db, fsys, 3, 2); !errors.Is(err, ErrNoSuchVersion) || !strings.Contains(err.Error(), "2 is not a version of these migrations (1, 3)") {
+		t.Fatalf("Down(3, 2) with no migration 2: %v, want ErrNoSuchVersion naming 1 and 3", err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'c'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Error("table c is gone: Down ran a down migration before refusing the target")
+	}
+	if err := Down(ctx, db, fsys, 3, 1); err != nil {
+		t.Errorf("Down(3, 1): %v", err)
 	}
 }
