@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,6 +89,10 @@ type BuildOptions struct {
 	DefaultBaseTimeout time.Duration
 	// BaseAccess says how to reach the base's registry.
 	BaseAccess imageref.Access
+	// Migrations is the service's golang-migrate directory, whose highest
+	// version the image records in AnnotationSchemaVersion (default:
+	// MigrationsDirName at the root of Dir's module, if it exists).
+	Migrations string
 }
 
 // onBase puts cfg's runtime settings on top of the configuration of the
@@ -378,6 +383,10 @@ func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 	if strings.ContainsAny(o.Version, " \t\n'\"") {
 		return nil, fmt.Errorf("%w: version %q contains spaces or quotes", ErrBadInput, o.Version)
 	}
+	schema, hasSchema, err := o.schemaVersion()
+	if err != nil {
+		return nil, err
+	}
 	art := &Artifact{
 		Repo: o.Repo, Version: o.Version, Commit: o.Commit, Created: o.CommitTime.UTC(),
 		Tags: dedupe(append([]string{ShortTag(o.Commit)}, o.Tags...)),
@@ -389,6 +398,9 @@ func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 	}
 	if o.Source != "" {
 		art.Annotations[AnnotationSource] = o.Source
+	}
+	if hasSchema {
+		art.Annotations[AnnotationSchemaVersion] = strconv.FormatUint(uint64(schema), 10)
 	}
 	if o.WorkDir == "" {
 		d, err := os.MkdirTemp("", "smpctl-build-")
