@@ -55,7 +55,10 @@ func BenchmarkDaemonRSS(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c := &Client{base: st.Control}
+		c, err := newClient(dir, st)
+		if err != nil {
+			b.Fatal(err)
+		}
 		work := filepath.Join(tmp, fmt.Sprintf("gitops%d", i))
 		gitcmdtest.Git(b, "", "clone", "--quiet", st.GitOps, work)
 		svcs := []string{prefix + "a", prefix + "b"}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,7 +50,7 @@ func Up(ctx context.Context, dir, exe string, args []string, env []string) (Stat
 	defer cancel()
 	for {
 		if st, err := ReadState(dir); err == nil && st.PID == cmd.Process.Pid {
-			if c := (&Client{base: st.Control}); c.get(ctx, "/healthz", nil) == nil {
+			if c, err := newClient(dir, st); err == nil && c.get(ctx, "/healthz", nil) == nil {
 				return st, true, nil
 			}
 		}
@@ -78,8 +79,8 @@ func Down(ctx context.Context, dir string, purge bool) (st State, err error) {
 			}
 		}()
 	}
-	c := &Client{base: st.Control}
-	if err := c.post(ctx, "/shutdown", nil); err != nil {
+	c, cerr := newClient(dir, st)
+	if cerr != nil || c.post(ctx, "/shutdown", nil) != nil {
 		_ = syscall.Kill(st.PID, syscall.SIGTERM)
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -96,8 +97,9 @@ func Down(ctx context.Context, dir string, purge bool) (st State, err error) {
 
 // Client talks to a running daemon's control API.
 type Client struct {
-	base string
-	http *http.Client
+	base  string
+	token string
+	http  *http.Client
 }
 
 // Connect returns a client for the daemon running for dir.
@@ -106,7 +108,18 @@ func Connect(dir string) (*Client, State, error) {
 	if err != nil {
 		return nil, st, err
 	}
-	return &Client{base: st.Control}, st, nil
+	c, err := newClient(dir, st)
+	return c, st, err
+}
+
+// newClient reads the daemon's control token (tokenPath): only the user
+// who started the daemon can.
+func newClient(dir string, st State) (*Client, error) {
+	b, err := os.ReadFile(tokenPath(dir))
+	if err != nil {
+		return nil, fault.Refusedf("read the local environment's control token: %w (only the user who ran smpctl local up can drive it)", err)
+	}
+	return &Client{base: st.Control, token: strings.TrimSpace(string(b))}, nil
 }
 
 // Error is an error the daemon answered with.
@@ -133,6 +146,7 @@ func (c *Client) do(ctx context.Context, method, path string, timeout time.Durat
 	if err != nil {
 		return err
 	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
 	hc := c.http
 	if hc == nil {
 		hc = http.DefaultClient

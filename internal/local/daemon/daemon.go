@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -181,7 +182,12 @@ func Serve(ctx context.Context, o Options) (err error) {
 		Prometheus: prom.URL, GitOps: bare, Dir: dir, Started: time.Now().UTC(),
 		MySQL: o.MySQLAddr, DBPrefix: o.DBPrefix,
 	}
-	ctl := &http.Server{Handler: controlAPI(rt, st, cancel), ReadHeaderTimeout: 10 * time.Second}
+	token, err := newControlToken(dir)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tokenPath(dir))
+	ctl := &http.Server{Handler: guard(controlAPI(rt, st, cancel), token, ctlLn.Addr().String()), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = ctl.Serve(ctlLn) }()
 	defer ctl.Close()
 	if err := writeJSON(statePath(dir), st, 0o644); err != nil {
@@ -253,6 +259,57 @@ type logWriter struct{ l *slog.Logger }
 func (w logWriter) Write(p []byte) (int, error) {
 	w.l.Debug(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// tokenPath is the control API's bearer token: readable by the user who
+// started the daemon only (0600), so another local user can neither stop
+// the daemon nor drive its rollouts.
+func tokenPath(dir string) string { return filepath.Join(dir, "control.token") }
+
+// newControlToken writes a fresh random token for this run of the daemon.
+func newControlToken(dir string) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(b)
+	path := tokenPath(dir)
+	_ = os.Remove(path) // a token file left by a killed daemon, perhaps with looser modes
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("write the control API token: %w", err)
+	}
+	if _, err := f.WriteString(token); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write the control API token: %w", err)
+	}
+	return token, f.Close()
+}
+
+// guard admits a request to the control API only with the bearer token,
+// addressed to the API's own host (a page cannot reach it through a DNS
+// name that resolves to 127.0.0.1), and not from a browser page (the CLI
+// never sends Origin; a browser always does on the requests that change
+// something, and Sec-Fetch-Site on all of them).
+func guard(next http.Handler, token, host string) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deny := func(code int, msg string) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			_ = json.NewEncoder(w).Encode(apiError{Error: msg, Kind: "refused"})
+		}
+		switch {
+		case r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "":
+			deny(http.StatusForbidden, "the local environment's control API does not answer browser pages")
+		case r.Host != host:
+			deny(http.StatusForbidden, "the local environment's control API answers only at "+host)
+		case subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1:
+			deny(http.StatusUnauthorized, "the local environment's control API needs the token in "+"control.token (readable by the user who ran smpctl local up)")
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
 }
 
 // apiError is the control API's error body; Kind lets clients pick exit

@@ -5,6 +5,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -104,7 +105,11 @@ func TestKilledDaemonTakesItsChildrenWithIt(t *testing.T) {
 	if err != nil || !started {
 		t.Fatalf("up: started %v, %v", started, err)
 	}
-	c := &Client{base: st.Control}
+	c, err := newClient(dir, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkControlAPIGuard(t, dir, st)
 
 	// One service in dev, which syncs itself.
 	digest, err := testimage.Push(ctx, t.TempDir(), st.Registry+"/smp/order-svc:1.0.0", "1.0.0", testimage.ModeOK)
@@ -147,4 +152,62 @@ func TestKilledDaemonTakesItsChildrenWithIt(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// checkControlAPIGuard: another local user (no token), a browser page
+// (Origin, Sec-Fetch-Site) and a DNS-rebinding page (another Host) are
+// refused by the control API, and the token is readable by its owner only.
+func checkControlAPIGuard(t *testing.T, dir string, st State) {
+	t.Helper()
+	fi, err := os.Stat(tokenPath(dir))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("control token: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+	token, err := os.ReadFile(tokenPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		header map[string]string
+		host   string
+		want   int
+	}{
+		"no token (another local user)":  {nil, "", http.StatusUnauthorized},
+		"a wrong token":                  {map[string]string{"Authorization": "Bearer nope"}, "", http.StatusUnauthorized},
+		"a cross-origin browser request": {map[string]string{"Authorization": "Bearer " + string(token), "Origin": "http://evil.example"}, "", http.StatusForbidden},
+		"a same-site fetch from a page":  {map[string]string{"Authorization": "Bearer " + string(token), "Sec-Fetch-Site": "same-site"}, "", http.StatusForbidden},
+		"another host name (rebinding)":  {map[string]string{"Authorization": "Bearer " + string(token)}, "evil.example:80", http.StatusForbidden},
+		"the owner's CLI":                {map[string]string{"Authorization": "Bearer " + string(token)}, "", http.StatusOK},
+	} {
+		req, err := http.NewRequest(http.MethodGet, st.Control+"/status", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
+		}
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %s, want %d", name, resp.Status, tc.want)
+		}
+	}
+	// A shutdown without the token does not stop the daemon.
+	resp, err := http.Post(st.Control+"/shutdown", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("shutdown without the token: %s", resp.Status)
+	}
+	if err := syscall.Kill(st.PID, 0); err != nil {
+		t.Errorf("the daemon stopped on a request without the token: %v", err)
+	}
 }

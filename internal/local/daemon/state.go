@@ -4,7 +4,8 @@
 // runtime (package runtime) — all owned by one background process, the
 // daemon (smpctl re-executed as `smpctl local daemon`). The other commands
 // (local status/down, sync, rollout promote/abort) talk to the daemon over
-// a control API on 127.0.0.1 whose address is in <dir>/state.json.
+// a control API on 127.0.0.1 whose address is in <dir>/state.json and
+// which answers only with the token in <dir>/control.token.
 //
 // Layout of the folder:
 //
@@ -14,6 +15,7 @@
 //	registry/         registry blobs (manifests live in the daemon's memory)
 //	runtime/          extracted binaries, run folders, service logs
 //	prometheus/       Prometheus config, targets, data, log
+//	control.token     the control API's bearer token, fresh at each start (0600)
 //	jwt-secret        the services' HS256 secret (0600)
 //	smoke.jwt         a token signed with it, for smpctl smoke --token-file
 //	daemon.log        the daemon's log
