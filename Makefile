@@ -38,6 +38,9 @@ fuzz:
 	$(GO) test ./internal/gitops/history -run '^$$' -fuzz FuzzParseMessage -fuzztime 30s
 	$(GO) test ./internal/gitops/delivery -run '^$$' -fuzz FuzzEdit -fuzztime 30s
 	$(GO) test ./internal/gitops/envfile -run '^$$' -fuzz FuzzSet -fuzztime 30s
+	$(GO) test ./internal/gitops/delivery -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s
+	$(GO) test ./internal/gitops/freeze -run '^$$' -fuzz FuzzWeeklyWindow -fuzztime 30s
+	$(GO) test ./internal/migration -run '^$$' -fuzz FuzzClassifyGeneratedDDL -fuzztime 30s
 	$(GO) test ./internal/image/imageref -run '^$$' -fuzz 'FuzzParse$$' -fuzztime 30s
 
 bench:

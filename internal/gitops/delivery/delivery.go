@@ -299,6 +299,16 @@ func (c *Config) Validate() error {
 	if c.Kind != "" && c.Kind != Kind {
 		errs = append(errs, fmt.Errorf("kind: %q, want %s", c.Kind, Kind))
 	}
+	for _, list := range []struct {
+		field  string
+		people []string
+	}{{"approvers", c.Approvers}, {"releaseManagers", c.ReleaseManagers}} {
+		for i, p := range list.people {
+			if err := CheckPerson("login", p); err != nil {
+				errs = append(errs, fmt.Errorf("%s[%d]: %w", list.field, i, err))
+			}
+		}
+	}
 	seen := map[string]bool{}
 	triggers := map[Trigger]string{}
 	for i, e := range c.Environments {
