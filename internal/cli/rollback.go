@@ -3,6 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops/write"
 )
 
@@ -10,8 +11,9 @@ func init() { register(newRollbackCmd) }
 
 func newRollbackCmd(a *App) *cobra.Command {
 	var (
-		o                 writeOptions
-		env, svc, to, why string
+		o                             writeOptions
+		env, svc, to, why, migrations string
+		migrateDown                   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "rollback --gitops URL|PATH --env ENV --service SVC [--to TAG|DIGEST|REVISION]",
@@ -22,16 +24,35 @@ a revision of the GitOps repository), writes it back with its chart version,
 commits "rollback(ENV): SVC → TAG", and places a hold in the same commit:
 automated deploys of SVC to ENV then exit 1 until
 "smpctl hold release --env ENV --service SVC". Freezes do not block a
-rollback.`,
+rollback.
+
+With --migrations DIR (the running version's migrations directory), the
+rollback first reads the schema version both images record (smpctl build's
+vn.smp.delivery.schema-version annotation, from the registry by digest) and
+refuses (exit 1) to cross a migration that contracts the schema (a drop, a
+rename, a NOT NULL...), naming it and the ways out; expand-only migrations
+(docs/migrations.md) are crossed. --migrate-down runs the down migrations on
+the database in SMP_DATABASE_DSN first, then rolls back.`,
 		Example: `  smpctl rollback --gitops ../smp-gitops --env prod --service order-svc --by oncall --reason "5xx spike"
   smpctl rollback --gitops ../smp-gitops --env prod --service order-svc --to 3.2.0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			req := write.RollbackRequest{Common: o.common(a), Env: env, Service: svc, To: to, Reason: why}
+			switch {
+			case migrations != "":
+				check, err := a.schemaCheck(migrations, migrateDown)
+				if err != nil {
+					return err
+				}
+				req.Check = check
+			case migrateDown:
+				return fault.Invalidf("--migrate-down needs --migrations DIR: the down migrations to run")
+			}
 			repo, err := o.open(a)
 			if err != nil {
 				return err
 			}
-			out, err := write.Rollback(cmd.Context(), repo, write.RollbackRequest{Common: o.common(a), Env: env, Service: svc, To: to, Reason: why})
+			out, err := write.Rollback(cmd.Context(), repo, req)
 			if err != nil {
 				return err
 			}
@@ -44,6 +65,8 @@ rollback.`,
 	f.StringVar(&svc, "service", "", "service")
 	f.StringVar(&to, "to", "", "tag, sha256 digest or GitOps revision to restore (default: the previous image)")
 	f.StringVar(&why, "reason", "", "why, recorded in the hold")
+	f.StringVar(&migrations, "migrations", "", "the running version's migrations directory: refuse a rollback across a migration that contracts the schema")
+	f.BoolVar(&migrateDown, "migrate-down", false, "with --migrations: run the down migrations on the database in SMP_DATABASE_DSN first (never read from SMP_MIGRATE_DOWN)")
 	for _, n := range []string{"env", "service"} {
 		_ = cmd.MarkFlagRequired(n)
 	}

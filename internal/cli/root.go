@@ -114,7 +114,7 @@ Exit codes: 0 done (including "nothing to do"), 1 a check, gate or remote
 refused, 2 bad input (nothing written). Every flag can also be set with an
 SMP_<FLAG> environment variable, e.g. --gitops with SMP_GITOPS, except the
 safety overrides (--override-freeze, --rollback, --purge, --apply,
---skip-changelog-check), which are read only from the command line.`,
+--skip-changelog-check, --migrate-down), which are read only from the command line.`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		DisableAutoGenTag: true,
@@ -173,6 +173,7 @@ var safetyOverrides = map[string]bool{
 	"purge":                true,
 	"apply":                true,
 	"skip-changelog-check": true,
+	"migrate-down":         true,
 }
 
 // bindEnv sets every flag the user did not pass from SMP_<FLAG>, so CI can

@@ -38,7 +38,7 @@ func TestARollbackAcrossAContractMigrationIsRefusedWithBothWaysOut(t *testing.T)
   0006_services_drop_price.up.sql: ALTER TABLE services ADD CONSTRAINT chk_services_base_price_vnd CHECK (base_price_vnd >= 0): adds a CHECK constraint: older code may write rows it refuses
 Two ways out:
   - roll forward: fix the release and deploy a newer version instead of rolling back;
-  - smpctl rollback --migrate-down: runs the newer image's down migrations 6 → 3 first (data written only to what they remove is lost), then rolls back`
+  - migrate down, then roll back: smpctl rollback --migrations DIR --migrate-down (database in SMP_DATABASE_DSN) runs the newer image's down migrations 6 → 3 first (data written only to what they remove is lost)`
 	if got := v.Message(); got != want {
 		t.Errorf("message:\n%s\nwant:\n%s", got, want)
 	}

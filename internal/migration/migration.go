@@ -219,7 +219,7 @@ func (v Verdict) Message() string {
 	}
 	fmt.Fprintf(&b, "Two ways out:\n")
 	fmt.Fprintf(&b, "  - roll forward: fix the release and deploy a newer version instead of rolling back;\n")
-	fmt.Fprintf(&b, "  - smpctl rollback --migrate-down: runs the newer image's down migrations %d → %d first (data written only to what they remove is lost), then rolls back", v.From, v.To)
+	fmt.Fprintf(&b, "  - migrate down, then roll back: smpctl rollback --migrations DIR --migrate-down (database in SMP_DATABASE_DSN) runs the newer image's down migrations %d → %d first (data written only to what they remove is lost)", v.From, v.To)
 	return b.String()
 }
 

@@ -24,6 +24,11 @@ type RollbackRequest struct {
 	// empty means the image before the current one.
 	To     string
 	Reason string
+	// Check, when set, is asked once, when the target is resolved, whether
+	// the environment may go from the running image to the target (the
+	// schema check of package migration); an error stops the rollback
+	// before anything is written.
+	Check func(ctx context.Context, running, target imageref.Ref) error
 }
 
 var revisionRE = regexp.MustCompile(`^[0-9a-f]+$`) // 7 to 64 of them, checked apart (see isRevision)
@@ -78,6 +83,13 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 			target, rev, err := findTarget(ctx, t, req, cur)
 			if err != nil {
 				return gitops.Commit{}, err
+			}
+			if req.Check != nil {
+				running := imageref.Ref{Repository: cur.Image.Repository, Tag: cur.Image.Tag, Digest: cur.Image.Digest}
+				to := imageref.Ref{Repository: target.Image.Repository, Tag: target.Image.Tag, Digest: target.Image.Digest}
+				if err := req.Check(ctx, running, to); err != nil {
+					return gitops.Commit{}, err
+				}
 			}
 			resolved, resolvedRev, replaced = &target, rev, cur.Image
 		} else if cur.Image != replaced {

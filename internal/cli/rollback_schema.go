@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/smp/delivery/internal/fault"
+	"github.com/smp/delivery/internal/image"
+	"github.com/smp/delivery/internal/image/imageref"
+	"github.com/smp/delivery/internal/migration"
+)
+
+// schemaCheck is rollback's --migrations: before anything is written, it
+// decides from the two images' recorded schema versions and the running
+// image's migrations (dir) whether the target image can run on the schema
+// the running one applied. A refusal names the contract migrations and the
+// ways out; with migrateDown it runs the down migrations on the database of
+// SMP_DATABASE_DSN first instead.
+func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Context, running, target imageref.Ref) error, error) {
+	migs, err := migration.ClassifyDir(os.DirFS(dir), dir)
+	if err != nil {
+		return nil, fault.Inputf("Migrations", "%w", err)
+	}
+	dsn := a.Getenv("SMP_DATABASE_DSN")
+	if migrateDown && dsn == "" {
+		return nil, fault.Invalidf("--migrate-down needs the environment's database in SMP_DATABASE_DSN (user:password@tcp(host:3306)/db), never on the command line")
+	}
+	acc := a.access()
+	schemaOf := func(ctx context.Context, ref string) (uint, bool, error) {
+		d, err := name.NewDigest(ref)
+		if err != nil {
+			return 0, false, fmt.Errorf("%s: %w", ref, err)
+		}
+		return image.SchemaVersion(ctx, d, acc)
+	}
+	return func(ctx context.Context, running, target imageref.Ref) error {
+		ctx, cancel := context.WithTimeout(ctx, registryTimeout)
+		defer cancel()
+		r, err := migration.CheckRollback(ctx, schemaOf, migs,
+			running.Repository+"@"+running.Digest, target.Repository+"@"+target.Digest)
+		if err != nil {
+			return fault.Refusedf("rollback to %s: %w; nothing written", target.Tag, err)
+		}
+		switch {
+		case !r.Known || r.Allowed():
+			fmt.Fprintln(a.Stderr, r.Note)
+			return nil
+		case !migrateDown:
+			return fault.Refusedf("rollback to %s refused; nothing written.\n%s", target.Tag, r.Note)
+		}
+		if err := migrateDownTo(ctx, dsn, dir, r.From, r.To); err != nil {
+			return fault.Refusedf("rollback to %s: %w; the rollback was not written", target.Tag, err)
+		}
+		fmt.Fprintf(a.Stderr, "schema: migrated the database down from version %d to %d (%s); writing the rollback\n", r.From, r.To, dir)
+		return nil
+	}, nil
+}
+
+// migrateDownTo runs the down migrations of dir from one version to the
+// other on the database dsn names.
+func migrateDownTo(ctx context.Context, dsn, dir string, from, to uint) error {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return fault.Invalidf("SMP_DATABASE_DSN is not a MySQL DSN (user:password@tcp(host:3306)/db): %w", errors.Unwrap(err))
+	}
+	cfg.MultiStatements = true // a migration file may hold several statements
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return migration.Down(ctx, db, os.DirFS(dir), from, to)
+}
