@@ -22,7 +22,7 @@ const chromiumPath = "/usr/bin/chromium"
 // browser starts headless Chromium with a fresh profile and no network
 // chatter of its own (the machine has no internet: its background
 // connections would only fail).
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("the browser test needs Chromium at %s: install it with scripts/tools.sh chromium (Debian package chromium): %v", chromiumPath, err)
