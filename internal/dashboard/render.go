@@ -104,6 +104,12 @@ func (d *Dashboard) parseTemplates() (map[string]*template.Template, error) {
 		"join":   strings.Join,
 		"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04Z") },
 		"dur":    duration,
+		"days": func(d time.Duration) string {
+			if d%(24*time.Hour) == 0 {
+				return fmt.Sprintf("%d days", d/(24*time.Hour))
+			}
+			return d.String()
+		},
 		"pct": func(p *float64) string {
 			if p == nil {
 				return "–"
