@@ -3,11 +3,13 @@ package dashboard_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 
 	"github.com/smp/delivery/internal/dashboard"
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
+	"github.com/smp/delivery/internal/gitops/history"
 )
 
 // get serves one request and parses the page.
@@ -386,5 +389,39 @@ func TestEventsAnnounceANewHeadAndThePageFollows(t *testing.T) {
 	_, _, doc := get(t, d, "/")
 	if got := row(t, doc, "s-billing-svc")[1]; !strings.HasPrefix(got, "sha-fffffff") {
 		t.Errorf("billing-svc in dev after the event = %q, want sha-fffffff", got)
+	}
+}
+
+func testARemoteThatStopsAnsweringLeavesTheLastViewUnderABanner(t *testing.T, s *story) {
+	var down atomic.Bool
+	open := opener(t, s.bare)
+	d, err := dashboard.New(func(ctx context.Context) (*history.Repo, error) {
+		if down.Load() {
+			return nil, errors.New("fetch https://git.example/smp-gitops.git: connection refused")
+		}
+		return open(ctx)
+	}, dashboard.Options{Now: s.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	down.Store(true)
+	if _, err := d.Refresh(context.Background()); err == nil {
+		t.Fatal("Refresh with the remote down: no error")
+	}
+	code, _, doc := get(t, d, "/")
+	page := text(doc)
+	if code != http.StatusOK || byID(doc, "s-order-svc") == nil ||
+		!strings.Contains(page, "The last refresh failed: fetch https://git.example/smp-gitops.git: connection refused") {
+		t.Errorf("GET / with the remote down = %d:\n%s\nwant the last matrix under a banner naming the error", code, page)
+	}
+	down.Store(false)
+	if changed, err := d.Refresh(context.Background()); err != nil || !changed {
+		t.Fatalf("Refresh with the remote back = %v, %v; want a change (the banner goes)", changed, err)
+	}
+	if _, _, doc := get(t, d, "/"); strings.Contains(text(doc), "The last refresh failed") {
+		t.Error("the banner stays after the remote answers again")
 	}
 }
