@@ -165,7 +165,8 @@ func (d *Dashboard) Run(ctx context.Context) error {
 
 // Refresh reads the repository again if its head moved (or it could not be
 // read before) and reports whether the view changed. An error reading it
-// is kept in the view and shown on the pages; Refresh returns it too.
+// is kept in the view and shown on the pages; Refresh returns it when it
+// changed the view (the same error at the next poll is not reported again).
 func (d *Dashboard) Refresh(ctx context.Context) (bool, error) {
 	d.loads.Lock()
 	defer d.loads.Unlock()
@@ -188,7 +189,10 @@ func (d *Dashboard) Refresh(ctx context.Context) (bool, error) {
 		ch <- next.key()
 	}
 	d.mu.Unlock()
-	return true, next.err
+	if next.err != nil {
+		return true, next.err
+	}
+	return true, next.stale
 }
 
 func (d *Dashboard) current() *view {

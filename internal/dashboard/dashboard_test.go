@@ -105,13 +105,14 @@ func TestPages(t *testing.T) {
 	t.Parallel()
 	s := newStory(t)
 	for name, test := range map[string]func(*testing.T, *story){
-		"TheMatrixShowsWhatRunsWhereWhoPutItThereAndTheHolds": testTheMatrixShowsWhatRunsWhereWhoPutItThereAndTheHolds,
-		"TheQueueSaysWhatWaitsForWhom":                        testTheQueueSaysWhatWaitsForWhom,
-		"TheServicePageHasTheTimelineTheDiffAndTheMetrics":    testTheServicePageHasTheTimelineTheDiffAndTheMetrics,
-		"BadAddressesSayWhatToDo":                             testBadAddressesSayWhatToDo,
-		"TheDashboardOnlyReads":                               testTheDashboardOnlyReads,
-		"EveryAssetIsServedByTheDashboardItself":              testEveryAssetIsServedByTheDashboardItself,
-		"AFragmentIsTheLivePartOnly":                          testAFragmentIsTheLivePartOnly,
+		"TheMatrixShowsWhatRunsWhereWhoPutItThereAndTheHolds":    testTheMatrixShowsWhatRunsWhereWhoPutItThereAndTheHolds,
+		"TheQueueSaysWhatWaitsForWhom":                           testTheQueueSaysWhatWaitsForWhom,
+		"TheServicePageHasTheTimelineTheDiffAndTheMetrics":       testTheServicePageHasTheTimelineTheDiffAndTheMetrics,
+		"BadAddressesSayWhatToDo":                                testBadAddressesSayWhatToDo,
+		"TheDashboardOnlyReads":                                  testTheDashboardOnlyReads,
+		"EveryAssetIsServedByTheDashboardItself":                 testEveryAssetIsServedByTheDashboardItself,
+		"AFragmentIsTheLivePartOnly":                             testAFragmentIsTheLivePartOnly,
+		"ARemoteThatStopsAnsweringLeavesTheLastViewUnderABanner": testARemoteThatStopsAnsweringLeavesTheLastViewUnderABanner,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, s) })
 	}

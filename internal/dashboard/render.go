@@ -159,7 +159,7 @@ func (d *Dashboard) renderStatus(w http.ResponseWriter, r *http.Request, code in
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Length", fmt.Sprint(buf.Len()))
 	w.WriteHeader(code)
-	w.Write(buf.Bytes()) //nolint:errcheck // the client went away; nothing to do
+	_, _ = w.Write(buf.Bytes()) // an error is a client that went away: nothing to do
 }
 
 // renderError shows why the repository cannot be read, and what to do;
