@@ -89,6 +89,8 @@ type view struct {
 	// stale is why the last refresh failed while an older view is shown
 	// (a remote that did not answer): the pages keep it, with a banner.
 	stale error
+	// services keeps what service pages read at this head.
+	services *serviceCache
 }
 
 // New returns a Dashboard reading the repository open opens.
@@ -236,7 +238,7 @@ func (d *Dashboard) load(ctx context.Context, prev *view) *view {
 		v.stale = nil
 		return &v
 	}
-	v := &view{head: head, repo: repo, approvals: map[string][]history.Approval{}}
+	v := &view{head: head, repo: repo, approvals: map[string][]history.Approval{}, services: &serviceCache{}}
 	if v.status, err = repo.Status(ctx); err != nil {
 		return fail(err)
 	}

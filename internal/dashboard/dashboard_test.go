@@ -382,6 +382,11 @@ func TestEventsAnnounceANewHeadAndThePageFollows(t *testing.T) {
 		t.Fatalf("first event = %q, want the head %s", first, head)
 	}
 
+	// The service page keeps what it read at a head: read it before the
+	// deploy, so the page after it shows that a new head is read anew.
+	if _, _, doc := get(t, d, "/services/billing-svc"); strings.Contains(text(byID(doc, "timeline")), "sha-fffffff") {
+		t.Fatal("billing-svc's timeline has sha-fffffff before its deploy")
+	}
 	s.deploy("dev", "billing-svc", "sha-fffffff", 'f', "ci")
 	head := gitcmdtest.Git(t, s.bare, "rev-parse", "main")
 	if next := <-events; next != head {
@@ -390,6 +395,10 @@ func TestEventsAnnounceANewHeadAndThePageFollows(t *testing.T) {
 	_, _, doc := get(t, d, "/")
 	if got := row(t, doc, "s-billing-svc")[1]; !strings.HasPrefix(got, "sha-fffffff") {
 		t.Errorf("billing-svc in dev after the event = %q, want sha-fffffff", got)
+	}
+	_, _, doc = get(t, d, "/services/billing-svc")
+	if tl := text(byID(doc, "timeline")); !strings.Contains(tl, "dev deploy sha-fffffff ci") {
+		t.Errorf("billing-svc's timeline after the event = %q, want the new deploy", tl)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/smp/delivery/internal/fault"
@@ -100,7 +101,9 @@ func (d *Dashboard) service(w http.ResponseWriter, r *http.Request) {
 		p.DiffFrom, p.DiffTo = last[0], last[1]
 	}
 	if p.DiffFrom != "" || p.DiffTo != "" {
-		diff, err := v.repo.Diff(ctx, p.DiffFrom, p.DiffTo, history.DiffOptions{Service: name})
+		diff, err := cached(v.services, "diff\x00"+name+"\x00"+p.DiffFrom+"\x00"+p.DiffTo, func() (*history.Diff, error) {
+			return v.repo.Diff(ctx, p.DiffFrom, p.DiffTo, history.DiffOptions{Service: name})
+		})
 		if errors.Is(err, fault.ErrInvalid) {
 			d.renderProblem(w, r, v, http.StatusBadRequest, "Cannot compare these environments", err.Error())
 			return
@@ -111,38 +114,90 @@ func (d *Dashboard) service(w http.ResponseWriter, r *http.Request) {
 		}
 		p.Diff = diff
 	}
+	reads, err := cached(v.services, "reads\x00"+name, func() (*serviceReads, error) {
+		return readService(ctx, v.repo, envs, name, d.o.Window, now)
+	})
+	if err != nil {
+		d.serverError(w, r, "read "+name, err)
+		return
+	}
+	p.Trend, p.Metrics = reads.trend, reads.metrics
+	p.Timeline = reads.timeline
+	if len(p.Timeline) > timelineLimit {
+		p.Truncated = len(p.Timeline) - timelineLimit
+		p.Timeline = p.Timeline[:timelineLimit]
+	}
+	d.render(w, r, serviceTmpl, &p)
+}
+
+// serviceReads is what a service page reads from the history. It changes
+// only with the head, so it is kept with the view (serviceCache): a page
+// seen again, or re-fetched by the live update of another open tab, costs a
+// render. The metrics' window and the trend end when they were read.
+type serviceReads struct {
+	timeline []timelineEntry
+	trend    []trendEnv
+	metrics  []history.MetricsRow
+}
+
+// serviceCache keeps what the service pages of one view read: per service
+// its serviceReads, per service and pair of environments its diff. Views
+// that share a head (one marked stale, say) share it.
+type serviceCache struct {
+	mu sync.Mutex
+	m  map[string]any
+}
+
+// cached returns the value kept under key, reading it with read the first
+// time; errors are not kept. Two first requests may both read: the lock is
+// not held across the read, so one slow page does not hold up the others.
+func cached[T any](c *serviceCache, key string, read func() (T, error)) (T, error) {
+	c.mu.Lock()
+	v, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return v.(T), nil
+	}
+	r, err := read()
+	if err != nil {
+		return r, err
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]any{}
+	}
+	c.m[key] = r
+	c.mu.Unlock()
+	return r, nil
+}
+
+// readService reads the timeline (every environment's history of svc, in
+// commit order), the trend and the metrics of svc.
+func readService(ctx context.Context, repo *history.Repo, envs []string, svc string, window time.Duration, now time.Time) (*serviceReads, error) {
 	var all []timelineEntry
 	for _, env := range envs {
-		h, err := v.repo.History(ctx, env, name, 0)
+		h, err := repo.History(ctx, env, svc, 0)
 		if err != nil {
-			d.serverError(w, r, "history of "+env, err)
-			return
+			return nil, fmt.Errorf("history of %s in %s: %w", svc, env, err)
 		}
 		for _, e := range h.Events {
 			all = append(all, timelineEntry{Env: env, Event: e})
 		}
 	}
-	if err := order(ctx, v.repo, all); err != nil {
-		d.serverError(w, r, "order the timeline", err)
-		return
+	if err := order(ctx, repo, all); err != nil {
+		return nil, fmt.Errorf("order the timeline of %s: %w", svc, err)
 	}
-	p.Trend = trend(envs, all, now)
-	if len(all) > timelineLimit {
-		p.Truncated = len(all) - timelineLimit
-		all = all[:timelineLimit]
-	}
-	p.Timeline = all
-	m, err := v.repo.Metrics(ctx, history.MetricsOptions{Window: d.o.Window, Until: now, Service: name})
+	m, err := repo.Metrics(ctx, history.MetricsOptions{Window: window, Until: now, Service: svc})
 	if err != nil {
-		d.serverError(w, r, "metrics", err)
-		return
+		return nil, fmt.Errorf("metrics of %s: %w", svc, err)
 	}
+	out := &serviceReads{timeline: all, trend: trend(envs, all, now)}
 	for _, row := range m.Rows {
-		if row.Service == name { // not the environment's totals
-			p.Metrics = append(p.Metrics, row)
+		if row.Service == svc { // not the environment's totals
+			out.metrics = append(out.metrics, row)
 		}
 	}
-	d.render(w, r, serviceTmpl, &p)
+	return out, nil
 }
 
 // order sorts the entries newest first in the repository's commit order:
