@@ -177,8 +177,10 @@ func (d *Dashboard) Refresh(ctx context.Context) (bool, error) {
 	if next == prev {
 		return false, nil
 	}
-	if next.err != nil && ctx.Err() != nil {
-		return false, ctx.Err() // shutting down: keep what is shown
+	if ctx.Err() != nil && (next.err != nil || next.stale != nil) {
+		// Shutting down, or the request that asked went away: that is no
+		// news about the repository, keep what is shown.
+		return false, ctx.Err()
 	}
 	d.mu.Lock()
 	d.cur = next

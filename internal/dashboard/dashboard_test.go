@@ -113,6 +113,7 @@ func TestPages(t *testing.T) {
 		"EveryAssetIsServedByTheDashboardItself":                 testEveryAssetIsServedByTheDashboardItself,
 		"AFragmentIsTheLivePartOnly":                             testAFragmentIsTheLivePartOnly,
 		"ARemoteThatStopsAnsweringLeavesTheLastViewUnderABanner": testARemoteThatStopsAnsweringLeavesTheLastViewUnderABanner,
+		"AnInterruptedRefreshIsNoNewsAboutTheRepository":         testAnInterruptedRefreshIsNoNewsAboutTheRepository,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, s) })
 	}
@@ -433,5 +434,20 @@ func testARemoteThatStopsAnsweringLeavesTheLastViewUnderABanner(t *testing.T, s 
 	}
 	if _, _, doc := get(t, d, "/"); strings.Contains(text(doc), "The last refresh failed") {
 		t.Error("the banner stays after the remote answers again")
+	}
+}
+
+func testAnInterruptedRefreshIsNoNewsAboutTheRepository(t *testing.T, s *story) {
+	d := s.dashboard(dashboard.Options{})
+	if _, err := d.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // as at shutdown, or when the request that asked goes away
+	if changed, err := d.Refresh(ctx); changed || !errors.Is(err, context.Canceled) {
+		t.Errorf("Refresh with its context ended = %v, %v; want no change and context.Canceled", changed, err)
+	}
+	if _, _, doc := get(t, d, "/"); strings.Contains(text(doc), "refresh failed") || byID(doc, "s-order-svc") == nil {
+		t.Errorf("after an interrupted refresh the page reads:\n%s", text(doc))
 	}
 }
