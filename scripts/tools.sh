@@ -3,7 +3,7 @@
 # build and tests need, and makes sure MariaDB and Redis answer on 127.0.0.1.
 #
 #   scripts/tools.sh            # everything
-#   scripts/tools.sh NAME...    # only these (golangci-lint, actionlint, promtool, services, kube, ...)
+#   scripts/tools.sh NAME...    # only these (golangci-lint, actionlint, promtool, chromium, services, kube, ...)
 #
 # Go tools go to $SMP_TOOLS (default ~/.cache/smp-delivery/bin), outside the
 # repository so every clone on a machine shares them; a tool is rebuilt only
@@ -110,6 +110,9 @@ install() {
 	ko) go_tool ko github.com/google/ko@v0.19.1 ;; # bench/images only
 	cosign) go_tool cosign github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3 ;; # cross-checks smpctl's signatures
 	prometheus) apt_tool prometheus prometheus ;; # the server: local environments and the gate's tests
+	# Headless Chromium for the dashboard's browser test (internal/dashboard,
+	# driven with chromedp): /usr/bin/chromium, from Debian, no download.
+	chromium) apt_tool chromium chromium ;;
 	# etcd, the Kubernetes control plane, KWOK, Argo Rollouts and Argo CD,
 	# built from source once per machine into their own versioned cache
 	# (the cluster tests and smpctl demo --engines kubernetes run them;
@@ -120,7 +123,7 @@ install() {
 	esac
 }
 
-ALL=(services golangci-lint promtool amtool prometheus actionlint shellcheck jq migrate oasdiff spectral swagger-cli gitleaks crane govulncheck cosign kube)
+ALL=(services golangci-lint promtool amtool prometheus chromium actionlint shellcheck jq migrate oasdiff spectral swagger-cli gitleaks crane govulncheck cosign kube)
 if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 # Debian packages, npm packages and services one at a time (apt holds a lock);
 # the Go tools in parallel: on a fresh machine most of their time is fetching

@@ -83,6 +83,7 @@ type change struct {
 	source                string
 	sourceTime            time.Time
 	by, from              string
+	approvedBy, run       string
 	at                    time.Time
 }
 
@@ -108,6 +109,12 @@ func (f *fixture) change(c change) string {
 	}
 	if c.by != "" {
 		tr = append(tr, "Deployed-By: "+c.by)
+	}
+	if c.approvedBy != "" {
+		tr = append(tr, "Approved-By: "+c.approvedBy)
+	}
+	if c.run != "" {
+		tr = append(tr, "Pipeline-Run: "+c.run)
 	}
 	msg := fmt.Sprintf("%s(%s): %s → %s\n\n%s", c.action, c.env, c.svc, c.tag, strings.Join(tr, "\n"))
 	return f.commit(c.at, msg)

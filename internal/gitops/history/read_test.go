@@ -300,16 +300,22 @@ func TestOpenReadsPathsBareRepositoriesAndURLs(t *testing.T) {
 	noConfig := t.TempDir()
 	runGit(t, noConfig, t0, "init", "--quiet")
 	runGit(t, noConfig, t0, "commit", "--quiet", "--allow-empty", "-m", "x")
-	for _, tt := range []struct{ spec, want string }{
-		{"", "no GitOps repository"},
-		{filepath.Join(t.TempDir(), "nope"), "no such file"},
-		{notRepo, "not a git repository"},
-		{noConfig, "no delivery.yaml"},
-		{"file://" + filepath.Join(t.TempDir(), "nope.git"), "does not exist"},
+	for _, tt := range []struct {
+		spec, want string
+		notGitOps  bool
+	}{
+		{"", "no GitOps repository", false},
+		{filepath.Join(t.TempDir(), "nope"), "no such file", false},
+		{notRepo, "not a git repository", true},
+		{noConfig, "no delivery.yaml", true},
+		{"file://" + filepath.Join(t.TempDir(), "nope.git"), "does not exist", false},
 	} {
 		_, err := Open(ctx, tt.spec, OpenOptions{CacheDir: t.TempDir()})
 		if !errors.Is(err, fault.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Open(%q) = %v, want bad input containing %q", tt.spec, err, tt.want)
+		}
+		if got := errors.Is(err, ErrNotGitOps); got != tt.notGitOps {
+			t.Errorf("Open(%q): errors.Is(err, ErrNotGitOps) = %v, want %v", tt.spec, got, tt.notGitOps)
 		}
 	}
 }

@@ -30,6 +30,21 @@ type OpenOptions struct {
 	CAFile string
 }
 
+// ErrNotGitOps is what Open's error wraps (with fault.ErrInvalid) when the
+// path or URL is not an smp-gitops repository: not a git repository, no
+// commits, or no delivery.yaml at HEAD.
+var ErrNotGitOps = errors.New("not an smp-gitops repository")
+
+// notGitOps keeps Open's message as it was while matching ErrNotGitOps.
+type notGitOps struct{ msg string }
+
+func (e *notGitOps) Error() string        { return e.msg }
+func (e *notGitOps) Is(target error) bool { return target == ErrNotGitOps }
+
+func notGitOpsf(format string, args ...any) error {
+	return fault.Invalid(&notGitOps{msg: fmt.Sprintf(format, args...)})
+}
+
 // Repo is a GitOps repository opened for reading.
 type Repo struct {
 	// Source is what the user gave (path or URL).
@@ -55,13 +70,13 @@ func Open(ctx context.Context, spec string, o OpenOptions) (*Repo, error) {
 	}
 	r := &Repo{Source: spec, git: gitcmd.Runner{Dir: dir}}
 	if _, err := r.git.Output(ctx, "rev-parse", "--git-dir"); err != nil {
-		return nil, fault.Invalidf("gitops repository %s is not a git repository: give a clone or bare repository of smp-gitops (create one with smpctl gitops init)", gitops.Redact(spec))
+		return nil, notGitOpsf("gitops repository %s is not a git repository: give a clone or bare repository of smp-gitops (create one with smpctl gitops init)", gitops.Redact(spec))
 	}
 	if _, err := r.git.Output(ctx, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"); err != nil {
-		return nil, fault.Invalidf("gitops repository %s has no commits on its HEAD branch: create one with smpctl gitops init", gitops.Redact(spec))
+		return nil, notGitOpsf("gitops repository %s has no commits on its HEAD branch: create one with smpctl gitops init", gitops.Redact(spec))
 	}
 	if _, err := r.git.Run(ctx, "cat-file", "-e", "HEAD:delivery.yaml"); err != nil {
-		return nil, fault.Invalidf("%s is not a gitops repository: HEAD has no delivery.yaml (create one with smpctl gitops init)", gitops.Redact(spec))
+		return nil, notGitOpsf("%s is not a gitops repository: HEAD has no delivery.yaml (create one with smpctl gitops init)", gitops.Redact(spec))
 	}
 	return r, nil
 }

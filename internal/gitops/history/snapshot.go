@@ -307,3 +307,7 @@ func short(sha string) string {
 	}
 	return sha
 }
+
+// Head is the commit HEAD names: what a reader polls to learn that the
+// repository changed, for the price of one git process.
+func (r *Repo) Head(ctx context.Context) (string, error) { return r.head(ctx) }

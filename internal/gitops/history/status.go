@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/smp/delivery/internal/gitops/delivery"
 )
 
 // Cell is one service in one environment.
@@ -19,9 +21,14 @@ type Cell struct {
 	ChartVersion string `json:"chartVersion,omitempty"`
 	Strategy     string `json:"strategy,omitempty"`
 	// The commit that wrote the running image, when found.
-	Action       Action     `json:"action,omitempty"`
-	DeployedAt   *time.Time `json:"deployedAt,omitempty"`
-	DeployedBy   string     `json:"deployedBy,omitempty"`
+	Action     Action     `json:"action,omitempty"`
+	DeployedAt *time.Time `json:"deployedAt,omitempty"`
+	DeployedBy string     `json:"deployedBy,omitempty"`
+	// ApprovedBy is the deploy's Approved-By trailer: who let it into a
+	// gated environment.
+	ApprovedBy string `json:"approvedBy,omitempty"`
+	// PipelineRun is the URL of the CI run that made the commit.
+	PipelineRun  string     `json:"pipelineRun,omitempty"`
 	Commit       string     `json:"commit,omitempty"`
 	SourceCommit string     `json:"sourceCommit,omitempty"`
 	SourceTime   *time.Time `json:"sourceTime,omitempty"`
@@ -42,6 +49,9 @@ type Status struct {
 	Commit       string          `json:"commit"`
 	Environments []string        `json:"environments"`
 	Services     []ServiceStatus `json:"services"`
+	// Config is delivery.yaml at Commit: the approvers and freezes a
+	// reader of the matrix needs next to it, without a second read.
+	Config *delivery.Config `json:"-"`
 }
 
 // ServiceStatus is one row of the matrix: a cell per environment, in
@@ -157,7 +167,7 @@ func (r *Repo) statusFrom(ctx context.Context, snap *Snapshot, walk func(func(*W
 			return nil, err
 		}
 	}
-	st := &Status{Source: r.Source, Commit: snap.Commit, Environments: snap.Envs()}
+	st := &Status{Source: r.Source, Commit: snap.Commit, Environments: snap.Envs(), Config: snap.Config}
 	for _, svc := range snap.Services() {
 		row := ServiceStatus{Name: svc}
 		for _, env := range st.Environments {
@@ -177,6 +187,7 @@ func (r *Repo) statusFrom(ctx context.Context, snap *Snapshot, walk func(func(*W
 				c.Action, c.Commit = ev.Action, ev.Commit
 				t := ev.Time
 				c.DeployedAt, c.DeployedBy = &t, ev.By()
+				c.ApprovedBy, c.PipelineRun = ev.ApprovedBy, ev.PipelineRun
 				c.SourceCommit, c.SourceTime, c.PromotedFrom = ev.SourceCommit, ev.SourceTime, ev.PromotedFrom
 				c.Drift = drifted(ev, f)
 			} else if ok && f.Tag != "" {
@@ -223,6 +234,7 @@ func (r *Repo) attributeDrift(ctx context.Context, candidates []string, st *Stat
 			delete(cells, p)
 			t := ev.Time
 			c.DeployedAt, c.DeployedBy, c.Commit, c.Action = &t, ev.By(), ev.Commit, ev.Action
+			c.ApprovedBy, c.PipelineRun = ev.ApprovedBy, ev.PipelineRun
 			c.SourceCommit, c.SourceTime, c.PromotedFrom = ev.SourceCommit, ev.SourceTime, ev.PromotedFrom
 		}
 		return len(cells) > 0

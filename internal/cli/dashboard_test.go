@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smp/delivery/internal/gitops/gitopstest"
+)
+
+// lockedBuffer is an io.Writer the command writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestDashboardServesUntilItsContextEndsThenStopsCleanly(t *testing.T) {
+	t.Parallel()
+	bare := gitopstest.NewRemote(t, map[string]string{
+		"delivery.yaml":                   "apiVersion: delivery.smp.vn/v1\nkind: Delivery\nservices:\n  - name: order-svc\n",
+		"environments/dev/order-svc.yaml": "image:\n  repository: ghcr.io/smp/order-svc\n  tag: 3.2.0\n  digest: sha256:" + strings.Repeat("a", 64) + "\n",
+	})
+	var stdout, stderr lockedBuffer
+	a := &App{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Now: time.Now}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	exit := make(chan int, 1)
+	go func() {
+		exit <- a.Run(ctx, []string{"dashboard", "--gitops", bare, "--listen", "127.0.0.1:0", "--cache-dir", t.TempDir()})
+	}()
+
+	// The command prints where it listens before it serves.
+	re := regexp.MustCompile(`^smpctl dashboard: (http://127\.0\.0\.1:\d+/) \(read-only, from .*remote\.git; interrupt to stop\)\n$`)
+	var url string
+	for url == "" {
+		select {
+		case code := <-exit:
+			t.Fatalf("dashboard exited %d before serving: %s%s", code, stdout.String(), stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if m := re.FindStringSubmatch(stdout.String()); m != nil {
+			url = m[1]
+		}
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "3.2.0") {
+		t.Fatalf("GET %s = %d:\n%s", url, resp.StatusCode, body)
+	}
+
+	// An open /events stream does not hold the shutdown up.
+	events, err := http.Get(url + "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer events.Body.Close()
+	if line, err := bufio.NewReader(events.Body).ReadString('\n'); err != nil || line != "event: head\n" {
+		t.Fatalf("first line of /events = %q, %v", line, err)
+	}
+	cancel()
+	if code := <-exit; code != 0 {
+		t.Errorf("exit %d after its context ended, want 0; stderr:\n%s", code, stderr.String())
+	}
+	// The stream was ended by the server: reading it to its end returns.
+	_, _ = io.ReadAll(events.Body)
+}

@@ -1,0 +1,122 @@
+package dashboard
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/smp/delivery/internal/gitops/delivery"
+	"github.com/smp/delivery/internal/gitops/freeze"
+	"github.com/smp/delivery/internal/gitops/history"
+)
+
+// homePage is what / shows.
+type homePage struct {
+	pageBase
+	Envs    []string
+	Rows    []history.ServiceStatus
+	Freezes []activeFreeze
+	Queue   []queueEntry
+	// Broken counts the environment files that are not valid YAML.
+	Broken int
+}
+
+// activeFreeze is a freeze in force now for one environment.
+type activeFreeze struct {
+	Env    string
+	Window freeze.Window
+}
+
+// queueEntry is a version that waits at a gate: it runs in From and not in
+// To, whose environment needs an approval.
+type queueEntry struct {
+	Service  string
+	From, To string
+	Tag      string
+	Digest   string
+	// Since is when the version reached From.
+	Since *time.Time
+	Gate  delivery.Approval
+	// Approval is the recorded approval of this digest for To, if any: the
+	// version then waits for its promotion, not for an approver.
+	Approval *history.Approval
+	// MayApprove are who delivery.yaml lets approve for To.
+	MayApprove []string
+	// Held: To has a hold on the service; the promotion is refused until
+	// it is released.
+	Held bool
+}
+
+func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) {
+	v := d.viewFor(r.Context())
+	if v.err != nil {
+		d.renderError(w, r, v)
+		return
+	}
+	now := d.o.Now()
+	p := homePage{pageBase: d.base(v, "", now), Envs: v.status.Environments, Rows: v.status.Services}
+	for _, row := range v.status.Services {
+		for _, c := range row.Environments {
+			if c.Error != "" {
+				p.Broken++
+			}
+		}
+	}
+	cfg := v.status.Config
+	for _, env := range cfg.EnvNames() {
+		// A freeze delivery.yaml cannot evaluate is refused by deploy with
+		// its error; the banner shows the ones in force.
+		if win, on, err := freeze.Active(cfg, env, now); err == nil && on {
+			p.Freezes = append(p.Freezes, activeFreeze{Env: env, Window: win})
+		}
+	}
+	p.Queue = queue(v.status, v.approvals)
+	d.render(w, r, homeTmpl, &p)
+}
+
+// queue lists, for every environment behind an approval gate, the services
+// whose previous environment runs another image: what waits for whom.
+func queue(st *history.Status, approvals map[string][]history.Approval) []queueEntry {
+	cfg := st.Config
+	var out []queueEntry
+	for i, env := range cfg.Environments {
+		if i == 0 || env.Approval == "" || env.Approval == delivery.ApprovalNone {
+			continue
+		}
+		from := cfg.Environments[i-1].Name
+		may := cfg.ReleaseManagers
+		if env.Approval != delivery.ApprovalReleaseManager {
+			// Release managers may approve what approvers may.
+			may = append(slices.Clone(cfg.Approvers), cfg.ReleaseManagers...)
+		}
+		for _, row := range st.Services {
+			src, _ := st.Cell(row.Name, from)
+			dst, _ := st.Cell(row.Name, env.Name)
+			// A service without a file in the gated environment is not
+			// deployed there: nothing to promote it into.
+			if !src.Present || !dst.Present || src.Error != "" || (src.Digest == "" && src.Tag == "") || same(src, dst) {
+				continue
+			}
+			e := queueEntry{Service: row.Name, From: from, To: env.Name, Tag: src.Tag, Digest: src.Digest,
+				Since: src.DeployedAt, Gate: env.Approval, MayApprove: may, Held: dst.Held}
+			for _, a := range approvals[env.Name] {
+				// Approvals are per digest: the release tag (3.3.0) of the
+				// rc running in staging (3.3.0-rc.1) is the same image.
+				if a.Service == row.Name && a.Error == "" && a.Digest != "" && a.Digest == src.Digest {
+					e.Approval = &a
+				}
+			}
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// same reports whether b runs a's image: the digests, or the tags where
+// either side has no digest.
+func same(a, b history.Cell) bool {
+	if a.Digest != "" && b.Digest != "" {
+		return a.Digest == b.Digest
+	}
+	return a.Tag == b.Tag
+}
