@@ -293,7 +293,7 @@ func (r *Repo) Apply(ctx context.Context, change Change) (Result, error) {
 				res.Recovered = true
 				return nil
 			case lerr != nil:
-				return fmt.Errorf("%w; whether the commit %.12s (Change-Id %s) landed could not be checked (%v): look at the branch before writing again", perr, sha, c.ChangeID, lerr)
+				return fmt.Errorf("%w; whether the commit %.12s (Change-Id %s) landed could not be checked (%w): look at the branch before writing again", perr, sha, c.ChangeID, lerr)
 			}
 			return perr
 		})

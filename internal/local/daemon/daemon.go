@@ -280,8 +280,7 @@ func newControlToken(dir string) (string, error) {
 		return "", fmt.Errorf("write the control API token: %w", err)
 	}
 	if _, err := f.WriteString(token); err != nil {
-		f.Close()
-		return "", fmt.Errorf("write the control API token: %w", err)
+		return "", errors.Join(fmt.Errorf("write the control API token: %w", err), f.Close())
 	}
 	return token, f.Close()
 }
