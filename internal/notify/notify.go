@@ -82,7 +82,7 @@ type Event struct {
 	IncidentURL string
 }
 
-// Gate is the post-deploy metric gate's figures (docs/design.md §11).
+// Gate is the post-deploy metric gate's figures (docs/seed.md §11).
 type Gate struct {
 	// ErrorRate is the share of 5xx answers, 0.05 for 5%; ErrorRateLimit the gate's limit.
 	ErrorRate      float64
@@ -178,7 +178,7 @@ const (
 	// GitHubAPIURL is the GitHub REST API's root.
 	GitHubAPIURL = "https://api.github.com"
 	// PostMortemDue is how long after a rollback its post-mortem is due
-	// (docs/design.md §13: within 48 hours).
+	// (docs/seed.md §13: within 48 hours).
 	PostMortemDue = 48 * time.Hour
 )
 

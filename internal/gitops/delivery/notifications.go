@@ -215,7 +215,10 @@ func errSecretInGit(where string) error {
 // secret (with what to do), not as an unknown field.
 func checkNoSecrets(b []byte) error {
 	var doc yaml.Node
-	if yaml.Unmarshal(b, &doc) != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fault.Invalidf("parse delivery config: %w", err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil // the decoder reports what is wrong with it
 	}
 	root := doc.Content[0]

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -106,5 +107,30 @@ func TestNotificationsInAFormatOneSmpctlsEyes(t *testing.T) {
 	}
 	if err := c.CheckWritable(); err != nil {
 		t.Fatalf("CheckWritable = %v", err)
+	}
+}
+
+// gitops init writes the scaffold; the format's rule is that it writes the
+// newest version, and its commented example must read once uncommented.
+func TestTheScaffoldIsOfTheNewestFormat(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../../deploy/gitops/files/delivery.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(b)
+	if err != nil || c.Version != FormatVersion {
+		t.Fatalf("scaffold: version %v, error %v; want version %d", c, err, FormatVersion)
+	}
+	var uncommented []string
+	for l := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(l, "# "); ok && (strings.HasPrefix(rest, "notifications:") || strings.HasPrefix(rest, "  ")) {
+			l = rest
+		}
+		uncommented = append(uncommented, l)
+	}
+	c, err = Parse([]byte(strings.Join(uncommented, "")))
+	if err != nil || c.Notifications == nil || len(c.Notifications.Slack) != 1 || c.Notifications.Incidents.GitHub.Repository != "smp/incidents" {
+		t.Fatalf("the scaffold's example, uncommented: %+v, %v", c, err)
 	}
 }

@@ -43,7 +43,7 @@ func NewGitHub(t testing.TB) *GitHub {
 		Answer{Status: http.StatusUnprocessableEntity, Body: `{"message":"Validation Failed","documentation_url":"https://docs.github.com/rest/issues/issues#create-an-issue","status":"422"}`},
 		Answer{})
 	// The success answer carries the next issue number.
-	g.server.success = func() Answer {
+	g.success = func() Answer {
 		n := g.number.Add(1)
 		return Answer{Status: http.StatusCreated, Body: fmt.Sprintf(`{"number":%d,"html_url":"https://github.com/%s/issues/%d","state":"open"}`, n, g.Repository, n)}
 	}
