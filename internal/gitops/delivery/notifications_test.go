@@ -3,6 +3,7 @@ package delivery
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -133,4 +134,40 @@ func TestTheScaffoldIsOfTheNewestFormat(t *testing.T) {
 	if err != nil || c.Notifications == nil || len(c.Notifications.Slack) != 1 || c.Notifications.Incidents.GitHub.Repository != "smp/incidents" {
 		t.Fatalf("the scaffold's example, uncommented: %+v, %v", c, err)
 	}
+}
+
+// FuzzParseNotifications checks that no delivery.yaml Parse accepts holds
+// a secret in notifications, or names one in a way smpctl cannot read.
+func FuzzParseNotifications(f *testing.F) {
+	cases, _ := filepath.Glob("testdata/*/original/delivery.yaml")
+	for _, c := range cases {
+		b, _ := os.ReadFile(c)
+		f.Add(b)
+	}
+	f.Add([]byte(notifyHead + "notifications: {slack: [{webhookEnv: SLACK_WEBHOOK_PROD, events: [deploy]}], grafana: {url: 'https://g.smp.vn', tokenFile: /run/g}}\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c, err := Parse(in)
+		if err != nil || c.Notifications == nil || c.Version > FormatVersion {
+			return
+		}
+		n := c.Notifications
+		refs := []SecretRef{}
+		for _, s := range n.Slack {
+			refs = append(refs, s.Secret())
+		}
+		for _, p := range n.PagerDuty {
+			refs = append(refs, p.Secret())
+		}
+		if n.Grafana != nil {
+			refs = append(refs, n.Grafana.Secret())
+		}
+		if n.Incidents != nil && n.Incidents.GitHub != nil {
+			refs = append(refs, n.Incidents.GitHub.Secret())
+		}
+		for _, r := range refs {
+			if (r.Env == "") == (r.File == "") || looksLikeSecret(r.Env) || r.Env != "" && !envNameRE.MatchString(r.Env) || r.File != "" && !filepath.IsAbs(r.File) {
+				t.Fatalf("accepted secret reference %+v in %q", r, in)
+			}
+		}
+	})
 }
