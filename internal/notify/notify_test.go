@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -449,5 +451,40 @@ func TestWhatEachServiceReceives(t *testing.T) {
 	}
 	if strings.Contains(string(msgs[0].Raw), "<script>") {
 		t.Errorf("mrkdwn not escaped:\n%s", msgs[0].Raw)
+	}
+}
+
+func TestAServiceThatNeverAnswersIsGivenUpWithinTheTimeLimit(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	// A Grafana that accepts the connection and never answers: only the
+	// time limit ends the wait.
+	stop := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(stop) }) // runs first: Close waits for the handler
+	cfg := s.config(t)
+	cfg.Grafana.URL = hang.URL
+	lookup := func(k string) (string, bool) { v, ok := s.env[k]; return v, ok }
+	rep := notify.New(cfg, lookup, notify.WithTimeout(300*time.Millisecond), notify.WithBackoff(time.Millisecond)).
+		Notify(t.Context(), event(notify.Deploy, "prod"))
+	var g notify.Result
+	for _, r := range rep.Results {
+		if r.Sender == "grafana" {
+			g = r
+		} else if !r.OK {
+			t.Errorf("%s failed: %s", r.Sender, r.Error)
+		}
+	}
+	if g.OK || !strings.Contains(g.Error, "grafana: cannot reach 127.0.0.1:") || !strings.Contains(g.Error, "no answer in time") {
+		t.Fatalf("grafana = %+v", g)
+	}
+	if !strings.Contains(g.Error, "no time left for another attempt within the 300ms limit") && !strings.Contains(g.Error, "stopped") {
+		t.Errorf("the error does not say the time limit ended it: %s", g.Error)
 	}
 }
