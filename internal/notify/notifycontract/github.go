@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -42,6 +43,9 @@ func NewGitHub(t testing.TB) *GitHub {
 	g.server = newServer(t, "github", g.check,
 		Answer{Status: http.StatusUnprocessableEntity, Body: `{"message":"Validation Failed","documentation_url":"https://docs.github.com/rest/issues/issues#create-an-issue","status":"422"}`},
 		Answer{})
+	g.auth = func(r *http.Request) (Answer, bool) {
+		return GitHubBadCredentials, !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ")
+	}
 	// The success answer carries the next issue number.
 	g.success = func() Answer {
 		n := g.number.Add(1)
@@ -61,7 +65,7 @@ func (g *GitHub) check(r *http.Request, m map[string]any) []string {
 	} else if sub[1] != g.Repository {
 		errs = append(errs, fmt.Sprintf("repository %s, want %s", sub[1], g.Repository))
 	}
-	if a := r.Header.Get("Authorization"); len(a) < len("Bearer x") || a[:7] != "Bearer " {
+	if a := r.Header.Get("Authorization"); len(a) < len("Bearer x") || !strings.HasPrefix(a, "Bearer ") {
 		errs = append(errs, "Authorization: want Bearer and a token")
 	}
 	if r.Header.Get("Accept") != "application/vnd.github+json" {

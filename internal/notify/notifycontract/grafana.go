@@ -3,6 +3,7 @@ package notifycontract
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -13,8 +14,8 @@ import (
 // (epoch milliseconds, timeEnd optional and not before time), tags (an
 // array of strings), text, and dashboardUID (optional: without it the
 // annotation is an organization annotation). It answers 200
-// {"message":"Annotation added","id":n}; 401 for a bad token; 400 for a
-// bad body.
+// {"message":"Annotation added","id":n}; 401 for a missing or unknown
+// token; 400 for a bad body.
 type Grafana struct {
 	*server
 	// Token is the only token the server accepts.
@@ -30,6 +31,9 @@ func NewGrafana(t testing.TB) *Grafana {
 	g.server = newServer(t, "grafana", g.check,
 		Answer{Status: http.StatusBadRequest, Body: `{"message":"bad request data"}`},
 		Answer{Status: http.StatusOK, Body: `{"message":"Annotation added","id":1}`})
+	g.auth = func(r *http.Request) (Answer, bool) {
+		return GrafanaUnauthorized, r.Header.Get("Authorization") != "Bearer "+g.Token
+	}
 	return g
 }
 
@@ -44,7 +48,7 @@ func (g *Grafana) check(r *http.Request, m map[string]any) []string {
 	if r.Method != http.MethodPost || r.URL.Path != "/api/annotations" {
 		errs = append(errs, fmt.Sprintf("%s %s, want POST /api/annotations", r.Method, r.URL.Path))
 	}
-	if r.Header.Get("Authorization") != "Bearer "+g.Token {
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
 		errs = append(errs, "Authorization: want Bearer and the service account token")
 	}
 	t, ok := m["time"].(float64)

@@ -51,6 +51,10 @@ type server struct {
 	hits       int
 	// success answers a request that met the contract, when no answer is scripted.
 	success func() Answer
+	// auth, when set, answers a request whose credentials the service
+	// would refuse, as the service does, whether or not it broke the
+	// contract otherwise.
+	auth func(r *http.Request) (Answer, bool)
 }
 
 // Script queues answers given to the next requests, in order, instead of
@@ -92,17 +96,25 @@ func newServer(t testing.TB, name string, check func(r *http.Request, body map[s
 		}
 		s.mu.Lock()
 		s.hits++
+		refused, unauthorized := Answer{}, false
+		if s.auth != nil {
+			refused, unauthorized = s.auth(r)
+		}
 		var a Answer
+		switch {
+		case unauthorized:
+			a = refused // the service refuses credentials before it reads the body
+		case len(problems) > 0:
+			a = violation
+		case len(s.script) > 0:
+			a, s.script = s.script[0], s.script[1:]
+		default:
+			a = s.success()
+		}
 		if len(problems) > 0 {
 			s.violations = append(s.violations, fmt.Sprintf("%s %s: %s", r.Method, r.URL.Path, strings.Join(problems, "; ")))
-			a = violation
 		} else {
 			s.requests = append(s.requests, Request{Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Raw: raw})
-			if len(s.script) > 0 {
-				a, s.script = s.script[0], s.script[1:]
-			} else {
-				a = s.success()
-			}
 		}
 		s.mu.Unlock()
 		for k, v := range a.Header {
