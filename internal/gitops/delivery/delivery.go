@@ -69,7 +69,9 @@ const (
 // not know, but must not write it: it would bypass rules it does not know
 // (a new gate) and could not keep files it does not know consistent. Writers
 // call CheckWritable first. docs/gitops-format.md describes the format.
-const FormatVersion = 1
+//
+// Version 2 added notifications (NotificationsVersion).
+const FormatVersion = 2
 
 // ErrNewerFormat means delivery.yaml declares a format version newer than
 // FormatVersion: reading is allowed, writing is refused.
@@ -98,6 +100,10 @@ type Config struct {
 	Freezes []Freeze `yaml:"freezes,omitempty" json:"freezes,omitempty"`
 	// Identity commits are made under unless overridden.
 	Identity Identity `yaml:"identity,omitempty" json:"identity,omitempty"`
+	// Notifications (format version 2): who hears about deploys,
+	// promotions, rollbacks, holds and gate failures, and where incidents
+	// are opened.
+	Notifications *Notifications `yaml:"notifications,omitempty" json:"notifications,omitempty"`
 }
 
 // Environment is one stage of the promotion path.
@@ -160,7 +166,7 @@ func Default() *Config {
 	return &Config{
 		APIVersion: APIVersion,
 		Kind:       Kind,
-		Version:    FormatVersion,
+		Version:    1, // the seed's table uses nothing a later version added
 		MainBranch: "main",
 		Environments: []Environment{
 			{Name: "dev", Sync: SyncAutomated, Trigger: TriggerMain, Approval: ApprovalNone},
@@ -231,7 +237,10 @@ func Parse(b []byte) (*Config, error) {
 	case head.Version == nil:
 		v = 1
 	case !ok || v < 1:
-		return nil, fmt.Errorf("version: %v is not a format version: write a whole number (1 is this format; leave it out to mean 1)", head.Version)
+		return nil, fmt.Errorf("version: %v is not a format version: write a whole number (this smpctl knows 1 to %d; leave it out to mean 1)", head.Version, FormatVersion)
+	}
+	if err := checkNoSecrets(b); err != nil {
+		return nil, err
 	}
 	c := &Config{}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
@@ -262,7 +271,7 @@ func (c *Config) CheckWritable() error {
 func (c *Config) applyDefaults() {
 	d := Default()
 	if c.Version == 0 {
-		c.Version = FormatVersion
+		c.Version = 1 // absent means 1: the files written before version existed
 	}
 	if c.MainBranch == "" {
 		c.MainBranch = d.MainBranch
@@ -363,6 +372,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.validateNotifications(seen)...)
 	return errors.Join(errs...)
 }
 

@@ -70,15 +70,15 @@ func TestFormatVersions(t *testing.T) {
 		}
 	})
 	t.Run("a newer version reads, ignoring the fields it adds, and refuses writes", func(t *testing.T) {
-		c, err := Parse([]byte("version: 2\nsignedApprovals: true\nservices: [{name: order-svc, owner: team-a}]\n"))
+		c, err := Parse([]byte("version: 3\nsignedApprovals: true\nservices: [{name: order-svc, owner: team-a}]\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := c.Service("order-svc"); !ok || c.Version != 2 {
+		if _, ok := c.Service("order-svc"); !ok || c.Version != 3 {
 			t.Fatalf("config = %+v", c)
 		}
 		err = c.CheckWritable()
-		if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), "upgrade smpctl") || !strings.Contains(err.Error(), "version: 2") {
+		if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), "upgrade smpctl") || !strings.Contains(err.Error(), "version: 3") {
 			t.Fatalf("CheckWritable = %v", err)
 		}
 	})
