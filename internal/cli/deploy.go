@@ -76,7 +76,7 @@ than the service's; with --rollback, an image that never ran in ENV.`,
 			if err != nil {
 				return err
 			}
-			return renderOutcome(a, out)
+			return a.finishWrite(cmd.Context(), repo, &o, out, "")
 		},
 	}
 	addWriteFlags(cmd, &o, "who deploys (Deployed-By); required for environments gated by a release manager")

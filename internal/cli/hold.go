@@ -38,7 +38,7 @@ naming the hold. rollback places one automatically.`,
 			if err != nil {
 				return err
 			}
-			return renderOutcome(a, out)
+			return a.finishWrite(cmd.Context(), repo, &o, out, why)
 		},
 	}
 	addWriteFlags(cmd, &o, "who places the hold")

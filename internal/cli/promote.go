@@ -39,7 +39,7 @@ approved. Freezes and holds refuse as for deploy (exit 1).`,
 			if err != nil {
 				return err
 			}
-			return renderOutcome(a, out)
+			return a.finishWrite(cmd.Context(), repo, &o, out, "")
 		},
 	}
 	addWriteFlags(cmd, &o, "who promotes (Deployed-By); must differ from the release manager who approved")

@@ -56,7 +56,7 @@ the database in SMP_DATABASE_DSN first, then rolls back.`,
 			if err != nil {
 				return err
 			}
-			return renderOutcome(a, out)
+			return a.finishWrite(cmd.Context(), repo, &o, out, why)
 		},
 	}
 	addWriteFlags(cmd, &o, "who rolls back (Deployed-By and the hold's by)")

@@ -60,6 +60,7 @@ type Outcome struct {
 	Service      string        `json:"service,omitempty"`
 	Image        *imageref.Ref `json:"image,omitempty"`
 	Previous     string        `json:"previousDigest,omitempty"`
+	PreviousTag  string        `json:"previousTag,omitempty"`
 	Commit       string        `json:"commit,omitempty"`
 	Attempts     int           `json:"attempts,omitempty"`
 	AlreadyDone  bool          `json:"alreadyDone"`
@@ -421,4 +422,17 @@ func run(ctx context.Context, repo *gitops.Repo, out Outcome, noop string, chang
 // exist is invalid input, one that refuses the credentials a refusal.
 func Open(r gitops.Remote, id gitops.Identity, opts gitops.Options) (*gitops.Repo, error) {
 	return gitops.Open(r, id, opts)
+}
+
+// ReadConfig reads delivery.yaml at the branch's head, of any format
+// version this smpctl reads: what the commands that act after a write
+// (notifications) need from it.
+func ReadConfig(ctx context.Context, repo *gitops.Repo) (*delivery.Config, error) {
+	var cfg *delivery.Config
+	err := repo.Read(ctx, func(_ context.Context, t *gitops.Tree) error {
+		var err error
+		cfg, err = readConfig(t)
+		return err
+	})
+	return cfg, err
 }

@@ -122,6 +122,7 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 		}, nil
 	})
 	res.Image = &img
+	res.Previous, res.PreviousTag = replaced.Digest, replaced.Tag
 	if res.AlreadyDone {
 		res.Message = fmt.Sprintf("%s in %s already runs %s; nothing to commit", req.Service, req.Env, img.Tag)
 	}

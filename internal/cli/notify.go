@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/smp/delivery/internal/gitops"
+	"github.com/smp/delivery/internal/gitops/write"
+	"github.com/smp/delivery/internal/notify"
+)
+
+// notifyTimeout bounds the notifications of one write; they run after the
+// commit has landed and never change the command's outcome.
+const notifyTimeout = 30 * time.Second
+
+// finishWrite sends the notifications delivery.yaml configures for what a
+// write did (deploy, promote, rollback, hold), says once on standard error
+// what was sent and what failed with what to do, and then prints the
+// outcome. A notification that cannot be sent never fails the command: the
+// change is in git.
+func (a *App) finishWrite(ctx context.Context, repo *gitops.Repo, o *writeOptions, out write.Outcome, reason string) error {
+	if !out.AlreadyDone && out.Commit != "" {
+		a.sendNotifications(ctx, repo, o, out, reason)
+	}
+	return renderOutcome(a, out)
+}
+
+func (a *App) sendNotifications(ctx context.Context, repo *gitops.Repo, o *writeOptions, out write.Outcome, reason string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
+	defer cancel()
+	cfg, err := write.ReadConfig(ctx, repo)
+	if err != nil {
+		fmt.Fprintf(a.Stderr, "notify: not sent: %v; the %s still stands\n", err, out.Action)
+		return
+	}
+	if cfg.Notifications == nil {
+		return
+	}
+	ev := notify.Event{
+		Kind: notify.Kind(out.Action), Env: out.Environment, Service: out.Service,
+		By: o.by, RunURL: o.run, Reason: reason, Time: a.Now(), PreviousDigest: out.Previous, PreviousVersion: out.PreviousTag,
+	}
+	if out.Image != nil {
+		ev.Version, ev.Digest = out.Image.Tag, out.Image.Digest
+	}
+	lookup := func(name string) (string, bool) {
+		v := a.Getenv(name)
+		return v, v != ""
+	}
+	rep := notify.New(cfg.Notifications, lookup, notify.WithLogger(a.Log)).Notify(ctx, ev)
+	if len(rep.Results) > 0 {
+		fmt.Fprintln(a.Stderr, rep.String())
+	}
+}
