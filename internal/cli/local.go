@@ -57,8 +57,8 @@ services) and Debian's prometheus.`,
 					if started {
 						verb = "started"
 					}
-					_, err := fmt.Fprintf(w, "local environment %s in %s (pid %d)\n  control     %s\n  registry    %s\n  gitops      %s\n  prometheus  %s\n",
-						verb, st.Dir, st.PID, st.Control, st.Registry, st.GitOps, st.Prometheus)
+					_, err := fmt.Fprintf(w, "local environment %s in %s (pid %d)\n  control     %s\n  registry    %s\n  gitops      %s\n  prometheus  %s\n  dashboard   %s\n",
+						verb, st.Dir, st.PID, st.Control, st.Registry, st.GitOps, st.Prometheus, st.Dashboard)
 					return err
 				})
 			},

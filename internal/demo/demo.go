@@ -105,6 +105,7 @@ type Result struct {
 	OK        bool          `json:"ok"`
 	Kept      bool          `json:"kept"`
 	Control   string        `json:"control,omitempty"`
+	Dashboard string        `json:"dashboard,omitempty"`
 	// Kubeconfig is the cluster's, on the real engines.
 	Kubeconfig string `json:"kubeconfig,omitempty"`
 }
@@ -170,10 +171,11 @@ func runLocal(ctx context.Context, o Options) (Result, error) {
 	res.Steps = walk(ctx, o, s.steps(), &s.r.last)
 	res.Duration = time.Since(start)
 	res.OK = passed(ctx, res.Steps)
-	res.Control = s.state.Control
+	res.Control, res.Dashboard = s.state.Control, s.state.Dashboard
 	if o.Keep && s.state.PID != 0 {
 		res.Kept = true
 		fmt.Fprintf(o.Out, "\nkept running (--keep): smpctl local status --dir %s; stop with: smpctl local down --purge --dir %s\n", s.dir, s.dir)
+		fmt.Fprintf(o.Out, "dashboard: %s (read-only: what runs where, the approval queue, each service's history)\n", s.state.Dashboard)
 	} else if s.state.PID != 0 {
 		if _, err := s.r.smpctl(context.WithoutCancel(ctx), "local", "down", "--purge", "--dir", s.dir); err != nil {
 			fmt.Fprintf(o.Out, "\nlocal down: %v\n", err)

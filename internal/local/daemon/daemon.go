@@ -21,6 +21,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-containerregistry/pkg/registry"
 
+	"github.com/smp/delivery/internal/dashboard"
+	"github.com/smp/delivery/internal/gitops/history"
 	"github.com/smp/delivery/internal/local/cluster"
 	"github.com/smp/delivery/internal/local/promserver"
 )
@@ -177,10 +179,25 @@ func Serve(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return fmt.Errorf("control API: %w", err)
 	}
+	// The dashboard of the local smp-gitops, as `smpctl dashboard` serves it.
+	dashLn, err := listen(p.Dashboard)
+	if err != nil {
+		return fmt.Errorf("dashboard: %w", err)
+	}
+	dash, err := dashboard.New(func(ctx context.Context) (*history.Repo, error) {
+		return history.Open(ctx, bare, history.OpenOptions{})
+	}, dashboard.Options{Poll: o.PollInterval, Log: o.Logger})
+	if err != nil {
+		return err
+	}
+	dashDone := make(chan struct{})
+	go func() { _ = dashboard.Serve(ctx, dashLn, dash); close(dashDone) }()
+	defer func() { cancel(); <-dashDone }()
 	st := State{
 		PID: os.Getpid(), Control: "http://" + ctlLn.Addr().String(), Registry: regHost,
 		Prometheus: prom.URL, GitOps: bare, Dir: dir, Started: time.Now().UTC(),
-		MySQL: o.MySQLAddr, DBPrefix: o.DBPrefix,
+		Dashboard: "http://" + dashLn.Addr().String() + "/",
+		MySQL:     o.MySQLAddr, DBPrefix: o.DBPrefix,
 	}
 	token, err := newControlToken(dir)
 	if err != nil {
@@ -216,7 +233,7 @@ func choosePorts(dir string) (ports, error) {
 	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &p) == nil && p.Control != 0 {
 		return p, nil
 	}
-	for _, f := range []*int{&p.Control, &p.Registry, &p.Prometheus} {
+	for _, f := range []*int{&p.Control, &p.Registry, &p.Prometheus, &p.Dashboard} {
 		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 		if err != nil {
 			return p, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,6 +158,18 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 	smokeOK(p.URL, "1.0.0")
 	if err := c.Rollout(ctx, "qa", "order-svc", "promote"); !errors.As(err, &le) || !le.Input {
 		t.Errorf("unknown env: %v, want bad input", err)
+	}
+
+	// The local environment serves the dashboard of its smp-gitops: prod's
+	// cell shows the rollback to 1.0.0.
+	resp, err := http.Get(st.Dashboard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "order-svc") || !strings.Contains(string(page), "1.0.0") {
+		t.Errorf("dashboard %s: %s\n%.2000s", st.Dashboard, resp.Status, page)
 	}
 
 	// Prometheus scrapes every replica with its env and version.

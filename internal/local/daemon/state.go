@@ -39,6 +39,7 @@ type State struct {
 	Control    string    `json:"control"`    // http://127.0.0.1:PORT of the control API
 	Registry   string    `json:"registry"`   // 127.0.0.1:PORT
 	Prometheus string    `json:"prometheus"` // http://127.0.0.1:PORT
+	Dashboard  string    `json:"dashboard"`  // http://127.0.0.1:PORT/ of smpctl dashboard on the smp-gitops remote
 	GitOps     string    `json:"gitops"`     // path of the bare repository
 	Dir        string    `json:"dir"`
 	Started    time.Time `json:"started"`
@@ -90,4 +91,5 @@ type ports struct {
 	Control    int `json:"control"`
 	Registry   int `json:"registry"`
 	Prometheus int `json:"prometheus"`
+	Dashboard  int `json:"dashboard"`
 }
