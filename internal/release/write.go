@@ -1,6 +1,8 @@
 package release
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -71,39 +73,52 @@ func WriteChangelog(o Options, file string, cl Changelog) (string, error) {
 	if filepath.IsAbs(rel) || strings.HasPrefix(rel, "../") || rel == ".." {
 		return "", fault.Inputf("Changelog", "%w: changelog %q: give a file relative to the repository root", ErrInvalidOption, file)
 	}
-	p := filepath.Join(o.Dir, filepath.FromSlash(rel))
-	src, err := os.ReadFile(p)
+	// Every file operation goes through an os.Root of the work tree: a
+	// symbolic link committed in the service repository (CHANGELOG.md, or
+	// a directory on its way) that leads out of it is refused, never
+	// followed.
+	root, err := os.OpenRoot(o.Dir)
+	if err != nil {
+		return "", fmt.Errorf("open the work tree %s: %w", o.Dir, err)
+	}
+	defer root.Close()
+	p := filepath.FromSlash(rel)
+	src, err := root.ReadFile(p)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("read %s: %w", p, err)
+		return "", fault.Refusedf("read %s: %w (a link out of the work tree is not followed)", rel, err)
 	}
 	out, err := InsertSection(src, cl, o.TagPrefix)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", rel, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return "", fmt.Errorf("write %s: %w", p, err)
+	if err := root.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", fault.Refusedf("write %s: %w", rel, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".changelog-*")
-	if err != nil {
-		return "", fmt.Errorf("write %s: %w", p, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(out); err != nil {
-		return "", fmt.Errorf("write %s: %w", p, errors.Join(err, tmp.Close()))
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("write %s: %w", p, err)
-	}
-	// CreateTemp makes the file private; keep the changelog's own mode.
+	// Replaced atomically: written next to it, then renamed over it. The
+	// changelog keeps its own mode.
 	mode := fs.FileMode(0o644)
-	if st, err := os.Stat(p); err == nil {
+	if st, err := root.Stat(p); err == nil {
 		mode = st.Mode().Perm()
 	}
-	if err := os.Chmod(tmp.Name(), mode); err != nil {
-		return "", fmt.Errorf("write %s: %w", p, err)
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(filepath.Dir(p), ".changelog-"+hex.EncodeToString(rnd[:]))
+	f, err := root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		return "", fault.Refusedf("write %s: %w", rel, err)
 	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return "", fmt.Errorf("write %s: %w", p, err)
+	defer root.Remove(tmp) //nolint:errcheck // gone after the rename; cleanup after a failure
+	if _, err := f.Write(out); err != nil {
+		return "", fmt.Errorf("write %s: %w", rel, errors.Join(err, f.Close()))
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("write %s: %w", rel, err)
+	}
+	if err := root.Chmod(tmp, mode); err != nil { // the umask applied at creation
+		return "", fmt.Errorf("write %s: %w", rel, err)
+	}
+	if err := root.Rename(tmp, p); err != nil {
+		return "", fault.Refusedf("write %s: %w", rel, err)
 	}
 	return rel, nil
 }

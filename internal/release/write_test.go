@@ -116,3 +116,40 @@ func FuzzInsertSection(f *testing.F) {
 		}
 	})
 }
+
+// TestWriteChangelogNeverFollowsALinkOutOfTheWorkTree: a service repository
+// whose CHANGELOG.md, or a directory on the way to --changelog, is a
+// symbolic link out of it: the write is refused and the target untouched.
+func TestWriteChangelogNeverFollowsALinkOutOfTheWorkTree(t *testing.T) {
+	t.Parallel()
+	r := newGitRepo(t)
+	r.commit("chore: initial")
+	r.tag("v1.2.0")
+	r.commit("feat: refunds (#5)")
+	cl, err := BuildChangelog(ctx(t), r.opts(), ChangelogOptions{Date: releaseDay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := t.TempDir()
+	victim := filepath.Join(outside, "passwd")
+	if err := os.WriteFile(victim, []byte("root:x:0:0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(r.dir, "CHANGELOG.md")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(r.dir, "docs")); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{"", "docs/CHANGES.md"} {
+		if _, err := WriteChangelog(r.opts(), file, cl); err == nil {
+			t.Errorf("changelog %q through a link out of the work tree was written", file)
+		}
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "root:x:0:0\n" {
+		t.Errorf("the file outside was changed: %q", b)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
+		t.Errorf("files were created outside the work tree: %v", entries)
+	}
+}
