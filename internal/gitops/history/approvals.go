@@ -44,15 +44,7 @@ func (r *Repo) Approvals(ctx context.Context, commit, env string) ([]Approval, e
 		out   []Approval
 		batch strings.Builder
 	)
-	for line := range strings.SplitSeq(string(tree), "\n") {
-		meta, p, ok := strings.Cut(line, "\t")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(meta)
-		if len(f) != 3 || f[1] != "blob" {
-			continue
-		}
+	for p, obj := range treeBlobs(tree) {
 		// <svc>/<version>.yaml; anything else (.gitkeep) is not an approval.
 		svc, file, ok := strings.Cut(strings.TrimPrefix(p, dir+"/"), "/")
 		if !ok || !delivery.ValidName(svc) || !strings.HasSuffix(file, ".yaml") || strings.Contains(file, "/") {
@@ -60,7 +52,7 @@ func (r *Repo) Approvals(ctx context.Context, commit, env string) ([]Approval, e
 		}
 		out = append(out, Approval{Environment: env, Service: svc})
 		out[len(out)-1].Version = strings.TrimSuffix(file, ".yaml")
-		fmt.Fprintf(&batch, "%s\n", f[2])
+		fmt.Fprintf(&batch, "%s\n", obj)
 	}
 	if len(out) == 0 {
 		return nil, nil

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"iter"
 	"runtime"
 	"sort"
 	"strconv"
@@ -87,16 +88,7 @@ func (r *Repo) snapshotAt(ctx context.Context, head string, contents bool) (*Sna
 		batch    bytes.Buffer
 	)
 	fmt.Fprintf(&batch, "%s:delivery.yaml\n", head)
-	for line := range strings.SplitSeq(string(tree), "\n") {
-		// "<mode> blob <sha>\t<path>"
-		meta, p, ok := strings.Cut(line, "\t")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(meta)
-		if len(f) != 3 || f[1] != "blob" {
-			continue
-		}
+	for p, obj := range treeBlobs(tree) {
 		k, hold, ok := keyOf(p)
 		if !ok {
 			continue
@@ -106,7 +98,7 @@ func (r *Repo) snapshotAt(ctx context.Context, head string, contents bool) (*Sna
 			continue
 		}
 		entries = append(entries, entry{k, hold})
-		fmt.Fprintf(&batch, "%s\n", f[2])
+		fmt.Fprintf(&batch, "%s\n", obj)
 	}
 	out, err := r.git.RunInput(ctx, batch.Bytes(), "cat-file", "--batch")
 	if err != nil {
@@ -311,3 +303,23 @@ func short(sha string) string {
 // Head is the commit HEAD names: what a reader polls to learn that the
 // repository changed, for the price of one git process.
 func (r *Repo) Head(ctx context.Context) (string, error) { return r.head(ctx) }
+
+// treeBlobs yields the path and object name of each blob in the output of
+// `git ls-tree -r` ("<mode> blob <object>\t<path>" lines).
+func treeBlobs(tree []byte) iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		for line := range strings.SplitSeq(string(tree), "\n") {
+			meta, p, ok := strings.Cut(line, "\t")
+			if !ok {
+				continue
+			}
+			f := strings.Fields(meta)
+			if len(f) != 3 || f[1] != "blob" {
+				continue
+			}
+			if !yield(p, f[2]) {
+				return
+			}
+		}
+	}
+}
