@@ -5,7 +5,7 @@
 // list cannot hold both. scripts/test.sh runs this module with GOWORK=off.
 module github.com/smp/delivery/internal/workflow
 
-go 1.26.0
+go 1.26.8
 
 require (
 	github.com/rhysd/actionlint v1.7.12
@@ -18,8 +18,8 @@ require (
 	github.com/fatih/color v1.19.0 // indirect
 	github.com/google/go-containerregistry v0.22.1 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
-	github.com/mattn/go-isatty v0.0.20 // indirect
-	github.com/mattn/go-runewidth v0.0.21 // indirect
+	github.com/mattn/go-isatty v0.0.21 // indirect
+	github.com/mattn/go-runewidth v0.0.23 // indirect
 	github.com/mattn/go-shellwords v1.0.12 // indirect
 	github.com/robfig/cron/v3 v3.0.1 // indirect
 	go.yaml.in/yaml/v4 v4.0.0 // indirect
