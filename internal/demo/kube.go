@@ -634,14 +634,7 @@ func (s *kubeStory) smpctl(ctx context.Context, args ...string) (string, error) 
 
 // smpctlJSON runs smpctl -o json and decodes its output into v.
 func (s *kubeStory) smpctlJSON(ctx context.Context, v any, args ...string) error {
-	out, err := s.smpctl(ctx, append(args, "-o", "json")...)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal([]byte(lastJSON(out)), v); err != nil {
-		return fmt.Errorf("smpctl %s: output is not JSON: %w", args[0], err)
-	}
-	return nil
+	return runJSON(ctx, s.smpctl, v, args...)
 }
 
 // write runs a write command of smpctl against smp-gitops.

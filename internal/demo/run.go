@@ -77,7 +77,13 @@ func (r *runner) smpctl(ctx context.Context, args ...string) (string, error) {
 
 // smpctlJSON runs smpctl with -o json and decodes its output into v.
 func (r *runner) smpctlJSON(ctx context.Context, v any, args ...string) error {
-	out, err := r.smpctl(ctx, append(args, "-o", "json")...)
+	return runJSON(ctx, r.smpctl, v, args...)
+}
+
+// runJSON runs a smpctl command with -o json through run (the local
+// demo's runner or the cluster story's) and decodes its output into v.
+func runJSON(ctx context.Context, run func(context.Context, ...string) (string, error), v any, args ...string) error {
+	out, err := run(ctx, append(args, "-o", "json")...)
 	if err != nil {
 		return err
 	}
