@@ -70,8 +70,9 @@ const (
 // (a new gate) and could not keep files it does not know consistent. Writers
 // call CheckWritable first. docs/gitops-format.md describes the format.
 //
-// Version 2 added notifications (NotificationsVersion).
-const FormatVersion = 2
+// Version 2 added notifications (NotificationsVersion); version 3 added
+// onGateFailure and soak (ProtectionVersion).
+const FormatVersion = 3
 
 // ErrNewerFormat means delivery.yaml declares a format version newer than
 // FormatVersion: reading is allowed, writing is refused.
@@ -119,6 +120,13 @@ type Environment struct {
 	Namespace string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
 	// URL where the environment's API answers (used by smoke tests).
 	URL string `yaml:"url,omitempty" json:"url,omitempty"`
+	// OnGateFailure (format version 3) is what `smpctl verify --for` does
+	// when the metric gate fails here; default rollback.
+	OnGateFailure GateAction `yaml:"onGateFailure,omitempty" json:"onGateFailure,omitempty"`
+	// Soak (format version 3) is how long a version must have run in the
+	// environment before this one, with its gate passing, before it may be
+	// promoted here.
+	Soak Duration `yaml:"soak,omitempty" json:"soak,omitempty"`
 }
 
 // Service is a service deployed through the repository.
@@ -373,6 +381,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateNotifications(seen)...)
+	errs = append(errs, c.validateProtection()...)
 	return errors.Join(errs...)
 }
 
