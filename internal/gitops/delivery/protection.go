@@ -96,4 +96,3 @@ func (c *Config) validateProtection() []error {
 	}
 	return errs
 }
-
