@@ -27,22 +27,33 @@ func (a *App) finishWrite(ctx context.Context, repo *gitops.Repo, o *writeOption
 }
 
 func (a *App) sendNotifications(ctx context.Context, repo *gitops.Repo, o *writeOptions, out write.Outcome, reason string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
-	defer cancel()
-	cfg, err := write.ReadConfig(ctx, repo)
-	if err != nil {
-		fmt.Fprintf(a.Stderr, "notify: not sent: %v; the %s still stands\n", err, out.Action)
-		return
-	}
-	if cfg.Notifications == nil {
-		return
-	}
+	a.notify(ctx, repo, outcomeEvent(a, o, out, reason))
+}
+
+// outcomeEvent is the event a write's outcome notifies.
+func outcomeEvent(a *App, o *writeOptions, out write.Outcome, reason string) notify.Event {
 	ev := notify.Event{
 		Kind: notify.Kind(out.Action), Env: out.Environment, Service: out.Service,
 		By: o.by, RunURL: o.run, Reason: reason, Time: a.Now(), PreviousDigest: out.Previous, PreviousVersion: out.PreviousTag,
 	}
 	if out.Image != nil {
 		ev.Version, ev.Digest = out.Image.Tag, out.Image.Digest
+	}
+	return ev
+}
+
+// notify sends ev where delivery.yaml's notifications route it, and says
+// on standard error what was sent and what failed. It never fails.
+func (a *App) notify(ctx context.Context, repo *gitops.Repo, ev notify.Event) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
+	defer cancel()
+	cfg, err := write.ReadConfig(ctx, repo)
+	if err != nil {
+		fmt.Fprintf(a.Stderr, "notify: not sent: %v; the %s still stands\n", err, ev.Kind)
+		return
+	}
+	if cfg.Notifications == nil {
+		return
 	}
 	lookup := func(name string) (string, bool) {
 		v := a.Getenv(name)

@@ -2,30 +2,70 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/smp/delivery/internal/fault"
+	"github.com/smp/delivery/internal/gitops/write"
 	"github.com/smp/delivery/internal/verify/gate"
+	"github.com/smp/delivery/internal/verify/watch"
 )
 
 func init() { register(newVerifyCmd) }
 
 func newVerifyCmd(a *App) *cobra.Command {
-	var o gate.Options
+	var (
+		o  gate.Options
+		wo watchOptions
+	)
 	cmd := &cobra.Command{
-		Use:   "verify --prometheus URL --service SVC --env ENV [--window 5m]",
-		Short: "The post-deploy metric gate: error rate > 2% or p95 > 2x the baseline fails",
+		Use:   "verify --prometheus URL --service SVC --env ENV [--window 5m] [--for 10m --gitops REPO]",
+		Short: "The post-deploy metric gate: error rate > 2% or p95 > 2x the baseline fails; --for watches and acts",
 		Long: `verify asks Prometheus how the newest version of SVC in ENV behaves over
 --window, against its baseline (the version that ran before it): an error
 rate above 2% (5xx of API routes) or a p95 latency above twice the
 baseline's (and at least --min-latency-delta more) fails, and so does a
 version with no traffic to judge. Exit 1
 when the gate fails. Series are selected by their env, service and version
-labels. (Image signatures are checked by 'smpctl image verify'.)`,
+labels. (Image signatures are checked by 'smpctl image verify'.)
+
+With --for DURATION, verify watches the version ENV runs in the GitOps
+repository (--gitops) for that long, running the gate every --every, and
+acts when it fails (--failure-limit evaluations in a row, each with
+traffic) as delivery.yaml's onGateFailure for ENV says. The DURATION
+counts from the first evaluation with traffic: a blue/green release is
+waited for until it is promoted, up to --wait:
+
+  rollback (default)  in a blue/green environment, abort the Rollout if the
+                      release still waits for promotion; then commit
+                      rollback(ENV) to the previous image with a hold, the
+                      gate's figures in Gate-* trailers
+  hold                commit a hold, the figures in its trailers
+  notify              only the notifications
+
+and then sends the notifications delivery.yaml configures (a rollback in
+prod opens the incident) and exits 1. A watch that cannot judge — Prometheus
+unreachable, or no traffic, for longer than the gate's window — rolls
+nothing back: it says "unknown", notifies gate-failure, and exits 1 for a
+person to decide. A watch that passes exits 0. Running it again after an
+interruption writes nothing twice (the commit's Change-Id is derived from
+ENV, SVC, the judged digest and the action).`,
+		Example: `  smpctl verify --prometheus http://prometheus:9090 --env prod --service order-svc
+  smpctl verify --prometheus http://prometheus:9090 --env prod --service order-svc \
+    --for 10m --gitops https://github.com/smp/smp-gitops.git --run "$RUN_URL"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
 				return err
+			}
+			if (wo.every != 0 || wo.wait != 0 || wo.failureLimit != 0) && wo.for_ == 0 {
+				return fault.Invalidf("--every, --wait and --failure-limit go with --for DURATION: the watch")
+			}
+			if wo.for_ != 0 {
+				return a.verifyWatch(cmd, o, &wo)
 			}
 			res, err := gate.Verify(cmd.Context(), o)
 			if err != nil && !errors.Is(err, gate.ErrGateFailed) {
@@ -42,11 +82,64 @@ labels. (Image signatures are checked by 'smpctl image verify'.)`,
 	f.StringVar(&o.Service, "service", "", "service name (required)")
 	f.StringVar(&o.Env, "env", "", "environment name (required)")
 	f.DurationVar(&o.Window, "window", 0, "window of the rates and quantiles (default 5m)")
-	f.StringVar(&o.Version, "version", "", "version to judge (default: the newest seen)")
+	f.StringVar(&o.Version, "version", "", "version to judge (default: the newest seen; with --for, the one ENV runs in the GitOps repository)")
 	f.StringVar(&o.Baseline, "baseline", "", "baseline version (default: the one before --version)")
 	f.DurationVar(&o.MinLatencyDelta, "min-latency-delta", 0, "smallest p95 increase that fails the gate, below which 2x is noise (default 25ms)")
+	f.DurationVar(&wo.for_, "for", 0, "watch the release this long, acting on a failed gate as delivery.yaml's onGateFailure says (needs --gitops)")
+	f.DurationVar(&wo.every, "every", 0, "with --for: time between evaluations (default a fifth of --window, at most --window)")
+	f.DurationVar(&wo.wait, "wait", 0, "with --for: how long to wait for the release's first traffic before the watch starts counting (a blue/green preview before its promotion, an environment still syncing); default --for")
+	f.IntVar(&wo.failureLimit, "failure-limit", 0, "with --for: failed evaluations in a row that fail the watch (default 1)")
+	addWriteFlags(cmd, &wo.write, "with --for: who acts on a failed gate, recorded as Deployed-By and the hold's by (default smpctl-gate)")
+	wo.engine.add(cmd)
 	for _, n := range []string{"prometheus", "service", "env"} {
 		_ = cmd.MarkFlagRequired(n)
 	}
 	return cmd
+}
+
+// watchOptions are verify's --for flags.
+type watchOptions struct {
+	for_, every  time.Duration
+	wait         time.Duration
+	failureLimit int
+	write        writeOptions
+	engine       engineFlags
+}
+
+// verifyResult is what verify --for prints.
+type verifyResult struct {
+	Watch watch.Report `json:"watch"`
+	// Action is what was done about a failed or unknown gate: rollback,
+	// hold, notify, or empty.
+	Action string `json:"action,omitempty"`
+	// Abort says what became of the Rollout's abort, if one was tried.
+	Abort string `json:"abort,omitempty"`
+	// Written is the commit the action made.
+	Written *write.Outcome `json:"written,omitempty"`
+	// Left says what a person still has to do.
+	Left string `json:"left,omitempty"`
+}
+
+func (r verifyResult) WriteText(w io.Writer) error {
+	if err := r.Watch.WriteText(w); err != nil {
+		return err
+	}
+	if r.Abort != "" {
+		fmt.Fprintf(w, "abort: %s\n", r.Abort)
+	}
+	if r.Written != nil {
+		short := r.Written.Commit
+		if len(short) > 12 {
+			short = short[:12]
+		}
+		if r.Written.AlreadyDone {
+			fmt.Fprintf(w, "%s: %s\n", r.Action, r.Written.Message)
+		} else {
+			fmt.Fprintf(w, "%s: %s (committed %s and pushed)\n", r.Action, r.Written.Message, short)
+		}
+	}
+	if r.Left != "" {
+		fmt.Fprintf(w, "left: %s\n", r.Left)
+	}
+	return nil
 }

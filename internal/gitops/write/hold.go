@@ -17,6 +17,9 @@ import (
 type HoldRequest struct {
 	Common
 	Env, Service, Reason string
+	// Trailers are added to the hold's commit (smpctl verify --for records
+	// the gate's figures there).
+	Trailers []gitops.Trailer
 }
 
 // PlaceHold writes state/holds/<env>/<svc>.yaml and commits
@@ -63,7 +66,7 @@ func PlaceHold(ctx context.Context, repo *gitops.Repo, req HoldRequest) (Outcome
 		return gitops.Commit{
 			ChangeID: req.ChangeID,
 			Subject:  fmt.Sprintf("hold(%s): %s", req.Env, req.Service),
-			Trailers: holdTrailers("hold", req, cur.Image.Digest),
+			Trailers: append(holdTrailers("hold", req, cur.Image.Digest), req.Trailers...),
 			Identity: req.identity(cfg),
 		}, nil
 	})

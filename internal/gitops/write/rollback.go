@@ -29,6 +29,9 @@ type RollbackRequest struct {
 	// schema check of package migration); an error stops the rollback
 	// before anything is written.
 	Check func(ctx context.Context, running, target imageref.Ref) error
+	// Trailers are added to the commit's (smpctl verify --for records the
+	// gate's figures there).
+	Trailers []gitops.Trailer
 }
 
 var revisionRE = regexp.MustCompile(`^[0-9a-f]+$`) // 7 to 64 of them, checked apart (see isRevision)
@@ -114,6 +117,7 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 			gitops.Trailer{Key: "Source-Time", Value: rev.Trailers["Source-Time"]},
 			gitops.Trailer{Key: "Deployed-By", Value: req.By},
 			gitops.Trailer{Key: "Pipeline-Run", Value: req.Run})
+		tr = append(tr, req.Trailers...)
 		return gitops.Commit{
 			ChangeID: req.ChangeID,
 			Subject:  fmt.Sprintf("rollback(%s): %s → %s", req.Env, req.Service, img.Tag),

@@ -127,6 +127,9 @@ type Error struct {
 	Msg string
 	// Input is true for bad input (unknown environment or service).
 	Input bool
+	// Conflict is true when the runtime refused because of the state it
+	// is in (nothing to promote or abort).
+	Conflict bool
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -163,7 +166,7 @@ func (c *Client) do(ctx context.Context, method, path string, timeout time.Durat
 	if resp.StatusCode >= 300 {
 		var ae apiError
 		if json.Unmarshal(b, &ae) == nil && ae.Error != "" {
-			return &Error{Msg: ae.Error, Input: ae.Kind == "input"}
+			return &Error{Msg: ae.Error, Input: ae.Kind == "input", Conflict: resp.StatusCode == http.StatusConflict}
 		}
 		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
 	}

@@ -1,0 +1,267 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/smp/delivery/internal/fault"
+	"github.com/smp/delivery/internal/gitops"
+	"github.com/smp/delivery/internal/gitops/delivery"
+	"github.com/smp/delivery/internal/gitops/envfile"
+	"github.com/smp/delivery/internal/gitops/write"
+	"github.com/smp/delivery/internal/kube"
+	"github.com/smp/delivery/internal/local/daemon"
+	"github.com/smp/delivery/internal/notify"
+	"github.com/smp/delivery/internal/verify/gate"
+	"github.com/smp/delivery/internal/verify/watch"
+)
+
+// gateActor is who a gate's rollback or hold is by when --by is not given.
+const gateActor = "smpctl-gate"
+
+// verifyWatch is verify --for: watch the version the GitOps repository
+// says ENV runs, and act on a failed gate as delivery.yaml says.
+func (a *App) verifyWatch(cmd *cobra.Command, o gate.Options, wo *watchOptions) error {
+	ctx := cmd.Context()
+	if _, err := wo.engine.kubernetes(); err != nil {
+		return err
+	}
+	if wo.write.gitops == "" {
+		return fault.Invalidf("--for acts on a failed gate as delivery.yaml's onGateFailure says: give the GitOps repository with --gitops (or SMP_GITOPS)")
+	}
+	repo, err := wo.write.open(a)
+	if err != nil {
+		return err
+	}
+	cfg, err := write.ReadConfig(ctx, repo)
+	if err != nil {
+		return err
+	}
+	env, _, ok := cfg.Env(o.Env)
+	if !ok {
+		return fault.Invalidf("--env %s: no such environment in %s (environments: %s)", o.Env, delivery.FileName, strings.Join(cfg.EnvNames(), ", "))
+	}
+	if _, ok := cfg.Service(o.Service); !ok {
+		return fault.Invalidf("--service %s: no such service in %s: add it with smpctl gitops add-service", o.Service, delivery.FileName)
+	}
+	running, err := write.Running(ctx, repo, o.Env, o.Service)
+	if err != nil {
+		return err
+	}
+	if running.Image.Tag == "" || running.Image.Digest == "" {
+		return fault.Invalidf("%s runs nothing in %s (environments/%s/%s.yaml pins no image): deploy it before watching it", o.Service, o.Env, o.Env, o.Service)
+	}
+	if o.Version == "" {
+		o.Version = running.Image.Tag
+	}
+	window := o.Window
+	if window == 0 {
+		window = 5 * time.Minute
+	}
+	fmt.Fprintf(a.Stderr, "watching %s %s in %s for %s (gate every %s, over %s; on failure: %s)\n",
+		o.Service, o.Version, o.Env, wo.for_, everyOr(wo.every, window), window, env.GateActionFor())
+	rep, werr := watch.Watch(ctx, watch.Options{
+		For: wo.for_, Wait: wo.wait, Every: wo.every, Window: window, FailureLimit: wo.failureLimit,
+		Evaluate: func(ctx context.Context, now time.Time) (gate.Result, error) {
+			oo := o
+			oo.At = now
+			return gate.Verify(ctx, oo)
+		},
+		Progress: func(e watch.Evaluation) { a.progressLine(e) },
+	})
+	res := verifyResult{Watch: rep}
+	switch {
+	case werr == nil:
+		return a.Render(res, res.WriteText)
+	case errors.Is(werr, watch.ErrFailed):
+		res, err = a.actOnFailedGate(ctx, repo, wo, env, running, rep)
+		if rerr := a.Render(res, res.WriteText); rerr != nil {
+			return rerr
+		}
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %s %s in %s: %s (%s)", gate.ErrGateFailed, o.Service, o.Version, o.Env, res.Action, rep.Reason)
+	case errors.Is(werr, watch.ErrUnknown):
+		ev := a.gateEvent(wo, o.Env, o.Service, running, rep, notify.GateFailure, "gate unknown: "+rep.Reason+"; nothing rolled back: a person decides")
+		a.notify(ctx, repo, ev)
+		res.Left = "a person decides: look at the service's dashboards, then roll back (smpctl rollback) or watch again (smpctl verify --for)"
+		if rerr := a.Render(res, res.WriteText); rerr != nil {
+			return rerr
+		}
+		return werr
+	default:
+		return werr // interrupted, or bad options: nothing was done
+	}
+}
+
+func everyOr(every, window time.Duration) time.Duration {
+	if every != 0 {
+		return every
+	}
+	return min(max(window/5, time.Second), window)
+}
+
+// progressLine says one evaluation on standard error as it happens.
+func (a *App) progressLine(e watch.Evaluation) {
+	what := e.Error
+	if e.Outcome != watch.NoData {
+		what = strings.Join(checkDetails(e.Result), "; ")
+	}
+	fmt.Fprintf(a.Stderr, "%s %-7s %s\n", e.At.UTC().Format(time.TimeOnly), e.Outcome, what)
+}
+
+func checkDetails(r gate.Result) []string {
+	var s []string
+	for _, c := range r.Checks {
+		s = append(s, c.Name+": "+c.Detail)
+	}
+	return s
+}
+
+// actOnFailedGate does what env's onGateFailure says about a failed watch,
+// then notifies. An abort that fails does not stop the rollback commit: git
+// is how the previous version comes back; what is left is said.
+func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchOptions, env delivery.Environment, running envfile.File, rep watch.Report) (verifyResult, error) {
+	res := verifyResult{Watch: rep, Action: string(env.GateActionFor())}
+	judged := rep.Last.Result
+	reason := "metric gate failed for " + judged.Version + ": " + watch.FailedChecks(judged)
+	common := wo.write.common(a)
+	if common.By == "" {
+		common.By = gateActor
+	}
+	if common.ChangeID == "" {
+		common.ChangeID = gateChangeID(env.Name, judged.Service, running.Image.Digest, res.Action)
+	}
+	trailers := gateTrailers(rep)
+	var (
+		out write.Outcome
+		err error
+	)
+	ev := a.gateEvent(wo, env.Name, judged.Service, running, rep, notify.GateFailure, reason)
+	switch env.GateActionFor() {
+	case delivery.GateRollback:
+		if running.Strategy.Name == "blueGreen" {
+			res.Abort, res.Left = a.abortRollout(ctx, &wo.engine, env.Name, judged.Service)
+		}
+		out, err = write.Rollback(ctx, repo, write.RollbackRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers})
+		if err == nil {
+			ev = outcomeEvent(a, &wo.write, out, reason)
+			ev.By = common.By
+		}
+	case delivery.GateHold:
+		out, err = write.PlaceHold(ctx, repo, write.HoldRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers})
+		if err == nil {
+			ev.Kind = notify.Hold
+		}
+	case delivery.GateNotify:
+	}
+	ev.Gate = notifyGate(judged)
+	if err != nil {
+		left := "nothing was written: roll back by hand (smpctl rollback --env " + env.Name + " --service " + judged.Service + ")"
+		if res.Left != "" {
+			left = res.Left + "; " + left
+		}
+		res.Left = left
+		a.notify(ctx, repo, a.gateEvent(wo, env.Name, judged.Service, running, rep, notify.GateFailure, reason+"; the "+res.Action+" failed: "+err.Error()))
+		return res, fmt.Errorf("the gate failed and its %s could not be written: %w", res.Action, err)
+	}
+	if out.Action != "" {
+		res.Written = &out
+	}
+	if !out.AlreadyDone {
+		a.notify(ctx, repo, ev)
+	}
+	return res, nil
+}
+
+// gateEvent is a notification of the gate's verdict.
+func (a *App) gateEvent(wo *watchOptions, env, svc string, running envfile.File, rep watch.Report, kind notify.Kind, reason string) notify.Event {
+	by := wo.write.by
+	if by == "" {
+		by = gateActor
+	}
+	ev := notify.Event{Kind: kind, Env: env, Service: svc, Version: running.Image.Tag, Digest: running.Image.Digest,
+		By: by, RunURL: wo.write.run, Reason: reason, Time: a.Now()}
+	if rep.Last != nil {
+		ev.Gate = notifyGate(rep.Last.Result)
+	}
+	return ev
+}
+
+func notifyGate(r gate.Result) *notify.Gate {
+	g := &notify.Gate{ErrorRate: r.ErrorRate, P95: seconds(r.P95), BaselineP95: seconds(r.BaselineP95), Requests: int(r.Requests)}
+	for _, c := range r.Checks {
+		switch c.Name {
+		case "error rate":
+			g.ErrorRateLimit = c.Limit
+		case "p95 latency":
+			g.P95Limit = seconds(c.Limit)
+		}
+	}
+	return g
+}
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+// abortRollout aborts env/svc's Rollout on the engine the flags name. A
+// Rollout with nothing to abort (already promoted) is no failure: the
+// rollback commit switches active back while the previous ReplicaSet still
+// runs (scaleDownDelaySeconds). It returns what happened and, when the
+// abort failed, what is left to do.
+func (a *App) abortRollout(ctx context.Context, e *engineFlags, env, svc string) (done, left string) {
+	k, err := e.cluster(a)
+	if err == nil {
+		if k != nil {
+			err = k.Abort(ctx, env, svc)
+		} else {
+			var cl *daemon.Client
+			if cl, _, err = daemon.Connect(e.dir); err == nil {
+				err = cl.Rollout(ctx, env, svc, "abort")
+			}
+		}
+	}
+	var de *daemon.Error
+	switch {
+	case err == nil:
+		return "aborted: the preview is gone, active never changed", ""
+	case errors.Is(err, kube.ErrNothingToAbort), errors.As(err, &de) && de.Conflict:
+		return "nothing to abort (the release was already promoted): the rollback commit switches active back", ""
+	default:
+		return "failed: " + err.Error() + "; the rollback is written anyway",
+			fmt.Sprintf("check the Rollout (smpctl rollout status %s %s) and abort it if it still shows the bad preview", env, svc)
+	}
+}
+
+// gateChangeID names the action a failed gate takes on one release, so a
+// watch run again (a re-run CI job, a restarted watch) writes it once.
+func gateChangeID(env, svc, digest, action string) string {
+	d := strings.TrimPrefix(digest, "sha256:")
+	if len(d) > 16 {
+		d = d[:16]
+	}
+	return "gate-" + action + "-" + env + "-" + svc + "-" + d
+}
+
+// gateTrailers records the gate's figures in the commit.
+func gateTrailers(rep watch.Report) []gitops.Trailer {
+	r := rep.Last.Result
+	return []gitops.Trailer{
+		{Key: "Gate-Verdict", Value: string(rep.Verdict)},
+		{Key: "Gate-Version", Value: r.Version},
+		{Key: "Gate-Baseline", Value: r.Baseline},
+		{Key: "Gate-Window", Value: r.Window},
+		{Key: "Gate-Requests", Value: strconv.FormatFloat(r.Requests, 'f', 0, 64)},
+		{Key: "Gate-Error-Rate", Value: strconv.FormatFloat(r.ErrorRate, 'f', 4, 64)},
+		{Key: "Gate-P95", Value: seconds(r.P95).Round(100 * time.Microsecond).String()},
+		{Key: "Gate-Baseline-P95", Value: seconds(r.BaselineP95).Round(100 * time.Microsecond).String()},
+		{Key: "Gate-Failed", Value: watch.FailedChecks(r)},
+		{Key: "Gate-Watched", Value: rep.Until.Sub(rep.Since).Round(time.Second).String()},
+	}
+}

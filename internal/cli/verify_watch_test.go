@@ -1,0 +1,229 @@
+package cli
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
+	"github.com/smp/delivery/internal/gitops/gitopstest"
+	"github.com/smp/delivery/internal/local/promserver"
+	"github.com/smp/delivery/internal/notify/notifycontract"
+	"github.com/smp/delivery/internal/testkit/testctx"
+	"github.com/smp/delivery/internal/testkit/testimage"
+)
+
+const watchDelivery = `apiVersion: delivery.smp.vn/v1
+kind: Delivery
+version: 3
+environments:
+  - {name: staging, sync: manual, trigger: rc, approval: none, onGateFailure: hold}
+  - {name: prod, sync: manual, trigger: release, approval: none}
+services:
+  - name: order-svc
+    image: ghcr.io/smp/order-svc
+notifications:
+  slack:
+    - webhookEnv: SLACK_WEBHOOK
+`
+
+// prodBlueGreen is the prod environment file gitops add-service writes for
+// a critical service: a failed gate there aborts the Rollout first.
+const prodBlueGreen = "strategy: blueGreen\nblueGreen:\n  autoPromotionEnabled: false\n  scaleDownDelaySeconds: 300\n"
+
+// TestAFailedGateRollsBackWithoutAPerson is #17's gate-driven rollback on
+// a real Prometheus scraping real servers: 3.3.0 answers 500 half the
+// time, 3.2.0 is its baseline. verify --for in prod (onGateFailure
+// default: rollback) writes the rollback with the gate's figures and a
+// hold, and tells Slack, with no rollback typed; the Rollout's abort fails
+// (no runtime) and the rollback is written anyway, saying what is left. In
+// staging (onGateFailure: hold) it holds — and a second watch of the same
+// release writes nothing twice. A Prometheus that cannot be reached rolls
+// nothing back: the gate is unknown.
+func TestAFailedGateRollsBackWithoutAPerson(t *testing.T) {
+	t.Parallel()
+	ctx := testctx.New(t)
+	slack := notifycontract.NewSlack(t)
+	bare := gitopstest.NewRemote(t, map[string]string{
+		"delivery.yaml":                    watchDelivery,
+		"environments/prod/order-svc.yaml": prodBlueGreen,
+	})
+	env := map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir(), "SLACK_WEBHOOK": slack.WebhookURL()}
+	digests := map[string]string{"3.2.0": strings.Repeat("a", 64), "3.3.0": strings.Repeat("b", 64)}
+	for _, e := range []string{"staging", "prod"} {
+		for _, tag := range []string{"3.2.0", "3.3.0"} {
+			if code, _, stderr := smpctl(t, env, "deploy", "--env", e, "--service", "order-svc", "--by", "ci",
+				"--image", "ghcr.io/smp/order-svc:"+tag+"@sha256:"+digests[tag]); code != 0 {
+				t.Fatalf("deploy %s to %s: exit %d\n%s", tag, e, code, stderr)
+			}
+		}
+	}
+	sent := len(slack.Requests())
+
+	prom, err := promserver.Start(ctx, promserver.Options{Dir: t.TempDir(), ScrapeInterval: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prom.Stop() })
+	bins := t.TempDir()
+	serve := func(version, mode string) string {
+		bin, err := testimage.Binary(ctx, bins, version, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		url, stop, err := testimage.Serve(ctx, bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+		return url
+	}
+	good, bad := serve("3.2.0", testimage.ModeOK), serve("3.3.0", testimage.ModeErrors)
+	type group struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	var groups []group
+	for _, e := range []string{"staging", "prod"} {
+		groups = append(groups,
+			group{[]string{strings.TrimPrefix(good, "http://")}, map[string]string{"env": e, "service": "order-svc", "version": "3.2.0"}},
+			group{[]string{strings.TrimPrefix(bad, "http://")}, map[string]string{"env": e, "service": "order-svc", "version": "3.3.0"}})
+	}
+	// The baseline first, so that Prometheus sees 3.3.0 as the newer one.
+	if err := prom.SetTargets(groups[:1:1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := prom.WaitTargets(ctx, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() { close(stop); wg.Wait() })
+	for _, u := range []string{good, bad} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 5 * time.Second}
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, u+"/api/v1/catalog/services", nil)
+				req.Header.Set("Authorization", "Bearer t")
+				if resp, err := c.Do(req); err == nil {
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	if err := prom.SetTargets(groups); err != nil {
+		t.Fatal(err)
+	}
+	if err := prom.WaitTargets(ctx, 4, nil); err != nil {
+		t.Fatal(err)
+	}
+	watchArgs := func(e string) []string {
+		return []string{"verify", "--prometheus", prom.URL, "--env", e, "--service", "order-svc",
+			"--window", "10s", "--for", "2m", "--every", "1s", "--failure-limit", "2", "--dir", t.TempDir()}
+	}
+
+	t.Run("prod rolls back", func(t *testing.T) {
+		code, stdout, stderr := smpctl(t, env, watchArgs("prod")...)
+		if code != 1 || !strings.Contains(stdout, "rollback: rollback(prod): order-svc → 3.2.0") {
+			t.Fatalf("verify --for: exit %d, want 1 with the rollback\n%s%s", code, stdout, stderr)
+		}
+		for _, want := range []string{"abort: failed", "left: check the Rollout"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("stdout lacks %q:\n%s", want, stdout)
+			}
+		}
+		msg := gitcmdtest.Git(t, bare, "log", "-1", "--format=%B", "main")
+		for _, want := range []string{"rollback(prod): order-svc → 3.2.0", "Gate-Verdict: failed", "Gate-Version: 3.3.0", "Gate-Baseline: 3.2.0", "Gate-Failed: error rate", "Deployed-By: smpctl-gate", "Change-Id: gate-rollback-prod-order-svc-bbbbbbbbbbbbbbbb"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("the rollback commit lacks %q:\n%s", want, msg)
+			}
+		}
+		if hold := gitcmdtest.Git(t, bare, "show", "main:state/holds/prod/order-svc.yaml"); !strings.Contains(hold, "metric gate failed") {
+			t.Errorf("the hold does not say why:\n%s", hold)
+		}
+		msgs := slack.Requests()
+		if len(msgs) != sent+1 || !strings.Contains(string(msgs[len(msgs)-1].Raw), "error rate") {
+			t.Errorf("want one Slack message with the gate's figures, got %d:\n%v", len(msgs)-sent, msgs[sent:])
+		}
+		sent = len(msgs)
+	})
+
+	t.Run("staging holds, once", func(t *testing.T) {
+		for run := range 2 {
+			before := gitcmdtest.Git(t, bare, "rev-parse", "main")
+			code, stdout, stderr := smpctl(t, env, watchArgs("staging")...)
+			if code != 1 || !strings.Contains(stdout, "hold: ") {
+				t.Fatalf("run %d: exit %d, want 1 with a hold\n%s%s", run, code, stdout, stderr)
+			}
+			moved := gitcmdtest.Git(t, bare, "rev-parse", "main") != before
+			if moved != (run == 0) {
+				t.Errorf("run %d moved main: %v (the second watch must write nothing)\n%s", run, moved, stdout)
+			}
+		}
+		if got := gitcmdtest.Git(t, bare, "log", "-1", "--format=%B", "main"); !strings.Contains(got, "hold(staging): order-svc") || !strings.Contains(got, "Gate-Error-Rate: 0.") {
+			t.Errorf("the hold commit:\n%s", got)
+		}
+		if n := len(slack.Requests()) - sent; n != 1 {
+			t.Errorf("%d Slack messages for two watches of one held release, want 1", n)
+		}
+		sent = len(slack.Requests())
+	})
+
+	t.Run("Prometheus unreachable is unknown, never a rollback", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := "http://" + ln.Addr().String()
+		ln.Close()
+		before := gitcmdtest.Git(t, bare, "rev-parse", "main")
+		args := watchArgs("prod")
+		args[2] = closed
+		args[10] = "3s"
+		code, stdout, stderr := smpctl(t, env, args...)
+		if code != 1 || !strings.Contains(stdout, "watch unknown") || !strings.Contains(stdout, "left: a person decides") {
+			t.Fatalf("exit %d, want 1 and unknown\n%s%s", code, stdout, stderr)
+		}
+		if gitcmdtest.Git(t, bare, "rev-parse", "main") != before {
+			t.Error("an unknown gate wrote to git")
+		}
+		if n := len(slack.Requests()) - sent; n != 1 {
+			t.Errorf("%d Slack messages for an unknown gate, want 1 (gate-failure)", n)
+		}
+	})
+}
+
+func TestVerifyForRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": watchDelivery})
+	env := map[string]string{"SMP_CACHE_DIR": t.TempDir()}
+	base := []string{"verify", "--prometheus", "http://127.0.0.1:1", "--service", "order-svc"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no GitOps repository", []string{"--env", "prod", "--for", "1m"}, "give the GitOps repository with --gitops"},
+		{"--every without --for", []string{"--env", "prod", "--every", "1s"}, "go with --for"},
+		{"an unknown environment", []string{"--env", "qa", "--for", "1m", "--gitops", bare}, "no such environment"},
+		{"nothing deployed", []string{"--env", "prod", "--for", "1m", "--gitops", bare}, "runs nothing in prod"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := smpctl(t, env, append(base, tc.args...)...)
+			if code != 2 || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, want 2 and %q:\n%s", code, tc.want, stderr)
+			}
+		})
+	}
+}
