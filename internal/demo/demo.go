@@ -130,6 +130,8 @@ type story struct {
 	local  string // <registry>/smp/order-svc
 
 	base, good, bad built
+	// gateFailed is when the gate watch returned its failed verdict.
+	gateFailed time.Time
 }
 
 type built struct {
@@ -330,8 +332,8 @@ func (s *story) steps() []stepFunc {
 		{"gate passes for 3.3.0", s.gateGood},
 		{"bad release 3.3.1 → prod", s.badRelease},
 		{"traffic: error rate rises", s.badTraffic},
-		{"gate fails", s.gateBad},
-		{"rollback (git)", s.rollback},
+		{"gate watch fails → rollback (no command typed)", s.gateWatch},
+		{"sync prod", s.syncAfterRollback},
 		{"prod serves the previous digest", s.prodRestored},
 	}
 }
@@ -843,27 +845,42 @@ func (s *story) badTraffic(ctx context.Context) (string, error) {
 	return fmt.Sprintf("%d requests, %d answered 5xx (%.0f%%)", n, bad, 100*float64(bad)/float64(n)), nil
 }
 
-func (s *story) gateBad(ctx context.Context) (string, error) {
-	out, code, _ := s.verify(ctx)
-	if code != 1 || !strings.Contains(out, "FAIL error rate") {
-		return "", fmt.Errorf("smpctl verify exited %d; want 1 with the error rate failing:\n%s", code, out)
+// gateWatch is the pipeline's watch after the prod promotion (cd.yml's
+// watch job): smpctl verify --for sees the gate fail twice in a row and,
+// as delivery.yaml's onGateFailure (default rollback) says, writes the
+// rollback(prod) commit with the gate's figures and a hold. 3.3.1 was
+// promoted, so there is no update in progress to abort (as with Argo
+// Rollouts); the way back is git.
+func (s *story) gateWatch(ctx context.Context) (string, error) {
+	out, err := s.r.smpctl(ctx, "verify", "--prometheus", s.state.Prometheus, "--service", svcName, "--env", "prod", "--window", "30s",
+		"--for", "2m", "--every", "2s", "--failure-limit", "2", "--gitops", s.state.GitOps, "--dir", s.dir, "--run", "demo")
+	if code := exitCode(err); code != 1 || !strings.Contains(out, "rollback: rollback(prod)") {
+		return "", fmt.Errorf("smpctl verify --for exited %d; want 1 with the rollback written:\n%s\n%v", code, out, err)
 	}
-	return "exit 1: " + gateLine(out), nil
+	s.gateFailed = time.Now()
+	return "exit 1: " + firstLine(out, "watch failed") + "; " + firstLine(out, "rollback:"), nil
 }
 
-func (s *story) rollback(ctx context.Context) (string, error) {
-	// 3.3.1 was promoted: as with Argo Rollouts there is no update in
-	// progress to abort, so the way back is git. 3.3.0 still runs (within
-	// scaleDownDelaySeconds), so the sync makes it active again at once.
-	t0 := time.Now()
-	if _, err := s.r.smpctl(ctx, "rollback", "--gitops", s.state.GitOps, "--env", "prod", "--service", svcName, "--by", "oncall", "--reason", "gate failed: 5xx error rate"); err != nil {
-		return "", err
+// firstLine returns the first line of out that starts with prefix.
+func firstLine(out, prefix string) string {
+	for l := range strings.Lines(out) {
+		if strings.HasPrefix(l, prefix) {
+			return strings.TrimSpace(l)
+		}
 	}
+	return ""
+}
+
+// syncAfterRollback applies the rollback commit (prod syncs manually): 3.3.0
+// still runs within scaleDownDelaySeconds, so it is active again at once.
+func (s *story) syncAfterRollback(ctx context.Context) (string, error) {
 	if err := s.sync(ctx, "prod"); err != nil {
 		return "", err
 	}
-	back := time.Since(t0)
-	return fmt.Sprintf("rollback(prod) commit + hold; the sync made %s active again (still running, no pause) %s after the command", short(s.good.digest), back.Round(time.Millisecond)), nil
+	if _, err := s.waitActive(ctx, "prod", s.good.digest, 30*time.Second); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s active again (still running, no pause) %s after the watch's verdict", short(s.good.digest), time.Since(s.gateFailed).Round(time.Millisecond)), nil
 }
 
 func (s *story) prodRestored(ctx context.Context) (string, error) {
