@@ -33,9 +33,6 @@ const Namespace = "git"
 // ErrPrivateKey means a private key was given where a public key belongs.
 var ErrPrivateKey = errors.New("this is a PRIVATE key")
 
-// ErrUnsigned means a commit carries no signature.
-var ErrUnsigned = errors.New("the commit is not signed")
-
 // ParsePublicKey reads one public key in the authorized_keys form
 // ("ssh-ed25519 AAAA... alice@laptop"). A private key pasted by mistake is
 // refused with ErrPrivateKey, so the message can tell its owner to replace
