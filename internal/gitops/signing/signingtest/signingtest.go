@@ -23,7 +23,7 @@ type Key struct {
 func NewKey(t testing.TB, name string) Key {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
-	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name+"@laptop", "-f", p).CombinedOutput()
+	out, err := exec.CommandContext(t.Context(), "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name+"@laptop", "-f", p).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ssh-keygen: %v\n%s", err, out)
 	}
