@@ -152,3 +152,41 @@ func TestSignedCommitsAreGitsOwn(t *testing.T) {
 		t.Errorf("SplitCommit(AddSignature(c)) is not c:\n%s\n---\n%s", p, back)
 	}
 }
+
+// A SHA-256 repository keeps the signature in gpgsig-sha256: git verifies
+// what smpctl signs there too.
+func TestSignedCommitsInASHA256RepositoryAreGitsOwn(t *testing.T) {
+	t.Parallel()
+	alice := signingtest.NewKey(t, "alice")
+	allowed := signingtest.AllowedSigners(t, map[string]signingtest.Key{"alice": alice})
+	dir := t.TempDir()
+	gitcmdtest.Git(t, dir, "init", "-q", "--object-format=sha256", "-b", "main")
+	gitcmdtest.Git(t, dir, "commit", "-q", "--allow-empty", "-m", "approve(prod): order-svc 3.3.0")
+	raw := gitcmdtest.Git(t, dir, "cat-file", "commit", "HEAD") + "\n"
+	s, err := signing.NewKeySigner(alice.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := s.SignCommit(context.Background(), []byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := signing.AddSignature([]byte(raw), sig, true)
+	if !strings.Contains(string(signed), "\ngpgsig-sha256 -----BEGIN SSH SIGNATURE-----\n") {
+		t.Fatalf("no gpgsig-sha256 header:\n%s", signed)
+	}
+	cmd := exec.Command("git", "hash-object", "-t", "commit", "-w", "--stdin")
+	cmd.Dir, cmd.Stdin = dir, strings.NewReader(string(signed))
+	sha, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := gitcmdtest.Git(t, dir, "-c", "gpg.ssh.allowedSignersFile="+allowed, "verify-commit", "-v", strings.TrimSpace(string(sha)))
+	if !strings.Contains(out, `Good "git" signature for alice`) {
+		t.Errorf("git verify-commit:\n%s", out)
+	}
+	payload, back := signing.SplitCommit(signed, true)
+	if _, err := signing.Verify(payload, back, []ssh.PublicKey{parse(t, alice)}); err != nil {
+		t.Errorf("smpctl's verification: %v", err)
+	}
+}
