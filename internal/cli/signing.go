@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
@@ -35,7 +34,7 @@ func (o *writeOptions) signer(ctx context.Context) (gitops.Signer, error) {
 	s, err := signing.NewKeySigner(key)
 	if err != nil {
 		if o.signingKey == "" {
-			return nil, fault.Invalid(errors.Join(err, errors.New("(the key is git's user.signingKey: fix it there, or give --signing-key)")))
+			return nil, fault.Invalidf("%w (the key is git's user.signingKey, used because gpg.format is ssh: fix it there, or give --signing-key)", err)
 		}
 		return nil, fault.Inputf("signingKey", "%w", err)
 	}
