@@ -22,8 +22,12 @@ requestedBy) and commits "approve(ENV): SVC V". The approver must be listed in
 delivery.yaml: approvers (or releaseManagers) for approval gates,
 releaseManagers for release-manager gates, and may not approve their own
 request (--requested-by). The digest defaults to the digest V has in the
-environment before ENV.`,
-		Example: `  smpctl approve --gitops ../smp-gitops --env prod --service order-svc --version 3.3.0 --by minh --requested-by trung`,
+environment before ENV.
+
+Where ENV has signedApprovals in delivery.yaml, the approval counts only when
+its commit is signed by a key delivery.yaml's signers lists for --by: give
+--signing-key (or set git's gpg.format=ssh and user.signingKey).`,
+		Example: `  smpctl approve --gitops ../smp-gitops --env prod --service order-svc --version 3.3.0 --by minh --requested-by trung --signing-key ~/.ssh/id_ed25519`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if requestedBy != "" {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"regexp"
@@ -26,7 +27,11 @@ type writeOptions struct {
 	authorName  string
 	authorEmail string
 	changeID    string
+	signingKey  string
 	timeout     time.Duration
+	// writes: the command records a person (it has --by), so its commits
+	// are signed when a key is at hand.
+	writes bool
 }
 
 // addWriteFlags adds the shared flags; byHelp "" marks a read-only command,
@@ -41,10 +46,12 @@ func addWriteFlags(cmd *cobra.Command, o *writeOptions, byHelp string) {
 	if byHelp == "" {
 		return // a read-only command
 	}
+	o.writes = true
 	f.StringVar(&o.by, "by", "", byHelp)
 	f.StringVar(&o.run, "run", "", "URL of the pipeline run, recorded as Pipeline-Run")
 	f.StringVar(&o.authorName, "git-author-name", "", "commit author and committer name (default: delivery.yaml identity, else smpctl-bot)")
 	f.StringVar(&o.authorEmail, "git-author-email", "", "commit author and committer email")
+	f.StringVar(&o.signingKey, "signing-key", "", signingKeyHelp)
 	f.StringVar(&o.changeID, "change-id", "", "an id for this change, recorded as Change-Id: running the command again with the same id does nothing once the change has landed (for CI re-runs, e.g. ${{ github.run_id }}-deploy-dev)")
 }
 
@@ -68,9 +75,18 @@ func (o *writeOptions) open(a *App) (*gitops.Repo, error) {
 	if o.timeout <= 0 {
 		return nil, fault.Invalidf("--gitops-timeout %s: must be positive", o.timeout)
 	}
+	var sig gitops.Signer
+	if o.writes {
+		// open takes no ctx (every write command calls it); reading git's
+		// configuration is local and bounded by its own timeout.
+		var err error
+		if sig, err = o.signer(context.Background()); err != nil {
+			return nil, err
+		}
+	}
 	return write.Open(gitops.Remote{URL: o.gitops, Branch: o.branch, Token: a.Getenv("SMP_GIT_TOKEN"), CAFile: o.caFile},
 		gitops.Identity{Name: "smpctl-bot", Email: "smpctl-bot@users.noreply.smp.vn"},
-		gitops.Options{Budget: o.timeout, CallTimeout: min(o.timeout, 60*time.Second), Log: a.Log, CacheDir: gitopsCacheDir(a, o.cacheDir)})
+		gitops.Options{Budget: o.timeout, CallTimeout: min(o.timeout, 60*time.Second), Log: a.Log, CacheDir: gitopsCacheDir(a, o.cacheDir), Signer: sig})
 }
 
 // common is the deploy.Common of the shared flags.

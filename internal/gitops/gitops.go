@@ -137,6 +137,9 @@ type Options struct {
 	// CacheDir holds the mirror every command shares (see Mirror); empty
 	// means a temporary mirror per Apply or Read.
 	CacheDir string
+	// Signer, when set, signs every commit (git's SSH signing); nil
+	// commits unsigned.
+	Signer Signer
 }
 
 // Repo is a GitOps remote ready to be written.
@@ -456,6 +459,9 @@ func (r *Repo) commit(ctx context.Context, t *Tree, c Commit) (string, error) {
 	sha := strings.TrimSpace(out)
 	if len(sha) != 40 && len(sha) != 64 {
 		return "", fmt.Errorf("commit %s: git fast-import printed %q", c.Subject, sha)
+	}
+	if r.opts.Signer != nil {
+		return r.sign(ctx, t, sha)
 	}
 	return sha, nil
 }

@@ -71,7 +71,8 @@ const (
 // call CheckWritable first. docs/gitops-format.md describes the format.
 //
 // Version 2 added notifications (NotificationsVersion); version 3 added
-// onGateFailure and soak (ProtectionVersion).
+// onGateFailure and soak (ProtectionVersion), and signers and
+// signedApprovals (SignersVersion).
 const FormatVersion = 3
 
 // ErrNewerFormat means delivery.yaml declares a format version newer than
@@ -105,6 +106,9 @@ type Config struct {
 	// promotions, rollbacks, holds and gate failures, and where incidents
 	// are opened.
 	Notifications *Notifications `yaml:"notifications,omitempty" json:"notifications,omitempty"`
+	// Signers (format version 3) are the SSH public keys that prove who
+	// approves (signers.go).
+	Signers []Signer `yaml:"signers,omitempty" json:"signers,omitempty"`
 }
 
 // Environment is one stage of the promotion path.
@@ -127,6 +131,9 @@ type Environment struct {
 	// environment before this one, with its gate passing, before it may be
 	// promoted here.
 	Soak Duration `yaml:"soak,omitempty" json:"soak,omitempty"`
+	// SignedApprovals (format version 3) lets only approvals whose commit
+	// is signed by a key signers lists for the approver through the gate.
+	SignedApprovals bool `yaml:"signedApprovals,omitempty" json:"signedApprovals,omitempty"`
 }
 
 // Service is a service deployed through the repository.
@@ -382,6 +389,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateNotifications(seen)...)
 	errs = append(errs, c.validateProtection()...)
+	errs = append(errs, c.validateSigners()...)
 	return errors.Join(errs...)
 }
 

@@ -53,7 +53,7 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 	}
 	out := Outcome{Action: "approve", Environment: req.Env, Service: req.Service}
 	noop := fmt.Sprintf("%s %s is already approved for %s; nothing to commit", req.Service, req.Version, req.Env)
-	return run(ctx, repo, out, noop, func(_ context.Context, t *gitops.Tree) (gitops.Commit, error) {
+	return run(ctx, repo, out, noop, func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
 		cfg, err := loadConfig(t)
 		if err != nil {
 			return gitops.Commit{}, err
@@ -69,6 +69,9 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 			return gitops.Commit{}, fault.Invalidf("%s needs no approval (approval: none in %s)", req.Env, delivery.FileName)
 		}
 		if err := mayApprove(cfg, e, req.By); err != nil {
+			return gitops.Commit{}, err
+		}
+		if err := checkApprovalSigner(repo, cfg, e, req.By); err != nil {
 			return gitops.Commit{}, err
 		}
 		if e.Approval == delivery.ApprovalReleaseManager && req.RequestedBy == req.By {
@@ -91,7 +94,10 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 		}
 		p := approvalPath(req.Env, req.Service, req.Version)
 		if b, err := t.ReadFile(p); err == nil {
-			if a, err := statefile.DecodeApproval(b); err == nil && a.Digest == digest {
+			// Where approvals must be signed, an unsigned one of the same
+			// digest is not done: signing it again is the way to fix it.
+			if a, err := statefile.DecodeApproval(b); err == nil && a.Digest == digest &&
+				(!e.SignedApprovals || verifyApproval(ctx, t, cfg, e, req.Service, req.Version, a.ApprovedBy, b) == nil) {
 				return gitops.Commit{}, gitops.ErrNoChange
 			}
 		} else if !errors.Is(err, fs.ErrNotExist) {

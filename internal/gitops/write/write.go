@@ -210,6 +210,9 @@ func writeImage(ctx context.Context, t *gitops.Tree, w imageWrite) (gitops.Commi
 		if approvedBy, err = requireApproval(t, cfg, e, w.svc, w.img, w.common.By, w.approvedBy); err != nil {
 			return gitops.Commit{}, err
 		}
+		if err := checkSignedApproval(ctx, t, cfg, e, w.svc, w.img.Tag); err != nil {
+			return gitops.Commit{}, err
+		}
 		if err := checkOrder(ctx, t, w.action, w.env, w.svc, w.src); err != nil {
 			return gitops.Commit{}, err
 		}
