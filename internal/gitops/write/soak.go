@@ -150,7 +150,8 @@ func RecordSoak(ctx context.Context, repo *gitops.Repo, req SoakRequest) (Outcom
 		if !until.After(since) {
 			return gitops.Commit{}, fault.Inputf("Until", "%s %s was deployed to %s at %s, and the soak window ends %s: nothing soaked yet", req.Service, req.Version, req.Env, since.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))
 		}
-		rec := Soak{Version: req.Version, Digest: cur.Image.Digest, Since: since.UTC(), Until: until.UTC(), Gate: req.Gate, By: req.By}
+		// Seconds, as commit times: a record reads the same in the file and the trailers.
+		rec := Soak{Version: req.Version, Digest: cur.Image.Digest, Since: since.UTC().Truncate(time.Second), Until: until.UTC().Truncate(time.Second), Gate: req.Gate, By: req.By}
 		old, err := readSoak(t, req.Env, req.Service, req.Version)
 		if err != nil {
 			return gitops.Commit{}, err
