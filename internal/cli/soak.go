@@ -33,9 +33,9 @@ the newest queued one once the soak ended. docs/soak.md.`,
 
 func newSoakRecordCmd(a *App) *cobra.Command {
 	var (
-		o                                        writeOptions
+		o                                       writeOptions
 		env, svc, version, digest, since, until string
-		gate                                     string
+		gate                                    string
 	)
 	cmd := &cobra.Command{
 		Use:   "record --gitops URL|PATH --env ENV --service SVC --version TAG [--since TIME] [--until TIME]",
