@@ -10,6 +10,14 @@ import (
 	"github.com/smp/delivery/internal/gitops/statefile"
 )
 
+// Actions of the soak and the deploy queue (docs/soak.md). They write no
+// environment file, except DrainQueue's deploy, which is ActionDeploy.
+const (
+	ActionSoak    Action = "soak"
+	ActionQueue   Action = "queue"
+	ActionDequeue Action = "dequeue"
+)
+
 // QueuedDeploy is one automated deploy waiting for a soak to end,
 // state/queue/<env>/<service>.yaml (package statefile owns the file's
 // fields; docs/soak.md).

@@ -42,3 +42,20 @@ func TestStatusShowsTheDeploysQueuedBehindASoak(t *testing.T) {
 		t.Errorf("dev runs %q, want 3.3.0", c.Tag)
 	}
 }
+
+func TestTheSoakAndQueueCommitsReadAsTheirActions(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		msg  string
+		want Action
+	}{
+		{"soak(dev): order-svc 3.3.0 soaked 30m0s\n\nAction: soak\nEnvironment: dev\nService: order-svc", ActionSoak},
+		{"queue(dev): order-svc → 3.4.0\n\nAction: queue\nEnvironment: dev\nService: order-svc", ActionQueue},
+		{"dequeue(dev): order-svc 3.4.0 already running\n\nAction: dequeue\nEnvironment: dev\nService: order-svc", ActionDequeue},
+	} {
+		e := ParseMessage(tc.msg)
+		if e.Action != tc.want || e.Action.Changes() || e.Environment != "dev" || e.Service != "order-svc" {
+			t.Errorf("%q read as %+v, want action %s that changes no environment file", tc.msg, e, tc.want)
+		}
+	}
+}
