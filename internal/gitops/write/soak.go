@@ -218,7 +218,8 @@ func QueueOrDeploy(ctx context.Context, repo *gitops.Repo, req DeployRequest) (O
 	out := Outcome{Action: "deploy", Environment: req.Env, Service: req.Service, Image: &img}
 	var queued, sameQueued bool
 	var behind SoakState
-	res, err := run(ctx, repo, out, "", func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
+	noop := fmt.Sprintf("%s %s is already deployed to %s; nothing to commit", req.Service, img.Tag, req.Env)
+	res, err := run(ctx, repo, out, noop, func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
 		queued, sameQueued = false, false
 		cfg, err := loadConfig(t)
 		if err != nil {
