@@ -18,7 +18,7 @@ func newDeployCmd(a *App) *cobra.Command {
 		o                                   writeOptions
 		env, svc, image, chart, chartRepo   string
 		srcCommit, srcTime, srcRepo, reason string
-		override, rollback                  bool
+		override, rollback, queue           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy --gitops URL|PATH --env ENV --service SVC --image REPO:TAG@sha256:DIGEST",
@@ -34,7 +34,13 @@ Refused (exit 1): during a freeze (unless --override-freeze --reason), while
 the service is held (unless --rollback), without the environment's recorded
 approval, and for a build older than the one running (--source-time, or
 ancestry with --source-repo) unless --rollback; an image of another repository
-than the service's; with --rollback, an image that never ran in ENV.`,
+than the service's; with --rollback, an image that never ran in ENV.
+
+With --queue-if-soaking (how CD deploys on a trigger), a deploy that arrives
+while the version ENV runs soaks for the next environment (soak: in
+delivery.yaml) is queued in state/queue/ENV/SVC.yaml instead, superseding an
+older queued one; smpctl soak drain deploys it when the soak ends
+(docs/soak.md). A person's deploy, without the flag, is never queued.`,
 		Example: `  smpctl deploy --gitops ../smp-gitops --env dev --service order-svc \
     --image ghcr.io/smp/order-svc:sha-1a2b3c4@sha256:... \
     --source-commit "$GITHUB_SHA" --source-time "$(git show -s --format=%cI)" --run "$RUN_URL"`,
@@ -72,7 +78,11 @@ than the service's; with --rollback, an image that never ran in ENV.`,
 			if err != nil {
 				return err
 			}
-			out, err := write.Deploy(cmd.Context(), repo, req)
+			deploy := write.Deploy
+			if queue {
+				deploy = write.QueueOrDeploy // CD on a trigger: docs/soak.md
+			}
+			out, err := deploy(cmd.Context(), repo, req)
 			if err != nil {
 				return err
 			}
@@ -92,6 +102,7 @@ than the service's; with --rollback, an image that never ran in ENV.`,
 	f.BoolVar(&override, "override-freeze", false, "deploy during a freeze window (needs --reason)")
 	f.StringVar(&reason, "reason", "", "why the freeze is overridden (recorded as Override-Freeze)")
 	f.BoolVar(&rollback, "rollback", false, "an explicit rollback to this image, which must have run in the environment: ignores holds and the out-of-order guard, commits rollback(...) and places a hold (never read from SMP_ROLLBACK)")
+	f.BoolVar(&queue, "queue-if-soaking", false, "an automated deploy: while the running version soaks for the next environment, queue this one (state/queue) instead of restarting its soak")
 	for _, n := range []string{"env", "service", "image"} {
 		_ = cmd.MarkFlagRequired(n)
 	}

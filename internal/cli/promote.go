@@ -23,7 +23,10 @@ and the build's Source-Commit and Source-Time. --to must be the environment
 right after --from in delivery.yaml unless it sets allowSkip. Environments
 gated by approval or release-manager need a recorded approval of that version
 and digest (smpctl approve); a release manager may not deploy what they
-approved. Freezes and holds refuse as for deploy (exit 1).`,
+approved. Freezes and holds refuse as for deploy (exit 1). An environment
+with soak: D takes only a version recorded to have soaked D in --from
+(smpctl verify --for, smpctl soak record): otherwise exit 1, saying how long it
+ran there and how long it still needs (docs/soak.md).`,
 		Example: `  smpctl promote --gitops ../smp-gitops --service order-svc --from staging --to prod --by trung`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

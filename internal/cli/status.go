@@ -237,10 +237,11 @@ func writeStatus(w io.Writer, st *history.Status) error {
 		return err
 	}
 	if drift {
-		_, err := fmt.Fprintln(w, "* edited outside smpctl: the image is not the one the last smpctl commit wrote")
-		return err
+		if _, err := fmt.Fprintln(w, "* edited outside smpctl: the image is not the one the last smpctl commit wrote"); err != nil {
+			return err
+		}
 	}
-	return nil
+	return writeQueue(w, st.Queue)
 }
 
 // statusErrors fails the command (after printing) when a file is broken:

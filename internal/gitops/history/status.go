@@ -49,6 +49,9 @@ type Status struct {
 	Commit       string          `json:"commit"`
 	Environments []string        `json:"environments"`
 	Services     []ServiceStatus `json:"services"`
+	// Queue is the automated deploys waiting for a soak to end
+	// (docs/soak.md).
+	Queue []QueuedDeploy `json:"queue,omitempty"`
 	// Config is delivery.yaml at Commit: the approvers and freezes a
 	// reader of the matrix needs next to it, without a second read.
 	Config *delivery.Config `json:"-"`
@@ -114,6 +117,9 @@ func (r *Repo) Status(ctx context.Context) (*Status, error) {
 		}
 		return <-walkErr
 	})
+	if err == nil {
+		st.Queue, err = r.Queue(ctx, head)
+	}
 	cancel()
 	return st, err
 }

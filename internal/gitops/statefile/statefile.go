@@ -1,9 +1,11 @@
 // Package statefile owns the state files of the GitOps repository: holds
-// (state/holds/<env>/<service>.yaml) and approvals
-// (state/approvals/<env>/<service>/<version>.yaml). Every command that writes
-// them (hold, rollback, approve) and every reader (deploy's checks, status,
-// history) uses these types, so a field means one thing everywhere
-// (docs/gitops-format.md).
+// (state/holds/<env>/<service>.yaml), approvals
+// (state/approvals/<env>/<service>/<version>.yaml), soak records
+// (state/soaks/<env>/<service>/<version>.yaml) and the deploy queue
+// (state/queue/<env>/<service>.yaml). Every command that writes them (hold,
+// rollback, approve, soak, deploy --queue-if-soaking) and every reader
+// (deploy's checks, status, history) uses these types, so a field means one
+// thing everywhere (docs/gitops-format.md).
 package statefile
 
 import (

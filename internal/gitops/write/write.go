@@ -125,6 +125,10 @@ func runPromote(ctx context.Context, repo *gitops.Repo, out Outcome, req Promote
 		if _, err := imageref.Parse(img.String()); err != nil {
 			return gitops.Commit{}, fault.Invalidf("%s: %w", envPath(req.From, req.Service), err)
 		}
+		// Soak (delivery.yaml, docs/soak.md): only a version recorded to have soaked in From.
+		if err := checkSoaked(ctx, t, to, req.From, req.Service, img, req.Now); err != nil {
+			return gitops.Commit{}, err
+		}
 		// Carry the build's source over, so lead time counts from the commit.
 		source, err := sourceOf(ctx, t, req.From, req.Service, img.Digest)
 		if err != nil {
