@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
+	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/gitops/write"
 )
 
@@ -42,7 +45,11 @@ ran there and how long it still needs (docs/soak.md).`,
 			if err != nil {
 				return err
 			}
-			return a.finishWrite(cmd.Context(), repo, &o, out, "")
+			if err := a.finishWrite(cmd.Context(), repo, &o, out, ""); err != nil {
+				return err
+			}
+			a.drainAfterPromote(cmd, repo, &o, from, svc)
+			return nil
 		},
 	}
 	addWriteFlags(cmd, &o, "who promotes (Deployed-By); must differ from the release manager who approved")
@@ -57,4 +64,19 @@ ran there and how long it still needs (docs/soak.md).`,
 		_ = cmd.MarkFlagRequired(n)
 	}
 	return cmd
+}
+
+// drainAfterPromote deploys what queued in from behind the version just
+// promoted out of it (soak.md): its soak has ended, so the newest queued
+// build goes in now rather than waiting for someone to run soak drain.
+// The promotion stands whatever happens; a drain that cannot land says so
+// and what to run.
+func (a *App) drainAfterPromote(cmd *cobra.Command, repo *gitops.Repo, o *writeOptions, from, svc string) {
+	out, err := write.DrainQueue(cmd.Context(), repo, write.DrainRequest{Common: o.common(a), Env: from, Service: svc})
+	switch {
+	case err != nil:
+		fmt.Fprintf(a.Stderr, "queue: the deploy queued in %s was not deployed: %v; the promotion stands: run smpctl soak drain --env %s --service %s when that is fixed\n", from, err, from, svc)
+	case !out.AlreadyDone:
+		fmt.Fprintf(a.Stderr, "queue: %s (queued in %s behind the soak that just ended)\n", out.Message, from)
+	}
 }

@@ -22,6 +22,39 @@ import (
 	"github.com/smp/delivery/internal/verify/watch"
 )
 
+// nextSoak is the soak the environment after env requires of versions
+// that ran in env, if it requires one.
+func nextSoak(cfg *delivery.Config, env string) (time.Duration, bool) {
+	_, i, ok := cfg.Env(env)
+	if !ok || i+1 >= len(cfg.Environments) || cfg.Environments[i+1].Soak == 0 {
+		return 0, false
+	}
+	return cfg.Environments[i+1].Soak.D(), true
+}
+
+// recordSoak records a passed watch as the soak of the version env runs
+// (package write's RecordSoak: promote to the next environment needs it).
+// Its Change-Id is derived from the release, so a re-run writes it once.
+func (a *App) recordSoak(ctx context.Context, repo *gitops.Repo, wo *watchOptions, o gate.Options, running envfile.File, rep watch.Report, need time.Duration) (write.Outcome, error) {
+	common := wo.write.common(a)
+	if common.By == "" {
+		common.By = gateActor
+	}
+	if common.ChangeID == "" {
+		common.ChangeID = gateChangeID(o.Env, o.Service, running.Image.Digest, "soak")
+	}
+	gateLine := ""
+	if rep.Last != nil {
+		gateLine = strings.Join(checkDetails(rep.Last.Result), "; ")
+	}
+	out, err := write.RecordSoak(ctx, repo, write.SoakRequest{Common: common, Env: o.Env, Service: o.Service,
+		Version: running.Image.Tag, Digest: running.Image.Digest, Since: rep.Since, Until: rep.Until, Gate: gateLine})
+	if err != nil {
+		return out, fmt.Errorf("the gate passed, but its soak could not be recorded (promote needs %s of it): %w", need, err)
+	}
+	return out, nil
+}
+
 // gateActor is who a gate's rollback or hold is by when --by is not given.
 const gateActor = "smpctl-gate"
 
@@ -78,6 +111,13 @@ func (a *App) verifyWatch(cmd *cobra.Command, o gate.Options, wo *watchOptions) 
 	res := verifyResult{Watch: rep}
 	switch {
 	case werr == nil:
+		if soak, ok := nextSoak(cfg, o.Env); ok {
+			out, err := a.recordSoak(ctx, repo, wo, o, running, rep, soak)
+			if err != nil {
+				return err
+			}
+			res.Action, res.Written = "soak", &out
+		}
 		return a.Render(res, res.WriteText)
 	case errors.Is(werr, watch.ErrFailed):
 		res, err = a.actOnFailedGate(ctx, repo, wo, env, running, rep)
