@@ -236,6 +236,30 @@ func testTheServicePageHasTheTimelineTheDiffAndTheMetrics(t *testing.T, s *story
 		t.Errorf("metrics:\n%s\nwant:\n%s", got, want)
 	}
 
+	// The trends: four charts per environment, each named and described
+	// for a screen reader, and each environment's weeks as a table. The
+	// story's commits are all in the last week: prod's 1.0.0 deploy, its
+	// source an hour older, no rollback.
+	charts := all(byID(doc, "trends"), "svg")
+	if len(charts) != 4*3 {
+		t.Errorf("%d trend charts, want 4 figures × 3 environments", len(charts))
+	}
+	for _, svg := range charts {
+		if attr(svg, "role") != "img" || len(all(svg, "desc")) != 1 || !strings.HasPrefix(text(all(svg, "desc")[0]), text(all(svg, "title")[0])+" in ") {
+			t.Errorf("trend chart %q: want role img, a title and a desc naming its figure and environment", attr(svg, "aria-labelledby"))
+		}
+	}
+	weeks := all(all(byID(doc, "trend-prod"), "tbody")[0], "tr")
+	if len(weeks) != 12 {
+		t.Fatalf("prod's trend table has %d weeks, want 12", len(weeks))
+	}
+	if got, want := text(weeks[11]), s.now().Add(-7*24*time.Hour).Format("2 Jan 2006")+" 1 1h 0% –"; got != want {
+		t.Errorf("prod's last week reads %q, want %q", got, want)
+	}
+	if got := text(weeks[0]); !strings.HasSuffix(got, " 0 – – –") {
+		t.Errorf("prod's first week reads %q, want no deploys and no figures", got)
+	}
+
 	// Another pair of environments, and a service that runs the same image.
 	_, _, doc = get(t, h, "/services/partner-svc?from=dev&to=staging")
 	if got := text(byID(doc, "diff")); got != "partner-svc runs the same image and chart in dev and staging." {
@@ -450,4 +474,14 @@ func testAnInterruptedRefreshIsNoNewsAboutTheRepository(t *testing.T, s *story) 
 	if _, _, doc := get(t, d, "/"); strings.Contains(text(doc), "refresh failed") || byID(doc, "s-order-svc") == nil {
 		t.Errorf("after an interrupted refresh the page reads:\n%s", text(doc))
 	}
+}
+
+// attr is n's attribute key, "" without it.
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
 }
