@@ -52,4 +52,5 @@ func (a *App) sendNotifications(ctx context.Context, repo *gitops.Repo, o *write
 	if len(rep.Results) > 0 {
 		fmt.Fprintln(a.Stderr, rep.String())
 	}
+	a.recordUndelivered(ctx, repo, out.Commit, ev, rep)
 }
