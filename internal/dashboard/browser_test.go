@@ -113,6 +113,13 @@ func TestInABrowserAPersonSeesTheMatrixTheQueueTheHoldAndTheDiffAndThePageFollow
 	if !strings.Contains(freeze, "prod is frozen: release-week") {
 		t.Errorf("the freeze banner reads %q", freeze)
 	}
+	// The deploy nobody on Slack heard of: at the top, and on its cell.
+	if unsent := visible("#unsent"); !strings.Contains(unsent, "prod order-svc deploy 3.2.0: slack[0] not sent — slack[0]: 403 invalid_token") {
+		t.Errorf("the banner of notifications not sent reads %q", unsent)
+	}
+	if !strings.Contains(order, "not notified: slack[0]") {
+		t.Errorf("order-svc's row reads %q, want its prod cell to say Slack was not told", order)
+	}
 
 	// The service page, reached as a person does: the diff staging → prod
 	// and the timeline.

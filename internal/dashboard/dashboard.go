@@ -83,6 +83,9 @@ type view struct {
 	status *history.Status
 	// approvals per gated environment, for the queue.
 	approvals map[string][]history.Approval
+	// notifications are the recorded notifications that could not be sent
+	// (state/notifications), newest first, delivered since or not.
+	notifications []history.Notification
 	// err is why the repository cannot be shown (not a repository, not
 	// smp-gitops, a broken delivery.yaml); the pages say so.
 	err error
@@ -254,6 +257,9 @@ func (d *Dashboard) load(ctx context.Context, prev *view) *view {
 		if v.approvals[env.Name], err = repo.Approvals(ctx, v.head, env.Name); err != nil {
 			return fail(err)
 		}
+	}
+	if v.notifications, err = repo.Notifications(ctx, v.head); err != nil {
+		return fail(err)
 	}
 	return v
 }

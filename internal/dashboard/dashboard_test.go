@@ -114,6 +114,7 @@ func TestPages(t *testing.T) {
 		"AFragmentIsTheLivePartOnly":                             testAFragmentIsTheLivePartOnly,
 		"ARemoteThatStopsAnsweringLeavesTheLastViewUnderABanner": testARemoteThatStopsAnsweringLeavesTheLastViewUnderABanner,
 		"AnInterruptedRefreshIsNoNewsAboutTheRepository":         testAnInterruptedRefreshIsNoNewsAboutTheRepository,
+		"ANotificationNotSentIsOnTheMatrixAndTheServicePage":     testANotificationNotSentIsOnTheMatrixAndTheServicePage,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, s) })
 	}
@@ -136,7 +137,7 @@ func testTheMatrixShowsWhatRunsWhereWhoPutItThereAndTheHolds(t *testing.T, s *st
 			"order-svc",
 			"sha-bbbbbbb sha256:bbbbbbbbbbbb 24h · ci",
 			"3.3.0-rc.1 sha256:bbbbbbbbbbbb 24h · alice · approved by lan",
-			"3.2.0 sha256:aaaaaaaaaaaa 24h · bob · approved by minh",
+			"3.2.0 sha256:aaaaaaaaaaaa 24h · bob · approved by minh not notified: slack[0]",
 		}},
 		{"s-partner-svc", []string{
 			"partner-svc",
@@ -484,4 +485,32 @@ func attr(n *html.Node, key string) string {
 		}
 	}
 	return ""
+}
+
+func testANotificationNotSentIsOnTheMatrixAndTheServicePage(t *testing.T, s *story) {
+	h := s.dashboard(dashboard.Options{})
+	_, _, doc := get(t, h, "/")
+	banner := text(byID(doc, "unsent"))
+	for _, want := range []string{"1 notification(s) not sent", "prod order-svc deploy 3.2.0: slack[0] not sent — slack[0]: 403 invalid_token", "smpctl notify retry"} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("the banner reads %q, want %q in it", banner, want)
+		}
+	}
+	prod := all(byID(doc, "s-order-svc"), "td")[2]
+	if m := all(prod, "span"); len(m) != 1 || !strings.Contains(attr(m[0], "title"), "deploy: slack[0]: slack[0]: 403 invalid_token") {
+		t.Errorf("order-svc's prod cell has no marker naming the failure: %q", text(prod))
+	}
+
+	_, _, doc = get(t, h, "/services/order-svc")
+	rows := all(byID(doc, "notifications"), "tr")
+	if len(rows) != 2 {
+		t.Fatalf("the service page lists %d rows of notifications, want a header and one", len(rows))
+	}
+	got := text(rows[1])
+	if !strings.Contains(got, "prod deploy 3.2.0") || !strings.Contains(got, "slack[0] not sent slack[0]: 403 invalid_token") || !strings.HasSuffix(got, "(1 attempt(s))") {
+		t.Errorf("the service page's notification reads %q", got)
+	}
+	if _, _, doc := get(t, h, "/services/partner-svc"); byID(doc, "notifications") != nil {
+		t.Error("partner-svc's page lists notifications; none of its failed")
+	}
 }

@@ -31,6 +31,9 @@ type servicePage struct {
 	Metrics  []history.MetricsRow
 	Window   time.Duration
 	Trend    []trendEnv
+	// Notifications are the service's recorded notifications that could
+	// not be sent, newest first: pending ones, and resent ones as a record.
+	Notifications []history.Notification
 }
 
 // timelineEntry is one commit of the service's history in one environment.
@@ -65,6 +68,11 @@ func (d *Dashboard) service(w http.ResponseWriter, r *http.Request) {
 		d.renderProblem(w, r, v, http.StatusNotFound, "Unknown service",
 			fmt.Sprintf("%s is neither in delivery.yaml nor has a file under environments/ at %s: pick a service from the matrix, or add it with smpctl gitops add-service %s.", name, short(v.head), name))
 		return
+	}
+	for _, n := range v.notifications {
+		if n.Service == name {
+			p.Notifications = append(p.Notifications, n)
+		}
 	}
 	envs := v.status.Environments
 	for i := 1; i < len(envs); i++ {
