@@ -18,7 +18,7 @@ type homePage struct {
 	Freezes []activeFreeze
 	// Unsent are the notifications recorded as not sent, newest first.
 	Unsent []history.Notification
-	Queue   []queueEntry
+	Queue  []queueEntry
 	// Broken counts the environment files that are not valid YAML.
 	Broken int
 }
