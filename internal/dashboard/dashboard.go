@@ -1,7 +1,8 @@
 // Package dashboard serves `smpctl dashboard`: read-only web pages over an
 // smp-gitops repository — the environment × service matrix with the approval
-// queue and active freezes at /, and one service's timeline, environment diff
-// and delivery metrics at /services/{name} — that update themselves when the
+// queue, active freezes and the notifications that could not be sent at /,
+// and one service's timeline, environment diff, delivery metrics and their
+// weekly trend charts at /services/{name} — that update themselves when the
 // repository's head changes, without a reload.
 //
 // Everything it shows comes from the GitOps reader, internal/gitops/history

@@ -69,7 +69,7 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := d.o.Now()
-	p := homePage{pageBase: d.base(v, "", now), Envs: v.status.Environments, Unsent: unsent(v.notifications, "")}
+	p := homePage{pageBase: d.base(v, "", now), Envs: v.status.Environments, Unsent: unsent(v.notifications)}
 	byCell := map[history.Key][]history.Notification{}
 	for _, n := range p.Unsent {
 		k := history.Key{Env: n.Environment, Service: n.Service}
@@ -144,11 +144,11 @@ func same(a, b history.Cell) bool {
 	return a.Tag == b.Tag
 }
 
-// unsent keeps the notifications not delivered yet, of svc only when set.
-func unsent(all []history.Notification, svc string) []history.Notification {
+// unsent keeps the notifications not delivered yet.
+func unsent(all []history.Notification) []history.Notification {
 	var out []history.Notification
 	for _, n := range all {
-		if n.Pending() && (svc == "" || n.Service == svc) {
+		if n.Pending() {
 			out = append(out, n)
 		}
 	}
