@@ -171,13 +171,10 @@ func readService(ctx context.Context, repo *history.Repo, envs []string, svc str
 	if err := order(ctx, repo, all); err != nil {
 		return nil, fmt.Errorf("order the timeline of %s: %w", svc, err)
 	}
-	m, err := repo.Metrics(ctx, history.MetricsOptions{Window: window, Until: now, Service: svc})
+	// One walk for the window's figures and their weekly trend.
+	m, tr, err := repo.Figures(ctx, history.MetricsOptions{Window: window, Until: now, Service: svc}, history.TrendOptions{Weeks: trendWeeks, Until: now})
 	if err != nil {
-		return nil, fmt.Errorf("metrics of %s: %w", svc, err)
-	}
-	tr, err := repo.Trend(ctx, history.TrendOptions{Weeks: trendWeeks, Until: now, Service: svc})
-	if err != nil {
-		return nil, fmt.Errorf("trend of %s: %w", svc, err)
+		return nil, fmt.Errorf("delivery figures of %s: %w", svc, err)
 	}
 	out := &serviceReads{timeline: all, trend: trendCharts(envs, tr)}
 	for _, row := range m.Rows {

@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -85,48 +86,71 @@ type acc struct {
 // failure rate and time to restore per environment and service from one
 // pass over the commits (docs/gitops-format.md's trailers).
 func (r *Repo) Metrics(ctx context.Context, o MetricsOptions) (*Metrics, error) {
+	c, err := r.readChanges(ctx, o.Env, o.Service)
+	if err != nil {
+		return nil, err
+	}
+	return c.metrics(r.Source, o), nil
+}
+
+// changeSet is what the delivery figures are computed from: the image
+// changes per environment and service (one walk of the history), at a
+// snapshot.
+type changeSet struct {
+	snap   *Snapshot
+	byKey  map[Key][]Event
+	newest time.Time
+}
+
+// readChanges checks env and svc (when set) against HEAD and walks the
+// history once for their image changes.
+func (r *Repo) readChanges(ctx context.Context, env, svc string) (*changeSet, error) {
 	snap, err := r.snapshot(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	if o.Env != "" {
-		if err := snap.CheckEnv(o.Env); err != nil {
+	if env != "" {
+		if err := snap.CheckEnv(env); err != nil {
 			return nil, err
 		}
 	}
-	if o.Service != "" {
-		if err := snap.CheckService(o.Service); err != nil {
+	if svc != "" {
+		if err := snap.CheckService(svc); err != nil {
 			return nil, err
 		}
 	}
-	if o.Window <= 0 {
-		o.Window = DefaultWindow
-	}
-	byKey, newest, err := r.changes(ctx, snap.Commit, o.Env, o.Service)
+	byKey, newest, err := r.changes(ctx, snap.Commit, env, svc)
 	if err != nil {
 		return nil, err
 	}
+	return &changeSet{snap: snap, byKey: byKey, newest: newest}, nil
+}
+
+func (c *changeSet) metrics(source string, o MetricsOptions) *Metrics {
+	if o.Window <= 0 {
+		o.Window = DefaultWindow
+	}
 	until := o.Until
 	if until.IsZero() {
-		until = newest
+		until = c.newest
 	}
 	from := until.Add(-o.Window)
-	buckets := tally(byKey, func(t time.Time) (int, bool) { return 0, !t.Before(from) && !t.After(until) })
+	buckets := tally(c.byKey, func(t time.Time) (int, bool) { return 0, !t.Before(from) && !t.After(until) })
 	rows := map[Key]*acc{}
 	for bk, a := range buckets {
 		rows[bk.Key] = a
 	}
-	m := &Metrics{Source: r.Source, Commit: snap.Commit, From: from, Until: until, Window: o.Window.String(), Rows: []MetricsRow{}}
+	m := &Metrics{Source: source, Commit: c.snap.Commit, From: from, Until: until, Window: o.Window.String(), Rows: []MetricsRow{}}
 	keys := make([]Key, 0, len(rows))
 	for k := range rows {
 		keys = append(keys, k)
 	}
-	sortKeys(keys, snap.Envs())
+	sortKeys(keys, c.snap.Envs())
 	days := o.Window.Hours() / 24
 	for _, k := range keys {
 		m.Rows = append(m.Rows, rows[k].row(k, days))
 	}
-	return m, nil
+	return m
 }
 
 // sortKeys orders keys by environment as delivery.yaml lists them (others
@@ -206,8 +230,9 @@ type bucketKey struct {
 // tally counts deploys, lead times, rollbacks and times to restore per
 // key and bucket; bucket says which bucket an event's time falls in, and
 // false for a time outside all of them. Service "*" holds an environment's
-// totals. It reverses byKey's lists: a rollback undoes the deploy before
-// it, so events are read oldest first.
+// totals. byKey's lists are newest first and read oldest first (a
+// rollback undoes the deploy before it), without changing them: one set of
+// changes may be tallied twice.
 func tally(byKey map[Key][]Event, bucket func(time.Time) (int, bool)) map[bucketKey]*acc {
 	rows := map[bucketKey]*acc{}
 	get := func(k Key, b int) (*acc, *acc) {
@@ -219,11 +244,8 @@ func tally(byKey map[Key][]Event, bucket func(time.Time) (int, bool)) map[bucket
 		return rows[bucketKey{k, b}], rows[bucketKey{Key{k.Env, "*"}, b}]
 	}
 	for k, evs := range byKey {
-		for i, j := 0, len(evs)-1; i < j; i, j = i+1, j-1 {
-			evs[i], evs[j] = evs[j], evs[i]
-		}
 		var deploys []Event // deploys seen so far, oldest first
-		for _, ev := range evs {
+		for _, ev := range slices.Backward(evs) {
 			switch ev.Action {
 			case ActionDeploy, ActionPromote:
 				deploys = append(deploys, ev)

@@ -46,40 +46,41 @@ type TrendRow struct {
 // pass over the commits, counting as Metrics does (a week is a window of
 // seven days: PerDay is that week's deploys over 7).
 func (r *Repo) Trend(ctx context.Context, o TrendOptions) (*Trend, error) {
-	snap, err := r.snapshot(ctx, false)
+	c, err := r.readChanges(ctx, o.Env, o.Service)
 	if err != nil {
 		return nil, err
 	}
-	if o.Env != "" {
-		if err := snap.CheckEnv(o.Env); err != nil {
-			return nil, err
-		}
+	return c.trend(r.Source, o), nil
+}
+
+// Figures computes Metrics and Trend with one walk of the history, for a
+// page that shows both: the window's figures and their weekly trend. The
+// environment and service they keep are mo's; to's are ignored.
+func (r *Repo) Figures(ctx context.Context, mo MetricsOptions, to TrendOptions) (*Metrics, *Trend, error) {
+	c, err := r.readChanges(ctx, mo.Env, mo.Service)
+	if err != nil {
+		return nil, nil, err
 	}
-	if o.Service != "" {
-		if err := snap.CheckService(o.Service); err != nil {
-			return nil, err
-		}
-	}
+	return c.metrics(r.Source, mo), c.trend(r.Source, to), nil
+}
+
+func (c *changeSet) trend(source string, o TrendOptions) *Trend {
 	if o.Weeks <= 0 {
 		o.Weeks = DefaultTrendWeeks
 	}
-	byKey, newest, err := r.changes(ctx, snap.Commit, o.Env, o.Service)
-	if err != nil {
-		return nil, err
-	}
 	until := o.Until
 	if until.IsZero() {
-		until = newest
+		until = c.newest
 	}
 	start := until.Add(-time.Duration(o.Weeks) * Week)
-	buckets := tally(byKey, func(t time.Time) (int, bool) {
+	buckets := tally(c.byKey, func(t time.Time) (int, bool) {
 		if t.Before(start) || t.After(until) {
 			return 0, false
 		}
 		// The commit at Until itself belongs to the last week.
 		return min(int(t.Sub(start)/Week), o.Weeks-1), true
 	})
-	tr := &Trend{Source: r.Source, Commit: snap.Commit, Until: until, Rows: []TrendRow{}}
+	tr := &Trend{Source: source, Commit: c.snap.Commit, Until: until, Rows: []TrendRow{}}
 	for i := range o.Weeks {
 		tr.Weeks = append(tr.Weeks, start.Add(time.Duration(i)*Week))
 	}
@@ -91,7 +92,7 @@ func (r *Repo) Trend(ctx context.Context, o TrendOptions) (*Trend, error) {
 			keys = append(keys, bk.Key)
 		}
 	}
-	sortKeys(keys, snap.Envs())
+	sortKeys(keys, c.snap.Envs())
 	for _, k := range keys {
 		row := TrendRow{Environment: k.Env, Service: k.Service}
 		for i := range o.Weeks {
@@ -103,5 +104,5 @@ func (r *Repo) Trend(ctx context.Context, o TrendOptions) (*Trend, error) {
 		}
 		tr.Rows = append(tr.Rows, row)
 	}
-	return tr, nil
+	return tr
 }

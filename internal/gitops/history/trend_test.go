@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -52,6 +53,15 @@ func TestTrendCountsEachWeekAsMetricsCountsAWindow(t *testing.T) {
 	}
 	if m.Rows[0].Deploys != deploys || m.Rows[0].Rollbacks != rollbacks {
 		t.Errorf("metrics over the three weeks = %+v, the weeks add up to %d deploys and %d rollbacks", m.Rows[0], deploys, rollbacks)
+	}
+
+	// Figures reads both with one walk, and says the same.
+	fm, ftr, err := f.open(t).Figures(context.Background(), MetricsOptions{Window: 3 * Week, Until: until, Env: "prod", Service: "order-svc"}, TrendOptions{Weeks: 3, Until: until})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fm, m) || !reflect.DeepEqual(ftr, tr) {
+		t.Errorf("Figures = %+v, %+v; want what Metrics and Trend say, %+v, %+v", fm, ftr, m, tr)
 	}
 
 	if _, err := f.open(t).Trend(context.Background(), TrendOptions{Env: "nowhere"}); !errors.Is(err, fault.ErrInvalid) {
