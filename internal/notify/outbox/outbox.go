@@ -97,6 +97,7 @@ func Record(ctx context.Context, repo *gitops.Repo, commit string, e notify.Even
 		return gitops.Commit{
 			Subject:  fmt.Sprintf("notify(%s): %s %s not sent to %s", e.Env, e.Service, e.Kind, strings.Join(names, ", ")),
 			Trailers: trailers(e.Env, e.Service, e.By),
+			Identity: identity(t),
 		}, nil
 	})
 }
@@ -187,6 +188,7 @@ func Retry(ctx context.Context, repo *gitops.Repo, r Resender, o RetryOptions) (
 		return gitops.Commit{
 			Subject:  fmt.Sprintf("notify: %s resends %d notification(s)", o.By, len(claimed)),
 			Trailers: []gitops.Trailer{{Key: "Action", Value: Action}, {Key: "Deployed-By", Value: o.By}},
+			Identity: identity(t),
 		}, nil
 	})
 	if errors.Is(err, gitops.ErrNoChange) {
@@ -238,6 +240,7 @@ func Retry(ctx context.Context, repo *gitops.Repo, r Resender, o RetryOptions) (
 		return gitops.Commit{
 			Subject:  fmt.Sprintf("notify: %s resent %d of %d notification(s)", o.By, sent, len(claimed)),
 			Trailers: []gitops.Trailer{{Key: "Action", Value: Action}, {Key: "Deployed-By", Value: o.By}},
+			Identity: identity(t),
 		}, nil
 	})
 	if err != nil && !errors.Is(err, gitops.ErrNoChange) {
@@ -309,6 +312,21 @@ func write(t *gitops.Tree, env, svc string, ob statefile.Outbox, now time.Time) 
 		return fmt.Errorf("encode %s: %w", p, err)
 	}
 	return t.WriteFile(p, b)
+}
+
+// identity is the commit identity delivery.yaml names, as smpctl's writes
+// use; zero (the Repo's own) when it names none or cannot be read, since
+// recording a failure must not fail on the configuration.
+func identity(t *gitops.Tree) gitops.Identity {
+	b, err := t.ReadFile(delivery.FileName)
+	if err != nil {
+		return gitops.Identity{}
+	}
+	cfg, err := delivery.Parse(b)
+	if err != nil {
+		return gitops.Identity{}
+	}
+	return gitops.Identity{Name: cfg.Identity.Name, Email: cfg.Identity.Email}
 }
 
 func trailers(env, svc, by string) []gitops.Trailer {

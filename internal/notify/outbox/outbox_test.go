@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/gitops/gitopstest"
@@ -29,7 +30,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{bare: gitopstest.NewRemote(t, map[string]string{
-		"delivery.yaml": "apiVersion: delivery.smp.vn/v1\nkind: Delivery\nenvironments:\n  - {name: prod, sync: manual, trigger: release, approval: none}\nservices:\n  - name: order-svc\n",
+		"delivery.yaml": "apiVersion: delivery.smp.vn/v1\nkind: Delivery\nidentity: {name: smp-deploy, email: deploy@smp.vn}\nenvironments:\n  - {name: prod, sync: manual, trigger: release, approval: none}\nservices:\n  - name: order-svc\n",
 	}), slack: notifycontract.NewSlack(t)}
 	cfg, err := delivery.Parse([]byte("version: 2\nnotifications:\n  slack:\n    - webhookEnv: SLACK_WEBHOOK_PROD\n      environments: [prod]\n"))
 	if err != nil {
@@ -101,6 +102,9 @@ func TestAFailedNotificationIsRecordedResentOnceAndNeverAgain(t *testing.T) {
 	f := newFixture(t)
 	f.failOnce(t)
 
+	if who := strings.TrimSpace(gitcmdtest.Git(t, f.bare, "log", "-1", "--format=%an <%ae>", "main")); who != "smp-deploy <deploy@smp.vn>" {
+		t.Errorf("the record is committed by %s, want delivery.yaml's identity", who)
+	}
 	ob := f.outbox(t)
 	if len(ob.Deliveries) != 1 {
 		t.Fatalf("outbox %+v, want one delivery", ob)
