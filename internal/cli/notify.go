@@ -27,7 +27,7 @@ func (a *App) finishWrite(ctx context.Context, repo *gitops.Repo, o *writeOption
 }
 
 func (a *App) sendNotifications(ctx context.Context, repo *gitops.Repo, o *writeOptions, out write.Outcome, reason string) {
-	a.notify(ctx, repo, outcomeEvent(a, o, out, reason))
+	a.notify(ctx, repo, out.Commit, outcomeEvent(a, o, out, reason))
 }
 
 // outcomeEvent is the event a write's outcome notifies.
@@ -43,8 +43,10 @@ func outcomeEvent(a *App, o *writeOptions, out write.Outcome, reason string) not
 }
 
 // notify sends ev where delivery.yaml's notifications route it, and says
-// on standard error what was sent and what failed. It never fails.
-func (a *App) notify(ctx context.Context, repo *gitops.Repo, ev notify.Event) {
+// on standard error what was sent and what failed. What failed is recorded
+// for the dashboard and notify retry when ev is about commit (an event
+// without one, an unknown gate, is only said). It never fails.
+func (a *App) notify(ctx context.Context, repo *gitops.Repo, commit string, ev notify.Event) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
 	defer cancel()
 	cfg, err := write.ReadConfig(ctx, repo)
@@ -62,5 +64,8 @@ func (a *App) notify(ctx context.Context, repo *gitops.Repo, ev notify.Event) {
 	rep := notify.New(cfg.Notifications, lookup, notify.WithLogger(a.Log)).Notify(ctx, ev)
 	if len(rep.Results) > 0 {
 		fmt.Fprintln(a.Stderr, rep.String())
+	}
+	if commit != "" {
+		a.recordUndelivered(ctx, repo, commit, ev, rep)
 	}
 }

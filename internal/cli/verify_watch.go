@@ -130,7 +130,7 @@ func (a *App) verifyWatch(cmd *cobra.Command, o gate.Options, wo *watchOptions) 
 		return fmt.Errorf("%w: %s %s in %s: %s (%s)", gate.ErrGateFailed, o.Service, o.Version, o.Env, res.Action, rep.Reason)
 	case errors.Is(werr, watch.ErrUnknown):
 		ev := a.gateEvent(wo, o.Env, o.Service, running, rep, notify.GateFailure, "gate unknown: "+rep.Reason+"; nothing rolled back: a person decides")
-		a.notify(ctx, repo, ev)
+		a.notify(ctx, repo, "", ev)
 		res.Left = "a person decides: look at the service's dashboards, then roll back (smpctl rollback) or watch again (smpctl verify --for)"
 		if rerr := a.Render(res, res.WriteText); rerr != nil {
 			return rerr
@@ -209,14 +209,14 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 			left = res.Left + "; " + left
 		}
 		res.Left = left
-		a.notify(ctx, repo, a.gateEvent(wo, env.Name, judged.Service, running, rep, notify.GateFailure, reason+"; the "+res.Action+" failed: "+err.Error()))
+		a.notify(ctx, repo, "", a.gateEvent(wo, env.Name, judged.Service, running, rep, notify.GateFailure, reason+"; the "+res.Action+" failed: "+err.Error()))
 		return res, fmt.Errorf("the gate failed and its %s could not be written: %w", res.Action, err)
 	}
 	if out.Action != "" {
 		res.Written = &out
 	}
 	if !out.AlreadyDone {
-		a.notify(ctx, repo, ev)
+		a.notify(ctx, repo, out.Commit, ev)
 	}
 	return res, nil
 }

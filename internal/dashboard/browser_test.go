@@ -113,6 +113,13 @@ func TestInABrowserAPersonSeesTheMatrixTheQueueTheHoldAndTheDiffAndThePageFollow
 	if !strings.Contains(freeze, "prod is frozen: release-week") {
 		t.Errorf("the freeze banner reads %q", freeze)
 	}
+	// The deploy nobody on Slack heard of: at the top, and on its cell.
+	if unsent := visible("#unsent"); !strings.Contains(unsent, "prod order-svc deploy 3.2.0: slack[0] not sent — slack[0]: 403 invalid_token") {
+		t.Errorf("the banner of notifications not sent reads %q", unsent)
+	}
+	if !strings.Contains(order, "not notified: slack[0]") {
+		t.Errorf("order-svc's row reads %q, want its prod cell to say Slack was not told", order)
+	}
 
 	// The service page, reached as a person does: the diff staging → prod
 	// and the timeline.
@@ -126,6 +133,33 @@ func TestInABrowserAPersonSeesTheMatrixTheQueueTheHoldAndTheDiffAndThePageFollow
 	}
 	if !strings.Contains(timeline, "hold") || !strings.Contains(timeline, "approved by thu") {
 		t.Errorf("the timeline reads %q", timeline)
+	}
+
+	// The trends, as a person sees them: four charts per environment, each
+	// captioned with its figure and named for a screen reader, and the
+	// figures as a table behind a disclosure a click opens.
+	do("see prod's trends", chromedp.ScrollIntoView("#trend-prod"), chromedp.WaitVisible("#trend-prod svg"))
+	trends := visible("#trend-prod")
+	for _, want := range []string{"Deploys per week", "Lead time p50", "Change failure rate", "Time to restore p50", "prod's figures as a table"} {
+		if !strings.Contains(trends, want) {
+			t.Errorf("prod's trends read %q, want %q in it", trends, want)
+		}
+	}
+	named, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll('#trends svg[role=img]')].filter(s =>
+		s.getBoundingClientRect().height > 0 &&
+		s.getAttribute('aria-labelledby').split(' ').every(id => (document.getElementById(id)?.textContent ?? '') !== '')).length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if named != 12 {
+		t.Errorf("%d trend charts are shown with a title and a description, want 4 figures × 3 environments", named)
+	}
+	do("open prod's table", chromedp.Click("#trend-prod summary"), chromedp.WaitVisible("#trend-prod table"))
+	lastWeek := visible("#trend-prod tbody tr:last-child")
+	screenshot(t, ctx, "trends.png")
+	// prod's 1.0.0 deploy, from a source an hour older, in the last week.
+	if want := s.now().Add(-7*24*time.Hour).Format("2 Jan 2006") + "\t1\t1h\t0%\t–"; lastWeek != want {
+		t.Errorf("prod's last week reads %q, want %q", lastWeek, want)
 	}
 
 	// A commit to the repository shows up without a reload: the marker set

@@ -1,7 +1,8 @@
 // Package dashboard serves `smpctl dashboard`: read-only web pages over an
 // smp-gitops repository — the environment × service matrix with the approval
-// queue and active freezes at /, and one service's timeline, environment diff
-// and delivery metrics at /services/{name} — that update themselves when the
+// queue, active freezes and the notifications that could not be sent at /,
+// and one service's timeline, environment diff, delivery metrics and their
+// weekly trend charts at /services/{name} — that update themselves when the
 // repository's head changes, without a reload.
 //
 // Everything it shows comes from the GitOps reader, internal/gitops/history
@@ -83,6 +84,9 @@ type view struct {
 	status *history.Status
 	// approvals per gated environment, for the queue.
 	approvals map[string][]history.Approval
+	// notifications are the recorded notifications that could not be sent
+	// (state/notifications), newest first, delivered since or not.
+	notifications []history.Notification
 	// err is why the repository cannot be shown (not a repository, not
 	// smp-gitops, a broken delivery.yaml); the pages say so.
 	err error
@@ -254,6 +258,9 @@ func (d *Dashboard) load(ctx context.Context, prev *view) *view {
 		if v.approvals[env.Name], err = repo.Approvals(ctx, v.head, env.Name); err != nil {
 			return fail(err)
 		}
+	}
+	if v.notifications, err = repo.Notifications(ctx, v.head); err != nil {
+		return fail(err)
 	}
 	return v
 }

@@ -114,6 +114,7 @@ func TestPages(t *testing.T) {
 		"AFragmentIsTheLivePartOnly":                             testAFragmentIsTheLivePartOnly,
 		"ARemoteThatStopsAnsweringLeavesTheLastViewUnderABanner": testARemoteThatStopsAnsweringLeavesTheLastViewUnderABanner,
 		"AnInterruptedRefreshIsNoNewsAboutTheRepository":         testAnInterruptedRefreshIsNoNewsAboutTheRepository,
+		"ANotificationNotSentIsOnTheMatrixAndTheServicePage":     testANotificationNotSentIsOnTheMatrixAndTheServicePage,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, s) })
 	}
@@ -136,7 +137,7 @@ func testTheMatrixShowsWhatRunsWhereWhoPutItThereAndTheHolds(t *testing.T, s *st
 			"order-svc",
 			"sha-bbbbbbb sha256:bbbbbbbbbbbb 24h · ci",
 			"3.3.0-rc.1 sha256:bbbbbbbbbbbb 24h · alice · approved by lan",
-			"3.2.0 sha256:aaaaaaaaaaaa 24h · bob · approved by minh",
+			"3.2.0 sha256:aaaaaaaaaaaa 24h · bob · approved by minh not notified: slack[0]",
 		}},
 		{"s-partner-svc", []string{
 			"partner-svc",
@@ -234,6 +235,30 @@ func testTheServicePageHasTheTimelineTheDiffAndTheMetrics(t *testing.T, s *story
 	}
 	if got, want := strings.Join(metrics, "\n"), "dev 2 0.07 1h0m0s 1h0m0s 0 0% –\nstaging 2 0.07 1h0m0s 1h0m0s 0 0% –\nprod 1 0.03 1h0m0s 1h0m0s 0 0% –"; got != want {
 		t.Errorf("metrics:\n%s\nwant:\n%s", got, want)
+	}
+
+	// The trends: four charts per environment, each named and described
+	// for a screen reader, and each environment's weeks as a table. The
+	// story's commits are all in the last week: prod's 1.0.0 deploy, its
+	// source an hour older, no rollback.
+	charts := all(byID(doc, "trends"), "svg")
+	if len(charts) != 4*3 {
+		t.Errorf("%d trend charts, want 4 figures × 3 environments", len(charts))
+	}
+	for _, svg := range charts {
+		if attr(svg, "role") != "img" || len(all(svg, "desc")) != 1 || !strings.HasPrefix(text(all(svg, "desc")[0]), text(all(svg, "title")[0])+" in ") {
+			t.Errorf("trend chart %q: want role img, a title and a desc naming its figure and environment", attr(svg, "aria-labelledby"))
+		}
+	}
+	weeks := all(all(byID(doc, "trend-prod"), "tbody")[0], "tr")
+	if len(weeks) != 12 {
+		t.Fatalf("prod's trend table has %d weeks, want 12", len(weeks))
+	}
+	if got, want := text(weeks[11]), s.now().Add(-7*24*time.Hour).Format("2 Jan 2006")+" 1 1h 0% –"; got != want {
+		t.Errorf("prod's last week reads %q, want %q", got, want)
+	}
+	if got := text(weeks[0]); !strings.HasSuffix(got, " 0 – – –") {
+		t.Errorf("prod's first week reads %q, want no deploys and no figures", got)
 	}
 
 	// Another pair of environments, and a service that runs the same image.
@@ -449,5 +474,43 @@ func testAnInterruptedRefreshIsNoNewsAboutTheRepository(t *testing.T, s *story) 
 	}
 	if _, _, doc := get(t, d, "/"); strings.Contains(text(doc), "refresh failed") || byID(doc, "s-order-svc") == nil {
 		t.Errorf("after an interrupted refresh the page reads:\n%s", text(doc))
+	}
+}
+
+// attr is n's attribute key, "" without it.
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func testANotificationNotSentIsOnTheMatrixAndTheServicePage(t *testing.T, s *story) {
+	h := s.dashboard(dashboard.Options{})
+	_, _, doc := get(t, h, "/")
+	banner := text(byID(doc, "unsent"))
+	for _, want := range []string{"1 notification(s) not sent", "prod order-svc deploy 3.2.0: slack[0] not sent — slack[0]: 403 invalid_token", "smpctl notify retry"} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("the banner reads %q, want %q in it", banner, want)
+		}
+	}
+	prod := all(byID(doc, "s-order-svc"), "td")[2]
+	if m := all(prod, "span"); len(m) != 1 || !strings.Contains(attr(m[0], "title"), "deploy: slack[0]: slack[0]: 403 invalid_token") {
+		t.Errorf("order-svc's prod cell has no marker naming the failure: %q", text(prod))
+	}
+
+	_, _, doc = get(t, h, "/services/order-svc")
+	rows := all(byID(doc, "notifications"), "tr")
+	if len(rows) != 2 {
+		t.Fatalf("the service page lists %d rows of notifications, want a header and one", len(rows))
+	}
+	got := text(rows[1])
+	if !strings.Contains(got, "prod deploy 3.2.0") || !strings.Contains(got, "slack[0] not sent slack[0]: 403 invalid_token") || !strings.HasSuffix(got, "(1 attempt(s))") {
+		t.Errorf("the service page's notification reads %q", got)
+	}
+	if _, _, doc := get(t, h, "/services/partner-svc"); byID(doc, "notifications") != nil {
+		t.Error("partner-svc's page lists notifications; none of its failed")
 	}
 }

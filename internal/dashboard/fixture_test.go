@@ -8,11 +8,14 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/dashboard"
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/gitops/gitopstest"
 	"github.com/smp/delivery/internal/gitops/history"
 	"github.com/smp/delivery/internal/gitops/write"
 	"github.com/smp/delivery/internal/image/imageref"
+	"github.com/smp/delivery/internal/notify"
+	"github.com/smp/delivery/internal/notify/outbox"
 )
 
 // The fixture's delivery.yaml: the seed's three environments and gates,
@@ -48,7 +51,9 @@ freezes:
 //     not yet approved for prod — the queue's first entry;
 //   - partner-svc: 1.0.0 in prod, held by oncall; 1.1.0-rc.1 in staging,
 //     approved for prod by thu as 1.1.0 — waits for its promotion;
-//   - billing-svc: only in dev.
+//   - billing-svc: only in dev;
+//   - order-svc's prod deploy could not be sent to Slack (recorded in
+//     state/notifications, as smpctl does).
 type story struct {
 	t     testing.TB
 	bare  string
@@ -96,7 +101,22 @@ func newStory(t testing.TB) *story {
 	s.approve("prod", "partner-svc", "1.1.0", 'd', "thu")
 
 	s.deploy("dev", "billing-svc", "sha-eeeeeee", 'e', "ci")
+
+	// order-svc's prod deploy reached nobody on Slack: smpctl recorded it.
+	s.notifyFailed(notify.Event{Kind: notify.Deploy, Env: "prod", Service: "order-svc", Version: "3.2.0", Digest: digest('a'), By: "bob", Time: time.Now()},
+		"slack[0]", "slack[0]: 403 invalid_token: the webhook's token was revoked")
 	return s
+}
+
+// notifyFailed records, as smpctl does after a write, that e could not be
+// sent to sender (package notify/outbox, the dashboard's source for it).
+func (s *story) notifyFailed(e notify.Event, sender, why string) {
+	s.t.Helper()
+	head := strings.TrimSpace(gitcmdtest.Git(s.t, s.bare, "rev-parse", "main"))
+	rep := notify.Report{Kind: e.Kind, Env: e.Env, Service: e.Service, Results: []notify.Result{{Sender: sender, Attempts: 1, Error: why}}}
+	if _, err := outbox.Record(context.Background(), s.repo, head, e, rep); err != nil {
+		s.t.Fatalf("record the failed %s of %s in %s: %v", e.Kind, e.Service, e.Env, err)
+	}
 }
 
 // ship takes svc through dev, staging and prod with one digest.

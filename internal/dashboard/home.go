@@ -14,11 +14,26 @@ import (
 type homePage struct {
 	pageBase
 	Envs    []string
-	Rows    []history.ServiceStatus
+	Rows    []homeRow
 	Freezes []activeFreeze
-	Queue   []queueEntry
+	// Unsent are the notifications recorded as not sent, newest first.
+	Unsent []history.Notification
+	Queue  []queueEntry
 	// Broken counts the environment files that are not valid YAML.
 	Broken int
+}
+
+// homeRow is one service's row of the matrix.
+type homeRow struct {
+	Name         string
+	Environments []homeCell
+}
+
+// homeCell is a cell of the matrix with the notifications about it that
+// could not be sent: an on-call engineer must see that nobody was told.
+type homeCell struct {
+	history.Cell
+	Unsent []history.Notification
 }
 
 // activeFreeze is a freeze in force now for one environment.
@@ -54,13 +69,21 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := d.o.Now()
-	p := homePage{pageBase: d.base(v, "", now), Envs: v.status.Environments, Rows: v.status.Services}
+	p := homePage{pageBase: d.base(v, "", now), Envs: v.status.Environments, Unsent: unsent(v.notifications)}
+	byCell := map[history.Key][]history.Notification{}
+	for _, n := range p.Unsent {
+		k := history.Key{Env: n.Environment, Service: n.Service}
+		byCell[k] = append(byCell[k], n)
+	}
 	for _, row := range v.status.Services {
+		hr := homeRow{Name: row.Name}
 		for _, c := range row.Environments {
 			if c.Error != "" {
 				p.Broken++
 			}
+			hr.Environments = append(hr.Environments, homeCell{Cell: c, Unsent: byCell[history.Key{Env: c.Environment, Service: row.Name}]})
 		}
+		p.Rows = append(p.Rows, hr)
 	}
 	cfg := v.status.Config
 	for _, env := range cfg.EnvNames() {
@@ -119,4 +142,15 @@ func same(a, b history.Cell) bool {
 		return a.Digest == b.Digest
 	}
 	return a.Tag == b.Tag
+}
+
+// unsent keeps the notifications not delivered yet.
+func unsent(all []history.Notification) []history.Notification {
+	var out []history.Notification
+	for _, n := range all {
+		if n.Pending() {
+			out = append(out, n)
+		}
+	}
+	return out
 }

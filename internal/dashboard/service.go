@@ -31,6 +31,9 @@ type servicePage struct {
 	Metrics  []history.MetricsRow
 	Window   time.Duration
 	Trend    []trendEnv
+	// Notifications are the service's recorded notifications that could
+	// not be sent, newest first: pending ones, and resent ones as a record.
+	Notifications []history.Notification
 }
 
 // timelineEntry is one commit of the service's history in one environment.
@@ -39,36 +42,12 @@ type timelineEntry struct {
 	history.Event
 }
 
-// trendEnv is the deploys and rollbacks per week of one environment, oldest
-// week first, for the chart.
-type trendEnv struct {
-	Env   string
-	Weeks []trendWeek
-	Max   int
-}
-
-type trendWeek struct {
-	Start     time.Time
-	Deploys   int
-	Rollbacks int
-	// The bars, in the chart's pixels: x, and the top and height of the
-	// deploys' bar and of the rollbacks' stacked on it.
-	X, DY, DH, RY, RH int
-}
-
 // timelineLimit bounds the entries a service page lists; the chart and the
 // metrics still count every commit.
 const timelineLimit = 200
 
-// trendWeeks is how many weeks the trend chart shows.
+// trendWeeks is how many weeks the trend charts show: a quarter.
 const trendWeeks = 12
-
-// barHeight is the tallest bar of the trend chart and barBase its baseline,
-// in pixels.
-const (
-	barHeight = 40
-	barBase   = 42
-)
 
 func (d *Dashboard) service(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
@@ -89,6 +68,11 @@ func (d *Dashboard) service(w http.ResponseWriter, r *http.Request) {
 		d.renderProblem(w, r, v, http.StatusNotFound, "Unknown service",
 			fmt.Sprintf("%s is neither in delivery.yaml nor has a file under environments/ at %s: pick a service from the matrix, or add it with smpctl gitops add-service %s.", name, short(v.head), name))
 		return
+	}
+	for _, n := range v.notifications {
+		if n.Service == name {
+			p.Notifications = append(p.Notifications, n)
+		}
 	}
 	envs := v.status.Environments
 	for i := 1; i < len(envs); i++ {
@@ -172,7 +156,7 @@ func cached[T any](c *serviceCache, key string, read func() (T, error)) (T, erro
 }
 
 // readService reads the timeline (every environment's history of svc, in
-// commit order), the trend and the metrics of svc.
+// commit order), the metrics of svc and their weekly trend.
 func readService(ctx context.Context, repo *history.Repo, envs []string, svc string, window time.Duration, now time.Time) (*serviceReads, error) {
 	var all []timelineEntry
 	for _, env := range envs {
@@ -187,11 +171,12 @@ func readService(ctx context.Context, repo *history.Repo, envs []string, svc str
 	if err := order(ctx, repo, all); err != nil {
 		return nil, fmt.Errorf("order the timeline of %s: %w", svc, err)
 	}
-	m, err := repo.Metrics(ctx, history.MetricsOptions{Window: window, Until: now, Service: svc})
+	// One walk for the window's figures and their weekly trend.
+	m, tr, err := repo.Figures(ctx, history.MetricsOptions{Window: window, Until: now, Service: svc}, history.TrendOptions{Weeks: trendWeeks, Until: now})
 	if err != nil {
-		return nil, fmt.Errorf("metrics of %s: %w", svc, err)
+		return nil, fmt.Errorf("delivery figures of %s: %w", svc, err)
 	}
-	out := &serviceReads{timeline: all, trend: trend(envs, all, now)}
+	out := &serviceReads{timeline: all, trend: trendCharts(envs, tr)}
 	for _, row := range m.Rows {
 		if row.Service == svc { // not the environment's totals
 			out.metrics = append(out.metrics, row)
@@ -225,42 +210,4 @@ func order(ctx context.Context, repo *history.Repo, entries []timelineEntry) err
 	}
 	slices.SortStableFunc(entries, func(a, b timelineEntry) int { return pos[a.Commit] - pos[b.Commit] })
 	return nil
-}
-
-// trend counts deploys (deploy and promote commits, as metrics does) and
-// rollbacks per week over the last trendWeeks weeks, per environment.
-func trend(envs []string, events []timelineEntry, now time.Time) []trendEnv {
-	start := now.Add(-trendWeeks * 7 * 24 * time.Hour)
-	var out []trendEnv
-	for _, env := range envs {
-		t := trendEnv{Env: env, Weeks: make([]trendWeek, trendWeeks)}
-		for i := range t.Weeks {
-			t.Weeks[i].Start = start.Add(time.Duration(i) * 7 * 24 * time.Hour)
-		}
-		for _, e := range events {
-			if e.Env != env || e.Time.Before(start) || !e.Time.Before(now) {
-				continue
-			}
-			w := &t.Weeks[int(e.Time.Sub(start)/(7*24*time.Hour))]
-			switch e.Action {
-			case history.ActionDeploy, history.ActionPromote:
-				w.Deploys++
-			case history.ActionRollback:
-				w.Rollbacks++
-			}
-		}
-		for _, w := range t.Weeks {
-			t.Max = max(t.Max, w.Deploys+w.Rollbacks)
-		}
-		for i := range t.Weeks {
-			w := &t.Weeks[i]
-			w.X = i * 12
-			w.DH = barHeight * w.Deploys / max(t.Max, 1)
-			w.DY = barBase - w.DH
-			w.RH = barHeight*(w.Deploys+w.Rollbacks)/max(t.Max, 1) - w.DH
-			w.RY = w.DY - w.RH
-		}
-		out = append(out, t)
-	}
-	return out
 }

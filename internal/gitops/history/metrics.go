@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -85,102 +86,79 @@ type acc struct {
 // failure rate and time to restore per environment and service from one
 // pass over the commits (docs/gitops-format.md's trailers).
 func (r *Repo) Metrics(ctx context.Context, o MetricsOptions) (*Metrics, error) {
+	c, err := r.readChanges(ctx, o.Env, o.Service)
+	if err != nil {
+		return nil, err
+	}
+	return c.metrics(r.Source, o), nil
+}
+
+// changeSet is what the delivery figures are computed from: the image
+// changes per environment and service (one walk of the history), at a
+// snapshot.
+type changeSet struct {
+	snap   *Snapshot
+	byKey  map[Key][]Event
+	newest time.Time
+}
+
+// readChanges checks env and svc (when set) against HEAD and walks the
+// history once for their image changes.
+func (r *Repo) readChanges(ctx context.Context, env, svc string) (*changeSet, error) {
 	snap, err := r.snapshot(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	if o.Env != "" {
-		if err := snap.CheckEnv(o.Env); err != nil {
+	if env != "" {
+		if err := snap.CheckEnv(env); err != nil {
 			return nil, err
 		}
 	}
-	if o.Service != "" {
-		if err := snap.CheckService(o.Service); err != nil {
+	if svc != "" {
+		if err := snap.CheckService(svc); err != nil {
 			return nil, err
 		}
 	}
-	if o.Window <= 0 {
-		o.Window = DefaultWindow
-	}
-	// Per key, the deploy-like events, newest first as git lists them.
-	byKey := map[Key][]Event{}
-	var newest time.Time
-	err = r.Walk(ctx, WalkOptions{From: snap.Commit}, func(ev *WalkEvent) bool {
-		if ev.Time.After(newest) {
-			newest = ev.Time
-		}
-		if !ev.Action.Changes() || !delivery.ValidName(ev.Environment) || !delivery.ValidName(ev.Service) {
-			// Not an image change, or a hand-written trailer naming no
-			// real environment or service.
-			return true
-		}
-		if (o.Env != "" && ev.Environment != o.Env) || (o.Service != "" && ev.Service != o.Service) {
-			return true
-		}
-		k := Key{ev.Environment, ev.Service}
-		byKey[k] = append(byKey[k], ev.Event)
-		return true
-	})
+	byKey, newest, err := r.changes(ctx, snap.Commit, env, svc)
 	if err != nil {
 		return nil, err
 	}
+	return &changeSet{snap: snap, byKey: byKey, newest: newest}, nil
+}
+
+func (c *changeSet) metrics(source string, o MetricsOptions) *Metrics {
+	if o.Window <= 0 {
+		o.Window = DefaultWindow
+	}
 	until := o.Until
 	if until.IsZero() {
-		until = newest
+		until = c.newest
 	}
 	from := until.Add(-o.Window)
-	in := func(t time.Time) bool { return !t.Before(from) && !t.After(until) }
-
+	buckets := tally(c.byKey, func(t time.Time) (int, bool) { return 0, !t.Before(from) && !t.After(until) })
 	rows := map[Key]*acc{}
-	get := func(k Key) *acc {
-		if rows[k] == nil {
-			rows[k] = &acc{}
-		}
-		return rows[k]
+	for bk, a := range buckets {
+		rows[bk.Key] = a
 	}
-	for k, evs := range byKey {
-		// Oldest first: a rollback undoes the deploy before it.
-		for i, j := 0, len(evs)-1; i < j; i, j = i+1, j-1 {
-			evs[i], evs[j] = evs[j], evs[i]
-		}
-		var deploys []Event // deploys seen so far, oldest first
-		for _, ev := range evs {
-			switch ev.Action {
-			case ActionDeploy, ActionPromote:
-				deploys = append(deploys, ev)
-				if !in(ev.Time) {
-					continue
-				}
-				a, t := get(k), get(Key{k.Env, "*"})
-				a.deploys++
-				t.deploys++
-				if ev.SourceTime != nil && !ev.Time.Before(*ev.SourceTime) {
-					d := ev.Time.Sub(*ev.SourceTime)
-					a.lead, t.lead = append(a.lead, d), append(t.lead, d)
-				}
-			case ActionRollback:
-				undone := undoneDeploy(deploys, ev)
-				if !in(ev.Time) {
-					continue
-				}
-				a, t := get(k), get(Key{k.Env, "*"})
-				a.rollbacks++
-				t.rollbacks++
-				if undone != nil {
-					d := ev.Time.Sub(undone.Time)
-					a.restore, t.restore = append(a.restore, d), append(t.restore, d)
-				}
-			}
-		}
-	}
-	m := &Metrics{Source: r.Source, Commit: snap.Commit, From: from, Until: until, Window: o.Window.String(), Rows: []MetricsRow{}}
-	envOrder := map[string]int{}
-	for i, e := range snap.Envs() {
-		envOrder[e] = i
-	}
+	m := &Metrics{Source: source, Commit: c.snap.Commit, From: from, Until: until, Window: o.Window.String(), Rows: []MetricsRow{}}
 	keys := make([]Key, 0, len(rows))
 	for k := range rows {
 		keys = append(keys, k)
+	}
+	sortKeys(keys, c.snap.Envs())
+	days := o.Window.Hours() / 24
+	for _, k := range keys {
+		m.Rows = append(m.Rows, rows[k].row(k, days))
+	}
+	return m
+}
+
+// sortKeys orders keys by environment as delivery.yaml lists them (others
+// after, by name), then by service, each environment's total ("*") last.
+func sortKeys(keys []Key, envs []string) {
+	envOrder := map[string]int{}
+	for i, e := range envs {
+		envOrder[e] = i
 	}
 	sort.Slice(keys, func(i, j int) bool {
 		a, b := keys[i], keys[j]
@@ -200,22 +178,105 @@ func (r *Repo) Metrics(ctx context.Context, o MetricsOptions) (*Metrics, error) 
 		}
 		return a.Service < b.Service
 	})
-	days := o.Window.Hours() / 24
-	for _, k := range keys {
-		a := rows[k]
-		row := MetricsRow{
-			Environment: k.Env, Service: k.Service,
-			Deploys: a.deploys, PerDay: float64(a.deploys) / days,
-			LeadTime: summarise(a.lead), Rollbacks: a.rollbacks,
-			TimeToRestore: summarise(a.restore),
-		}
-		if a.deploys > 0 {
-			cfr := float64(a.rollbacks) / float64(a.deploys)
-			row.ChangeFailureRate = &cfr
-		}
-		m.Rows = append(m.Rows, row)
+}
+
+// row is a's figures as the metrics of k over days.
+func (a *acc) row(k Key, days float64) MetricsRow {
+	row := MetricsRow{
+		Environment: k.Env, Service: k.Service,
+		Deploys: a.deploys, PerDay: float64(a.deploys) / days,
+		LeadTime: summarise(a.lead), Rollbacks: a.rollbacks,
+		TimeToRestore: summarise(a.restore),
 	}
-	return m, nil
+	if a.deploys > 0 {
+		cfr := float64(a.rollbacks) / float64(a.deploys)
+		row.ChangeFailureRate = &cfr
+	}
+	return row
+}
+
+// changes walks the history from commit once and returns, per environment
+// and service (only env's and svc's when set), the commits that changed an
+// image, newest first as git lists them, and the newest commit's time.
+func (r *Repo) changes(ctx context.Context, commit, env, svc string) (map[Key][]Event, time.Time, error) {
+	byKey := map[Key][]Event{}
+	var newest time.Time
+	err := r.Walk(ctx, WalkOptions{From: commit}, func(ev *WalkEvent) bool {
+		if ev.Time.After(newest) {
+			newest = ev.Time
+		}
+		if !ev.Action.Changes() || !delivery.ValidName(ev.Environment) || !delivery.ValidName(ev.Service) {
+			// Not an image change, or a hand-written trailer naming no
+			// real environment or service.
+			return true
+		}
+		if (env != "" && ev.Environment != env) || (svc != "" && ev.Service != svc) {
+			return true
+		}
+		k := Key{ev.Environment, ev.Service}
+		byKey[k] = append(byKey[k], ev.Event)
+		return true
+	})
+	return byKey, newest, err
+}
+
+// bucketKey is one environment's and service's figures in one bucket of
+// time (the metrics' window, a week of a trend).
+type bucketKey struct {
+	Key
+	Bucket int
+}
+
+// tally counts deploys, lead times, rollbacks and times to restore per
+// key and bucket; bucket says which bucket an event's time falls in, and
+// false for a time outside all of them. Service "*" holds an environment's
+// totals. byKey's lists are newest first and read oldest first (a
+// rollback undoes the deploy before it), without changing them: one set of
+// changes may be tallied twice.
+func tally(byKey map[Key][]Event, bucket func(time.Time) (int, bool)) map[bucketKey]*acc {
+	rows := map[bucketKey]*acc{}
+	get := func(k Key, b int) (*acc, *acc) {
+		for _, bk := range []bucketKey{{k, b}, {Key{k.Env, "*"}, b}} {
+			if rows[bk] == nil {
+				rows[bk] = &acc{}
+			}
+		}
+		return rows[bucketKey{k, b}], rows[bucketKey{Key{k.Env, "*"}, b}]
+	}
+	for k, evs := range byKey {
+		var deploys []Event // deploys seen so far, oldest first
+		for _, ev := range slices.Backward(evs) {
+			switch ev.Action {
+			case ActionDeploy, ActionPromote:
+				deploys = append(deploys, ev)
+				b, ok := bucket(ev.Time)
+				if !ok {
+					continue
+				}
+				a, t := get(k, b)
+				a.deploys++
+				t.deploys++
+				if ev.SourceTime != nil && !ev.Time.Before(*ev.SourceTime) {
+					d := ev.Time.Sub(*ev.SourceTime)
+					a.lead, t.lead = append(a.lead, d), append(t.lead, d)
+				}
+			case ActionRollback:
+				undone := undoneDeploy(deploys, ev)
+				b, ok := bucket(ev.Time)
+				if !ok {
+					continue
+				}
+				a, t := get(k, b)
+				a.rollbacks++
+				t.rollbacks++
+				if undone != nil {
+					d := ev.Time.Sub(undone.Time)
+					a.restore, t.restore = append(a.restore, d), append(t.restore, d)
+				}
+			}
+		}
+	}
+	return rows
 }
 
 // undoneDeploy finds the deploy a rollback undid: the latest earlier deploy
