@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
+	"github.com/smp/delivery/internal/gitops/gitopstest"
+)
+
+const soakDelivery = `apiVersion: delivery.smp.vn/v1
+kind: Delivery
+version: 3
+environments:
+  - {name: dev, sync: automated, trigger: main, approval: none}
+  - {name: staging, sync: automated, trigger: rc, approval: none, soak: 1h}
+services:
+  - name: order-svc
+    image: ghcr.io/smp/order-svc
+`
+
+// smpctlAt runs smpctl in-process with its clock at now.
+func smpctlAt(t *testing.T, now time.Time, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	a := &App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }, Now: func() time.Time { return now }}
+	code = a.Run(context.Background(), args)
+	return code, out.String(), errb.String()
+}
+
+// TestPromoteDeploysWhatQueuedBehindTheSoak: 3.3.0 arrives by CD while
+// 3.2.0 soaks in dev and queues; an hour later the soak is recorded, the
+// promotion to staging lands, and the same promote deploys 3.3.0 to dev —
+// nobody runs soak drain. The soak's hour passes on smpctl's clock (Now),
+// not the test's.
+func TestPromoteDeploysWhatQueuedBehindTheSoak(t *testing.T) {
+	t.Parallel()
+	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": soakDelivery})
+	env := map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir()}
+	img := func(tag, c string) string {
+		return "ghcr.io/smp/order-svc:" + tag + "@sha256:" + strings.Repeat(c, 64)
+	}
+	if code, _, stderr := smpctl(t, env, "deploy", "--env", "dev", "--service", "order-svc", "--by", "ci", "--image", img("3.2.0", "a")); code != 0 {
+		t.Fatalf("deploy 3.2.0: exit %d\n%s", code, stderr)
+	}
+	code, stdout, stderr := smpctl(t, env, "deploy", "--queue-if-soaking", "--env", "dev", "--service", "order-svc", "--by", "ci", "--image", img("3.3.0", "b"))
+	if code != 0 || !strings.Contains(stdout, "queue(dev)") {
+		t.Fatalf("deploy --queue-if-soaking 3.3.0: exit %d, want it queued\n%s%s", code, stdout, stderr)
+	}
+	later := time.Now().Add(61 * time.Minute)
+	if code, _, stderr := smpctlAt(t, later, env, "soak", "record", "--env", "dev", "--service", "order-svc", "--version", "3.2.0", "--by", "smpctl-gate"); code != 0 {
+		t.Fatalf("soak record: exit %d\n%s", code, stderr)
+	}
+	code, stdout, stderr = smpctlAt(t, later, env, "promote", "--service", "order-svc", "--from", "dev", "--to", "staging", "--by", "ci")
+	if code != 0 || !strings.Contains(stdout, "promote(staging): order-svc → 3.2.0") {
+		t.Fatalf("promote: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "queue: deploy(dev): order-svc → 3.3.0") {
+		t.Errorf("promote did not say it deployed the queued build:\n%s", stderr)
+	}
+	if got := gitcmdtest.Git(t, bare, "show", "main:environments/dev/order-svc.yaml"); !strings.Contains(got, "3.3.0") {
+		t.Errorf("dev after the promotion:\n%s", got)
+	}
+	if files := gitcmdtest.Git(t, bare, "ls-tree", "-r", "--name-only", "main"); strings.Contains(files, "state/queue/") {
+		t.Errorf("the queue file is still there after the drain:\n%s", files)
+	}
+}
