@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"context"
 	"net"
-	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -100,27 +97,8 @@ func TestAFailedGateRollsBackWithoutAPerson(t *testing.T) {
 	if err := prom.WaitTargets(ctx, 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	t.Cleanup(func() { close(stop); wg.Wait() })
 	for _, u := range []string{good, bad} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := &http.Client{Timeout: 5 * time.Second}
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(20 * time.Millisecond):
-				}
-				req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, u+"/api/v1/catalog/services", nil)
-				req.Header.Set("Authorization", "Bearer t")
-				if resp, err := c.Do(req); err == nil {
-					resp.Body.Close()
-				}
-			}
-		}()
+		t.Cleanup(testimage.Traffic(u, 20*time.Millisecond))
 	}
 	if err := prom.SetTargets(groups); err != nil {
 		t.Fatal(err)

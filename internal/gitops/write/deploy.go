@@ -143,6 +143,19 @@ func knownEnv(cfg *delivery.Config, env string) (delivery.Environment, int, erro
 	return e, i, nil
 }
 
+// loadKnown reads delivery.yaml and checks that it lists env and svc: the
+// first thing every write about one service in one environment does.
+func loadKnown(t *gitops.Tree, env, svc string) (*delivery.Config, error) {
+	cfg, err := loadConfig(t)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := knownEnv(cfg, env); err != nil {
+		return nil, err
+	}
+	return cfg, knownService(cfg, svc)
+}
+
 func knownService(cfg *delivery.Config, svc string) error {
 	if _, ok := cfg.Service(svc); ok {
 		return nil

@@ -34,14 +34,8 @@ func PlaceHold(ctx context.Context, repo *gitops.Repo, req HoldRequest) (Outcome
 	out := Outcome{Action: "hold", Environment: req.Env, Service: req.Service}
 	var since string
 	res, err := run(ctx, repo, out, "", func(_ context.Context, t *gitops.Tree) (gitops.Commit, error) {
-		cfg, err := loadConfig(t)
+		cfg, err := loadKnown(t, req.Env, req.Service)
 		if err != nil {
-			return gitops.Commit{}, err
-		}
-		if _, _, err := knownEnv(cfg, req.Env); err != nil {
-			return gitops.Commit{}, err
-		}
-		if err := knownService(cfg, req.Service); err != nil {
 			return gitops.Commit{}, err
 		}
 		h, err := readHold(t, req.Env, req.Service)

@@ -68,14 +68,8 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 	var resolvedRev gitops.Revision
 	var replaced envfile.Image
 	res, err := run(ctx, repo, out, "", func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
-		cfg, err := loadConfig(t)
+		cfg, err := loadKnown(t, req.Env, req.Service)
 		if err != nil {
-			return gitops.Commit{}, err
-		}
-		if _, _, err := knownEnv(cfg, req.Env); err != nil {
-			return gitops.Commit{}, err
-		}
-		if err := knownService(cfg, req.Service); err != nil {
 			return gitops.Commit{}, err
 		}
 		old, cur, err := readEnvFile(t, req.Env, req.Service)

@@ -108,14 +108,8 @@ func RecordSoak(ctx context.Context, repo *gitops.Repo, req SoakRequest) (Outcom
 	var have *Soak
 	var img imageref.Ref
 	res, err := run(ctx, repo, out, "", func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
-		cfg, err := loadConfig(t)
+		cfg, err := loadKnown(t, req.Env, req.Service)
 		if err != nil {
-			return gitops.Commit{}, err
-		}
-		if _, _, err := knownEnv(cfg, req.Env); err != nil {
-			return gitops.Commit{}, err
-		}
-		if err := knownService(cfg, req.Service); err != nil {
 			return gitops.Commit{}, err
 		}
 		_, cur, err := readEnvFile(t, req.Env, req.Service)
@@ -349,14 +343,8 @@ func DrainQueue(ctx context.Context, repo *gitops.Repo, req DrainRequest) (Outco
 	)
 	res, err := run(ctx, repo, out, "", func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
 		q, stale = nil, nil
-		cfg, err := loadConfig(t)
+		cfg, err := loadKnown(t, req.Env, req.Service)
 		if err != nil {
-			return gitops.Commit{}, err
-		}
-		if _, _, err := knownEnv(cfg, req.Env); err != nil {
-			return gitops.Commit{}, err
-		}
-		if err := knownService(cfg, req.Service); err != nil {
 			return gitops.Commit{}, err
 		}
 		if q, err = readQueued(t, req.Env, req.Service); err != nil {

@@ -52,3 +52,27 @@ func Serve(ctx context.Context, bin string, env ...string) (string, func(), erro
 		}
 	}
 }
+
+// Traffic sends the API request the metric gate counts (an authenticated
+// GET /api/v1/catalog/services) to url every interval until stop is
+// called; stop waits for the sender to end.
+func Traffic(url string, interval time.Duration) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		c := &http.Client{Timeout: 5 * time.Second}
+		for {
+			select {
+			case <-quit:
+				return
+			case <-time.After(interval):
+			}
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, url+"/api/v1/catalog/services", nil)
+			req.Header.Set("Authorization", "Bearer t")
+			if resp, err := c.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}

@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"math"
-	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,27 +22,6 @@ type group struct {
 
 func target(url, env, version string) group {
 	return group{Targets: []string{strings.TrimPrefix(url, "http://")}, Labels: map[string]string{"env": env, "service": "order-svc", "version": version}}
-}
-
-// traffic sends API requests to url every interval until stop closes.
-func traffic(url string, interval time.Duration, stop <-chan struct{}, wg *sync.WaitGroup) {
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c := &http.Client{Timeout: 5 * time.Second}
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(interval):
-			}
-			req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, url+"/api/v1/catalog/services", nil)
-			req.Header.Set("Authorization", "Bearer t")
-			if resp, err := c.Do(req); err == nil {
-				resp.Body.Close()
-			}
-		}
-	}()
 }
 
 // TestGateAgainstARealPrometheus runs Debian's Prometheus scraping real
@@ -83,12 +60,11 @@ func TestGateAgainstARealPrometheus(t *testing.T) {
 	if err := prom.SetTargets(groups); err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	var stops []func()
 	if err := prom.WaitTargets(ctx, 4, map[string]string{"version": "1.0.0"}); err != nil {
 		t.Fatal(err)
 	}
-	traffic(v1, 20*time.Millisecond, stop, &wg)
+	stops = append(stops, testimage.Traffic(v1, 20*time.Millisecond))
 	time.Sleep(2 * time.Second)
 	groups = append(groups, target(v2, "a", "2.0.0"), target(v3, "b", "3.0.0"), target(v4, "c", "4.0.0"), target(v5, "d", "5.0.0"))
 	if err := prom.SetTargets(groups); err != nil {
@@ -98,11 +74,12 @@ func TestGateAgainstARealPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, u := range []string{v2, v3, v4} {
-		traffic(u, 20*time.Millisecond, stop, &wg)
+		stops = append(stops, testimage.Traffic(u, 20*time.Millisecond))
 	}
 	time.Sleep(4 * time.Second)
-	close(stop)
-	wg.Wait()
+	for _, stop := range stops {
+		stop()
+	}
 	time.Sleep(time.Second)
 
 	cases := []struct {
