@@ -332,7 +332,7 @@ func (s *story) steps() []stepFunc {
 		{"gate passes for 3.3.0", s.gateGood},
 		{"bad release 3.3.1 → prod", s.badRelease},
 		{"traffic: error rate rises", s.badTraffic},
-		{"gate watch fails → rollback (no command typed)", s.gateWatch},
+		{"watch: gate fails → rollback", s.gateWatch},
 		{"sync prod", s.syncAfterRollback},
 		{"prod serves the previous digest", s.prodRestored},
 	}

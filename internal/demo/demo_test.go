@@ -51,7 +51,7 @@ func TestDemoStoryEndToEnd(t *testing.T) {
 		`ok +dev serving .*automated`,
 		`ok +prod preview \(blue/green\) .*3\.3\.0 on the preview URL`,
 		`ok +gate passes for 3\.3\.0`,
-		`ok +gate watch fails → rollback \(no command typed\) .*exit 1: watch failed: .*error rate.*; rollback: rollback\(prod\): order-svc → 3\.3\.0`,
+		`ok +watch: gate fails → rollback .*exit 1: watch failed: .*error rate.*; rollback: rollback\(prod\): order-svc → 3\.3\.0`,
 		`ok +sync prod .*active again`,
 		`ok +prod serves the previous digest .*Healthy, Synced`,
 		`demo: all 23 steps passed`,
