@@ -61,10 +61,10 @@ ENV, SVC, the judged digest and the action).`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			if (wo.every != 0 || wo.wait != 0 || wo.failureLimit != 0) && wo.for_ == 0 {
+			if (wo.every != 0 || wo.wait != 0 || wo.failureLimit != 0) && wo.watchFor == 0 {
 				return fault.Invalidf("--every, --wait and --failure-limit go with --for DURATION: the watch")
 			}
-			if wo.for_ != 0 {
+			if wo.watchFor != 0 {
 				return a.verifyWatch(cmd, o, &wo)
 			}
 			res, err := gate.Verify(cmd.Context(), o)
@@ -85,7 +85,7 @@ ENV, SVC, the judged digest and the action).`,
 	f.StringVar(&o.Version, "version", "", "version to judge (default: the newest seen; with --for, the one ENV runs in the GitOps repository)")
 	f.StringVar(&o.Baseline, "baseline", "", "baseline version (default: the one before --version)")
 	f.DurationVar(&o.MinLatencyDelta, "min-latency-delta", 0, "smallest p95 increase that fails the gate, below which 2x is noise (default 25ms)")
-	f.DurationVar(&wo.for_, "for", 0, "watch the release this long, acting on a failed gate as delivery.yaml's onGateFailure says (needs --gitops)")
+	f.DurationVar(&wo.watchFor, "for", 0, "watch the release this long, acting on a failed gate as delivery.yaml's onGateFailure says (needs --gitops)")
 	f.DurationVar(&wo.every, "every", 0, "with --for: time between evaluations (default a fifth of --window, at most --window)")
 	f.DurationVar(&wo.wait, "wait", 0, "with --for: how long to wait for the release's first traffic before the watch starts counting (a blue/green preview before its promotion, an environment still syncing); default --for")
 	f.IntVar(&wo.failureLimit, "failure-limit", 0, "with --for: failed evaluations in a row that fail the watch (default 1)")
@@ -99,11 +99,11 @@ ENV, SVC, the judged digest and the action).`,
 
 // watchOptions are verify's --for flags.
 type watchOptions struct {
-	for_, every  time.Duration
-	wait         time.Duration
-	failureLimit int
-	write        writeOptions
-	engine       engineFlags
+	watchFor, every time.Duration
+	wait            time.Duration
+	failureLimit    int
+	write           writeOptions
+	engine          engineFlags
 }
 
 // verifyResult is what verify --for prints.

@@ -98,9 +98,9 @@ func (a *App) verifyWatch(cmd *cobra.Command, o gate.Options, wo *watchOptions) 
 		window = 5 * time.Minute
 	}
 	fmt.Fprintf(a.Stderr, "watching %s %s in %s for %s (gate every %s, over %s; on failure: %s)\n",
-		o.Service, o.Version, o.Env, wo.for_, everyOr(wo.every, window), window, env.GateActionFor())
+		o.Service, o.Version, o.Env, wo.watchFor, everyOr(wo.every, window), window, env.GateActionFor())
 	rep, werr := watch.Watch(ctx, watch.Options{
-		For: wo.for_, Wait: wo.wait, Every: wo.every, Window: window, FailureLimit: wo.failureLimit,
+		For: wo.watchFor, Wait: wo.wait, Every: wo.every, Window: window, FailureLimit: wo.failureLimit,
 		Evaluate: func(ctx context.Context, now time.Time) (gate.Result, error) {
 			oo := o
 			oo.At = now

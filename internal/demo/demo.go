@@ -855,7 +855,7 @@ func (s *story) gateWatch(ctx context.Context) (string, error) {
 	out, err := s.r.smpctl(ctx, "verify", "--prometheus", s.state.Prometheus, "--service", svcName, "--env", "prod", "--window", "30s",
 		"--for", "2m", "--every", "2s", "--failure-limit", "2", "--gitops", s.state.GitOps, "--dir", s.dir, "--run", "demo")
 	if code := exitCode(err); code != 1 || !strings.Contains(out, "rollback: rollback(prod)") {
-		return "", fmt.Errorf("smpctl verify --for exited %d; want 1 with the rollback written:\n%s\n%v", code, out, err)
+		return "", fmt.Errorf("smpctl verify --for exited %d; want 1 with the rollback written:\n%s\n%w", code, out, err)
 	}
 	s.gateFailed = time.Now()
 	return "exit 1: " + firstLine(out, "watch failed") + "; " + firstLine(out, "rollback:"), nil

@@ -128,7 +128,7 @@ func (s *signature) signedData(message []byte) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(magic)
 	for _, f := range [][]byte{[]byte(s.namespace), []byte(s.reserved), []byte(s.hashAlg), h} {
-		_ = binary.Write(&b, binary.BigEndian, uint32(len(f)))
+		_ = binary.Write(&b, binary.BigEndian, uint32(len(f))) //nolint:gosec // a namespace, an algorithm name and a hash: far below 4 GiB
 		b.Write(f)
 	}
 	return b.Bytes(), nil

@@ -70,7 +70,7 @@ func Traffic(url string, interval time.Duration) (stop func()) {
 			req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, url+"/api/v1/catalog/services", nil)
 			req.Header.Set("Authorization", "Bearer t")
 			if resp, err := c.Do(req); err == nil {
-				resp.Body.Close()
+				_ = resp.Body.Close()
 			}
 		}
 	}()
