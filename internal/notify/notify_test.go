@@ -470,17 +470,17 @@ func TestAServiceThatNeverAnswersIsGivenUpWithinTheTimeLimit(t *testing.T) {
 	t.Cleanup(func() { close(stop) }) // runs first: Close waits for the handler
 	cfg := s.config(t)
 	cfg.Grafana.URL = hang.URL
+	// Grafana alone: the 300 ms limit is the whole notification's, and on a
+	// loaded machine a healthy sender can miss it too; what is tested is
+	// that the one that never answers is given up.
+	cfg.Slack, cfg.PagerDuty, cfg.Incidents = nil, nil, nil
 	lookup := func(k string) (string, bool) { v, ok := s.env[k]; return v, ok }
 	rep := notify.New(cfg, lookup, notify.WithTimeout(300*time.Millisecond), notify.WithBackoff(time.Millisecond)).
 		Notify(t.Context(), event(notify.Deploy, "prod"))
-	var g notify.Result
-	for _, r := range rep.Results {
-		if r.Sender == "grafana" {
-			g = r
-		} else if !r.OK {
-			t.Errorf("%s failed: %s", r.Sender, r.Error)
-		}
+	if len(rep.Results) != 1 {
+		t.Fatalf("results %+v, want Grafana's alone", rep.Results)
 	}
+	g := rep.Results[0]
 	if g.OK || !strings.Contains(g.Error, "grafana: cannot reach 127.0.0.1:") || !strings.Contains(g.Error, "no answer in time") {
 		t.Fatalf("grafana = %+v", g)
 	}
