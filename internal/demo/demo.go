@@ -753,12 +753,43 @@ func (s *story) gateGood(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// The gate compares 3.3.0's p95 with 3.2.0's over the last window in
+	// which 3.2.0 served. Latency on one machine depends on what else runs
+	// on it (CI runs this beside the race suites): a baseline measured a
+	// minute earlier compares two loads, not two versions. So the same
+	// traffic also goes to 3.2.0, which blue/green keeps running for
+	// scaleDownDelaySeconds: a control group, and the gate compares the two
+	// side by side over one window.
+	control, err := controlURL(sv)
+	if err != nil {
+		return "", err
+	}
+	var cn int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cn, _ = s.traffic(ctx, control, 15*time.Second)
+	}()
 	n, bad := s.traffic(ctx, sv.URL, 15*time.Second)
+	<-done
 	out, code, err := s.verify(ctx)
 	if err != nil {
-		return "", fmt.Errorf("gate on 3.3.0 (exit %d) after %d requests (%d 5xx): %w", code, n, bad, err)
+		return "", fmt.Errorf("gate on 3.3.0 (exit %d) after %d requests (%d 5xx), %d to the control 3.2.0: %w", code, n, bad, cn, err)
 	}
-	return fmt.Sprintf("%d requests; %s", n, gateLine(out)), nil
+	return fmt.Sprintf("%d requests (and %d to the control 3.2.0); %s", n, cn, gateLine(out)), nil
+}
+
+// controlURL is the address of a ready pod of the previous revision, which
+// blue/green keeps running (without customer traffic) after a promotion.
+func controlURL(sv cluster.ServiceStatus) (string, error) {
+	if sv.Previous != nil {
+		for _, p := range sv.Previous.Pods {
+			if p.Phase == cluster.PhaseReady && p.Addr != "" {
+				return "http://" + p.Addr, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%s in prod keeps no ready previous revision after the promotion (want 3.2.0 for scaleDownDelaySeconds): %+v", sv.Name, sv.Previous)
 }
 
 func gateLine(out string) string {
