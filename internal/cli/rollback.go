@@ -31,8 +31,11 @@ rollback first reads the schema version both images record (smpctl build's
 vn.smp.delivery.schema-version annotation, from the registry by digest) and
 refuses (exit 1) to cross a migration that contracts the schema (a drop, a
 rename, a NOT NULL...), naming it and the ways out; expand-only migrations
-(docs/migrations.md) are crossed. --migrate-down runs the down migrations on
-the database in SMP_DATABASE_DSN first, then rolls back.`,
+(docs/migrations.md) are crossed. With the environment's database in
+SMP_DATABASE_DSN, the applied schema version is read from its
+schema_migrations table (a dirty one refuses the rollback); without it, the
+running image's recorded version stands for it. --migrate-down runs the down
+migrations on that database first, then rolls back.`,
 		Example: `  smpctl rollback --gitops ../smp-gitops --env prod --service order-svc --by oncall --reason "5xx spike"
   smpctl rollback --gitops ../smp-gitops --env prod --service order-svc --to 3.2.0`,
 		Args: cobra.NoArgs,

@@ -21,7 +21,10 @@ import (
 // image's migrations (dir) whether the target image can run on the schema
 // the running one applied. A refusal names the contract migrations and the
 // ways out; with migrateDown it runs the down migrations on the database of
-// SMP_DATABASE_DSN first instead.
+// SMP_DATABASE_DSN first instead. With SMP_DATABASE_DSN, the applied schema
+// version is read from the database's schema_migrations, not assumed to be
+// the running image's (a failed hook or a migration by hand makes them
+// differ).
 func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Context, running, target imageref.Ref) error, error) {
 	migs, err := migration.ClassifyDir(os.DirFS(dir), dir)
 	if err != nil {
@@ -42,8 +45,24 @@ func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Contex
 	return func(ctx context.Context, running, target imageref.Ref) error {
 		ctx, cancel := context.WithTimeout(ctx, registryTimeout)
 		defer cancel()
-		r, err := migration.CheckRollback(ctx, schemaOf, migs,
-			running.Repository+"@"+running.Digest, target.Repository+"@"+target.Digest)
+		var (
+			r   migration.Rollback
+			err error
+		)
+		targetRef := target.Repository + "@" + target.Digest
+		if dsn == "" {
+			// Without the database, the applied version is taken to be
+			// the one the running image's migrations end at.
+			r, err = migration.CheckRollback(ctx, schemaOf, migs, running.Repository+"@"+running.Digest, targetRef)
+			if err == nil && r.Known {
+				r.Note += "\n(schema: the applied version is the running image's; give the database in SMP_DATABASE_DSN to read it from schema_migrations)"
+			}
+		} else {
+			var applied uint
+			if applied, err = appliedSchema(ctx, dsn); err == nil {
+				r, err = migration.CheckRollbackFrom(ctx, schemaOf, migs, applied, targetRef)
+			}
+		}
 		if err != nil {
 			return fault.Refusedf("rollback to %s: %w; nothing written", target.Tag, err)
 		}
@@ -62,15 +81,33 @@ func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Contex
 	}, nil
 }
 
+// appliedSchema reads the environment's applied schema version from its
+// database (0 when nothing was ever applied).
+func appliedSchema(ctx context.Context, dsn string) (uint, error) {
+	db, err := openDSN(dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	v, _, err := migration.Applied(ctx, db)
+	return v, err
+}
+
+// openDSN opens the MySQL database dsn names, with multiStatements (a
+// migration file may hold several statements).
+func openDSN(dsn string) (*sql.DB, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fault.Invalidf("SMP_DATABASE_DSN is not a MySQL DSN (user:password@tcp(host:3306)/db): %w", errors.Unwrap(err))
+	}
+	cfg.MultiStatements = true
+	return sql.Open("mysql", cfg.FormatDSN())
+}
+
 // migrateDownTo runs the down migrations of dir from one version to the
 // other on the database dsn names.
 func migrateDownTo(ctx context.Context, dsn, dir string, from, to uint) error {
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return fault.Invalidf("SMP_DATABASE_DSN is not a MySQL DSN (user:password@tcp(host:3306)/db): %w", errors.Unwrap(err))
-	}
-	cfg.MultiStatements = true // a migration file may hold several statements
-	db, err := sql.Open("mysql", cfg.FormatDSN())
+	db, err := openDSN(dsn)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
 	migratemysql "github.com/golang-migrate/migrate/v4/database/mysql"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 )
@@ -78,6 +79,35 @@ func Down(ctx context.Context, db *sql.DB, fsys fs.FS, from, to uint) (err error
 		return fmt.Errorf("migrate down from %d to %d: stopped: %w", from, to, err)
 	}
 	return nil
+}
+
+// Applied reads the schema version the environment's migration hook
+// applied, from golang-migrate's schema_migrations table in db: the truth
+// that the running image's recorded version only stands for. ok is false
+// when no migration was ever applied. A dirty version (a migration failed
+// half-way) is an error: no rollback can be decided on a schema in an
+// unknown state.
+func Applied(ctx context.Context, db *sql.DB) (version uint, ok bool, err error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return 0, false, fmt.Errorf("read the applied schema version: connect to the database: %w", err)
+	}
+	drv, err := migratemysql.WithConnection(ctx, conn, &migratemysql.Config{})
+	if err != nil {
+		_ = conn.Close()
+		return 0, false, fmt.Errorf("read the applied schema version: %w", err)
+	}
+	defer drv.Close()
+	v, dirty, err := drv.Version()
+	switch {
+	case err != nil:
+		return 0, false, fmt.Errorf("read the applied schema version: %w", err)
+	case v == database.NilVersion, v < 0:
+		return 0, false, nil
+	case dirty:
+		return 0, false, fmt.Errorf("%w: the database's schema version %d is dirty (a migration failed half-way): repair the schema by hand, then `server migrate force %d`", ErrVersionMismatch, v, v)
+	}
+	return uint(v), true, nil
 }
 
 // ErrNoSuchVersion is returned (wrapped) by Down when the target version is

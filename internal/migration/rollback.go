@@ -31,19 +31,32 @@ func CheckRollback(ctx context.Context, schemaOf SchemaOf, migs []Migration, run
 	if err != nil {
 		return Rollback{}, fmt.Errorf("schema version of the running image: %w", err)
 	}
-	to, okTo, err := schemaOf(ctx, target)
+	if !okFrom {
+		return Rollback{Note: notRecorded}, nil
+	}
+	return CheckRollbackFrom(ctx, schemaOf, migs, from, target)
+}
+
+// CheckRollbackFrom is CheckRollback when the environment's applied schema
+// version is known (read from its database with Applied) rather than taken
+// to be the one the running image's migrations end at: the two differ when
+// a migration hook failed, or when someone migrated by hand.
+func CheckRollbackFrom(ctx context.Context, schemaOf SchemaOf, migs []Migration, applied uint, target string) (Rollback, error) {
+	to, ok, err := schemaOf(ctx, target)
 	if err != nil {
 		return Rollback{}, fmt.Errorf("schema version of the rollback's image: %w", err)
 	}
-	if !okFrom || !okTo {
-		return Rollback{Note: "schema: not checked: the running image or the rollback's image does not record its schema version (built before smpctl build recorded it, or without migrations)"}, nil
+	if !ok {
+		return Rollback{Note: notRecorded}, nil
 	}
-	v, err := Between(migs, from, to)
+	v, err := Between(migs, applied, to)
 	if err != nil {
 		return Rollback{}, err
 	}
 	return Rollback{Verdict: v, Known: true, Note: v.Message()}, nil
 }
+
+const notRecorded = "schema: not checked: the running image or the rollback's image does not record its schema version (built before smpctl build recorded it, or without migrations)"
 
 // ClassifyDir is Classify of a directory on disk, with the error saying
 // which directory.

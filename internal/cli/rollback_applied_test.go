@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"database/sql"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
+	"github.com/smp/delivery/internal/gitops/gitopstest"
+)
+
+// TestTheAppliedSchemaVersionIsReadFromTheDatabase: git says dev runs 5.0.0
+// (whose migrations end at 5), but 6.0.0's migration hook already applied
+// 0006, which drops a column, before its release was reverted. Judged by
+// the running image, a rollback to 3.0.0 would cross only expand
+// migrations; with SMP_DATABASE_DSN, smpctl reads schema_migrations, sees
+// version 6 and refuses, naming 0006. A dirty schema is refused too. Nothing
+// is written in either case.
+func TestTheAppliedSchemaVersionIsReadFromTheDatabase(t *testing.T) {
+	t.Parallel()
+	reg := httptest.NewServer(registry.New())
+	t.Cleanup(reg.Close)
+	repo := strings.TrimPrefix(reg.URL, "http://") + "/smp/order-svc"
+	v3 := pushSchemaImage(t, repo, "3.0.0", 3)
+	v5 := pushSchemaImage(t, repo, "5.0.0", 5)
+	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": `apiVersion: delivery.smp.vn/v1
+kind: Delivery
+environments:
+  - {name: dev, sync: automated, trigger: main, approval: none}
+services:
+  - name: order-svc
+    image: ` + repo + "\n"})
+	env := map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir()}
+	for i, ref := range []string{v3, v5} {
+		if code, _, stderr := smpctl(t, env, "deploy", "--env", "dev", "--service", "order-svc", "--image", ref,
+			"--source-time", time.Date(2026, 12, 1, 10, i, 0, 0, time.UTC).Format(time.RFC3339)); code != 0 {
+			t.Fatalf("deploy %s: exit %d\n%s", ref, code, stderr)
+		}
+	}
+	rollback := []string{"rollback", "--env", "dev", "--service", "order-svc", "--to", "3.0.0", "--by", "oncall", "--migrations", orderSvcMigrations}
+	before := gitcmdtest.Git(t, bare, "rev-parse", "main")
+
+	dsn := orderSvcDatabaseAt(t, 6)
+	env["SMP_DATABASE_DSN"] = dsn
+	code, _, stderr := smpctl(t, env, rollback...)
+	if code != 1 || !strings.Contains(stderr, "the environment is at version 6") || !strings.Contains(stderr, "migration 0006 contracts the schema") {
+		t.Fatalf("rollback to 3.0.0 with the database at 6: exit %d, want 1 naming 0006\n%s", code, stderr)
+	}
+
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("UPDATE schema_migrations SET dirty = 1"); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = smpctl(t, env, rollback...)
+	if code != 1 || !strings.Contains(stderr, "dirty") || !strings.Contains(stderr, "migrate force 6") {
+		t.Fatalf("rollback with a dirty schema: exit %d, want 1 saying it is dirty\n%s", code, stderr)
+	}
+	if gitcmdtest.Git(t, bare, "rev-parse", "main") != before {
+		t.Error("a refused rollback was written")
+	}
+
+	// Without the database, the running image's version stands for the
+	// applied one, and the output says so.
+	delete(env, "SMP_DATABASE_DSN")
+	code, _, stderr = smpctl(t, env, rollback...)
+	if code != 0 || !strings.Contains(stderr, "give the database in SMP_DATABASE_DSN") {
+		t.Fatalf("rollback without the database: exit %d\n%s", code, stderr)
+	}
+}
