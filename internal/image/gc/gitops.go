@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"gopkg.in/yaml.v3"
 
 	"github.com/smp/delivery/internal/gitops/envfile"
@@ -46,8 +47,14 @@ func ReadReferences(dir, repo string) (References, error) {
 		if err := envfile.Only(err, "image"); err != nil {
 			return refs, fmt.Errorf("%w: %s is not valid YAML (%w): fix it before running gc — nothing was deleted", ErrBadInput, rel, err)
 		}
-		if e.Image.Repository != "" && e.Image.Repository != repo {
-			continue
+		if e.Image.Repository != "" {
+			same, err := sameRepository(e.Image.Repository, repo)
+			if err != nil {
+				return refs, fmt.Errorf("%w: %s: image.repository %q is not an image repository (%w): fix it before running gc — nothing was deleted", ErrBadInput, rel, e.Image.Repository, err)
+			}
+			if !same {
+				continue
+			}
 		}
 		if e.Image.Digest != "" {
 			refs.Digests[e.Image.Digest] = append(refs.Digests[e.Image.Digest], rel)
@@ -81,4 +88,23 @@ func ReadReferences(dir, repo string) (References, error) {
 		}
 	}
 	return refs, nil
+}
+
+// sameRepository reports whether two spellings name one repository: a
+// registry's host is case-insensitive and :443 is https' own port, so
+// "GHCR.io/smp/x" pulls what "ghcr.io/smp/x" does. Comparing the strings
+// as written would skip such a file and let gc delete the digest it runs.
+func sameRepository(a, b string) (bool, error) {
+	ra, err := name.NewRepository(a)
+	if err != nil {
+		return false, err
+	}
+	rb, err := name.NewRepository(b)
+	if err != nil {
+		return false, err
+	}
+	host := func(r name.Repository) string {
+		return strings.TrimSuffix(strings.ToLower(r.RegistryStr()), ":443")
+	}
+	return host(ra) == host(rb) && ra.RepositoryStr() == rb.RepositoryStr(), nil
 }
