@@ -67,19 +67,7 @@ func TestAFailedGateRollsBackWithoutAPerson(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = prom.Stop() })
 	bins := t.TempDir()
-	serve := func(version, mode string) string {
-		bin, err := testimage.Binary(ctx, bins, version, mode)
-		if err != nil {
-			t.Fatal(err)
-		}
-		url, stop, err := testimage.Serve(ctx, bin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(stop)
-		return url
-	}
-	good, bad := serve("3.2.0", testimage.ModeOK), serve("3.3.0", testimage.ModeErrors)
+	good, bad := testimage.Start(t, bins, "3.2.0", testimage.ModeOK), testimage.Start(t, bins, "3.3.0", testimage.ModeErrors)
 	type group struct {
 		Targets []string          `json:"targets"`
 		Labels  map[string]string `json:"labels"`

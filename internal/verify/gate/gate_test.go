@@ -38,18 +38,7 @@ func TestGateAgainstARealPrometheus(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = prom.Stop() })
 
-	serve := func(version, mode string) string {
-		bin, err := testimage.Binary(ctx, binDir, version, mode)
-		if err != nil {
-			t.Fatal(err)
-		}
-		url, stop, err := testimage.Serve(ctx, bin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(stop)
-		return url
-	}
+	serve := func(version, mode string) string { return testimage.Start(t, binDir, version, mode) }
 	v1 := serve("1.0.0", testimage.ModeOK)
 	v2 := serve("2.0.0", testimage.ModeErrors)
 	v3 := serve("3.0.0", testimage.ModeSlow)

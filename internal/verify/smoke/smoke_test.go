@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smp/delivery/internal/testkit/testctx"
 	"github.com/smp/delivery/internal/testkit/testimage"
 )
 
@@ -29,17 +28,7 @@ func TestMain(m *testing.M) {
 
 func serve(t *testing.T, version, mode string) string {
 	t.Helper()
-	ctx := testctx.New(t)
-	bin, err := testimage.Binary(ctx, binDir, version, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, stop, err := testimage.Serve(ctx, bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return url
+	return testimage.Start(t, binDir, version, mode)
 }
 
 func names(r Result) map[string]bool {
