@@ -3,6 +3,8 @@ package cli
 import (
 	"database/sql"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +75,44 @@ services:
 	code, _, stderr = smpctl(t, env, rollback...)
 	if code != 0 || !strings.Contains(stderr, "give the database in SMP_DATABASE_DSN") {
 		t.Fatalf("rollback without the database: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestAMigrationThatIsASymlinkOutOfTheDirectoryIsRefused: --migrate-down
+// runs the SQL it reads, so a migrations directory whose file leads out of
+// it (a symlink to another file on the machine) is bad input, and nothing is
+// read through it or written.
+func TestAMigrationThatIsASymlinkOutOfTheDirectoryIsRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	entries, err := os.ReadDir(orderSvcMigrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(orderSvcMigrations, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outside := filepath.Join(t.TempDir(), "elsewhere.sql")
+	if err := os.WriteFile(outside, []byte("DROP TABLE orders;\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "0007_elsewhere.up.sql")); err != nil {
+		t.Fatal(err)
+	}
+	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": "apiVersion: delivery.smp.vn/v1\nkind: Delivery\nenvironments:\n  - {name: dev, sync: automated, trigger: main, approval: none}\nservices:\n  - name: order-svc\n    image: ghcr.io/smp/order-svc\n"})
+	before := gitcmdtest.Git(t, bare, "rev-parse", "main")
+	env := map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir()}
+	code, _, stderr := smpctl(t, env, "rollback", "--env", "dev", "--service", "order-svc", "--by", "oncall", "--migrations", dir)
+	if code != 2 || !strings.Contains(stderr, "0007_elsewhere.up.sql") {
+		t.Fatalf("rollback --migrations with a symlink out of the directory: exit %d, want 2 naming the file\n%s", code, stderr)
+	}
+	if gitcmdtest.Git(t, bare, "rev-parse", "main") != before {
+		t.Error("written")
 	}
 }

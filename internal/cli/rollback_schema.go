@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"testing/fstest"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -26,7 +28,11 @@ import (
 // the running image's (a failed hook or a migration by hand makes them
 // differ).
 func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Context, running, target imageref.Ref) error, error) {
-	migs, err := migration.ClassifyDir(os.DirFS(dir), dir)
+	files, err := readMigrations(dir)
+	if err != nil {
+		return nil, err
+	}
+	migs, err := migration.ClassifyDir(files, dir)
 	if err != nil {
 		return nil, fault.Inputf("Migrations", "%w", err)
 	}
@@ -73,12 +79,36 @@ func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Contex
 		case !migrateDown:
 			return fault.Refusedf("rollback to %s refused; nothing written.\n%s", target.Tag, r.Note)
 		}
-		if err := migrateDownTo(ctx, dsn, dir, r.From, r.To); err != nil {
+		if err := migrateDownTo(ctx, dsn, files, r.From, r.To); err != nil {
 			return fault.Refusedf("rollback to %s: %w; the rollback was not written", target.Tag, err)
 		}
 		fmt.Fprintf(a.Stderr, "schema: migrated the database down from version %d to %d (%s); writing the rollback\n", r.From, r.To, dir)
 		return nil
 	}, nil
+}
+
+// readMigrations reads the *.sql files of dir into memory, through
+// os.Root: a symlink that leads out of dir is refused, never read as SQL
+// (--migrate-down runs what it reads), and what is classified is what runs.
+func readMigrations(dir string) (fs.FS, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fault.Inputf("Migrations", "migrations directory: %w", err)
+	}
+	defer root.Close()
+	names, err := fs.Glob(root.FS(), "*.sql")
+	if err != nil {
+		return nil, err
+	}
+	files := fstest.MapFS{}
+	for _, n := range names {
+		b, err := root.ReadFile(n)
+		if err != nil {
+			return nil, fault.Inputf("Migrations", "migrations directory %s: %w", dir, err)
+		}
+		files[n] = &fstest.MapFile{Data: b, Mode: 0o644}
+	}
+	return files, nil
 }
 
 // appliedSchema reads the environment's applied schema version from its
@@ -106,11 +136,11 @@ func openDSN(dsn string) (*sql.DB, error) {
 
 // migrateDownTo runs the down migrations of dir from one version to the
 // other on the database dsn names.
-func migrateDownTo(ctx context.Context, dsn, dir string, from, to uint) error {
+func migrateDownTo(ctx context.Context, dsn string, migs fs.FS, from, to uint) error {
 	db, err := openDSN(dsn)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	return migration.Down(ctx, db, os.DirFS(dir), from, to)
+	return migration.Down(ctx, db, migs, from, to)
 }
