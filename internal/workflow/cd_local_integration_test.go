@@ -171,6 +171,12 @@ type cdWorld struct {
 	slack    *slackWebhook
 	runID    int
 	failed   map[string]*stepFailure // by job path, for the last run
+	// passed is the standard output of each step that passed in the last
+	// run, by job path and step name.
+	passed map[string]map[string]string
+	// with are inputs the test adds to what the service's CD passes (the
+	// places it starts itself, such as a Prometheus).
+	with map[string]any
 }
 
 // newCDWorld commits the service in dir as a new repository on main, and
@@ -239,7 +245,7 @@ func (w *cdWorld) push(ref, actor string, reviews []review) *Outcome {
 	w.runID++
 	repo := "smp/" + w.svc
 	w.api.setReviews(repo, w.runID, reviews)
-	w.failed = map[string]*stepFailure{}
+	w.failed, w.passed = map[string]*stepFailure{}, map[string]map[string]string{}
 	gh := map[string]any{
 		"ref": ref, "sha": w.sha, "event_name": "push", "repository": repo,
 		"server_url": "https://github.com", "api_url": w.api.srv.URL, "run_id": float64(w.runID),
@@ -279,6 +285,9 @@ func (w *cdWorld) exec(gh map[string]any) Executor {
 		inputs["image"], inputs["gitops-repository"] = w.image(), w.gitops
 		inputs["chart-repository"] = w.registry + "/smp/charts"
 		inputs["signing"], inputs["cosign-public-key"] = "key", w.pubPEM
+		for k, v := range w.with {
+			inputs[k] = v
+		}
 		ctx := map[string]any{}
 		for k, v := range scope.Contexts {
 			ctx[k] = v
@@ -335,6 +344,10 @@ func (w *cdWorld) exec(gh map[string]any) Executor {
 				return Failure, nil
 			}
 			t.Logf("job %s: step %q passed in %s", id, s.Name, time.Since(start).Round(time.Millisecond))
+			if w.passed[path] == nil {
+				w.passed[path] = map[string]string{}
+			}
+			w.passed[path][s.Name] = stdout.String()
 			if s.ID != "" {
 				raw, _ := os.ReadFile(outFile)
 				outs, err := ParseOutputs(string(raw))
