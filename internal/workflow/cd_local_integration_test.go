@@ -182,7 +182,7 @@ type cdWorld struct {
 // newCDWorld commits the service in dir as a new repository on main, and
 // makes a registry, a bare smp-gitops remote that knows the service (the
 // scaffold's delivery.yaml, without its weekend freeze: the test runs any
-// day), a cosign key pair and the GitHub and Slack stand-ins.
+// day; prod's notifications go to the Slack stand-in), a cosign key pair and the GitHub and Slack stand-ins.
 func newCDWorld(t *testing.T, svc, dir string) *cdWorld {
 	t.Helper()
 	w := &cdWorld{t: t, svc: svc, checkout: dir, registry: imagetest.Registry(t),
@@ -201,6 +201,11 @@ func newCDWorld(t *testing.T, svc, dir string) *cdWorld {
 	w.gitops = filepath.Join(t.TempDir(), "smp-gitops.git")
 	run(t, "", smpctl, "gitops", "init", work, "--remote", w.gitops)
 	run(t, "", smpctl, "gitops", "add-service", svc, "--critical", "--image", w.image(), "--dir", work)
+	// Prod's notifications, named as docs/workflows.md says the CD's
+	// slack-webhook secret reaches smpctl.
+	cfg := readFile(t, filepath.Join(work, "delivery.yaml")) + "notifications:\n  slack:\n    - webhookEnv: SLACK_WEBHOOK_PROD\n      environments: [prod]\n"
+	writeFile(t, work, "delivery.yaml", cfg)
+	git(t, work, "commit", "-qam", "notifications: prod to Slack")
 	git(t, work, "push", "-q", "origin", "HEAD:main")
 	run(t, "", smpctl, "freeze", "remove", "--gitops", w.gitops, "--name", "weekend-prod")
 
@@ -567,8 +572,11 @@ func (w *cdWorld) release() {
 	if msg := w.lastCommit(); !strings.Contains(msg, "Deployed-By: "+deployer) || !strings.Contains(msg, "Approved-By: "+prodReviewer) {
 		t.Errorf("the prod deploy commit lacks Deployed-By: %s or Approved-By: %s:\n%s", deployer, prodReviewer, msg)
 	}
-	if len(w.slack.posted) != 1 || !strings.Contains(w.slack.posted[0], w.svc+" v0.1.0 (https://github.com/smp/"+w.svc+"/actions/runs/") {
-		t.Fatalf("Slack got %v; want one message naming %s v0.1.0 and the run", w.slack.posted, w.svc)
+	// One event, one message: smpctl deploy's (delivery.yaml's
+	// notifications); the job posts nothing of its own (#16).
+	if len(w.slack.posted) != 1 || !strings.Contains(w.slack.posted[0], `"text":":rocket: Deploy: `+w.svc+` 0.1.0 to prod"`) ||
+		!strings.Contains(w.slack.posted[0], "https://github.com/smp/"+w.svc+"/actions/runs/") {
+		t.Fatalf("Slack got %d message(s): %v\nwant one, smpctl's prod deploy of %s 0.1.0 with the run", len(w.slack.posted), w.slack.posted, w.svc)
 	}
 }
 
