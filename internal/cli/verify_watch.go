@@ -18,6 +18,7 @@ import (
 	"github.com/smp/delivery/internal/kube"
 	"github.com/smp/delivery/internal/local/daemon"
 	"github.com/smp/delivery/internal/notify"
+	"github.com/smp/delivery/internal/notify/outbox"
 	"github.com/smp/delivery/internal/verify/gate"
 	"github.com/smp/delivery/internal/verify/watch"
 )
@@ -201,10 +202,16 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 			ev.Kind = notify.Hold
 		}
 	case delivery.GateNotify:
+		// Nothing else records this verdict in git: without the record,
+		// every re-run of the CI job would post it again.
+		out, err = announceGate(ctx, repo, common.ChangeID, ev)
 	}
 	ev.Gate = notifyGate(judged)
 	if err != nil {
 		left := "nothing was written: roll back by hand (smpctl rollback --env " + env.Name + " --service " + judged.Service + ")"
+		if env.GateActionFor() == delivery.GateNotify {
+			left = "the notification is sent without its record in git: a re-run sends it again"
+		}
 		if res.Left != "" {
 			left = res.Left + "; " + left
 		}
@@ -219,6 +226,25 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 		a.notify(ctx, repo, out.Commit, ev)
 	}
 	return res, nil
+}
+
+// announceGate records the notify-only verdict ev in the GitOps repository
+// before it is sent (outbox.Announce), under changeID: a re-run of the same
+// watch finds it, AlreadyDone, and sends nothing.
+func announceGate(ctx context.Context, repo *gitops.Repo, changeID string, ev notify.Event) (write.Outcome, error) {
+	out := write.Outcome{Action: string(delivery.GateNotify), Environment: ev.Env, Service: ev.Service}
+	res, err := outbox.Announce(ctx, repo, changeID, ev)
+	var applied *gitops.AlreadyAppliedError
+	switch {
+	case errors.As(err, &applied):
+		out.AlreadyDone, out.Commit = true, applied.Commit
+		out.Message = fmt.Sprintf("change %s already notified as %.12s (%s); not sent again", applied.ChangeID, applied.Commit, applied.Subject)
+	case err != nil:
+		return out, fmt.Errorf("record the notification in %s: %w", repo, err)
+	default:
+		out.Commit, out.Attempts, out.Message = res.Commit, res.Attempts, res.Subject
+	}
+	return out, nil
 }
 
 // gateEvent is a notification of the gate's verdict.

@@ -18,6 +18,7 @@ const watchDelivery = `apiVersion: delivery.smp.vn/v1
 kind: Delivery
 version: 3
 environments:
+  - {name: dev, sync: manual, trigger: main, approval: none, onGateFailure: notify}
   - {name: staging, sync: manual, trigger: rc, approval: none, onGateFailure: hold}
   - {name: prod, sync: manual, trigger: release, approval: none}
 services:
@@ -39,8 +40,10 @@ const prodBlueGreen = "strategy: blueGreen\nblueGreen:\n  autoPromotionEnabled: 
 // hold, and tells Slack, with no rollback typed; the Rollout's abort fails
 // (no runtime) and the rollback is written anyway, saying what is left. In
 // staging (onGateFailure: hold) it holds — and a second watch of the same
-// release writes nothing twice. A Prometheus that cannot be reached rolls
-// nothing back: the gate is unknown.
+// release writes nothing twice. In dev (onGateFailure: notify) it only
+// notifies, and a second watch of the same release does not post again:
+// the first recorded the notification in git under its Change-Id. A
+// Prometheus that cannot be reached rolls nothing back: the gate is unknown.
 func TestAFailedGateRollsBackWithoutAPerson(t *testing.T) {
 	t.Parallel()
 	ctx := testctx.New(t)
@@ -51,7 +54,7 @@ func TestAFailedGateRollsBackWithoutAPerson(t *testing.T) {
 	})
 	env := map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir(), "SLACK_WEBHOOK": slack.WebhookURL()}
 	digests := map[string]string{"3.2.0": strings.Repeat("a", 64), "3.3.0": strings.Repeat("b", 64)}
-	for _, e := range []string{"staging", "prod"} {
+	for _, e := range []string{"dev", "staging", "prod"} {
 		for _, tag := range []string{"3.2.0", "3.3.0"} {
 			if code, _, stderr := smpctl(t, env, "deploy", "--env", e, "--service", "order-svc", "--by", "ci",
 				"--image", "ghcr.io/smp/order-svc:"+tag+"@sha256:"+digests[tag]); code != 0 {
@@ -73,7 +76,7 @@ func TestAFailedGateRollsBackWithoutAPerson(t *testing.T) {
 		Labels  map[string]string `json:"labels"`
 	}
 	var groups []group
-	for _, e := range []string{"staging", "prod"} {
+	for _, e := range []string{"dev", "staging", "prod"} {
 		groups = append(groups,
 			group{[]string{strings.TrimPrefix(good, "http://")}, map[string]string{"env": e, "service": "order-svc", "version": "3.2.0"}},
 			group{[]string{strings.TrimPrefix(bad, "http://")}, map[string]string{"env": e, "service": "order-svc", "version": "3.3.0"}})
@@ -91,7 +94,7 @@ func TestAFailedGateRollsBackWithoutAPerson(t *testing.T) {
 	if err := prom.SetTargets(groups); err != nil {
 		t.Fatal(err)
 	}
-	if err := prom.WaitTargets(ctx, 4, nil); err != nil {
+	if err := prom.WaitTargets(ctx, 6, nil); err != nil {
 		t.Fatal(err)
 	}
 	watchArgs := func(e string) []string {
@@ -144,6 +147,32 @@ func TestAFailedGateRollsBackWithoutAPerson(t *testing.T) {
 			t.Errorf("%d Slack messages for two watches of one held release, want 1", n)
 		}
 		sent = len(slack.Requests())
+	})
+
+	t.Run("dev notifies, once", func(t *testing.T) {
+		for run := range 2 {
+			before := gitcmdtest.Git(t, bare, "rev-parse", "main")
+			code, stdout, stderr := smpctl(t, env, watchArgs("dev")...)
+			if code != 1 || !strings.Contains(stdout, "notify: ") {
+				t.Fatalf("run %d: exit %d, want 1 with the notification\n%s%s", run, code, stdout, stderr)
+			}
+			moved := gitcmdtest.Git(t, bare, "rev-parse", "main") != before
+			if moved != (run == 0) {
+				t.Errorf("run %d moved main: %v (the second watch must write nothing)\n%s", run, moved, stdout)
+			}
+		}
+		msg := gitcmdtest.Git(t, bare, "log", "-1", "--format=%B", "main")
+		if !strings.Contains(msg, "notify(dev): order-svc gate-failure 3.3.0") || !strings.Contains(msg, "Change-Id: gate-notify-dev-order-svc-bbbbbbbbbbbbbbbb") {
+			t.Errorf("the notification's record:\n%s", msg)
+		}
+		if ob := gitcmdtest.Git(t, bare, "show", "main:state/notifications/dev/order-svc.yaml"); !strings.Contains(ob, "changeID: gate-notify-dev-order-svc-bbbbbbbbbbbbbbbb") {
+			t.Errorf("state/notifications/dev/order-svc.yaml does not record the notification:\n%s", ob)
+		}
+		msgs := slack.Requests()
+		if n := len(msgs) - sent; n != 1 || !strings.Contains(string(msgs[len(msgs)-1].Raw), "error rate") {
+			t.Errorf("%d Slack messages for two watches of one release in dev, want 1 with the gate's figures:\n%v", n, msgs[sent:])
+		}
+		sent = len(msgs)
 	})
 
 	t.Run("Prometheus unreachable is unknown, never a rollback", func(t *testing.T) {

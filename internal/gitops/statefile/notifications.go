@@ -24,6 +24,21 @@ func NotificationsPath(env, svc string) string {
 // only when someone has something to act on.
 type Outbox struct {
 	Deliveries []Delivery `yaml:"deliveries" json:"deliveries"`
+	// Sent are notifications whose event no other commit records, written
+	// before they were sent so that a re-run does not send them again.
+	Sent []Sent `yaml:"sent,omitempty" json:"sent,omitempty"`
+}
+
+// Sent is a notification recorded before it was sent, because its event
+// writes nothing else to git: the gate watch's notify-only verdict
+// (onGateFailure: notify). ChangeID is the Change-Id of the commit that
+// recorded it (gate-notify-<env>-<service>-<digest16>); a re-run of the
+// same watch finds that commit and sends nothing. Its failed deliveries,
+// if any, are Deliveries of that commit, as any other event's.
+type Sent struct {
+	ChangeID string            `yaml:"changeID" json:"changeID"`
+	SentAt   time.Time         `yaml:"sentAt" json:"sentAt"`
+	Event    NotificationEvent `yaml:"event" json:"event"`
 }
 
 // The states of a Delivery.

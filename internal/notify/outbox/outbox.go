@@ -102,6 +102,37 @@ func Record(ctx context.Context, repo *gitops.Repo, commit string, e notify.Even
 	})
 }
 
+// Announce records e in its outbox's Sent list, before e is sent, in one
+// commit whose Change-Id is changeID: for an event no other commit records
+// (the gate watch's notify-only verdict), this is what keeps a re-run from
+// sending it again. The second Announce of changeID finds that commit and
+// returns *gitops.AlreadyAppliedError: its caller sends nothing. The record
+// precedes the send, so the message goes out at most once, as Retry's do: a
+// run that dies between the commit and the send sends nothing, and neither
+// does its re-run. The returned commit is the event's: what fails to send is
+// recorded against it (Record) and resent by Retry.
+func Announce(ctx context.Context, repo *gitops.Repo, changeID string, e notify.Event) (gitops.Result, error) {
+	if err := checkCell(e.Env, e.Service); err != nil {
+		return gitops.Result{}, err
+	}
+	return repo.Apply(ctx, func(_ context.Context, t *gitops.Tree) (gitops.Commit, error) {
+		ob, err := read(t, e.Env, e.Service)
+		if err != nil {
+			return gitops.Commit{}, err
+		}
+		ob.Sent = append(ob.Sent, statefile.Sent{ChangeID: changeID, SentAt: e.Time.UTC(), Event: toFile(e)})
+		if err := write(t, e.Env, e.Service, ob, e.Time); err != nil {
+			return gitops.Commit{}, err
+		}
+		return gitops.Commit{
+			ChangeID: changeID,
+			Subject:  fmt.Sprintf("notify(%s): %s %s %s, sent once", e.Env, e.Service, e.Kind, e.Version),
+			Trailers: trailers(e.Env, e.Service, e.By),
+			Identity: identity(t),
+		}, nil
+	})
+}
+
 // Resender sends one event to one named sender; *notify.Notifier is one.
 type Resender interface {
 	Resend(ctx context.Context, e notify.Event, sender string) notify.Result
@@ -294,14 +325,15 @@ func read(t *gitops.Tree, env, svc string) (statefile.Outbox, error) {
 	return ob, nil
 }
 
-// write stores ob, dropping deliveries delivered more than keep before
-// now; an outbox left empty is removed.
+// write stores ob, dropping deliveries delivered, and notifications sent,
+// more than keep before now; an outbox left empty is removed.
 func write(t *gitops.Tree, env, svc string, ob statefile.Outbox, now time.Time) error {
 	p := statefile.NotificationsPath(env, svc)
 	ob.Deliveries = slices.DeleteFunc(ob.Deliveries, func(d statefile.Delivery) bool {
 		return d.State == statefile.DeliveryDelivered && d.DeliveredAt != nil && now.Sub(*d.DeliveredAt) > keep
 	})
-	if len(ob.Deliveries) == 0 {
+	ob.Sent = slices.DeleteFunc(ob.Sent, func(s statefile.Sent) bool { return now.Sub(s.SentAt) > keep })
+	if len(ob.Deliveries) == 0 && len(ob.Sent) == 0 {
 		if t.Exists(p) {
 			return t.Remove(p)
 		}

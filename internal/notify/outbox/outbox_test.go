@@ -230,3 +230,41 @@ func (d dying) Resend(_ context.Context, _ notify.Event, sender string) notify.R
 	d.cancel()
 	return notify.Result{Sender: sender, Error: "killed"}
 }
+
+// TestAnAnnouncedEventIsRecordedOnceAndNotResent: Announce records an event
+// no other commit records (the gate watch's notify-only verdict) under its
+// change id; announcing the same change again finds it and writes nothing,
+// so its caller sends nothing; and Retry does not take the record for a
+// delivery to resend.
+func TestAnAnnouncedEventIsRecordedOnceAndNotResent(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	gateFailure := rollback
+	gateFailure.Kind = notify.GateFailure
+	const id = "gate-notify-prod-order-svc-aaaaaaaaaaaaaaaa"
+	res, err := outbox.Announce(ctx, f.repo(t), id, gateFailure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := gitcmdtest.Git(t, f.bare, "log", "-1", "--format=%B", res.Commit); !strings.Contains(msg, "Change-Id: "+id) || !strings.Contains(msg, "notify(prod): order-svc gate-failure 3.3.0") {
+		t.Errorf("the record's commit:\n%s", msg)
+	}
+	if ob := f.outbox(t); len(ob.Sent) != 1 || ob.Sent[0].ChangeID != id || len(ob.Deliveries) != 0 {
+		t.Fatalf("the outbox after Announce: %+v; want one sent record, no delivery", ob)
+	}
+	head := gitcmdtest.Git(t, f.bare, "rev-parse", "main")
+	_, err = outbox.Announce(ctx, f.repo(t), id, gateFailure)
+	var applied *gitops.AlreadyAppliedError
+	if !errors.As(err, &applied) || applied.Commit != res.Commit {
+		t.Fatalf("the second Announce of %s: %v; want it already applied as %.12s", id, err, res.Commit)
+	}
+	if got := gitcmdtest.Git(t, f.bare, "rev-parse", "main"); got != head {
+		t.Error("the second Announce wrote to the branch")
+	}
+	if resent, err := outbox.Retry(ctx, f.repo(t), f.n, outbox.RetryOptions{By: "oncall"}); err != nil || len(resent) != 0 {
+		t.Fatalf("Retry after Announce resent %v (%v); want nothing", resent, err)
+	}
+	if n := len(f.slack.Requests()); n != 0 {
+		t.Errorf("Slack got %d message(s) from Announce and Retry, want none (the caller sends)", n)
+	}
+}

@@ -1,0 +1,126 @@
+//go:build integration
+
+package workflow
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smp/delivery/internal/local/promserver"
+	"github.com/smp/delivery/internal/testkit/testctx"
+	"github.com/smp/delivery/internal/testkit/testimage"
+)
+
+// TestReusableCDGateWatchPassesAHealthyReleaseAndRollsBackABadOne runs the
+// deploy jobs' "Gate watch" step for real: the service's CD with
+// prometheus-url set to a real Prometheus that scrapes real servers,
+// labelled with the env, service and version smp-gitops says each
+// environment runs (the version the watch judges). main's build is healthy
+// in dev: the watch passes and deploy-dev succeeds. 0.1.0-rc.1 answers 500
+// half the time in staging: the watch commits rollback(staging) to the
+// version staging ran before, with a hold and the gate's figures in Gate-*
+// trailers, and fails deploy-staging at that step (exit 1).
+//
+// The windows are the shortest smpctl takes (watch-window 10s, every 1s,
+// watch-for 3s): the watch adds seconds to each job, not minutes.
+func TestReusableCDGateWatchPassesAHealthyReleaseAndRollsBackABadOne(t *testing.T) {
+	ctx := testctx.New(t)
+	dir := filepath.Join(t.TempDir(), "order-svc")
+	copyTracked(t, filepath.Join(repoRoot(t), "examples/order-svc"), dir)
+	w := newCDWorld(t, "order-svc", dir)
+
+	// What staging ran before the release: the rollback's target.
+	smpctl := filepath.Join(realSmpctl(t), "smpctl")
+	previous := "sha256:" + strings.Repeat("c", 64)
+	run(t, "", smpctl, "approve", "--gitops", w.gitops, "--env", "staging", "--service", w.svc, "--version", "0.0.9",
+		"--digest", previous, "--by", stagingReviewer, "--requested-by", deployer)
+	run(t, "", smpctl, "deploy", "--gitops", w.gitops, "--env", "staging", "--service", w.svc,
+		"--image", w.image()+":0.0.9@"+previous, "--by", deployer)
+
+	prom, err := promserver.Start(ctx, promserver.Options{Dir: t.TempDir(), ScrapeInterval: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prom.Stop() })
+	devVersion := "sha-" + w.sha[:7]
+	bins := t.TempDir()
+	type group struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	var groups []group
+	for _, r := range []struct{ env, version, mode string }{
+		{"dev", devVersion, testimage.ModeOK},
+		{"staging", "0.1.0-rc.1", testimage.ModeErrors},
+	} {
+		bin, err := testimage.Binary(ctx, bins, r.version, r.mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		url, stop, err := testimage.Serve(ctx, bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+		t.Cleanup(testimage.Traffic(url, 20*time.Millisecond))
+		groups = append(groups, group{[]string{strings.TrimPrefix(url, "http://")},
+			map[string]string{"env": r.env, "service": w.svc, "version": r.version}})
+	}
+	if err := prom.SetTargets(groups); err != nil {
+		t.Fatal(err)
+	}
+	if err := prom.WaitTargets(ctx, len(groups), nil); err != nil {
+		t.Fatal(err)
+	}
+	w.with = map[string]any{
+		"prometheus-url": prom.URL, "watch-for": "3s", "watch-wait": "1m", "watch-window": "10s", "watch-every": "1s",
+	}
+
+	// main: dev runs sha-<short>, healthy; the watch passes.
+	w.push("refs/heads/main", deployer, nil)
+	for p, f := range w.failed {
+		t.Fatalf("job %s failed at step %q: %v", p, f.Step, f)
+	}
+	const devWatch = "Gate watch (smpctl verify --for, dev)"
+	out, ran := w.passed["cd/deploy-dev"][devWatch]
+	if !ran {
+		t.Fatalf("deploy-dev did not run %q with prometheus-url set (steps that passed: %v)", devWatch, w.passed["cd/deploy-dev"])
+	}
+	// Only sha-<short> has series in dev: a watch of any other version
+	// would have had no data, and failed.
+	if !strings.HasPrefix(out, "watch passed") {
+		t.Errorf("the dev watch's output does not say it passed:\n%s", out)
+	}
+	if msg := w.lastCommit(); !strings.HasPrefix(msg, "deploy(dev)") {
+		t.Errorf("a passed watch wrote to smp-gitops; its last commit:\n%s", msg)
+	}
+
+	// v0.1.0-rc.1: staging runs 0.1.0-rc.1, which fails; the watch rolls back.
+	o := w.push("refs/tags/v0.1.0-rc.1", deployer, []review{approved(stagingReviewer, "staging")})
+	f := w.failed["cd/deploy-staging"]
+	if f == nil || f.Step != "Gate watch (smpctl verify --for, staging)" || !strings.Contains(f.Err.Error(), "exit status 1") {
+		t.Fatalf("deploy-staging failed at %v; want the gate watch step failing with exit 1", f)
+	}
+	m := builtRef.FindStringSubmatch(strings.Replace(o.Jobs["cd/promote"].Outputs["image"], ":0.1.0-rc.1@", ":sha-"+w.sha[:7]+"@", 1))
+	if m == nil {
+		t.Fatalf("promote published image=%q", o.Jobs["cd/promote"].Outputs["image"])
+	}
+	digest16 := strings.TrimPrefix(m[3], "sha256:")[:16]
+	msg := w.lastCommit()
+	for _, want := range []string{
+		"rollback(staging): " + w.svc + " → 0.0.9", "Gate-Verdict: failed", "Gate-Version: 0.1.0-rc.1",
+		"Gate-Failed: error rate", "Deployed-By: smpctl-gate", "Change-Id: gate-rollback-staging-" + w.svc + "-" + digest16,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the rollback commit lacks %q:\n%s", want, msg)
+		}
+	}
+	if staging := w.gitopsFile("environments/staging/" + w.svc + ".yaml"); !yamlLine("digest", previous).MatchString(staging) {
+		t.Errorf("staging after the rollback:\n%s\nwant digest %s (0.0.9)", staging, previous)
+	}
+	if hold := w.gitopsFile("state/holds/staging/" + w.svc + ".yaml"); !strings.Contains(hold, "metric gate failed") {
+		t.Errorf("the rollback's hold does not say why:\n%s", hold)
+	}
+}
