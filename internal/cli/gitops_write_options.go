@@ -84,9 +84,14 @@ func (o *writeOptions) open(a *App) (*gitops.Repo, error) {
 			return nil, err
 		}
 	}
+	var author *gitops.Identity
+	if o.authorName != "" {
+		// Every commit of the command, the notification records too.
+		author = &gitops.Identity{Name: o.authorName, Email: o.authorEmail}
+	}
 	return write.Open(gitops.Remote{URL: o.gitops, Branch: o.branch, Token: a.Getenv("SMP_GIT_TOKEN"), CAFile: o.caFile},
 		gitops.Identity{Name: "smpctl-bot", Email: "smpctl-bot@users.noreply.smp.vn"},
-		gitops.Options{Budget: o.timeout, CallTimeout: min(o.timeout, 60*time.Second), Log: a.Log, CacheDir: gitopsCacheDir(a, o.cacheDir), Signer: sig})
+		gitops.Options{Budget: o.timeout, CallTimeout: min(o.timeout, 60*time.Second), Log: a.Log, CacheDir: gitopsCacheDir(a, o.cacheDir), Signer: sig, Author: author})
 }
 
 // common is the deploy.Common of the shared flags.

@@ -140,6 +140,10 @@ type Options struct {
 	// Signer, when set, signs every commit (git's SSH signing); nil
 	// commits unsigned.
 	Signer Signer
+	// Author, when set, is the author and committer of every commit, over
+	// a Commit's own Identity (delivery.yaml's): what a person names on the
+	// command line (--git-author-*) wins for every commit the command makes.
+	Author *Identity
 }
 
 // Repo is a GitOps remote ready to be written.
@@ -432,7 +436,10 @@ func (r *Repo) commit(ctx context.Context, t *Tree, c Commit) (string, error) {
 		return "", fmt.Errorf("%s: %w", c.Subject, ErrNoChange)
 	}
 	id := r.identity
-	if c.Identity.Name != "" && c.Identity.Email != "" {
+	switch {
+	case r.opts.Author != nil:
+		id = *r.opts.Author
+	case c.Identity.Name != "" && c.Identity.Email != "":
 		id = c.Identity
 	}
 	now := time.Now()
