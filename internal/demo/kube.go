@@ -84,6 +84,10 @@ type kubeStory struct {
 	committed time.Time
 
 	a, b, bad kubeBuild
+	// metrics is the gate's Prometheus and the stand-in pods it scrapes
+	// (kubemetrics.go); gateFailed is when the watch returned its verdict.
+	metrics    *gateMetrics
+	gateFailed time.Time
 	// stable is the prod ReplicaSet customers are on; preview and badHash
 	// the ones releases B and the bad one paused on.
 	stable, preview, badHash string
@@ -147,6 +151,11 @@ func kubeOptions(o Options) []engines.Option {
 
 // close stops what the story started, the cluster last (and only its own).
 func (s *kubeStory) close() {
+	if s.metrics != nil {
+		if err := s.metrics.close(); err != nil {
+			fmt.Fprintf(s.o.Out, "stop the gate's Prometheus: %v\n", err)
+		}
+	}
 	if s.git != nil {
 		_ = s.git.Close()
 	}
@@ -179,8 +188,8 @@ func (s *kubeStory) steps() []stepFunc {
 		{"prod: B on the preview, paused", s.prodPreviewB},
 		{"smpctl rollout promote", s.promoteB},
 		{"bad release on prod's preview", s.badPreview},
-		{"smpctl rollout abort", s.abort},
-		{"rollback (git) → B again", s.rollbackB},
+		{"gate watch: abort + rollback", s.gateWatch},
+		{"smpctl sync prod → B again", s.rollbackB},
 	}
 }
 
@@ -533,6 +542,16 @@ func (s *kubeStory) scaleDownDeadline(ctx context.Context, hash string) (time.Ti
 }
 
 func (s *kubeStory) badPreview(ctx context.Context) (string, error) {
+	// B serves prod's customers: its (stand-in) pods' metrics are what the
+	// gate will compare the bad release with.
+	m, err := startGateMetrics(ctx, s.ws)
+	if err != nil {
+		return "", err
+	}
+	s.metrics = m
+	if err := m.add(ctx, "prod", s.b.tag, false); err != nil {
+		return "", err
+	}
 	if err := s.deployDev(ctx, s.bad); err != nil {
 		return "", err
 	}
@@ -559,12 +578,26 @@ func (s *kubeStory) badPreview(ctx context.Context) (string, error) {
 	if err := s.checkSelectors(ctx, s.stable, s.badHash); err != nil {
 		return "", err
 	}
+	// The preview gets traffic (the smoke job's, a tester's), and its order
+	// reads fail.
+	if err := m.add(ctx, "prod", s.bad.tag, true); err != nil {
+		return "", err
+	}
 	return fmt.Sprintf("%s (%s) through the gates; %s; paused: preview %s, customers still on B", s.bad.tag, short(s.bad.digest), detail, s.badHash), nil
 }
 
-func (s *kubeStory) abort(ctx context.Context) (string, error) {
-	if _, err := s.smpctl(ctx, "rollout", "abort", "prod", svcName, "--kubeconfig", s.c.Kubeconfig()); err != nil {
-		return "", err
+// gateWatch is the reusable CD's gate watch on prod (cd.yml): smpctl verify
+// --for sees the preview's order reads fail twice in a row and, as
+// delivery.yaml's onGateFailure (default rollback) says, aborts the paused
+// Rollout on the cluster and writes the rollback(prod) commit with the
+// gate's figures and a hold. No one types a command.
+func (s *kubeStory) gateWatch(ctx context.Context) (string, error) {
+	out, code, err := s.smpctlCode(ctx, "verify", "--prometheus", s.metrics.prom.URL, "--env", "prod", "--service", svcName,
+		"--window", "10s", "--for", "2m", "--every", "1s", "--failure-limit", "2",
+		"--gitops", s.remote, "--kubeconfig", s.c.Kubeconfig(), "--run", "demo")
+	s.gateFailed, s.committed = time.Now(), time.Now()
+	if code != 1 || !strings.Contains(out, "abort: aborted") || !strings.Contains(out, "rollback: rollback(prod)") {
+		return "", fmt.Errorf("smpctl verify --for exited %d; want 1, the Rollout aborted and the rollback written:\n%s\n%w", code, out, err)
 	}
 	if _, err := s.waitRollout(ctx, "the abort leaves B active", func(r kube.RolloutStatus) error {
 		if !r.Aborted || r.Active == nil || r.Active.Digest != s.b.digest {
@@ -580,14 +613,24 @@ func (s *kubeStory) abort(ctx context.Context) (string, error) {
 	if err := s.checkSelectors(ctx, s.stable, s.badHash); err != nil {
 		return "", err
 	}
-	return "Rollout aborted; active never left B (" + s.stable + ")", nil
-}
-
-func (s *kubeStory) rollbackB(ctx context.Context) (string, error) {
-	began := time.Now()
-	if _, err := s.write(ctx, "rollback", "--env", "prod", "--service", svcName, "--by", "oncall", "--reason", "bad release on the preview"); err != nil {
+	msg, err := s.runGit(ctx, s.remote, "log", "-1", "--format=%B", "main")
+	if err != nil {
 		return "", err
 	}
+	for _, want := range []string{"rollback(prod): " + svcName, "Gate-Verdict: failed", "Gate-Version: " + s.bad.tag, "Gate-Baseline: " + s.b.tag, "Gate-Failed: error rate"} {
+		if !strings.Contains(msg, want) {
+			return "", fmt.Errorf("the watch's commit lacks %q:\n%s", want, msg)
+		}
+	}
+	if _, err := s.runGit(ctx, s.remote, "cat-file", "-e", "main:state/holds/prod/"+svcName+".yaml"); err != nil {
+		return "", fmt.Errorf("the watch placed no hold on prod: %w", err)
+	}
+	return "exit 1: " + firstLine(out, "watch failed") + "; Rollout aborted, active never left B; rollback(prod) commit with the gate's figures + hold", nil
+}
+
+// rollbackB applies the watch's rollback commit: Argo CD puts B's spec
+// back, and the Rollout leaves its aborted state Healthy on B.
+func (s *kubeStory) rollbackB(ctx context.Context) (string, error) {
 	if err := s.webhook(ctx, map[string]string{"prod": s.b.chart}); err != nil {
 		return "", err
 	}
@@ -606,8 +649,8 @@ func (s *kubeStory) rollbackB(ctx context.Context) (string, error) {
 	if err := s.checkSelectors(ctx, s.stable, s.stable); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("rollback(prod) commit + hold; %s; Rollout Healthy on B (%s), no abort, %s after the command",
-		detail, short(s.b.digest), time.Since(began).Round(100*time.Millisecond)), nil
+	return fmt.Sprintf("%s; Rollout Healthy on B (%s), no abort, %s after the watch's verdict",
+		detail, short(s.b.digest), time.Since(s.gateFailed).Round(100*time.Millisecond)), nil
 }
 
 // ---- commands ----
@@ -619,6 +662,12 @@ func (s *kubeStory) logf(format string, args ...any) {
 // smpctl runs smpctl in-process (Options.Main) with a timeout and returns
 // its standard output; an exit code other than 0 is an error.
 func (s *kubeStory) smpctl(ctx context.Context, args ...string) (string, error) {
+	out, _, err := s.smpctlCode(ctx, args...)
+	return out, err
+}
+
+// smpctlCode is smpctl that also returns the exit code.
+func (s *kubeStory) smpctlCode(ctx context.Context, args ...string) (string, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
@@ -627,9 +676,9 @@ func (s *kubeStory) smpctl(ctx context.Context, args ...string) (string, error) 
 	s.logf("$ smpctl %s  # %s, exit %d\n%s%s\n", strings.Join(args, " "), time.Since(began).Round(time.Millisecond), code, stdout.String(), stderr.String())
 	if code != 0 {
 		s.last = strings.TrimSpace(stderr.String() + "\n" + tail(stdout.String(), 600))
-		return stdout.String(), fmt.Errorf("smpctl %s: exit %d: %s", strings.Join(args, " "), code, tail(strings.TrimSpace(stderr.String()), 800))
+		return stdout.String(), code, fmt.Errorf("smpctl %s: exit %d: %s", strings.Join(args, " "), code, tail(strings.TrimSpace(stderr.String()), 800))
 	}
-	return stdout.String(), nil
+	return stdout.String(), 0, nil
 }
 
 // smpctlJSON runs smpctl -o json and decodes its output into v.

@@ -28,7 +28,9 @@ import (
 // applied as written to a cluster with Argo CD and Argo Rollouts; dev
 // syncs by itself with the migration hook first, staging and prod through
 // smpctl sync, prod pauses blue/green until smpctl rollout promote, and a
-// bad release is aborted on its preview and rolled back in git. Every step
+// bad release is caught on its preview by the gate watch (smpctl verify
+// --for), which aborts it and rolls it back in git with no one typing a
+// command. Every step
 // checks the cluster's objects; the test requires each step, in order, and
 // then what the story leaves behind outside prod.
 func TestEndToEndStoryOnArgoCDAndArgoRollouts(t *testing.T) {
@@ -65,8 +67,8 @@ func TestEndToEndStoryOnArgoCDAndArgoRollouts(t *testing.T) {
 		"prod: B on the preview, paused",
 		"smpctl rollout promote",
 		"bad release on prod's preview",
-		"smpctl rollout abort",
-		"rollback (git) → B again",
+		"gate watch: abort + rollback",
+		"smpctl sync prod → B again",
 	}
 	if len(res.Steps) != len(want) {
 		t.Fatalf("the story has %d steps, want %d: %+v", len(res.Steps), len(want), res.Steps)
