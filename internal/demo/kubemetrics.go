@@ -32,8 +32,8 @@ import (
 // podStandIn is one version's stand-in pods.
 type podStandIn struct {
 	env, version string
-	url     string
-	srv     *http.Server
+	url          string
+	srv          *http.Server
 }
 
 // startPodStandIn serves version's stand-in on loopback. A failing one
