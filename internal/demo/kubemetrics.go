@@ -38,7 +38,7 @@ type podStandIn struct {
 
 // startPodStandIn serves version's stand-in on loopback. A failing one
 // answers every order read with 500, as the story's bad release does.
-func startPodStandIn(version string, failing bool) (*podStandIn, error) {
+func startPodStandIn(ctx context.Context, version string, failing bool) (*podStandIn, error) {
 	reg := prometheus.NewRegistry()
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "http_requests_total", Help: "HTTP requests by method, route and status code.",
@@ -59,18 +59,18 @@ func startPodStandIn(version string, failing bool) (*podStandIn, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"services":[]}`)
 	})
-	route("GET /api/v1/orders/{id}", "/api/v1/orders/{id}", func(w http.ResponseWriter, r *http.Request) {
+	route("GET /api/v1/orders/{id}", "/api/v1/orders/{id}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if failing {
 			w.WriteHeader(http.StatusInternalServerError)
 			_, _ = io.WriteString(w, `{"error":{"code":"internal","message":"order lookup failed"}}`)
 			return
 		}
-		_, _ = fmt.Fprintf(w, `{"id":%q}`, r.PathValue("id"))
+		_, _ = io.WriteString(w, `{"id":1}`)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("stand-in pods of %s: %w", version, err)
 	}
@@ -94,7 +94,11 @@ func (p *podStandIn) traffic(interval time.Duration) (stop func()) {
 			if i%2 == 1 {
 				path = "/api/v1/orders/1"
 			}
-			if resp, err := c.Get(p.url + path); err == nil {
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, p.url+path, nil)
+			if err != nil {
+				return
+			}
+			if resp, err := c.Do(req); err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				_ = resp.Body.Close()
 			}
@@ -129,7 +133,7 @@ func startGateMetrics(ctx context.Context, dir string) (*gateMetrics, error) {
 // add starts version's stand-in pods in env with traffic, has Prometheus
 // scrape them, and waits until it does.
 func (g *gateMetrics) add(ctx context.Context, env, version string, failing bool) error {
-	p, err := startPodStandIn(version, failing)
+	p, err := startPodStandIn(ctx, version, failing)
 	if err != nil {
 		return err
 	}
