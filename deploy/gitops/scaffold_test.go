@@ -18,7 +18,7 @@ func TestFSHoldsTheWholeLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "README.md,apps/dev-apps.yaml,apps/prod-apps.yaml,apps/staging-apps.yaml,delivery.yaml," +
+	want := ".github/CODEOWNERS,.github/settings.yml,README.md,apps/dev-apps.yaml,apps/prod-apps.yaml,apps/staging-apps.yaml,delivery.yaml," +
 		"environments/dev/.gitkeep,environments/prod/.gitkeep,environments/staging/.gitkeep," +
 		"state/approvals/.gitkeep,state/holds/.gitkeep"
 	if got := strings.Join(files, ","); got != want {

@@ -142,3 +142,33 @@ func TestUnreachableGitHubIsAnErrorWithoutTheToken(t *testing.T) {
 		t.Fatalf("error = %v; want a connection error without the token", err)
 	}
 }
+
+// TestSmpGitopsLetsThePipelinesBotPushAndPeopleOpenPullRequests: the
+// settings `smpctl gitops init` writes into smp-gitops (.github/settings.yml)
+// protect main with CODEOWNERS review and let the pipeline's GitHub App push
+// without a pull request; applied to a repository protected without the
+// allowance, only that changes.
+func TestSmpGitopsLetsThePipelinesBotPushAndPeopleOpenPullRequests(t *testing.T) {
+	t.Parallel()
+	s, err := Load(filepath.Join("..", "..", "deploy", "gitops", "files", ".github", "settings.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c := newRecordedGitHub(t, "apply_gitops_bypass")
+	changed, err := Apply(context.Background(), c, "smp", "smp-gitops", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range changed {
+		got = append(got, d.Field+" "+d.GitHub+"→"+d.Want)
+	}
+	want := []string{
+		"required_pull_request_reviews.bypass_pull_request_allowances.apps →[smp-delivery]",
+		"required_pull_request_reviews.bypass_pull_request_allowances.teams →[]",
+		"required_pull_request_reviews.bypass_pull_request_allowances.users →[]",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("changed:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

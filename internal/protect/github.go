@@ -112,12 +112,50 @@ type enabled struct {
 type protectionState struct {
 	// The same shapes (and JSON names) as the settings file's.
 	RequiredStatusChecks       *StatusChecks       `json:"required_status_checks"`
-	RequiredPullRequestReviews *PullRequestReviews `json:"required_pull_request_reviews"`
-	EnforceAdmins              *enabled            `json:"enforce_admins"`
+	RequiredPullRequestReviews *reviewsState `json:"required_pull_request_reviews"`
+	EnforceAdmins              *enabled      `json:"enforce_admins"`
 	RequiredLinearHistory      *enabled            `json:"required_linear_history"`
 	AllowForcePushes           *enabled            `json:"allow_force_pushes"`
 	AllowDeletions             *enabled            `json:"allow_deletions"`
 	RequiredSignatures         *enabled            `json:"required_signatures"`
+}
+
+// reviewsState is GitHub's answer for the review rules: the settings'
+// fields, and the bypass allowances as user, team and app objects.
+type reviewsState struct {
+	PullRequestReviews
+	BypassAllowances *struct {
+		Users []struct {
+			Login string `json:"login"`
+		} `json:"users"`
+		Teams []struct {
+			Slug string `json:"slug"`
+		} `json:"teams"`
+		Apps []struct {
+			Slug string `json:"slug"`
+		} `json:"apps"`
+	} `json:"bypass_pull_request_allowances"`
+}
+
+// settings is r in the settings file's terms (nil: no review rules).
+func (r *reviewsState) settings() *PullRequestReviews {
+	if r == nil {
+		return nil
+	}
+	p := r.PullRequestReviews
+	if a := r.BypassAllowances; a != nil {
+		p.Bypass = &Bypass{}
+		for _, u := range a.Users {
+			p.Bypass.Users = append(p.Bypass.Users, u.Login)
+		}
+		for _, t := range a.Teams {
+			p.Bypass.Teams = append(p.Bypass.Teams, t.Slug)
+		}
+		for _, x := range a.Apps {
+			p.Bypass.Apps = append(p.Bypass.Apps, x.Slug)
+		}
+	}
+	return &p
 }
 
 func repoPath(owner, name string) string {

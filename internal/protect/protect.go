@@ -106,6 +106,12 @@ func putChecksAndReviews(m map[string]string, c *StatusChecks, r *PullRequestRev
 		m["required_pull_request_reviews.required_approving_review_count"] = strconv.Itoa(r.RequiredApprovingReviewCount)
 		m["required_pull_request_reviews.require_code_owner_reviews"] = strconv.FormatBool(r.RequireCodeOwnerReviews)
 		m["required_pull_request_reviews.dismiss_stale_reviews"] = strconv.FormatBool(r.DismissStaleReviews)
+		// Said only where someone may bypass, so a difference names them.
+		if b := r.Bypass; !b.empty() {
+			m["required_pull_request_reviews.bypass_pull_request_allowances.users"] = list(b.Users)
+			m["required_pull_request_reviews.bypass_pull_request_allowances.teams"] = list(b.Teams)
+			m["required_pull_request_reviews.bypass_pull_request_allowances.apps"] = list(b.Apps)
+		}
 	} else {
 		m["required_pull_request_reviews"] = off
 	}
@@ -128,7 +134,7 @@ func haveBranch(p *protectionState) map[string]string {
 		return map[string]string{"protected": "false"}
 	}
 	m := map[string]string{"protected": "true"}
-	putChecksAndReviews(m, p.RequiredStatusChecks, p.RequiredPullRequestReviews)
+	putChecksAndReviews(m, p.RequiredStatusChecks, p.RequiredPullRequestReviews.settings())
 	m["enforce_admins"] = strconv.FormatBool(isOn(p.EnforceAdmins))
 	m["required_linear_history"] = strconv.FormatBool(isOn(p.RequiredLinearHistory))
 	m["allow_force_pushes"] = strconv.FormatBool(isOn(p.AllowForcePushes))
@@ -220,11 +226,26 @@ func protectionBody(b Branch) map[string]any {
 		body["required_status_checks"] = map[string]any{"strict": c.Strict, "contexts": contexts}
 	}
 	if r := b.RequiredPullRequestReviews; r != nil {
-		body["required_pull_request_reviews"] = map[string]any{
+		reviews := map[string]any{
 			"required_approving_review_count": r.RequiredApprovingReviewCount,
 			"require_code_owner_reviews":      r.RequireCodeOwnerReviews,
 			"dismiss_stale_reviews":           r.DismissStaleReviews,
 		}
+		if b := r.Bypass; b != nil {
+			// Empty lists clear what GitHub has; a file without the key
+			// leaves GitHub's allowances as they are.
+			reviews["bypass_pull_request_allowances"] = map[string]any{
+				"users": nonNil(b.Users), "teams": nonNil(b.Teams), "apps": nonNil(b.Apps),
+			}
+		}
+		body["required_pull_request_reviews"] = reviews
 	}
 	return body
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

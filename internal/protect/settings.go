@@ -63,6 +63,26 @@ type PullRequestReviews struct {
 	RequiredApprovingReviewCount int  `yaml:"required_approving_review_count" json:"required_approving_review_count"`
 	RequireCodeOwnerReviews      bool `yaml:"require_code_owner_reviews" json:"require_code_owner_reviews"`
 	DismissStaleReviews          bool `yaml:"dismiss_stale_reviews" json:"dismiss_stale_reviews"`
+	// Bypass may push without a pull request. smp-gitops needs it: the
+	// pipeline's bot (a GitHub App) commits deploys, promotions and
+	// rollbacks straight to main, while people change delivery.yaml,
+	// approvals and prod through reviewed pull requests (CODEOWNERS). The
+	// API reports these as objects, so GitHub's answer is read apart
+	// (github.go); the settings name them.
+	Bypass *Bypass `yaml:"bypass_pull_request_allowances" json:"-"`
+}
+
+// Bypass lists who may push without a pull request: user logins, team
+// slugs and GitHub App slugs.
+type Bypass struct {
+	Users []string `yaml:"users" json:"users"`
+	Teams []string `yaml:"teams" json:"teams"`
+	Apps  []string `yaml:"apps" json:"apps"`
+}
+
+// empty reports whether b lets no one bypass.
+func (b *Bypass) empty() bool {
+	return b == nil || len(b.Users)+len(b.Teams)+len(b.Apps) == 0
 }
 
 // branchName is what git and GitHub accept for a protected branch name here
