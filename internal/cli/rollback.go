@@ -31,7 +31,9 @@ rollback first reads the schema version both images record (smpctl build's
 vn.smp.delivery.schema-version annotation, from the registry by digest) and
 refuses (exit 1) to cross a migration that contracts the schema (a drop, a
 rename, a NOT NULL...), naming it and the ways out; expand-only migrations
-(docs/migrations.md) are crossed. With the environment's database in
+(docs/migrations.md) are crossed. --migrations image reads the running
+image's migrations, classified, from what smpctl build recorded on it
+(vn.smp.delivery.migrations): no checkout needed. With the environment's database in
 SMP_DATABASE_DSN, the applied schema version is read from its
 schema_migrations table (a dirty one refuses the rollback); without it, the
 running image's recorded version stands for it. --migrate-down runs the down
@@ -68,7 +70,7 @@ migrations on that database first, then rolls back.`,
 	f.StringVar(&svc, "service", "", "service")
 	f.StringVar(&to, "to", "", "tag, sha256 digest or GitOps revision to restore (default: the previous image)")
 	f.StringVar(&why, "reason", "", "why, recorded in the hold")
-	f.StringVar(&migrations, "migrations", "", "the running version's migrations directory: refuse a rollback across a migration that contracts the schema")
+	f.StringVar(&migrations, "migrations", "", "the running version's migrations directory, or \"image\" for what smpctl build recorded on it: refuse a rollback across a migration that contracts the schema")
 	f.BoolVar(&migrateDown, "migrate-down", false, "with --migrations: run the down migrations on the database in SMP_DATABASE_DSN first (never read from SMP_MIGRATE_DOWN)")
 	for _, n := range []string{"env", "service"} {
 		_ = cmd.MarkFlagRequired(n)

@@ -27,14 +27,27 @@ import (
 // version is read from the database's schema_migrations, not assumed to be
 // the running image's (a failed hook or a migration by hand makes them
 // differ).
+//
+// dir may be MigrationsFromImage: the running image's migrations are then
+// the ones smpctl build recorded on it (image.AnnotationMigrations), read
+// from the registry by digest — what the gate watch uses, with no checkout.
 func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Context, running, target imageref.Ref) error, error) {
-	files, err := readMigrations(dir)
-	if err != nil {
-		return nil, err
-	}
-	migs, err := migration.ClassifyDir(files, dir)
-	if err != nil {
-		return nil, fault.Inputf("Migrations", "%w", err)
+	var (
+		files fs.FS
+		migs  []migration.Migration
+		err   error
+	)
+	if dir == MigrationsFromImage {
+		if migrateDown {
+			return nil, fault.Invalidf("--migrate-down runs the down migrations' SQL, which an image does not record: give the running version's migrations directory with --migrations DIR")
+		}
+	} else {
+		if files, err = readMigrations(dir); err != nil {
+			return nil, err
+		}
+		if migs, err = migration.ClassifyDir(files, dir); err != nil {
+			return nil, fault.Inputf("Migrations", "%w", err)
+		}
 	}
 	dsn := a.Getenv("SMP_DATABASE_DSN")
 	if migrateDown && dsn == "" {
@@ -56,6 +69,22 @@ func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Contex
 			err error
 		)
 		targetRef := target.Repository + "@" + target.Digest
+		migs := migs
+		if migs == nil {
+			d, err := name.NewDigest(running.Repository + "@" + running.Digest)
+			if err != nil {
+				return fault.Refusedf("rollback to %s: the running image %s: %w; nothing written", target.Tag, running.Repository, err)
+			}
+			recorded, ok, err := image.RecordedMigrations(ctx, d, acc)
+			if err != nil {
+				return fault.Refusedf("rollback to %s: %w; nothing written (give the running version's migrations with --migrations DIR instead)", target.Tag, err)
+			}
+			if !ok {
+				fmt.Fprintf(a.Stderr, "schema: not checked: the running image %s records no migrations (built without any, or before smpctl build recorded them)\n", shortDigest(running.Digest))
+				return nil
+			}
+			migs = recorded
+		}
 		if dsn == "" {
 			// Without the database, the applied version is taken to be
 			// the one the running image's migrations end at.
@@ -77,7 +106,7 @@ func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Contex
 			fmt.Fprintln(a.Stderr, r.Note)
 			return nil
 		case !migrateDown:
-			return fault.Refusedf("rollback to %s refused; nothing written.\n%s", target.Tag, r.Note)
+			return fault.Refusedf("rollback to %s refused (%w); nothing written.\n%s", target.Tag, errSchemaRefused, r.Note)
 		}
 		if err := migrateDownTo(ctx, dsn, files, r.From, r.To); err != nil {
 			return fault.Refusedf("rollback to %s: %w; the rollback was not written", target.Tag, err)
@@ -110,6 +139,14 @@ func readMigrations(dir string) (fs.FS, error) {
 	}
 	return files, nil
 }
+
+// MigrationsFromImage, given to --migrations, reads the running image's
+// migrations from what smpctl build recorded on it.
+const MigrationsFromImage = "image"
+
+// errSchemaRefused marks a rollback refused because migrations that
+// contract the schema would stay applied.
+var errSchemaRefused = errors.New("contract migrations in the way")
 
 // appliedSchema reads the environment's applied schema version from its
 // database (0 when nothing was ever applied).

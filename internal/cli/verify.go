@@ -61,8 +61,8 @@ ENV, SVC, the judged digest and the action).`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			if (wo.every != 0 || wo.wait != 0 || wo.failureLimit != 0) && wo.watchFor == 0 {
-				return fault.Invalidf("--every, --wait and --failure-limit go with --for DURATION: the watch")
+			if (wo.every != 0 || wo.wait != 0 || wo.failureLimit != 0 || wo.migrations != "") && wo.watchFor == 0 {
+				return fault.Invalidf("--every, --wait, --failure-limit and --migrations go with --for DURATION: the watch")
 			}
 			if wo.watchFor != 0 {
 				return a.verifyWatch(cmd, o, &wo)
@@ -89,6 +89,7 @@ ENV, SVC, the judged digest and the action).`,
 	f.DurationVar(&wo.every, "every", 0, "with --for: time between evaluations (default a fifth of --window, at most --window)")
 	f.DurationVar(&wo.wait, "wait", 0, "with --for: how long to wait for the release's first traffic before the watch starts counting (a blue/green preview before its promotion, an environment still syncing); default --for")
 	f.IntVar(&wo.failureLimit, "failure-limit", 0, "with --for: failed evaluations in a row that fail the watch (default 1)")
+	f.StringVar(&wo.migrations, "migrations", "", "with --for: check the rollback against the running version's migrations — a directory, or \"image\" for what smpctl build recorded on the image; a rollback that would leave a contract migration applied becomes a hold")
 	addWriteFlags(cmd, &wo.write, "with --for: who acts on a failed gate, recorded as Deployed-By and the hold's by (default smpctl-gate)")
 	wo.engine.add(cmd)
 	for _, n := range []string{"prometheus", "service", "env"} {
@@ -102,6 +103,7 @@ type watchOptions struct {
 	watchFor, every time.Duration
 	wait            time.Duration
 	failureLimit    int
+	migrations      string
 	write           writeOptions
 	engine          engineFlags
 }

@@ -84,6 +84,12 @@ func (a *App) verifyWatch(cmd *cobra.Command, o gate.Options, wo *watchOptions) 
 	if _, ok := cfg.Service(o.Service); !ok {
 		return fault.Invalidf("--service %s: no such service in %s: add it with smpctl gitops add-service", o.Service, delivery.FileName)
 	}
+	if wo.migrations != "" {
+		// Bad input is said now, not after a watch of ten minutes.
+		if _, err := a.schemaCheck(wo.migrations, false); err != nil {
+			return err
+		}
+	}
 	running, err := write.Running(ctx, repo, o.Env, o.Service)
 	if err != nil {
 		return err
@@ -191,7 +197,28 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 		if running.Strategy.Name == "blueGreen" {
 			res.Abort, res.Left = a.abortRollout(ctx, &wo.engine, env.Name, judged.Service)
 		}
-		out, err = write.Rollback(ctx, repo, write.RollbackRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers})
+		req := write.RollbackRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers}
+		if wo.migrations != "" {
+			if req.Check, err = a.schemaCheck(wo.migrations, false); err != nil {
+				return res, err
+			}
+		}
+		out, err = write.Rollback(ctx, repo, req)
+		if errors.Is(err, errSchemaRefused) {
+			// The previous image cannot run on the schema this release
+			// migrated to: rolling back would break prod a second time.
+			// Hold instead, and say the two ways out.
+			res.Action = string(delivery.GateHold)
+			res.Left = "the rollback was refused: " + err.Error()
+			common.ChangeID = gateChangeID(env.Name, judged.Service, running.Image.Digest, res.Action)
+			reason += "; rollback refused: a contract migration would stay applied (roll forward, or migrate down then roll back)"
+			out, err = write.PlaceHold(ctx, repo, write.HoldRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers})
+			if err == nil {
+				ev.Kind = notify.Hold
+				ev.Reason = reason
+			}
+			break
+		}
 		if err == nil {
 			ev = outcomeEvent(a, &wo.write, out, reason)
 			ev.By = common.By

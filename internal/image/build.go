@@ -401,6 +401,13 @@ func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 	}
 	if hasSchema {
 		art.Annotations[AnnotationSchemaVersion] = strconv.FormatUint(uint64(schema), 10)
+		recorded, ok, err := o.recordedMigrations()
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			art.Annotations[AnnotationMigrations] = recorded
+		}
 	}
 	if o.WorkDir == "" {
 		d, err := os.MkdirTemp("", "smpctl-build-")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/image/imageref"
+	"github.com/smp/delivery/internal/migration"
 )
 
 // AnnotationSchemaVersion is the highest migration version of the
@@ -39,16 +40,9 @@ const MigrationsDirName = "migrations"
 // It reads file names only, with golang-migrate's own parser (the one the
 // migration hook uses), so a build does not link or run the SQL classifier.
 func (o *BuildOptions) schemaVersion() (v uint, ok bool, err error) {
-	dir := o.Migrations
-	if dir == "" {
-		root, found := moduleRoot(o.Dir)
-		if !found {
-			return 0, false, nil
-		}
-		dir = filepath.Join(root, MigrationsDirName)
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return 0, false, nil
-		}
+	dir, found := o.migrationsDir()
+	if !found {
+		return 0, false, nil
 	}
 	src, err := iofs.New(os.DirFS(dir), ".")
 	if err != nil {
@@ -72,6 +66,79 @@ func (o *BuildOptions) schemaVersion() (v uint, ok bool, err error) {
 		}
 		v = next
 	}
+}
+
+// migrationsDir is o.Migrations, else MigrationsDirName at the root of
+// Dir's module when it exists.
+func (o *BuildOptions) migrationsDir() (string, bool) {
+	if o.Migrations != "" {
+		return o.Migrations, true
+	}
+	root, found := moduleRoot(o.Dir)
+	if !found {
+		return "", false
+	}
+	dir := filepath.Join(root, MigrationsDirName)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return "", false
+	}
+	return dir, true
+}
+
+// AnnotationMigrations records every up migration of the image with its
+// classification (migration.EncodeRecords: version, file, expand or
+// contract, and the contract changes), so that a rollback decides from the
+// registry whether the migrations it leaves applied only expand the schema.
+const AnnotationMigrations = "vn.smp.delivery.migrations"
+
+// recordedMigrations classifies the migrations directory for
+// AnnotationMigrations, reading it through os.Root (a symlink out of it is
+// refused). ok is false when there is none.
+func (o *BuildOptions) recordedMigrations() (string, bool, error) {
+	dir, found := o.migrationsDir()
+	if !found {
+		return "", false, nil
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", false, fault.Inputf("Migrations", "%w: migrations directory: %w", ErrBadInput, err)
+	}
+	defer root.Close()
+	migs, err := migration.Classify(root.FS())
+	if err != nil {
+		return "", false, fault.Inputf("Migrations", "%w: %s: %w", ErrBadInput, dir, err)
+	}
+	if len(migs) == 0 {
+		return "", false, nil
+	}
+	s, err := migration.EncodeRecords(migs)
+	return s, err == nil, err
+}
+
+// RecordedMigrations reads back the migrations smpctl build recorded on the
+// image or index at d (AnnotationMigrations); ok is false when it carries
+// none (no migrations, or built before the annotation existed).
+func RecordedMigrations(ctx context.Context, d name.Digest, acc imageref.Access) (migs []migration.Migration, ok bool, err error) {
+	desc, err := remote.Get(d, acc.Options(ctx)...)
+	if err != nil {
+		if imageref.NotFound(err) {
+			return nil, false, fmt.Errorf("%w: %s is not in the registry: check the digest (smpctl image resolve)", ErrNotFound, d)
+		}
+		return nil, false, fmt.Errorf("read %s: %w", d, imageref.Explain(err, d.Registry, acc.Attempts))
+	}
+	anns, err := annotations(desc)
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", d, err)
+	}
+	s, found := anns[AnnotationMigrations]
+	if !found {
+		return nil, false, nil
+	}
+	migs, err = migration.DecodeRecords(s)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: annotation %s: %w", d, AnnotationMigrations, err)
+	}
+	return migs, true, nil
 }
 
 // moduleRoot is the directory of the nearest go.mod at or above dir.

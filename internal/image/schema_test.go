@@ -87,3 +87,27 @@ func TestAMigrationsDirectoryWithTwoUpsForOneVersionFailsTheBuild(t *testing.T) 
 		t.Errorf("Build = %v, want ErrBadInput naming %s", err, mig)
 	}
 }
+
+// TestTheImageRecordsItsMigrationsClassified: built with order-svc's six
+// migrations, the image says which expand and which contract (0006 drops a
+// column), and a rollback reads that back by digest without the SQL.
+func TestTheImageRecordsItsMigrationsClassified(t *testing.T) {
+	t.Parallel()
+	host := imagetest.Registry(t)
+	dir, _ := imagetest.ServiceRepo(t, "classified")
+	r := repo(t, host, "smp/classified")
+	a := build(t, image.BuildOptions{Dir: dir, Repo: r, Version: "1.0.0", Migrations: "../../examples/order-svc/migrations"})
+	if got := a.Annotations[image.AnnotationMigrations]; !strings.Contains(got, `"file":"0006_services_drop_price.up.sql","kind":"contract"`) {
+		t.Errorf("annotation %s = %s", image.AnnotationMigrations, got)
+	}
+	p := push(t, a)
+	migs, ok, err := image.RecordedMigrations(context.Background(), digestOf(t, r, p), imageref.Access{})
+	if err != nil || !ok || len(migs) != 6 {
+		t.Fatalf("RecordedMigrations = %d, %v, %v; want 6", len(migs), ok, err)
+	}
+	for _, m := range migs {
+		if contract := m.Version == 6; (m.Kind.String() == "contract") != contract {
+			t.Errorf("%s read back as %s", m.File, m.Kind)
+		}
+	}
+}

@@ -111,13 +111,13 @@ type enabled struct {
 // protectionState is GET /repos/{o}/{r}/branches/{b}/protection.
 type protectionState struct {
 	// The same shapes (and JSON names) as the settings file's.
-	RequiredStatusChecks       *StatusChecks       `json:"required_status_checks"`
+	RequiredStatusChecks       *StatusChecks `json:"required_status_checks"`
 	RequiredPullRequestReviews *reviewsState `json:"required_pull_request_reviews"`
 	EnforceAdmins              *enabled      `json:"enforce_admins"`
-	RequiredLinearHistory      *enabled            `json:"required_linear_history"`
-	AllowForcePushes           *enabled            `json:"allow_force_pushes"`
-	AllowDeletions             *enabled            `json:"allow_deletions"`
-	RequiredSignatures         *enabled            `json:"required_signatures"`
+	RequiredLinearHistory      *enabled      `json:"required_linear_history"`
+	AllowForcePushes           *enabled      `json:"allow_force_pushes"`
+	AllowDeletions             *enabled      `json:"allow_deletions"`
+	RequiredSignatures         *enabled      `json:"required_signatures"`
 }
 
 // reviewsState is GitHub's answer for the review rules: the settings'
