@@ -140,7 +140,7 @@ func readMigrations(dir string) (fs.FS, error) {
 	return files, nil
 }
 
-// MigrationsFromImage, given to --migrations, reads the running image's
+// MigrationsFromImage is the --migrations value that reads the running image's
 // migrations from what smpctl build recorded on it.
 const MigrationsFromImage = "image"
 
