@@ -37,7 +37,9 @@ image's migrations, classified, from what smpctl build recorded on it
 SMP_DATABASE_DSN, the applied schema version is read from its
 schema_migrations table (a dirty one refuses the rollback); without it, the
 running image's recorded version stands for it. --migrate-down runs the down
-migrations on that database first, then rolls back.`,
+migrations on that database first, then rolls back: from DIR, or with
+--migrations image the running image's own binary, pulled by digest
+("server migrate down N" with MYSQL_DSN).`,
 		Example: `  smpctl rollback --gitops ../smp-gitops --env prod --service order-svc --by oncall --reason "5xx spike"
   smpctl rollback --gitops ../smp-gitops --env prod --service order-svc --to 3.2.0`,
 		Args: cobra.NoArgs,

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"io"
+	"log"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -61,12 +63,12 @@ func pushRecordedImage(t *testing.T, repo, tag string, v uint) string {
 
 // TestARollbackReadsTheRunningImagesRecordedMigrations: with --migrations
 // image, no checkout is needed: the running image's classified migrations
-// come from the registry. 6 → 3 is refused naming 0006; --migrate-down,
-// which needs the SQL, is bad input with it; an image that records nothing
-// is rolled back with a line saying the schema was not checked.
+// come from the registry. 6 → 3 is refused naming 0006; --migrate-down
+// without the database is bad input; an image that records nothing is
+// rolled back with a line saying the schema was not checked.
 func TestARollbackReadsTheRunningImagesRecordedMigrations(t *testing.T) {
 	t.Parallel()
-	reg := httptest.NewServer(registry.New())
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(reg.Close)
 	repo := strings.TrimPrefix(reg.URL, "http://") + "/smp/order-svc"
 	v3 := pushRecordedImage(t, repo, "3.0.0", 3)
@@ -84,8 +86,8 @@ func TestARollbackReadsTheRunningImagesRecordedMigrations(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "migration 0006 contracts the schema") || !strings.Contains(stderr, "DROP COLUMN price") {
 		t.Fatalf("rollback 6 → 3 with --migrations image: exit %d, want 1 naming 0006\n%s", code, stderr)
 	}
-	if code, _, stderr := smpctl(t, env, "rollback", "--env", "dev", "--service", "order-svc", "--by", "oncall", "--migrations", "image", "--migrate-down"); code != 2 || !strings.Contains(stderr, "--migrations DIR") {
-		t.Errorf("--migrate-down with --migrations image: exit %d, want 2\n%s", code, stderr)
+	if code, _, stderr := smpctl(t, env, "rollback", "--env", "dev", "--service", "order-svc", "--by", "oncall", "--migrations", "image", "--migrate-down"); code != 2 || !strings.Contains(stderr, "SMP_DATABASE_DSN") {
+		t.Errorf("--migrate-down without the database: exit %d, want 2\n%s", code, stderr)
 	}
 	if gitcmdtest.Git(t, bare, "rev-parse", "main") != before {
 		t.Fatal("a refused rollback was written")
@@ -103,5 +105,45 @@ func TestARollbackReadsTheRunningImagesRecordedMigrations(t *testing.T) {
 	code, stdout, stderr := smpctl(t, env2, "rollback", "--env", "dev", "--service", "order-svc", "--by", "oncall", "--migrations", "image")
 	if code != 0 || !strings.Contains(stdout, "→ 3.0.0") || !strings.Contains(stderr, "schema: not checked") {
 		t.Errorf("rollback from an image without records: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestMigrateDownRunsTheRunningImagesOwnBinary: order-svc 6.0.0, built by
+// smpctl build from examples/order-svc, runs in dev on a database at
+// version 6. `rollback --to 3.0.0 --migrations image --migrate-down` pulls
+// 6.0.0 by digest and runs its own `server migrate down 3` — the SQL that
+// ran up is the SQL that runs down — then writes the rollback; the real
+// MariaDB ends at version 3.
+func TestMigrateDownRunsTheRunningImagesOwnBinary(t *testing.T) {
+	t.Parallel()
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(reg.Close)
+	repo := strings.TrimPrefix(reg.URL, "http://") + "/smp/order-svc"
+	v3 := pushRecordedImage(t, repo, "3.0.0", 3)
+	env := map[string]string{"SMP_CACHE_DIR": t.TempDir()}
+	code, stdout, stderr := smpctl(t, env, "build", "--dir", "../../examples/order-svc/cmd/server", "--image", repo, "--base", "builtin",
+		"--version", "6.0.0", "--commit", strings.Repeat("6", 40), "--tag", "6.0.0", "--push")
+	if code != 0 {
+		t.Fatalf("smpctl build order-svc: exit %d\n%s%s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	v6 := lines[len(lines)-1]
+	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": "apiVersion: delivery.smp.vn/v1\nkind: Delivery\nenvironments:\n  - {name: dev, sync: automated, trigger: main, approval: none}\nservices:\n  - name: order-svc\n    image: " + repo + "\n"})
+	env["SMP_GITOPS"] = bare
+	for i, ref := range []string{v3, v6} {
+		if code, _, stderr := smpctl(t, env, "deploy", "--env", "dev", "--service", "order-svc", "--image", ref,
+			"--source-time", time.Date(2026, 12, 1, 10, i, 0, 0, time.UTC).Format(time.RFC3339)); code != 0 {
+			t.Fatalf("deploy %s: exit %d\n%s", ref, code, stderr)
+		}
+	}
+	dsn := orderSvcDatabaseAt(t, 6)
+	env["SMP_DATABASE_DSN"] = dsn
+	code, stdout, stderr = smpctl(t, env, "rollback", "--env", "dev", "--service", "order-svc", "--to", "3.0.0", "--by", "oncall",
+		"--migrations", "image", "--migrate-down")
+	if code != 0 || !strings.Contains(stdout, "→ 3.0.0") || !strings.Contains(stderr, "migrated the database down from version 6 to 3") {
+		t.Fatalf("rollback --migrations image --migrate-down: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if v := schemaVersion(t, dsn); v != 3 {
+		t.Errorf("database at version %d after the image's migrate down, want 3", v)
 	}
 }

@@ -37,11 +37,7 @@ func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Contex
 		migs  []migration.Migration
 		err   error
 	)
-	if dir == MigrationsFromImage {
-		if migrateDown {
-			return nil, fault.Invalidf("--migrate-down runs the down migrations' SQL, which an image does not record: give the running version's migrations directory with --migrations DIR")
-		}
-	} else {
+	if dir != MigrationsFromImage {
 		if files, err = readMigrations(dir); err != nil {
 			return nil, err
 		}
@@ -107,6 +103,15 @@ func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Contex
 			return nil
 		case !migrateDown:
 			return fault.Refusedf("rollback to %s refused (%w); nothing written.\n%s", target.Tag, errSchemaRefused, r.Note)
+		}
+		if files == nil {
+			// The running image's own binary runs its down migrations:
+			// the SQL that ran up is the SQL that runs down.
+			if err := a.migrateDownWithImage(ctx, acc, dsn, running, r); err != nil {
+				return fault.Refusedf("rollback to %s: %w; the rollback was not written", target.Tag, err)
+			}
+			fmt.Fprintf(a.Stderr, "schema: the running image %s migrated the database down from version %d to %d; writing the rollback\n", shortDigest(running.Digest), r.From, r.To)
+			return nil
 		}
 		if err := migrateDownTo(ctx, dsn, files, r.From, r.To); err != nil {
 			return fault.Refusedf("rollback to %s: %w; the rollback was not written", target.Tag, err)

@@ -49,6 +49,9 @@ type Registry struct {
 	Mirror string
 	// Timeout for one pull; default 2 minutes.
 	Timeout time.Duration
+	// Remote are extra options of every pull: credentials for a private
+	// registry (imageref.Access.Options).
+	Remote []remote.Option
 
 	mu sync.Mutex
 }
@@ -87,8 +90,8 @@ func (r *Registry) Fetch(ctx context.Context, repository, digest string) (string
 	}
 	ctx, cancel := context.WithTimeout(ctx, t)
 	defer cancel()
-	desc, err := remote.Get(ref, remote.WithContext(ctx),
-		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: goruntime.GOARCH}))
+	desc, err := remote.Get(ref, append(append([]remote.Option{}, r.Remote...), remote.WithContext(ctx),
+		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: goruntime.GOARCH}))...)
 	if err != nil {
 		return "", fmt.Errorf("pull %s: %w", ref, err)
 	}
