@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 
@@ -29,20 +28,7 @@ func TestTheAppliedSchemaVersionIsReadFromTheDatabase(t *testing.T) {
 	repo := strings.TrimPrefix(reg.URL, "http://") + "/smp/order-svc"
 	v3 := pushSchemaImage(t, repo, "3.0.0", 3)
 	v5 := pushSchemaImage(t, repo, "5.0.0", 5)
-	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": `apiVersion: delivery.smp.vn/v1
-kind: Delivery
-environments:
-  - {name: dev, sync: automated, trigger: main, approval: none}
-services:
-  - name: order-svc
-    image: ` + repo + "\n"})
-	env := map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir()}
-	for i, ref := range []string{v3, v5} {
-		if code, _, stderr := smpctl(t, env, "deploy", "--env", "dev", "--service", "order-svc", "--image", ref,
-			"--source-time", time.Date(2026, 12, 1, 10, i, 0, 0, time.UTC).Format(time.RFC3339)); code != 0 {
-			t.Fatalf("deploy %s: exit %d\n%s", ref, code, stderr)
-		}
-	}
+	bare, env := devRemote(t, repo, v3, v5)
 	rollback := []string{"rollback", "--env", "dev", "--service", "order-svc", "--to", "3.0.0", "--by", "oncall", "--migrations", orderSvcMigrations}
 	before := gitcmdtest.Git(t, bare, "rev-parse", "main")
 

@@ -8,17 +8,10 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
-	"github.com/smp/delivery/internal/gitops/gitopstest"
 	"github.com/smp/delivery/internal/image"
 	"github.com/smp/delivery/internal/migration"
 )
@@ -42,23 +35,7 @@ func pushRecordedImage(t *testing.T, repo, tag string, v uint) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := random.Image(64, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img = mutate.Annotations(img, map[string]string{image.AnnotationSchemaVersion: fmt.Sprint(v), image.AnnotationMigrations: recorded}).(v1.Image)
-	ref, err := name.NewTag(repo + ":" + tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return repo + ":" + tag + "@" + d.String()
+	return pushAnnotatedImage(t, repo, tag, map[string]string{image.AnnotationSchemaVersion: fmt.Sprint(v), image.AnnotationMigrations: recorded})
 }
 
 // TestARollbackReadsTheRunningImagesRecordedMigrations: with --migrations
@@ -73,14 +50,7 @@ func TestARollbackReadsTheRunningImagesRecordedMigrations(t *testing.T) {
 	repo := strings.TrimPrefix(reg.URL, "http://") + "/smp/order-svc"
 	v3 := pushRecordedImage(t, repo, "3.0.0", 3)
 	v6 := pushRecordedImage(t, repo, "6.0.0", 6)
-	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": "apiVersion: delivery.smp.vn/v1\nkind: Delivery\nenvironments:\n  - {name: dev, sync: automated, trigger: main, approval: none}\nservices:\n  - name: order-svc\n    image: " + repo + "\n"})
-	env := map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir()}
-	for i, ref := range []string{v3, v6} {
-		if code, _, stderr := smpctl(t, env, "deploy", "--env", "dev", "--service", "order-svc", "--image", ref,
-			"--source-time", time.Date(2026, 12, 1, 10, i, 0, 0, time.UTC).Format(time.RFC3339)); code != 0 {
-			t.Fatalf("deploy %s: exit %d\n%s", ref, code, stderr)
-		}
-	}
+	bare, env := devRemote(t, repo, v3, v6)
 	before := gitcmdtest.Git(t, bare, "rev-parse", "main")
 	code, _, stderr := smpctl(t, env, "rollback", "--env", "dev", "--service", "order-svc", "--by", "oncall", "--migrations", "image")
 	if code != 1 || !strings.Contains(stderr, "migration 0006 contracts the schema") || !strings.Contains(stderr, "DROP COLUMN price") {
@@ -94,14 +64,7 @@ func TestARollbackReadsTheRunningImagesRecordedMigrations(t *testing.T) {
 	}
 
 	// An image built before smpctl recorded migrations: rolled back, said.
-	bare2 := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": "apiVersion: delivery.smp.vn/v1\nkind: Delivery\nenvironments:\n  - {name: dev, sync: automated, trigger: main, approval: none}\nservices:\n  - name: order-svc\n    image: " + repo + "\n"})
-	env2 := map[string]string{"SMP_GITOPS": bare2, "SMP_CACHE_DIR": t.TempDir()}
-	for i, ref := range []string{v3, pushSchemaImage(t, repo, "7.0.0", 7)} {
-		if code, _, stderr := smpctl(t, env2, "deploy", "--env", "dev", "--service", "order-svc", "--image", ref,
-			"--source-time", time.Date(2026, 12, 1, 10, i, 0, 0, time.UTC).Format(time.RFC3339)); code != 0 {
-			t.Fatalf("deploy %s: exit %d\n%s", ref, code, stderr)
-		}
-	}
+	_, env2 := devRemote(t, repo, v3, pushSchemaImage(t, repo, "7.0.0", 7))
 	code, stdout, stderr := smpctl(t, env2, "rollback", "--env", "dev", "--service", "order-svc", "--by", "oncall", "--migrations", "image")
 	if code != 0 || !strings.Contains(stdout, "→ 3.0.0") || !strings.Contains(stderr, "schema: not checked") {
 		t.Errorf("rollback from an image without records: exit %d\n%s%s", code, stdout, stderr)
@@ -128,14 +91,7 @@ func TestMigrateDownRunsTheRunningImagesOwnBinary(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	v6 := lines[len(lines)-1]
-	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": "apiVersion: delivery.smp.vn/v1\nkind: Delivery\nenvironments:\n  - {name: dev, sync: automated, trigger: main, approval: none}\nservices:\n  - name: order-svc\n    image: " + repo + "\n"})
-	env["SMP_GITOPS"] = bare
-	for i, ref := range []string{v3, v6} {
-		if code, _, stderr := smpctl(t, env, "deploy", "--env", "dev", "--service", "order-svc", "--image", ref,
-			"--source-time", time.Date(2026, 12, 1, 10, i, 0, 0, time.UTC).Format(time.RFC3339)); code != 0 {
-			t.Fatalf("deploy %s: exit %d\n%s", ref, code, stderr)
-		}
-	}
+	_, env = devRemote(t, repo, v3, v6)
 	dsn := orderSvcDatabaseAt(t, 6)
 	env["SMP_DATABASE_DSN"] = dsn
 	code, stdout, stderr = smpctl(t, env, "rollback", "--env", "dev", "--service", "order-svc", "--to", "3.0.0", "--by", "oncall",

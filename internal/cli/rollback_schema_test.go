@@ -34,11 +34,18 @@ const orderSvcMigrations = "../../examples/order-svc/migrations"
 // build does, and returns repository:tag@digest.
 func pushSchemaImage(t *testing.T, repo, tag string, v uint) string {
 	t.Helper()
+	return pushAnnotatedImage(t, repo, tag, map[string]string{image.AnnotationSchemaVersion: fmt.Sprint(v)})
+}
+
+// pushAnnotatedImage pushes a random image with annotations as repo:tag
+// and returns repository:tag@digest.
+func pushAnnotatedImage(t *testing.T, repo, tag string, annotations map[string]string) string {
+	t.Helper()
 	img, err := random.Image(64, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	img = mutate.Annotations(img, map[string]string{image.AnnotationSchemaVersion: fmt.Sprint(v)}).(v1.Image)
+	img = mutate.Annotations(img, annotations).(v1.Image)
 	ref, err := name.NewTag(repo + ":" + tag)
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +58,28 @@ func pushSchemaImage(t *testing.T, repo, tag string, v uint) string {
 		t.Fatal(err)
 	}
 	return repo + ":" + tag + "@" + d.String()
+}
+
+// devRemote is a GitOps remote whose one environment, dev, ran refs in
+// order (a minute apart), with order-svc's images in repo; it returns the
+// remote and the environment smpctl runs with.
+func devRemote(t *testing.T, repo string, refs ...string) (string, map[string]string) {
+	t.Helper()
+	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": `apiVersion: delivery.smp.vn/v1
+kind: Delivery
+environments:
+  - {name: dev, sync: automated, trigger: main, approval: none}
+services:
+  - name: order-svc
+    image: ` + repo + "\n"})
+	env := map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir()}
+	for i, ref := range refs {
+		if code, _, stderr := smpctl(t, env, "deploy", "--env", "dev", "--service", "order-svc", "--image", ref,
+			"--source-time", time.Date(2026, 12, 1, 10, i, 0, 0, time.UTC).Format(time.RFC3339)); code != 0 {
+			t.Fatalf("deploy %s: exit %d\n%s", ref, code, stderr)
+		}
+	}
+	return bare, env
 }
 
 // TestARollbackAcrossAContractMigrationIsRefused: order-svc's 0004 and
@@ -66,14 +95,7 @@ func TestARollbackAcrossAContractMigrationIsRefused(t *testing.T) {
 	v3 := pushSchemaImage(t, repo, "3.0.0", 3)
 	v5 := pushSchemaImage(t, repo, "5.0.0", 5)
 	v6 := pushSchemaImage(t, repo, "6.0.0", 6)
-	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": `apiVersion: delivery.smp.vn/v1
-kind: Delivery
-environments:
-  - {name: dev, sync: automated, trigger: main, approval: none}
-services:
-  - name: order-svc
-    image: ` + repo + "\n"})
-	env := map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir()}
+	bare, env := devRemote(t, repo)
 	deploy := func(ref string, minute int) {
 		t.Helper()
 		code, _, stderr := smpctl(t, env, "deploy", "--env", "dev", "--service", "order-svc", "--image", ref,

@@ -4,15 +4,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/gitops/gitopstest"
-	"github.com/smp/delivery/internal/local/promserver"
-	"github.com/smp/delivery/internal/testkit/testctx"
-	"github.com/smp/delivery/internal/testkit/testimage"
 )
 
 // TestAFailedGateDoesNotRollBackAcrossAContractMigration: 6.0.0's
@@ -23,7 +19,6 @@ import (
 // ways out. No rollback commit is written.
 func TestAFailedGateDoesNotRollBackAcrossAContractMigration(t *testing.T) {
 	t.Parallel()
-	ctx := testctx.New(t)
 	reg := httptest.NewServer(registry.New())
 	t.Cleanup(reg.Close)
 	repo := strings.TrimPrefix(reg.URL, "http://") + "/smp/order-svc"
@@ -38,36 +33,7 @@ func TestAFailedGateDoesNotRollBackAcrossAContractMigration(t *testing.T) {
 		}
 	}
 
-	prom, err := promserver.Start(ctx, promserver.Options{Dir: t.TempDir(), ScrapeInterval: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prom.Stop() })
-	bins := t.TempDir()
-	good, bad := testimage.Start(t, bins, "5.0.0", testimage.ModeOK), testimage.Start(t, bins, "6.0.0", testimage.ModeErrors)
-	type group struct {
-		Targets []string          `json:"targets"`
-		Labels  map[string]string `json:"labels"`
-	}
-	groups := []group{
-		{[]string{strings.TrimPrefix(good, "http://")}, map[string]string{"env": "prod", "service": "order-svc", "version": "5.0.0"}},
-		{[]string{strings.TrimPrefix(bad, "http://")}, map[string]string{"env": "prod", "service": "order-svc", "version": "6.0.0"}},
-	}
-	if err := prom.SetTargets(groups[:1]); err != nil {
-		t.Fatal(err)
-	}
-	if err := prom.WaitTargets(ctx, 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []string{good, bad} {
-		t.Cleanup(testimage.Traffic(u, 20*time.Millisecond))
-	}
-	if err := prom.SetTargets(groups); err != nil {
-		t.Fatal(err)
-	}
-	if err := prom.WaitTargets(ctx, 2, nil); err != nil {
-		t.Fatal(err)
-	}
+	prom := gatePrometheus(t, "5.0.0", "6.0.0", "prod")
 
 	before := gitcmdtest.Git(t, bare, "rev-parse", "main")
 	code, stdout, stderr := smpctl(t, env, "verify", "--prometheus", prom.URL, "--env", "prod", "--service", "order-svc",

@@ -46,7 +46,6 @@ const prodBlueGreen = "strategy: blueGreen\nblueGreen:\n  autoPromotionEnabled: 
 // Prometheus that cannot be reached rolls nothing back: the gate is unknown.
 func TestAFailedGateRollsBackWithoutAPerson(t *testing.T) {
 	t.Parallel()
-	ctx := testctx.New(t)
 	slack := notifycontract.NewSlack(t)
 	bare := gitopstest.NewRemote(t, map[string]string{
 		"delivery.yaml":                    watchDelivery,
@@ -64,39 +63,7 @@ func TestAFailedGateRollsBackWithoutAPerson(t *testing.T) {
 	}
 	sent := len(slack.Requests())
 
-	prom, err := promserver.Start(ctx, promserver.Options{Dir: t.TempDir(), ScrapeInterval: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prom.Stop() })
-	bins := t.TempDir()
-	good, bad := testimage.Start(t, bins, "3.2.0", testimage.ModeOK), testimage.Start(t, bins, "3.3.0", testimage.ModeErrors)
-	type group struct {
-		Targets []string          `json:"targets"`
-		Labels  map[string]string `json:"labels"`
-	}
-	var groups []group
-	for _, e := range []string{"dev", "staging", "prod"} {
-		groups = append(groups,
-			group{[]string{strings.TrimPrefix(good, "http://")}, map[string]string{"env": e, "service": "order-svc", "version": "3.2.0"}},
-			group{[]string{strings.TrimPrefix(bad, "http://")}, map[string]string{"env": e, "service": "order-svc", "version": "3.3.0"}})
-	}
-	// The baseline first, so that Prometheus sees 3.3.0 as the newer one.
-	if err := prom.SetTargets(groups[:1:1]); err != nil {
-		t.Fatal(err)
-	}
-	if err := prom.WaitTargets(ctx, 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []string{good, bad} {
-		t.Cleanup(testimage.Traffic(u, 20*time.Millisecond))
-	}
-	if err := prom.SetTargets(groups); err != nil {
-		t.Fatal(err)
-	}
-	if err := prom.WaitTargets(ctx, 6, nil); err != nil {
-		t.Fatal(err)
-	}
+	prom := gatePrometheus(t, "3.2.0", "3.3.0", "dev", "staging", "prod")
 	watchArgs := func(e string) []string {
 		return []string{"verify", "--prometheus", prom.URL, "--env", e, "--service", "order-svc",
 			"--window", "10s", "--for", "2m", "--every", "1s", "--failure-limit", "2", "--dir", t.TempDir()}
@@ -221,4 +188,46 @@ func TestVerifyForRefusesBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gatePrometheus starts a real Prometheus scraping two test servers with
+// traffic in each of envs: good answers as version baseline, bad (500 on
+// half its requests) as version release. The baseline is scraped first, so
+// Prometheus sees the release as the newer version.
+func gatePrometheus(t *testing.T, baseline, release string, envs ...string) *promserver.Server {
+	t.Helper()
+	ctx := testctx.New(t)
+	prom, err := promserver.Start(ctx, promserver.Options{Dir: t.TempDir(), ScrapeInterval: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prom.Stop() })
+	bins := t.TempDir()
+	good, bad := testimage.Start(t, bins, baseline, testimage.ModeOK), testimage.Start(t, bins, release, testimage.ModeErrors)
+	type group struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	var groups []group
+	for _, e := range envs {
+		groups = append(groups,
+			group{[]string{strings.TrimPrefix(good, "http://")}, map[string]string{"env": e, "service": "order-svc", "version": baseline}},
+			group{[]string{strings.TrimPrefix(bad, "http://")}, map[string]string{"env": e, "service": "order-svc", "version": release}})
+	}
+	if err := prom.SetTargets(groups[:1:1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := prom.WaitTargets(ctx, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{good, bad} {
+		t.Cleanup(testimage.Traffic(u, 20*time.Millisecond))
+	}
+	if err := prom.SetTargets(groups); err != nil {
+		t.Fatal(err)
+	}
+	if err := prom.WaitTargets(ctx, len(groups), nil); err != nil {
+		t.Fatal(err)
+	}
+	return prom
 }
