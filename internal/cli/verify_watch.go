@@ -190,13 +190,13 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 		if running.Strategy.Name == "blueGreen" {
 			res.Abort, res.Left = a.abortRollout(ctx, &wo.engine, env.Name, judged.Service)
 		}
-		out, err = write.Rollback(ctx, repo, write.RollbackRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers})
+		out, err = write.Rollback(ctx, repo, write.RollbackRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers, ByGate: true})
 		if err == nil {
 			ev = outcomeEvent(a, &wo.write, out, reason)
 			ev.By = common.By
 		}
 	case delivery.GateHold:
-		out, err = write.PlaceHold(ctx, repo, write.HoldRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers})
+		out, err = write.PlaceHold(ctx, repo, write.HoldRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers, ByGate: true})
 		if err == nil {
 			ev.Kind = notify.Hold
 		}
