@@ -97,7 +97,7 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 			// Where approvals must be signed, an unsigned one of the same
 			// digest is not done: signing it again is the way to fix it.
 			if a, err := statefile.DecodeApproval(b); err == nil && a.Digest == digest &&
-				(!e.SignedApprovals || verifyApproval(ctx, t, cfg, e, req.Service, req.Version, a.ApprovedBy, b) == nil) {
+				(!e.SignedApprovals || verified(verifyApproval(ctx, t, cfg, e, req.Service, req.Version, a.ApprovedBy, b))) {
 				return gitops.Commit{}, gitops.ErrNoChange
 			}
 		} else if !errors.Is(err, fs.ErrNotExist) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/gitops/delivery"
@@ -50,3 +52,32 @@ func checkPersonSigner(repo *gitops.Repo, cfg *delivery.Config, e delivery.Envir
 	return fault.Refusedf("the signing key %s is not listed for %s under signers in %s, and %s requires signed commits from people: sign the %s with the key listed there, or add this one (through a reviewed change)",
 		signing.Fingerprint(pk.PublicKey()), login, delivery.FileName, e.Name, action)
 }
+
+// checkFourEyesByKey refuses a deploy or promote into a release-manager
+// environment whose approval was signed by the deployer's own key: the
+// key that signs this commit, or any key delivery.yaml lists for the
+// deployer's login. Names can differ for one person (carol and
+// carol-admin); keys cannot. delivery.yaml's validation refuses one key
+// under two logins already; this is the check at the gate itself, so a
+// relaxed validation could not reopen self-approval.
+func checkFourEyesByKey(repo *gitops.Repo, cfg *delivery.Config, e delivery.Environment, svc, version, deployer string, approvalKey ssh.PublicKey) error {
+	if approvalKey == nil || e.Approval != delivery.ApprovalReleaseManager {
+		return nil
+	}
+	mine := cfg.SignerKeys(deployer)
+	if repo != nil {
+		if pk, ok := repo.Signer().(publicKeyer); ok && pk.PublicKey() != nil {
+			mine = append(mine, pk.PublicKey())
+		}
+	}
+	for _, k := range mine {
+		if bytes.Equal(k.Marshal(), approvalKey.Marshal()) {
+			return fault.Refusedf("the approval of %s %s for %s is signed with key %s, which is %s's own: a release manager must not approve their own deploy, whatever login they use; another release manager must approve, signing with their key",
+				svc, version, e.Name, signing.Fingerprint(approvalKey), deployer)
+		}
+	}
+	return nil
+}
+
+// verified says whether verifyApproval passed.
+func verified(_ ssh.PublicKey, err error) bool { return err == nil }

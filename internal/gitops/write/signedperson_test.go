@@ -127,3 +127,31 @@ func TestWithoutSignedApprovalsAnUnsignedRollbackStillPasses(t *testing.T) {
 		t.Fatalf("unsigned rollback where signatures are not required: %v", err)
 	}
 }
+
+func TestAPersonsUnsignedPromoteIsRefusedAndCIsIsNot(t *testing.T) {
+	t.Parallel()
+	f := newSignedRemote(t, true)
+	if err := approve(signedRepo(t, f.bare, f.alice.Path), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	promote := func(r *gitops.Repo, run string) error {
+		_, err := write.Promote(context.Background(), r, write.PromoteRequest{
+			Common: write.Common{By: "alice", Now: wednesday, Run: run}, Service: "order-svc", From: "dev", To: "staging",
+		})
+		return err
+	}
+	before := mainOf(t, f.bare)
+	if err := promote(repoFor(t, f.bare), ""); !fault.IsRefused(err) || !strings.Contains(err.Error(), "this promote by alice would not be signed") {
+		t.Fatalf("a person's unsigned promote = %v, want a refusal", err)
+	}
+	if err := promote(signedRepo(t, f.bare, f.mallory.Path), ""); !fault.IsRefused(err) || !strings.Contains(err.Error(), "is not listed for alice under signers") {
+		t.Fatalf("promote --by alice signed by mallory = %v, want a refusal", err)
+	}
+	if got := mainOf(t, f.bare); got != before {
+		t.Fatalf("a refused promote moved main from %s to %s", before, got)
+	}
+	// CI's promote (Pipeline-Run) ships unsigned what alice's signed approval allows.
+	if err := promote(repoFor(t, f.bare), "https://ci.example/run/1"); err != nil {
+		t.Fatalf("CI's promote on a signed approval: %v", err)
+	}
+}
