@@ -29,6 +29,9 @@ func checkSignedApproval(ctx context.Context, t *gitops.Tree, cfg *delivery.Conf
 	if !e.SignedApprovals || e.Approval == delivery.ApprovalNone {
 		return nil, nil
 	}
+	if err := checkTrustChanges(ctx, t); err != nil {
+		return nil, err
+	}
 	p := approvalPath(e.Name, svc, version)
 	b, err := t.ReadFile(p)
 	if err != nil {
