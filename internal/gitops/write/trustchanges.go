@@ -32,8 +32,8 @@ func checkTrustChanges(ctx context.Context, t *gitops.Tree) error {
 		newCfg  *delivery.Config
 	)
 	err := t.Log(ctx, delivery.FileName, func(rev gitops.Revision) (bool, error) {
-		cfg, err := configAt(ctx, t, rev.Hash)
-		if err != nil {
+		cfg := configAt(ctx, t, rev.Hash)
+		if cfg == nil {
 			// A version that does not parse (or a deletion) gated nothing:
 			// the change is judged between the parseable ones around it.
 			return false, nil
@@ -58,12 +58,18 @@ func checkTrustChanges(ctx context.Context, t *gitops.Tree) error {
 	return refusal
 }
 
-func configAt(ctx context.Context, t *gitops.Tree, rev string) (*delivery.Config, error) {
+// configAt is delivery.yaml as of rev; nil when it is not there or does
+// not parse.
+func configAt(ctx context.Context, t *gitops.Tree, rev string) *delivery.Config {
 	b, err := t.Show(ctx, rev, delivery.FileName)
 	if err != nil {
-		return nil, err
+		return nil
 	}
-	return delivery.Parse(b)
+	c, err := delivery.Parse(b)
+	if err != nil {
+		return nil
+	}
+	return c
 }
 
 func signingOn(c *delivery.Config) bool {
