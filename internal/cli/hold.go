@@ -24,7 +24,10 @@ func newHoldCmd(a *App) *cobra.Command {
 		Short: "Stop automated deploys of a service to an environment until released",
 		Long: `hold writes state/holds/ENV/SVC.yaml (since, by, reason, digest) and commits
 "hold(ENV): SVC". While it exists, deploy and promote of SVC to ENV exit 1
-naming the hold. rollback places one automatically.`,
+naming the hold. rollback places one automatically. Where ENV has
+signedApprovals (delivery.yaml), placing or releasing a hold must be signed
+(--signing-key) by a key delivery.yaml's signers lists for --by, or it is
+refused (exit 1) before anything is written.`,
 		Example: `  smpctl hold --gitops ../smp-gitops --env prod --service order-svc --by oncall --reason "investigating"
   smpctl hold release --gitops ../smp-gitops --env prod --service order-svc --by oncall
   smpctl hold list --gitops ../smp-gitops`,

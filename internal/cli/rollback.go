@@ -24,7 +24,9 @@ a revision of the GitOps repository), writes it back with its chart version,
 commits "rollback(ENV): SVC → TAG", and places a hold in the same commit:
 automated deploys of SVC to ENV then exit 1 until
 "smpctl hold release --env ENV --service SVC". Freezes do not block a
-rollback.
+rollback. Where ENV has signedApprovals (delivery.yaml), the rollback must be
+signed (--signing-key) by a key delivery.yaml's signers lists for --by, or it
+is refused (exit 1) before anything is written.
 
 With --migrations DIR (the running version's migrations directory), the
 rollback first reads the schema version both images record (smpctl build's

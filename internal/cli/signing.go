@@ -13,7 +13,7 @@ import (
 
 // signingKeyHelp is --signing-key's help: the commands that record a person
 // (approve, rollback, hold, deploy, promote, freeze) sign their commit.
-const signingKeyHelp = "SSH key to sign the commit with, proving --by (a private key, its .pub when ssh-agent holds it, or key::ssh-ed25519 AAAA...; default: git's user.signingKey when gpg.format is ssh)"
+const signingKeyHelp = "SSH key to sign the commit with, proving --by (a private key, its .pub when ssh-agent holds it, or key::ssh-ed25519 AAAA...; default: git's user.signingKey when gpg.format is ssh). Required, and listed for --by under signers in delivery.yaml, for approve, rollback, hold, and a deploy or promote without --run, in an environment with signedApprovals"
 
 // signer returns what signs the commits of this command: --signing-key
 // (or SMP_SIGNING_KEY), else the key git itself signs with — user.signingKey

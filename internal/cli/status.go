@@ -12,6 +12,7 @@ import (
 	"github.com/smp/delivery/internal/gitops/history"
 	"github.com/smp/delivery/internal/kube"
 	"github.com/smp/delivery/internal/local/daemon"
+	"github.com/smp/delivery/internal/untrusted"
 )
 
 func init() { register(newStatusCmd) }
@@ -27,7 +28,10 @@ func newStatusCmd(a *App) *cobra.Command {
 		Long: `status prints the service × environment matrix of the GitOps repository's
 HEAD: the image tag and digest of each environment file, when and by whom it
 was deployed (the deploy, promote or rollback commit's trailers), the source
-commit it was built from, and whether automated deploys are held.
+commit it was built from, and whether automated deploys are held. In an
+environment with signedApprovals it also says whether the approval of the
+running tag is signed by a key delivery.yaml lists for its approver, and by
+which key (approvalSignature in JSON).
 
 A tag marked * was edited outside smpctl: the file's digest is not the one
 the last smpctl commit wrote; DEPLOYED then names the last commit that
@@ -241,7 +245,33 @@ func writeStatus(w io.Writer, st *history.Status) error {
 			return err
 		}
 	}
+	if err := writeApprovalSignatures(w, st); err != nil {
+		return err
+	}
 	return writeQueue(w, st.Queue)
+}
+
+// writeApprovalSignatures lists, for environments with signedApprovals,
+// whether the approval of each running tag is signed and by which key.
+func writeApprovalSignatures(w io.Writer, st *history.Status) error {
+	for _, row := range st.Services {
+		for _, c := range row.Environments {
+			s := c.ApprovalSignature
+			if s == nil {
+				continue
+			}
+			line := fmt.Sprintf("approval of %s %s in %s: ", row.Name, c.Tag, c.Environment)
+			if s.Signed {
+				line += fmt.Sprintf("signed by %s (%s)", untrusted.Name(s.By), s.Key)
+			} else {
+				line += "NOT signed by a listed key: " + untrusted.Text(s.Problem)
+			}
+			if _, err := fmt.Fprintln(w, line); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // statusErrors fails the command (after printing) when a file is broken:

@@ -197,7 +197,7 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 		if running.Strategy.Name == "blueGreen" {
 			res.Abort, res.Left = a.abortRollout(ctx, &wo.engine, env.Name, judged.Service)
 		}
-		req := write.RollbackRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers}
+		req := write.RollbackRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers, ByGate: true}
 		if wo.migrations != "" {
 			if req.Check, err = a.schemaCheck(wo.migrations, false); err != nil {
 				return res, err
@@ -212,7 +212,7 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 			res.Left = "the rollback was refused: " + err.Error()
 			common.ChangeID = gateChangeID(env.Name, judged.Service, running.Image.Digest, res.Action)
 			reason += "; rollback refused: a contract migration would stay applied (roll forward, or migrate down then roll back)"
-			out, err = write.PlaceHold(ctx, repo, write.HoldRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers})
+			out, err = write.PlaceHold(ctx, repo, write.HoldRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers, ByGate: true})
 			if err == nil {
 				ev.Kind = notify.Hold
 				ev.Reason = reason
@@ -224,7 +224,7 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 			ev.By = common.By
 		}
 	case delivery.GateHold:
-		out, err = write.PlaceHold(ctx, repo, write.HoldRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers})
+		out, err = write.PlaceHold(ctx, repo, write.HoldRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers, ByGate: true})
 		if err == nil {
 			ev.Kind = notify.Hold
 		}

@@ -39,6 +39,9 @@ type Cell struct {
 	Drift bool  `json:"drift,omitempty"`
 	Held  bool  `json:"held"`
 	Hold  *Hold `json:"hold,omitempty"`
+	// ApprovalSignature, in an environment with signedApprovals, says
+	// whether the approval of the running tag is signed, and by whom.
+	ApprovalSignature *ApprovalSignature `json:"approvalSignature,omitempty"`
 	// Error says why the environment file could not be read.
 	Error string `json:"error,omitempty"`
 }
@@ -119,6 +122,9 @@ func (r *Repo) Status(ctx context.Context) (*Status, error) {
 	})
 	if err == nil {
 		st.Queue, err = r.Queue(ctx, head)
+	}
+	if err == nil {
+		err = r.signApprovals(ctx, st)
 	}
 	cancel()
 	return st, err

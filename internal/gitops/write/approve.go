@@ -74,6 +74,12 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 		if err := checkApprovalSigner(repo, cfg, e, req.By); err != nil {
 			return gitops.Commit{}, err
 		}
+		if e.SignedApprovals {
+			// The lists that make req.By an approver must be trusted too.
+			if err := checkTrustChanges(ctx, t); err != nil {
+				return gitops.Commit{}, err
+			}
+		}
 		if e.Approval == delivery.ApprovalReleaseManager && req.RequestedBy == req.By {
 			return gitops.Commit{}, fault.Refusedf("%s requested this deploy to %s and cannot approve it: another release manager must", req.By, req.Env)
 		}
@@ -97,7 +103,7 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 			// Where approvals must be signed, an unsigned one of the same
 			// digest is not done: signing it again is the way to fix it.
 			if a, err := statefile.DecodeApproval(b); err == nil && a.Digest == digest &&
-				(!e.SignedApprovals || verifyApproval(ctx, t, cfg, e, req.Service, req.Version, a.ApprovedBy, b) == nil) {
+				(!e.SignedApprovals || verified(verifyApproval(ctx, t, cfg, e, req.Service, req.Version, a.ApprovedBy, b))) {
 				return gitops.Commit{}, gitops.ErrNoChange
 			}
 		} else if !errors.Is(err, fs.ErrNotExist) {

@@ -17,6 +17,9 @@ import (
 type HoldRequest struct {
 	Common
 	Env, Service, Reason string
+	// ByGate says the gate watch (smpctl verify --for) places the hold,
+	// not a person: it need not be signed where signedApprovals is on.
+	ByGate bool
 	// Trailers are added to the hold's commit (smpctl verify --for records
 	// the gate's figures there).
 	Trailers []gitops.Trailer
@@ -36,6 +39,10 @@ func PlaceHold(ctx context.Context, repo *gitops.Repo, req HoldRequest) (Outcome
 	res, err := run(ctx, repo, out, "", func(_ context.Context, t *gitops.Tree) (gitops.Commit, error) {
 		cfg, err := loadKnown(t, req.Env, req.Service)
 		if err != nil {
+			return gitops.Commit{}, err
+		}
+		e, _, _ := knownEnv(cfg, req.Env)
+		if err := checkPersonSigner(repo, cfg, e, "hold", req.By, req.ByGate); err != nil {
 			return gitops.Commit{}, err
 		}
 		h, err := readHold(t, req.Env, req.Service)
@@ -82,7 +89,11 @@ func ReleaseHold(ctx context.Context, repo *gitops.Repo, req HoldRequest) (Outco
 		if err != nil {
 			return gitops.Commit{}, err
 		}
-		if _, _, err := knownEnv(cfg, req.Env); err != nil {
+		e, _, err := knownEnv(cfg, req.Env)
+		if err != nil {
+			return gitops.Commit{}, err
+		}
+		if err := checkPersonSigner(repo, cfg, e, "hold release", req.By, req.ByGate); err != nil {
 			return gitops.Commit{}, err
 		}
 		h, err := readHold(t, req.Env, req.Service)

@@ -32,6 +32,9 @@ type RollbackRequest struct {
 	// Trailers are added to the commit's (smpctl verify --for records the
 	// gate's figures there).
 	Trailers []gitops.Trailer
+	// ByGate says the gate watch (smpctl verify --for) rolls back, not a
+	// person: it need not be signed where signedApprovals is on.
+	ByGate bool
 }
 
 var revisionRE = regexp.MustCompile(`^[0-9a-f]+$`) // 7 to 64 of them, checked apart (see isRevision)
@@ -70,6 +73,10 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 	res, err := run(ctx, repo, out, "", func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
 		cfg, err := loadKnown(t, req.Env, req.Service)
 		if err != nil {
+			return gitops.Commit{}, err
+		}
+		e, _, _ := knownEnv(cfg, req.Env)
+		if err := checkPersonSigner(repo, cfg, e, "rollback", req.By, req.ByGate); err != nil {
 			return gitops.Commit{}, err
 		}
 		old, cur, err := readEnvFile(t, req.Env, req.Service)

@@ -23,25 +23,31 @@ import (
 // The commit checked is the newest one that changed the file, so an
 // unsigned edit after a signed approval (another digest, another name)
 // makes the approval unsigned again.
-func checkSignedApproval(ctx context.Context, t *gitops.Tree, cfg *delivery.Config, e delivery.Environment, svc, version string) error {
+//
+// It returns the key that signed the approval; nil where none is required.
+func checkSignedApproval(ctx context.Context, t *gitops.Tree, cfg *delivery.Config, e delivery.Environment, svc, version string) (ssh.PublicKey, error) {
 	if !e.SignedApprovals || e.Approval == delivery.ApprovalNone {
-		return nil
+		return nil, nil
+	}
+	if err := checkTrustChanges(ctx, t); err != nil {
+		return nil, err
 	}
 	p := approvalPath(e.Name, svc, version)
 	b, err := t.ReadFile(p)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", p, err)
+		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
 	a, err := statefile.DecodeApproval(b)
 	if err != nil {
-		return fault.Invalidf("%s in the GitOps repository is not an approval: %w", p, err)
+		return nil, fault.Invalidf("%s in the GitOps repository is not an approval: %w", p, err)
 	}
 	return verifyApproval(ctx, t, cfg, e, svc, version, a.ApprovedBy, b)
 }
 
 // verifyApproval checks the signature of the commit that last wrote the
-// approval file, whose content is b and whose approver is login.
-func verifyApproval(ctx context.Context, t *gitops.Tree, cfg *delivery.Config, e delivery.Environment, svc, version, login string, b []byte) error {
+// approval file, whose content is b and whose approver is login, and
+// returns the key that signed it.
+func verifyApproval(ctx context.Context, t *gitops.Tree, cfg *delivery.Config, e delivery.Environment, svc, version, login string, b []byte) (ssh.PublicKey, error) {
 	p := approvalPath(e.Name, svc, version)
 	fix := fmt.Sprintf("%s must approve again, signing with the key %s lists for %s under signers: `smpctl approve --env %s --service %s --version %s --by %s --signing-key ~/.ssh/id_ed25519`",
 		login, delivery.FileName, login, e.Name, svc, version, login)
@@ -51,35 +57,36 @@ func verifyApproval(ctx context.Context, t *gitops.Tree, cfg *delivery.Config, e
 		rev, found = r, true
 		return true, nil
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	if !found {
-		return fault.Refusedf("%s requires signed approvals and no commit wrote %s: %s", e.Name, p, fix)
+		return nil, fault.Refusedf("%s requires signed approvals and no commit wrote %s: %s", e.Name, p, fix)
 	}
 	what := fmt.Sprintf("the approval of %s %s for %s by %s (commit %.12s)", svc, version, e.Name, login, rev.Hash)
 	// Belt and braces: the file must be what the checked commit wrote.
 	if then, err := t.Show(ctx, rev.Hash, p); err != nil || !bytes.Equal(then, b) {
-		return fault.Refusedf("%s: %s is not what that commit wrote: %s", what, p, fix)
+		return nil, fault.Refusedf("%s: %s is not what that commit wrote: %s", what, p, fix)
 	}
 	if by := rev.Trailers["Approved-By"]; by != "" && by != login {
-		return fault.Refusedf("%s: its commit says Approved-By: %s, and the file says %s: %s", what, by, login, fix)
+		return nil, fault.Refusedf("%s: its commit says Approved-By: %s, and the file says %s: %s", what, by, login, fix)
 	}
 	keys := cfg.SignerKeys(login)
 	if len(keys) == 0 {
-		return fault.Refusedf("%s: %s requires signed approvals and %s lists no key for %s under signers: add their public key there (through a reviewed change), then %s", what, e.Name, delivery.FileName, login, fix)
+		return nil, fault.Refusedf("%s: %s requires signed approvals and %s lists no key for %s under signers: add their public key there (through a reviewed change), then %s", what, e.Name, delivery.FileName, login, fix)
 	}
 	raw, err := t.CommitObject(rev.Hash)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	payload, sig := signing.SplitCommit(raw, t.SHA256())
 	if sig == nil {
-		return fault.Refusedf("%s is not signed, and %s requires signed approvals (signedApprovals in %s): %s", what, e.Name, delivery.FileName, fix)
+		return nil, fault.Refusedf("%s is not signed, and %s requires signed approvals (signedApprovals in %s): %s", what, e.Name, delivery.FileName, fix)
 	}
-	if _, err := signing.Verify(payload, sig, keys); err != nil {
-		return fault.Refusedf("%s does not prove %s approved: %w, for %s in %s: %s", what, login, err, login, delivery.FileName, fix)
+	key, err := signing.Verify(payload, sig, keys)
+	if err != nil {
+		return nil, fault.Refusedf("%s does not prove %s approved: %w, for %s in %s: %s", what, login, err, login, delivery.FileName, fix)
 	}
-	return nil
+	return key, nil
 }
 
 // publicKeyer is a signer that knows its public key before signing

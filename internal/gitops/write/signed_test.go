@@ -87,7 +87,7 @@ func approve(r *gitops.Repo, by string) error {
 func promoteToStaging(t *testing.T, bare string) error {
 	t.Helper()
 	_, err := write.Promote(context.Background(), repoFor(t, bare), write.PromoteRequest{
-		Common: write.Common{By: "ci", Now: wednesday}, Service: "order-svc", From: "dev", To: "staging",
+		Common: write.Common{By: "ci", Now: wednesday, Run: "https://ci.example/run/1"}, Service: "order-svc", From: "dev", To: "staging",
 	})
 	return err
 }

@@ -60,7 +60,7 @@ func Deploy(ctx context.Context, repo *gitops.Repo, req DeployRequest) (Outcome,
 	return run(ctx, repo, out, noop, func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
 		return writeImage(ctx, t, imageWrite{
 			action: action, env: req.Env, svc: req.Service, img: img, chart: req.ChartVersion,
-			src: req.Source, override: req.OverrideFreeze, common: req.Common,
+			src: req.Source, override: req.OverrideFreeze, common: req.Common, repo: repo,
 		})
 	})
 }
@@ -136,7 +136,7 @@ func runPromote(ctx context.Context, repo *gitops.Repo, out Outcome, req Promote
 		}
 		return writeImage(ctx, t, imageWrite{
 			action: "promote", env: req.To, svc: req.Service, img: img, chart: src.ChartVersion,
-			src: source, override: req.OverrideFreeze, common: req.Common, from: req.From, approvedBy: req.ApprovedBy,
+			src: source, override: req.OverrideFreeze, common: req.Common, from: req.From, approvedBy: req.ApprovedBy, repo: repo,
 		})
 	})
 	res.Image = &img
@@ -170,6 +170,10 @@ type imageWrite struct {
 	common           Common
 	from             string
 	approvedBy       string
+	// repo is the repository written through: its signer is what signs
+	// a person's deploy or promote (checkPersonSigner); nil for the
+	// soak queue's own deploys, which carry the queued deploy's checks.
+	repo *gitops.Repo
 }
 
 // writeImage is the checks and the write shared by deploy and promote.
@@ -196,6 +200,14 @@ func writeImage(ctx context.Context, t *gitops.Tree, w imageWrite) (gitops.Commi
 	if err := checkRepository(cfg, w.env, w.svc, cur, w.img); err != nil {
 		return gitops.Commit{}, err
 	}
+	if w.repo != nil && (w.action == "rollback" || w.common.Run == "") {
+		// A deploy or promote with a Pipeline-Run is CI's, which holds no
+		// person's key; what it ships still needs an approval signed by a
+		// listed key (checkSignedApproval). A rollback is always a person's.
+		if err := checkPersonSigner(w.repo, cfg, e, w.action, w.common.By, false); err != nil {
+			return gitops.Commit{}, err
+		}
+	}
 	var overridden, approvedBy string
 	if w.action == "rollback" {
 		if err := ranIn(ctx, t, w.env, w.svc, w.img); err != nil {
@@ -214,7 +226,11 @@ func writeImage(ctx context.Context, t *gitops.Tree, w imageWrite) (gitops.Commi
 		if approvedBy, err = requireApproval(t, cfg, e, w.svc, w.img, w.common.By, w.approvedBy); err != nil {
 			return gitops.Commit{}, err
 		}
-		if err := checkSignedApproval(ctx, t, cfg, e, w.svc, w.img.Tag); err != nil {
+		approvalKey, err := checkSignedApproval(ctx, t, cfg, e, w.svc, w.img.Tag)
+		if err != nil {
+			return gitops.Commit{}, err
+		}
+		if err := checkFourEyesByKey(w.repo, cfg, e, w.svc, w.img.Tag, w.common.By, approvalKey); err != nil {
 			return gitops.Commit{}, err
 		}
 		if err := checkOrder(ctx, t, w.action, w.env, w.svc, w.src); err != nil {
