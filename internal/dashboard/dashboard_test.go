@@ -217,6 +217,10 @@ func testTheServicePageHasTheTimelineTheDiffAndTheMetrics(t *testing.T, s *story
 			t.Errorf("timeline[%d] = %q, want it to start %q", i, timeline[i], want)
 		}
 	}
+	// A hold a gate watch wrote shows the gate's figures from its trailers.
+	if want := "gate failed on error rate: 1.0.0 — error rate 49.95%, p95 2.4ms vs baseline 0.9.0 2.5ms, 1379 requests over 30s"; !strings.HasSuffix(timeline[4], want) {
+		t.Errorf("the gate's hold in the timeline = %q, want it to end %q", timeline[4], want)
+	}
 	// Every entry links to its commit and its CI run.
 	links := 0
 	for _, a := range all(byID(doc, "timeline"), "a") {

@@ -65,8 +65,11 @@ type story struct {
 }
 
 // now is the dashboard's clock for the story: a day and an hour after it
-// started, inside the prod freeze.
-func (s *story) now() time.Time { return s.start.Add(25 * time.Hour) }
+// started, less a second, inside the prod freeze. Commit times are whole
+// seconds, and start is too: a commit in the story's first second would be
+// exactly 25h old at start+25h and read "25h" (ages are truncated), so on a
+// fast machine the ages were not all "24h".
+func (s *story) now() time.Time { return s.start.Add(25*time.Hour - time.Second) }
 
 func newStory(t testing.TB) *story {
 	t.Helper()
@@ -94,7 +97,14 @@ func newStory(t testing.TB) *story {
 	s.deploy("staging", "order-svc", "3.3.0-rc.1", 'b', "alice")
 
 	s.ship("partner-svc", 'c', "sha-ccccccc", "1.0.0-rc.1", "1.0.0", "thu")
-	s.hold("prod", "partner-svc", "oncall", "5xx after 1.0.0")
+	// As a gate watch run by oncall (verify --for --by oncall, with
+	// onGateFailure: hold) writes it: the gate's figures in its trailers.
+	s.hold("prod", "partner-svc", "oncall", "5xx after 1.0.0",
+		gitops.Trailer{Key: "Gate-Verdict", Value: "failed"}, gitops.Trailer{Key: "Gate-Version", Value: "1.0.0"},
+		gitops.Trailer{Key: "Gate-Baseline", Value: "0.9.0"}, gitops.Trailer{Key: "Gate-Window", Value: "30s"},
+		gitops.Trailer{Key: "Gate-Requests", Value: "1379"}, gitops.Trailer{Key: "Gate-Error-Rate", Value: "0.4995"},
+		gitops.Trailer{Key: "Gate-P95", Value: "2.4ms"}, gitops.Trailer{Key: "Gate-Baseline-P95", Value: "2.5ms"},
+		gitops.Trailer{Key: "Gate-Failed", Value: "error rate"})
 	s.deploy("dev", "partner-svc", "sha-ddddddd", 'd', "ci")
 	s.approve("staging", "partner-svc", "1.1.0-rc.1", 'd', "lan")
 	s.deploy("staging", "partner-svc", "1.1.0-rc.1", 'd', "alice")
@@ -157,9 +167,9 @@ func (s *story) approve(env, svc, version string, d byte, by string) {
 	}
 }
 
-func (s *story) hold(env, svc, by, reason string) {
+func (s *story) hold(env, svc, by, reason string, trailers ...gitops.Trailer) {
 	s.t.Helper()
-	if _, err := write.PlaceHold(context.Background(), s.repo, write.HoldRequest{Common: s.common(by), Env: env, Service: svc, Reason: reason}); err != nil {
+	if _, err := write.PlaceHold(context.Background(), s.repo, write.HoldRequest{Common: s.common(by), Env: env, Service: svc, Reason: reason, Trailers: trailers}); err != nil {
 		s.t.Fatalf("hold %s in %s: %v", svc, env, err)
 	}
 }

@@ -13,6 +13,7 @@ package history
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -62,6 +63,60 @@ type Event struct {
 	ApprovedBy     string     `json:"approvedBy,omitempty"`
 	PipelineRun    string     `json:"pipelineRun,omitempty"`
 	OverrideFreeze string     `json:"overrideFreeze,omitempty"`
+	// Gate is the metric gate's figures a gate watch (smpctl verify --for)
+	// recorded in the Gate-* trailers of the rollback or hold it wrote.
+	Gate *GateFigures `json:"gate,omitempty"`
+}
+
+// GateFigures are the Gate-* trailers, as written.
+type GateFigures struct {
+	Verdict     string `json:"verdict,omitempty"`
+	Version     string `json:"version,omitempty"`
+	Baseline    string `json:"baseline,omitempty"`
+	Window      string `json:"window,omitempty"`
+	Requests    string `json:"requests,omitempty"`
+	ErrorRate   string `json:"errorRate,omitempty"` // a fraction: 0.4995
+	P95         string `json:"p95,omitempty"`
+	BaselineP95 string `json:"baselineP95,omitempty"`
+	Failed      string `json:"failed,omitempty"`
+	Watched     string `json:"watched,omitempty"`
+}
+
+// ErrorPercent is ErrorRate as a percentage ("49.95%"), or ErrorRate as
+// written when it is not a number.
+func (g *GateFigures) ErrorPercent() string {
+	f, err := strconv.ParseFloat(g.ErrorRate, 64)
+	if err != nil {
+		return g.ErrorRate
+	}
+	return strconv.FormatFloat(100*f, 'f', 2, 64) + "%"
+}
+
+// gateField is where each Gate-* trailer goes.
+func gateField(g *GateFigures, key string) *string {
+	switch key {
+	case "Gate-Verdict":
+		return &g.Verdict
+	case "Gate-Version":
+		return &g.Version
+	case "Gate-Baseline":
+		return &g.Baseline
+	case "Gate-Window":
+		return &g.Window
+	case "Gate-Requests":
+		return &g.Requests
+	case "Gate-Error-Rate":
+		return &g.ErrorRate
+	case "Gate-P95":
+		return &g.P95
+	case "Gate-Baseline-P95":
+		return &g.BaselineP95
+	case "Gate-Failed":
+		return &g.Failed
+	case "Gate-Watched":
+		return &g.Watched
+	}
+	return nil
 }
 
 // By is who made the change: the approver of an approval, else the
@@ -194,7 +249,19 @@ func ApplyTrailers(trailers string, e *Event) {
 			e.PipelineRun = v
 		case "Override-Freeze":
 			e.OverrideFreeze = v
+		default:
+			if k := strings.TrimSpace(k); strings.HasPrefix(k, "Gate-") {
+				if e.Gate == nil {
+					e.Gate = &GateFigures{}
+				}
+				if f := gateField(e.Gate, k); f != nil {
+					*f = v
+				}
+			}
 		}
+	}
+	if e.Gate != nil && *e.Gate == (GateFigures{}) {
+		e.Gate = nil // only Gate-* keys this version does not know
 	}
 }
 

@@ -2,6 +2,7 @@ package history
 
 import (
 	"errors"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -31,6 +32,20 @@ func TestParseMessageReadsSubjectsAndTrailersOfTheFormat(t *testing.T) {
 			name: "a subject without trailers still says what happened",
 			msg:  "rollback(prod): order-svc → 3.2.0",
 			want: Event{Subject: "rollback(prod): order-svc → 3.2.0", Action: ActionRollback, Environment: "prod", Service: "order-svc", Tag: "3.2.0"},
+		},
+		{
+			name: "a gate watch's rollback carries the gate's figures",
+			msg: "rollback(prod): order-svc → 3.3.0\n\nAction: rollback\nDeployed-By: smpctl-gate\nGate-Verdict: failed\nGate-Version: 3.3.1\n" +
+				"Gate-Baseline: 3.3.0\nGate-Window: 30s\nGate-Requests: 1379\nGate-Error-Rate: 0.4995\nGate-P95: 2.4ms\n" +
+				"Gate-Baseline-P95: 2.5ms\nGate-Failed: error rate\nGate-Watched: 2s\nGate-Future: ignored\n",
+			want: Event{Subject: "rollback(prod): order-svc → 3.3.0", Action: ActionRollback, Environment: "prod", Service: "order-svc", Tag: "3.3.0",
+				DeployedBy: "smpctl-gate", Gate: &GateFigures{Verdict: "failed", Version: "3.3.1", Baseline: "3.3.0", Window: "30s", Requests: "1379",
+					ErrorRate: "0.4995", P95: "2.4ms", BaselineP95: "2.5ms", Failed: "error rate", Watched: "2s"}},
+		},
+		{
+			name: "only Gate-* keys it does not know: no figures",
+			msg:  "hold(prod): order-svc\n\nAction: hold\nGate-Future: x\n",
+			want: Event{Subject: "hold(prod): order-svc", Action: ActionHold, Environment: "prod", Service: "order-svc"},
 		},
 		{
 			name: "an approval names the version",
@@ -67,8 +82,8 @@ func TestParseMessageReadsSubjectsAndTrailersOfTheFormat(t *testing.T) {
 			if got.SourceTime != nil && tt.want.SourceTime != nil && got.SourceTime.Equal(*tt.want.SourceTime) {
 				got.SourceTime = tt.want.SourceTime
 			}
-			if got != tt.want {
-				t.Errorf("ParseMessage:\n got %+v\nwant %+v", got, tt.want)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ParseMessage:\n got %+v (gate %+v)\nwant %+v (gate %+v)", got, got.Gate, tt.want, tt.want.Gate)
 			}
 		})
 	}
@@ -152,3 +167,12 @@ func TestByNamesTheApproverOfAnApproval(t *testing.T) {
 // digestRE is the fuzz test's oracle for isDigest: the format written as a
 // regular expression, independently of the code.
 var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+func TestGateErrorPercent(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"0.4995": "49.95%", "0": "0.00%", "n/a": "n/a"} {
+		if got := (&GateFigures{ErrorRate: in}).ErrorPercent(); got != want {
+			t.Errorf("ErrorPercent(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
