@@ -54,15 +54,8 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 	out := Outcome{Action: "approve", Environment: req.Env, Service: req.Service}
 	noop := fmt.Sprintf("%s %s is already approved for %s; nothing to commit", req.Service, req.Version, req.Env)
 	return run(ctx, repo, out, noop, func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
-		cfg, err := loadConfig(t)
+		cfg, e, i, err := loadKnown(t, req.Env, req.Service)
 		if err != nil {
-			return gitops.Commit{}, err
-		}
-		e, i, err := knownEnv(cfg, req.Env)
-		if err != nil {
-			return gitops.Commit{}, err
-		}
-		if err := knownService(cfg, req.Service); err != nil {
 			return gitops.Commit{}, err
 		}
 		if e.Approval == delivery.ApprovalNone {

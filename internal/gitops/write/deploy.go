@@ -145,15 +145,16 @@ func knownEnv(cfg *delivery.Config, env string) (delivery.Environment, int, erro
 
 // loadKnown reads delivery.yaml and checks that it lists env and svc: the
 // first thing every write about one service in one environment does.
-func loadKnown(t *gitops.Tree, env, svc string) (*delivery.Config, error) {
+func loadKnown(t *gitops.Tree, env, svc string) (*delivery.Config, delivery.Environment, int, error) {
 	cfg, err := loadConfig(t)
 	if err != nil {
-		return nil, err
+		return nil, delivery.Environment{}, 0, err
 	}
-	if _, _, err := knownEnv(cfg, env); err != nil {
-		return nil, err
+	e, i, err := knownEnv(cfg, env)
+	if err != nil {
+		return nil, delivery.Environment{}, 0, err
 	}
-	return cfg, knownService(cfg, svc)
+	return cfg, e, i, knownService(cfg, svc)
 }
 
 func knownService(cfg *delivery.Config, svc string) error {

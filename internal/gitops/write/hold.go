@@ -37,11 +37,10 @@ func PlaceHold(ctx context.Context, repo *gitops.Repo, req HoldRequest) (Outcome
 	out := Outcome{Action: "hold", Environment: req.Env, Service: req.Service}
 	var since string
 	res, err := run(ctx, repo, out, "", func(_ context.Context, t *gitops.Tree) (gitops.Commit, error) {
-		cfg, err := loadKnown(t, req.Env, req.Service)
+		cfg, e, _, err := loadKnown(t, req.Env, req.Service)
 		if err != nil {
 			return gitops.Commit{}, err
 		}
-		e, _, _ := knownEnv(cfg, req.Env)
 		if err := checkPersonSigner(repo, cfg, e, "hold", req.By, req.ByGate); err != nil {
 			return gitops.Commit{}, err
 		}

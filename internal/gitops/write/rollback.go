@@ -71,11 +71,10 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 	var resolvedRev gitops.Revision
 	var replaced envfile.Image
 	res, err := run(ctx, repo, out, "", func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
-		cfg, err := loadKnown(t, req.Env, req.Service)
+		cfg, e, _, err := loadKnown(t, req.Env, req.Service)
 		if err != nil {
 			return gitops.Commit{}, err
 		}
-		e, _, _ := knownEnv(cfg, req.Env)
 		if err := checkPersonSigner(repo, cfg, e, "rollback", req.By, req.ByGate); err != nil {
 			return gitops.Commit{}, err
 		}

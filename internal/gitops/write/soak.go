@@ -108,7 +108,7 @@ func RecordSoak(ctx context.Context, repo *gitops.Repo, req SoakRequest) (Outcom
 	var have *Soak
 	var img imageref.Ref
 	res, err := run(ctx, repo, out, "", func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
-		cfg, err := loadKnown(t, req.Env, req.Service)
+		cfg, _, _, err := loadKnown(t, req.Env, req.Service)
 		if err != nil {
 			return gitops.Commit{}, err
 		}
@@ -215,15 +215,8 @@ func QueueOrDeploy(ctx context.Context, repo *gitops.Repo, req DeployRequest) (O
 	noop := fmt.Sprintf("%s %s is already deployed to %s; nothing to commit", req.Service, img.Tag, req.Env)
 	res, err := run(ctx, repo, out, noop, func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
 		queued, sameQueued = false, false
-		cfg, err := loadConfig(t)
+		cfg, e, _, err := loadKnown(t, req.Env, req.Service)
 		if err != nil {
-			return gitops.Commit{}, err
-		}
-		e, _, err := knownEnv(cfg, req.Env)
-		if err != nil {
-			return gitops.Commit{}, err
-		}
-		if err := knownService(cfg, req.Service); err != nil {
 			return gitops.Commit{}, err
 		}
 		st, err := soakState(ctx, t, cfg, req.Env, req.Service, req.Now)
@@ -343,7 +336,7 @@ func DrainQueue(ctx context.Context, repo *gitops.Repo, req DrainRequest) (Outco
 	)
 	res, err := run(ctx, repo, out, "", func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
 		q, stale = nil, nil
-		cfg, err := loadKnown(t, req.Env, req.Service)
+		cfg, _, _, err := loadKnown(t, req.Env, req.Service)
 		if err != nil {
 			return gitops.Commit{}, err
 		}

@@ -178,15 +178,8 @@ type imageWrite struct {
 
 // writeImage is the checks and the write shared by deploy and promote.
 func writeImage(ctx context.Context, t *gitops.Tree, w imageWrite) (gitops.Commit, error) {
-	cfg, err := loadConfig(t)
+	cfg, e, _, err := loadKnown(t, w.env, w.svc)
 	if err != nil {
-		return gitops.Commit{}, err
-	}
-	e, _, err := knownEnv(cfg, w.env)
-	if err != nil {
-		return gitops.Commit{}, err
-	}
-	if err := knownService(cfg, w.svc); err != nil {
 		return gitops.Commit{}, err
 	}
 	old, cur, err := readEnvFile(t, w.env, w.svc)
