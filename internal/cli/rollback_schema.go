@@ -65,8 +65,8 @@ func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Contex
 			err error
 		)
 		targetRef := target.Repository + "@" + target.Digest
-		migs := migs
-		if migs == nil {
+		migs, fromImage := migs, migs == nil
+		if fromImage {
 			d, err := name.NewDigest(running.Repository + "@" + running.Digest)
 			if err != nil {
 				return fault.Refusedf("rollback to %s: the running image %s: %w; nothing written", target.Tag, running.Repository, err)
@@ -83,8 +83,14 @@ func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Contex
 		}
 		if dsn == "" {
 			// Without the database, the applied version is taken to be
-			// the one the running image's migrations end at.
-			r, err = migration.CheckRollback(ctx, schemaOf, migs, running.Repository+"@"+running.Digest, targetRef)
+			// the one the running image's migrations end at: the last of
+			// its recorded migrations, when they came from the image (no
+			// second read of its manifest), else its schema annotation.
+			if fromImage {
+				r, err = migration.CheckRollbackFrom(ctx, schemaOf, migs, migration.Latest(migs), targetRef)
+			} else {
+				r, err = migration.CheckRollback(ctx, schemaOf, migs, running.Repository+"@"+running.Digest, targetRef)
+			}
 			if err == nil && r.Known {
 				r.Note += "\n(schema: the applied version is the running image's; give the database in SMP_DATABASE_DSN to read it from schema_migrations)"
 			}
