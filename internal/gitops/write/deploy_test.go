@@ -271,10 +271,17 @@ func TestRollbackRestoresThePreviousImageAndHolds(t *testing.T) {
 		t.Fatalf("rolled back to %s, want 3.2.0", out.Image.Tag)
 	}
 	c := lastCommit(t, bare)
-	for _, want := range []string{"rollback(dev): order-svc → 3.2.0", "Action: rollback", "Previous-Digest: sha256:" + strings.Repeat("b", 64), "Source-Commit: " + strings.Repeat("a", 40)} {
+	// The fast lane names the commit that put 3.2.0 in dev: the evidence that it
+	// passed dev's gates, which the rollback does not pass again.
+	ranFrom := gitcmdtest.Git(t, bare, "log", "-1", "--format=%H", "--grep", "deploy(dev): order-svc → 3.2.0", "main")
+	fast := "Fast-Lane: ran in dev from " + ranFrom[:12]
+	for _, want := range []string{"rollback(dev): order-svc → 3.2.0", "Action: rollback", "Previous-Digest: sha256:" + strings.Repeat("b", 64), "Source-Commit: " + strings.Repeat("a", 40), fast} {
 		if !strings.Contains(c, want) {
 			t.Errorf("commit lacks %q:\n%s", want, c)
 		}
+	}
+	if !strings.Contains(out.Message, "fast lane: ran in dev from "+ranFrom[:12]) {
+		t.Errorf("the rollback says %q; want it to say it takes the fast lane", out.Message)
 	}
 	hold := show(t, bare, "state/holds/dev/order-svc.yaml")
 	if !strings.Contains(hold, "by: oncall") || !strings.Contains(hold, "rolled back from 3.3.0: 5xx spike") {

@@ -117,6 +117,9 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 			gitops.Trailer{Key: "Source-Time", Value: rev.Trailers["Source-Time"]},
 			gitops.Trailer{Key: "Deployed-By", Value: req.By},
 			gitops.Trailer{Key: "Pipeline-Run", Value: req.Run})
+		if rev.Hash != "" {
+			tr = append(tr, gitops.Trailer{Key: "Fast-Lane", Value: fastLane(req.Env, rev)})
+		}
 		tr = append(tr, req.Trailers...)
 		return gitops.Commit{
 			ChangeID: req.ChangeID,
@@ -129,8 +132,21 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 	res.Previous, res.PreviousTag = replaced.Digest, replaced.Tag
 	if res.AlreadyDone {
 		res.Message = fmt.Sprintf("%s in %s already runs %s; nothing to commit", req.Service, req.Env, img.Tag)
+	} else if err == nil && resolvedRev.Hash != "" {
+		res.Message += "\nfast lane: " + fastLane(req.Env, resolvedRev) + " (Fast-Lane trailer)"
 	}
 	return res, err
+}
+
+// fastLane is the Fast-Lane trailer of a rollback: the last commit that
+// put the target in env is the evidence that it passed env's gates then
+// (approval, freeze, soak, the order of environments, and the preview
+// before its promotion). A rollback does not pass them again — it
+// restores a known state — and the chart's rollbackWindow lets Argo
+// Rollouts skip the blue/green pause for it too (docs/kubernetes.md).
+func fastLane(env string, rev gitops.Revision) string {
+	return fmt.Sprintf("ran in %s from %.12s (%s); approval, soak and the preview pause are skipped",
+		env, rev.Hash, rev.Time.UTC().Format(time.RFC3339))
 }
 
 // changedMeanwhile is the refusal of a rollback whose environment moved on
@@ -159,19 +175,20 @@ func shortDigest(digest string) string {
 
 // ranIn refuses a rollback to an image that never ran in env: a rollback
 // restores a known state, and skips the gates (approval, freeze, order)
-// that a forward deploy of a new image must pass. The refusal lists what
-// the environment did run, newest first.
-func ranIn(ctx context.Context, t *gitops.Tree, env, svc string, img imageref.Ref) error {
+// that a forward deploy of a new image must pass. It returns the newest
+// commit that put the image in env (the fast lane's evidence); the refusal
+// lists what the environment did run, newest first.
+func ranIn(ctx context.Context, t *gitops.Tree, env, svc string, img imageref.Ref) (gitops.Revision, error) {
 	path := envPath(env, svc)
 	var seen []string
-	found := false
+	var found gitops.Revision
 	err := t.Log(ctx, path, func(rev gitops.Revision) (bool, error) {
 		v, ok := imageAt(ctx, t, rev.Hash, path)
 		if !ok {
 			return false, nil
 		}
 		if v.Image.Digest == img.Digest && v.Image.Repository == img.Repository {
-			found = true
+			found = rev
 			return true, nil
 		}
 		d := fmt.Sprintf("%s (%s)", v.Image.Tag, v.Image.Digest)
@@ -180,14 +197,14 @@ func ranIn(ctx context.Context, t *gitops.Tree, env, svc string, img imageref.Re
 		}
 		return false, nil
 	})
-	if err != nil || found {
-		return err
+	if err != nil || found.Hash != "" {
+		return found, err
 	}
 	could := "none: nothing ran there yet"
 	if len(seen) > 0 {
 		could = strings.Join(seen, ", ")
 	}
-	return fault.Refusedf("rollback of %s in %s to %s@%s refused: that image never ran in %s, and a rollback may only restore one that did; it could go to: %s. Ship a new image forward with deploy or promote instead",
+	return gitops.Revision{}, fault.Refusedf("rollback of %s in %s to %s@%s refused: that image never ran in %s, and a rollback may only restore one that did; it could go to: %s. Ship a new image forward with deploy or promote instead",
 		svc, env, img.Repository, img.Digest, env, could)
 }
 

@@ -103,6 +103,16 @@ func TestARollbackToADigestThatNeverRanThereIsRefused(t *testing.T) {
 	if err != nil || out.Action != "rollback" {
 		t.Fatalf("rollback to 3.1.0, which ran in dev: %+v %v", out, err)
 	}
+	// It takes the fast lane, naming the commit that put 3.1.0 in dev.
+	// The file's commits, newest first: this rollback, 3.2.0's deploy, then 3.1.0's.
+	revs := strings.Fields(gitcmdtest.Git(t, bare, "log", "--format=%H", "main", "--", "environments/dev/order-svc.yaml"))
+	if len(revs) != 3 {
+		t.Fatalf("dev's file has %d commits, want 3: %v", len(revs), revs)
+	}
+	ranFrom := revs[2]
+	if c := lastCommit(t, bare); !strings.Contains(c, "Fast-Lane: ran in dev from "+ranFrom[:12]) {
+		t.Errorf("deploy --rollback's commit lacks the Fast-Lane trailer naming %.12s:\n%s", ranFrom, c)
+	}
 }
 
 // TestARollbackRacingADeployDoesNotWriteTheBadImageBack: the server's hook

@@ -201,11 +201,13 @@ func writeImage(ctx context.Context, t *gitops.Tree, w imageWrite) (gitops.Commi
 			return gitops.Commit{}, err
 		}
 	}
-	var overridden, approvedBy string
+	var overridden, approvedBy, fast string
 	if w.action == "rollback" {
-		if err := ranIn(ctx, t, w.env, w.svc, w.img); err != nil {
+		rev, err := ranIn(ctx, t, w.env, w.svc, w.img)
+		if err != nil {
 			return gitops.Commit{}, err
 		}
+		fast = fastLane(w.env, rev)
 		if err := placeHold(t, w.env, w.svc, cur.Image.Tag, "", w.img.Digest, w.common); err != nil {
 			return gitops.Commit{}, err
 		}
@@ -241,6 +243,7 @@ func writeImage(ctx context.Context, t *gitops.Tree, w imageWrite) (gitops.Commi
 		gitops.Trailer{Key: "Approved-By", Value: approvedBy},
 		gitops.Trailer{Key: "Pipeline-Run", Value: w.common.Run},
 		gitops.Trailer{Key: "Override-Freeze", Value: overridden},
+		gitops.Trailer{Key: "Fast-Lane", Value: fast},
 	)
 	return gitops.Commit{
 		ChangeID: w.common.ChangeID,

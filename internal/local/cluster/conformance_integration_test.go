@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	yamlutil "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/smp/delivery/internal/fault"
@@ -40,6 +43,10 @@ func (o observed) String() string {
 type engine interface {
 	// commit makes git ask for version in prod, and syncs it.
 	commit(t *testing.T, version string)
+	// setScaleDownDelay sets blueGreen.scaleDownDelaySeconds for the next commits.
+	setScaleDownDelay(seconds int)
+	// scaledDown returns nil once nothing of version runs any more.
+	scaledDown(t *testing.T, version string) error
 	promote() error
 	abort() error
 	observe(t *testing.T) (observed, error)
@@ -104,6 +111,21 @@ func TestEnginesConform(t *testing.T) {
 			// (within scaleDownDelaySeconds), makes it active without a pause.
 			e.commit(t, "1.0.0")
 			want("rollback within the scale-down delay switches back without a pause", observed{Active: "1.0.0"})
+
+			// The fast lane: a rollback commit to a version whose pods are gone (after
+			// the scale-down) but within the chart's rollbackWindow (3 revisions) goes
+			// active without the preview pause, as Argo Rollouts fast-tracks it. Without
+			// the window it would wait for a person's promote at 2 a.m.
+			e.setScaleDownDelay(30) // the chart's minimum
+			e.commit(t, "4.0.0")
+			want("a new version pauses", observed{Active: "1.0.0", Preview: "4.0.0", Paused: true})
+			if err := e.promote(); err != nil {
+				t.Fatalf("promote: %v", err)
+			}
+			want("promotion switches active", observed{Active: "4.0.0"})
+			testctx.Eventually(t, 500*time.Millisecond, "1.0.0 scaled down after the 30s delay", func() error { return e.scaledDown(t, "1.0.0") })
+			e.commit(t, "1.0.0")
+			want("rollback after the scale-down, within the rollback window, goes active without a pause", observed{Active: "1.0.0"})
 		})
 	}
 }
@@ -113,12 +135,13 @@ type localEngine struct {
 	f       *fixture
 	digests map[string]string
 	byDig   map[string]string
+	delay   int
 }
 
 func startLocal(t *testing.T) engine {
 	f := newFixture(t)
-	e := &localEngine{f: f, digests: map[string]string{}, byDig: map[string]string{}}
-	for _, v := range []string{"1.0.0", "2.0.0", "3.0.0"} {
+	e := &localEngine{f: f, digests: map[string]string{}, byDig: map[string]string{}, delay: 300}
+	for _, v := range []string{"1.0.0", "2.0.0", "3.0.0", "4.0.0"} {
 		d := f.image(v, testimage.ModeOK)
 		e.digests[v], e.byDig[d] = d, v
 	}
@@ -126,10 +149,22 @@ func startLocal(t *testing.T) engine {
 }
 
 func (e *localEngine) commit(t *testing.T, version string) {
-	e.f.deploy("prod", svcFile{tag: version, digest: e.digests[version], replicas: 1, blueGreen: true, delay: 300})
+	e.f.deploy("prod", svcFile{tag: version, digest: e.digests[version], replicas: 1, blueGreen: true, delay: e.delay})
 	if _, err := e.f.rt.Sync(context.Background(), "prod"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func (e *localEngine) setScaleDownDelay(seconds int) { e.delay = seconds }
+
+func (e *localEngine) scaledDown(_ *testing.T, version string) error {
+	s := e.f.svc("prod")
+	for _, r := range []*RevisionStatus{s.Active, s.Preview, s.Previous} {
+		if r != nil && r.Digest == e.digests[version] {
+			return fmt.Errorf("%s still runs (%+v)", version, *r)
+		}
+	}
+	return nil
 }
 
 func (e *localEngine) promote() error { return e.f.rt.Promote("prod", "order-svc") }
@@ -154,6 +189,7 @@ type kubeEngine struct {
 	c     *kubecluster.Cluster
 	k     *kube.Client
 	byDig map[string]string
+	delay int
 }
 
 func kubeDigest(version string) string {
@@ -170,8 +206,8 @@ func startKube(t *testing.T) engine {
 	if err := c.Apply(ctx, "", []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+kube.Namespace("prod")+"\n")); err != nil {
 		t.Fatal(err)
 	}
-	e := &kubeEngine{c: c, k: k, byDig: map[string]string{}}
-	for _, v := range []string{"1.0.0", "2.0.0", "3.0.0"} {
+	e := &kubeEngine{c: c, k: k, byDig: map[string]string{}, delay: 300}
+	for _, v := range []string{"1.0.0", "2.0.0", "3.0.0", "4.0.0"} {
 		e.byDig[kubeDigest(v)] = v
 	}
 	return e
@@ -182,9 +218,31 @@ func (e *kubeEngine) commit(t *testing.T, version string) {
 	if os.Getenv("CONFORMANCE_DEBUG") != "" {
 		t.Logf("commit %s (%s)", version, kubeDigest(version))
 	}
-	if err := e.c.Apply(testctx.New(t), kube.Namespace("prod"), renderProd(t, version, kubeDigest(version))); err != nil {
+	if err := e.c.Apply(testctx.New(t), kube.Namespace("prod"), renderProd(t, version, kubeDigest(version), e.delay)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func (e *kubeEngine) setScaleDownDelay(seconds int) { e.delay = seconds }
+
+// scaledDown: the controller scales version's ReplicaSet to 0 at its scale-down deadline
+// (it keeps the ReplicaSet, within revisionHistoryLimit, for a rollback).
+func (e *kubeEngine) scaledDown(t *testing.T, version string) error {
+	cs, err := kubernetes.NewForConfig(e.c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rss, err := cs.AppsV1().ReplicaSets(kube.Namespace("prod")).List(testctx.New(t), metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, rs := range rss.Items {
+		img := rs.Spec.Template.Spec.Containers[0].Image
+		if strings.HasSuffix(img, "@"+kubeDigest(version)) && (rs.Spec.Replicas == nil || *rs.Spec.Replicas > 0 || rs.Status.Replicas > 0) {
+			return fmt.Errorf("ReplicaSet %s of %s: spec %v, status %d replicas", rs.Name, version, rs.Spec.Replicas, rs.Status.Replicas)
+		}
+	}
+	return nil
 }
 
 func (e *kubeEngine) promote() error { return e.k.Promote(context.Background(), "prod", "order-svc") }
@@ -216,13 +274,13 @@ func (e *kubeEngine) observe(t *testing.T) (observed, error) {
 
 // renderProd renders the order-svc chart as Argo CD does for prod, with one replica and
 // digest, without the ServiceMonitor (no Prometheus Operator in the test cluster).
-func renderProd(t *testing.T, version, digest string) []byte {
+func renderProd(t *testing.T, version, digest string, scaleDownDelay int) []byte {
 	t.Helper()
 	chartDir := filepath.Join("..", "..", "..", "examples", "order-svc", "deployments", "helm", "order-svc")
 	vals := filepath.Join(t.TempDir(), "order-svc.yaml")
 	env := fmt.Sprintf("image:\n  repository: ghcr.io/smp/order-svc\n  tag: %s\n  digest: %s\nreplicaCount: 2\n"+
-		"strategy: blueGreen\nblueGreen:\n  autoPromotionEnabled: false\n  scaleDownDelaySeconds: 300\n"+
-		"autoscaling: {enabled: false}\n", version, digest)
+		"strategy: blueGreen\nblueGreen:\n  autoPromotionEnabled: false\n  scaleDownDelaySeconds: %d\n"+
+		"autoscaling: {enabled: false}\n", version, digest, scaleDownDelay)
 	if err := os.WriteFile(vals, []byte(env), 0o644); err != nil {
 		t.Fatal(err)
 	}
