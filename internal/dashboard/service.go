@@ -16,7 +16,7 @@ import (
 type servicePage struct {
 	pageBase
 	Service string
-	Cells   []history.Cell
+	Cells   []serviceCell
 	// Timeline is every environment's history of the service, newest
 	// first, at most timelineLimit entries.
 	Timeline  []timelineEntry
@@ -33,6 +33,16 @@ type servicePage struct {
 	// Notifications are the service's recorded notifications that could
 	// not be sent, newest first: pending ones, and resent ones as a record.
 	Notifications []history.Notification
+}
+
+// serviceCell is the service in one environment, with what guards it.
+type serviceCell struct {
+	history.Cell
+	// Queued is the deploy waiting for the running version's soak.
+	Queued *queuedDeploy
+	// SignatureNeed is what the environment asks of an approval when the
+	// cell has no ApprovalSignature (signatureNeed).
+	SignatureNeed string
 }
 
 // timelineEntry is one commit of the service's history in one environment.
@@ -56,8 +66,11 @@ func (d *Dashboard) service(w http.ResponseWriter, r *http.Request) {
 	now := d.o.Now()
 	p := servicePage{pageBase: d.base(v, name, now), Service: name, Window: d.o.Window}
 	for _, row := range v.status.Services {
-		if row.Name == name {
-			p.Cells = row.Environments
+		if row.Name != name {
+			continue
+		}
+		for _, c := range row.Environments {
+			p.Cells = append(p.Cells, serviceCell{Cell: c, Queued: queuedFor(v.status, c), SignatureNeed: signatureNeed(v.status.Config, c.Environment)})
 		}
 	}
 	if p.Cells == nil {
