@@ -30,6 +30,9 @@ type servicePage struct {
 	Metrics  []history.MetricsRow
 	Window   time.Duration
 	Trend    []trendEnv
+	// Gate is the live gate figures per environment, with
+	// Options.Prometheus.
+	Gate []gateFigure
 	// Notifications are the service's recorded notifications that could
 	// not be sent, newest first: pending ones, and resent ones as a record.
 	Notifications []history.Notification
@@ -115,6 +118,7 @@ func (d *Dashboard) service(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Trend, p.Metrics = reads.trend, reads.metrics
+	p.Gate = d.gateFigures(ctx, name, p.Cells, now)
 	p.Timeline = reads.timeline
 	if len(p.Timeline) > timelineLimit {
 		p.Truncated = len(p.Timeline) - timelineLimit
