@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +32,9 @@ versions waiting at an approval gate; and per service the timeline of
 deploys, promotions, rollbacks, approvals and holds, the diff between two
 environments and the delivery metrics. The pages update themselves when the
 repository's head moves (checked every --poll; a URL is fetched each time).
+With --prometheus, a service page also shows the metric gate's figures (API
+requests, error rate, p95 over --gate-window) of the version each
+environment runs, with the queries smpctl verify uses.
 
 It only reads: it answers GET and HEAD, and has nothing that writes. It
 listens on loopback unless --listen says otherwise, and has no login: put
@@ -63,6 +67,8 @@ embedded in smpctl.`,
 	rf.add(cmd)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8088", "host:port to serve on (port 0 picks a free one)")
 	cmd.Flags().StringVar(&o.CommitURL, "commit-url", "", "link for a GitOps commit, {commit} standing for its hash, e.g. https://github.com/smp/smp-gitops/commit/{commit}")
+	cmd.Flags().StringVar(&o.Prometheus, "prometheus", "", "Prometheus base URL (as for verify): show the gate's figures of what each environment runs on the service pages")
+	cmd.Flags().DurationVar(&o.GateWindow, "gate-window", 5*time.Minute, "window of those figures (10s to 24h), as verify --window")
 	cmd.Flags().DurationVar(&o.Poll, "poll", dashboard.DefaultPoll, "how often to check the GitOps repository for a new head (a URL is fetched)")
 	return cmd
 }

@@ -97,8 +97,9 @@ func BenchmarkHomeRender(b *testing.B) {
 }
 
 // BenchmarkServicePage is /services/NAME. "first": the first visit at a
-// head — three history walks, the timeline's ordering walk, the metrics and
-// the diff over 5,000 commits; "again": later visits at the same head,
+// head — one walk of the 5,000 commits for the timeline of every
+// environment, the metrics and the trend (history.Repo.Service), the diff
+// from the matrix already read; "again": later visits at the same head,
 // which reuse what the first one read.
 func BenchmarkServicePage(b *testing.B) {
 	d, dir := benchDashboard(b)

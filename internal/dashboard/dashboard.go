@@ -59,6 +59,13 @@ type Options struct {
 	Now func() time.Time
 	// Log receives what goes wrong while polling; default slog.Default().
 	Log *slog.Logger
+	// Prometheus is the base URL of the Prometheus the metric gate asks
+	// (`smpctl verify --prometheus`): the service page then shows the
+	// gate's figures of the version each environment runs. Empty: no
+	// figures.
+	Prometheus string
+	// GateWindow is the window of those figures; default the gate's (5m).
+	GateWindow time.Duration
 }
 
 // Dashboard is the http.Handler of the dashboard. Its view of the
@@ -107,6 +114,9 @@ func New(open Opener, o Options) (*Dashboard, error) {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.Contains(o.CommitURL, "{commit}") {
 			return nil, fault.Inputf("CommitURL", "commit URL %q: give an http(s) URL with {commit} where the hash goes, e.g. https://github.com/smp/smp-gitops/commit/{commit}", o.CommitURL)
 		}
+	}
+	if err := checkPrometheus(o); err != nil {
+		return nil, err
 	}
 	if o.Poll <= 0 {
 		o.Poll = DefaultPoll

@@ -34,6 +34,8 @@ type homeRow struct {
 type homeCell struct {
 	history.Cell
 	Unsent []history.Notification
+	// Queued is the deploy waiting for the running version's soak.
+	Queued *queuedDeploy
 }
 
 // activeFreeze is a freeze in force now for one environment.
@@ -81,7 +83,8 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) {
 			if c.Error != "" {
 				p.Broken++
 			}
-			hr.Environments = append(hr.Environments, homeCell{Cell: c, Unsent: byCell[history.Key{Env: c.Environment, Service: row.Name}]})
+			hr.Environments = append(hr.Environments, homeCell{Cell: c, Unsent: byCell[history.Key{Env: c.Environment, Service: row.Name}],
+				Queued: queuedFor(v.status, c)})
 		}
 		p.Rows = append(p.Rows, hr)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -17,7 +16,7 @@ import (
 type servicePage struct {
 	pageBase
 	Service string
-	Cells   []history.Cell
+	Cells   []serviceCell
 	// Timeline is every environment's history of the service, newest
 	// first, at most timelineLimit entries.
 	Timeline  []timelineEntry
@@ -31,16 +30,26 @@ type servicePage struct {
 	Metrics  []history.MetricsRow
 	Window   time.Duration
 	Trend    []trendEnv
+	// Gate is the live gate figures per environment, with
+	// Options.Prometheus.
+	Gate []gateFigure
 	// Notifications are the service's recorded notifications that could
 	// not be sent, newest first: pending ones, and resent ones as a record.
 	Notifications []history.Notification
 }
 
-// timelineEntry is one commit of the service's history in one environment.
-type timelineEntry struct {
-	Env string
-	history.Event
+// serviceCell is the service in one environment, with what guards it.
+type serviceCell struct {
+	history.Cell
+	// Queued is the deploy waiting for the running version's soak.
+	Queued *queuedDeploy
+	// SignatureNeed is what the environment asks of an approval when the
+	// cell has no ApprovalSignature (signatureNeed).
+	SignatureNeed string
 }
+
+// timelineEntry is one commit of the service's history in one environment.
+type timelineEntry = history.EnvEvent
 
 // timelineLimit bounds the entries a service page lists; the chart and the
 // metrics still count every commit.
@@ -60,8 +69,11 @@ func (d *Dashboard) service(w http.ResponseWriter, r *http.Request) {
 	now := d.o.Now()
 	p := servicePage{pageBase: d.base(v, name, now), Service: name, Window: d.o.Window}
 	for _, row := range v.status.Services {
-		if row.Name == name {
-			p.Cells = row.Environments
+		if row.Name != name {
+			continue
+		}
+		for _, c := range row.Environments {
+			p.Cells = append(p.Cells, serviceCell{Cell: c, Queued: queuedFor(v.status, c), SignatureNeed: signatureNeed(v.status.Config, c.Environment)})
 		}
 	}
 	if p.Cells == nil {
@@ -85,9 +97,9 @@ func (d *Dashboard) service(w http.ResponseWriter, r *http.Request) {
 		p.DiffFrom, p.DiffTo = last[0], last[1]
 	}
 	if p.DiffFrom != "" || p.DiffTo != "" {
-		diff, err := cached(v.services, "diff\x00"+name+"\x00"+p.DiffFrom+"\x00"+p.DiffTo, func() (*history.Diff, error) {
-			return v.repo.Diff(ctx, p.DiffFrom, p.DiffTo, history.DiffOptions{Service: name})
-		})
+		// The matrix the view holds has both sides: a diff is a loop over
+		// it, not a second read of the files and the history.
+		diff, err := v.status.Diff(p.DiffFrom, p.DiffTo, name)
 		if errors.Is(err, fault.ErrInvalid) {
 			d.renderProblem(w, r, v, http.StatusBadRequest, "Cannot compare these environments", err.Error())
 			return
@@ -106,6 +118,7 @@ func (d *Dashboard) service(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Trend, p.Metrics = reads.trend, reads.metrics
+	p.Gate = d.gateFigures(ctx, name, p.Cells, now)
 	p.Timeline = reads.timeline
 	if len(p.Timeline) > timelineLimit {
 		p.Truncated = len(p.Timeline) - timelineLimit
@@ -125,7 +138,7 @@ type serviceReads struct {
 }
 
 // serviceCache keeps what the service pages of one view read: per service
-// its serviceReads, per service and pair of environments its diff. Views
+// its serviceReads. Views
 // that share a head (one marked stale, say) share it.
 type serviceCache struct {
 	mu sync.Mutex
@@ -156,58 +169,24 @@ func cached[T any](c *serviceCache, key string, read func() (T, error)) (T, erro
 }
 
 // readService reads the timeline (every environment's history of svc, in
-// commit order), the metrics of svc and their weekly trend.
+// commit order), the metrics of svc and their weekly trend: one walk of the
+// history for all of them (history.Repo.Service), where a walk per
+// environment, one to order the timeline and one for the figures cost five
+// on a first visit.
 func readService(ctx context.Context, repo *history.Repo, envs []string, svc string, window time.Duration, now time.Time) (*serviceReads, error) {
-	var all []timelineEntry
-	for _, env := range envs {
-		h, err := repo.History(ctx, env, svc, 0)
-		if err != nil {
-			return nil, fmt.Errorf("history of %s in %s: %w", svc, env, err)
-		}
-		for _, e := range h.Events {
-			all = append(all, timelineEntry{Env: env, Event: e})
-		}
-	}
-	if err := order(ctx, repo, all); err != nil {
-		return nil, fmt.Errorf("order the timeline of %s: %w", svc, err)
-	}
-	// One walk for the window's figures and their weekly trend.
-	m, tr, err := repo.Figures(ctx, history.MetricsOptions{Window: window, Until: now, Service: svc}, history.TrendOptions{Weeks: trendWeeks, Until: now})
+	rep, err := repo.Service(ctx, svc, history.ServiceOptions{
+		Envs:    envs,
+		Metrics: history.MetricsOptions{Window: window, Until: now},
+		Trend:   history.TrendOptions{Weeks: trendWeeks, Until: now},
+	})
 	if err != nil {
-		return nil, fmt.Errorf("delivery figures of %s: %w", svc, err)
+		return nil, fmt.Errorf("read the history of %s: %w", svc, err)
 	}
-	out := &serviceReads{timeline: all, trend: trendCharts(envs, tr)}
-	for _, row := range m.Rows {
+	out := &serviceReads{timeline: rep.Timeline, trend: trendCharts(envs, rep.Trend)}
+	for _, row := range rep.Metrics.Rows {
 		if row.Service == svc { // not the environment's totals
 			out.metrics = append(out.metrics, row)
 		}
 	}
 	return out, nil
-}
-
-// order sorts the entries newest first in the repository's commit order:
-// commit times are seconds, and a pipeline writes several commits in one.
-// One walk of the history, stopped once every entry's commit is placed.
-func order(ctx context.Context, repo *history.Repo, entries []timelineEntry) error {
-	pos := map[string]int{}
-	for _, e := range entries {
-		pos[e.Commit] = -1
-	}
-	left, n := len(pos), 0
-	if left == 0 {
-		return nil
-	}
-	err := repo.Walk(ctx, history.WalkOptions{}, func(ev *history.WalkEvent) bool {
-		if p, ok := pos[ev.Commit]; ok && p < 0 {
-			pos[ev.Commit] = n
-			left--
-		}
-		n++
-		return left > 0
-	})
-	if err != nil {
-		return err
-	}
-	slices.SortStableFunc(entries, func(a, b timelineEntry) int { return pos[a.Commit] - pos[b.Commit] })
-	return nil
 }

@@ -94,9 +94,15 @@ func (r *Repo) Diff(ctx context.Context, from, to string, o DiffOptions) (*Diff,
 	if err != nil {
 		return nil, err
 	}
-	d := &Diff{Source: r.Source, Commit: snap.Commit, From: from, To: to, Services: []ServiceDiff{}}
+	return st.diff(ctx, from, to, o.Service, src), nil
+}
+
+// diff compares from and to in st; with src, it lists the source commits
+// between the two sides of each service that differs.
+func (st *Status) diff(ctx context.Context, from, to, svc string, src *gitcmd.Runner) *Diff {
+	d := &Diff{Source: st.Source, Commit: st.Commit, From: from, To: to, Services: []ServiceDiff{}}
 	for _, row := range st.Services {
-		if o.Service != "" && row.Name != o.Service {
+		if svc != "" && row.Name != svc {
 			continue
 		}
 		a, _ := st.Cell(row.Name, from)
@@ -125,7 +131,7 @@ func (r *Repo) Diff(ctx context.Context, from, to string, o DiffOptions) (*Diff,
 		}
 		d.Services = append(d.Services, sd)
 	}
-	return d, nil
+	return d
 }
 
 func side(c Cell) Side {

@@ -2,7 +2,6 @@ package history
 
 import (
 	"context"
-	"fmt"
 )
 
 // ServiceHistory is what happened to one service in one environment.
@@ -33,48 +32,13 @@ func (r *Repo) History(ctx context.Context, env, svc string, limit int) (*Servic
 	if err := snap.CheckService(svc); err != nil {
 		return nil, err
 	}
-	paths := []string{
-		fmt.Sprintf("environments/%s/%s.yaml", env, svc),
-		fmt.Sprintf("state/holds/%s/%s.yaml", env, svc),
-		fmt.Sprintf("state/approvals/%s/%s", env, svc),
-	}
-	type item struct {
-		ev     Event
-		manual bool // no action: include only if it touched paths
-	}
-	var (
-		items      []item
-		candidates []string
-	)
-	err = r.Walk(ctx, WalkOptions{From: snap.Commit}, func(ev *WalkEvent) bool {
-		switch {
-		case ev.Action == "":
-			items = append(items, item{ev.Event, true})
-			candidates = append(candidates, ev.Commit)
-		case ev.Service == svc && (ev.Environment == env || ev.Action == ActionAddService):
-			items = append(items, item{ev.Event, false})
-		}
-		return true
-	})
+	tl, _, err := r.serviceEvents(ctx, snap, svc, []string{env}, false)
 	if err != nil {
 		return nil, err
 	}
-	touched := map[string]bool{}
-	if len(candidates) > 0 {
-		err = r.Walk(ctx, WalkOptions{Commits: candidates, Paths: paths, Files: true}, func(ev *WalkEvent) bool {
-			touched[ev.Commit] = len(ev.Files) > 0
-			return true
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
 	h := &ServiceHistory{Source: r.Source, Environment: env, Service: svc, Events: []Event{}}
-	for _, it := range items {
-		if it.manual && !touched[it.ev.Commit] {
-			continue
-		}
-		h.Events = append(h.Events, it.ev)
+	for _, e := range tl {
+		h.Events = append(h.Events, e.Event)
 		if limit > 0 && len(h.Events) == limit {
 			break
 		}

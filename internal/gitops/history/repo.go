@@ -28,6 +28,11 @@ type OpenOptions struct {
 	Token string
 	// CAFile trusts an extra certificate authority for an https remote.
 	CAFile string
+	// OnWalk, when set, is called as every walk of the history (one `git
+	// log` process, Repo.Walk) starts, with its options: walks are what a
+	// read costs on a long history, so a test or a benchmark counts them
+	// to hold a page to the walks it needs.
+	OnWalk func(WalkOptions)
 }
 
 // ErrNotGitOps is what Open's error wraps (with fault.ErrInvalid) when the
@@ -50,6 +55,7 @@ type Repo struct {
 	// Source is what the user gave (path or URL).
 	Source string
 	git    gitcmd.Runner
+	onWalk func(WalkOptions)
 }
 
 // Open opens a GitOps repository: a local path (a work tree or a bare
@@ -68,7 +74,7 @@ func Open(ctx context.Context, spec string, o OpenOptions) (*Repo, error) {
 	} else if _, err := os.Stat(spec); err != nil {
 		return nil, fault.Invalidf("gitops repository %s: %v: give the path of a clone or bare repository, or a URL", spec, errors.Unwrap(err))
 	}
-	r := &Repo{Source: spec, git: gitcmd.Runner{Dir: dir}}
+	r := &Repo{Source: spec, git: gitcmd.Runner{Dir: dir}, onWalk: o.OnWalk}
 	if _, err := r.git.Output(ctx, "rev-parse", "--git-dir"); err != nil {
 		return nil, notGitOpsf("gitops repository %s is not a git repository: give a clone or bare repository of smp-gitops (create one with smpctl gitops init)", gitops.Redact(spec))
 	}

@@ -48,6 +48,9 @@ var errStop = errors.New("stop walk")
 // fn returns false to stop early; the process is then killed, so a walk that
 // finds what it needs in the last few commits does not read the rest.
 func (r *Repo) Walk(ctx context.Context, o WalkOptions, fn func(*WalkEvent) bool) error {
+	if r.onWalk != nil {
+		r.onWalk(o)
+	}
 	from := o.From
 	if from == "" {
 		from = "HEAD"

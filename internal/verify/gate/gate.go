@@ -235,21 +235,11 @@ func Verify(ctx context.Context, o Options) (Result, error) {
 			baselineAt = time.Unix(0, int64(last*1e9))
 		}
 	}
-	vsel := fmt.Sprintf(`%s,version=%q,route!~"/health|/ready|/metrics"`, sel, res.Version)
-
-	total, err := q.scalar(ctx, fmt.Sprintf(`sum(increase(http_requests_total{%s}[%s]))`, vsel, w), o.At)
+	requests, errRate, p95, err := q.figures(ctx, sel, res.Version, w, o.At)
 	if err != nil {
 		return res, err
 	}
-	res.Requests = nanZero(total)
-	errRate, err := q.scalar(ctx, fmt.Sprintf(`sum(rate(http_requests_total{%s,code=~"5.."}[%s])) / sum(rate(http_requests_total{%s}[%s]))`, vsel, w, vsel, w), o.At)
-	if err != nil {
-		return res, err
-	}
-	if math.IsNaN(errRate) && res.Requests > 0 {
-		errRate = 0 // requests, none of them 5xx: no 5xx series exists yet
-	}
-	res.ErrorRate = nanZero(errRate)
+	res.Requests, res.ErrorRate, res.P95 = requests, errRate, p95
 	if res.Requests == 0 {
 		res.Checks = append(res.Checks, Check{Name: "traffic", OK: false, Detail: fmt.Sprintf("no API requests to %s in the last %s: nothing to judge (send traffic, or widen the window)", res.Version, w)})
 	} else {
@@ -258,21 +248,13 @@ func Verify(ctx context.Context, o Options) (Result, error) {
 			Detail: fmt.Sprintf("%.2f%% 5xx (limit %.0f%%)", 100*res.ErrorRate, 100*o.MaxErrorRate)})
 	}
 
-	p95q := func(version string) string {
-		return fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{%s,version=%q,route!~"/health|/ready|/metrics"}[%s])))`, sel, version, w)
-	}
-	p95, err := q.scalar(ctx, p95q(res.Version), o.At)
-	if err != nil {
-		return res, err
-	}
-	res.P95 = nanZero(p95)
 	switch {
 	case res.Requests == 0:
 	case res.Baseline == "":
 		res.Checks = append(res.Checks, Check{Name: "p95 latency", OK: true, Value: res.P95,
 			Detail: fmt.Sprintf("p95 %s; no baseline version in the last %s, so not compared", secs(res.P95), model.Duration(o.Lookback))})
 	default:
-		base, err := q.scalar(ctx, p95q(res.Baseline), baselineAt)
+		base, err := q.scalar(ctx, p95Query(sel, res.Baseline, w), baselineAt)
 		if err != nil {
 			return res, err
 		}
@@ -294,6 +276,35 @@ func Verify(ctx context.Context, o Options) (Result, error) {
 		return res, ErrGateFailed
 	}
 	return res, nil
+}
+
+// p95Query is the p95 latency of version's API requests over w.
+func p95Query(sel, version, w string) string {
+	return fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{%s,version=%q,route!~"/health|/ready|/metrics"}[%s])))`, sel, version, w)
+}
+
+// figures are what the gate judges a version by, over the window w ending
+// at at: its API requests, the share of them answered 5xx and their p95
+// latency (seconds); zero where there is no sample.
+func (q querier) figures(ctx context.Context, sel, version, w string, at time.Time) (requests, errRate, p95 float64, err error) {
+	vsel := fmt.Sprintf(`%s,version=%q,route!~"/health|/ready|/metrics"`, sel, version)
+	total, err := q.scalar(ctx, fmt.Sprintf(`sum(increase(http_requests_total{%s}[%s]))`, vsel, w), at)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	requests = nanZero(total)
+	errRate, err = q.scalar(ctx, fmt.Sprintf(`sum(rate(http_requests_total{%s,code=~"5.."}[%s])) / sum(rate(http_requests_total{%s}[%s]))`, vsel, w, vsel, w), at)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if math.IsNaN(errRate) && requests > 0 {
+		errRate = 0 // requests, none of them 5xx: no 5xx series exists yet
+	}
+	p95, err = q.scalar(ctx, p95Query(sel, version, w), at)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return requests, nanZero(errRate), nanZero(p95), nil
 }
 
 func nanZero(f float64) float64 {

@@ -114,6 +114,21 @@ func TestGateAgainstARealPrometheus(t *testing.T) {
 			t.Errorf("1.0.0 against itself: %v %+v", err, res)
 		}
 	})
+	t.Run("Current reads the figures Verify judges", func(t *testing.T) {
+		o := Options{Prometheus: prom.URL, Env: "a", Service: "order-svc", Window: 10 * time.Second, Version: "2.0.0", At: time.Now()}
+		cur, err := Current(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Baseline = "1.0.0"
+		v, _ := Verify(ctx, o)
+		if cur.Version != "2.0.0" || cur.Requests != v.Requests || cur.ErrorRate != v.ErrorRate || cur.P95 != v.P95 || cur.ErrorRate < 0.3 || cur.OK || len(cur.Checks) != 0 {
+			t.Errorf("Current = %+v, want Verify's figures (%+v) and no verdict", cur, v)
+		}
+		if _, err := Current(ctx, Options{Prometheus: prom.URL, Env: "a", Service: "order-svc"}); err == nil {
+			t.Error("Current without a version: no error")
+		}
+	})
 	t.Run("an unknown service has no targets", func(t *testing.T) {
 		_, err := Verify(ctx, Options{Prometheus: prom.URL, Env: "a", Service: "nope", Window: 10 * time.Second})
 		if err == nil || errors.Is(err, ErrGateFailed) || !strings.Contains(err.Error(), "no scrape targets") {

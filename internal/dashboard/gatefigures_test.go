@@ -1,0 +1,116 @@
+package dashboard_test
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smp/delivery/internal/dashboard"
+	"github.com/smp/delivery/internal/local/promserver"
+	"github.com/smp/delivery/internal/testkit/testctx"
+	"github.com/smp/delivery/internal/testkit/testimage"
+)
+
+// scrapeGroup is a Prometheus file_sd target group, labelled as the local
+// runtime and the ServiceMonitor label the services' targets.
+type scrapeGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+// With --prometheus, the service page shows, per environment, the gate's
+// figures of the version it runs, read from a real Prometheus scraping real
+// test servers: the story's order-svc runs 3.3.0-rc.1 in staging (answering
+// well) and 3.2.0 in prod (answering 500 half the time); nothing in dev
+// gets traffic.
+func TestTheServicePageShowsTheGateFiguresOfWhatRunsFromPrometheus(t *testing.T) {
+	t.Parallel()
+	ctx := testctx.New(t)
+	s := newStory(t)
+	prom, err := promserver.Start(ctx, promserver.Options{Dir: t.TempDir(), ScrapeInterval: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prom.Stop() })
+	bins := t.TempDir()
+	staging := testimage.Start(t, bins, "3.3.0-rc.1", testimage.ModeOK)
+	prod := testimage.Start(t, bins, "3.2.0", testimage.ModeErrors)
+	target := func(url, env, version string) scrapeGroup {
+		return scrapeGroup{Targets: []string{strings.TrimPrefix(url, "http://")}, Labels: map[string]string{"env": env, "service": "order-svc", "version": version}}
+	}
+	if err := prom.SetTargets([]scrapeGroup{target(staging, "staging", "3.3.0-rc.1"), target(prod, "prod", "3.2.0")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := prom.WaitTargets(ctx, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{staging, prod} {
+		stop := testimage.Traffic(u, 20*time.Millisecond)
+		defer stop()
+	}
+	time.Sleep(4 * time.Second) // several scrapes of traffic
+
+	// The story's clock is a day ahead of Prometheus' samples: read the
+	// figures at the wall clock's now.
+	h := newDashboard(t, s.bare, dashboard.Options{Prometheus: prom.URL, GateWindow: 10 * time.Second})
+	code, body, doc := get(t, h, "/services/order-svc")
+	if code != http.StatusOK {
+		t.Fatalf("GET /services/order-svc = %d:\n%s", code, body)
+	}
+	table := byID(doc, "gate")
+	if table == nil {
+		t.Fatalf("no gate figures on the page:\n%s", text(doc))
+	}
+	rows := map[string][]string{}
+	for _, tr := range all(all(table, "tbody")[0], "tr") {
+		var cells []string
+		for _, c := range append(all(tr, "th"), all(tr, "td")...) {
+			cells = append(cells, text(c))
+		}
+		rows[cells[0]] = cells
+	}
+	if got := strings.Join(rows["dev"], " | "); got != "dev | sha-bbbbbbb | no API requests in the last 10s" {
+		t.Errorf("dev's gate figures read %q, want no API requests", got)
+	}
+	rate := func(env string) float64 {
+		t.Helper()
+		r := rows[env]
+		if len(r) != 5 || !strings.HasSuffix(r[2], " in 10s") || !strings.HasSuffix(r[3], "%") {
+			t.Fatalf("%s's gate figures read %q, want the version, requests, error rate and p95", env, r)
+		}
+		if _, err := time.ParseDuration(r[4]); err != nil || r[4] == "0s" {
+			t.Errorf("%s's p95 reads %q, want a latency", env, r[4])
+		}
+		f, err := strconv.ParseFloat(strings.TrimSuffix(r[3], "%"), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if r := rows["staging"]; len(r) < 2 || r[1] != "3.3.0-rc.1" {
+		t.Errorf("staging's row names %q, want the version it runs", r)
+	}
+	if f := rate("staging"); f != 0 {
+		t.Errorf("staging's error rate reads %v%%, want 0%% (it answers 200)", f)
+	}
+	if f := rate("prod"); f < 30 || f > 70 {
+		t.Errorf("prod's error rate reads %v%%, want about 50%% (it answers 500 half the time)", f)
+	}
+
+	// A Prometheus that does not answer: the page still renders, and says so.
+	h = newDashboard(t, s.bare, dashboard.Options{Prometheus: "http://127.0.0.1:1"})
+	if code, _, doc := get(t, h, "/services/order-svc"); code != http.StatusOK || !strings.Contains(text(byID(doc, "gate")), "prod 3.2.0 Prometheus did not answer:") {
+		t.Errorf("with Prometheus down the page = %d, its gate figures %q", code, text(byID(doc, "gate")))
+	}
+}
+
+func TestABadPrometheusURLIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, o := range []dashboard.Options{{Prometheus: "127.0.0.1:9090"}, {Prometheus: "http://127.0.0.1:9090", GateWindow: time.Second}} {
+		if _, err := dashboard.New(opener(t, t.TempDir()), o); err == nil {
+			t.Errorf("New(%+v): no error", o)
+		}
+	}
+}
