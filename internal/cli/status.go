@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,7 +32,10 @@ was deployed (the deploy, promote or rollback commit's trailers), the source
 commit it was built from, and whether automated deploys are held. In an
 environment with signedApprovals it also says whether the approval of the
 running tag is signed by a key delivery.yaml lists for its approver, and by
-which key (approvalSignature in JSON).
+which key (approvalSignature in JSON). In an environment with
+approvalMaxAge it lists the approvals not used yet, until when each counts,
+and which have expired (approvals in JSON): an expired one lets no deploy or
+promote through until it is given again.
 
 A tag marked * was edited outside smpctl: the file's digest is not the one
 the last smpctl commit wrote; DEPLOYED then names the last commit that
@@ -58,6 +62,9 @@ neither active nor on the preview is marked.`,
 			}
 			st, err := r.Status(cmd.Context())
 			if err != nil {
+				return err
+			}
+			if st.Approvals, err = r.ApprovalAges(cmd.Context(), st, a.Now()); err != nil {
 				return err
 			}
 			if live {
@@ -248,7 +255,32 @@ func writeStatus(w io.Writer, st *history.Status) error {
 	if err := writeApprovalSignatures(w, st); err != nil {
 		return err
 	}
+	if err := writeApprovalAges(w, st.Approvals); err != nil {
+		return err
+	}
 	return writeQueue(w, st.Queue)
+}
+
+// writeApprovalAges lists, for environments with approvalMaxAge, the
+// approvals not used yet: until when each counts, or that it has expired
+// and must be given again.
+func writeApprovalAges(w io.Writer, ages []history.ApprovalAge) error {
+	for _, a := range ages {
+		by := ""
+		if a.ApprovedBy != "" {
+			by = " by " + untrusted.Name(a.ApprovedBy)
+		}
+		line := fmt.Sprintf("approval of %s %s in %s%s (approved %s): ", a.Service, a.Version, a.Environment, by, a.ApprovedAt.UTC().Format(time.RFC3339))
+		if a.Expired {
+			line += fmt.Sprintf("EXPIRED at %s: approve it again (`smpctl approve --env %s --service %s --version %s`)", a.ExpiresAt.UTC().Format(time.RFC3339), a.Environment, a.Service, a.Version)
+		} else {
+			line += "counts until " + a.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeApprovalSignatures lists, for environments with signedApprovals,

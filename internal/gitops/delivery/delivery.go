@@ -71,8 +71,9 @@ const (
 // call CheckWritable first. docs/gitops-format.md describes the format.
 //
 // Version 2 added notifications (NotificationsVersion); version 3 added
-// onGateFailure and soak (ProtectionVersion), and signers and
-// signedApprovals (SignersVersion).
+// onGateFailure and soak (ProtectionVersion), signers and
+// signedApprovals (SignersVersion), and approvalMaxAge
+// (ApprovalMaxAgeVersion).
 const FormatVersion = 3
 
 // ErrNewerFormat means delivery.yaml declares a format version newer than
@@ -134,6 +135,10 @@ type Environment struct {
 	// SignedApprovals (format version 3) lets only approvals whose commit
 	// is signed by a key signers lists for the approver through the gate.
 	SignedApprovals bool `yaml:"signedApprovals,omitempty" json:"signedApprovals,omitempty"`
+	// ApprovalMaxAge (format version 3) is how long an approval counts
+	// after its commit: an older one no longer lets a deploy or promote
+	// through (approvalage.go). Zero: approvals do not expire.
+	ApprovalMaxAge Duration `yaml:"approvalMaxAge,omitempty" json:"approvalMaxAge,omitempty"`
 }
 
 // Service is a service deployed through the repository.
@@ -390,6 +395,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateNotifications(seen)...)
 	errs = append(errs, c.validateProtection()...)
 	errs = append(errs, c.validateSigners()...)
+	errs = append(errs, c.validateApprovalAge()...)
 	return errors.Join(errs...)
 }
 

@@ -55,6 +55,10 @@ type Status struct {
 	// Queue is the automated deploys waiting for a soak to end
 	// (docs/soak.md).
 	Queue []QueuedDeploy `json:"queue,omitempty"`
+	// Approvals, in environments with approvalMaxAge, are the approvals
+	// not used yet and when each expires (ApprovalAges; filled by the
+	// caller, which has the clock).
+	Approvals []ApprovalAge `json:"approvals,omitempty"`
 	// Config is delivery.yaml at Commit: the approvers and freezes a
 	// reader of the matrix needs next to it, without a second read.
 	Config *delivery.Config `json:"-"`

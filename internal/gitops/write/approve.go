@@ -95,7 +95,12 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 		if b, err := t.ReadFile(p); err == nil {
 			// Where approvals must be signed, an unsigned one of the same
 			// digest is not done: signing it again is the way to fix it.
-			if a, err := statefile.DecodeApproval(b); err == nil && a.Digest == digest &&
+			// Nor is an expired one: approving again is how it counts again.
+			expired, _, err := approvalExpired(ctx, t, e, req.Service, req.Version, req.Now)
+			if err != nil {
+				return gitops.Commit{}, err
+			}
+			if a, err := statefile.DecodeApproval(b); err == nil && a.Digest == digest && !expired &&
 				(!e.SignedApprovals || verified(verifyApproval(ctx, t, cfg, e, req.Service, req.Version, a.ApprovedBy, b))) {
 				return gitops.Commit{}, gitops.ErrNoChange
 			}

@@ -198,8 +198,10 @@ func RecordSoak(ctx context.Context, repo *gitops.Repo, req SoakRequest) (Outcom
 // queued is superseded by this one in the same commit.
 //
 // A queued deploy passes the checks that do not depend on when it lands
-// (service, image repository, approval, out-of-order against the running
-// and the queued build); DrainQueue runs every check again when it lands.
+// (service, image repository, approval and its signature, a person's
+// signature where the environment has signedApprovals, out-of-order
+// against the running and the queued build); DrainQueue runs every check
+// again when it lands.
 // A rollback (req.Rollback) is never queued.
 func QueueOrDeploy(ctx context.Context, repo *gitops.Repo, req DeployRequest) (Outcome, error) {
 	if req.Rollback {
@@ -227,8 +229,10 @@ func QueueOrDeploy(ctx context.Context, repo *gitops.Repo, req DeployRequest) (O
 		if err != nil {
 			return gitops.Commit{}, err
 		}
+		// repo signs a person's deploy that lands now: writeImage checks
+		// its signature as it does a direct deploy's.
 		w := imageWrite{action: "deploy", env: req.Env, svc: req.Service, img: img, chart: req.ChartVersion,
-			src: req.Source, override: req.OverrideFreeze, common: req.Common}
+			src: req.Source, override: req.OverrideFreeze, common: req.Common, repo: repo}
 		if !st.Soaking || st.Digest == img.Digest {
 			c, err := writeImage(ctx, t, w)
 			if err != nil || prev == nil {
@@ -254,6 +258,12 @@ func QueueOrDeploy(ctx context.Context, repo *gitops.Repo, req DeployRequest) (O
 			return gitops.Commit{}, err
 		}
 		if _, err := requireApproval(t, cfg, e, req.Service, img, req.By, ""); err != nil {
+			return gitops.Commit{}, err
+		}
+		if err := checkApprovalAge(ctx, t, e, req.Service, img.Tag, req.Now); err != nil {
+			return gitops.Commit{}, err
+		}
+		if err := checkQueuedDeploy(ctx, t, repo, cfg, e, req, img); err != nil {
 			return gitops.Commit{}, err
 		}
 		if err := checkOrder(ctx, t, "deploy", req.Env, req.Service, req.Source); err != nil {

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"golang.org/x/crypto/ssh"
+	"gopkg.in/yaml.v3"
 
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops"
@@ -21,35 +22,58 @@ import (
 // sign approvals in her name.
 //
 // Only commits that changed delivery.yaml are read (git log --
-// delivery.yaml), newest first, each version parsed once, and the walk
-// stops at the first that changed the lists, or at the one that turned
-// signing on: that one and delivery.yaml's first version are trusted as
-// the review of smp-gitops let them through.
+// delivery.yaml), newest first, and the walk stops at the first that
+// changed the lists, or at the one that turned signing on: that one and
+// delivery.yaml's first version are trusted as the review of smp-gitops
+// let them through. A version that does not parse (or a deletion) gated
+// nothing: the change is judged between the parseable ones around it.
+//
+// Most versions changed something else (a freeze, a service), so each is
+// first decoded for the trust lists alone (trustView: one YAML pass);
+// delivery.Parse, which decodes the file three times and validates it,
+// runs only where the lists differ or signing is off, and on the run of
+// equal versions before it to find the one the change is judged from.
+// On 5,000 commits with 50 versions of delivery.yaml this takes about
+// half the CPU time of parsing each version in full; what remains is
+// mostly git log reaching the first commit, and one YAML pass per
+// version (BenchmarkTrustChangesWalk, bench/gitops/trust.sh).
 func checkTrustChanges(ctx context.Context, t *gitops.Tree) error {
 	var (
 		refusal error
-		newer   *gitops.Revision // the newest version not yet compared with the one before it
-		newCfg  *delivery.Config
+		// run is the versions since the last decision whose trust lists
+		// decode equal and with signing on, newest first: the change, if
+		// one comes, is judged from the oldest of them that parses.
+		run []*trustVersion
 	)
 	err := t.Log(ctx, delivery.FileName, func(rev gitops.Revision) (bool, error) {
-		cfg := configAt(ctx, t, rev.Hash)
+		b, err := t.Show(ctx, rev.Hash, delivery.FileName)
+		if err != nil {
+			return false, nil //nolint:nilerr // a deletion gated nothing
+		}
+		cur := &trustVersion{rev: rev, b: b}
+		if cur.view = decodeTrust(b); cur.view == nil {
+			return false, nil // does not parse: delivery.Parse would refuse it too
+		}
+		if len(run) > 0 && cur.view.signingOn() && run[0].view.same(cur.view) {
+			run = append(run, cur)
+			return false, nil
+		}
+		cfg := cur.config()
 		if cfg == nil {
-			// A version that does not parse (or a deletion) gated nothing:
-			// the change is judged between the parseable ones around it.
-			return false, nil
+			return false, nil // the lists decode but the file does not parse
 		}
-		if newer == nil {
-			newer, newCfg = &rev, cfg
-			return false, nil
-		}
+		newer := oldestParsed(run)
 		switch {
+		case newer == nil:
+			run = []*trustVersion{cur}
+			return false, nil
 		case !signingOn(cfg):
 			return true, nil // newer turned signing on: its trust is the review of smp-gitops
-		case sameTrust(newCfg, cfg):
-			newer, newCfg = &rev, cfg
+		case sameTrust(newer.cfg, cfg):
+			run = []*trustVersion{cur}
 			return false, nil
 		}
-		refusal = verifyTrustChange(t, *newer, cfg)
+		refusal = verifyTrustChange(t, newer.rev, cfg)
 		return true, nil
 	})
 	if err != nil {
@@ -58,13 +82,75 @@ func checkTrustChanges(ctx context.Context, t *gitops.Tree) error {
 	return refusal
 }
 
-// configAt is delivery.yaml as of rev; nil when it is not there or does
-// not parse.
-func configAt(ctx context.Context, t *gitops.Tree, rev string) *delivery.Config {
-	b, err := t.Show(ctx, rev, delivery.FileName)
-	if err != nil {
+// trustVersion is one version of delivery.yaml in checkTrustChanges' walk.
+type trustVersion struct {
+	rev    gitops.Revision
+	b      []byte
+	view   *trustView
+	cfg    *delivery.Config
+	parsed bool
+}
+
+// config is the version parsed in full (delivery.Parse), once; nil when it
+// does not parse.
+func (v *trustVersion) config() *delivery.Config {
+	if !v.parsed {
+		v.cfg, v.parsed = parseConfig(v.b), true
+	}
+	return v.cfg
+}
+
+// oldestParsed is the oldest version of run that parses in full: the
+// version a change found below run is judged from, as if the ones that do
+// not parse were not there.
+func oldestParsed(run []*trustVersion) *trustVersion {
+	for i := len(run) - 1; i >= 0; i-- {
+		if run[i].config() != nil {
+			return run[i]
+		}
+	}
+	return nil
+}
+
+// trustView is what checkTrustChanges compares between versions of
+// delivery.yaml, decoded alone: the fields sameTrust and signingOn read.
+// A file delivery.Parse accepts decodes to the same values here (no
+// defaults apply to them; environments left out mean the seed's, none of
+// which signs); a file this cannot decode, delivery.Parse refuses too.
+type trustView struct {
+	Environments []struct {
+		SignedApprovals bool `yaml:"signedApprovals"`
+	} `yaml:"environments"`
+	Approvers       []string          `yaml:"approvers"`
+	ReleaseManagers []string          `yaml:"releaseManagers"`
+	Signers         []delivery.Signer `yaml:"signers"`
+}
+
+// decodeTrust decodes the trust lists of b; nil when b does not decode.
+func decodeTrust(b []byte) *trustView {
+	var v trustView
+	if err := yaml.Unmarshal(b, &v); err != nil {
 		return nil
 	}
+	return &v
+}
+
+func (v *trustView) signingOn() bool {
+	return slices.ContainsFunc(v.Environments, func(e struct {
+		SignedApprovals bool `yaml:"signedApprovals"`
+	}) bool {
+		return e.SignedApprovals
+	})
+}
+
+// same is sameTrust on the decoded lists.
+func (v *trustView) same(o *trustView) bool {
+	return slices.Equal(v.Approvers, o.Approvers) && slices.Equal(v.ReleaseManagers, o.ReleaseManagers) &&
+		slices.EqualFunc(v.Signers, o.Signers, func(x, y delivery.Signer) bool { return x.Login == y.Login && slices.Equal(x.Keys, y.Keys) })
+}
+
+// parseConfig is delivery.yaml parsed in full; nil when it does not parse.
+func parseConfig(b []byte) *delivery.Config {
 	c, err := delivery.Parse(b)
 	if err != nil {
 		return nil

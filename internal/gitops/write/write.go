@@ -221,6 +221,9 @@ func writeImage(ctx context.Context, t *gitops.Tree, w imageWrite) (gitops.Commi
 		if approvedBy, err = requireApproval(t, cfg, e, w.svc, w.img, w.common.By, w.approvedBy); err != nil {
 			return gitops.Commit{}, err
 		}
+		if err := checkApprovalAge(ctx, t, e, w.svc, w.img.Tag, w.common.Now); err != nil {
+			return gitops.Commit{}, err
+		}
 		approvalKey, err := checkSignedApproval(ctx, t, cfg, e, w.svc, w.img.Tag)
 		if err != nil {
 			return gitops.Commit{}, err
