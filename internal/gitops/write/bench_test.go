@@ -52,7 +52,7 @@ func BenchmarkDeploy(b *testing.B) {
 		b.Fatal(err)
 	}
 	var d []time.Duration
-	cpu0 := cpuTime()
+	cpu0 := write.ProcCPU()
 	for i := 0; b.Loop(); i++ {
 		svc := gitopsgen.ServiceName(i * 7 % 200)
 		t0 := time.Now()
@@ -65,7 +65,7 @@ func BenchmarkDeploy(b *testing.B) {
 		}
 		d = append(d, time.Since(t0))
 	}
-	cpu := cpuTime() - cpu0
+	cpu := write.ProcCPU() - cpu0
 	slices.Sort(d)
 	b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(d[(len(d)*95)/100].Microseconds())/1000, "p95-ms")
@@ -82,7 +82,7 @@ func BenchmarkDeploy20Concurrent(b *testing.B) {
 		b.Fatal(err)
 	}
 	round := 0
-	cpu0 := cpuTime()
+	cpu0 := write.ProcCPU()
 	for b.Loop() {
 		round++
 		var wg sync.WaitGroup
@@ -99,7 +99,7 @@ func BenchmarkDeploy20Concurrent(b *testing.B) {
 		}
 		wg.Wait()
 		close(errs)
-		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(round), "cpu-ms/batch")
+		b.ReportMetric(float64((write.ProcCPU()-cpu0).Microseconds())/1000/float64(round), "cpu-ms/batch")
 		for err := range errs {
 			if err != nil {
 				b.Fatal(err)

@@ -7,10 +7,11 @@ import (
 	"time"
 )
 
-// procCPU is the CPU time (user + system) of this process and of every
-// git process it waited for (as cpuTime of the package's external
-// tests): what a loaded machine disturbs least.
-func procCPU() time.Duration {
+// ProcCPU is the CPU time (user + system) of this process and of every
+// git process it waited for: what a loaded machine disturbs least. It is
+// exported for the package's external benchmarks (bench_test.go); it
+// exists in test builds only.
+func ProcCPU() time.Duration {
 	var total time.Duration
 	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
 		var ru syscall.Rusage

@@ -143,9 +143,9 @@ func BenchmarkTrustChangesWalk(b *testing.B) {
 		// Each returns its wall and CPU time (this process's and its git
 		// log's; the long-lived cat-file --batch's is not counted).
 		timed := func(f func() error) (time.Duration, time.Duration, error) {
-			t0, c0 := time.Now(), procCPU()
+			t0, c0 := time.Now(), ProcCPU()
 			err := f()
-			return time.Since(t0), procCPU() - c0, err
+			return time.Since(t0), ProcCPU() - c0, err
 		}
 		walk := func() error { return checkTrustChanges(ctx, t) }
 		log1 := func() error {
