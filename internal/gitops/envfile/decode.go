@@ -39,16 +39,6 @@ type Strategy struct {
 type BlueGreen struct {
 	ScaleDownDelaySeconds *int  `yaml:"scaleDownDelaySeconds"`
 	AutoPromotionEnabled  *bool `yaml:"autoPromotionEnabled"`
-	// RollbackWindow is the chart's blueGreen.rollbackWindow (the Rollout's
-	// spec.rollbackWindow): nil when the file does not set it.
-	RollbackWindow *RollbackWindow `yaml:"rollbackWindow"`
-}
-
-// RollbackWindow is how many revisions back a rollback is fast-tracked:
-// Argo Rollouts makes it active without the blue/green pause, even after
-// its ReplicaSet was scaled down.
-type RollbackWindow struct {
-	Revisions *int `yaml:"revisions"`
 }
 
 // FieldError is a top-level key whose value does not decode as its type

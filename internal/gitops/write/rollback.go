@@ -140,12 +140,12 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 
 // fastLane is the Fast-Lane trailer of a rollback: the last commit that
 // put the target in env is the evidence that it passed env's gates then
-// (approval, freeze, soak, the order of environments, and the preview
-// before its promotion). A rollback does not pass them again — it
-// restores a known state — and the chart's rollbackWindow lets Argo
-// Rollouts skip the blue/green pause for it too (docs/kubernetes.md).
+// (approval, freeze, soak, the order of environments). A rollback does not
+// pass them again: it restores a known state. The blue/green pause is the
+// engine's: none while the previous ReplicaSet still runs, else a promote
+// (docs/kubernetes.md).
 func fastLane(env string, rev gitops.Revision) string {
-	return fmt.Sprintf("ran in %s from %.12s (%s); approval, soak and the preview pause are skipped",
+	return fmt.Sprintf("ran in %s from %.12s (%s); approval and soak are skipped",
 		env, rev.Hash, rev.Time.UTC().Format(time.RFC3339))
 }
 

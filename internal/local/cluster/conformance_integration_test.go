@@ -112,10 +112,12 @@ func TestEnginesConform(t *testing.T) {
 			e.commit(t, "1.0.0")
 			want("rollback within the scale-down delay switches back without a pause", observed{Active: "1.0.0"})
 
-			// The fast lane: a rollback commit to a version whose pods are gone (after
-			// the scale-down) but within the chart's rollbackWindow (3 revisions) goes
-			// active without the preview pause, as Argo Rollouts fast-tracks it. Without
-			// the window it would wait for a person's promote at 2 a.m.
+			// A rollback after the scale-down: the previous version's pods are gone, so
+			// the rollback commit is a new update — it comes up on the preview and waits
+			// for a promote, like any version. (The chart does not set Argo Rollouts'
+			// rollbackWindow: with autoPromotionEnabled false, v1.8.5 clears the pause
+			// but never cuts active over, "active service cutover pending" for ever,
+			// argo-rollouts#3304; this test showed it.)
 			e.setScaleDownDelay(30) // the chart's minimum
 			e.commit(t, "4.0.0")
 			want("a new version pauses", observed{Active: "1.0.0", Preview: "4.0.0", Paused: true})
@@ -125,7 +127,11 @@ func TestEnginesConform(t *testing.T) {
 			want("promotion switches active", observed{Active: "4.0.0"})
 			testctx.Eventually(t, 500*time.Millisecond, "1.0.0 scaled down after the 30s delay", func() error { return e.scaledDown(t, "1.0.0") })
 			e.commit(t, "1.0.0")
-			want("rollback after the scale-down, within the rollback window, goes active without a pause", observed{Active: "1.0.0"})
+			want("rollback after the scale-down pauses on the preview", observed{Active: "4.0.0", Preview: "1.0.0", Paused: true})
+			if err := e.promote(); err != nil {
+				t.Fatalf("promote the rollback: %v", err)
+			}
+			want("promoting the rollback switches active back", observed{Active: "1.0.0"})
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -47,11 +46,6 @@ type service struct {
 	aborted  string    // digest whose rollout was aborted; not retried until git changes
 	failed   *Failure  // last failed rollout
 	progress string    // what a rollout in flight is doing
-	// created are the digests that had a revision, oldest first, as Argo
-	// Rollouts orders a Rollout's ReplicaSets by creation: a digest seen
-	// again keeps its place. It decides whether a rollback is within the
-	// rollback window (rollbackWithinWindow).
-	created []string
 }
 
 // Failure is a rollout that did not complete; the previous version kept
@@ -147,8 +141,6 @@ func (s *service) reconcile(ctx context.Context, spec ServiceSpec, force bool) e
 	if err != nil {
 		return fail("pull", err, errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrNoEntrypoint))
 	}
-	fastTrack := spec.Strategy == StrategyBlueGreen && cur != nil && s.rollbackWithinWindow(spec.Digest, cur.spec.Digest, spec.RollbackWindow)
-	s.set(func() { s.recordCreated(spec.Digest) })
 	rev, err := s.newRevision(spec, bin)
 	if err != nil {
 		return fail("start", err, false)
@@ -172,10 +164,7 @@ func (s *service) reconcile(ctx context.Context, spec ServiceSpec, force bool) e
 		if pending != nil {
 			pending.stop()
 		}
-		if spec.AutoPromote || fastTrack {
-			if fastTrack {
-				s.env.rt.log.Info("rollback within the rollback window: active without a pause", "env", s.env.name, "service", s.name, "version", spec.Tag)
-			}
+		if spec.AutoPromote {
 			// Cannot fail: the preview was set just above.
 			_ = s.promoteLocked()
 		}
@@ -196,45 +185,6 @@ func (s *service) reconcile(ctx context.Context, spec ServiceSpec, force bool) e
 		}
 	}
 	return nil
-}
-
-// rollbackWithinWindow says whether going from active to target is a
-// rollback Argo Rollouts fast-tracks: target's revision was created before
-// active's (it is older), and fewer than window revisions were created
-// between them (spec.rollbackWindow.revisions). Such a rollback skips the
-// blue/green pause — it went through it, and its gates, when it first ran.
-func (s *service) rollbackWithinWindow(target, active string, window int) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, a := slices.Index(s.created, target), slices.Index(s.created, active)
-	return window > 0 && t >= 0 && a > t && a-t-1 < window
-}
-
-// recordCreated notes that digest has a revision, as a new ReplicaSet
-// would be created for it; the oldest ones beyond the chart's
-// revisionHistoryLimit are forgotten, as Argo Rollouts deletes their
-// ReplicaSets (a rollback to one of them starts afresh, paused).
-// Called with s.mu held.
-func (s *service) recordCreated(digest string) {
-	if slices.Contains(s.created, digest) {
-		return
-	}
-	s.created = append(s.created, digest)
-	inUse := func(d string) bool {
-		for _, r := range []*revision{s.active, s.pending, s.previous} {
-			if r != nil && r.spec.Digest == d {
-				return true
-			}
-		}
-		return d == digest
-	}
-	for i := 0; len(s.created) > revisionHistoryLimit+1 && i < len(s.created); {
-		if inUse(s.created[i]) {
-			i++
-			continue
-		}
-		s.created = slices.Delete(s.created, i, i+1)
-	}
 }
 
 // promote swaps a blue/green pair: the preview version becomes active; the

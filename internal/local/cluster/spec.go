@@ -26,17 +26,6 @@ const (
 // DefaultScaleDownDelay is Argo Rollouts' default for blue/green.
 const DefaultScaleDownDelay = 30 * time.Second
 
-// DefaultRollbackWindow is the reference chart's blueGreen.rollbackWindow
-// (values.yaml), not Argo Rollouts' default (no window): every service
-// renders that chart, and without a window a prod rollback after the
-// scale-down would wait on the preview for a person's promote.
-const DefaultRollbackWindow = 3
-
-// revisionHistoryLimit is the chart's: Argo Rollouts keeps that many old
-// ReplicaSets, so a rollback further back starts a new one (a roll
-// forward, paused like any other).
-const revisionHistoryLimit = 5
-
 // Snapshot is the desired state at one revision of the GitOps repository.
 type Snapshot struct {
 	Revision string
@@ -66,10 +55,6 @@ type ServiceSpec struct {
 	// AutoPromote is blueGreen.autoPromotionEnabled: promote as soon as
 	// the preview is ready.
 	AutoPromote bool
-	// RollbackWindow is blueGreen.rollbackWindow.revisions: a rollback to
-	// one of the last RollbackWindow revisions before the active one is
-	// fast-tracked (no preview pause), as Argo Rollouts does.
-	RollbackWindow int
 }
 
 // Ref is the image reference pinned by digest.
@@ -129,13 +114,6 @@ func ParseServiceFile(svc string, b []byte) (ServiceSpec, error) {
 			errs = append(errs, fmt.Errorf("blueGreen.scaleDownDelaySeconds %d: use 0 to 86400", *d))
 		}
 		s.ScaleDownDelay = time.Duration(*d) * time.Second
-	}
-	s.RollbackWindow = DefaultRollbackWindow
-	if w := v.BlueGreen.RollbackWindow; w != nil && w.Revisions != nil {
-		if *w.Revisions < 0 || *w.Revisions > revisionHistoryLimit {
-			errs = append(errs, fmt.Errorf("blueGreen.rollbackWindow.revisions %d: use 0 (every rollback after the scale-down pauses for a promote) to %d (the chart's revisionHistoryLimit)", *w.Revisions, revisionHistoryLimit))
-		}
-		s.RollbackWindow = *w.Revisions
 	}
 	return s, errors.Join(errs...)
 }

@@ -23,19 +23,18 @@ strategy: blueGreen
 blueGreen:
   autoPromotionEnabled: true
   scaleDownDelaySeconds: 300
-  rollbackWindow: {revisions: 2}
 resources: {limits: {cpu: 1}}
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := ServiceSpec{Name: "order-svc", Repository: "ghcr.io/smp/order-svc", Tag: "3.3.0", Digest: digestA, Replicas: 4,
-		Strategy: StrategyBlueGreen, ScaleDownDelay: 300 * time.Second, AutoPromote: true, RollbackWindow: 2}
+		Strategy: StrategyBlueGreen, ScaleDownDelay: 300 * time.Second, AutoPromote: true}
 	if s != want {
 		t.Errorf("got %+v\nwant %+v", s, want)
 	}
 	d, err := ParseServiceFile("x", []byte("image:\n  repository: r/x\n  tag: 1\n  digest: "+digestA+"\n"))
-	if err != nil || d.Replicas != 1 || d.Strategy != StrategyRolling || d.ScaleDownDelay != DefaultScaleDownDelay || d.AutoPromote || d.RollbackWindow != DefaultRollbackWindow {
+	if err != nil || d.Replicas != 1 || d.Strategy != StrategyRolling || d.ScaleDownDelay != DefaultScaleDownDelay || d.AutoPromote {
 		t.Errorf("defaults: %+v %v", d, err)
 	}
 }
@@ -62,7 +61,6 @@ func TestParseServiceFileRefusesWhatCannotRun(t *testing.T) {
 		{"too many replicas", "image: {repository: r/x, tag: 1, digest: " + digestA + "}\nreplicaCount: 500", "replicaCount 500"},
 		{"an unknown strategy", "image: {repository: r/x, tag: 1, digest: " + digestA + "}\nstrategy: canary", `strategy "canary"`},
 		{"a negative delay", "image: {repository: r/x, tag: 1, digest: " + digestA + "}\nblueGreen: {scaleDownDelaySeconds: -5}", "use 0 to 86400"},
-		{"a rollback window past the kept ReplicaSets", "image: {repository: r/x, tag: 1, digest: " + digestA + "}\nblueGreen: {rollbackWindow: {revisions: 9}}", "rollbackWindow.revisions 9: use 0"},
 		{"an overflowing delay", "image: {repository: r/x, tag: 1, digest: " + digestA + "}\nblueGreen: {scaleDownDelaySeconds: 9223372036854775807}", "use 0 to 86400"},
 		{"not YAML", "image: [", "parse"},
 		{"an image that is a string", "image: r/x:1@" + digestA, "parse: image:"},
