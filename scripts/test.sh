@@ -32,7 +32,7 @@ isolated="internal/workflow"
 ci_checked="examples/order-svc"
 start=$(date +%s)
 mkdir -p .cache
-rm -f .cache/cover-*.out
+rm -f .cache/cover-*.out .cache/test-*.json
 # internal/workflow's CI test job writes examples/order-svc's profile here.
 export SMP_COVERAGE_OUT="$root/.cache/cover-order-svc.out"
 fail=0
@@ -61,6 +61,14 @@ lint() {
 	return $rc
 }
 
+# gotest_json NAME GO-TEST-ARGS...: go test, through gotestsum, which prints
+# what go test prints and keeps every test's events in .cache/test-NAME.json,
+# from which the end of the run says where the time went.
+gotest_json() {
+	local name=$1; shift
+	gotestsum --format standard-quiet --jsonfile "$root/.cache/test-$name.json" -- "$@"
+}
+
 # gotest MODULE: unit and integration tests (-tags integration runs both),
 # with -race, and writes the coverage profile for the gate.
 gotest() {
@@ -68,7 +76,7 @@ gotest() {
 	name=$(basename "$m"); [[ $m == . ]] && name=smpctl
 	gw=$(gowork_for "$m")
 	echo "-- go test -race -tags integration ($m${gw:+, GOWORK=off})"
-	(cd "$m" && GOWORK=$gw go test -race -tags integration -count=1 -p 4 -timeout 20m \
+	(cd "$m" && GOWORK=$gw gotest_json "$name" -race -tags integration -count=1 -p 4 -timeout 20m \
 		-coverpkg=./... -coverprofile="$root/.cache/cover-$name.out" ./...)
 }
 
@@ -109,7 +117,7 @@ rootgo() {
 		[[ $group == "$kind" ]] && pkgs+=("$p")
 	done
 	echo "-- go test $* -tags integration (root module, ${#pkgs[@]} packages)"
-	go test "$@" -tags integration -count=1 -timeout 20m -covermode=atomic \
+	gotest_json "smpctl-$kind" "$@" -tags integration -count=1 -timeout 20m -covermode=atomic \
 		-coverpkg=./... -coverprofile=".cache/cover-smpctl-$kind.out" "${pkgs[@]}"
 }
 
@@ -156,6 +164,17 @@ done
 if [[ -s .cache/cover-smpctl-race.out && -s .cache/cover-smpctl-plain.out ]]; then
 	{ cat .cache/cover-smpctl-race.out; tail -n +2 .cache/cover-smpctl-plain.out; } >.cache/cover-smpctl.out
 fi
+
+# Where the time went: the slowest packages and tests of every suite (each
+# package's wall time under the suites' shared load, not alone).
+printf '\n== slowest packages (wall time, seconds)\n'
+cat .cache/test-*.json 2>/dev/null |
+	jq -r 'select(.Test == null and (.Action == "pass" or .Action == "fail") and .Elapsed != null) | "\(.Elapsed)\t\(.Package | sub(".*/delivery/"; ""))"' |
+	sort -rn | head -12 || true
+printf '\n== slowest tests (top-level, seconds)\n'
+cat .cache/test-*.json 2>/dev/null |
+	jq -r 'select(.Test != null and (.Test | contains("/") | not) and (.Action == "pass" or .Action == "fail")) | "\(.Elapsed)\t\(.Package | sub(".*/delivery/"; "")) \(.Test)"' |
+	sort -rn | head -15 || true
 
 printf '\n== coverage gate (%s%%)\n' "$COVER_MIN"
 for m in $modules $isolated; do

@@ -94,6 +94,8 @@ install() {
 	# actionlint runs shellcheck on every run: script when it is on PATH.
 	shellcheck) apt_tool shellcheck shellcheck ;;
 	jq) apt_tool jq jq ;;
+	# make test runs go test through it: its events say where the time went.
+	gotestsum) go_tool gotestsum gotest.tools/gotestsum@v1.13.0 ;;
 	# The reusable CI's tools, at the versions its workflow pins (a test in
 	# internal/workflow compares them).
 	migrate) go_tool migrate github.com/golang-migrate/migrate/v4/cmd/migrate@v4.20.1 "GOFLAGS=-tags=mysql -buildvcs=false" ;;
@@ -123,7 +125,7 @@ install() {
 	esac
 }
 
-ALL=(services golangci-lint promtool amtool prometheus chromium actionlint shellcheck jq migrate oasdiff spectral swagger-cli gitleaks crane govulncheck cosign kube)
+ALL=(services golangci-lint promtool amtool prometheus chromium actionlint shellcheck jq gotestsum migrate oasdiff spectral swagger-cli gitleaks crane govulncheck cosign kube)
 if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 # Debian packages, npm packages and services one at a time (apt holds a lock);
 # the Go tools in parallel: on a fresh machine most of their time is fetching
@@ -131,7 +133,7 @@ if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 pids=()
 for t in "$@"; do
 	case $t in
-	golangci-lint | actionlint | migrate | oasdiff | gitleaks | crane | govulncheck | cosign | trivy | ko | kube)
+	golangci-lint | actionlint | gotestsum | migrate | oasdiff | gitleaks | crane | govulncheck | cosign | trivy | ko | kube)
 		install "$t" &
 		pids+=("$!")
 		;;
