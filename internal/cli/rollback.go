@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/smp/delivery/internal/fault"
@@ -13,7 +16,9 @@ func newRollbackCmd(a *App) *cobra.Command {
 	var (
 		o                             writeOptions
 		env, svc, to, why, migrations string
-		migrateDown                   bool
+		migrateDown, sync             bool
+		e                             engineFlags
+		syncTimeout                   time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "rollback --gitops URL|PATH --env ENV --service SVC [--to TAG|DIGEST|REVISION]",
@@ -41,11 +46,31 @@ schema_migrations table (a dirty one refuses the rollback); without it, the
 running image's recorded version stands for it. --migrate-down runs the down
 migrations on that database first, then rolls back: from DIR, or with
 --migrations image the running image's own binary, pulled by digest
-("server migrate down N" with MYSQL_DSN).`,
+("server migrate down N" with MYSQL_DSN).
+
+--sync then applies the rollback where the service runs, the local runtime
+(--dir) or a cluster (--kubeconfig/--context: Argo CD syncs the service's
+Application), and waits until the restored version is active. Within
+blue/green's scaleDownDelaySeconds the previous version still runs and
+active switches back at once; after it, the version starts again as a
+preview, and where prod waits for a person to promote (autoPromotionEnabled
+false), --sync promotes it once its pods are ready: it ran in ENV before,
+so approval and soak do not apply (the commit's Fast-Lane trailer). It prints
+which of the two happened ("rollback: ... active in ENV", on standard error
+with -o json). After --sync-timeout it exits 1
+with what is left to do; the commit stands either way.`,
 		Example: `  smpctl rollback --gitops ../smp-gitops --env prod --service order-svc --by oncall --reason "5xx spike"
+  smpctl rollback --gitops ../smp-gitops --env prod --service order-svc --by oncall --sync --context prod-cluster
   smpctl rollback --gitops ../smp-gitops --env prod --service order-svc --to 3.2.0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !sync {
+				for _, n := range []string{"dir", "engine", "kubeconfig", "context", "sync-timeout"} {
+					if cmd.Flags().Changed(n) {
+						return fault.Invalidf("--%s says where --sync applies the rollback: add --sync, or drop --%s", n, n)
+					}
+				}
+			}
 			req := write.RollbackRequest{Common: o.common(a), Env: env, Service: svc, To: to, Reason: why}
 			switch {
 			case migrations != "":
@@ -61,13 +86,38 @@ migrations on that database first, then rolls back: from DIR, or with
 			if err != nil {
 				return err
 			}
+			// Connect before writing: a wrong --kubeconfig is found
+			// with nothing written.
+			var view rolloutView
+			if sync {
+				if view, err = a.rolloutOn(&e, env, svc, o.by); err != nil {
+					return err
+				}
+			}
 			out, err := write.Rollback(cmd.Context(), repo, req)
 			if err != nil {
 				return err
 			}
-			return a.finishWrite(cmd.Context(), repo, &o, out, why)
+			if err := a.finishWrite(cmd.Context(), repo, &o, out, why); err != nil || !sync {
+				return err
+			}
+			if out.Image == nil {
+				return fmt.Errorf("the rollback named no image to wait for; check it with `smpctl rollout status %s %s`", env, svc)
+			}
+			how, err := bringActive(cmd.Context(), view, a.Stderr, env, svc, out.Image.Tag, out.Image.Digest, syncTimeout)
+			if err != nil {
+				return err
+			}
+			// Standard output keeps one JSON document with -o json.
+			w := a.Stdout
+			if a.JSON() {
+				w = a.Stderr
+			}
+			fmt.Fprintf(w, "rollback: %s\n", how)
+			return nil
 		},
 	}
+	e.add(cmd)
 	addWriteFlags(cmd, &o, "who rolls back (Deployed-By and the hold's by)")
 	f := cmd.Flags()
 	f.StringVar(&env, "env", "", "environment")
@@ -76,6 +126,8 @@ migrations on that database first, then rolls back: from DIR, or with
 	f.StringVar(&why, "reason", "", "why, recorded in the hold")
 	f.StringVar(&migrations, "migrations", "", "the running version's migrations directory, or \"image\" for what smpctl build recorded on it: refuse a rollback across a migration that contracts the schema")
 	f.BoolVar(&migrateDown, "migrate-down", false, "with --migrations: run the down migrations on the database in SMP_DATABASE_DSN first (never read from SMP_MIGRATE_DOWN)")
+	f.BoolVar(&sync, "sync", false, "then apply it on the local runtime (--dir) or a cluster (--kubeconfig/--context) and wait until the restored version is active, promoting it if it waits on the preview")
+	f.DurationVar(&syncTimeout, "sync-timeout", 10*time.Minute, "with --sync: how long to wait before exit 1 with what is left to do")
 	for _, n := range []string{"env", "service"} {
 		_ = cmd.MarkFlagRequired(n)
 	}

@@ -335,6 +335,7 @@ func (s *story) steps() []stepFunc {
 		{"watch: gate fails → rollback", s.gateWatch},
 		{"sync prod", s.syncAfterRollback},
 		{"prod serves the previous digest", s.prodRestored},
+		{"on-call: rollback --sync to 3.2.0", s.oncallRollback},
 	}
 }
 
@@ -935,6 +936,38 @@ func (s *story) prodRestored(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("3.3.0 %s again, Healthy, Synced; smoke passed", short(s.good.digest)), nil
+}
+
+// oncallRollback is the on-call engineer's way back to an older release:
+// 3.2.0 stopped when 3.3.1 was promoted (one previous version is kept, for
+// scaleDownDelaySeconds), so the rollback starts it again as prod's preview,
+// where prod waits for a person to promote. rollback --sync applies the
+// commit and promotes the preview itself: 3.2.0 ran in prod before, so
+// approval and soak do not apply (the commit's Fast-Lane trailer).
+func (s *story) oncallRollback(ctx context.Context) (string, error) {
+	out, err := s.r.smpctl(ctx, "rollback", "--gitops", s.state.GitOps, "--env", "prod", "--service", svcName,
+		"--to", s.base.digest, "--by", "oncall", "--reason", "back to the release before 3.3",
+		"--sync", "--dir", s.dir, "--sync-timeout", "5m")
+	if err != nil {
+		return "", err
+	}
+	line := firstLine(out, "rollback: ")
+	if !strings.Contains(line, "was promoted") {
+		return "", fmt.Errorf("smpctl rollback --sync to 3.2.0: want it promoted from the preview (it had been scaled down), got:\n%s", out)
+	}
+	sv, err := s.waitActive(ctx, "prod", s.base.digest, 30*time.Second)
+	if err != nil {
+		return "", err
+	}
+	if sv.Preview != nil {
+		return "", fmt.Errorf("prod still has a preview after rollback --sync: %s", tagOf(sv.Preview))
+	}
+	if err := s.smoke(ctx, sv.URL, s.base.version, "smoke-prod-oncall.xml"); err != nil {
+		return "", err
+	}
+	_, took, _ := strings.Cut(line, " after ")
+	took, _, _ = strings.Cut(took, ":")
+	return fmt.Sprintf("3.2.0 %s was scaled down: back on the preview and promoted by rollback --sync in %s; smoke passed", short(s.base.digest), took), nil
 }
 
 // ---- status helpers ----

@@ -54,7 +54,8 @@ func TestDemoStoryEndToEnd(t *testing.T) {
 		`ok +watch: gate fails → rollback .*exit 1: watch failed: .*error rate.*; rollback: rollback\(prod\): order-svc → 3\.3\.0`,
 		`ok +sync prod .*active again`,
 		`ok +prod serves the previous digest .*Healthy, Synced`,
-		`demo: all 23 steps passed`,
+		`ok +on-call: rollback --sync to 3\.2\.0 +.*3\.2\.0 .* was scaled down: back on the preview and promoted by rollback --sync in [0-9.]+m?s; smoke passed`,
+		`demo: all 24 steps passed`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
