@@ -27,6 +27,17 @@ services:
     image: ghcr.io/smp/order-svc
 `
 
+// approvalAgeRemote is a GitOps remote with delivery.yaml deliveryYAML
+// and order-svc 3.1.0 running in dev, qa and staging.
+func approvalAgeRemote(t *testing.T, deliveryYAML string) string {
+	t.Helper()
+	files := map[string]string{"delivery.yaml": deliveryYAML}
+	for _, env := range []string{"dev", "qa", "staging"} {
+		files["environments/"+env+"/order-svc.yaml"] = "image:\n  repository: ghcr.io/smp/order-svc\n  tag: 3.1.0\n  digest: sha256:" + strings.Repeat("1", 64) + "\n"
+	}
+	return gitopstest.NewRemote(t, files)
+}
+
 // oldApproval commits lan's approval of order-svc 3.3.0 (digest d…) for
 // env with git itself, dated at.
 func oldApproval(t *testing.T, bare, env string, at time.Time) {
@@ -55,11 +66,7 @@ func oldApprovalOf(t *testing.T, bare, env, version string, d byte, at time.Time
 
 func TestAnExpiredApprovalLetsNothingThroughUntilApprovedAgain(t *testing.T) {
 	t.Parallel()
-	files := map[string]string{"delivery.yaml": approvalAgeYAML}
-	for _, env := range []string{"dev", "qa", "staging"} {
-		files["environments/"+env+"/order-svc.yaml"] = "image:\n  repository: ghcr.io/smp/order-svc\n  tag: 3.1.0\n  digest: sha256:" + strings.Repeat("1", 64) + "\n"
-	}
-	bare := gitopstest.NewRemote(t, files)
+	bare := approvalAgeRemote(t, approvalAgeYAML)
 	r := repoFor(t, bare)
 	ctx := context.Background()
 	// Commit times are the wall clock's: the gate compares them with Now.
@@ -128,11 +135,7 @@ func TestAnExpiredApprovalIsRefusedAtQueueTime(t *testing.T) {
 	if yaml == approvalAgeYAML {
 		t.Fatal("the fixture's staging line changed: the soak was not added")
 	}
-	files := map[string]string{"delivery.yaml": yaml}
-	for _, env := range []string{"dev", "qa", "staging"} {
-		files["environments/"+env+"/order-svc.yaml"] = "image:\n  repository: ghcr.io/smp/order-svc\n  tag: 3.1.0\n  digest: sha256:" + strings.Repeat("1", 64) + "\n"
-	}
-	bare := gitopstest.NewRemote(t, files)
+	bare := approvalAgeRemote(t, yaml)
 	r := repoFor(t, bare)
 	ctx := context.Background()
 	// Soak and approval ages run on commit times, which are the wall clock's.
