@@ -91,6 +91,10 @@ type view struct {
 	status *history.Status
 	// approvals per gated environment, for the queue.
 	approvals map[string][]history.Approval
+	// ages are when the unused approvals of environments with
+	// approvalMaxAge expire (history.ApprovalAges). Whether one has
+	// expired is decided at render time: a view outlives its refresh.
+	ages []history.ApprovalAge
 	// notifications are the recorded notifications that could not be sent
 	// (state/notifications), newest first, delivered since or not.
 	notifications []history.Notification
@@ -268,6 +272,9 @@ func (d *Dashboard) load(ctx context.Context, prev *view) *view {
 		if v.approvals[env.Name], err = repo.Approvals(ctx, v.head, env.Name); err != nil {
 			return fail(err)
 		}
+	}
+	if v.ages, err = repo.ApprovalAges(ctx, v.status, d.o.Now()); err != nil {
+		return fail(err)
 	}
 	if v.notifications, err = repo.Notifications(ctx, v.head); err != nil {
 		return fail(err)

@@ -57,6 +57,11 @@ type queueEntry struct {
 	// Approval is the recorded approval of this digest for To, if any: the
 	// version then waits for its promotion, not for an approver.
 	Approval *history.Approval
+	// ExpiresAt, where To has approvalMaxAge, is when Approval stops
+	// counting; Expired says it has at the dashboard's clock, so the
+	// version waits for an approver again.
+	ExpiresAt *time.Time
+	Expired   bool
 	// MayApprove are who delivery.yaml lets approve for To.
 	MayApprove []string
 	// Held: To has a hold on the service; the promotion is refused until
@@ -96,13 +101,17 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) {
 			p.Freezes = append(p.Freezes, activeFreeze{Env: env, Window: win})
 		}
 	}
-	p.Queue = queue(v.status, v.approvals)
+	p.Queue = queue(v.status, v.approvals, v.ages, now)
 	d.render(w, r, homeTmpl, &p)
 }
 
 // queue lists, for every environment behind an approval gate, the services
 // whose previous environment runs another image: what waits for whom.
-func queue(st *history.Status, approvals map[string][]history.Approval) []queueEntry {
+//
+// An approval in an environment with approvalMaxAge carries when it
+// expires (ages): an expired one lets nothing through (the deploy and
+// promote refuse it), so the entry says the version waits for an approver.
+func queue(st *history.Status, approvals map[string][]history.Approval, ages []history.ApprovalAge, now time.Time) []queueEntry {
 	cfg := st.Config
 	var out []queueEntry
 	for i, env := range cfg.Environments {
@@ -130,6 +139,14 @@ func queue(st *history.Status, approvals map[string][]history.Approval) []queueE
 				// rc running in staging (3.3.0-rc.1) is the same image.
 				if a.Service == row.Name && a.Error == "" && a.Digest != "" && a.Digest == src.Digest {
 					e.Approval = &a
+				}
+			}
+			if e.Approval != nil {
+				for _, a := range ages {
+					if a.Environment == env.Name && a.Service == row.Name && a.Version == e.Approval.Version && a.Digest == e.Approval.Digest {
+						exp := a.ExpiresAt
+						e.ExpiresAt, e.Expired = &exp, !now.Before(exp)
+					}
 				}
 			}
 			out = append(out, e)

@@ -97,6 +97,7 @@ var (
 func (d *Dashboard) parseTemplates() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
 		"age":    d.age,
+		"until":  d.until,
 		"digest": history.ShortDigest,
 		"short":  short,
 		"commit": d.commitURL,
@@ -209,7 +210,19 @@ func (d *Dashboard) age(t *time.Time) string {
 	if t == nil {
 		return "–"
 	}
-	a := d.o.Now().Sub(*t)
+	return span(d.o.Now().Sub(*t))
+}
+
+// until is how long until t, to the unit a reader needs ("now" once past).
+func (d *Dashboard) until(t *time.Time) string {
+	if t == nil {
+		return "–"
+	}
+	return span(t.Sub(d.o.Now()))
+}
+
+// span is a, truncated to its largest unit: "now", 42m, 17h, 3d.
+func span(a time.Duration) string {
 	switch {
 	case a < time.Minute:
 		return "now"
