@@ -46,6 +46,12 @@ waited for until it is promoted, up to --wait:
   hold                commit a hold, the figures in its trailers
   notify              only the notifications
 
+With --sync, a rollback the watch writes is applied at once where the
+service runs, the local runtime (--dir) or a cluster (--kubeconfig/
+--context), as rollback --sync does: prod syncs manually, and without it
+the commit waits for someone to sync. The engine is reached before the
+watch starts.
+
 and then sends the notifications delivery.yaml configures (a rollback in
 prod opens the incident) and exits 1. A watch that cannot judge — Prometheus
 unreachable, or no traffic, for longer than the gate's window — rolls
@@ -61,8 +67,11 @@ ENV, SVC, the judged digest and the action).`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			if (wo.every != 0 || wo.wait != 0 || wo.failureLimit != 0 || wo.migrations != "") && wo.watchFor == 0 {
-				return fault.Invalidf("--every, --wait, --failure-limit and --migrations go with --for DURATION: the watch")
+			if (wo.every != 0 || wo.wait != 0 || wo.failureLimit != 0 || wo.migrations != "" || wo.sync || cmd.Flags().Changed("sync-timeout")) && wo.watchFor == 0 {
+				return fault.Invalidf("--every, --wait, --failure-limit, --migrations, --sync and --sync-timeout go with --for DURATION: the watch")
+			}
+			if cmd.Flags().Changed("sync-timeout") && !wo.sync {
+				return fault.Invalidf("--sync-timeout is how long --sync waits for the rollback: add --sync, or drop --sync-timeout")
 			}
 			if wo.watchFor != 0 {
 				return a.verifyWatch(cmd, o, &wo)
@@ -91,6 +100,8 @@ ENV, SVC, the judged digest and the action).`,
 	f.IntVar(&wo.failureLimit, "failure-limit", 0, "with --for: failed evaluations in a row that fail the watch (default 1)")
 	f.StringVar(&wo.migrations, "migrations", "", "with --for: check the rollback against the running version's migrations — a directory, or \"image\" for what smpctl build recorded on the image; a rollback that would leave a contract migration applied becomes a hold")
 	addWriteFlags(cmd, &wo.write, "with --for: who acts on a failed gate, recorded as Deployed-By and the hold's by (default smpctl-gate)")
+	f.BoolVar(&wo.sync, "sync", false, "with --for: when the watch writes a rollback, apply it on the local runtime (--dir) or the cluster (--kubeconfig/--context) and wait until the previous version is active, promoting it if it waits on the preview (prod syncs manually)")
+	f.DurationVar(&wo.syncTimeout, "sync-timeout", 10*time.Minute, "with --sync: how long to wait for the rollback before exit 1 with what is left to do")
 	wo.engine.add(cmd)
 	for _, n := range []string{"prometheus", "service", "env"} {
 		_ = cmd.MarkFlagRequired(n)
@@ -106,6 +117,11 @@ type watchOptions struct {
 	migrations      string
 	write           writeOptions
 	engine          engineFlags
+	// sync applies a rollback the watch writes on the engine (view) and
+	// waits until the previous version is active (bringActive).
+	sync        bool
+	syncTimeout time.Duration
+	view        rolloutView
 }
 
 // verifyResult is what verify --for prints.
@@ -118,6 +134,8 @@ type verifyResult struct {
 	Abort string `json:"abort,omitempty"`
 	// Written is the commit the action made.
 	Written *write.Outcome `json:"written,omitempty"`
+	// Synced, with --sync, says how the rollback became active.
+	Synced string `json:"synced,omitempty"`
 	// Left says what a person still has to do.
 	Left string `json:"left,omitempty"`
 }
@@ -139,6 +157,9 @@ func (r verifyResult) WriteText(w io.Writer) error {
 		} else {
 			fmt.Fprintf(w, "%s: %s (committed %s and pushed)\n", r.Action, r.Written.Message, short)
 		}
+	}
+	if r.Synced != "" {
+		fmt.Fprintf(w, "sync: %s\n", r.Synced)
 	}
 	if r.Left != "" {
 		fmt.Fprintf(w, "left: %s\n", r.Left)

@@ -97,6 +97,13 @@ func (a *App) verifyWatch(cmd *cobra.Command, o gate.Options, wo *watchOptions) 
 	if running.Image.Tag == "" || running.Image.Digest == "" {
 		return fault.Invalidf("%s runs nothing in %s (environments/%s/%s.yaml pins no image): deploy it before watching it", o.Service, o.Env, o.Env, o.Service)
 	}
+	if wo.sync {
+		// Said now, not after a watch of ten minutes: the engine that
+		// would apply the rollback is unreachable.
+		if wo.view, err = a.rolloutOn(&wo.engine, o.Env, o.Service, wo.write.common(a).By); err != nil {
+			return fmt.Errorf("--sync: reach the engine that applies a rollback: %w", err)
+		}
+	}
 	if o.Version == "" {
 		o.Version = running.Image.Tag
 	}
@@ -239,10 +246,7 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 		if env.GateActionFor() == delivery.GateNotify {
 			left = "the notification is sent without its record in git: a re-run sends it again"
 		}
-		if res.Left != "" {
-			left = res.Left + "; " + left
-		}
-		res.Left = left
+		res.Left = joinLeft(res.Left, left)
 		a.notify(ctx, repo, "", a.gateEvent(wo, env.Name, judged.Service, running, rep, notify.GateFailure, reason+"; the "+res.Action+" failed: "+err.Error()))
 		return res, fmt.Errorf("the gate failed and its %s could not be written: %w", res.Action, err)
 	}
@@ -252,7 +256,26 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 	if !out.AlreadyDone {
 		a.notify(ctx, repo, out.Commit, ev)
 	}
+	// With --sync the rollback is applied after the notifications, which
+	// must not wait for it; a re-run finds the commit done and applies it
+	// again, so a sync that timed out is retried by running the watch again.
+	if wo.view != nil && res.Action == string(delivery.GateRollback) && out.Image != nil {
+		how, err := bringActive(ctx, wo.view, a.Stderr, env.Name, judged.Service, out.Image.Tag, out.Image.Digest, wo.syncTimeout)
+		if err != nil {
+			res.Left = joinLeft(res.Left, err.Error())
+		} else {
+			res.Synced = how
+		}
+	}
 	return res, nil
+}
+
+// joinLeft adds more to what is left to do.
+func joinLeft(left, more string) string {
+	if left == "" {
+		return more
+	}
+	return left + "; " + more
 }
 
 // announceGate records the notify-only verdict ev in the GitOps repository

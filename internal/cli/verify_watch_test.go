@@ -178,6 +178,8 @@ func TestVerifyForRefusesBadInput(t *testing.T) {
 	}{
 		{"no GitOps repository", []string{"--env", "prod", "--for", "1m"}, "give the GitOps repository with --gitops"},
 		{"--every without --for", []string{"--env", "prod", "--every", "1s"}, "go with --for"},
+		{"--sync without --for", []string{"--env", "prod", "--sync"}, "go with --for"},
+		{"--sync-timeout without --sync", []string{"--env", "prod", "--for", "1m", "--gitops", bare, "--sync-timeout", "1m"}, "add --sync"},
 		{"an unknown environment", []string{"--env", "qa", "--for", "1m", "--gitops", bare}, "no such environment"},
 		{"nothing deployed", []string{"--env", "prod", "--for", "1m", "--gitops", bare}, "runs nothing in prod"},
 	} {

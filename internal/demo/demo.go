@@ -333,7 +333,7 @@ func (s *story) steps() []stepFunc {
 		{"bad release 3.3.1 → prod", s.badRelease},
 		{"traffic: error rate rises", s.badTraffic},
 		{"watch: gate fails → rollback", s.gateWatch},
-		{"sync prod", s.syncAfterRollback},
+		{"prod active again", s.activeAfterRollback},
 		{"prod serves the previous digest", s.prodRestored},
 		{"on-call: rollback --sync to 3.2.0", s.oncallRollback},
 	}
@@ -885,12 +885,12 @@ func (s *story) badTraffic(ctx context.Context) (string, error) {
 // Rollouts); the way back is git.
 func (s *story) gateWatch(ctx context.Context) (string, error) {
 	out, err := s.r.smpctl(ctx, "verify", "--prometheus", s.state.Prometheus, "--service", svcName, "--env", "prod", "--window", "30s",
-		"--for", "2m", "--every", "2s", "--failure-limit", "2", "--gitops", s.state.GitOps, "--dir", s.dir, "--run", "demo")
-	if code := exitCode(err); code != 1 || !strings.Contains(out, "rollback: rollback(prod)") {
-		return "", fmt.Errorf("smpctl verify --for exited %d; want 1 with the rollback written:\n%s\n%w", code, out, err)
+		"--for", "2m", "--every", "2s", "--failure-limit", "2", "--gitops", s.state.GitOps, "--dir", s.dir, "--run", "demo", "--sync")
+	if code := exitCode(err); code != 1 || !strings.Contains(out, "rollback: rollback(prod)") || !strings.Contains(out, "sync: ") {
+		return "", fmt.Errorf("smpctl verify --for --sync exited %d; want 1 with the rollback written and synced:\n%s\n%w", code, out, err)
 	}
 	s.gateFailed = time.Now()
-	return "exit 1: " + firstLine(out, "watch failed") + "; " + firstLine(out, "rollback:"), nil
+	return "exit 1: " + firstLine(out, "watch failed") + "; " + firstLine(out, "rollback:") + "; " + firstLine(out, "sync:"), nil
 }
 
 // firstLine returns the first line of out that starts with prefix.
@@ -903,12 +903,11 @@ func firstLine(out, prefix string) string {
 	return ""
 }
 
-// syncAfterRollback applies the rollback commit (prod syncs manually): 3.3.0
-// still runs within scaleDownDelaySeconds, so it is active again at once.
-func (s *story) syncAfterRollback(ctx context.Context) (string, error) {
-	if err := s.sync(ctx, "prod"); err != nil {
-		return "", err
-	}
+// activeAfterRollback checks what the watch's --sync did: prod syncs
+// manually, and the watch applied its rollback commit; the previous version
+// still runs within scaleDownDelaySeconds, so it is active again at once,
+// with no sync typed.
+func (s *story) activeAfterRollback(ctx context.Context) (string, error) {
 	if _, err := s.waitActive(ctx, "prod", s.good.digest, 30*time.Second); err != nil {
 		return "", err
 	}
