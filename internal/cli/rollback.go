@@ -101,10 +101,7 @@ with what is left to do; the commit stands either way.`,
 			if err := a.finishWrite(cmd.Context(), repo, &o, out, why); err != nil || !sync {
 				return err
 			}
-			if out.Image == nil {
-				return fmt.Errorf("the rollback named no image to wait for; check it with `smpctl rollout status %s %s`", env, svc)
-			}
-			how, err := bringActive(cmd.Context(), view, a.Stderr, env, svc, out.Image.Tag, out.Image.Digest, syncTimeout)
+			how, err := a.applyRollback(cmd.Context(), repo, view, out, syncTimeout)
 			if err != nil {
 				return err
 			}

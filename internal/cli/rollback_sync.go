@@ -8,14 +8,17 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/fault"
+	"github.com/smp/delivery/internal/gitops"
+	"github.com/smp/delivery/internal/gitops/write"
 	"github.com/smp/delivery/internal/kube"
 	"github.com/smp/delivery/internal/local/daemon"
 )
 
 // rolloutView is what rollback --sync needs of an engine: apply the
-// environment's head, read the service's blue/green state, promote.
+// environment's head (whose environment file pins chart), read the
+// service's blue/green state, promote.
 type rolloutView interface {
-	sync(ctx context.Context) error
+	sync(ctx context.Context, chart string) error
 	state(ctx context.Context) (rolloutState, error)
 	promote(ctx context.Context) error
 }
@@ -45,13 +48,14 @@ func (s rolloutState) String() string {
 // is not theirs to wait for. It returns what it did; after timeout it
 // gives up with what is left to do (the commit stands either way).
 //
-// tag names the version in what it says.
-func bringActive(ctx context.Context, v rolloutView, progress io.Writer, env, svc, tag, digest string, timeout time.Duration) (string, error) {
+// tag names the version in what it says; chart is the chart version the
+// environment file pins after the rollback.
+func bringActive(ctx context.Context, v rolloutView, progress io.Writer, env, svc, tag, digest, chart string, timeout time.Duration) (string, error) {
 	what := tag + " (" + shortDigest(digest) + ")"
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	began := time.Now()
-	if err := v.sync(ctx); err != nil {
+	if err := v.sync(ctx, chart); err != nil {
 		return "", fmt.Errorf("sync %s for the rollback: %w; the rollback commit stands: sync it with `smpctl sync %s` once the cause is fixed", env, err, env)
 	}
 	promoted := false
@@ -95,6 +99,19 @@ func bringActive(ctx context.Context, v rolloutView, progress io.Writer, env, sv
 	}
 }
 
+// applyRollback brings the image the rollback out wrote active on view
+// (bringActive), with the chart version env's file pins after it.
+func (a *App) applyRollback(ctx context.Context, repo *gitops.Repo, view rolloutView, out write.Outcome, timeout time.Duration) (string, error) {
+	if out.Image == nil {
+		return "", fmt.Errorf("the rollback named no image to wait for; check it with `smpctl rollout status %s %s`", out.Environment, out.Service)
+	}
+	f, err := write.Running(ctx, repo, out.Environment, out.Service)
+	if err != nil {
+		return "", fmt.Errorf("read the chart version the rollback pins: %w; the rollback commit stands: sync it with `smpctl sync %s`", err, out.Environment)
+	}
+	return bringActive(ctx, view, a.Stderr, out.Environment, out.Service, out.Image.Tag, out.Image.Digest, f.ChartVersion, timeout)
+}
+
 // kubeRollout is rolloutView on a cluster: the service's Argo CD
 // Application and Argo Rollouts Rollout.
 type kubeRollout struct {
@@ -104,7 +121,13 @@ type kubeRollout struct {
 	progress io.Writer
 }
 
-func (r kubeRollout) sync(ctx context.Context) error {
+// sync first has the ApplicationSet regenerate the Application: a
+// rollback to a release built with another chart changes chart.version,
+// which only the ApplicationSet carries into the Application.
+func (r kubeRollout) sync(ctx context.Context, chart string) error {
+	if err := r.k.Regenerate(ctx, r.env, r.svc, chart, time.Minute); err != nil {
+		return err
+	}
 	_, err := r.k.SyncApps(ctx, []string{kube.AppName(r.env, r.svc)}, kube.SyncOptions{By: r.by, Progress: r.progress})
 	return err
 }
@@ -133,7 +156,9 @@ type localRollout struct {
 	env, svc string
 }
 
-func (r localRollout) sync(ctx context.Context) error {
+// sync syncs the environment; the local runtime reads the chart version
+// from the environment file itself.
+func (r localRollout) sync(ctx context.Context, _ string) error {
 	_, err := r.cl.Sync(ctx, r.env)
 	return err
 }

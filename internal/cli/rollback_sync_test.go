@@ -27,7 +27,7 @@ type scriptedRollout struct {
 	afterPromote *rolloutState
 }
 
-func (r *scriptedRollout) sync(context.Context) error { return nil }
+func (r *scriptedRollout) sync(context.Context, string) error { return nil }
 
 func (r *scriptedRollout) state(context.Context) (rolloutState, error) {
 	r.mu.Lock()
@@ -51,7 +51,7 @@ func (r *scriptedRollout) promote(context.Context) error {
 
 func TestBringActiveSwitchesBackWithoutAPromoteWhileThePreviousVersionRuns(t *testing.T) {
 	v := &scriptedRollout{states: []rolloutState{{active: "sha256:old"}, {active: syncDigest}}}
-	how, err := bringActive(context.Background(), v, &bytes.Buffer{}, "prod", "order-svc", "3.2.0", syncDigest, time.Minute)
+	how, err := bringActive(context.Background(), v, &bytes.Buffer{}, "prod", "order-svc", "3.2.0", syncDigest, "0.1.0", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestBringActivePromotesTheRollbackOnceItsPreviewIsReady(t *testing.T) {
 				afterPromote: &rolloutState{active: syncDigest},
 			}
 			var progress bytes.Buffer
-			how, err := bringActive(context.Background(), v, &progress, "prod", "order-svc", "3.2.0", syncDigest, time.Minute)
+			how, err := bringActive(context.Background(), v, &progress, "prod", "order-svc", "3.2.0", syncDigest, "0.1.0", time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +96,7 @@ func TestBringActivePromotesTheRollbackOnceItsPreviewIsReady(t *testing.T) {
 
 func TestBringActiveGivesUpWithWhatIsLeftToDo(t *testing.T) {
 	v := &scriptedRollout{states: []rolloutState{{active: "sha256:new", preview: syncDigest, paused: true}}}
-	_, err := bringActive(context.Background(), v, &bytes.Buffer{}, "prod", "order-svc", "3.2.0", syncDigest, 1500*time.Millisecond)
+	_, err := bringActive(context.Background(), v, &bytes.Buffer{}, "prod", "order-svc", "3.2.0", syncDigest, "0.1.0", 1500*time.Millisecond)
 	if err == nil || !fault.IsRefused(err) {
 		t.Fatalf("err %v; want a refusal (exit 1)", err)
 	}

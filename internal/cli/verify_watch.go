@@ -259,8 +259,8 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 	// With --sync the rollback is applied after the notifications, which
 	// must not wait for it; a re-run finds the commit done and applies it
 	// again, so a sync that timed out is retried by running the watch again.
-	if wo.view != nil && res.Action == string(delivery.GateRollback) && out.Image != nil {
-		how, err := bringActive(ctx, wo.view, a.Stderr, env.Name, judged.Service, out.Image.Tag, out.Image.Digest, wo.syncTimeout)
+	if wo.view != nil && res.Action == string(delivery.GateRollback) {
+		how, err := a.applyRollback(ctx, repo, wo.view, out, wo.syncTimeout)
 		if err != nil {
 			res.Left = joinLeft(res.Left, err.Error())
 		} else {

@@ -85,9 +85,8 @@ type kubeStory struct {
 
 	a, b, bad kubeBuild
 	// metrics is the gate's Prometheus and the stand-in pods it scrapes
-	// (kubemetrics.go); gateFailed is when the watch returned its verdict.
-	metrics    *gateMetrics
-	gateFailed time.Time
+	// (kubemetrics.go).
+	metrics *gateMetrics
 	// stable is the prod ReplicaSet customers are on; preview and badHash
 	// the ones releases B and the bad one paused on.
 	stable, preview, badHash string
@@ -189,7 +188,7 @@ func (s *kubeStory) steps() []stepFunc {
 		{"smpctl rollout promote", s.promoteB},
 		{"bad release on prod's preview", s.badPreview},
 		{"gate watch: abort + rollback", s.gateWatch},
-		{"smpctl sync prod → B again", s.rollbackB},
+		{"prod → B again (the watch's --sync)", s.rollbackB},
 	}
 }
 
@@ -590,29 +589,20 @@ func (s *kubeStory) badPreview(ctx context.Context) (string, error) {
 // --for sees the preview's order reads fail twice in a row and, as
 // delivery.yaml's onGateFailure (default rollback) says, aborts the paused
 // Rollout on the cluster and writes the rollback(prod) commit with the
-// gate's figures and a hold. No one types a command.
+// gate's figures and a hold; with --sync it then has the ApplicationSet
+// regenerate prod's Application with B's chart and syncs it. No one types
+// a command.
 func (s *kubeStory) gateWatch(ctx context.Context) (string, error) {
 	out, code, err := s.smpctlCode(ctx, "verify", "--prometheus", s.metrics.prom.URL, "--env", "prod", "--service", svcName,
 		"--window", "10s", "--for", "2m", "--every", "1s", "--failure-limit", "2",
-		"--gitops", s.remote, "--kubeconfig", s.c.Kubeconfig(), "--run", "demo")
-	s.gateFailed, s.committed = time.Now(), time.Now()
-	if code != 1 || !strings.Contains(out, "abort: aborted") || !strings.Contains(out, "rollback: rollback(prod)") {
-		return "", fmt.Errorf("smpctl verify --for exited %d; want 1, the Rollout aborted and the rollback written:\n%s\n%w", code, out, err)
+		"--gitops", s.remote, "--kubeconfig", s.c.Kubeconfig(), "--run", "demo", "--sync")
+	s.committed = time.Now()
+	if code != 1 || !strings.Contains(out, "abort: aborted") || !strings.Contains(out, "rollback: rollback(prod)") || !strings.Contains(out, "sync: ") || !strings.Contains(out, "active in prod") {
+		return "", fmt.Errorf("smpctl verify --for --sync exited %d; want 1, the Rollout aborted, the rollback written and synced:\n%s\n%w", code, out, err)
 	}
-	if _, err := s.waitRollout(ctx, "the abort leaves B active", func(r kube.RolloutStatus) error {
-		if !r.Aborted || r.Active == nil || r.Active.Digest != s.b.digest {
-			return fmt.Errorf("phase %s, aborted %v, active %+v", r.Phase, r.Aborted, r.Active)
-		}
-		return nil
-	}); err != nil {
-		return "", err
-	}
-	// Argo Rollouts leaves the preview Service alone while aborted (it
-	// skips the preview's reconciliation when progress is halted): active
-	// never left B.
-	if err := s.checkSelectors(ctx, s.stable, s.badHash); err != nil {
-		return "", err
-	}
+	// The watch's --sync has already applied the rollback by now, so the
+	// aborted state it went through is gone: the next step checks where
+	// the Rollout and both Services ended.
 	msg, err := s.runGit(ctx, s.remote, "log", "-1", "--format=%B", "main")
 	if err != nil {
 		return "", err
@@ -625,17 +615,17 @@ func (s *kubeStory) gateWatch(ctx context.Context) (string, error) {
 	if _, err := s.runGit(ctx, s.remote, "cat-file", "-e", "main:state/holds/prod/"+svcName+".yaml"); err != nil {
 		return "", fmt.Errorf("the watch placed no hold on prod: %w", err)
 	}
-	return "exit 1: " + firstLine(out, "watch failed") + "; Rollout aborted, active never left B; rollback(prod) commit with the gate's figures + hold", nil
+	return "exit 1: " + firstLine(out, "watch failed") + "; Rollout aborted, active never left B; rollback(prod) commit with the gate's figures + hold; " + firstLine(out, "sync:"), nil
 }
 
-// rollbackB applies the watch's rollback commit: Argo CD puts B's spec
-// back, and the Rollout leaves its aborted state Healthy on B.
+// rollbackB checks what the watch's --sync did with its rollback commit:
+// the ApplicationSet regenerated prod's Application with B's chart, Argo
+// CD put B's spec back, and the Rollout left its aborted state Healthy on
+// B — with no sync typed.
 func (s *kubeStory) rollbackB(ctx context.Context) (string, error) {
-	if err := s.webhook(ctx, map[string]string{"prod": s.b.chart}); err != nil {
-		return "", err
-	}
-	detail, err := s.sync(ctx, "prod")
-	if err != nil {
+	if err := s.eventuallyApp(ctx, "prod", "regenerated with chart "+s.b.chart, func(u *unstructured.Unstructured) error {
+		return checkChart(u, s.b.chart)
+	}); err != nil {
 		return "", err
 	}
 	if _, err := s.waitRollout(ctx, "prod back on B, Healthy, no abort", func(r kube.RolloutStatus) error {
@@ -649,8 +639,8 @@ func (s *kubeStory) rollbackB(ctx context.Context) (string, error) {
 	if err := s.checkSelectors(ctx, s.stable, s.stable); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s; Rollout Healthy on B (%s), no abort, %s after the watch's verdict",
-		detail, short(s.b.digest), time.Since(s.gateFailed).Round(100*time.Millisecond)), nil
+	return fmt.Sprintf("chart %s; Rollout Healthy on B (%s), no abort, no sync typed",
+		s.b.chart, short(s.b.digest)), nil
 }
 
 // ---- commands ----

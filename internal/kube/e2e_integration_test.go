@@ -68,7 +68,7 @@ func TestEndToEndStoryOnArgoCDAndArgoRollouts(t *testing.T) {
 		"smpctl rollout promote",
 		"bad release on prod's preview",
 		"gate watch: abort + rollback",
-		"smpctl sync prod → B again",
+		"prod → B again (the watch's --sync)",
 	}
 	if len(res.Steps) != len(want) {
 		t.Fatalf("the story has %d steps, want %d: %+v", len(res.Steps), len(want), res.Steps)

@@ -32,6 +32,9 @@ import (
 var (
 	ApplicationResource = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}
 	RolloutResource     = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "rollouts"}
+	// ApplicationSetResource generates each environment's Applications
+	// (apps/ENV-apps.yaml: ApplicationSet smp-ENV).
+	ApplicationSetResource = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applicationsets"}
 )
 
 // Errors a user acts on.
