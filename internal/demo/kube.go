@@ -17,7 +17,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -57,10 +56,7 @@ const serviceMonitorCRDs = "github.com/prometheus-operator/prometheus-operator@v
 // syncs in seconds; the bound is for a loaded 2-core machine.
 const kubeWait = 4 * time.Minute
 
-var (
-	appsetResource = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applicationsets"}
-	kubeEnvs       = []string{"dev", "staging", "prod"}
-)
+var kubeEnvs = []string{"dev", "staging", "prod"}
 
 // kubeStory is the state of the story on the real engines as it goes.
 type kubeStory struct {
@@ -349,7 +345,7 @@ func (s *kubeStory) applyApps(ctx context.Context) (string, error) {
 		if err := s.c.Apply(ctx, engines.ArgoCDNamespace, manifest); err != nil {
 			return "", fmt.Errorf("apply apps/%s-apps.yaml: %w", env, err)
 		}
-		if _, err := s.dyn.Resource(appsetResource).Namespace(engines.ArgoCDNamespace).Get(ctx, "smp-"+env, metav1.GetOptions{}); err != nil {
+		if _, err := s.dyn.Resource(kube.ApplicationSetResource).Namespace(engines.ArgoCDNamespace).Get(ctx, "smp-"+env, metav1.GetOptions{}); err != nil {
 			return "", fmt.Errorf("ApplicationSet smp-%s: %w", env, err)
 		}
 	}

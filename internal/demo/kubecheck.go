@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/smp/delivery/internal/kube"
@@ -143,43 +142,20 @@ func checkSources(u *unstructured.Unstructured, env, repoURL, chartRepo, chart s
 }
 
 func checkChart(u *unstructured.Unstructured, chart string) error {
-	srcs, _, _ := unstructured.NestedSlice(u.Object, "spec", "sources")
-	if len(srcs) == 0 {
-		return errors.New("no sources")
-	}
-	c, _ := srcs[0].(map[string]any)
-	if c["targetRevision"] != chart {
-		return fmt.Errorf("chart %v", c["targetRevision"])
+	if got := kube.PinnedChart(u); got != chart {
+		return fmt.Errorf("chart %q", got)
 	}
 	return nil
 }
 
-// webhook does what the push webhook GitHub sends to Argo CD does: it
-// refreshes the ApplicationSets (their Applications' chart versions come
-// from the environment files) and the Applications. It then waits until
-// each Application named in charts pins that chart version.
+// webhook does what the push webhook GitHub sends to Argo CD does, for
+// every environment (kube.Client.Regenerate, which smpctl's --sync runs
+// too): it refreshes the ApplicationSets and the Applications, waiting
+// until each Application named in charts pins that chart version.
 func (s *kubeStory) webhook(ctx context.Context, charts map[string]string) error {
-	patch := []byte(`{"metadata":{"annotations":{"argocd.argoproj.io/application-set-refresh":"true"}}}`)
 	for _, env := range kubeEnvs {
-		if _, err := s.dyn.Resource(appsetResource).Namespace(engines.ArgoCDNamespace).Patch(ctx, "smp-"+env, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-			return fmt.Errorf("refresh ApplicationSet smp-%s: %w", env, err)
-		}
-	}
-	for _, env := range kubeEnvs {
-		chart, ok := charts[env]
-		if !ok {
-			continue
-		}
-		if err := s.eventuallyApp(ctx, env, "regenerated with chart "+chart, func(u *unstructured.Unstructured) error {
-			return checkChart(u, chart)
-		}); err != nil {
+		if err := s.k.Regenerate(ctx, env, svcName, charts[env], kubeWait); err != nil {
 			return err
-		}
-	}
-	patch = []byte(`{"metadata":{"annotations":{"argocd.argoproj.io/refresh":"normal"}}}`)
-	for _, env := range kubeEnvs {
-		if _, err := s.dyn.Resource(kube.ApplicationResource).Namespace(engines.ArgoCDNamespace).Patch(ctx, kube.AppName(env, svcName), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-			return fmt.Errorf("refresh Application %s: %w", kube.AppName(env, svcName), err)
 		}
 	}
 	return nil

@@ -38,7 +38,7 @@ func (c *Client) Regenerate(ctx context.Context, env, svc, chart string, timeout
 			}
 			got := ""
 			if err == nil {
-				if got = pinnedChart(u); got == chart {
+				if got = PinnedChart(u); got == chart {
 					break
 				}
 			}
@@ -56,9 +56,9 @@ func (c *Client) Regenerate(ctx context.Context, env, svc, chart string, timeout
 	return nil
 }
 
-// pinnedChart is the chart version the Application's first source (the
-// chart; the second is smp-gitops' values) pins.
-func pinnedChart(u *unstructured.Unstructured) string {
+// PinnedChart is the chart version the Application's first source (the
+// chart; the second is smp-gitops' values) pins; "" when it has none.
+func PinnedChart(u *unstructured.Unstructured) string {
 	srcs, _, _ := unstructured.NestedSlice(u.Object, "spec", "sources")
 	if len(srcs) == 0 {
 		return ""
