@@ -90,7 +90,7 @@ with what is left to do; the commit stands either way.`,
 			// with nothing written.
 			var view rolloutView
 			if sync {
-				if view, err = a.rolloutOn(&e, env, svc, o.by); err != nil {
+				if view, err = a.rolloutOn(cmd.Context(), &e, env, svc, o.by); err != nil {
 					return err
 				}
 			}

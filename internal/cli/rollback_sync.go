@@ -150,6 +150,19 @@ func (r kubeRollout) state(ctx context.Context) (rolloutState, error) {
 
 func (r kubeRollout) promote(ctx context.Context) error { return r.k.Promote(ctx, r.env, r.svc) }
 
+// reach reads the service's Application and Rollout, the two objects sync
+// and state act on. Building a client from a kubeconfig asks the cluster
+// nothing: without this read, a kubeconfig with a wrong server, an expired
+// token or a missing role would be found only after the rollback commit,
+// at the end of a watch of ten minutes.
+func (r kubeRollout) reach(ctx context.Context) error {
+	if _, err := r.k.App(ctx, kube.AppName(r.env, r.svc)); err != nil {
+		return err
+	}
+	_, err := r.k.Rollout(ctx, r.env, r.svc)
+	return err
+}
+
 // localRollout is rolloutView on the local runtime (smpctl local up).
 type localRollout struct {
 	cl       *daemon.Client
@@ -197,14 +210,17 @@ func (r localRollout) promote(ctx context.Context) error {
 	return r.cl.Rollout(ctx, r.env, r.svc, "promote")
 }
 
-// rolloutOn connects to the engine the flags name.
-func (a *App) rolloutOn(e *engineFlags, env, svc, by string) (rolloutView, error) {
+// rolloutOn connects to the engine the flags name and reads what applying
+// a rollback there needs, so that an engine that cannot be reached is
+// found before anything is written (rollback) or watched (verify --for).
+func (a *App) rolloutOn(ctx context.Context, e *engineFlags, env, svc, by string) (rolloutView, error) {
 	k, err := e.cluster(a)
 	if err != nil {
 		return nil, err
 	}
 	if k != nil {
-		return kubeRollout{k: k, env: env, svc: svc, by: by, progress: a.Stderr}, nil
+		r := kubeRollout{k: k, env: env, svc: svc, by: by, progress: a.Stderr}
+		return r, r.reach(ctx)
 	}
 	cl, _, err := daemon.Connect(e.dir)
 	if err != nil {

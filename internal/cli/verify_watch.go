@@ -38,9 +38,7 @@ func nextSoak(cfg *delivery.Config, env string) (time.Duration, bool) {
 // Its Change-Id is derived from the release, so a re-run writes it once.
 func (a *App) recordSoak(ctx context.Context, repo *gitops.Repo, wo *watchOptions, o gate.Options, running envfile.File, rep watch.Report, need time.Duration) (write.Outcome, error) {
 	common := wo.write.common(a)
-	if common.By == "" {
-		common.By = gateActor
-	}
+	common.By = wo.actor(a)
 	if common.ChangeID == "" {
 		common.ChangeID = gateChangeID(o.Env, o.Service, running.Image.Digest, "soak")
 	}
@@ -58,6 +56,16 @@ func (a *App) recordSoak(ctx context.Context, repo *gitops.Repo, wo *watchOption
 
 // gateActor is who a gate's rollback or hold is by when --by is not given.
 const gateActor = "smpctl-gate"
+
+// actor is who the watch acts as: --by (or its environment variable),
+// else gateActor. Commits, holds and the Argo CD sync of a rollback all
+// name the same one.
+func (wo *watchOptions) actor(a *App) string {
+	if by := wo.write.common(a).By; by != "" {
+		return by
+	}
+	return gateActor
+}
 
 // verifyWatch is verify --for: watch the version the GitOps repository
 // says ENV runs, and act on a failed gate as delivery.yaml says.
@@ -100,7 +108,7 @@ func (a *App) verifyWatch(cmd *cobra.Command, o gate.Options, wo *watchOptions) 
 	if wo.sync {
 		// Said now, not after a watch of ten minutes: the engine that
 		// would apply the rollback is unreachable.
-		if wo.view, err = a.rolloutOn(&wo.engine, o.Env, o.Service, wo.write.common(a).By); err != nil {
+		if wo.view, err = a.rolloutOn(ctx, &wo.engine, o.Env, o.Service, wo.actor(a)); err != nil {
 			return fmt.Errorf("--sync: reach the engine that applies a rollback: %w", err)
 		}
 	}
@@ -187,9 +195,7 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 	judged := rep.Last.Result
 	reason := "metric gate failed for " + judged.Version + ": " + watch.FailedChecks(judged)
 	common := wo.write.common(a)
-	if common.By == "" {
-		common.By = gateActor
-	}
+	common.By = wo.actor(a)
 	if common.ChangeID == "" {
 		common.ChangeID = gateChangeID(env.Name, judged.Service, running.Image.Digest, res.Action)
 	}

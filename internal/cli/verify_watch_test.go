@@ -2,6 +2,8 @@ package cli
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +191,50 @@ func TestVerifyForRefusesBadInput(t *testing.T) {
 				t.Fatalf("exit %d, want 2 and %q:\n%s", code, tc.want, stderr)
 			}
 		})
+	}
+}
+
+// downKubeconfig is a kubeconfig whose cluster does not answer: nothing
+// listens on 127.0.0.1:1.
+const downKubeconfig = `apiVersion: v1
+kind: Config
+clusters:
+  - name: down
+    cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}
+users:
+  - name: u
+    user: {token: t}
+contexts:
+  - name: down
+    context: {cluster: down, user: u}
+current-context: down
+`
+
+// TestVerifyForSyncReachesTheClusterFirst: with --sync on a cluster, the
+// watch asks the cluster for the service's Application before it watches,
+// so a kubeconfig that cannot be used is said at once (exit 1), not after
+// the watch has written a rollback it cannot apply. Nothing is written.
+func TestVerifyForSyncReachesTheClusterFirst(t *testing.T) {
+	t.Parallel()
+	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": watchDelivery})
+	env := map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir()}
+	if code, _, stderr := smpctl(t, env, "deploy", "--env", "prod", "--service", "order-svc", "--by", "ci",
+		"--image", "ghcr.io/smp/order-svc:3.3.0@sha256:"+strings.Repeat("b", 64)); code != 0 {
+		t.Fatalf("deploy: exit %d\n%s", code, stderr)
+	}
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kc, []byte(downKubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := gitcmdtest.Git(t, bare, "rev-parse", "main")
+	code, stdout, stderr := smpctl(t, env, "verify", "--prometheus", "http://127.0.0.1:1", "--env", "prod", "--service", "order-svc",
+		"--for", "10m", "--sync", "--kubeconfig", kc)
+	want := "--sync: reach the engine that applies a rollback: Kubernetes API server unreachable: Application argocd/smp-order-svc-prod in context down"
+	if code != 1 || !strings.Contains(stderr, want) || strings.Contains(stdout, "watch") {
+		t.Fatalf("exit %d, want 1 before any watch, saying %q:\n%s%s", code, want, stdout, stderr)
+	}
+	if gitcmdtest.Git(t, bare, "rev-parse", "main") != before {
+		t.Error("a watch whose cluster cannot be reached wrote to git")
 	}
 }
 

@@ -3,6 +3,8 @@
 package workflow
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,4 +125,103 @@ func TestReusableCDGateWatchPassesAHealthyReleaseAndRollsBackABadOne(t *testing.
 	if hold := w.gitopsFile("state/holds/staging/" + w.svc + ".yaml"); !strings.Contains(hold, "metric gate failed") {
 		t.Errorf("the rollback's hold does not say why:\n%s", hold)
 	}
+}
+
+// downKubeconfig names a cluster that does not answer: nothing listens on
+// 127.0.0.1:1.
+const downKubeconfig = `apiVersion: v1
+kind: Config
+clusters:
+  - name: down
+    cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}
+users:
+  - name: u
+    user: {token: t}
+contexts:
+  - name: down
+    context: {cluster: down, user: u}
+current-context: down
+`
+
+// TestReusableCDGateWatchAppliesItsRollbackWithTheKubeconfigSecret runs
+// deploy-dev's "Gate watch" step for real with the kubeconfig secret: the
+// step hands smpctl verify the secret as a file with --sync, and smpctl
+// asks that cluster for the service's Application before it watches. The
+// secret here names a cluster that does not answer, so the step fails at
+// once (exit 1) saying so, writes nothing, and leaves no kubeconfig behind.
+// Its twin on a cluster that answers is the kube story's gate watch
+// (internal/demo, TestEndToEndStoryOnArgoCDAndArgoRollouts), which runs the
+// same verify --for --sync --kubeconfig on Argo CD and Argo Rollouts.
+// watch-sync-timeout without the secret is refused (exit 2) before smpctl.
+func TestReusableCDGateWatchAppliesItsRollbackWithTheKubeconfigSecret(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "order-svc")
+	copyTracked(t, filepath.Join(repoRoot(t), "examples/order-svc"), dir)
+	w := newCDWorld(t, "order-svc", dir)
+	smpctl := filepath.Join(realSmpctl(t), "smpctl")
+	image := w.image() + ":sha-" + w.sha[:7] + "@sha256:" + strings.Repeat("d", 64)
+	run(t, "", smpctl, "deploy", "--gitops", w.gitops, "--env", "dev", "--service", w.svc, "--image", image, "--by", deployer)
+	before := w.lastCommit()
+
+	gateWatch := func(t *testing.T, with, secrets map[string]any) (tmp string, output string, err error) {
+		t.Helper()
+		in := map[string]any{"service": w.svc, "image": w.image(), "gitops-repository": w.gitops,
+			// Short windows: a step that watched anyway (no cluster
+			// asked first) ends "unknown" in seconds, not at the deadline.
+			"prometheus-url": "http://127.0.0.1:1", "watch-for": "3s", "watch-wait": "3s", "watch-window": "10s", "watch-every": "1s"}
+		for k, v := range with {
+			in[k] = v
+		}
+		inputs, err := w.reusable.typedInputs(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gh := map[string]any{"ref": "refs/heads/main", "sha": w.sha, "repository": "smp/" + w.svc, "server_url": "https://github.com",
+			"api_url": w.api.srv.URL, "run_id": float64(1), "actor": deployer, "triggering_actor": deployer, "token": w.api.token}
+		needs := map[string]any{
+			"plan":  map[string]any{"outputs": map[string]any{"environment": "dev", "source-time": "", "built-tag": "sha-" + w.sha[:7]}},
+			"build": map[string]any{"outputs": map[string]any{"image": image, "chart-version": ""}},
+		}
+		steps, err := w.reusable.Steps("deploy-dev", Scope{Contexts: map[string]any{"inputs": inputs, "github": gh, "secrets": secrets, "needs": needs}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range steps {
+			if s.Name != "Gate watch (smpctl verify --for, dev)" {
+				continue
+			}
+			bin := t.TempDir()
+			if err := os.Symlink(smpctl, filepath.Join(bin, "smpctl")); err != nil {
+				t.Fatal(err)
+			}
+			tmp = t.TempDir()
+			env := append(w.runnerEnv(gh, bin, t.TempDir()), "TMPDIR="+tmp)
+			// Both streams: a step's ::error:: line is on standard output.
+			var out bytes.Buffer
+			err := s.Exec(testctx.New(t), t.TempDir(), env, 0, &out, &out)
+			return tmp, out.String(), err
+		}
+		t.Fatal("deploy-dev has no step Gate watch (smpctl verify --for, dev)")
+		return "", "", nil
+	}
+
+	t.Run("the secret's cluster is asked before the watch", func(t *testing.T) {
+		tmp, stderr, err := gateWatch(t, nil, map[string]any{"GITOPS_TOKEN": "", "kubeconfig": downKubeconfig})
+		want := "--sync: reach the engine that applies a rollback: Kubernetes API server unreachable: Application argocd/smp-order-svc-dev in context down"
+		if err == nil || !strings.Contains(err.Error(), "exit status 1") || !strings.Contains(stderr, want) {
+			t.Fatalf("the step: %v, stderr:\n%s\nwant exit 1 saying %q", err, stderr, want)
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 0 {
+			t.Errorf("the step left %s in its temporary directory: the kubeconfig outlives the step", left[0].Name())
+		}
+		if after := w.lastCommit(); after != before {
+			t.Errorf("a watch whose cluster cannot be reached wrote to smp-gitops:\n%s", after)
+		}
+	})
+
+	t.Run("watch-sync-timeout needs the secret", func(t *testing.T) {
+		_, stderr, err := gateWatch(t, map[string]any{"watch-sync-timeout": "5m"}, map[string]any{"GITOPS_TOKEN": ""})
+		if err == nil || !strings.Contains(err.Error(), "exit status 2") || !strings.Contains(stderr, "pass the secret, or drop the input") {
+			t.Fatalf("the step: %v, stderr:\n%s\nwant exit 2 naming the missing kubeconfig secret", err, stderr)
+		}
+	})
 }
