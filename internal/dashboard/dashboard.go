@@ -273,7 +273,7 @@ func (d *Dashboard) load(ctx context.Context, prev *view) *view {
 			return fail(err)
 		}
 	}
-	if v.ages, err = repo.ApprovalAges(ctx, v.status, d.o.Now()); err != nil {
+	if v.ages, err = repo.ApprovalAgesOf(ctx, v.status, d.o.Now(), v.approvals); err != nil {
 		return fail(err)
 	}
 	if v.notifications, err = repo.Notifications(ctx, v.head); err != nil {

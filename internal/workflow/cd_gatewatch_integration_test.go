@@ -150,7 +150,7 @@ current-context: down
 // secret here names a cluster that does not answer, so the step fails at
 // once (exit 1) saying so, writes nothing, and leaves no kubeconfig behind.
 // Its twin on a cluster that answers is the kube story's gate watch
-// (internal/demo, TestEndToEndStoryOnArgoCDAndArgoRollouts), which runs the
+// (internal/kube, TestEndToEndStoryOnArgoCDAndArgoRollouts), which runs the
 // same verify --for --sync --kubeconfig on Argo CD and Argo Rollouts.
 // watch-sync-timeout without the secret is refused (exit 2) before smpctl.
 func TestReusableCDGateWatchAppliesItsRollbackWithTheKubeconfigSecret(t *testing.T) {

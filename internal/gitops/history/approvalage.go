@@ -32,6 +32,13 @@ type ApprovalAge struct {
 // runs for the service, with when each expires and whether it has at now.
 // Environments without approvalMaxAge (the default) are not read.
 func (r *Repo) ApprovalAges(ctx context.Context, st *Status, now time.Time) ([]ApprovalAge, error) {
+	return r.ApprovalAgesOf(ctx, st, now, nil)
+}
+
+// ApprovalAgesOf is ApprovalAges for a caller that has read some
+// environments' approvals at st.Commit already (Repo.Approvals, by
+// environment name): those are not read again.
+func (r *Repo) ApprovalAgesOf(ctx context.Context, st *Status, now time.Time, read map[string][]Approval) ([]ApprovalAge, error) {
 	if st.Config == nil {
 		return nil, nil
 	}
@@ -40,9 +47,12 @@ func (r *Repo) ApprovalAges(ctx context.Context, st *Status, now time.Time) ([]A
 		if _, expires := e.ApprovalExpiry(now); !expires {
 			continue
 		}
-		approvals, err := r.Approvals(ctx, st.Commit, e.Name)
-		if err != nil {
-			return nil, err
+		approvals, ok := read[e.Name]
+		if !ok {
+			var err error
+			if approvals, err = r.Approvals(ctx, st.Commit, e.Name); err != nil {
+				return nil, err
+			}
 		}
 		for _, a := range approvals {
 			if a.Error != "" {
