@@ -12,6 +12,7 @@ import (
 	"github.com/smp/delivery/internal/dashboard"
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops/history"
+	"github.com/smp/delivery/internal/kube"
 )
 
 func init() { register(newDashboardCmd) }
@@ -21,6 +22,8 @@ func newDashboardCmd(a *App) *cobra.Command {
 		rf     readFlags
 		listen string
 		o      dashboard.Options
+		live   bool
+		e      engineFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "dashboard --gitops URL|PATH [--listen 127.0.0.1:8088]",
@@ -32,6 +35,12 @@ versions waiting at an approval gate; and per service the timeline of
 deploys, promotions, rollbacks, approvals and holds, the diff between two
 environments and the delivery metrics. The pages update themselves when the
 repository's head moves (checked every --poll; a URL is fetched each time).
+With --live (and --kubeconfig/--context), each cell of the matrix also shows
+what the cluster runs, read at every poll as status --live reads it: the
+Argo CD Application's sync and health, a blue/green Rollout's phase and its
+active and preview digests, and "runs …, not git's" where git's digest is
+neither; a cluster that cannot be read is said above the matrix, which
+keeps git's side.
 With --prometheus, a service page also shows the metric gate's figures (API
 requests, error rate, p95 over --gate-window) of the version each
 environment runs, with the queries smpctl verify uses.
@@ -42,13 +51,24 @@ it behind one before listening elsewhere. Everything the page loads is
 embedded in smpctl.`,
 		Example: `  smpctl dashboard --gitops ../smp-gitops
   smpctl dashboard --gitops https://github.com/smp/smp-gitops.git --listen 127.0.0.1:9000 \
-      --commit-url 'https://github.com/smp/smp-gitops/commit/{commit}'`,
+      --commit-url 'https://github.com/smp/smp-gitops/commit/{commit}'
+  smpctl dashboard --gitops ../smp-gitops --live --context prod-cluster`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if rf.gitops == "" {
 				return fault.Invalidf("missing --gitops: give the GitOps repository's path or URL, e.g. --gitops ../smp-gitops")
 			}
 			o.Now, o.Log = a.Now, a.Log
+			switch {
+			case live:
+				k, err := e.kube(a)
+				if err != nil {
+					return err
+				}
+				o.Live, o.LiveWhere = dashboardLive(k), "the cluster ("+k.Where()+")"
+			case e.kubeconfig != "" || e.context != "":
+				return fault.Invalidf("--kubeconfig and --context say which cluster --live reads: add --live, or drop them")
+			}
 			d, err := dashboard.New(func(ctx context.Context) (*history.Repo, error) { return rf.open(ctx, a) }, o)
 			if err != nil {
 				return err
@@ -69,6 +89,43 @@ embedded in smpctl.`,
 	cmd.Flags().StringVar(&o.CommitURL, "commit-url", "", "link for a GitOps commit, {commit} standing for its hash, e.g. https://github.com/smp/smp-gitops/commit/{commit}")
 	cmd.Flags().StringVar(&o.Prometheus, "prometheus", "", "Prometheus base URL (as for verify): show the gate's figures of what each environment runs on the service pages")
 	cmd.Flags().DurationVar(&o.GateWindow, "gate-window", 5*time.Minute, "window of those figures (10s to 24h), as verify --window")
+	cmd.Flags().BoolVar(&live, "live", false, "also show what the cluster runs in each cell: the Argo CD Application's sync and health, a blue/green Rollout's phase and active/preview digests (--kubeconfig/--context)")
+	cmd.Flags().StringVar(&e.kubeconfig, "kubeconfig", "", "with --live: kubeconfig of the cluster (default: KUBECONFIG, then ~/.kube/config)")
+	cmd.Flags().StringVar(&e.context, "context", "", "with --live: kubeconfig context (default: its current context)")
 	cmd.Flags().DurationVar(&o.Poll, "poll", dashboard.DefaultPoll, "how often to check the GitOps repository for a new head (a URL is fetched)")
 	return cmd
+}
+
+// liveReadTimeout bounds one poll's read of the cluster: an API server that
+// does not answer must not stop the page from following git.
+const liveReadTimeout = 10 * time.Second
+
+// dashboardLive is the dashboard's LiveReader on the cluster k: what
+// status --live reads (clusterLive), cell by cell.
+func dashboardLive(k *kube.Client) dashboard.LiveReader {
+	return func(ctx context.Context, st *history.Status) ([]dashboard.LiveCell, error) {
+		ctx, cancel := context.WithTimeout(ctx, liveReadTimeout)
+		defer cancel()
+		live, err := clusterLive(ctx, k, st)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]dashboard.LiveCell, 0, len(live))
+		for _, ls := range live {
+			c := dashboard.LiveCell{Environment: ls.Environment, Service: ls.Service, Drift: ls.Drift, Problem: ls.Error, Rollout: ls.phase()}
+			if ls.App != nil {
+				c.Sync, c.Health = ls.App.Sync, ls.App.Health
+			}
+			if ls.Rollout != nil {
+				if ls.Rollout.Active != nil {
+					c.Active = ls.Rollout.Active.Digest
+				}
+				if ls.Rollout.Preview != nil {
+					c.Preview = ls.Rollout.Preview.Digest
+				}
+			}
+			out = append(out, c)
+		}
+		return out, nil
+	}
 }

@@ -39,27 +39,10 @@ func TestDashboardServesUntilItsContextEndsThenStopsCleanly(t *testing.T) {
 		"delivery.yaml":                   "apiVersion: delivery.smp.vn/v1\nkind: Delivery\nservices:\n  - name: order-svc\n",
 		"environments/dev/order-svc.yaml": "image:\n  repository: ghcr.io/smp/order-svc\n  tag: 3.2.0\n  digest: sha256:" + strings.Repeat("a", 64) + "\n",
 	})
-	var stdout, stderr lockedBuffer
-	a := &App{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Now: time.Now}
-	ctx, cancel := context.WithCancel(context.Background())
+	url, exit, stderr, cancel := serveDashboard(t, "--gitops", bare, "--cache-dir", t.TempDir())
 	defer cancel()
-	exit := make(chan int, 1)
-	go func() {
-		exit <- a.Run(ctx, []string{"dashboard", "--gitops", bare, "--listen", "127.0.0.1:0", "--cache-dir", t.TempDir()})
-	}()
-
-	// The command prints where it listens before it serves.
-	re := regexp.MustCompile(`^smpctl dashboard: (http://127\.0\.0\.1:\d+/) \(read-only, from .*remote\.git; interrupt to stop\)\n$`)
-	var url string
-	for url == "" {
-		select {
-		case code := <-exit:
-			t.Fatalf("dashboard exited %d before serving: %s%s", code, stdout.String(), stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-		if m := re.FindStringSubmatch(stdout.String()); m != nil {
-			url = m[1]
-		}
+	if !regexp.MustCompile(`^http://127\.0\.0\.1:\d+/$`).MatchString(url) {
+		t.Fatalf("listens on %s, want loopback", url)
 	}
 	resp, err := http.Get(url)
 	if err != nil {
@@ -86,4 +69,42 @@ func TestDashboardServesUntilItsContextEndsThenStopsCleanly(t *testing.T) {
 	}
 	// The stream was ended by the server: reading it to its end returns.
 	_, _ = io.ReadAll(events.Body)
+}
+
+// serveDashboard runs `smpctl dashboard args... --listen 127.0.0.1:0` in
+// this process until cancel, and returns the URL it says it serves on
+// (after checking the line that says so), its exit code's channel and its
+// standard error.
+func serveDashboard(t *testing.T, args ...string) (url string, exit chan int, stderr *lockedBuffer, cancel context.CancelFunc) {
+	t.Helper()
+	var stdout lockedBuffer
+	stderr = &lockedBuffer{}
+	a := &App{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: stderr, Getenv: func(string) string { return "" }, Now: time.Now}
+	ctx, cancel := context.WithCancel(context.Background())
+	exit = make(chan int, 1)
+	go func() { exit <- a.Run(ctx, append([]string{"dashboard", "--listen", "127.0.0.1:0"}, args...)) }()
+	// The command prints where it listens before it serves.
+	re := regexp.MustCompile(`^smpctl dashboard: (http://\S+/) \(read-only, from .*; interrupt to stop\)\n$`)
+	for url == "" {
+		select {
+		case code := <-exit:
+			cancel()
+			t.Fatalf("dashboard exited %d before serving: %s%s", code, stdout.String(), stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if m := re.FindStringSubmatch(stdout.String()); m != nil {
+			url = m[1]
+		}
+	}
+	return url, exit, stderr, cancel
+}
+
+func TestDashboardLiveFlagsNeedLive(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr lockedBuffer
+	a := &App{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Now: time.Now}
+	code := a.Run(context.Background(), []string{"dashboard", "--gitops", t.TempDir(), "--listen", "127.0.0.1:0", "--context", "prod"})
+	if code != 2 || !strings.Contains(stderr.String(), "--kubeconfig and --context say which cluster --live reads: add --live") {
+		t.Fatalf("dashboard --context without --live: exit %d, want 2\n%s%s", code, stdout.String(), stderr.String())
+	}
 }

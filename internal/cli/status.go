@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -101,6 +102,18 @@ type liveService struct {
 	Error string `json:"error,omitempty"`
 }
 
+// phase is the Rollout's phase, "(paused)" added while it waits for
+// promotion.
+func (ls liveService) phase() string {
+	if ls.Rollout == nil {
+		return ""
+	}
+	if ls.Rollout.Paused {
+		return ls.Rollout.Phase + " (paused)"
+	}
+	return ls.Rollout.Phase
+}
+
 // statusWithCluster renders the GitOps matrix followed by what the cluster runs (JSON:
 // {"gitops": ..., "live": [...]}).
 func statusWithCluster(cmd *cobra.Command, a *App, st *history.Status, e *engineFlags) error {
@@ -108,12 +121,57 @@ func statusWithCluster(cmd *cobra.Command, a *App, st *history.Status, e *engine
 	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
+	out, err := clusterLive(cmd.Context(), k, st)
+	if err != nil {
+		return err
+	}
+	v := map[string]any{"gitops": st, "live": out}
+	if err := a.Render(v, func(w io.Writer) error {
+		if err := writeStatus(w, st); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, "\ncluster:")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SERVICE\tENV\tSYNC\tHEALTH\tROLLOUT\tACTIVE\tPREVIEW")
+		for _, ls := range out {
+			syncS, health := "(no Application)", "-"
+			if ls.App != nil {
+				syncS, health = ls.App.Sync, ls.App.Health
+			}
+			phase, active, preview := "-", "-", "-"
+			if ls.Rollout != nil {
+				phase = ls.phase()
+				if ls.Rollout.Active != nil {
+					active = history.ShortDigest(ls.Rollout.Active.Digest)
+				}
+				if ls.Rollout.Preview != nil {
+					preview = history.ShortDigest(ls.Rollout.Preview.Digest)
+				}
+			}
+			if ls.Error != "" {
+				phase = ls.Error
+			}
+			if ls.Drift {
+				active += " (git asks for another digest)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ls.Service, ls.Environment, syncS, health, phase, active, preview)
+		}
+		return tw.Flush()
+	}); err != nil {
+		return err
+	}
+	return statusErrors(st)
+}
+
+// clusterLive reads, for each service git deploys to an environment, its
+// Argo CD Application and, for blue/green services, its Rollout: what
+// status --live and the dashboard's --live show.
+func clusterLive(ctx context.Context, k *kube.Client, st *history.Status) ([]liveService, error) {
 	var out []liveService
 	for _, env := range st.Environments {
 		apps, err := k.Apps(ctx, env)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		byService := map[string]kube.AppStatus{}
 		for _, ap := range apps {
@@ -137,51 +195,13 @@ func statusWithCluster(cmd *cobra.Command, a *App, st *history.Status, e *engine
 				case errors.Is(err, kube.ErrNotFound):
 					ls.Error = "no Rollout " + kube.Namespace(env) + "/" + row.Name
 				default:
-					return err
+					return nil, err
 				}
 			}
 			out = append(out, ls)
 		}
 	}
-	v := map[string]any{"gitops": st, "live": out}
-	if err := a.Render(v, func(w io.Writer) error {
-		if err := writeStatus(w, st); err != nil {
-			return err
-		}
-		fmt.Fprintln(w, "\ncluster:")
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SERVICE\tENV\tSYNC\tHEALTH\tROLLOUT\tACTIVE\tPREVIEW")
-		for _, ls := range out {
-			syncS, health := "(no Application)", "-"
-			if ls.App != nil {
-				syncS, health = ls.App.Sync, ls.App.Health
-			}
-			phase, active, preview := "-", "-", "-"
-			if ls.Rollout != nil {
-				phase = ls.Rollout.Phase
-				if ls.Rollout.Paused {
-					phase += " (paused)"
-				}
-				if ls.Rollout.Active != nil {
-					active = history.ShortDigest(ls.Rollout.Active.Digest)
-				}
-				if ls.Rollout.Preview != nil {
-					preview = history.ShortDigest(ls.Rollout.Preview.Digest)
-				}
-			}
-			if ls.Error != "" {
-				phase = ls.Error
-			}
-			if ls.Drift {
-				active += " (git asks for another digest)"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ls.Service, ls.Environment, syncS, health, phase, active, preview)
-		}
-		return tw.Flush()
-	}); err != nil {
-		return err
-	}
-	return statusErrors(st)
+	return out, nil
 }
 
 // runs reports whether digest is the Rollout's active or preview version.

@@ -7,9 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/smp/delivery/internal/gitops/history"
 	"github.com/smp/delivery/internal/kube"
 	"github.com/smp/delivery/internal/testkit/kubecluster"
 	"github.com/smp/delivery/internal/testkit/testctx"
@@ -141,6 +145,26 @@ func TestStatusLiveShowsWhatTheClusterRuns(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "Synced") || !strings.Contains(out.String(), "Paused (paused)") || !strings.Contains(out.String(), "git asks for another digest") {
 		t.Errorf("status --live table:\n%s", out.String())
+	}
+
+	// The dashboard's matrix reads the same cluster at each poll: the cell
+	// a person sees says what runs there.
+	url, _, stderr, cancel := serveDashboard(t, "--gitops", gitops, "--live", "--kubeconfig", c.Kubeconfig(), "--cache-dir", t.TempDir())
+	defer cancel()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	cell := regexp.MustCompile(`(?s)<tr id="s-order-svc">.*?</tr>|<tr id="s-order-svc">.*`).FindString(string(page))
+	for _, want := range []string{"Synced · Suspended", "Paused (paused)", "active <code>" + history.ShortDigest(liveOld), "preview <code>" + history.ShortDigest(liveNew)} {
+		if !strings.Contains(cell, want) {
+			t.Errorf("the dashboard's order-svc row lacks %q (stderr %s):\n%s", want, stderr.String(), cell)
+		}
+	}
+	if strings.Contains(cell, "not git's") {
+		t.Errorf("git's digest is on the preview, yet the dashboard says it does not run:\n%s", cell)
 	}
 }
 

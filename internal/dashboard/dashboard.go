@@ -66,6 +66,12 @@ type Options struct {
 	Prometheus string
 	// GateWindow is the window of those figures; default the gate's (5m).
 	GateWindow time.Duration
+	// Live reads what the engine runs (Argo CD's sync and health, the
+	// Rollout's active and preview digests) for the matrix, at every poll.
+	// Nil: the matrix shows git only.
+	Live LiveReader
+	// LiveWhere names that engine on the page, e.g. "cluster context prod".
+	LiveWhere string
 }
 
 // Dashboard is the http.Handler of the dashboard. Its view of the
@@ -106,6 +112,9 @@ type view struct {
 	stale error
 	// services keeps what service pages read at this head.
 	services *serviceCache
+	// live is the engine as the last poll read it (nil without
+	// Options.Live).
+	live *liveState
 }
 
 // New returns a Dashboard reading the repository open opens.
@@ -251,11 +260,12 @@ func (d *Dashboard) load(ctx context.Context, prev *view) *view {
 		return fail(err)
 	}
 	if prev != nil && prev.err == nil && prev.head == head {
-		if prev.stale == nil {
+		live := d.readLive(ctx, prev.status)
+		if prev.stale == nil && live.sameAs(prev.live) {
 			return prev
 		}
 		v := *prev
-		v.stale = nil
+		v.stale, v.live = nil, live
 		return &v
 	}
 	v := &view{head: head, repo: repo, approvals: map[string][]history.Approval{}, services: &serviceCache{}}
@@ -279,6 +289,7 @@ func (d *Dashboard) load(ctx context.Context, prev *view) *view {
 	if v.notifications, err = repo.Notifications(ctx, v.head); err != nil {
 		return fail(err)
 	}
+	v.live = d.readLive(ctx, v.status)
 	return v
 }
 
@@ -289,6 +300,8 @@ func (v *view) key() string {
 		return "error:" + v.err.Error()
 	case v.stale != nil:
 		return v.head + " stale:" + v.stale.Error()
+	case v.live != nil:
+		return v.head + " live:" + v.live.key
 	}
 	return v.head
 }

@@ -21,6 +21,9 @@ type homePage struct {
 	Queue  []queueEntry
 	// Broken counts the environment files that are not valid YAML.
 	Broken int
+	// LiveWhere names the engine the cells' live state comes from (empty:
+	// git only); LiveErr is why it could not be read at the last poll.
+	LiveWhere, LiveErr string
 }
 
 // homeRow is one service's row of the matrix.
@@ -36,6 +39,8 @@ type homeCell struct {
 	Unsent []history.Notification
 	// Queued is the deploy waiting for the running version's soak.
 	Queued *queuedDeploy
+	// Live is what the engine runs for the cell (Options.Live).
+	Live *LiveCell
 }
 
 // activeFreeze is a freeze in force now for one environment.
@@ -77,6 +82,9 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) {
 	}
 	now := d.o.Now()
 	p := homePage{pageBase: d.base(v, "", now), Envs: v.status.Environments, Unsent: unsent(v.notifications)}
+	if v.live != nil {
+		p.LiveWhere, p.LiveErr = d.o.LiveWhere, v.live.err
+	}
 	byCell := map[history.Key][]history.Notification{}
 	for _, n := range p.Unsent {
 		k := history.Key{Env: n.Environment, Service: n.Service}
@@ -89,7 +97,7 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request) {
 				p.Broken++
 			}
 			hr.Environments = append(hr.Environments, homeCell{Cell: c, Unsent: byCell[history.Key{Env: c.Environment, Service: row.Name}],
-				Queued: queuedFor(v.status, c)})
+				Queued: queuedFor(v.status, c), Live: v.live.cell(c.Environment, row.Name)})
 		}
 		p.Rows = append(p.Rows, hr)
 	}

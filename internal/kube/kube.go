@@ -147,6 +147,9 @@ func New(cfg *rest.Config, where string) (*Client, error) {
 	return &Client{dyn: dyn, core: core, ArgoNamespace: "argocd", where: where}, nil
 }
 
+// Where names the cluster in messages: "context prod-cluster", or its server.
+func (c *Client) Where() string { return c.where }
+
 // Namespace is where service resources of env live.
 func Namespace(env string) string { return "smp-" + env }
 
