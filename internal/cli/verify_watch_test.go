@@ -12,6 +12,7 @@ import (
 	"github.com/smp/delivery/internal/gitops/gitopstest"
 	"github.com/smp/delivery/internal/local/promserver"
 	"github.com/smp/delivery/internal/notify/notifycontract"
+	"github.com/smp/delivery/internal/testkit/kubeconfigtest"
 	"github.com/smp/delivery/internal/testkit/testctx"
 	"github.com/smp/delivery/internal/testkit/testimage"
 )
@@ -194,22 +195,6 @@ func TestVerifyForRefusesBadInput(t *testing.T) {
 	}
 }
 
-// downKubeconfig is a kubeconfig whose cluster does not answer: nothing
-// listens on 127.0.0.1:1.
-const downKubeconfig = `apiVersion: v1
-kind: Config
-clusters:
-  - name: down
-    cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}
-users:
-  - name: u
-    user: {token: t}
-contexts:
-  - name: down
-    context: {cluster: down, user: u}
-current-context: down
-`
-
 // TestVerifyForSyncReachesTheClusterFirst: with --sync on a cluster, the
 // watch asks the cluster for the service's Application before it watches,
 // so a kubeconfig that cannot be used is said at once (exit 1), not after
@@ -223,7 +208,7 @@ func TestVerifyForSyncReachesTheClusterFirst(t *testing.T) {
 		t.Fatalf("deploy: exit %d\n%s", code, stderr)
 	}
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kc, []byte(downKubeconfig), 0o600); err != nil {
+	if err := os.WriteFile(kc, []byte(kubeconfigtest.Unreachable), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	before := gitcmdtest.Git(t, bare, "rev-parse", "main")

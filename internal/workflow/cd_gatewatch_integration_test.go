@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/local/promserver"
+	"github.com/smp/delivery/internal/testkit/kubeconfigtest"
 	"github.com/smp/delivery/internal/testkit/testctx"
 	"github.com/smp/delivery/internal/testkit/testimage"
 )
@@ -127,22 +128,6 @@ func TestReusableCDGateWatchPassesAHealthyReleaseAndRollsBackABadOne(t *testing.
 	}
 }
 
-// downKubeconfig names a cluster that does not answer: nothing listens on
-// 127.0.0.1:1.
-const downKubeconfig = `apiVersion: v1
-kind: Config
-clusters:
-  - name: down
-    cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}
-users:
-  - name: u
-    user: {token: t}
-contexts:
-  - name: down
-    context: {cluster: down, user: u}
-current-context: down
-`
-
 // TestReusableCDGateWatchAppliesItsRollbackWithTheKubeconfigSecret runs
 // deploy-dev's "Gate watch" step for real with the kubeconfig secret: the
 // step hands smpctl verify the secret as a file with --sync, and smpctl
@@ -205,7 +190,7 @@ func TestReusableCDGateWatchAppliesItsRollbackWithTheKubeconfigSecret(t *testing
 	}
 
 	t.Run("the secret's cluster is asked before the watch", func(t *testing.T) {
-		tmp, stderr, err := gateWatch(t, nil, map[string]any{"GITOPS_TOKEN": "", "kubeconfig": downKubeconfig})
+		tmp, stderr, err := gateWatch(t, nil, map[string]any{"GITOPS_TOKEN": "", "kubeconfig": kubeconfigtest.Unreachable})
 		want := "--sync: reach the engine that applies a rollback: Kubernetes API server unreachable: Application argocd/smp-order-svc-dev in context down"
 		if err == nil || !strings.Contains(err.Error(), "exit status 1") || !strings.Contains(stderr, want) {
 			t.Fatalf("the step: %v, stderr:\n%s\nwant exit 1 saying %q", err, stderr, want)
