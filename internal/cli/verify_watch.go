@@ -38,7 +38,7 @@ func nextSoak(cfg *delivery.Config, env string) (time.Duration, bool) {
 // Its Change-Id is derived from the release, so a re-run writes it once.
 func (a *App) recordSoak(ctx context.Context, repo *gitops.Repo, wo *watchOptions, o gate.Options, running envfile.File, rep watch.Report, need time.Duration) (write.Outcome, error) {
 	common := wo.write.common(a)
-	common.By = wo.actor(a)
+	common.By = wo.actor()
 	if common.ChangeID == "" {
 		common.ChangeID = gateChangeID(o.Env, o.Service, running.Image.Digest, "soak")
 	}
@@ -60,9 +60,9 @@ const gateActor = "smpctl-gate"
 // actor is who the watch acts as: --by (or its environment variable),
 // else gateActor. Commits, holds and the Argo CD sync of a rollback all
 // name the same one.
-func (wo *watchOptions) actor(a *App) string {
-	if by := wo.write.common(a).By; by != "" {
-		return by
+func (wo *watchOptions) actor() string {
+	if wo.write.by != "" {
+		return wo.write.by
 	}
 	return gateActor
 }
@@ -108,7 +108,7 @@ func (a *App) verifyWatch(cmd *cobra.Command, o gate.Options, wo *watchOptions) 
 	if wo.sync {
 		// Said now, not after a watch of ten minutes: the engine that
 		// would apply the rollback is unreachable.
-		if wo.view, err = a.rolloutOn(ctx, &wo.engine, o.Env, o.Service, wo.actor(a)); err != nil {
+		if wo.view, err = a.rolloutOn(ctx, &wo.engine, o.Env, o.Service, wo.actor()); err != nil {
 			return fmt.Errorf("--sync: reach the engine that applies a rollback: %w", err)
 		}
 	}
@@ -195,7 +195,7 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 	judged := rep.Last.Result
 	reason := "metric gate failed for " + judged.Version + ": " + watch.FailedChecks(judged)
 	common := wo.write.common(a)
-	common.By = wo.actor(a)
+	common.By = wo.actor()
 	if common.ChangeID == "" {
 		common.ChangeID = gateChangeID(env.Name, judged.Service, running.Image.Digest, res.Action)
 	}
@@ -305,12 +305,8 @@ func announceGate(ctx context.Context, repo *gitops.Repo, changeID string, ev no
 
 // gateEvent is a notification of the gate's verdict.
 func (a *App) gateEvent(wo *watchOptions, env, svc string, running envfile.File, rep watch.Report, kind notify.Kind, reason string) notify.Event {
-	by := wo.write.by
-	if by == "" {
-		by = gateActor
-	}
 	ev := notify.Event{Kind: kind, Env: env, Service: svc, Version: running.Image.Tag, Digest: running.Image.Digest,
-		By: by, RunURL: wo.write.run, Reason: reason, Time: a.Now()}
+		By: wo.actor(), RunURL: wo.write.run, Reason: reason, Time: a.Now()}
 	if rep.Last != nil {
 		ev.Gate = notifyGate(rep.Last.Result)
 	}
