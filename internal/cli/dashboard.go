@@ -13,6 +13,8 @@ import (
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops/history"
 	"github.com/smp/delivery/internal/kube"
+	"github.com/smp/delivery/internal/local/cluster"
+	"github.com/smp/delivery/internal/local/daemon"
 )
 
 func init() { register(newDashboardCmd) }
@@ -23,6 +25,7 @@ func newDashboardCmd(a *App) *cobra.Command {
 		listen string
 		o      dashboard.Options
 		live   bool
+		local  string
 		e      engineFlags
 	)
 	cmd := &cobra.Command{
@@ -41,6 +44,9 @@ Argo CD Application's sync and health, a blue/green Rollout's phase and its
 active and preview digests, and "runs …, not git's" where git's digest is
 neither; a cluster that cannot be read is said above the matrix, which
 keeps git's side.
+With --local DIR, the cells show what the local runtime started there
+(smpctl local up) runs, in the same words; the local environment's own
+dashboard (smpctl local status prints its URL) already does.
 With --prometheus, a service page also shows the metric gate's figures (API
 requests, error rate, p95 over --gate-window) of the version each
 environment runs, with the queries smpctl verify uses.
@@ -52,7 +58,8 @@ embedded in smpctl.`,
 		Example: `  smpctl dashboard --gitops ../smp-gitops
   smpctl dashboard --gitops https://github.com/smp/smp-gitops.git --listen 127.0.0.1:9000 \
       --commit-url 'https://github.com/smp/smp-gitops/commit/{commit}'
-  smpctl dashboard --gitops ../smp-gitops --live --context prod-cluster`,
+  smpctl dashboard --gitops ../smp-gitops --live --context prod-cluster
+  smpctl dashboard --gitops .smp/gitops.git --local .smp`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if rf.gitops == "" {
@@ -60,6 +67,17 @@ embedded in smpctl.`,
 			}
 			o.Now, o.Log = a.Now, a.Log
 			switch {
+			case live && local != "":
+				return fault.Invalidf("--live reads a cluster, --local the local runtime: give one")
+			case local != "":
+				if e.kubeconfig != "" || e.context != "" {
+					return fault.Invalidf("--kubeconfig and --context say which cluster --live reads: with --local, drop them")
+				}
+				cl, _, err := daemon.Connect(local)
+				if err != nil {
+					return err
+				}
+				o.Live, o.LiveWhere = localLive(cl), "the local runtime ("+local+")"
 			case live:
 				k, err := e.kube(a)
 				if err != nil {
@@ -90,6 +108,7 @@ embedded in smpctl.`,
 	cmd.Flags().StringVar(&o.Prometheus, "prometheus", "", "Prometheus base URL (as for verify): show the gate's figures of what each environment runs on the service pages")
 	cmd.Flags().DurationVar(&o.GateWindow, "gate-window", 5*time.Minute, "window of those figures (10s to 24h), as verify --window")
 	cmd.Flags().BoolVar(&live, "live", false, "also show what the cluster runs in each cell: the Argo CD Application's sync and health, a blue/green Rollout's phase and active/preview digests (--kubeconfig/--context)")
+	cmd.Flags().StringVar(&local, "local", "", "folder of a running local environment (smpctl local up): show what its runtime runs in each cell, as --live does for a cluster")
 	cmd.Flags().StringVar(&e.kubeconfig, "kubeconfig", "", "with --live: kubeconfig of the cluster (default: KUBECONFIG, then ~/.kube/config)")
 	cmd.Flags().StringVar(&e.context, "context", "", "with --live: kubeconfig context (default: its current context)")
 	cmd.Flags().DurationVar(&o.Poll, "poll", dashboard.DefaultPoll, "how often to check the GitOps repository for a new head (a URL is fetched)")
@@ -99,6 +118,17 @@ embedded in smpctl.`,
 // liveReadTimeout bounds one poll's read of the cluster: an API server that
 // does not answer must not stop the page from following git.
 const liveReadTimeout = 10 * time.Second
+
+// localLive is the dashboard's LiveReader on a running local environment:
+// its GET /status, bounded as a cluster's read is.
+func localLive(cl *daemon.Client) dashboard.LiveReader {
+	return daemon.LiveReader(func(ctx context.Context) (cluster.Status, error) {
+		ctx, cancel := context.WithTimeout(ctx, liveReadTimeout)
+		defer cancel()
+		rep, err := cl.Status(ctx)
+		return rep.Runtime, err
+	})
+}
 
 // dashboardLive is the dashboard's LiveReader on the cluster k: what
 // status --live reads (clusterLive), cell by cell.

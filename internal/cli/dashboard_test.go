@@ -108,3 +108,28 @@ func TestDashboardLiveFlagsNeedLive(t *testing.T) {
 		t.Fatalf("dashboard --context without --live: exit %d, want 2\n%s%s", code, stdout.String(), stderr.String())
 	}
 }
+
+// TestDashboardLocalNeedsARunningEnvironment: --local reads a local
+// environment's runtime (the daemon's own dashboard reads the same, in
+// internal/local/daemon's TestLocalEnvironmentEndToEnd); without one running
+// there, the command says so before it serves. --local and --live name two
+// engines: bad input.
+func TestDashboardLocalNeedsARunningEnvironment(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--local", t.TempDir()}, 1, "no local environment is running here"},
+		{[]string{"--local", t.TempDir(), "--live"}, 2, "--live reads a cluster, --local the local runtime: give one"},
+		{[]string{"--local", t.TempDir(), "--context", "prod"}, 2, "with --local, drop them"},
+	} {
+		var stdout, stderr lockedBuffer
+		a := &App{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Now: time.Now}
+		code := a.Run(context.Background(), append([]string{"dashboard", "--gitops", t.TempDir(), "--listen", "127.0.0.1:0"}, tc.args...))
+		if code != tc.code || !strings.Contains(stderr.String(), tc.want) || stdout.String() != "" {
+			t.Errorf("dashboard %v: exit %d, want %d saying %q\n%s%s", tc.args, code, tc.code, tc.want, stdout.String(), stderr.String())
+		}
+	}
+}

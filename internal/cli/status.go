@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -177,6 +176,9 @@ func clusterLive(ctx context.Context, k *kube.Client, st *history.Status) ([]liv
 		for _, ap := range apps {
 			byService[ap.Service] = ap
 		}
+		// One list of the environment's Rollouts, read only where git
+		// deploys a blue/green service.
+		var rollouts map[string]kube.RolloutStatus
 		for _, row := range st.Services {
 			c, ok := st.Cell(row.Name, env)
 			if !ok || !c.Present {
@@ -187,15 +189,16 @@ func clusterLive(ctx context.Context, k *kube.Client, st *history.Status) ([]liv
 				ls.App = &ap
 			}
 			if c.Strategy == "blueGreen" {
-				ro, err := k.Rollout(ctx, env, row.Name)
-				switch {
-				case err == nil:
+				if rollouts == nil {
+					if rollouts, err = k.Rollouts(ctx, env); err != nil {
+						return nil, err
+					}
+				}
+				if ro, ok := rollouts[row.Name]; ok {
 					ls.Rollout = &ro
 					ls.Drift = c.Digest != "" && !runs(ro, c.Digest)
-				case errors.Is(err, kube.ErrNotFound):
+				} else {
 					ls.Error = "no Rollout " + kube.Namespace(env) + "/" + row.Name
-				default:
-					return nil, err
 				}
 			}
 			out = append(out, ls)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -94,6 +95,19 @@ func TestStatusLiveShowsWhatTheClusterRuns(t *testing.T) {
 		st, err := k.Rollout(ctx, "prod", "order-svc")
 		if err != nil || !st.Paused || st.Preview == nil || st.Preview.Digest != liveNew || st.Preview.Ready == 0 {
 			return fmt.Errorf("%+v: %w", st, err)
+		}
+		return nil
+	})
+	// One list per environment (what status --live and the dashboard read) says what the
+	// Rollout's own read says.
+	testctx.Eventually(t, 100*time.Millisecond, "Rollouts reads what Rollout reads", func() error {
+		one, err := k.Rollout(ctx, "prod", "order-svc")
+		if err != nil {
+			return err
+		}
+		all, err := k.Rollouts(ctx, "prod")
+		if err != nil || len(all) != 1 || !reflect.DeepEqual(all["order-svc"], one) {
+			return fmt.Errorf("Rollouts = %+v, %v; Rollout = %+v", all, err, one)
 		}
 		return nil
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/smp/delivery/internal/dashboard"
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/gitops/history"
+	"github.com/smp/delivery/internal/testkit/pagetest"
 )
 
 // get serves one request and parses the page.
@@ -33,72 +34,13 @@ func get(t *testing.T, h http.Handler, target string) (int, string, *html.Node) 
 	return rec.Code, body, doc
 }
 
-func byID(n *html.Node, id string) *html.Node {
-	if n.Type == html.ElementNode {
-		for _, a := range n.Attr {
-			if a.Key == "id" && a.Val == id {
-				return n
-			}
-		}
-	}
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		if f := byID(c, id); f != nil {
-			return f
-		}
-	}
-	return nil
-}
-
-func all(n *html.Node, tag string) []*html.Node {
-	var out []*html.Node
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && n.Data == tag {
-			out = append(out, n)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return out
-}
-
-// text is what a person reads in n: its text, white space collapsed (a
-// <br> reads as a space).
-func text(n *html.Node) string {
-	var b strings.Builder
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		switch {
-		case n.Type == html.TextNode:
-			b.WriteString(n.Data)
-		case n.Type == html.ElementNode && (n.Data == "br" || n.Data == "td" || n.Data == "th"):
-			b.WriteString(" ")
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return strings.Join(strings.Fields(b.String()), " ")
-}
-
-// row is the text of every cell of the table row with id, header first.
-func row(t *testing.T, doc *html.Node, id string) []string {
-	t.Helper()
-	tr := byID(doc, id)
-	if tr == nil {
-		t.Fatalf("no row #%s on the page", id)
-	}
-	var cells []string
-	for c := tr.FirstChild; c != nil; c = c.NextSibling {
-		if c.Type == html.ElementNode && (c.Data == "td" || c.Data == "th") {
-			cells = append(cells, text(c))
-		}
-	}
-	return cells
-}
+// The page readers every test here uses (package pagetest).
+var (
+	byID = pagetest.ByID
+	all  = pagetest.All
+	text = pagetest.Text
+	row  = pagetest.Row
+)
 
 // TestPages reads one story, built once: the pages only read it.
 func TestPages(t *testing.T) {

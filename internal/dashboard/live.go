@@ -26,6 +26,9 @@ type LiveCell struct {
 	// Problem is what could not be read for this cell (no Application, no
 	// Rollout).
 	Problem string
+	// Message is what the engine says of the cell beyond its state (the
+	// local runtime's "awaiting promote", a failed sync), if anything.
+	Message string
 }
 
 // LiveReader reads what the engine runs for the cells of st. It is called

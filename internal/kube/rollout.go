@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -53,7 +54,50 @@ func (c *Client) rolloutIn(ctx context.Context, ns, svc string) (RolloutStatus, 
 	if err != nil {
 		return RolloutStatus{}, c.explain(err, "Rollout "+ns+"/"+svc)
 	}
-	st := RolloutStatus{Namespace: ns, Name: svc}
+	st, hashes := rolloutStatus(ns, u)
+	if len(hashes) == 0 {
+		return st, nil
+	}
+	sets, err := c.replicaSets(ctx, ns, podHashLabel+" in ("+strings.Join(hashes, ",")+")")
+	if err != nil {
+		return st, err
+	}
+	st.resolve(sets)
+	return st, nil
+}
+
+// Rollouts reads every Rollout in env's namespace, by name, with the
+// ReplicaSets their Services select: two requests whatever the number of
+// services (status --live and the dashboard read every environment at each
+// poll). It needs `list` on rollouts.argoproj.io.
+func (c *Client) Rollouts(ctx context.Context, env string) (map[string]RolloutStatus, error) {
+	ns := Namespace(env)
+	list, err := c.dyn.Resource(RolloutResource).Namespace(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, c.explain(err, "Rollouts of "+ns)
+	}
+	out := make(map[string]RolloutStatus, len(list.Items))
+	if len(list.Items) == 0 {
+		return out, nil
+	}
+	// Every ReplicaSet a Rollout made carries the pod-template hash.
+	sets, err := c.replicaSets(ctx, ns, podHashLabel)
+	if err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		st, _ := rolloutStatus(ns, &list.Items[i])
+		st.resolve(sets)
+		out[st.Name] = st
+	}
+	return out, nil
+}
+
+// rolloutStatus reads a Rollout's status; hashes are the pod-template
+// hashes its active and preview Services select, whose ReplicaSets
+// resolve then fills in.
+func rolloutStatus(ns string, u *unstructured.Unstructured) (RolloutStatus, []string) {
+	st := RolloutStatus{Namespace: ns, Name: u.GetName()}
 	st.Phase, _, _ = unstructured.NestedString(u.Object, "status", "phase")
 	st.Message, _, _ = unstructured.NestedString(u.Object, "status", "message")
 	st.Stable, _, _ = unstructured.NestedString(u.Object, "status", "stableRS")
@@ -64,38 +108,58 @@ func (c *Client) rolloutIn(ctx context.Context, ns, svc string) (RolloutStatus, 
 	st.Paused = len(pauses) > 0 || specPaused
 	active, _, _ := unstructured.NestedString(u.Object, "status", "blueGreen", "activeSelector")
 	preview, _, _ := unstructured.NestedString(u.Object, "status", "blueGreen", "previewSelector")
+	var hashes []string
 	if active != "" {
-		if st.Active, err = c.replicaSet(ctx, ns, active); err != nil {
-			return st, err
-		}
+		st.Active = &ReplicaSet{Hash: active}
+		hashes = append(hashes, active)
 	}
 	if preview != "" && preview != active {
-		if st.Preview, err = c.replicaSet(ctx, ns, preview); err != nil {
-			return st, err
-		}
+		st.Preview = &ReplicaSet{Hash: preview}
+		hashes = append(hashes, preview)
 	}
-	return st, nil
+	return st, hashes
 }
 
-func (c *Client) replicaSet(ctx context.Context, ns, hash string) (*ReplicaSet, error) {
-	list, err := c.core.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: podHashLabel + "=" + hash})
+// resolve fills in the active and preview ReplicaSets from sets: those
+// with their hash that this Rollout owns (a ReplicaSet without an owner
+// counts, as a single Rollout's read always did).
+func (st *RolloutStatus) resolve(sets []appsv1.ReplicaSet) {
+	for _, rs := range []*ReplicaSet{st.Active, st.Preview} {
+		if rs == nil {
+			continue
+		}
+		for i := range sets {
+			r := &sets[i]
+			if r.Labels[podHashLabel] != rs.Hash || !ownedBy(r, st.Name) {
+				continue
+			}
+			if cs := r.Spec.Template.Spec.Containers; len(cs) > 0 {
+				rs.Image = cs[0].Image
+				if _, d, ok := strings.Cut(rs.Image, "@"); ok {
+					rs.Digest = d
+				}
+			}
+			if r.Spec.Replicas != nil {
+				rs.Replicas = int64(*r.Spec.Replicas)
+			}
+			rs.Ready = int64(r.Status.ReadyReplicas)
+		}
+	}
+}
+
+// ownedBy reports whether r belongs to the Rollout name: its controller
+// is that Rollout, or it has no controller.
+func ownedBy(r *appsv1.ReplicaSet, name string) bool {
+	ref := metav1.GetControllerOf(r)
+	return ref == nil || (ref.Kind == "Rollout" && ref.Name == name)
+}
+
+func (c *Client) replicaSets(ctx context.Context, ns, selector string) ([]appsv1.ReplicaSet, error) {
+	list, err := c.core.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		return nil, c.explain(err, "ReplicaSets of "+ns)
 	}
-	rs := &ReplicaSet{Hash: hash}
-	for _, r := range list.Items {
-		if cs := r.Spec.Template.Spec.Containers; len(cs) > 0 {
-			rs.Image = cs[0].Image
-			if _, d, ok := strings.Cut(rs.Image, "@"); ok {
-				rs.Digest = d
-			}
-		}
-		if r.Spec.Replicas != nil {
-			rs.Replicas = int64(*r.Spec.Replicas)
-		}
-		rs.Ready = int64(r.Status.ReadyReplicas)
-	}
-	return rs, nil
+	return list.Items, nil
 }
 
 // Promote promotes a blue/green Rollout paused before promotion, as `kubectl argo rollouts

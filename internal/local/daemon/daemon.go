@@ -186,7 +186,10 @@ func Serve(ctx context.Context, o Options) (err error) {
 	}
 	dash, err := dashboard.New(func(ctx context.Context) (*history.Repo, error) {
 		return history.Open(ctx, bare, history.OpenOptions{})
-	}, dashboard.Options{Poll: o.PollInterval, Log: o.Logger})
+	}, dashboard.Options{Poll: o.PollInterval, Log: o.Logger, LiveWhere: "the local runtime",
+		// Each cell also shows what the runtime runs, as status --local
+		// prints it: the page is where the demo is watched.
+		Live: LiveReader(func(context.Context) (cluster.Status, error) { return rt.Status(), nil })})
 	if err != nil {
 		return err
 	}

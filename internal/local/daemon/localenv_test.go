@@ -15,6 +15,7 @@ import (
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/local/cluster"
 	"github.com/smp/delivery/internal/local/promserver"
+	"github.com/smp/delivery/internal/testkit/pagetest"
 	"github.com/smp/delivery/internal/testkit/testctx"
 	"github.com/smp/delivery/internal/testkit/testimage"
 	"github.com/smp/delivery/internal/verify/smoke"
@@ -138,6 +139,9 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 	p := svc("prod")
 	smokeOK(p.PreviewURL, "2.0.0")
 	smokeOK(p.URL, "1.0.0")
+	// The dashboard's cell says what the runtime runs, as status --local
+	// does: 2.0.0 on the preview, waiting for promotion.
+	dashboardShows(t, st.Dashboard, "prod", "Synced · Paused Paused (paused)", "preview", "awaiting promote")
 	if err := c.Rollout(ctx, "prod", "order-svc", "promote"); err != nil {
 		t.Fatal(err)
 	}
@@ -161,22 +165,50 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 	}
 
 	// The local environment serves the dashboard of its smp-gitops: prod's
-	// cell shows the rollback to 1.0.0.
-	resp, err := http.Get(st.Dashboard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "order-svc") || !strings.Contains(string(page), "1.0.0") {
-		t.Errorf("dashboard %s: %s\n%.2000s", st.Dashboard, resp.Status, page)
-	}
+	// cell shows the rollback to 1.0.0, which the runtime runs.
+	dashboardShows(t, st.Dashboard, "prod", "1.0.0", "Synced · Healthy Healthy")
 
 	// Prometheus scrapes every replica with its env and version.
 	prom := &promserver.Server{URL: st.Prometheus}
 	if err := prom.WaitTargets(ctx, 3, map[string]string{"service": "order-svc", "version": "1.0.0"}); err != nil {
 		t.Error(err)
 	}
+}
+
+// dashboardShows waits until the matrix of the dashboard at url shows each
+// of want in order-svc's cell of env.
+func dashboardShows(t *testing.T, url, env string, want ...string) {
+	t.Helper()
+	testctx.Eventually(t, 100*time.Millisecond, fmt.Sprintf("the dashboard's %s cell shows %q", env, want), func() error {
+		resp, err := http.Get(url)
+		if err != nil {
+			return err
+		}
+		page, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s %v", url, resp.Status, err)
+		}
+		doc := pagetest.Parse(t, string(page))
+		matrix := pagetest.ByID(doc, "matrix")
+		if matrix == nil || pagetest.ByID(doc, "s-order-svc") == nil {
+			return fmt.Errorf("no order-svc row on the page:\n%.2000s", page)
+		}
+		cells := pagetest.Row(t, doc, "s-order-svc")
+		heads := pagetest.All(matrix, "th")
+		for i := 1; i < len(cells) && i < len(heads); i++ {
+			if pagetest.Text(heads[i]) != env {
+				continue
+			}
+			for _, w := range want {
+				if !strings.Contains(cells[i], w) {
+					return fmt.Errorf("cell %q does not say %q", cells[i], w)
+				}
+			}
+			return nil
+		}
+		return fmt.Errorf("no %s column in %q", env, cells)
+	})
 }
 
 // dropDatabases drops the databases the daemon made and checks it made
