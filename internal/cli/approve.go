@@ -35,7 +35,7 @@ its commit is signed by a key delivery.yaml's signers lists for --by: give
 					return err
 				}
 			}
-			repo, err := o.open(a)
+			repo, err := o.open(cmd.Context(), a)
 			if err != nil {
 				return err
 			}

@@ -74,7 +74,7 @@ older queued one; smpctl soak drain deploys it when the soak ends
 					return err
 				}
 			}
-			repo, err := o.open(a)
+			repo, err := o.open(cmd.Context(), a)
 			if err != nil {
 				return err
 			}

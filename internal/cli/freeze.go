@@ -39,7 +39,7 @@ func newFreezeListCmd(a *App) *cobra.Command {
 		Short: "List the freeze windows and whether each is active now",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			repo, err := o.open(a)
+			repo, err := o.open(cmd.Context(), a)
 			if err != nil {
 				return err
 			}
@@ -122,7 +122,7 @@ func newFreezeAddCmd(a *App) *cobra.Command {
 				}
 				*p.dst = &t
 			}
-			repo, err := o.open(a)
+			repo, err := o.open(cmd.Context(), a)
 			if err != nil {
 				return err
 			}
@@ -157,7 +157,7 @@ func newFreezeRemoveCmd(a *App) *cobra.Command {
 		Short: "Remove a freeze window from delivery.yaml",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			repo, err := o.open(a)
+			repo, err := o.open(cmd.Context(), a)
 			if err != nil {
 				return err
 			}

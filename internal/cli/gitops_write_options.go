@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/smp/delivery/internal/ciidentity"
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops"
 	"github.com/smp/delivery/internal/gitops/delivery"
@@ -29,6 +31,10 @@ type writeOptions struct {
 	changeID    string
 	signingKey  string
 	timeout     time.Duration
+	// oidc: prove the CI run --run names with its OIDC token, issued by
+	// oidcIssuer.
+	oidc       bool
+	oidcIssuer string
 	// writes: the command records a person (it has --by), so its commits
 	// are signed when a key is at hand.
 	writes bool
@@ -52,12 +58,14 @@ func addWriteFlags(cmd *cobra.Command, o *writeOptions, byHelp string) {
 	f.StringVar(&o.authorName, "git-author-name", "", "commit author and committer name (default: delivery.yaml identity, else smpctl-bot)")
 	f.StringVar(&o.authorEmail, "git-author-email", "", "commit author and committer email")
 	f.StringVar(&o.signingKey, "signing-key", "", signingKeyHelp)
+	f.BoolVar(&o.oidc, "oidc", false, "prove the CI run --run names with the job's GitHub Actions OIDC token (needs `permissions: id-token: write`): verified against the issuer's keys, its claims recorded as OIDC-* trailers")
+	f.StringVar(&o.oidcIssuer, "oidc-issuer", ciidentity.GitHubIssuer, "with --oidc: the issuer the token must come from")
 	f.StringVar(&o.changeID, "change-id", "", "an id for this change, recorded as Change-Id: running the command again with the same id does nothing once the change has landed (for CI re-runs, e.g. ${{ github.run_id }}-deploy-dev)")
 }
 
 // open validates the shared flags and opens the remote. The token comes
 // from SMP_GIT_TOKEN only: never a flag, never printed.
-func (o *writeOptions) open(a *App) (*gitops.Repo, error) {
+func (o *writeOptions) open(ctx context.Context, a *App) (*gitops.Repo, error) {
 	if o.gitops == "" {
 		return nil, fault.Invalidf("missing --gitops: give the GitOps repository (a path, file://, https:// or ssh URL), or set SMP_GITOPS")
 	}
@@ -76,11 +84,13 @@ func (o *writeOptions) open(a *App) (*gitops.Repo, error) {
 		return nil, fault.Invalidf("--gitops-timeout %s: must be positive", o.timeout)
 	}
 	var sig gitops.Signer
+	var proven []gitops.Trailer
 	if o.writes {
-		// open takes no ctx (every write command calls it); reading git's
-		// configuration is local and bounded by its own timeout.
 		var err error
-		if sig, err = o.signer(context.Background()); err != nil {
+		if sig, err = o.signer(ctx); err != nil {
+			return nil, err
+		}
+		if proven, err = o.proveRun(ctx, a); err != nil {
 			return nil, err
 		}
 	}
@@ -91,7 +101,43 @@ func (o *writeOptions) open(a *App) (*gitops.Repo, error) {
 	}
 	return write.Open(gitops.Remote{URL: o.gitops, Branch: o.branch, Token: a.Getenv("SMP_GIT_TOKEN"), CAFile: o.caFile},
 		gitops.Identity{Name: "smpctl-bot", Email: "smpctl-bot@users.noreply.smp.vn"},
-		gitops.Options{Budget: o.timeout, CallTimeout: min(o.timeout, 60*time.Second), Log: a.Log, CacheDir: gitopsCacheDir(a, o.cacheDir), Signer: sig, Author: author})
+		gitops.Options{Budget: o.timeout, CallTimeout: min(o.timeout, 60*time.Second), Log: a.Log, CacheDir: gitopsCacheDir(a, o.cacheDir), Signer: sig, Author: author, Trailers: proven})
+}
+
+// oidcTimeout bounds asking for the run's token and verifying it.
+const oidcTimeout = 30 * time.Second
+
+// proveRun is --oidc: the trailers of the run the job's OIDC token proves,
+// once it is verified and names the run --run gives (nil without --oidc).
+func (o *writeOptions) proveRun(ctx context.Context, a *App) ([]gitops.Trailer, error) {
+	if !o.oidc {
+		if o.oidcIssuer != ciidentity.GitHubIssuer {
+			return nil, fault.Invalidf("--oidc-issuer says which issuer --oidc trusts: add --oidc, or drop it")
+		}
+		return nil, nil
+	}
+	if o.run == "" {
+		return nil, fault.Invalidf("--oidc proves the CI run --run names: give --run (e.g. $GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID)")
+	}
+	ctx, cancel := context.WithTimeout(ctx, oidcTimeout)
+	defer cancel()
+	id, err := ciidentity.FromGitHubActions(ctx, a.Getenv, ciidentity.Options{Issuer: o.oidcIssuer, Now: a.Now})
+	if err != nil {
+		return nil, err
+	}
+	if !id.Names(o.run) {
+		return nil, fault.Invalidf("--run %s is not the run the OIDC token proves (%s run %s): give this run's URL, %s",
+			o.run, id.Repository, id.RunID, id.RunURL(cmp.Or(a.Getenv("GITHUB_SERVER_URL"), "https://github.com")))
+	}
+	a.Log.Info("the run's OIDC token is verified", "issuer", id.Issuer, "subject", id.Subject, "run", id.Run(), "actor", id.Actor)
+	return []gitops.Trailer{
+		{Key: "OIDC-Issuer", Value: id.Issuer},
+		{Key: "OIDC-Subject", Value: id.Subject},
+		{Key: "OIDC-Workflow", Value: id.Workflow},
+		{Key: "OIDC-Run", Value: id.Run()},
+		{Key: "OIDC-Actor", Value: id.Actor},
+		{Key: "OIDC-SHA", Value: id.SHA},
+	}, nil
 }
 
 // common is the deploy.Common of the shared flags.

@@ -33,7 +33,7 @@ refused (exit 1) before anything is written.`,
   smpctl hold list --gitops ../smp-gitops`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			repo, err := o.open(a)
+			repo, err := o.open(cmd.Context(), a)
 			if err != nil {
 				return err
 			}
@@ -65,7 +65,7 @@ func newHoldReleaseCmd(a *App) *cobra.Command {
 		Short: "Release a hold: automated deploys resume",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			repo, err := o.open(a)
+			repo, err := o.open(cmd.Context(), a)
 			if err != nil {
 				return err
 			}
@@ -92,7 +92,7 @@ func newHoldListCmd(a *App) *cobra.Command {
 		Short: "List the holds in the GitOps repository",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			repo, err := o.open(a)
+			repo, err := o.open(cmd.Context(), a)
 			if err != nil {
 				return err
 			}

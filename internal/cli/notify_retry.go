@@ -75,7 +75,7 @@ time, does not send it again. Exit 1 if any is still not sent.`,
   smpctl notify retry --gitops ../smp-gitops --env prod --service order-svc --by oncall`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			repo, err := o.open(a)
+			repo, err := o.open(cmd.Context(), a)
 			if err != nil {
 				return err
 			}

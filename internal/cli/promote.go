@@ -37,7 +37,7 @@ ran there and how long it still needs (docs/soak.md).`,
 			if err != nil {
 				return err
 			}
-			repo, err := o.open(a)
+			repo, err := o.open(cmd.Context(), a)
 			if err != nil {
 				return err
 			}

@@ -82,7 +82,7 @@ with what is left to do; the commit stands either way.`,
 			case migrateDown:
 				return fault.Invalidf("--migrate-down needs --migrations DIR: the down migrations to run")
 			}
-			repo, err := o.open(a)
+			repo, err := o.open(cmd.Context(), a)
 			if err != nil {
 				return err
 			}

@@ -59,7 +59,7 @@ longer than the one recorded exits 0 without a commit.`,
 			if err := req.Validate(); err != nil {
 				return err
 			}
-			repo, err := o.open(a)
+			repo, err := o.open(cmd.Context(), a)
 			if err != nil {
 				return err
 			}
@@ -102,7 +102,7 @@ after promoting the version that soaked: draining replaces it in ENV.`,
 		Example: `  smpctl soak drain --gitops ../smp-gitops --env dev --service order-svc --by ci`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			repo, err := o.open(a)
+			repo, err := o.open(cmd.Context(), a)
 			if err != nil {
 				return err
 			}
@@ -132,7 +132,7 @@ func newSoakStatusCmd(a *App) *cobra.Command {
 		Short: "Show whether the version an environment runs soaks, what it soaked and what is queued",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			repo, err := o.open(a)
+			repo, err := o.open(cmd.Context(), a)
 			if err != nil {
 				return err
 			}

@@ -77,7 +77,7 @@ func (a *App) verifyWatch(cmd *cobra.Command, o gate.Options, wo *watchOptions) 
 	if wo.write.gitops == "" {
 		return fault.Invalidf("--for acts on a failed gate as delivery.yaml's onGateFailure says: give the GitOps repository with --gitops (or SMP_GITOPS)")
 	}
-	repo, err := wo.write.open(a)
+	repo, err := wo.write.open(cmd.Context(), a)
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -144,6 +145,9 @@ type Options struct {
 	// a Commit's own Identity (delivery.yaml's): what a person names on the
 	// command line (--git-author-*) wins for every commit the command makes.
 	Author *Identity
+	// Trailers are added to every commit, after its own: what the command
+	// proved of who runs it (the CI run's verified OIDC claims).
+	Trailers []Trailer
 }
 
 // Repo is a GitOps remote ready to be written.
@@ -444,6 +448,7 @@ func (r *Repo) commit(ctx context.Context, t *Tree, c Commit) (string, error) {
 	}
 	now := time.Now()
 	who := fmt.Sprintf("%s <%s> %d %s", identPart(id.Name), identPart(id.Email), now.Unix(), now.Format("-0700"))
+	c.Trailers = append(slices.Clip(c.Trailers), r.opts.Trailers...)
 	msg := c.Message()
 	var in bytes.Buffer
 	// The ref is the scratch repository's own; --force because a retry

@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smp/delivery/internal/ciidentity"
+	"github.com/smp/delivery/internal/ciidentity/ciidentitytest"
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
+	"github.com/smp/delivery/internal/gitops/gitopstest"
+)
+
+// TestOIDCProvesTheRunAWriteRecords: with --oidc a write asks the job for
+// its OIDC token (GitHub Actions' token request, served by a recorded
+// stand-in of GitHub's issuer), verifies it against the issuer's keys and
+// records what it proves as OIDC-* trailers next to Pipeline-Run. A token
+// it cannot verify is a refusal (exit 1), a --run that is not the token's
+// run or --oidc without --run bad input (exit 2): nothing is written.
+func TestOIDCProvesTheRunAWriteRecords(t *testing.T) {
+	t.Parallel()
+	is := ciidentitytest.NewIssuer(t)
+	bare := gitopstest.NewRemote(t, map[string]string{
+		"delivery.yaml":                   "apiVersion: delivery.smp.vn/v1\nkind: Delivery\nservices:\n  - name: order-svc\n",
+		"environments/dev/order-svc.yaml": "image:\n  repository: ghcr.io/smp/order-svc\n  tag: 3.2.0\n  digest: sha256:" + strings.Repeat("a", 64) + "\n",
+	})
+	head := func() string { return gitcmdtest.Git(t, bare, "rev-parse", "HEAD") }
+	run := "https://github.com/smp/order-svc/actions/runs/1234567890"
+	smpctl := func(env map[string]string, args ...string) (int, string) {
+		t.Helper()
+		var stdout, stderr lockedBuffer
+		a := &App{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }, Now: time.Now}
+		code := a.Run(context.Background(), append([]string{"hold", "--gitops", bare, "--cache-dir", t.TempDir(),
+			"--env", "dev", "--service", "order-svc", "--by", "alice", "--reason", "investigating", "--oidc-issuer", is.URL}, args...))
+		return code, stdout.String() + stderr.String()
+	}
+
+	before := head()
+	forged := ciidentitytest.NewIssuer(t) // same claims, its own keys
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		want string
+	}{
+		{"a token another issuer's key signed", forged.Env(), []string{"--oidc", "--run", run}, 1, "does not prove who it is: failed to verify signature"},
+		{"--run names another run", is.Env(), []string{"--oidc", "--run", "https://github.com/smp/order-svc/actions/runs/999"}, 2, "is not the run the OIDC token proves (smp/order-svc run 1234567890)"},
+		{"--oidc without --run", is.Env(), []string{"--oidc"}, 2, "give --run"},
+		{"no token to ask for", nil, []string{"--oidc", "--run", run}, 2, "permissions: id-token: write"},
+		{"--oidc-issuer without --oidc", is.Env(), []string{"--run", run}, 2, "--oidc-issuer says which issuer --oidc trusts"},
+	} {
+		code, out := smpctl(tc.env, tc.args...)
+		if code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: exit %d, want %d saying %q:\n%s", tc.name, code, tc.code, tc.want, out)
+		}
+		if h := head(); h != before {
+			t.Fatalf("%s: the remote moved to %s", tc.name, h)
+		}
+	}
+
+	if code, out := smpctl(is.Env(), "--oidc", "--run", run+"/attempts/1"); code != 0 {
+		t.Fatalf("hold --oidc: exit %d:\n%s", code, out)
+	}
+	msg := gitcmdtest.Git(t, bare, "log", "-1", "--format=%B")
+	for _, want := range []string{
+		"Deployed-By: alice\n",
+		"Pipeline-Run: " + run + "/attempts/1\n",
+		"OIDC-Issuer: " + is.URL + "\n",
+		"OIDC-Subject: repo:smp/order-svc:environment:prod\n",
+		"OIDC-Workflow: smp/order-svc/.github/workflows/cd.yml@refs/heads/main\n",
+		"OIDC-Run: 1234567890/1\n",
+		"OIDC-Actor: alice\n",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the hold's commit lacks %q:\n%s", want, msg)
+		}
+	}
+	if got := is.Audiences(); len(got) == 0 || got[len(got)-1] != ciidentity.Audience {
+		t.Errorf("token requests asked for %q, want %s", got, ciidentity.Audience)
+	}
+}
