@@ -179,7 +179,7 @@ func TestReusableCDGateWatchAppliesItsRollbackWithTheKubeconfigSecret(t *testing
 				t.Fatal(err)
 			}
 			tmp = t.TempDir()
-			env := append(w.runnerEnv(gh, bin, t.TempDir()), "TMPDIR="+tmp)
+			env := append(w.runnerEnv(gh, bin, t.TempDir(), "deploy-dev"), "TMPDIR="+tmp)
 			// Both streams: a step's ::error:: line is on standard output.
 			var out bytes.Buffer
 			err := s.Exec(testctx.New(t), t.TempDir(), env, 0, &out, &out)

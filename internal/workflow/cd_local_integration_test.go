@@ -20,6 +20,7 @@ import (
 
 	"github.com/rhysd/actionlint"
 
+	"github.com/smp/delivery/internal/ciidentity/ciidentitytest"
 	"github.com/smp/delivery/internal/testkit/imagetest"
 	"github.com/smp/delivery/internal/testkit/testctx"
 )
@@ -177,6 +178,9 @@ type cdWorld struct {
 	// with are inputs the test adds to what the service's CD passes (the
 	// places it starts itself, such as a Prometheus).
 	with map[string]any
+	// oidc stands in for GitHub's OIDC issuer: jobs with id-token: write
+	// get its token request variables, as GitHub gives them.
+	oidc *ciidentitytest.Issuer
 }
 
 // newCDWorld commits the service in dir as a new repository on main, and
@@ -186,7 +190,8 @@ type cdWorld struct {
 func newCDWorld(t *testing.T, svc, dir string) *cdWorld {
 	t.Helper()
 	w := &cdWorld{t: t, svc: svc, checkout: dir, registry: imagetest.Registry(t),
-		reusable: mustLoad(t, ".github/workflows/cd.yml"), api: newGitHubAPI(t), slack: newSlackWebhook(t), runID: 100}
+		reusable: mustLoad(t, ".github/workflows/cd.yml"), api: newGitHubAPI(t), slack: newSlackWebhook(t), runID: 100,
+		oidc: ciidentitytest.NewIssuer(t)}
 	git(t, dir, "init", "-q", "--initial-branch=main")
 	git(t, dir, "add", "-A")
 	git(t, dir, "commit", "-q", "-m", "feat: "+svc)
@@ -312,7 +317,7 @@ func (w *cdWorld) exec(gh map[string]any) Executor {
 			}
 		}
 		bin, runnerTemp := t.TempDir(), t.TempDir()
-		environ := w.runnerEnv(gh, bin, runnerTemp)
+		environ := w.runnerEnv(gh, bin, runnerTemp, id)
 		outputs := map[string]map[string]string{}
 		stepsCtx := map[string]any{}
 		ctx["steps"] = stepsCtx
@@ -367,11 +372,12 @@ func (w *cdWorld) exec(gh map[string]any) Executor {
 	}
 }
 
-// runnerEnv is a job's environment on an ubuntu runner: this machine's
+// runnerEnv is job's environment on an ubuntu runner: this machine's
 // environment without its PATH, workspace and smpctl settings, the PATH of
-// a runner (the job's installs first), setup-go's Go, and the GITHUB_*
-// variables the runner sets.
-func (w *cdWorld) runnerEnv(gh map[string]any, bin, runnerTemp string) []string {
+// a runner (the job's installs first), setup-go's Go, the GITHUB_*
+// variables the runner sets and, where the job has id-token: write, the
+// OIDC token request variables (w.oidc's, minting this run's claims).
+func (w *cdWorld) runnerEnv(gh map[string]any, bin, runnerTemp, job string) []string {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		w.t.Fatal(err)
@@ -384,7 +390,7 @@ func (w *cdWorld) runnerEnv(gh map[string]any, bin, runnerTemp string) []string 
 		}
 		env = append(env, kv)
 	}
-	return append(env,
+	return append(append(env,
 		"PATH="+strings.Join([]string{bin, filepath.Dir(goBin), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}, string(os.PathListSeparator)),
 		"GOTOOLCHAIN="+setupGoVersion,
 		"RUNNER_TEMP="+runnerTemp,
@@ -396,7 +402,33 @@ func (w *cdWorld) runnerEnv(gh map[string]any, bin, runnerTemp string) []string 
 		// this test binary (a concurrent test could be writing the shared
 		// cache); the CD runs share it, one after the other.
 		"SMP_DB_CACHE="+binaryDir(w.t, "vulndb"),
-	)
+	), w.oidcEnv(gh, job)...)
+}
+
+// oidcEnv is what GitHub sets in a job with id-token: write: the token
+// request variables, here w.oidc's, whose tokens say this run (repository,
+// run id, actor, commit, the job's environment). The issuer is GitHub's in
+// production: SMP_OIDC_ISSUER points smpctl --oidc at the stand-in.
+func (w *cdWorld) oidcEnv(gh map[string]any, job string) []string {
+	j := w.reusable.Workflow.Jobs[job]
+	if j == nil || j.Permissions == nil || j.Permissions.Scopes["id-token"] == nil ||
+		j.Permissions.Scopes["id-token"].Value == nil || j.Permissions.Scopes["id-token"].Value.Value != "write" {
+		return nil
+	}
+	repo, env := ToString(gh["repository"]), ""
+	if j.Environment != nil && j.Environment.Name != nil {
+		env = j.Environment.Name.Value
+	}
+	for k, v := range map[string]string{"repository": repo, "run_id": ToString(gh["run_id"]), "run_attempt": "1",
+		"actor": ToString(gh["actor"]), "sha": w.sha, "ref": ToString(gh["ref"]), "environment": env,
+		"sub": "repo:" + repo + ":environment:" + env, "workflow_ref": repo + "/.github/workflows/cd.yml@" + ToString(gh["ref"])} {
+		w.oidc.Set(k, v)
+	}
+	out := []string{"SMP_OIDC_ISSUER=" + w.oidc.URL}
+	for k, v := range w.oidc.Env() {
+		out = append(out, k+"="+v)
+	}
+	return out
 }
 
 // standInAction accepts the actions GitHub hosts (see the file comment)
@@ -497,6 +529,11 @@ func (w *cdWorld) release() {
 	}
 	if msg := w.lastCommit(); !strings.Contains(msg, "Deployed-By: "+deployer) || !strings.Contains(msg, "Source-Commit: "+w.sha) {
 		t.Errorf("the dev deploy commit lacks Deployed-By: %s or Source-Commit:\n%s", deployer, msg)
+	}
+	// The run proved itself with its OIDC token (--oidc, id-token: write).
+	if msg := w.lastCommit(); !strings.Contains(msg, fmt.Sprintf("OIDC-Run: %d/1\n", w.runID)) ||
+		!strings.Contains(msg, "OIDC-Subject: repo:smp/"+w.svc+":environment:dev\n") || !strings.Contains(msg, "OIDC-Issuer: "+w.oidc.URL+"\n") {
+		t.Errorf("the dev deploy commit lacks what the run's OIDC token proves:\n%s", msg)
 	}
 	// The chart travelled with the image: published by the build, pinned in dev.
 	chartVersion := "0.1.0-sha-" + w.sha[:7]
