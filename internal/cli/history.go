@@ -55,8 +55,18 @@ func writeHistory(w io.Writer, h *history.ServiceHistory) error {
 		_, err := fmt.Fprintf(w, "no commits touch %s in %s\n", h.Service, h.Environment)
 		return err
 	}
+	// PROOF, where any commit is checked against signers or carries what
+	// a CI run's OIDC token proved: what backs the BY column.
+	proofs := false
+	for _, e := range h.Events {
+		proofs = proofs || e.Signature != nil || e.OIDC != nil
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHEN\tACTION\tTAG\tDIGEST\tBY\tSOURCE\tSUBJECT")
+	if proofs {
+		fmt.Fprintln(tw, "WHEN\tACTION\tTAG\tDIGEST\tBY\tPROOF\tSOURCE\tSUBJECT")
+	} else {
+		fmt.Fprintln(tw, "WHEN\tACTION\tTAG\tDIGEST\tBY\tSOURCE\tSUBJECT")
+	}
 	for _, e := range h.Events {
 		action := string(e.Action)
 		if action == "" {
@@ -67,8 +77,26 @@ func writeHistory(w io.Writer, h *history.ServiceHistory) error {
 			tag = e.Version
 		}
 		t := e.Time
+		by := orDash(e.By())
+		if proofs {
+			by += "\t" + proof(e)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fmtTime(&t), action, orDash(tag),
-			orDash(history.ShortDigest(e.Digest)), orDash(e.By()), shortSHA(e.SourceCommit), e.Subject)
+			orDash(history.ShortDigest(e.Digest)), by, shortSHA(e.SourceCommit), e.Subject)
 	}
 	return tw.Flush()
+}
+
+// proof is what backs an event's BY: the listed key that signed its commit,
+// the CI run its OIDC token proved, or why neither.
+func proof(e history.Event) string {
+	switch {
+	case e.Signature != nil && e.Signature.Signed:
+		return "signed " + e.Signature.Key
+	case e.OIDC != nil:
+		return "OIDC run " + e.OIDC.Run
+	case e.Signature != nil:
+		return e.Signature.Problem
+	}
+	return "-"
 }

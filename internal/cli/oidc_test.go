@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,13 @@ func TestOIDCProvesTheRunAWriteRecords(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("the hold's commit lacks %q:\n%s", want, msg)
 		}
+	}
+	// history shows what backs the hold's BY: the run the token proved.
+	var stdout, stderr lockedBuffer
+	a := &App{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Now: time.Now}
+	if code := a.Run(context.Background(), []string{"history", "--gitops", bare, "--cache-dir", t.TempDir(), "--env", "dev", "--service", "order-svc"}); code != 0 ||
+		!regexp.MustCompile(`(?m)^\S+ +hold +\S+ +\S+ +alice +OIDC run 1234567890/1 `).MatchString(stdout.String()) {
+		t.Errorf("history: exit %d:\n%s%s", code, stdout.String(), stderr.String())
 	}
 	if got := is.Audiences(); len(got) == 0 || got[len(got)-1] != ciidentity.Audience {
 		t.Errorf("token requests asked for %q, want %s", got, ciidentity.Audience)

@@ -14,7 +14,9 @@ type ServiceHistory struct {
 
 // History lists, newest first, every commit that touched the service's
 // environment file, hold or approvals in env — smpctl's commits and hand
-// edits alike. limit > 0 keeps only the newest limit events.
+// edits alike. limit > 0 keeps only the newest limit events. Where
+// delivery.yaml lists signers, each event says whether its commit is
+// signed by a key listed for the person it names (Event.Signature).
 //
 // A path-limited `git log` costs a tree diff per commit (about four times a
 // plain walk on 5,000 commits), so History walks once without paths, takes
@@ -42,6 +44,9 @@ func (r *Repo) History(ctx context.Context, env, svc string, limit int) (*Servic
 		if limit > 0 && len(h.Events) == limit {
 			break
 		}
+	}
+	if err := r.signEvents(ctx, snap.Config, h.Events); err != nil {
+		return nil, err
 	}
 	return h, nil
 }

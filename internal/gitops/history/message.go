@@ -66,6 +66,41 @@ type Event struct {
 	// Gate is the metric gate's figures a gate watch (smpctl verify --for)
 	// recorded in the Gate-* trailers of the rollback or hold it wrote.
 	Gate *GateFigures `json:"gate,omitempty"`
+	// OIDC is what the writing CI run's verified OIDC token said (the
+	// OIDC-* trailers of smpctl --oidc).
+	OIDC *OIDCClaims `json:"oidc,omitempty"`
+	// Signature, where delivery.yaml lists signers, says whether the
+	// commit is signed by a key listed for the person it names (History).
+	Signature *CommitSignature `json:"signature,omitempty"`
+}
+
+// OIDCClaims are the OIDC-* trailers, as written.
+type OIDCClaims struct {
+	Issuer   string `json:"issuer,omitempty"`
+	Subject  string `json:"subject,omitempty"`
+	Workflow string `json:"workflow,omitempty"`
+	Run      string `json:"run,omitempty"`
+	Actor    string `json:"actor,omitempty"`
+	SHA      string `json:"sha,omitempty"`
+}
+
+// oidcField is the field of o a trailer key names, nil for another key.
+func oidcField(o *OIDCClaims, key string) *string {
+	switch key {
+	case "OIDC-Issuer":
+		return &o.Issuer
+	case "OIDC-Subject":
+		return &o.Subject
+	case "OIDC-Workflow":
+		return &o.Workflow
+	case "OIDC-Run":
+		return &o.Run
+	case "OIDC-Actor":
+		return &o.Actor
+	case "OIDC-SHA":
+		return &o.SHA
+	}
+	return nil
 }
 
 // GateFigures are the Gate-* trailers, as written.
@@ -250,6 +285,14 @@ func ApplyTrailers(trailers string, e *Event) {
 		case "Override-Freeze":
 			e.OverrideFreeze = v
 		default:
+			if k := strings.TrimSpace(k); strings.HasPrefix(k, "OIDC-") {
+				if e.OIDC == nil {
+					e.OIDC = &OIDCClaims{}
+				}
+				if f := oidcField(e.OIDC, k); f != nil {
+					*f = v
+				}
+			}
 			if k := strings.TrimSpace(k); strings.HasPrefix(k, "Gate-") {
 				if e.Gate == nil {
 					e.Gate = &GateFigures{}
@@ -262,6 +305,9 @@ func ApplyTrailers(trailers string, e *Event) {
 	}
 	if e.Gate != nil && *e.Gate == (GateFigures{}) {
 		e.Gate = nil // only Gate-* keys this version does not know
+	}
+	if e.OIDC != nil && *e.OIDC == (OIDCClaims{}) {
+		e.OIDC = nil
 	}
 }
 
