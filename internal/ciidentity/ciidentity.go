@@ -37,11 +37,11 @@ const (
 	Audience = "smp-delivery"
 )
 
-// ErrNoToken: the run cannot mint a token (the job lacks id-token: write,
+// ErrNoToken means the run cannot mint a token (the job lacks id-token: write,
 // or this is not GitHub Actions).
 var ErrNoToken = fault.Invalidf("no OIDC token to ask for: ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set (give the job `permissions: id-token: write`; outside GitHub Actions drop --oidc)")
 
-// ErrNotProven: the token was refused (signature, issuer, audience, expiry,
+// ErrNotProven means the token was refused (signature, issuer, audience, expiry,
 // or a claim smpctl needs is missing).
 var ErrNotProven = fault.Refusedf("the run's OIDC token does not prove who it is")
 
@@ -198,11 +198,11 @@ func Verify(ctx context.Context, raw string, o Options) (Identity, error) {
 		if errors.As(err, &exp) {
 			return Identity{}, fmt.Errorf("%w: it expired at %s", ErrNotProven, exp.Expiry.UTC().Format(time.RFC3339))
 		}
-		return Identity{}, fmt.Errorf("%w: %v", ErrNotProven, err)
+		return Identity{}, fmt.Errorf("%w: %w", ErrNotProven, err)
 	}
 	var c claims
 	if err := tok.Claims(&c); err != nil {
-		return Identity{}, fmt.Errorf("%w: its claims: %v", ErrNotProven, err)
+		return Identity{}, fmt.Errorf("%w: its claims: %w", ErrNotProven, err)
 	}
 	if c.Repository == "" || c.RunID == "" || c.Actor == "" || c.WorkflowRef == "" {
 		return Identity{}, fmt.Errorf("%w: it lacks a GitHub Actions claim (repository %q, run_id %q, actor %q, workflow_ref %q)",

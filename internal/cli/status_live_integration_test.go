@@ -106,8 +106,11 @@ func TestStatusLiveShowsWhatTheClusterRuns(t *testing.T) {
 			return err
 		}
 		all, err := k.Rollouts(ctx, "prod")
-		if err != nil || len(all) != 1 || !reflect.DeepEqual(all["order-svc"], one) {
-			return fmt.Errorf("Rollouts = %+v, %v; Rollout = %+v", all, err, one)
+		if err != nil {
+			return err
+		}
+		if len(all) != 1 || !reflect.DeepEqual(all["order-svc"], one) {
+			return fmt.Errorf("rollouts = %+v; rollout = %+v", all, one)
 		}
 		return nil
 	})
