@@ -35,6 +35,8 @@ type writeOptions struct {
 	// oidcIssuer.
 	oidc       bool
 	oidcIssuer string
+	// proven: open verified the run's OIDC token (--oidc).
+	proven bool
 	// writes: the command records a person (it has --by), so its commits
 	// are signed when a key is at hand.
 	writes bool
@@ -93,6 +95,7 @@ func (o *writeOptions) open(ctx context.Context, a *App) (*gitops.Repo, error) {
 		if proven, err = o.proveRun(ctx, a); err != nil {
 			return nil, err
 		}
+		o.proven = proven != nil
 	}
 	var author *gitops.Identity
 	if o.authorName != "" {
@@ -143,7 +146,7 @@ func (o *writeOptions) proveRun(ctx context.Context, a *App) ([]gitops.Trailer, 
 // common is the deploy.Common of the shared flags.
 func (o *writeOptions) common(a *App) write.Common {
 	return write.Common{
-		By: o.by, Run: o.run, Now: a.Now(), ChangeID: o.changeID,
+		By: o.by, Run: o.run, RunProven: o.proven, Now: a.Now(), ChangeID: o.changeID,
 		Identity: gitops.Identity{Name: o.authorName, Email: o.authorEmail},
 	}
 }

@@ -18,12 +18,14 @@ import (
 // stand-in of GitHub's issuer), verifies it against the issuer's keys and
 // records what it proves as OIDC-* trailers next to Pipeline-Run. A token
 // it cannot verify is a refusal (exit 1), a --run that is not the token's
-// run or --oidc without --run bad input (exit 2): nothing is written.
+// run or --oidc without --run bad input (exit 2), and where the environment
+// has requireOIDC a typed --run is refused (exit 1): nothing is written.
 func TestOIDCProvesTheRunAWriteRecords(t *testing.T) {
 	t.Parallel()
 	is := ciidentitytest.NewIssuer(t)
 	bare := gitopstest.NewRemote(t, map[string]string{
-		"delivery.yaml":                   "apiVersion: delivery.smp.vn/v1\nkind: Delivery\nservices:\n  - name: order-svc\n",
+		"delivery.yaml": "apiVersion: delivery.smp.vn/v1\nkind: Delivery\nversion: 3\nenvironments:\n" +
+			"  - {name: dev, sync: automated, trigger: main, approval: none, requireOIDC: true}\nservices:\n  - name: order-svc\n",
 		"environments/dev/order-svc.yaml": "image:\n  repository: ghcr.io/smp/order-svc\n  tag: 3.2.0\n  digest: sha256:" + strings.Repeat("a", 64) + "\n",
 	})
 	head := func() string { return gitcmdtest.Git(t, bare, "rev-parse", "HEAD") }
@@ -33,7 +35,7 @@ func TestOIDCProvesTheRunAWriteRecords(t *testing.T) {
 		var stdout, stderr lockedBuffer
 		a := &App{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }, Now: time.Now}
 		code := a.Run(context.Background(), append([]string{"hold", "--gitops", bare, "--cache-dir", t.TempDir(),
-			"--env", "dev", "--service", "order-svc", "--by", "alice", "--reason", "investigating", "--oidc-issuer", is.URL}, args...))
+			"--env", "dev", "--service", "order-svc", "--by", "alice", "--reason", "investigating"}, args...))
 		return code, stdout.String() + stderr.String()
 	}
 
@@ -46,11 +48,12 @@ func TestOIDCProvesTheRunAWriteRecords(t *testing.T) {
 		code int
 		want string
 	}{
-		{"a token another issuer's key signed", forged.Env(), []string{"--oidc", "--run", run}, 1, "does not prove who it is: failed to verify signature"},
-		{"--run names another run", is.Env(), []string{"--oidc", "--run", "https://github.com/smp/order-svc/actions/runs/999"}, 2, "is not the run the OIDC token proves (smp/order-svc run 1234567890)"},
-		{"--oidc without --run", is.Env(), []string{"--oidc"}, 2, "give --run"},
-		{"no token to ask for", nil, []string{"--oidc", "--run", run}, 2, "permissions: id-token: write"},
-		{"--oidc-issuer without --oidc", is.Env(), []string{"--run", run}, 2, "--oidc-issuer says which issuer --oidc trusts"},
+		{"a token another issuer's key signed", forged.Env(), []string{"--oidc", "--oidc-issuer", is.URL, "--run", run}, 1, "does not prove who it is: failed to verify signature"},
+		{"--run names another run", is.Env(), []string{"--oidc", "--oidc-issuer", is.URL, "--run", "https://github.com/smp/order-svc/actions/runs/999"}, 2, "is not the run the OIDC token proves (smp/order-svc run 1234567890)"},
+		{"--oidc without --run", is.Env(), []string{"--oidc", "--oidc-issuer", is.URL}, 2, "give --run"},
+		{"no token to ask for", nil, []string{"--oidc", "--oidc-issuer", is.URL, "--run", run}, 2, "permissions: id-token: write"},
+		{"--oidc-issuer without --oidc", is.Env(), []string{"--oidc-issuer", is.URL, "--run", run}, 2, "--oidc-issuer says which issuer --oidc trusts"},
+		{"a typed --run where dev requires OIDC", is.Env(), []string{"--run", run}, 1, "dev requires CI writes to prove their run (requireOIDC in delivery.yaml)"},
 	} {
 		code, out := smpctl(tc.env, tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.want) {
@@ -61,7 +64,7 @@ func TestOIDCProvesTheRunAWriteRecords(t *testing.T) {
 		}
 	}
 
-	if code, out := smpctl(is.Env(), "--oidc", "--run", run+"/attempts/1"); code != 0 {
+	if code, out := smpctl(is.Env(), "--oidc", "--oidc-issuer", is.URL, "--run", run+"/attempts/1"); code != 0 {
 		t.Fatalf("hold --oidc: exit %d:\n%s", code, out)
 	}
 	msg := gitcmdtest.Git(t, bare, "log", "-1", "--format=%B")

@@ -72,8 +72,8 @@ const (
 //
 // Version 2 added notifications (NotificationsVersion); version 3 added
 // onGateFailure and soak (ProtectionVersion), signers and
-// signedApprovals (SignersVersion), and approvalMaxAge
-// (ApprovalMaxAgeVersion).
+// signedApprovals (SignersVersion), approvalMaxAge
+// (ApprovalMaxAgeVersion) and requireOIDC (RequireOIDCVersion).
 const FormatVersion = 3
 
 // ErrNewerFormat means delivery.yaml declares a format version newer than
@@ -139,6 +139,11 @@ type Environment struct {
 	// after its commit: an older one no longer lets a deploy or promote
 	// through (approvalage.go). Zero: approvals do not expire.
 	ApprovalMaxAge Duration `yaml:"approvalMaxAge,omitempty" json:"approvalMaxAge,omitempty"`
+	// RequireOIDC (format version 3): a write that records a CI run
+	// (Pipeline-Run, which lets a deploy or promote through unsigned) must
+	// have proven that run with its OIDC token (smpctl --oidc); a typed
+	// --run is refused.
+	RequireOIDC bool `yaml:"requireOIDC,omitempty" json:"requireOIDC,omitempty"`
 }
 
 // Service is a service deployed through the repository.
@@ -395,6 +400,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateNotifications(seen)...)
 	errs = append(errs, c.validateProtection()...)
 	errs = append(errs, c.validateSigners()...)
+	errs = append(errs, c.validateRequireOIDC()...)
 	errs = append(errs, c.validateApprovalAge()...)
 	return errors.Join(errs...)
 }

@@ -58,6 +58,9 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 		if err != nil {
 			return gitops.Commit{}, err
 		}
+		if err := checkRunProven(e, req.Common, "approval"); err != nil {
+			return gitops.Commit{}, err
+		}
 		if e.Approval == delivery.ApprovalNone {
 			return gitops.Commit{}, fault.Invalidf("%s needs no approval (approval: none in %s)", req.Env, delivery.FileName)
 		}

@@ -182,6 +182,9 @@ func writeImage(ctx context.Context, t *gitops.Tree, w imageWrite) (gitops.Commi
 	if err != nil {
 		return gitops.Commit{}, err
 	}
+	if err := checkRunProven(e, w.common, w.action); err != nil {
+		return gitops.Commit{}, err
+	}
 	old, cur, err := readEnvFile(t, w.env, w.svc)
 	if err != nil {
 		return gitops.Commit{}, err
