@@ -75,3 +75,95 @@ func (d *Dashboard) gateFigures(ctx context.Context, svc string, cells []service
 	wg.Wait()
 	return out
 }
+
+// earlierReleases is how many releases before the current one a service
+// page shows the gate figures of, per environment.
+const earlierReleases = 5
+
+// maxGateWindow is the longest window a figure is read over, as verify
+// --window allows: a release that ran longer is judged on its last day.
+const maxGateWindow = 24 * time.Hour
+
+// gateRelease is the gate figures of a release an environment ran before
+// the one it runs now, over the time it ran (its last day at most), read
+// at the moment the next release replaced it.
+type gateRelease struct {
+	gateFigure
+	From, Until time.Time
+	// Baseline is the figures of the release it replaced, when shown too:
+	// what its p95 is compared with.
+	Baseline *gate.Result
+}
+
+// releasesBefore is, per environment in envs' order, the last n releases
+// (deploys, promotions, rollbacks) the timeline (newest first) shows
+// before the one that runs now, newest first, each with when it started
+// and when the next replaced it; and one more per environment, when there
+// is one, as the baseline of the oldest.
+func releasesBefore(timeline []timelineEntry, envs []string, n int) []gateRelease {
+	var out []gateRelease
+	for _, env := range envs {
+		var next *timelineEntry
+		taken := 0
+		for i := range timeline {
+			e := &timeline[i]
+			if e.Env != env || !e.Action.Changes() || e.Tag == "" {
+				continue
+			}
+			if next != nil {
+				if taken == n+1 {
+					break
+				}
+				out = append(out, gateRelease{gateFigure: gateFigure{Env: env, Result: gate.Result{Version: e.Tag}}, From: e.Time, Until: next.Time})
+				taken++
+			}
+			next = e
+		}
+	}
+	return out
+}
+
+// earlierGateFigures asks Prometheus for the figures of the releases
+// before the current ones (releasesBefore), all at once, and pairs each
+// with the figures of the release it replaced. Nil without
+// Options.Prometheus.
+func (d *Dashboard) earlierGateFigures(ctx context.Context, svc string, timeline []timelineEntry, envs []string) []gateRelease {
+	if d.o.Prometheus == "" {
+		return nil
+	}
+	rel := releasesBefore(timeline, envs, earlierReleases)
+	var wg sync.WaitGroup
+	for i := range rel {
+		r := &rel[i]
+		wg.Go(func() {
+			w := min(max(r.Until.Sub(r.From), 10*time.Second), maxGateWindow).Round(time.Second)
+			res, err := gate.Current(ctx, gate.Options{Prometheus: d.o.Prometheus, Env: r.Env, Service: svc,
+				Version: r.Version, Window: w, At: r.Until, Timeout: gateTimeout})
+			if err != nil {
+				r.Err = fmt.Sprintf("Prometheus did not answer: %v", err)
+				return
+			}
+			r.Result = res
+		})
+	}
+	wg.Wait()
+	// Each release's baseline is the next entry of its environment (the
+	// one before it); the extra oldest one is only a baseline.
+	var out []gateRelease
+	for i := 0; i < len(rel); {
+		j := i
+		for j < len(rel) && rel[j].Env == rel[i].Env {
+			j++
+		}
+		env := rel[i:j]
+		for k := 0; k < len(env) && k < earlierReleases; k++ {
+			if k+1 < len(env) && env[k+1].Err == "" {
+				b := env[k+1].Result
+				env[k].Baseline = &b
+			}
+			out = append(out, env[k])
+		}
+		i = j
+	}
+	return out
+}

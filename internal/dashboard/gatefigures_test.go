@@ -8,6 +8,10 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/dashboard"
+	"github.com/smp/delivery/internal/gitops"
+	"github.com/smp/delivery/internal/gitops/gitopstest"
+	"github.com/smp/delivery/internal/gitops/write"
+	"github.com/smp/delivery/internal/image/imageref"
 	"github.com/smp/delivery/internal/local/promserver"
 	"github.com/smp/delivery/internal/testkit/testctx"
 	"github.com/smp/delivery/internal/testkit/testimage"
@@ -112,5 +116,99 @@ func TestABadPrometheusURLIsRefused(t *testing.T) {
 		if _, err := dashboard.New(opener(t, t.TempDir()), o); err == nil {
 			t.Errorf("New(%+v): no error", o)
 		}
+	}
+}
+
+// The service page shows the gate figures of the releases each environment
+// ran before the current one, each over the time it ran and read when the
+// next replaced it, beside the p95 of the release before it: real deploys
+// (smpctl's commits) of 1.0.0 (answering well), 2.0.0 (answering 500 half
+// the time) and 3.0.0, a few seconds apart, and a real Prometheus scraping
+// real test servers labelled with those versions.
+func TestTheServicePageShowsTheGateFiguresOfEarlierReleases(t *testing.T) {
+	t.Parallel()
+	ctx := testctx.New(t)
+	prom, err := promserver.Start(ctx, promserver.Options{Dir: t.TempDir(), ScrapeInterval: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prom.Stop() })
+	bins := t.TempDir()
+	v1 := testimage.Start(t, bins, "1.0.0", testimage.ModeOK)
+	v2 := testimage.Start(t, bins, "2.0.0", testimage.ModeErrors)
+	target := func(url, version string) scrapeGroup {
+		return scrapeGroup{Targets: []string{strings.TrimPrefix(url, "http://")}, Labels: map[string]string{"env": "prod", "service": "order-svc", "version": version}}
+	}
+	if err := prom.SetTargets([]scrapeGroup{target(v1, "1.0.0"), target(v2, "2.0.0")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := prom.WaitTargets(ctx, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{v1, v2} {
+		stop := testimage.Traffic(u, 20*time.Millisecond)
+		defer stop()
+	}
+	bare := gitopstest.NewRemote(t, map[string]string{
+		"delivery.yaml": "environments:\n  - {name: prod, sync: manual, trigger: manual, approval: none}\nservices:\n  - name: order-svc\n    image: ghcr.io/smp/order-svc\n",
+	})
+	repo, err := write.Open(gitops.Remote{URL: bare}, gitops.Identity{Name: "smpctl-bot", Email: "bot@smp.vn"}, gitops.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy := func(tag string, d byte) {
+		t.Helper()
+		ref, err := imageref.Parse("ghcr.io/smp/order-svc:" + tag + "@sha256:" + strings.Repeat(string(d), 64))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := write.Deploy(ctx, repo, write.DeployRequest{Common: write.Common{By: "ci", Now: time.Now()}, Env: "prod", Service: "order-svc", Image: ref}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each version runs (and is scraped) for several scrapes before the
+	// next deploy replaces it: its window ends at that deploy.
+	deploy("1.0.0", '1')
+	time.Sleep(5 * time.Second)
+	deploy("2.0.0", '2')
+	time.Sleep(5 * time.Second)
+	deploy("3.0.0", '3')
+
+	h := newDashboard(t, bare, dashboard.Options{Prometheus: prom.URL})
+	code, body, doc := get(t, h, "/services/order-svc")
+	table := byID(doc, "gate-earlier")
+	if code != http.StatusOK || table == nil {
+		t.Fatalf("GET /services/order-svc = %d, no earlier gate figures:\n%.3000s", code, body)
+	}
+	var rows [][]string
+	for _, tr := range all(all(table, "tbody")[0], "tr") {
+		var cells []string
+		for _, c := range append(all(tr, "th"), all(tr, "td")...) {
+			cells = append(cells, text(c))
+		}
+		rows = append(rows, cells)
+	}
+	if len(rows) != 2 || rows[0][1] != "2.0.0" || rows[1][1] != "1.0.0" {
+		t.Fatalf("earlier releases %q, want 2.0.0 then 1.0.0 (3.0.0 runs now)", rows)
+	}
+	rate := func(r []string) float64 {
+		t.Helper()
+		if len(r) != 6 || !strings.HasSuffix(r[3], " in 10s") || !strings.HasSuffix(r[4], "%") {
+			t.Fatalf("row %q: want environment, version, when it ran, requests in 10s, error rate, p95", r)
+		}
+		f, err := strconv.ParseFloat(strings.TrimSuffix(r[4], "%"), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if f := rate(rows[0]); f < 30 || f > 70 {
+		t.Errorf("2.0.0's error rate reads %v%%, want about 50%% (it answered 500 half the time)", f)
+	}
+	if f := rate(rows[1]); f != 0 {
+		t.Errorf("1.0.0's error rate reads %v%%, want 0%% (it answered 200)", f)
+	}
+	if !strings.Contains(rows[0][5], "(1.0.0: ") || strings.Contains(rows[1][5], "(") {
+		t.Errorf("p95s %q and %q: want 2.0.0's beside 1.0.0's, and none beside 1.0.0 (nothing ran before it)", rows[0][5], rows[1][5])
 	}
 }

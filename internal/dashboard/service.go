@@ -33,6 +33,9 @@ type servicePage struct {
 	// Gate is the live gate figures per environment, with
 	// Options.Prometheus.
 	Gate []gateFigure
+	// Earlier is the gate figures of the releases each environment ran
+	// before the current one, with Options.Prometheus.
+	Earlier []gateRelease
 	// Notifications are the service's recorded notifications that could
 	// not be sent, newest first: pending ones, and resent ones as a record.
 	Notifications []history.Notification
@@ -120,6 +123,7 @@ func (d *Dashboard) service(w http.ResponseWriter, r *http.Request) {
 	p.Trend, p.Metrics = reads.trend, reads.metrics
 	p.Gate = d.gateFigures(ctx, name, p.Cells, now)
 	p.Timeline = reads.timeline
+	p.Earlier = d.earlierGateFigures(ctx, name, p.Timeline, envs)
 	if len(p.Timeline) > timelineLimit {
 		p.Truncated = len(p.Timeline) - timelineLimit
 		p.Timeline = p.Timeline[:timelineLimit]
