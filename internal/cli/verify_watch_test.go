@@ -13,6 +13,7 @@ import (
 	"github.com/smp/delivery/internal/local/promserver"
 	"github.com/smp/delivery/internal/notify/notifycontract"
 	"github.com/smp/delivery/internal/testkit/kubeconfigtest"
+	"github.com/smp/delivery/internal/testkit/promtest"
 	"github.com/smp/delivery/internal/testkit/testctx"
 	"github.com/smp/delivery/internal/testkit/testimage"
 )
@@ -230,22 +231,12 @@ func TestVerifyForSyncReachesTheClusterFirst(t *testing.T) {
 func gatePrometheus(t *testing.T, baseline, release string, envs ...string) *promserver.Server {
 	t.Helper()
 	ctx := testctx.New(t)
-	prom, err := promserver.Start(ctx, promserver.Options{Dir: t.TempDir(), ScrapeInterval: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prom.Stop() })
+	prom := promtest.Start(t)
 	bins := t.TempDir()
 	good, bad := testimage.Start(t, bins, baseline, testimage.ModeOK), testimage.Start(t, bins, release, testimage.ModeErrors)
-	type group struct {
-		Targets []string          `json:"targets"`
-		Labels  map[string]string `json:"labels"`
-	}
-	var groups []group
+	var groups []promtest.Group
 	for _, e := range envs {
-		groups = append(groups,
-			group{[]string{strings.TrimPrefix(good, "http://")}, map[string]string{"env": e, "service": "order-svc", "version": baseline}},
-			group{[]string{strings.TrimPrefix(bad, "http://")}, map[string]string{"env": e, "service": "order-svc", "version": release}})
+		groups = append(groups, promtest.Target(good, e, "order-svc", baseline), promtest.Target(bad, e, "order-svc", release))
 	}
 	if err := prom.SetTargets(groups[:1:1]); err != nil {
 		t.Fatal(err)

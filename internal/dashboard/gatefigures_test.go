@@ -12,17 +12,10 @@ import (
 	"github.com/smp/delivery/internal/gitops/gitopstest"
 	"github.com/smp/delivery/internal/gitops/write"
 	"github.com/smp/delivery/internal/image/imageref"
-	"github.com/smp/delivery/internal/local/promserver"
+	"github.com/smp/delivery/internal/testkit/promtest"
 	"github.com/smp/delivery/internal/testkit/testctx"
 	"github.com/smp/delivery/internal/testkit/testimage"
 )
-
-// scrapeGroup is a Prometheus file_sd target group, labelled as the local
-// runtime and the ServiceMonitor label the services' targets.
-type scrapeGroup struct {
-	Targets []string          `json:"targets"`
-	Labels  map[string]string `json:"labels"`
-}
 
 // With --prometheus, the service page shows, per environment, the gate's
 // figures of the version it runs, read from a real Prometheus scraping real
@@ -33,18 +26,11 @@ func TestTheServicePageShowsTheGateFiguresOfWhatRunsFromPrometheus(t *testing.T)
 	t.Parallel()
 	ctx := testctx.New(t)
 	s := newStory(t)
-	prom, err := promserver.Start(ctx, promserver.Options{Dir: t.TempDir(), ScrapeInterval: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prom.Stop() })
+	prom := promtest.Start(t)
 	bins := t.TempDir()
 	staging := testimage.Start(t, bins, "3.3.0-rc.1", testimage.ModeOK)
 	prod := testimage.Start(t, bins, "3.2.0", testimage.ModeErrors)
-	target := func(url, env, version string) scrapeGroup {
-		return scrapeGroup{Targets: []string{strings.TrimPrefix(url, "http://")}, Labels: map[string]string{"env": env, "service": "order-svc", "version": version}}
-	}
-	if err := prom.SetTargets([]scrapeGroup{target(staging, "staging", "3.3.0-rc.1"), target(prod, "prod", "3.2.0")}); err != nil {
+	if err := prom.SetTargets([]promtest.Group{promtest.Target(staging, "staging", "order-svc", "3.3.0-rc.1"), promtest.Target(prod, "prod", "order-svc", "3.2.0")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := prom.WaitTargets(ctx, 2, nil); err != nil {
@@ -128,18 +114,11 @@ func TestABadPrometheusURLIsRefused(t *testing.T) {
 func TestTheServicePageShowsTheGateFiguresOfEarlierReleases(t *testing.T) {
 	t.Parallel()
 	ctx := testctx.New(t)
-	prom, err := promserver.Start(ctx, promserver.Options{Dir: t.TempDir(), ScrapeInterval: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prom.Stop() })
+	prom := promtest.Start(t)
 	bins := t.TempDir()
 	v1 := testimage.Start(t, bins, "1.0.0", testimage.ModeOK)
 	v2 := testimage.Start(t, bins, "2.0.0", testimage.ModeErrors)
-	target := func(url, version string) scrapeGroup {
-		return scrapeGroup{Targets: []string{strings.TrimPrefix(url, "http://")}, Labels: map[string]string{"env": "prod", "service": "order-svc", "version": version}}
-	}
-	if err := prom.SetTargets([]scrapeGroup{target(v1, "1.0.0"), target(v2, "2.0.0")}); err != nil {
+	if err := prom.SetTargets([]promtest.Group{promtest.Target(v1, "prod", "order-svc", "1.0.0"), promtest.Target(v2, "prod", "order-svc", "2.0.0")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := prom.WaitTargets(ctx, 2, nil); err != nil {
