@@ -186,8 +186,11 @@ func dashboardShows(t *testing.T, url, env string, want ...string) {
 		}
 		page, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s %v", url, resp.Status, err)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", url, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
 		}
 		doc := pagetest.Parse(t, string(page))
 		matrix := pagetest.ByID(doc, "matrix")
