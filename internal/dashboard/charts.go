@@ -23,7 +23,8 @@ type trendEnv struct {
 	Weeks []trendWeek
 }
 
-// trendChart is one figure's chart: a bar per week, oldest first.
+// trendChart is one figure's chart: a bar per point (a week, a
+// release), oldest first.
 type trendChart struct {
 	// ID names the chart's title and description for aria-labelledby.
 	ID string
@@ -34,12 +35,16 @@ type trendChart struct {
 	// Summary says the chart in a sentence: its text alternative.
 	Summary string
 	Bars    []trendBar
+	// Width is the chart's width in pixels: a bar every chartStep.
+	Width int
 }
 
-// trendBar is one week's bar in the chart's pixels; None marks a week
-// without the figure (no deploy: no lead time), drawn as a tick.
+// trendBar is one point's bar in the chart's pixels; None marks a point
+// without the figure (a week without a deploy has no lead time), drawn as
+// a tick.
 type trendBar struct {
-	Week  time.Time
+	// Label names the point: "week of 2 Jan", "2.0.0".
+	Label string
 	Value string
 	None  bool
 	X, Y  int
@@ -129,22 +134,59 @@ func trendCharts(envs []string, tr *history.Trend) []trendEnv {
 }
 
 func drawChart(env string, f figure, starts []time.Time, weeks []history.MetricsRow) trendChart {
-	c := trendChart{ID: "trend-" + env + "-" + f.id, Figure: f.name}
-	top, seen := f.fixedTop, false
-	for _, w := range weeks {
-		if v, ok := f.value(w); ok {
-			top, seen = max(top, v), true
+	first := "–"
+	if len(starts) > 0 {
+		first = starts[0].UTC().Format("2 Jan")
+	}
+	sr := series{ID: "trend-" + env + "-" + f.id, Figure: f.name, Say: f.say, FixedTop: f.fixedTop,
+		Of: fmt.Sprintf("in %s, week by week from the week of %s", env, first), NoneIs: "a week without one", Empty: "none in these weeks"}
+	for i, w := range weeks {
+		v, ok := f.value(w)
+		sr.Points = append(sr.Points, point{Label: "week of " + starts[i].Format("2 Jan"), Value: v, Has: ok})
+	}
+	return sr.draw()
+}
+
+// series is what a chart shows, before it is drawn.
+type series struct {
+	ID, Figure string
+	// Of says what the bars are, after the figure's name in the summary:
+	// "in prod, release by release".
+	Of     string
+	Points []point
+	Say    func(float64) string
+	// FixedTop, when set, is the scale's top whatever the points hold (a
+	// rate's 100%), so two environments' charts compare.
+	FixedTop float64
+	// NoneIs says what a point without the figure is, in the summary; Empty
+	// is the chart's Top when no point has one.
+	NoneIs, Empty string
+}
+
+// point is one bar's figure; Has is false when the point has none.
+type point struct {
+	Label string
+	Value float64
+	Has   bool
+}
+
+func (sr series) draw() trendChart {
+	c := trendChart{ID: sr.ID, Figure: sr.Figure, Width: max(len(sr.Points), 1) * chartStep}
+	top, seen := sr.FixedTop, false
+	for _, p := range sr.Points {
+		if p.Has {
+			top, seen = max(top, p.Value), true
 		}
 	}
 	var said []string
-	for i, w := range weeks {
-		b := trendBar{Week: starts[i], X: i * chartStep, Value: "–", None: true}
-		if v, ok := f.value(w); ok {
-			b.None, b.Value = false, f.say(v)
+	for i, p := range sr.Points {
+		b := trendBar{Label: p.Label, X: i * chartStep, Value: "–", None: true}
+		if p.Has {
+			b.None, b.Value = false, sr.Say(p.Value)
 			if top > 0 {
-				b.H = int(float64(chartHeight) * v / top)
+				b.H = int(float64(chartHeight) * p.Value / top)
 			}
-			// A zero is a figure (no rollback that week), unlike a week
+			// A zero is a figure (no rollback that week), unlike a point
 			// without one: it is drawn, one pixel high.
 			b.H = max(b.H, 1)
 		}
@@ -152,15 +194,11 @@ func drawChart(env string, f figure, starts []time.Time, weeks []history.Metrics
 		said = append(said, b.Value)
 		c.Bars = append(c.Bars, b)
 	}
-	c.Top = "up to " + f.say(top)
+	c.Top = "up to " + sr.Say(top)
 	if !seen {
-		c.Top = "none in these weeks"
+		c.Top = sr.Empty
 	}
-	first := "–"
-	if len(starts) > 0 {
-		first = starts[0].UTC().Format("2 Jan")
-	}
-	c.Summary = fmt.Sprintf("%s in %s, week by week from the week of %s: %s (– is a week without one).", f.name, env, first, strings.Join(said, ", "))
+	c.Summary = fmt.Sprintf("%s %s: %s (– is %s).", sr.Figure, sr.Of, strings.Join(said, ", "), sr.NoneIs)
 	return c
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -166,4 +167,58 @@ func (d *Dashboard) earlierGateFigures(ctx context.Context, svc string, timeline
 		i = j
 	}
 	return out
+}
+
+// gateChartEnv is one environment's gate figures drawn release by release:
+// the earlier releases oldest first, then the one it runs now, so a
+// release that answers worse than the ones before stands out.
+type gateChartEnv struct {
+	Env    string
+	Charts []trendChart
+}
+
+// gateCharts draws, per environment in envs' order that has an earlier
+// release, the error rate and p95 of its earlier releases and of what it
+// runs now (the page's live figures). A release without figures (no
+// requests, Prometheus did not answer) is drawn as a tick.
+func gateCharts(envs []string, earlier []gateRelease, now []gateFigure) []gateChartEnv {
+	var out []gateChartEnv
+	for _, env := range envs {
+		var figs []gateFigure
+		var labels []string
+		for _, r := range earlier {
+			if r.Env == env {
+				figs, labels = append(figs, r.gateFigure), append(labels, r.Version)
+			}
+		}
+		if figs == nil {
+			continue
+		}
+		slices.Reverse(figs)
+		slices.Reverse(labels)
+		for _, f := range now {
+			if f.Env == env {
+				figs, labels = append(figs, f), append(labels, f.Version+" (now)")
+			}
+		}
+		rate := series{ID: "gate-" + env + "-errors", Figure: "Error rate", Say: sayRate,
+			Of: "in " + env + ", release by release", NoneIs: "a release without requests", Empty: "no requests"}
+		p95 := series{ID: "gate-" + env + "-p95", Figure: "p95", Say: saySeconds,
+			Of: rate.Of, NoneIs: rate.NoneIs, Empty: rate.Empty}
+		for i, f := range figs {
+			has := f.Err == "" && f.Requests > 0
+			rate.Points = append(rate.Points, point{Label: labels[i], Value: f.ErrorRate, Has: has})
+			p95.Points = append(p95.Points, point{Label: labels[i], Value: f.P95, Has: has})
+		}
+		out = append(out, gateChartEnv{Env: env, Charts: []trendChart{rate.draw(), p95.draw()}})
+	}
+	return out
+}
+
+// sayRate says an error rate (a fraction) as a percentage.
+func sayRate(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) }
+
+// saySeconds says a latency in seconds to a tenth of a millisecond.
+func saySeconds(f float64) string {
+	return time.Duration(f * float64(time.Second)).Round(100 * time.Microsecond).String()
 }

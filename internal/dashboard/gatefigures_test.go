@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -147,11 +148,15 @@ func TestTheServicePageShowsTheGateFiguresOfEarlierReleases(t *testing.T) {
 	}
 	// Each version runs (and is scraped) for several scrapes before the
 	// next deploy replaces it: its window ends at that deploy.
+	// How long each ran depends on how long the deploys take on a loaded
+	// machine, so the windows are checked against what the test measured.
+	started := time.Now()
 	deploy("1.0.0", '1')
 	time.Sleep(5 * time.Second)
 	deploy("2.0.0", '2')
 	time.Sleep(5 * time.Second)
 	deploy("3.0.0", '3')
+	ran := time.Since(started)
 
 	h := newDashboard(t, bare, dashboard.Options{Prometheus: prom.URL})
 	code, body, doc := get(t, h, "/services/order-svc")
@@ -172,8 +177,22 @@ func TestTheServicePageShowsTheGateFiguresOfEarlierReleases(t *testing.T) {
 	}
 	rate := func(r []string) float64 {
 		t.Helper()
-		if len(r) != 6 || !strings.HasSuffix(r[3], " in 10s") || !strings.HasSuffix(r[4], "%") {
-			t.Fatalf("row %q: want environment, version, when it ran, requests in 10s, error rate, p95", r)
+		var n int
+		var d string
+		if len(r) != 6 || !strings.HasSuffix(r[4], "%") {
+			t.Fatalf("row %q: want environment, version, when it ran, requests, error rate, p95", r)
+		}
+		if _, err := fmt.Sscanf(r[3], "%d in %s", &n, &d); err != nil {
+			t.Fatalf("row %q: requests %q: want \"N in DURATION\": %v", r, r[3], err)
+		}
+		window, err := time.ParseDuration(d)
+		if err != nil {
+			t.Fatalf("row %q: window %q: %v", r, r[3], err)
+		}
+		// The window is the time the release ran (commit times are whole
+		// seconds), never under the 10 s a rate needs.
+		if limit := max(10*time.Second, ran.Round(time.Second)+2*time.Second); n <= 0 || window < 10*time.Second || window > limit {
+			t.Fatalf("row %q: want some requests over a window of 10s..%s (the deploys measured %s)", r, limit, ran)
 		}
 		f, err := strconv.ParseFloat(strings.TrimSuffix(r[4], "%"), 64)
 		if err != nil {
@@ -189,5 +208,18 @@ func TestTheServicePageShowsTheGateFiguresOfEarlierReleases(t *testing.T) {
 	}
 	if !strings.Contains(rows[0][5], "(1.0.0: ") || strings.Contains(rows[1][5], "(") {
 		t.Errorf("p95s %q and %q: want 2.0.0's beside 1.0.0's, and none beside 1.0.0 (nothing ran before it)", rows[0][5], rows[1][5])
+	}
+	// The same figures drawn: prod's error rate and p95, release by
+	// release, oldest first, then 3.0.0, which runs now and gets no traffic.
+	charts := all(byID(doc, "gate-chart-prod"), "svg")
+	if len(charts) != 2 {
+		t.Fatalf("prod's gate charts: %d, want error rate and p95", len(charts))
+	}
+	var bars []string
+	for _, g := range all(charts[0], "g") {
+		bars = append(bars, text(all(g, "title")[0]))
+	}
+	if len(bars) != 3 || bars[0] != "1.0.0: 0.00%" || bars[1] != "2.0.0: "+rows[0][4] || bars[2] != "3.0.0 (now): –" {
+		t.Errorf("prod's error-rate bars %q, want 1.0.0 at 0.00%%, 2.0.0 at %s, 3.0.0 (now) without requests", bars, rows[0][4])
 	}
 }

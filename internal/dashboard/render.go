@@ -117,10 +117,8 @@ func (d *Dashboard) parseTemplates() (map[string]*template.Template, error) {
 			}
 			return fmt.Sprintf("%.0f%%", *p*100)
 		},
-		"rate": func(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) },
-		"secs": func(f float64) string {
-			return time.Duration(f * float64(time.Second)).Round(100 * time.Microsecond).String()
-		},
+		"rate":   sayRate,
+		"secs":   saySeconds,
 		"static": func(name string) string { return "/static/" + name + "?v=" + static[name] },
 		"pathq":  func(s string) string { return url.QueryEscape(s) },
 		"action": func(a history.Action) string {

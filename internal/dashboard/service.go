@@ -36,6 +36,8 @@ type servicePage struct {
 	// Earlier is the gate figures of the releases each environment ran
 	// before the current one, with Options.Prometheus.
 	Earlier []gateRelease
+	// GateCharts draws Earlier and Gate release by release.
+	GateCharts []gateChartEnv
 	// Notifications are the service's recorded notifications that could
 	// not be sent, newest first: pending ones, and resent ones as a record.
 	Notifications []history.Notification
@@ -124,6 +126,7 @@ func (d *Dashboard) service(w http.ResponseWriter, r *http.Request) {
 	p.Gate = d.gateFigures(ctx, name, p.Cells, now)
 	p.Timeline = reads.timeline
 	p.Earlier = d.earlierGateFigures(ctx, name, p.Timeline, envs)
+	p.GateCharts = gateCharts(envs, p.Earlier, p.Gate)
 	if len(p.Timeline) > timelineLimit {
 		p.Truncated = len(p.Timeline) - timelineLimit
 		p.Timeline = p.Timeline[:timelineLimit]
