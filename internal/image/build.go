@@ -383,6 +383,9 @@ func Build(ctx context.Context, o BuildOptions) (*Artifact, error) {
 	if strings.ContainsAny(o.Version, " \t\n'\"") {
 		return nil, fmt.Errorf("%w: version %q contains spaces or quotes", ErrBadInput, o.Version)
 	}
+	if err := o.checkTree(); err != nil {
+		return nil, err
+	}
 	schema, hasSchema, err := o.schemaVersion()
 	if err != nil {
 		return nil, err

@@ -339,6 +339,7 @@ func TestBadInputIsRefusedBeforeAnythingIsPushed(t *testing.T) {
 		{"a directory outside git without --commit", image.BuildOptions{Dir: copyOutsideGit(t, dir)}, image.ErrNoCommit},
 		{"a commit that is not hex", image.BuildOptions{Dir: dir, Commit: "HEAD~1"}, image.ErrBadInput},
 		{"the latest tag", image.BuildOptions{Dir: dir, Tags: []string{"latest"}}, imageref.ErrInvalid},
+		{"a link out of the service's tree", image.BuildOptions{Dir: linkedOut(t, dir), Commit: "abcdef1", Version: "1"}, image.ErrLinkOutOfTree},
 	}
 	for _, tc := range tests {
 		tc.opts.Repo = r
@@ -347,6 +348,21 @@ func TestBadInputIsRefusedBeforeAnythingIsPushed(t *testing.T) {
 			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
 		}
 	}
+}
+
+// linkedOut is a copy of the service at dir with a link to a file of the
+// machine outside it, as a hostile commit could hold.
+func linkedOut(t *testing.T, dir string) string {
+	t.Helper()
+	out := copyOutsideGit(t, dir)
+	secret := filepath.Join(t.TempDir(), "token.go")
+	if err := os.WriteFile(secret, []byte("package main\n\nconst token = \"x\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(out, "token.go")); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func copyOutsideGit(t *testing.T, dir string) string {
