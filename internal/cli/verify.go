@@ -55,8 +55,9 @@ watch starts.
 and then sends the notifications delivery.yaml configures (a rollback in
 prod opens the incident) and exits 1. A watch that cannot judge — Prometheus
 unreachable, or no traffic, for longer than the gate's window — rolls
-nothing back: it says "unknown", notifies gate-failure, and exits 1 for a
-person to decide. A watch that passes exits 0. Running it again after an
+nothing back: it says "unknown", notifies gate-failure (recorded in git
+first, so a re-run unknown about the same release does not notify again),
+and exits 1 for a person to decide. A watch that passes exits 0. Running it again after an
 interruption writes nothing twice (the commit's Change-Id is derived from
 ENV, SVC, the judged digest and the action).`,
 		Example: `  smpctl verify --prometheus http://prometheus:9090 --env prod --service order-svc

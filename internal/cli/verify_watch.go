@@ -152,8 +152,26 @@ func (a *App) verifyWatch(cmd *cobra.Command, o gate.Options, wo *watchOptions) 
 		return fmt.Errorf("%w: %s %s in %s: %s (%s)", gate.ErrGateFailed, o.Service, o.Version, o.Env, res.Action, rep.Reason)
 	case errors.Is(werr, watch.ErrUnknown):
 		ev := a.gateEvent(wo, o.Env, o.Service, running, rep, notify.GateFailure, "gate unknown: "+rep.Reason+"; nothing rolled back: a person decides")
-		a.notify(ctx, repo, "", ev)
 		res.Left = "a person decides: look at the service's dashboards, then roll back (smpctl rollback) or watch again (smpctl verify --for)"
+		// The verdict is recorded before it is sent, as a notify-only
+		// failure is: a re-run of the job that is unknown again about the
+		// same release finds the record and does not page anyone twice.
+		changeID := wo.write.common(a).ChangeID
+		if changeID == "" {
+			changeID = gateChangeID(o.Env, o.Service, running.Image.Digest, "unknown")
+		}
+		out, err := announceGate(ctx, repo, changeID, ev)
+		res.Action = out.Action
+		switch {
+		case err != nil:
+			res.Left = joinLeft(res.Left, "the notification is sent without its record in git ("+err.Error()+"): a re-run sends it again")
+			a.notify(ctx, repo, "", ev)
+		case out.AlreadyDone:
+			res.Written = &out
+		default:
+			res.Written = &out
+			a.notify(ctx, repo, out.Commit, ev)
+		}
 		if rerr := a.Render(res, res.WriteText); rerr != nil {
 			return rerr
 		}

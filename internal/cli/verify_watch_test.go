@@ -47,7 +47,9 @@ const prodBlueGreen = "strategy: blueGreen\nblueGreen:\n  autoPromotionEnabled: 
 // release writes nothing twice. In dev (onGateFailure: notify) it only
 // notifies, and a second watch of the same release does not post again:
 // the first recorded the notification in git under its Change-Id. A
-// Prometheus that cannot be reached rolls nothing back: the gate is unknown.
+// Prometheus that cannot be reached rolls nothing back: the gate is
+// unknown, its notification recorded and sent once however often the job
+// is re-run.
 func TestAFailedGateRollsBackWithoutAPerson(t *testing.T) {
 	t.Parallel()
 	slack := notifycontract.NewSlack(t)
@@ -161,11 +163,26 @@ func TestAFailedGateRollsBackWithoutAPerson(t *testing.T) {
 		if code != 1 || !strings.Contains(stdout, "watch unknown") || !strings.Contains(stdout, "left: a person decides") {
 			t.Fatalf("exit %d, want 1 and unknown\n%s%s", code, stdout, stderr)
 		}
-		if gitcmdtest.Git(t, bare, "rev-parse", "main") != before {
-			t.Error("an unknown gate wrote to git")
+		// Only the notification's record is written: no rollback, no hold.
+		changed := gitcmdtest.Git(t, bare, "diff", "--name-only", before, "main")
+		if changed != "state/notifications/prod/order-svc.yaml" {
+			t.Errorf("an unknown gate changed %q, want only its notification's record", changed)
 		}
 		if n := len(slack.Requests()) - sent; n != 1 {
 			t.Errorf("%d Slack messages for an unknown gate, want 1 (gate-failure)", n)
+		}
+		// The job re-run, unknown again about the same release: nobody is
+		// told twice, and nothing more is written.
+		recorded := gitcmdtest.Git(t, bare, "rev-parse", "main")
+		code, stdout, stderr = smpctl(t, env, args...)
+		if code != 1 || !strings.Contains(stdout, "watch unknown") || !strings.Contains(stdout, "already notified") {
+			t.Fatalf("re-run: exit %d, want 1, unknown and already notified\n%s%s", code, stdout, stderr)
+		}
+		if gitcmdtest.Git(t, bare, "rev-parse", "main") != recorded {
+			t.Error("the re-run of an unknown gate wrote to git again")
+		}
+		if n := len(slack.Requests()) - sent; n != 1 {
+			t.Errorf("%d Slack messages after a re-run of an unknown gate, want still 1", n)
 		}
 	})
 }
