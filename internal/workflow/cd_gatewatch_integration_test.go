@@ -4,13 +4,16 @@ package workflow
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/smp/delivery/internal/local/promserver"
+	"github.com/smp/delivery/internal/notify/notifycontract"
 	"github.com/smp/delivery/internal/testkit/kubeconfigtest"
 	"github.com/smp/delivery/internal/testkit/testctx"
 	"github.com/smp/delivery/internal/testkit/testimage"
@@ -80,6 +83,17 @@ func TestReusableCDGateWatchPassesAHealthyReleaseAndRollsBackABadOne(t *testing.
 	w.with = map[string]any{
 		"prometheus-url": prom.URL, "watch-for": "3s", "watch-wait": "1m", "watch-window": "10s", "watch-every": "1s",
 	}
+	// The notifications the pipeline sends itself, with the secrets the CD
+	// passes to the deploy and watch steps: Grafana annotations in dev and
+	// staging, and staging's rollback on Slack and as an incident issue.
+	grafana, incidents := notifycontract.NewGrafana(t), notifycontract.NewGitHub(t)
+	w.secrets = map[string]any{"grafana-token": notifycontract.GrafanaToken, "incidents-token": "incidents-test-token"}
+	w.editDelivery(func(cfg string) string {
+		return cfg + "    - webhookEnv: SLACK_WEBHOOK\n      environments: [staging]\n" +
+			"  grafana:\n    url: " + grafana.URL + "\n    tokenEnv: GRAFANA_TOKEN\n    environments: [dev, staging]\n" +
+			"  incidents:\n    github:\n      repository: " + notifycontract.GitHubRepository + "\n      apiURL: " + incidents.APIURL() +
+			"\n      tokenEnv: INCIDENTS_TOKEN\n      environments: [staging]\n"
+	})
 
 	// main: dev runs sha-<short>, healthy; the watch passes.
 	w.push("refs/heads/main", deployer, nil)
@@ -126,6 +140,34 @@ func TestReusableCDGateWatchPassesAHealthyReleaseAndRollsBackABadOne(t *testing.
 	if hold := w.gitopsFile("state/holds/staging/" + w.svc + ".yaml"); !strings.Contains(hold, "metric gate failed") {
 		t.Errorf("the rollback's hold does not say why:\n%s", hold)
 	}
+
+	// What the pipeline told, through the secrets the CD passed.
+	var marked []string
+	for _, r := range grafana.Requests() {
+		marked = append(marked, strings.Join(strings.Fields(fmt.Sprint(r.Body["tags"])), " "))
+	}
+	for _, want := range []string{"env:dev event:deploy", "env:staging event:deploy", "env:staging event:rollback"} {
+		if !slices.ContainsFunc(marked, func(m string) bool { return strings.Contains(m, want) }) {
+			t.Errorf("Grafana annotations %q: none with %s", marked, want)
+		}
+	}
+	if got := incidents.Requests(); len(got) != 1 || !strings.HasPrefix(fmt.Sprint(got[0].Body["title"]), "Rollback in staging: "+w.svc) {
+		t.Errorf("incident issues %v, want one for staging's rollback", got)
+	}
+	if !slices.ContainsFunc(w.slack.posted, func(m string) bool { return strings.Contains(m, "staging") && strings.Contains(m, "ollback") }) {
+		t.Errorf("Slack got %q, want staging's rollback (webhookEnv SLACK_WEBHOOK)", w.slack.posted)
+	}
+}
+
+// editDelivery commits edit's change of smp-gitops' delivery.yaml, as a
+// person's pull request would.
+func (w *cdWorld) editDelivery(edit func(string) string) {
+	w.t.Helper()
+	work := filepath.Join(w.t.TempDir(), "smp-gitops")
+	git(w.t, w.t.TempDir(), "clone", "-q", w.gitops, work)
+	writeFile(w.t, work, "delivery.yaml", edit(readFile(w.t, filepath.Join(work, "delivery.yaml"))))
+	git(w.t, work, "commit", "-qam", "notifications")
+	git(w.t, work, "push", "-q", "origin", "HEAD:main")
 }
 
 // TestReusableCDGateWatchAppliesItsRollbackWithTheKubeconfigSecret runs

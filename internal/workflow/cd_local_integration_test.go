@@ -181,6 +181,8 @@ type cdWorld struct {
 	// oidc stands in for GitHub's OIDC issuer: jobs with id-token: write
 	// get its token request variables, as GitHub gives them.
 	oidc *ciidentitytest.Issuer
+	// secrets are secrets the test adds to what the service's CD passes.
+	secrets map[string]any
 }
 
 // newCDWorld commits the service in dir as a new repository on main, and
@@ -303,7 +305,11 @@ func (w *cdWorld) exec(gh map[string]any) Executor {
 			ctx[k] = v
 		}
 		ctx["inputs"] = inputs
-		ctx["secrets"] = map[string]any{"GITOPS_TOKEN": "", "cosign-key": w.keyPEM, "cosign-password": "cd-test", "slack-webhook": w.slack.srv.URL}
+		secrets := map[string]any{"GITOPS_TOKEN": "", "cosign-key": w.keyPEM, "cosign-password": "cd-test", "slack-webhook": w.slack.srv.URL}
+		for k, v := range w.secrets {
+			secrets[k] = v
+		}
+		ctx["secrets"] = secrets
 		scope = Scope{Contexts: ctx, Status: scope.Status}
 
 		steps, err := w.reusable.Steps(id, scope)
