@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 )
 
 // GitHub opens incident issues through the REST API
@@ -79,8 +82,21 @@ func IncidentIssueFor(e Event, labels []string) GitHubIssue {
 	}
 	fmt.Fprintf(&b, "\n## Post-mortem\n\nDue by **%s** (48 hours after the rollback) if customers were affected. The service stays on hold in %s until `smpctl hold release`.\n",
 		e.Time.Add(PostMortemDue).UTC().Format("2006-01-02 15:04 MST"), e.Env)
+	// Hidden in the rendered issue: what finds it again (Send).
+	fmt.Fprintf(&b, "\n%s\n", incidentMarker(e))
 	return GitHubIssue{Title: title, Body: b.String(), Labels: labels}
 }
+
+// incidentMarker names the rollback an issue is the incident of, as an
+// HTML comment GitHub does not show: its environment, service, the two
+// digests and the event's time, which a resend from the outbox keeps.
+func incidentMarker(e Event) string {
+	return fmt.Sprintf("<!-- smp-delivery incident: %s/%s %s→%s at %d -->", e.Env, e.Service, e.PreviousDigest, e.Digest, e.Time.Unix())
+}
+
+// incidentLookback is how long before the event an issue found by Send may
+// have been updated: clocks of the CI runner and GitHub differ.
+const incidentLookback = 10 * time.Minute
 
 // Send implements Sender: it returns the issue's html_url.
 func (g *GitHub) Send(ctx context.Context, e Event) (string, error) {
@@ -93,11 +109,20 @@ func (g *GitHub) Send(ctx context.Context, e Event) (string, error) {
 		api = GitHubAPIURL
 	}
 	u := strings.TrimSuffix(api, "/") + "/repos/" + g.Repository + "/issues"
-	a, err := postJSON(ctx, c, g.Name(), u, map[string]string{
+	headers := map[string]string{
 		"Authorization":        "Bearer " + g.Token,
 		"Accept":               "application/vnd.github+json",
 		"X-GitHub-Api-Version": "2022-11-28",
-	}, IncidentIssueFor(e, g.Labels))
+	}
+	// GitHub's create-issue takes no idempotency key: an attempt whose
+	// answer was lost (a 502 from a proxy, a timeout) may have opened the
+	// issue, and so may an earlier run whose resend this is. Look for it
+	// first; a lookup that fails opens the issue anyway: two incidents are
+	// better than none.
+	if found := g.find(ctx, c, u, headers, e); found != "" {
+		return found, nil
+	}
+	a, err := postJSON(ctx, c, g.Name(), u, headers, IncidentIssueFor(e, g.Labels))
 	if err != nil {
 		return "", err
 	}
@@ -131,4 +156,44 @@ func (g *GitHub) Send(ctx context.Context, e Event) (string, error) {
 		hint = "GitHub refused the issue's fields (a label the token may not create?); create the labels in the repository, or report this line"
 	}
 	return "", statusError(g.Name(), a, truncate(body.Message, 200), hint)
+}
+
+// find returns the html_url of the incident issue already opened for e
+// (its incidentMarker in the body) among the issues updated since shortly
+// before e, or "" when there is none or GitHub did not say.
+func (g *GitHub) find(ctx context.Context, c *http.Client, issues string, headers map[string]string, e Event) string {
+	q := url.Values{"state": {"all"}, "sort": {"created"}, "direction": {"desc"}, "per_page": {"100"}}
+	if !e.Time.IsZero() {
+		q.Set("since", e.Time.Add(-incidentLookback).UTC().Format(time.RFC3339))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, issues+"?"+q.Encode(), nil)
+	if err != nil {
+		return ""
+	}
+	req.Header.Set("User-Agent", "smpctl-notify")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	var list []struct {
+		Body    string `json:"body"`
+		HTMLURL string `json:"html_url"`
+	}
+	if json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&list) != nil {
+		return ""
+	}
+	marker := incidentMarker(e)
+	for _, is := range list {
+		if is.HTMLURL != "" && strings.Contains(is.Body, marker) {
+			return is.HTMLURL
+		}
+	}
+	return ""
 }

@@ -139,7 +139,8 @@ func TestEventsAreRoutedByEnvironmentAndKind(t *testing.T) {
 			if len(tc.want) == 0 && !strings.Contains(rep.String(), "nothing configured for gate-failure in dev") {
 				t.Errorf("report = %q", rep.String())
 			}
-			hits := s.slack.Hits() + s.pd.Hits() + s.grafana.Hits() + s.github.Hits()
+			// GitHub's lookup of an incident already open is not a send.
+			hits := s.slack.Hits() + s.pd.Hits() + s.grafana.Hits() + s.github.Hits() - s.github.Lists()
 			if hits != len(tc.want) {
 				t.Errorf("%d requests reached the services, want %d", hits, len(tc.want))
 			}
@@ -309,6 +310,40 @@ func TestPagerDutyAndGitHubAreRetriedToo(t *testing.T) {
 	}
 	if got := len(s.github.Requests()); got != 2 {
 		t.Errorf("GitHub got %d requests, want 2 (502, 201)", got)
+	}
+}
+
+// TestAnIncidentWhoseAnswerWasLostIsNotOpenedTwice: GitHub opened the issue
+// but the answer was a 502 (a proxy gave up): the retry finds the issue by
+// the marker in its body instead of opening a second, and so does a resend
+// of the same event later (the outbox's); another rollback opens its own.
+func TestAnIncidentWhoseAnswerWasLostIsNotOpenedTwice(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.github.LoseNextAnswer()
+	n := s.notifier(t)
+	e := event(notify.Rollback, "prod")
+	const issue = "https://github.com/smp/incidents/issues/1"
+	for i := range 2 {
+		rep := n.Notify(t.Context(), e)
+		if rep.IncidentURL != issue || len(rep.Failed()) > 0 {
+			t.Fatalf("send %d: incident %q, failed %+v; want %s", i+1, rep.IncidentURL, rep.Failed(), issue)
+		}
+	}
+	if got := len(s.github.Requests()); got != 1 {
+		t.Errorf("GitHub got %d create requests, want 1 (the retry and the resend found the issue)", got)
+	}
+	if got := s.github.Lists(); got != 3 {
+		t.Errorf("GitHub got %d lookups, want 3 (before each create attempt and the resend)", got)
+	}
+	other := e
+	other.Time = e.Time.Add(time.Hour)
+	if rep := n.Notify(t.Context(), other); rep.IncidentURL != "https://github.com/smp/incidents/issues/2" {
+		t.Errorf("a later rollback's incident %q, want a new issue", rep.IncidentURL)
+	}
+	body, _ := s.github.Requests()[0].Body["body"].(string)
+	if !strings.Contains(body, "<!-- smp-delivery incident: prod/order-svc "+digestA+"→"+digestB+" at ") {
+		t.Errorf("the issue body has no marker that finds it again:\n%s", body)
 	}
 }
 

@@ -1,12 +1,14 @@
 package notifycontract
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // GitHub is the recorded contract of GitHub's REST API "Create an issue",
@@ -19,11 +21,32 @@ import (
 // array of strings). It answers 201 with the issue (number, html_url);
 // 401 Bad credentials; 404 for a repository the token cannot see; 410 when
 // issues are disabled; 422 Validation Failed.
+//
+// And "List repository issues"
+// (https://docs.github.com/en/rest/issues/issues#list-repository-issues):
+// GET /repos/{owner}/{repo}/issues with the same headers and the query
+// parameters state (open, closed, all), since (ISO 8601,
+// YYYY-MM-DDTHH:MM:SSZ: issues updated at or after it), sort (created,
+// updated, comments), direction (asc, desc) and per_page (at most 100). It
+// answers 200 with an array of the issues created here (number, title,
+// body, html_url, state, created_at, updated_at), newest first.
 type GitHub struct {
 	*server
 	// Repository is owner/name, the only one that exists.
 	Repository string
-	number     atomic.Int64
+	issues     []githubIssue // guarded by server.mu
+	lose       int           // guarded by server.mu
+	lists      int           // guarded by server.mu
+}
+
+type githubIssue struct {
+	Number    int       `json:"number"`
+	Title     string    `json:"title"`
+	Body      string    `json:"body"`
+	HTMLURL   string    `json:"html_url"`
+	State     string    `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // GitHubRepository is the repository NewGitHub serves.
@@ -46,12 +69,82 @@ func NewGitHub(t testing.TB) *GitHub {
 	g.auth = func(r *http.Request) (Answer, bool) {
 		return GitHubBadCredentials, !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ")
 	}
-	// The success answer carries the next issue number.
-	g.success = func() Answer {
-		n := g.number.Add(1)
-		return Answer{Status: http.StatusCreated, Body: fmt.Sprintf(`{"number":%d,"html_url":"https://github.com/%s/issues/%d","state":"open"}`, n, g.Repository, n)}
+	// A create that meets the contract opens the next issue.
+	g.success = func(body map[string]any) Answer {
+		n := len(g.issues) + 1
+		title, _ := body["title"].(string)
+		text, _ := body["body"].(string)
+		now := time.Now().UTC()
+		is := githubIssue{Number: n, Title: title, Body: text, HTMLURL: fmt.Sprintf("https://github.com/%s/issues/%d", g.Repository, n), State: "open", CreatedAt: now, UpdatedAt: now}
+		g.issues = append(g.issues, is)
+		if g.lose > 0 {
+			g.lose--
+			return GitHubServerError
+		}
+		b, _ := json.Marshal(is)
+		return Answer{Status: http.StatusCreated, Body: string(b)}
 	}
+	g.get = g.list
 	return g
+}
+
+// LoseNextAnswer makes the next create that meets the contract open its
+// issue and answer 502, as when a proxy in front of GitHub gives up after
+// GitHub created it: what a retry must not open twice.
+func (g *GitHub) LoseNextAnswer() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.lose++
+}
+
+// Lists counts the list requests that met the contract.
+func (g *GitHub) Lists() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lists
+}
+
+func (g *GitHub) list(r *http.Request) (Answer, []string) {
+	errs := g.headers(r)
+	sub := issuesPath.FindStringSubmatch(r.URL.Path)
+	if sub == nil {
+		errs = append(errs, fmt.Sprintf("GET %s, want GET /repos/{owner}/{repo}/issues", r.URL.Path))
+	} else if sub[1] != g.Repository {
+		return Answer{Status: http.StatusNotFound, Body: `{"message":"Not Found","status":"404"}`}, nil
+	}
+	q := r.URL.Query()
+	var since time.Time
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("since %q: want ISO 8601, YYYY-MM-DDTHH:MM:SSZ", v))
+		}
+		since = t
+	}
+	for k, allowed := range map[string][]string{"state": {"open", "closed", "all"}, "sort": {"created", "updated", "comments"}, "direction": {"asc", "desc"}} {
+		if v := q.Get(k); v != "" && !oneOf(v, allowed...) {
+			errs = append(errs, fmt.Sprintf("%s %q: want one of %s", k, v, strings.Join(allowed, ", ")))
+		}
+	}
+	if v := q.Get("per_page"); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 100 {
+			errs = append(errs, fmt.Sprintf("per_page %q: want 1 to 100", v))
+		}
+	}
+	if len(errs) > 0 {
+		return Answer{}, errs
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.lists++
+	out := []githubIssue{}
+	for i := len(g.issues) - 1; i >= 0; i-- {
+		if is := g.issues[i]; is.UpdatedAt.After(since) || is.UpdatedAt.Equal(since) {
+			out = append(out, is)
+		}
+	}
+	b, _ := json.Marshal(out)
+	return Answer{Status: http.StatusOK, Body: string(b)}, nil
 }
 
 // APIURL is the API root to give the sender.
@@ -65,18 +158,7 @@ func (g *GitHub) check(r *http.Request, m map[string]any) []string {
 	} else if sub[1] != g.Repository {
 		errs = append(errs, fmt.Sprintf("repository %s, want %s", sub[1], g.Repository))
 	}
-	if a := r.Header.Get("Authorization"); len(a) < len("Bearer x") || !strings.HasPrefix(a, "Bearer ") {
-		errs = append(errs, "Authorization: want Bearer and a token")
-	}
-	if r.Header.Get("Accept") != "application/vnd.github+json" {
-		errs = append(errs, "Accept: want application/vnd.github+json")
-	}
-	if r.Header.Get("X-GitHub-Api-Version") != "2022-11-28" {
-		errs = append(errs, "X-GitHub-Api-Version: want 2022-11-28")
-	}
-	if r.Header.Get("User-Agent") == "" {
-		errs = append(errs, "User-Agent: required by GitHub")
-	}
+	errs = append(errs, g.headers(r)...)
 	if _, ok := str(m, "title"); !ok {
 		errs = append(errs, "title: required")
 	}
@@ -95,6 +177,24 @@ func (g *GitHub) check(r *http.Request, m map[string]any) []string {
 				errs = append(errs, fmt.Sprintf("labels[%d]: want a non-empty string", i))
 			}
 		}
+	}
+	return errs
+}
+
+// headers checks the headers every request of the REST API needs.
+func (g *GitHub) headers(r *http.Request) []string {
+	var errs []string
+	if a := r.Header.Get("Authorization"); len(a) < len("Bearer x") || !strings.HasPrefix(a, "Bearer ") {
+		errs = append(errs, "Authorization: want Bearer and a token")
+	}
+	if r.Header.Get("Accept") != "application/vnd.github+json" {
+		errs = append(errs, "Accept: want application/vnd.github+json")
+	}
+	if r.Header.Get("X-GitHub-Api-Version") != "2022-11-28" {
+		errs = append(errs, "X-GitHub-Api-Version: want 2022-11-28")
+	}
+	if r.Header.Get("User-Agent") == "" {
+		errs = append(errs, "User-Agent: required by GitHub")
 	}
 	return errs
 }

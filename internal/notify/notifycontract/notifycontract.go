@@ -49,12 +49,17 @@ type server struct {
 	requests   []Request
 	violations []string
 	hits       int
-	// success answers a request that met the contract, when no answer is scripted.
-	success func() Answer
+	// success answers a request that met the contract (its decoded body),
+	// when no answer is scripted. It runs with mu held.
+	success func(body map[string]any) Answer
 	// auth, when set, answers a request whose credentials the service
 	// would refuse, as the service does, whether or not it broke the
 	// contract otherwise.
 	auth func(r *http.Request) (Answer, bool)
+	// get, when set, answers GET requests (which have no body): the
+	// answer, or what breaks the contract. Scripts do not apply to them,
+	// and they are not among Requests.
+	get func(r *http.Request) (Answer, []string)
 }
 
 // Script queues answers given to the next requests, in order, instead of
@@ -81,8 +86,12 @@ func (s *server) Hits() int {
 }
 
 func newServer(t testing.TB, name string, check func(r *http.Request, body map[string]any) []string, violation, success Answer) *server {
-	s := &server{success: func() Answer { return success }}
+	s := &server{success: func(map[string]any) Answer { return success }}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && s.get != nil {
+			s.serveGet(w, r, violation)
+			return
+		}
 		raw, _ := io.ReadAll(r.Body)
 		var body map[string]any
 		var problems []string
@@ -109,7 +118,7 @@ func newServer(t testing.TB, name string, check func(r *http.Request, body map[s
 		case len(s.script) > 0:
 			a, s.script = s.script[0], s.script[1:]
 		default:
-			a = s.success()
+			a = s.success(body)
 		}
 		if len(problems) > 0 {
 			s.violations = append(s.violations, fmt.Sprintf("%s %s: %s", r.Method, r.URL.Path, strings.Join(problems, "; ")))
@@ -132,6 +141,32 @@ func newServer(t testing.TB, name string, check func(r *http.Request, body map[s
 		}
 	})
 	return s
+}
+
+// serveGet answers a GET with s.get, after the credentials check.
+func (s *server) serveGet(w http.ResponseWriter, r *http.Request, violation Answer) {
+	s.mu.Lock()
+	s.hits++
+	refused, unauthorized := Answer{}, false
+	if s.auth != nil {
+		refused, unauthorized = s.auth(r)
+	}
+	s.mu.Unlock()
+	a, problems := refused, []string(nil)
+	if !unauthorized {
+		a, problems = s.get(r)
+	}
+	if len(problems) > 0 {
+		a = violation
+		s.mu.Lock()
+		s.violations = append(s.violations, fmt.Sprintf("%s %s: %s", r.Method, r.URL.String(), strings.Join(problems, "; ")))
+		s.mu.Unlock()
+	}
+	for k, v := range a.Header {
+		w.Header().Set(k, v)
+	}
+	w.WriteHeader(a.Status)
+	_, _ = io.WriteString(w, a.Body)
 }
 
 // Violations returns the requests that broke the contract; tests that

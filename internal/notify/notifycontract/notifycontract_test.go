@@ -121,3 +121,56 @@ func TestAGitHubIssueIsAnsweredAsGitHubDoes(t *testing.T) {
 		}
 	}
 }
+
+// TestGitHubListsTheIssuesItOpened: the list endpoint answers the issues
+// created, newest first, only those updated since the time asked, and
+// refuses what GitHub refuses (per_page over 100, a since that is not ISO
+// 8601) as a violation.
+func TestGitHubListsTheIssuesItOpened(t *testing.T) {
+	t.Parallel()
+	g := NewGitHub(t)
+	h := map[string]string{"Authorization": "Bearer t", "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "test"}
+	for _, title := range []string{"first", "second"} {
+		if status, body := post(t, g.APIURL()+"/repos/smp/incidents/issues", h, `{"title":"`+title+`","body":"b"}`); status != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", title, status, body)
+		}
+	}
+	get := func(t *testing.T, g *GitHub, query string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, g.APIURL()+"/repos/smp/incidents/issues?"+query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	status, body := get(t, g, "state=all&per_page=100&since=2020-01-01T00:00:00Z")
+	if status != http.StatusOK || !strings.Contains(body, `"title":"second"`) || strings.Index(body, `"second"`) > strings.Index(body, `"first"`) {
+		t.Errorf("list: %d %s, want both, newest first", status, body)
+	}
+	if status, body := get(t, g, "since=2999-01-01T00:00:00Z"); status != http.StatusOK || body != "[]" {
+		t.Errorf("list since the future: %d %s, want []", status, body)
+	}
+	if g.Lists() != 2 {
+		t.Errorf("%d lists counted, want 2", g.Lists())
+	}
+	for query, want := range map[string]string{"per_page=500": "per_page", "since=yesterday": "since", "state=any": "state"} {
+		r := &recorder{TB: t}
+		bad := NewGitHub(r)
+		if status, _ := get(t, bad, query); status != http.StatusUnprocessableEntity {
+			t.Errorf("%s: status %d, want 422", query, status)
+		}
+		r.finish()
+		if len(r.errors) != 1 || !strings.Contains(r.errors[0], want) {
+			t.Errorf("%s: violations %q, want one about %s", query, r.errors, want)
+		}
+	}
+}
