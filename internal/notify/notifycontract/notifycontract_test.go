@@ -29,11 +29,20 @@ func (r *recorder) finish() {
 
 func post(t *testing.T, url string, headers map[string]string, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
+	return request(t, http.MethodPost, url, headers, strings.NewReader(body))
+}
+
+// request sends a request with the headers given (and a JSON
+// Content-Type when it has a body) and returns the answer.
+func request(t *testing.T, method, url string, headers map[string]string, body io.Reader) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
@@ -137,20 +146,7 @@ func TestGitHubListsTheIssuesItOpened(t *testing.T) {
 	}
 	get := func(t *testing.T, g *GitHub, query string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, g.APIURL()+"/repos/smp/incidents/issues?"+query, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range h {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return request(t, http.MethodGet, g.APIURL()+"/repos/smp/incidents/issues?"+query, h, nil)
 	}
 	status, body := get(t, g, "state=all&per_page=100&since=2020-01-01T00:00:00Z")
 	if status != http.StatusOK || !strings.Contains(body, `"title":"second"`) || strings.Index(body, `"second"`) > strings.Index(body, `"first"`) {
