@@ -47,6 +47,9 @@ its commit is signed by a key delivery.yaml's signers lists for --by: give
 		},
 	}
 	addWriteFlags(cmd, &o, "the approver (Approved-By)")
+	// In CI the run acts for who asked for the deploy; the approver is
+	// the environment's reviewer, whom the token does not name.
+	o.actsForFlag, o.actsFor = "--requested-by", &requestedBy
 	f := cmd.Flags()
 	f.StringVar(&env, "env", "", "environment the approval is for")
 	f.StringVar(&svc, "service", "", "service, as named in delivery.yaml")

@@ -40,6 +40,12 @@ type writeOptions struct {
 	// writes: the command records a person (it has --by), so its commits
 	// are signed when a key is at hand.
 	writes bool
+	// actsForFlag names the flag whose person the run acts for, and
+	// actsFor holds its value: with --oidc a value given must be the
+	// run's actor, so the name recorded is one the token proves. --by by
+	// default; approve's is --requested-by (its --by is the reviewer).
+	actsForFlag string
+	actsFor     *string
 }
 
 // addWriteFlags adds the shared flags; byHelp "" marks a read-only command,
@@ -55,12 +61,13 @@ func addWriteFlags(cmd *cobra.Command, o *writeOptions, byHelp string) {
 		return // a read-only command
 	}
 	o.writes = true
+	o.actsForFlag, o.actsFor = "--by", &o.by
 	f.StringVar(&o.by, "by", "", byHelp)
 	f.StringVar(&o.run, "run", "", "URL of the pipeline run, recorded as Pipeline-Run")
 	f.StringVar(&o.authorName, "git-author-name", "", "commit author and committer name (default: delivery.yaml identity, else smpctl-bot)")
 	f.StringVar(&o.authorEmail, "git-author-email", "", "commit author and committer email")
 	f.StringVar(&o.signingKey, "signing-key", "", signingKeyHelp)
-	f.BoolVar(&o.oidc, "oidc", false, "prove the CI run --run names with the job's GitHub Actions OIDC token (needs `permissions: id-token: write`): verified against the issuer's keys, its claims recorded as OIDC-* trailers")
+	f.BoolVar(&o.oidc, "oidc", false, "prove the CI run --run names with the job's GitHub Actions OIDC token (needs `permissions: id-token: write`): verified against the issuer's keys, its claims recorded as OIDC-* trailers; --by (approve: --requested-by) must then be the run's actor")
 	f.StringVar(&o.oidcIssuer, "oidc-issuer", ciidentity.GitHubIssuer, "with --oidc: the issuer the token must come from")
 	f.StringVar(&o.changeID, "change-id", "", "an id for this change, recorded as Change-Id: running the command again with the same id does nothing once the change has landed (for CI re-runs, e.g. ${{ github.run_id }}-deploy-dev)")
 }
@@ -131,6 +138,10 @@ func (o *writeOptions) proveRun(ctx context.Context, a *App) ([]gitops.Trailer, 
 	if !id.Names(o.run) {
 		return nil, fault.Invalidf("--run %s is not the run the OIDC token proves (%s run %s): give this run's URL, %s",
 			o.run, id.Repository, id.RunID, id.RunURL(cmp.Or(a.Getenv("GITHUB_SERVER_URL"), "https://github.com")))
+	}
+	if o.actsFor != nil && *o.actsFor != "" && *o.actsFor != id.Actor {
+		return nil, fault.Invalidf("%s %s is not who this run acts for: its OIDC token names %s (the run's actor); in CI give %s \"$GITHUB_ACTOR\", or drop --oidc to record a name the token does not prove",
+			o.actsForFlag, *o.actsFor, id.Actor, o.actsForFlag)
 	}
 	a.Log.Info("the run's OIDC token is verified", "issuer", id.Issuer, "subject", id.Subject, "run", id.Run(), "actor", id.Actor)
 	return []gitops.Trailer{

@@ -54,6 +54,8 @@ func TestOIDCProvesTheRunAWriteRecords(t *testing.T) {
 		{"no token to ask for", nil, []string{"--oidc", "--oidc-issuer", is.URL, "--run", run}, 2, "permissions: id-token: write"},
 		{"--oidc-issuer without --oidc", is.Env(), []string{"--oidc-issuer", is.URL, "--run", run}, 2, "--oidc-issuer says which issuer --oidc trusts"},
 		{"a typed --run where dev requires OIDC", is.Env(), []string{"--run", run}, 1, "dev requires CI writes to prove their run (requireOIDC in delivery.yaml)"},
+		{"--by someone the run does not act for", is.Env(), []string{"--by", "mallory", "--oidc", "--oidc-issuer", is.URL, "--run", run}, 2,
+			"--by mallory is not who this run acts for: its OIDC token names alice (the run's actor)"},
 	} {
 		code, out := smpctl(tc.env, tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.want) {
@@ -62,6 +64,16 @@ func TestOIDCProvesTheRunAWriteRecords(t *testing.T) {
 		if h := head(); h != before {
 			t.Fatalf("%s: the remote moved to %s", tc.name, h)
 		}
+	}
+
+	// approve: the run acts for who asked (--requested-by); its --by is
+	// the environment's reviewer, whom the token does not name.
+	var stdout, stderr lockedBuffer
+	app := &App{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return is.Env()[k] }, Now: time.Now}
+	if code := app.Run(context.Background(), []string{"approve", "--gitops", bare, "--cache-dir", t.TempDir(), "--env", "dev", "--service", "order-svc",
+		"--version", "3.2.0", "--by", "carol", "--requested-by", "mallory", "--oidc", "--oidc-issuer", is.URL, "--run", run}); code != 2 ||
+		!strings.Contains(stderr.String(), "--requested-by mallory is not who this run acts for") || head() != before {
+		t.Errorf("approve --requested-by mallory --oidc: exit %d, want 2 and nothing written:\n%s%s", code, stdout.String(), stderr.String())
 	}
 
 	if code, out := smpctl(is.Env(), "--oidc", "--oidc-issuer", is.URL, "--run", run+"/attempts/1"); code != 0 {
@@ -82,7 +94,7 @@ func TestOIDCProvesTheRunAWriteRecords(t *testing.T) {
 		}
 	}
 	// history shows what backs the hold's BY: the run the token proved.
-	var stdout, stderr lockedBuffer
+	stdout, stderr = lockedBuffer{}, lockedBuffer{}
 	a := &App{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Now: time.Now}
 	if code := a.Run(context.Background(), []string{"history", "--gitops", bare, "--cache-dir", t.TempDir(), "--env", "dev", "--service", "order-svc"}); code != 0 ||
 		!regexp.MustCompile(`(?m)^\S+ +hold +\S+ +\S+ +alice +OIDC run 1234567890/1 `).MatchString(stdout.String()) {
