@@ -884,6 +884,20 @@ func (s *story) badTraffic(ctx context.Context) (string, error) {
 // promoted, so there is no update in progress to abort (as with Argo
 // Rollouts); the way back is git.
 func (s *story) gateWatch(ctx context.Context) (string, error) {
+	// Users keep calling while the watch runs, as in production: the
+	// watch's window then always holds the bad release's answers, however
+	// long smpctl takes to start on a loaded machine.
+	sv, err := s.service(ctx, "prod")
+	if err != nil {
+		return "", err
+	}
+	tctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.traffic(tctx, sv.URL, 10*time.Minute)
+	}()
+	defer func() { stop(); <-done }()
 	out, err := s.r.smpctl(ctx, "verify", "--prometheus", s.state.Prometheus, "--service", svcName, "--env", "prod", "--window", "30s",
 		"--for", "2m", "--every", "2s", "--failure-limit", "2", "--gitops", s.state.GitOps, "--dir", s.dir, "--run", "demo", "--sync")
 	if code := exitCode(err); code != 1 || !strings.Contains(out, "rollback: rollback(prod)") || !strings.Contains(out, "sync: ") {

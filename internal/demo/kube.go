@@ -502,8 +502,10 @@ func (s *kubeStory) promoteB(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if left := time.Until(deadline); left < prodScaleDownDelay-time.Minute || left > prodScaleDownDelay {
-		return "", fmt.Errorf("release A's ReplicaSet %s scales down at %s, %s from now; want about %s after the promotion (scaleDownDelaySeconds)", s.stable, deadline.Format(time.RFC3339), left.Round(time.Second), prodScaleDownDelay)
+	// The promotion happened between began and now (the annotation has
+	// whole seconds): how long the checks above took does not matter.
+	if deadline.Before(began.Add(prodScaleDownDelay-time.Second)) || deadline.After(time.Now().Add(prodScaleDownDelay)) {
+		return "", fmt.Errorf("release A's ReplicaSet %s scales down at %s, %s from now; want %s after the promotion (scaleDownDelaySeconds), which happened after %s", s.stable, deadline.Format(time.RFC3339), time.Until(deadline).Round(time.Second), prodScaleDownDelay, began.Format(time.RFC3339))
 	}
 	old := s.stable
 	s.stable = s.preview

@@ -70,6 +70,10 @@ func TestGateAgainstARealPrometheus(t *testing.T) {
 		stop()
 	}
 	time.Sleep(time.Second)
+	// Every query reads the figures at this moment, however long the
+	// queries before it took: at "now" a slow machine would slide the 10 s
+	// window past the traffic.
+	at := time.Now()
 
 	cases := []struct {
 		env, version, baseline string
@@ -83,7 +87,7 @@ func TestGateAgainstARealPrometheus(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run("env "+tc.env+" version "+tc.version, func(t *testing.T) {
-			res, err := Verify(ctx, Options{Prometheus: prom.URL, Env: tc.env, Service: "order-svc", Window: 10 * time.Second})
+			res, err := Verify(ctx, Options{Prometheus: prom.URL, Env: tc.env, Service: "order-svc", Window: 10 * time.Second, At: at})
 			var buf bytes.Buffer
 			_ = res.WriteText(&buf)
 			t.Log("\n" + buf.String())
@@ -107,7 +111,7 @@ func TestGateAgainstARealPrometheus(t *testing.T) {
 		})
 	}
 	t.Run("explicit versions", func(t *testing.T) {
-		res, err := Verify(ctx, Options{Prometheus: prom.URL, Env: "a", Service: "order-svc", Window: 10 * time.Second, Version: "1.0.0", Baseline: "1.0.0"})
+		res, err := Verify(ctx, Options{Prometheus: prom.URL, Env: "a", Service: "order-svc", Window: 10 * time.Second, Version: "1.0.0", Baseline: "1.0.0", At: at})
 		// The baseline is read at its last step with traffic, up to one
 		// evaluation step earlier, so the two agree only closely.
 		if err != nil || res.ErrorRate != 0 || res.P95 == 0 || math.Abs(res.BaselineP95-res.P95) > res.P95/10 {
@@ -115,7 +119,7 @@ func TestGateAgainstARealPrometheus(t *testing.T) {
 		}
 	})
 	t.Run("Current reads the figures Verify judges", func(t *testing.T) {
-		o := Options{Prometheus: prom.URL, Env: "a", Service: "order-svc", Window: 10 * time.Second, Version: "2.0.0", At: time.Now()}
+		o := Options{Prometheus: prom.URL, Env: "a", Service: "order-svc", Window: 10 * time.Second, Version: "2.0.0", At: at}
 		cur, err := Current(ctx, o)
 		if err != nil {
 			t.Fatal(err)

@@ -148,7 +148,7 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	env := getenv(map[string]string{
 		"HOST": "127.0.0.1", "PORT": "0", "MYSQL_DSN": d.DSN(), "REDIS_ADDR": "redis://" + r.Addr + "/5", "REDIS_PREFIX": r.Prefix,
 		"JWT_SECRET": testenv.Secret, "JWT_ISSUER": testenv.Issuer, "JWT_AUDIENCE": testenv.Audience,
-		"SHUTDOWN_DELAY": "700ms", "SHUTDOWN_TIMEOUT": "10s",
+		"SHUTDOWN_DELAY": "5s", "SHUTDOWN_TIMEOUT": "20s",
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -183,7 +183,9 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 
 	cancel() // SIGTERM
-	deadline := time.Now().Add(3 * time.Second)
+	// Within SHUTDOWN_DELAY the listener still answers, with /ready 503:
+	// 5 s, so that a loaded machine's stall does not close it first.
+	deadline := time.Now().Add(4500 * time.Millisecond)
 	for {
 		resp, err := client.Get(base + "/ready")
 		if err == nil {
