@@ -72,7 +72,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		o.ScrapeInterval = time.Second
 	}
 	if o.StartTimeout == 0 {
-		o.StartTimeout = 30 * time.Second
+		// Generous: on a loaded machine a cold Prometheus (WAL replay,
+		// several started at once) takes well over its usual second.
+		o.StartTimeout = 90 * time.Second
 	}
 	if o.Port == 0 {
 		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
@@ -174,7 +176,9 @@ func (s *Server) Stop() error {
 // Prometheus applies new target sets every 5 s, so callers that need the
 // first samples of a new target wait here.
 func (s *Server) WaitTargets(ctx context.Context, n int, want map[string]string) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// Two minutes at most, the caller's context permitting: new targets
+	// are applied every 5 s, and scrapes slow down on a loaded machine.
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	last := 0
 	for {
