@@ -32,7 +32,7 @@ type Options struct {
 	ScrapeInterval time.Duration
 	// Port to listen on; default a free one.
 	Port int
-	// StartTimeout bounds the wait for /-/ready; default 30s.
+	// StartTimeout bounds the wait for /-/ready; default 90s.
 	StartTimeout time.Duration
 }
 
