@@ -31,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -765,15 +766,21 @@ func (s *story) gateGood(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var cn int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		cn, _ = s.traffic(ctx, control, 15*time.Second)
-	}()
-	n, bad := s.traffic(ctx, sv.URL, 15*time.Second)
-	<-done
+	// 15 s of traffic first, and on while the gate reads it, so that its
+	// window holds both versions' answers however long smpctl takes to
+	// start on a loaded machine.
+	var n, bad, cn int64
+	tctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { cn, _ = s.traffic(tctx, control, 10*time.Minute) })
+	wg.Go(func() { n, bad = s.traffic(tctx, sv.URL, 10*time.Minute) })
+	select {
+	case <-time.After(15 * time.Second):
+	case <-ctx.Done():
+	}
 	out, code, err := s.verify(ctx)
+	stop()
+	wg.Wait()
 	if err != nil {
 		return "", fmt.Errorf("gate on 3.3.0 (exit %d) after %d requests (%d 5xx), %d to the control 3.2.0: %w", code, n, bad, cn, err)
 	}
