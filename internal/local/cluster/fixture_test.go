@@ -123,7 +123,7 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 		ReadyTimeout:      60 * time.Second,
 		StopGrace:         3 * time.Second,
 		RetryBackoff:      200 * time.Millisecond,
-		MigrateTimeout:    20 * time.Second,
+		MigrateTimeout:    2 * time.Minute, // migrations share one MariaDB with every other test
 	}
 	for _, o := range opts {
 		o(&cfg)

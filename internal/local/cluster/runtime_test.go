@@ -105,7 +105,9 @@ func TestRollingUpdateUnderLoadAnswersEveryRequest(t *testing.T) {
 	if l.bad.Load() != 0 {
 		t.Errorf("%d of %d requests failed during the rolling update, e.g. %v", l.bad.Load(), l.bad.Load()+l.ok.Load(), l.samples)
 	}
-	if l.ok.Load() < 200 {
+	// That the load ran through the update, not how fast: a loaded
+	// machine answers far fewer than the 200 a second asked for.
+	if l.ok.Load() < 20 {
 		t.Errorf("only %d requests answered: the load did not run", l.ok.Load())
 	}
 	if st := f.rt.Status().Envs[0]; st.Name != "dev" || st.SyncStatus != SyncSynced || st.Sync != "automated" {
