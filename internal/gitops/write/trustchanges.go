@@ -16,33 +16,40 @@ import (
 
 // checkTrustChanges refuses delivery.yaml when the newest change to who
 // may approve and which keys prove them (approvers, releaseManagers,
-// signers), made after signing was turned on, is not signed by a release
-// manager's key as listed in delivery.yaml before that change. Otherwise
-// whoever can push to smp-gitops could list their own key for alice and
-// sign approvals in her name.
+// signers), made after signing was turned on, is not vouched for: signed by
+// the key of a release manager of the last trusted version before it.
+// Otherwise whoever can push to smp-gitops could list their own key for
+// alice and sign approvals in her name.
 //
-// Only commits that changed delivery.yaml are read (git log --
-// delivery.yaml), newest first, and the walk stops at the first that
-// changed the lists, or at the one that turned signing on: that one and
-// delivery.yaml's first version are trusted as the review of smp-gitops
-// let them through. A version that does not parse (or a deletion) gated
-// nothing: the change is judged between the parseable ones around it.
+// Trust is a chain. Only commits that changed delivery.yaml are read (git
+// log -- delivery.yaml), newest first, back to the one that turned signing
+// on, or delivery.yaml's first version: that one is trusted as the review
+// of smp-gitops let it through. Then, oldest first, each change of the
+// lists is trusted when a release manager of the last trusted version
+// signed it. Judging a change only against the version just before it is
+// not enough: an unsigned commit could list mallory as a release manager
+// and a later one signed by mallory would pass. A change that is not
+// trusted stays so until a later one, signed by a release manager of the
+// last trusted version, vouches for the lists as they then are. A version
+// that does not parse (or a deletion) gated nothing: the change is judged
+// between the parseable ones around it.
 //
 // Most versions changed something else (a freeze, a service), so each is
 // first decoded for the trust lists alone (trustView: one YAML pass);
 // delivery.Parse, which decodes the file three times and validates it,
 // runs only where the lists differ or signing is off, and on the run of
-// equal versions before it to find the one the change is judged from.
-// On 5,000 commits with 50 versions of delivery.yaml this takes about
-// half the CPU time of parsing each version in full; what remains is
-// mostly git log reaching the first commit, and one YAML pass per
-// version (BenchmarkTrustChangesWalk, bench/gitops/trust.sh).
+// equal versions before it to find the one the change is judged from
+// (BenchmarkTrustChangesWalk, bench/gitops/trust.sh).
 func checkTrustChanges(ctx context.Context, t *gitops.Tree) error {
 	var (
-		refusal error
-		// run is the versions since the last decision whose trust lists
+		// changes are the versions that changed the lists, newest first.
+		changes []*trustVersion
+		// anchor is the version trusted as reviewed: the one that turned
+		// signing on, or the first.
+		anchor *trustVersion
+		// run is the versions since the last change whose trust lists
 		// decode equal and with signing on, newest first: the change, if
-		// one comes, is judged from the oldest of them that parses.
+		// one comes, is the oldest of them that parses.
 		run []*trustVersion
 	)
 	err := t.Log(ctx, delivery.FileName, func(rev gitops.Revision) (bool, error) {
@@ -65,21 +72,35 @@ func checkTrustChanges(ctx context.Context, t *gitops.Tree) error {
 		newer := oldestParsed(run)
 		switch {
 		case newer == nil:
-			run = []*trustVersion{cur}
-			return false, nil
 		case !signingOn(cfg):
-			return true, nil // newer turned signing on: its trust is the review of smp-gitops
-		case sameTrust(newer.cfg, cfg):
-			run = []*trustVersion{cur}
-			return false, nil
+			anchor = newer // newer turned signing on: its trust is the review of smp-gitops
+			return true, nil
+		case !sameTrust(newer.cfg, cfg):
+			changes = append(changes, newer)
 		}
-		refusal = verifyTrustChange(t, newer.rev, cfg)
-		return true, nil
+		run = []*trustVersion{cur}
+		return false, nil
 	})
 	if err != nil {
 		return fmt.Errorf("check changes to %s: %w", delivery.FileName, err)
 	}
-	return refusal
+	if anchor == nil {
+		anchor = oldestParsed(run)
+	}
+	if anchor == nil || len(changes) == 0 {
+		return nil
+	}
+	trusted := anchor
+	for i := len(changes) - 1; i >= 0; i-- {
+		err := verifyTrustChange(t, changes[i].rev, trusted)
+		switch {
+		case err == nil:
+			trusted = changes[i]
+		case i == 0:
+			return err
+		}
+	}
+	return nil
 }
 
 // trustVersion is one version of delivery.yaml in checkTrustChanges' walk.
@@ -170,10 +191,12 @@ func sameTrust(a, b *delivery.Config) bool {
 }
 
 // verifyTrustChange checks that rev, a change to the trust lists, is
-// signed by a key before lists for one of its release managers.
-func verifyTrustChange(t *gitops.Tree, rev gitops.Revision, before *delivery.Config) error {
+// signed by the key trusted lists for one of their release managers.
+func verifyTrustChange(t *gitops.Tree, rev gitops.Revision, trusted *trustVersion) error {
+	before := trusted.config()
 	what := fmt.Sprintf("commit %.12s (%q) changes who may approve or which keys prove them in %s", rev.Hash, rev.Subject, delivery.FileName)
-	fix := fmt.Sprintf("a release manager listed before that change (%v) must make it again, signed with their key (git commit -S with gpg.format=ssh), or revert it", before.ReleaseManagers)
+	fix := fmt.Sprintf("a release manager listed before that change (%v, as of commit %.12s, the last trusted change) must make it again, signed with their key (git commit -S with gpg.format=ssh), or revert it",
+		before.ReleaseManagers, trusted.rev.Hash)
 	raw, err := t.CommitObject(rev.Hash)
 	if err != nil {
 		return err

@@ -77,6 +77,28 @@ func addMallory(t *testing.T, f trustFixture, gitArgs ...string) {
 	gitcmdtest.Git(t, dir, "push", "-q", "origin", "HEAD:main")
 }
 
+// editDelivery commits edit's change of delivery.yaml by hand, with
+// gitArgs (say a signing key), as anyone with push access can.
+func editDelivery(t *testing.T, f trustFixture, subject string, edit func(string) string, gitArgs ...string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "clone")
+	gitcmdtest.Git(t, "", "clone", "-q", f.bare, dir)
+	b, err := os.ReadFile(filepath.Join(dir, "delivery.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "delivery.yaml"), []byte(edit(string(b))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitcmdtest.Git(t, dir, append(gitArgs, "commit", "-q", "-am", subject)...)
+	gitcmdtest.Git(t, dir, "push", "-q", "origin", "HEAD:main")
+}
+
+// addBob lists bob as an approver.
+func addBob(s string) string {
+	return strings.Replace(s, "approvers: [alice", "approvers: [bob, alice", 1)
+}
+
 func signedBy(k signingtest.Key) []string {
 	return []string{"-c", "gpg.format=ssh", "-c", "user.signingKey=" + k.Path, "-c", "commit.gpgSign=true"}
 }
@@ -87,7 +109,8 @@ func TestAnUnsignedCommitAddingMallorysKeyMakesTheGateRefuse(t *testing.T) {
 	addMallory(t, f)
 	err := promoteToStaging(t, f.bare)
 	if !fault.IsRefused(err) || !strings.Contains(err.Error(), `("delivery: mallory approves") changes who may approve or which keys prove them in delivery.yaml and is not signed`) ||
-		!strings.Contains(err.Error(), "a release manager listed before that change ([rita]) must make it again, signed with their key") {
+		!strings.Contains(err.Error(), "a release manager listed before that change ([rita], as of commit ") ||
+		!strings.Contains(err.Error(), "the last trusted change) must make it again, signed with their key") {
 		t.Fatalf("promote after an unsigned change to signers = %v, want a refusal naming the commit and the fix", err)
 	}
 	// mallory cannot approve on it either.
@@ -131,5 +154,39 @@ func TestAnUnsignedChangeOutsideTheTrustListsLeavesTheGateOpen(t *testing.T) {
 	gitcmdtest.Git(t, dir, "push", "-q", "origin", "HEAD:main")
 	if err := promoteToStaging(t, f.bare); err != nil {
 		t.Fatalf("promote after an unsigned change that adds a service: %v", err)
+	}
+}
+
+// Trust is a chain: a key that only an unsigned change listed cannot vouch
+// for a later change, even though the version just before that change
+// lists it as a release manager's.
+func TestAReleaseManagerListedByAnUnsignedChangeCannotVouchForALaterOne(t *testing.T) {
+	t.Parallel()
+	f := newTrustRemote(t)
+	editDelivery(t, f, "delivery: mallory manages releases", func(s string) string {
+		s = strings.Replace(s, "releaseManagers: [rita]", "releaseManagers: [rita, mallory]", 1)
+		return strings.Replace(s, "services:", fmt.Sprintf("  - login: mallory\n    keys: [%q]\nservices:", f.mallory.Public), 1)
+	})
+	editDelivery(t, f, "delivery: bob approves", addBob, signedBy(f.mallory)...)
+	err := promoteToStaging(t, f.bare)
+	if !fault.IsRefused(err) || !strings.Contains(err.Error(), `("delivery: bob approves")`) || !strings.Contains(err.Error(), "is not signed by a release manager's key") ||
+		!strings.Contains(err.Error(), "a release manager listed before that change ([rita], as of commit") {
+		t.Fatalf("promote after mallory, listed unsigned, signed a change = %v, want a refusal judged from the lists before mallory's listing", err)
+	}
+}
+
+// A release manager of the last trusted version who signs a later change
+// vouches for the lists as they are then, an earlier unsigned change's
+// included.
+func TestAReleaseManagersSignedChangeVouchesForAnEarlierUnsignedOne(t *testing.T) {
+	t.Parallel()
+	f := newTrustRemote(t)
+	addMallory(t, f)
+	if err := promoteToStaging(t, f.bare); !fault.IsRefused(err) {
+		t.Fatalf("promote after an unsigned change to signers = %v, want a refusal", err)
+	}
+	editDelivery(t, f, "delivery: bob approves", addBob, signedBy(f.rita)...)
+	if err := promoteToStaging(t, f.bare); err != nil {
+		t.Fatalf("promote after rita signed a later change: %v", err)
 	}
 }
