@@ -171,7 +171,7 @@ func TestAPushWhoseAcknowledgementIsLostIsNotReportedAsFailed(t *testing.T) {
 		}
 	})
 	slow, err := write.Open(gitops.Remote{URL: bare}, gitops.Identity{Name: "smpctl-bot", Email: "bot@example.com"},
-		gitops.Options{RetryDelay: time.Millisecond, Attempts: 1, CallTimeout: 10 * time.Second, Budget: 2 * time.Minute})
+		gitops.Options{RetryDelay: time.Millisecond, Attempts: 1, CallTimeout: 30 * time.Second, Budget: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 	}
 	smokeOK := func(url, version string) {
 		t.Helper()
-		res, err := smoke.Run(ctx, smoke.Options{URL: url, Token: strings.TrimSpace(string(tok)), ExpectVersion: version, Wait: 30 * time.Second, Poll: 50 * time.Millisecond})
+		res, err := smoke.Run(ctx, smoke.Options{URL: url, Token: strings.TrimSpace(string(tok)), ExpectVersion: version, Wait: 2 * time.Minute, Poll: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatalf("smoke %s for %s: %v %+v", url, version, err, res.Checks)
 		}
