@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/gitops/trust.sh: the walk over delivery.yaml's history that every
 # gate of a signedApprovals environment and `approve` there run
-# (checkTrustChanges: the newest change to approvers, releaseManagers or
-# signers must be signed by a release manager), side by side in one run
+# (checkTrustChanges: each change to approvers, releaseManagers or signers
+# since signing was turned on is judged against the last trusted version,
+# and the newest must be signed by a release manager), side by side in one run
 # with `git log -1 -- delivery.yaml`, on 5,000 commits of which 50 change
 # delivery.yaml (none of them the trust lists: the walk's worst case).
 #
