@@ -264,7 +264,7 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 		// every re-run of the CI job would post it again.
 		out, err = announceGate(ctx, repo, common.ChangeID, ev)
 	}
-	ev.Gate = notifyGate(judged)
+	ev.Gate, ev.GateFailed = notifyGate(judged), true
 	if err != nil {
 		left := "nothing was written: roll back by hand (smpctl rollback --env " + env.Name + " --service " + judged.Service + ")"
 		if env.GateActionFor() == delivery.GateNotify {

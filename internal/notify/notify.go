@@ -76,7 +76,12 @@ type Event struct {
 	RunURL string
 	// Gate is the metric gate's figures, for a gate failure or a rollback.
 	Gate *Gate
-	Time time.Time
+	// GateFailed marks a rollback or hold that a failed metric gate wrote:
+	// the event also goes where gate-failure events are routed (PagerDuty
+	// by default), as one message per target. Without it a prod gate
+	// whose onGateFailure is rollback, the default, would never page.
+	GateFailed bool
+	Time       time.Time
 	// IncidentURL is the incident opened for this event. The Notifier sets
 	// it, after opening the incident, on the copy the other senders get.
 	IncidentURL string
@@ -189,7 +194,6 @@ type options struct {
 	maxRetryAfter time.Duration
 	client        *http.Client
 	log           *slog.Logger
-	pagerDutyURL  string
 	readFile      func(string) ([]byte, error)
 }
 
@@ -218,9 +222,6 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client 
 // WithLogger sets where attempts are logged, at debug level (default: discarded).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// WithPagerDutyURL sets the Events API endpoint (default PagerDutyURL).
-func WithPagerDutyURL(u string) Option { return func(o *options) { o.pagerDutyURL = u } }
-
 // Notifier routes events to the senders delivery.yaml configures.
 type Notifier struct {
 	cfg    *delivery.Notifications
@@ -238,7 +239,6 @@ func New(cfg *delivery.Notifications, lookup Lookup, opts ...Option) *Notifier {
 		backoff:       DefaultBackoff,
 		timeout:       DefaultTimeout,
 		maxRetryAfter: DefaultMaxRetryAfter,
-		pagerDutyURL:  PagerDutyURL,
 		readFile:      os.ReadFile,
 	}
 	for _, opt := range opts {
@@ -311,23 +311,35 @@ func (n *Notifier) incidentTarget(e Event) *target {
 	}}
 }
 
+// routedBy reports whether a target with route r, whose default events
+// are def, receives e: by its kind, or as a gate failure when a failed
+// gate wrote it.
+func (e Event) routedBy(r delivery.Route, def []delivery.EventKind) bool {
+	return r.Matches(e.Env, e.Kind, def) ||
+		e.GateFailed && r.Matches(e.Env, delivery.EventGateFailure, def)
+}
+
 func (n *Notifier) targets(e Event) []target {
 	var ts []target
 	for i, s := range n.cfg.Slack {
-		if s.Matches(e.Env, e.Kind, delivery.DefaultSlackEvents) {
+		if e.routedBy(s.Route, delivery.DefaultSlackEvents) {
 			ts = append(ts, target{name: fmt.Sprintf("slack[%d]", i), secret: s.Secret(), make: func(url string) Sender {
 				return &Slack{Label: fmt.Sprintf("slack[%d]", i), WebhookURL: url, WebhookFrom: s.Secret().String(), Client: n.o.client}
 			}})
 		}
 	}
 	for i, p := range n.cfg.PagerDuty {
-		if p.Matches(e.Env, e.Kind, delivery.DefaultPagerDutyEvents) {
+		if e.routedBy(p.Route, delivery.DefaultPagerDutyEvents) {
+			endpoint := PagerDutyURL
+			if p.EventsURL != "" {
+				endpoint = p.EventsURL
+			}
 			ts = append(ts, target{name: fmt.Sprintf("pagerduty[%d]", i), secret: p.Secret(), make: func(key string) Sender {
-				return &PagerDuty{Label: fmt.Sprintf("pagerduty[%d]", i), URL: n.o.pagerDutyURL, RoutingKey: key, KeyFrom: p.Secret().String(), Severity: p.Severity, Client: n.o.client}
+				return &PagerDuty{Label: fmt.Sprintf("pagerduty[%d]", i), URL: endpoint, RoutingKey: key, KeyFrom: p.Secret().String(), Severity: p.Severity, Client: n.o.client}
 			}})
 		}
 	}
-	if g := n.cfg.Grafana; g != nil && g.Matches(e.Env, e.Kind, delivery.DefaultGrafanaEvents) {
+	if g := n.cfg.Grafana; g != nil && e.routedBy(g.Route, delivery.DefaultGrafanaEvents) {
 		ts = append(ts, target{name: "grafana", secret: g.Secret(), make: func(token string) Sender {
 			return &Grafana{URL: g.URL, Token: token, TokenFrom: g.Secret().String(), DashboardUID: g.DashboardUID, Client: n.o.client}
 		}})

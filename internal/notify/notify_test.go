@@ -62,6 +62,7 @@ notifications:
   pagerduty:
     - routingKeyEnv: PAGERDUTY_ROUTING_KEY
       environments: [prod]
+      eventsURL: %s
   grafana:
     url: %s
     tokenEnv: GRAFANA_TOKEN
@@ -70,7 +71,7 @@ notifications:
       repository: smp/incidents
       tokenEnv: INCIDENTS_TOKEN
       apiURL: %s
-`, s.grafana.URL, s.github.APIURL()))
+`, s.pd.EnqueueURL(), s.grafana.URL, s.github.APIURL()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ notifications:
 func (s *stack) notifier(t *testing.T, opts ...notify.Option) *notify.Notifier {
 	t.Helper()
 	lookup := func(k string) (string, bool) { v, ok := s.env[k]; return v, ok }
-	opts = append([]notify.Option{notify.WithBackoff(time.Millisecond), notify.WithPagerDutyURL(s.pd.EnqueueURL())}, opts...)
+	opts = append([]notify.Option{notify.WithBackoff(time.Millisecond)}, opts...)
 	return notify.New(s.config(t), lookup, opts...)
 }
 
@@ -115,21 +116,28 @@ func TestEventsAreRoutedByEnvironmentAndKind(t *testing.T) {
 		kind notify.Kind
 		env  string
 		want []string
+		// gate: a failed metric gate wrote the event (GateFailed).
+		gate bool
 	}{
-		{"a prod deploy goes to the prod channel and Grafana", notify.Deploy, "prod", []string{"slack[0]", "grafana"}},
-		{"a dev deploy goes to the deploys channel and Grafana", notify.Deploy, "dev", []string{"slack[1]", "grafana"}},
-		{"a staging promotion is only annotated", notify.Promote, "staging", []string{"grafana"}},
-		{"a prod gate failure pages and posts, and is not annotated", notify.GateFailure, "prod", []string{"slack[0]", "pagerduty[0]"}},
-		{"a dev gate failure pages no one", notify.GateFailure, "dev", nil},
-		{"a prod hold is posted only", notify.Hold, "prod", []string{"slack[0]"}},
-		{"a prod rollback opens the incident first", notify.Rollback, "prod", []string{"github", "slack[0]", "grafana"}},
-		{"a staging rollback opens no incident", notify.Rollback, "staging", []string{"grafana"}},
+		{"a prod deploy goes to the prod channel and Grafana", notify.Deploy, "prod", []string{"slack[0]", "grafana"}, false},
+		{"a dev deploy goes to the deploys channel and Grafana", notify.Deploy, "dev", []string{"slack[1]", "grafana"}, false},
+		{"a staging promotion is only annotated", notify.Promote, "staging", []string{"grafana"}, false},
+		{"a prod gate failure pages and posts, and is not annotated", notify.GateFailure, "prod", []string{"slack[0]", "pagerduty[0]"}, false},
+		{"a dev gate failure pages no one", notify.GateFailure, "dev", nil, false},
+		{"a prod hold is posted only", notify.Hold, "prod", []string{"slack[0]"}, false},
+		{"a prod rollback opens the incident first", notify.Rollback, "prod", []string{"github", "slack[0]", "grafana"}, false},
+		{"a staging rollback opens no incident", notify.Rollback, "staging", []string{"grafana"}, false},
+		{"a prod rollback by a failed gate also pages", notify.Rollback, "prod", []string{"github", "slack[0]", "pagerduty[0]", "grafana"}, true},
+		{"a prod hold by a failed gate also pages", notify.Hold, "prod", []string{"slack[0]", "pagerduty[0]"}, true},
+		{"a dev rollback by a failed gate pages no one", notify.Rollback, "dev", []string{"grafana"}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := newStack(t)
-			rep := s.notifier(t).Notify(t.Context(), event(tc.kind, tc.env))
+			e := event(tc.kind, tc.env)
+			e.GateFailed = tc.gate
+			rep := s.notifier(t).Notify(t.Context(), e)
 			if got := senders(rep); !slices.Equal(got, tc.want) {
 				t.Fatalf("senders = %v, want %v", got, tc.want)
 			}

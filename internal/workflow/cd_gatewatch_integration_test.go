@@ -85,11 +85,14 @@ func TestReusableCDGateWatchPassesAHealthyReleaseAndRollsBackABadOne(t *testing.
 	}
 	// The notifications the pipeline sends itself, with the secrets the CD
 	// passes to the deploy and watch steps: Grafana annotations in dev and
-	// staging, and staging's rollback on Slack and as an incident issue.
-	grafana, incidents := notifycontract.NewGrafana(t), notifycontract.NewGitHub(t)
-	w.secrets = map[string]any{"grafana-token": notifycontract.GrafanaToken, "incidents-token": "incidents-test-token"}
+	// staging, staging's rollback on Slack and as an incident issue, and its
+	// failed gate paged.
+	grafana, incidents, pd := notifycontract.NewGrafana(t), notifycontract.NewGitHub(t), notifycontract.NewPagerDuty(t)
+	w.secrets = map[string]any{"grafana-token": notifycontract.GrafanaToken, "incidents-token": "incidents-test-token",
+		"pagerduty-routing-key": notifycontract.PagerDutyRoutingKey}
 	w.editDelivery(func(cfg string) string {
 		return cfg + "    - webhookEnv: SLACK_WEBHOOK\n      environments: [staging]\n" +
+			"  pagerduty:\n    - routingKeyEnv: PAGERDUTY_ROUTING_KEY\n      environments: [staging]\n      eventsURL: " + pd.EnqueueURL() + "\n" +
 			"  grafana:\n    url: " + grafana.URL + "\n    tokenEnv: GRAFANA_TOKEN\n    environments: [dev, staging]\n" +
 			"  incidents:\n    github:\n      repository: " + notifycontract.GitHubRepository + "\n      apiURL: " + incidents.APIURL() +
 			"\n      tokenEnv: INCIDENTS_TOKEN\n      environments: [staging]\n"
@@ -153,6 +156,10 @@ func TestReusableCDGateWatchPassesAHealthyReleaseAndRollsBackABadOne(t *testing.
 	}
 	if got := incidents.Requests(); len(got) != 1 || !strings.HasPrefix(fmt.Sprint(got[0].Body["title"]), "Rollback in staging: "+w.svc) {
 		t.Errorf("incident issues %v, want one for staging's rollback", got)
+	}
+	pages := pd.Requests()
+	if len(pages) != 1 || pages[0].Body["event_action"] != "trigger" || !strings.Contains(fmt.Sprint(pages[0].Body["payload"]), "staging") {
+		t.Errorf("PagerDuty got %v, want one trigger for staging's failed gate (routingKeyEnv PAGERDUTY_ROUTING_KEY)", pages)
 	}
 	if !slices.ContainsFunc(w.slack.posted, func(m string) bool { return strings.Contains(m, "staging") && strings.Contains(m, "ollback") }) {
 		t.Errorf("Slack got %q, want staging's rollback (webhookEnv SLACK_WEBHOOK)", w.slack.posted)

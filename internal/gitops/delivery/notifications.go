@@ -118,7 +118,11 @@ type PagerDutyTarget struct {
 	RoutingKeyFile string `yaml:"routingKeyFile,omitempty" json:"routingKeyFile,omitempty"`
 	// Severity of the alert: critical (default), error, warning or info.
 	Severity string `yaml:"severity,omitempty" json:"severity,omitempty"`
-	Route    `yaml:",inline"`
+	// EventsURL is the Events API v2 endpoint: default
+	// https://events.pagerduty.com/v2/enqueue; an account in PagerDuty's EU
+	// service region uses https://events.eu.pagerduty.com/v2/enqueue.
+	EventsURL string `yaml:"eventsURL,omitempty" json:"eventsURL,omitempty"`
+	Route     `yaml:",inline"`
 }
 
 // Secret returns where the routing key is read from.
@@ -287,6 +291,11 @@ func (c *Config) validateNotifications(envs map[string]bool) []error {
 		case "", "critical", "error", "warning", "info":
 		default:
 			errs = append(errs, fmt.Errorf("%s.severity: %q is not one of critical, error, warning, info (PagerDuty's severities)", where, t.Severity))
+		}
+		if t.EventsURL != "" {
+			if err := checkHTTPURL(t.EventsURL); err != nil {
+				errs = append(errs, fmt.Errorf("%s.eventsURL: %w", where, err))
+			}
 		}
 		route(where, t.Route)
 	}

@@ -77,6 +77,7 @@ func TestNotificationsRefuseMistakesWithThePath(t *testing.T) {
 		{"a relative file", notifyHead + "notifications: {slack: [{webhookFile: secrets/slack}]}\n", "not an absolute path"},
 		{"an unknown environment", notifyHead + "notifications: {slack: [{webhookEnv: S, environments: [qa]}]}\n", `notifications.slack[0].environments: unknown environment "qa"`},
 		{"an unknown event", notifyHead + "notifications: {slack: [{webhookEnv: S, events: [deployed]}]}\n", `notifications.slack[0].events: "deployed" is not one of`},
+		{"a PagerDuty endpoint that is not a URL", notifyHead + "notifications: {pagerduty: [{routingKeyEnv: P, eventsURL: events.eu.pagerduty.com}]}\n", `notifications.pagerduty[0].eventsURL: "events.eu.pagerduty.com" is not an http(s) URL`},
 		{"a bad severity", notifyHead + "notifications: {pagerduty: [{routingKeyEnv: P, severity: high}]}\n", `notifications.pagerduty[0].severity: "high"`},
 		{"Grafana credentials in the URL", notifyHead + "notifications: {grafana: {url: 'https://admin:pw@grafana.smp.vn', tokenEnv: G}}\n", "has credentials in it"},
 		{"Grafana without a URL", notifyHead + "notifications: {grafana: {tokenEnv: G}}\n", "notifications.grafana.url: missing"},

@@ -87,18 +87,20 @@ type Delivery struct {
 // NotificationEvent is the part of a notify.Event a resend needs besides
 // the environment and service (the file's path names them).
 type NotificationEvent struct {
-	Kind            string    `yaml:"kind" json:"kind"`
-	Version         string    `yaml:"version,omitempty" json:"version,omitempty"`
-	Digest          string    `yaml:"digest,omitempty" json:"digest,omitempty"`
-	PreviousVersion string    `yaml:"previousVersion,omitempty" json:"previousVersion,omitempty"`
-	PreviousDigest  string    `yaml:"previousDigest,omitempty" json:"previousDigest,omitempty"`
-	By              string    `yaml:"by,omitempty" json:"by,omitempty"`
-	ApprovedBy      string    `yaml:"approvedBy,omitempty" json:"approvedBy,omitempty"`
-	Reason          string    `yaml:"reason,omitempty" json:"reason,omitempty"`
-	DiffURL         string    `yaml:"diffURL,omitempty" json:"diffURL,omitempty"`
-	RunURL          string    `yaml:"runURL,omitempty" json:"runURL,omitempty"`
-	IncidentURL     string    `yaml:"incidentURL,omitempty" json:"incidentURL,omitempty"`
-	Time            time.Time `yaml:"time" json:"time"`
+	Kind            string `yaml:"kind" json:"kind"`
+	Version         string `yaml:"version,omitempty" json:"version,omitempty"`
+	Digest          string `yaml:"digest,omitempty" json:"digest,omitempty"`
+	PreviousVersion string `yaml:"previousVersion,omitempty" json:"previousVersion,omitempty"`
+	PreviousDigest  string `yaml:"previousDigest,omitempty" json:"previousDigest,omitempty"`
+	By              string `yaml:"by,omitempty" json:"by,omitempty"`
+	ApprovedBy      string `yaml:"approvedBy,omitempty" json:"approvedBy,omitempty"`
+	Reason          string `yaml:"reason,omitempty" json:"reason,omitempty"`
+	DiffURL         string `yaml:"diffURL,omitempty" json:"diffURL,omitempty"`
+	RunURL          string `yaml:"runURL,omitempty" json:"runURL,omitempty"`
+	IncidentURL     string `yaml:"incidentURL,omitempty" json:"incidentURL,omitempty"`
+	// GateFailed: a failed metric gate wrote this rollback or hold.
+	GateFailed bool      `yaml:"gateFailed,omitempty" json:"gateFailed,omitempty"`
+	Time       time.Time `yaml:"time" json:"time"`
 }
 
 // DecodeOutbox reads an outbox file.

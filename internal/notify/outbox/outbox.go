@@ -381,13 +381,13 @@ func newClaim() string {
 func toFile(e notify.Event) statefile.NotificationEvent {
 	return statefile.NotificationEvent{
 		Kind: string(e.Kind), Version: e.Version, Digest: e.Digest, PreviousVersion: e.PreviousVersion, PreviousDigest: e.PreviousDigest,
-		By: e.By, ApprovedBy: e.ApprovedBy, Reason: e.Reason, DiffURL: e.DiffURL, RunURL: e.RunURL, IncidentURL: e.IncidentURL, Time: e.Time.UTC(),
+		By: e.By, ApprovedBy: e.ApprovedBy, Reason: e.Reason, DiffURL: e.DiffURL, RunURL: e.RunURL, IncidentURL: e.IncidentURL, GateFailed: e.GateFailed, Time: e.Time.UTC(),
 	}
 }
 
 func fromFile(env, svc string, f statefile.NotificationEvent) notify.Event {
 	return notify.Event{
 		Kind: notify.Kind(f.Kind), Env: env, Service: svc, Version: f.Version, Digest: f.Digest, PreviousVersion: f.PreviousVersion, PreviousDigest: f.PreviousDigest,
-		By: f.By, ApprovedBy: f.ApprovedBy, Reason: f.Reason, DiffURL: f.DiffURL, RunURL: f.RunURL, IncidentURL: f.IncidentURL, Time: f.Time,
+		By: f.By, ApprovedBy: f.ApprovedBy, Reason: f.Reason, DiffURL: f.DiffURL, RunURL: f.RunURL, IncidentURL: f.IncidentURL, GateFailed: f.GateFailed, Time: f.Time,
 	}
 }
