@@ -148,7 +148,9 @@ func (r kubeRollout) state(ctx context.Context) (rolloutState, error) {
 	return s, nil
 }
 
-func (r kubeRollout) promote(ctx context.Context) error { return r.k.Promote(ctx, r.env, r.svc) }
+func (r kubeRollout) promote(ctx context.Context) error {
+	return r.k.Promote(ctx, r.env, r.svc, r.progress)
+}
 
 // reach reads the service's Application and Rollout, the two objects sync
 // and state act on. Building a client from a kubeconfig asks the cluster

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -51,6 +52,9 @@ var (
 	ErrUnreachable = fault.Refusedf("Kubernetes API server unreachable")
 	// ErrNothingToPromote means the Rollout is not paused for promotion.
 	ErrNothingToPromote = fault.Refusedf("nothing to promote: the rollout is not paused")
+	// ErrPromotionUnseen means a promotion was sent and the Argo Rollouts
+	// controller did not act on it in time.
+	ErrPromotionUnseen = fault.Refusedf("the controller has not acted on the promotion")
 	// ErrNothingToAbort means no update is in progress: after a promotion the way back is a
 	// rollback commit.
 	ErrNothingToAbort = fault.Refusedf("nothing to abort: no update in progress")
@@ -62,6 +66,8 @@ var (
 type Client struct {
 	dyn  dynamic.Interface
 	core kubernetes.Interface
+	// promoteAck bounds Promote's wait for the controller (0: promoteAck).
+	promoteAck time.Duration
 	// ArgoNamespace is where Argo CD's Applications live (default argocd).
 	ArgoNamespace string
 	// where names the cluster in messages (the context or the server URL).

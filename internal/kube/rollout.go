@@ -3,7 +3,9 @@ package kube
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -164,8 +166,10 @@ func (c *Client) replicaSets(ctx context.Context, ns, selector string) ([]appsv1
 
 // Promote promotes a blue/green Rollout paused before promotion, as `kubectl argo rollouts
 // promote` does: the pause conditions are cleared through the status subresource (and
-// spec.paused unset). A Rollout that is not paused is refused (ErrNothingToPromote).
-func (c *Client) Promote(ctx context.Context, env, svc string) error {
+// spec.paused unset). A Rollout that is not paused is refused (ErrNothingToPromote). It
+// then waits until the controller has acted (awaitPromotion); progress, if not nil, gets a
+// line for each thing it does meanwhile.
+func (c *Client) Promote(ctx context.Context, env, svc string, progress io.Writer) error {
 	st, err := c.Rollout(ctx, env, svc)
 	if err != nil {
 		return err
@@ -189,7 +193,89 @@ func (c *Client) Promote(ctx context.Context, env, svc string) error {
 	if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"spec":{"paused":false}}`), metav1.PatchOptions{}); err != nil {
 		return c.explain(err, "promote Rollout "+st.Namespace+"/"+svc)
 	}
-	return nil
+	limit := c.promoteAck
+	if limit == 0 {
+		limit = promoteAck
+	}
+	return c.awaitPromotion(ctx, st.Namespace, svc, st.Current, limit, progress)
+}
+
+// promoteAck bounds how long Promote waits for the controller to act on a
+// promotion; nudgeAfter is how long a promotion may go unseen before the
+// Rollout is touched again.
+const (
+	promoteAck = 2 * time.Minute
+	nudgeAfter = 5 * time.Second
+)
+
+// PromotedAtAnnotation is set on a Rollout whose promotion the controller
+// has not acted on after nudgeAfter: the change is an event that makes it
+// read the Rollout again.
+const PromotedAtAnnotation = "smp.vn/promoted-at"
+
+// awaitPromotion waits until the Argo Rollouts controller has acted on the
+// promotion of the ReplicaSet hash: the Rollout is no longer Paused, or
+// hash is stable. Clearing the pause conditions is not enough on its own.
+// The controller writes each status it persists back into its informer
+// cache unconditionally (writeBackToInformer), so a promotion that lands
+// just after the pause was written can be overwritten in that cache by the
+// older copy: the controller then sees the Rollout still paused and waits
+// for a next event that may never come (Argo Rollouts 1.8; seen on a loaded
+// machine, where the Rollout stayed Paused until the test gave up after
+// 18 min). A controller that recomputes from such a copy may also put the
+// pause back. So: a pause that comes back is cleared again; a Rollout
+// still Paused after nudgeAfter gets an annotation, a new event, so the
+// controller reads it afresh. After limit it says the controller has not
+// acted, which is what the engineer has to look at.
+func (c *Client) awaitPromotion(ctx context.Context, ns, svc, hash string, limit time.Duration, w io.Writer) error {
+	// The limit is a deadline of its own, not the requests' context: a
+	// request cut short by it (client-go's rate limiter refuses to wait past
+	// a context's deadline) would be an API error, not "the controller has
+	// not acted".
+	deadline := time.Now().Add(limit)
+	r := c.dyn.Resource(RolloutResource).Namespace(ns)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		u, err := r.Get(ctx, svc, metav1.GetOptions{})
+		if err != nil {
+			return c.explain(err, "read Rollout "+ns+"/"+svc+" after its promotion")
+		}
+		st, _ := rolloutStatus(ns, u)
+		switch {
+		case st.Current != hash || st.Aborted || st.Stable == hash:
+			// Promoted, or someone else changed the Rollout since: not ours to wait for.
+			return nil
+		case !st.Paused && st.Phase != "Paused":
+			return nil // the controller has read the promotion
+		case time.Now().After(deadline):
+			return fmt.Errorf("promote %s/%s: %w: the promotion was sent, but after %s the Argo Rollouts controller has not acted on it (phase %s): check that it runs (kubectl -n argo-rollouts get pods) and read its log; then `smpctl rollout status` says where the Rollout is",
+				ns, svc, ErrPromotionUnseen, limit, st.Phase)
+		case st.Paused:
+			progress(w, "promote %s/%s: the Rollout is paused again (the controller acted on an older copy); promoting again", ns, svc)
+			if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"status":{"pauseConditions":null}}`), metav1.PatchOptions{}, "status"); err != nil {
+				return c.explain(err, "promote Rollout "+ns+"/"+svc)
+			}
+			if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"spec":{"paused":false}}`), metav1.PatchOptions{}); err != nil {
+				return c.explain(err, "promote Rollout "+ns+"/"+svc)
+			}
+			last = time.Now()
+		case time.Since(last) >= nudgeAfter:
+			progress(w, "promote %s/%s: the Argo Rollouts controller has not acted after %s; touching the Rollout (%s) so it reads it again",
+				ns, svc, time.Since(last).Round(time.Second), PromotedAtAnnotation)
+			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, PromotedAtAnnotation, time.Now().UTC().Format(time.RFC3339Nano))
+			if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+				return c.explain(err, "touch Rollout "+ns+"/"+svc)
+			}
+			last = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // Abort aborts the update of a Rollout in progress (before promotion), as `kubectl argo

@@ -26,12 +26,8 @@ const (
 // the sandbox: it binds 0.0.0.0:8080 and :8090, and only their ports can be
 // changed.
 func (c *Cluster) startRollouts(ctx context.Context) error {
-	crds, err := readDir(c.bins.crds("rollouts"))
-	if err != nil {
+	if err := c.applyRolloutsCRDs(ctx); err != nil {
 		return err
-	}
-	if err := c.Apply(ctx, "", crds); err != nil {
-		return fmt.Errorf("apply the CRDs: %w", err)
 	}
 	sb, err := c.ensureSandbox()
 	if err != nil {
@@ -52,6 +48,21 @@ func (c *Cluster) startRollouts(ctx context.Context) error {
 	}, p)
 }
 
+// applyRolloutsCRDs applies Argo Rollouts' CRDs.
+func (c *Cluster) applyRolloutsCRDs(ctx context.Context) error { return c.applyCRDs(ctx, "rollouts") }
+
+// applyCRDs applies the CRDs scripts/kube-bins.sh kept for engine.
+func (c *Cluster) applyCRDs(ctx context.Context, engine string) error {
+	crds, err := readDir(c.bins.crds(engine))
+	if err != nil {
+		return err
+	}
+	if err := c.Apply(ctx, "", crds); err != nil {
+		return fmt.Errorf("apply the CRDs: %w", err)
+	}
+	return nil
+}
+
 // argoCDConfigMaps are the configuration objects Argo CD's install
 // manifests create empty, labelled for its settings watcher.
 var argoCDConfigMaps = []string{"argocd-cm", "argocd-cmd-params-cm", "argocd-rbac-cm", "argocd-tls-certs-cm",
@@ -59,12 +70,8 @@ var argoCDConfigMaps = []string{"argocd-cm", "argocd-cmd-params-cm", "argocd-rba
 
 // applyArgoCDCRDs applies Argo CD's CRDs and makes its namespace.
 func (c *Cluster) applyArgoCDCRDs(ctx context.Context) error {
-	crds, err := readDir(c.bins.crds("argocd"))
-	if err != nil {
+	if err := c.applyCRDs(ctx, "argocd"); err != nil {
 		return err
-	}
-	if err := c.Apply(ctx, "", crds); err != nil {
-		return fmt.Errorf("apply the CRDs: %w", err)
 	}
 	cs, err := kubernetes.NewForConfig(c.rest)
 	if err != nil {

@@ -61,6 +61,9 @@ func (b bins) check(o options) error {
 	if o.argoCDCRDs {
 		need = append(need, b.crds("argocd"))
 	}
+	if o.rolloutsCRDs {
+		need = append(need, b.crds("rollouts"))
+	}
 	for _, f := range need {
 		if _, err := os.Stat(f); err != nil {
 			return fmt.Errorf("%w: %s is missing: run scripts/kube-bins.sh (scripts/tools.sh kube runs it), "+

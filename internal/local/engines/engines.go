@@ -61,8 +61,8 @@ const ArgoCDNamespace = "argocd"
 type Option func(*options)
 
 type options struct {
-	rollouts, argoCD, argoCDCRDs bool
-	binDir                       string
+	rollouts, rolloutsCRDs, argoCD, argoCDCRDs bool
+	binDir                                     string
 }
 
 // WithRollouts also starts the Argo Rollouts controller, after applying
@@ -70,6 +70,11 @@ type options struct {
 // ClusterAnalysisTemplate, Experiment: without all of them it never syncs).
 // Off by default.
 func WithRollouts() Option { return func(o *options) { o.rollouts = true } }
+
+// WithRolloutsCRDs applies Argo Rollouts' CRDs without starting its
+// controller: for a test that plays the controller itself (one that loses
+// an event, say). Off by default; WithRollouts implies it.
+func WithRolloutsCRDs() Option { return func(o *options) { o.rolloutsCRDs = true } }
 
 // WithArgoCD also starts Argo CD's application controller, repository
 // server and ApplicationSet controller in namespace argocd, with their CRDs
@@ -135,9 +140,14 @@ func Start(ctx context.Context, dir string, opts ...Option) (*Cluster, error) {
 		return fail("start the cluster", err)
 	}
 	c.upIn = time.Since(began)
-	if o.rollouts {
+	switch {
+	case o.rollouts:
 		if err := c.startRollouts(ctx); err != nil {
 			return fail("start Argo Rollouts", err)
+		}
+	case o.rolloutsCRDs:
+		if err := c.applyRolloutsCRDs(ctx); err != nil {
+			return fail("apply Argo Rollouts' CRDs", err)
 		}
 	}
 	switch {

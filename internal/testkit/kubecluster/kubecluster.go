@@ -52,6 +52,10 @@ func WithRollouts() Option { return engines.WithRollouts() }
 // WithArgoCD also starts Argo CD (engines.WithArgoCD).
 func WithArgoCD() Option { return engines.WithArgoCD() }
 
+// WithRolloutsCRDs applies Argo Rollouts' CRDs without starting its
+// controller (engines.WithRolloutsCRDs).
+func WithRolloutsCRDs() Option { return engines.WithRolloutsCRDs() }
+
 // WithArgoCDCRDs applies Argo CD's CRDs without starting it
 // (engines.WithArgoCDCRDs).
 func WithArgoCDCRDs() Option { return engines.WithArgoCDCRDs() }

@@ -9,18 +9,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	yamlutil "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"github.com/smp/delivery/internal/kube"
 	"github.com/smp/delivery/internal/testkit/helmrender"
 	"github.com/smp/delivery/internal/testkit/kubecluster"
 	"github.com/smp/delivery/internal/testkit/testctx"
@@ -28,7 +29,7 @@ import (
 
 const (
 	chartDir  = "../../../examples/order-svc/deployments/helm/order-svc"
-	namespace = "smp-prod"
+	namespace = "smp-prod" // kube.Namespace("prod")
 	digestOld = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 	digestNew = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 	hashLabel = "rollouts-pod-template-hash"
@@ -97,11 +98,20 @@ func TestOrderSvcBlueGreenPausesThenPromotesOnARealRolloutsController(t *testing
 	}
 	checkReplicaSets(t, cs, map[string]string{stable: digestOld, preview: digestNew})
 
-	// Promote as the kubectl plugin does: clear the pause conditions
-	// through the status subresource.
-	patch := []byte(`{"status":{"pauseConditions":null}}`)
-	if _, err := rollouts.Patch(ctx, "order-svc", types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+	// Promote as smpctl rollout promote does: clear the pause conditions
+	// through the status subresource, as the kubectl plugin does, then see
+	// that the controller acted (kube.Client.Promote says why that is
+	// needed: this test once waited 18 min on a Rollout still Paused).
+	k, err := kube.New(c.RESTConfig(), "")
+	if err != nil {
 		t.Fatal(err)
+	}
+	var progress strings.Builder
+	if err := k.Promote(ctx, "prod", "order-svc", &progress); err != nil {
+		t.Fatal(err)
+	}
+	if progress.Len() > 0 {
+		t.Logf("promote said:\n%s", progress.String())
 	}
 	eventually(t, "promotion switches the active Service to the new ReplicaSet", func() error {
 		r, err := rollouts.Get(ctx, "order-svc", metav1.GetOptions{})

@@ -1,0 +1,202 @@
+//go:build integration
+
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/smp/delivery/internal/fault"
+	"github.com/smp/delivery/internal/testkit/kubecluster"
+	"github.com/smp/delivery/internal/testkit/testctx"
+)
+
+const (
+	stableHash  = "5f6d7c8b9a"
+	previewHash = "7b8c9d0e1f"
+)
+
+// Promote on a real API server, with the test as the Argo Rollouts
+// controller: one that loses the promotion the way the real one can (it
+// writes an older copy back into its cache, so it puts the pause back, or
+// never sees the promotion at all). Promote clears the pause again and
+// touches the Rollout until the controller acts; a controller that never
+// acts is named in the error, with exit code 1.
+func TestPromoteOutlastsAControllerThatLosesIt(t *testing.T) {
+	t.Parallel()
+	c := kubecluster.Start(t, kubecluster.WithRolloutsCRDs())
+	ctx := testctx.New(t)
+	k, err := New(c.RESTConfig(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := Namespace("prod")
+	if _, err := k.core.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := k.dyn.Resource(RolloutResource).Namespace(ns)
+
+	t.Run("the pause comes back, then the promotion goes unseen", func(t *testing.T) {
+		pausedRollout(t, r, "order-svc")
+		done := make(chan error, 1)
+		var steps []string
+		go func() {
+			done <- func() error {
+				// A status recomputed from the copy before the promotion.
+				if err := waitFor(ctx, r, "order-svc", "the pause cleared", unpaused); err != nil {
+					return err
+				}
+				if err := setStatus(ctx, r, "order-svc", pausedStatus()); err != nil {
+					return err
+				}
+				steps = append(steps, "pause put back")
+				// Then the promotion is lost in the cache: nothing happens
+				// until the Rollout changes again.
+				if err := waitFor(ctx, r, "order-svc", "the pause cleared again", unpaused); err != nil {
+					return err
+				}
+				steps = append(steps, "cleared again")
+				if err := waitFor(ctx, r, "order-svc", "a touch", func(u *unstructured.Unstructured) bool {
+					return u.GetAnnotations()[PromotedAtAnnotation] != ""
+				}); err != nil {
+					return err
+				}
+				steps = append(steps, "touched")
+				return setStatus(ctx, r, "order-svc", map[string]any{
+					"phase": "Progressing", "stableRS": stableHash, "currentPodHash": previewHash,
+					"blueGreen": map[string]any{"activeSelector": previewHash, "previewSelector": previewHash},
+				})
+			}()
+		}()
+		var progress strings.Builder
+		if err := k.Promote(ctx, "prod", "order-svc", &progress); err != nil {
+			t.Fatalf("Promote: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("the controller played by the test: %v (steps %v)", err, steps)
+		}
+		if want := []string{"pause put back", "cleared again", "touched"}; fmt.Sprint(steps) != fmt.Sprint(want) {
+			t.Errorf("the controller saw %v, want %v", steps, want)
+		}
+		for _, want := range []string{"promote smp-prod/order-svc: the Rollout is paused again (the controller acted on an older copy); promoting again",
+			"promote smp-prod/order-svc: the Argo Rollouts controller has not acted after", "touching the Rollout (smp.vn/promoted-at)"} {
+			if !strings.Contains(progress.String(), want) {
+				t.Errorf("Promote said\n%s\nwant %q", progress.String(), want)
+			}
+		}
+		st, err := k.Rollout(ctx, "prod", "order-svc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Paused || st.Phase != "Progressing" {
+			t.Errorf("after Promote the Rollout is %+v, want unpaused and Progressing", st)
+		}
+	})
+
+	t.Run("a controller that never acts is named", func(t *testing.T) {
+		pausedRollout(t, r, "dispatch-engine")
+		k.promoteAck = 20 * time.Second
+		defer func() { k.promoteAck = 0 }()
+		var progress strings.Builder
+		err := k.Promote(ctx, "prod", "dispatch-engine", &progress)
+		if !errors.Is(err, ErrPromotionUnseen) || !fault.IsRefused(err) {
+			t.Fatalf("Promote with no controller: %v, want ErrPromotionUnseen (a refusal, exit 1)", err)
+		}
+		for _, want := range []string{"promote smp-prod/dispatch-engine", "after 20s", "phase Paused", "kubectl -n argo-rollouts get pods"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("the error says %q, want it to say %q", err, want)
+			}
+		}
+		u, err := r.Get(ctx, "dispatch-engine", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.GetAnnotations()[PromotedAtAnnotation] == "" || !strings.Contains(progress.String(), "touching the Rollout") {
+			t.Errorf("Promote never touched the Rollout: annotations %v; it said\n%s", u.GetAnnotations(), progress.String())
+		}
+		if p, _, _ := unstructured.NestedSlice(u.Object, "status", "pauseConditions"); len(p) != 0 {
+			t.Errorf("the promotion was not sent: pause conditions %v", p)
+		}
+	})
+}
+
+// pausedRollout creates a blue/green Rollout name paused before promotion,
+// as the controller leaves it: preview on previewHash, active on stableHash.
+func pausedRollout(t *testing.T, r dynamic.ResourceInterface, name string) {
+	t.Helper()
+	ctx := testctx.New(t)
+	labels := map[string]any{"app": name}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+		"metadata": map[string]any{"name": name},
+		"spec": map[string]any{
+			"replicas": int64(1),
+			"selector": map[string]any{"matchLabels": labels},
+			"template": map[string]any{
+				"metadata": map[string]any{"labels": labels},
+				"spec":     map[string]any{"containers": []any{map[string]any{"name": name, "image": "ghcr.io/smp/" + name + ":1.0.0"}}},
+			},
+			"strategy": map[string]any{"blueGreen": map[string]any{
+				"activeService": name, "previewService": name + "-preview", "autoPromotionEnabled": false,
+			}},
+		},
+	}}
+	if _, err := r.Create(ctx, u, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := setStatus(ctx, r, name, pausedStatus()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pausedStatus() map[string]any {
+	return map[string]any{
+		"phase": "Paused", "stableRS": stableHash, "currentPodHash": previewHash, "controllerPause": true,
+		"pauseConditions": []any{map[string]any{"reason": "BlueGreenPause", "startTime": time.Now().UTC().Format(time.RFC3339)}},
+		"blueGreen":       map[string]any{"activeSelector": stableHash, "previewSelector": previewHash},
+	}
+}
+
+// setStatus merges status into the Rollout's, as the controller does
+// (a merge patch of the status subresource, without a resourceVersion).
+func setStatus(ctx context.Context, r dynamic.ResourceInterface, name string, status map[string]any) error {
+	b, err := (&unstructured.Unstructured{Object: map[string]any{"status": status}}).MarshalJSON()
+	if err != nil {
+		return err
+	}
+	_, err = r.Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{}, "status")
+	return err
+}
+
+func unpaused(u *unstructured.Unstructured) bool {
+	p, _, _ := unstructured.NestedSlice(u.Object, "status", "pauseConditions")
+	return len(p) == 0
+}
+
+// waitFor polls the Rollout name until cond holds or ctx ends.
+func waitFor(ctx context.Context, r dynamic.ResourceInterface, name, what string, cond func(*unstructured.Unstructured) bool) error {
+	for {
+		u, err := r.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("wait for %s: %w", what, err)
+		}
+		if cond(u) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %s: %w", what, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
