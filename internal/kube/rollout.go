@@ -186,18 +186,27 @@ func (c *Client) Promote(ctx context.Context, env, svc string, progress io.Write
 		}
 		return fmt.Errorf("promote %s/%s: %w (phase %s): deploy a new version first, then promote its preview", st.Namespace, svc, ErrNothingToPromote, st.Phase)
 	}
-	r := c.dyn.Resource(RolloutResource).Namespace(st.Namespace)
-	if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"status":{"pauseConditions":null}}`), metav1.PatchOptions{}, "status"); err != nil {
-		return c.explain(err, "promote Rollout "+st.Namespace+"/"+svc)
-	}
-	if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"spec":{"paused":false}}`), metav1.PatchOptions{}); err != nil {
-		return c.explain(err, "promote Rollout "+st.Namespace+"/"+svc)
+	if err := c.sendPromotion(ctx, st.Namespace, svc); err != nil {
+		return err
 	}
 	limit := c.promoteAck
 	if limit == 0 {
 		limit = promoteAck
 	}
 	return c.awaitPromotion(ctx, st.Namespace, svc, st.Current, limit, progress)
+}
+
+// sendPromotion clears the Rollout's pause conditions through the status
+// subresource and unsets spec.paused: the kubectl plugin's promote.
+func (c *Client) sendPromotion(ctx context.Context, ns, svc string) error {
+	r := c.dyn.Resource(RolloutResource).Namespace(ns)
+	if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"status":{"pauseConditions":null}}`), metav1.PatchOptions{}, "status"); err != nil {
+		return c.explain(err, "promote Rollout "+ns+"/"+svc)
+	}
+	if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"spec":{"paused":false}}`), metav1.PatchOptions{}); err != nil {
+		return c.explain(err, "promote Rollout "+ns+"/"+svc)
+	}
+	return nil
 }
 
 // promoteAck bounds how long Promote waits for the controller to act on a
@@ -254,11 +263,8 @@ func (c *Client) awaitPromotion(ctx context.Context, ns, svc, hash string, limit
 				ns, svc, ErrPromotionUnseen, limit, st.Phase)
 		case st.Paused:
 			progress(w, "promote %s/%s: the Rollout is paused again (the controller acted on an older copy); promoting again", ns, svc)
-			if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"status":{"pauseConditions":null}}`), metav1.PatchOptions{}, "status"); err != nil {
-				return c.explain(err, "promote Rollout "+ns+"/"+svc)
-			}
-			if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"spec":{"paused":false}}`), metav1.PatchOptions{}); err != nil {
-				return c.explain(err, "promote Rollout "+ns+"/"+svc)
+			if err := c.sendPromotion(ctx, ns, svc); err != nil {
+				return err
 			}
 			last = time.Now()
 		case time.Since(last) >= nudgeAfter:
