@@ -70,6 +70,7 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 	var resolved *envfile.Values
 	var resolvedRev gitops.Revision
 	var replaced envfile.Image
+	var rejected gitops.Revision // the rollback that once took the target out of env
 	res, err := run(ctx, repo, out, "", func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
 		cfg, e, _, err := loadKnown(t, req.Env, req.Service)
 		if err != nil {
@@ -90,9 +91,17 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 			if err != nil {
 				return gitops.Commit{}, err
 			}
+			to := imageref.Ref{Repository: target.Image.Repository, Tag: target.Image.Tag, Digest: target.Image.Digest}
+			if err := checkRepository(cfg, req.Env, req.Service, cur, to); err != nil {
+				return gitops.Commit{}, err
+			}
+			if from, ok := rolledBackFrom(ctx, t, req.Env, req.Service, to.Digest); ok {
+				// A person may choose it (--to), but it did not keep
+				// its place: the fast lane's evidence does not hold.
+				rev, rejected = gitops.Revision{}, from
+			}
 			if req.Check != nil {
 				running := imageref.Ref{Repository: cur.Image.Repository, Tag: cur.Image.Tag, Digest: cur.Image.Digest}
-				to := imageref.Ref{Repository: target.Image.Repository, Tag: target.Image.Tag, Digest: target.Image.Digest}
 				if err := req.Check(ctx, running, to); err != nil {
 					return gitops.Commit{}, err
 				}
@@ -137,6 +146,9 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 		res.Message = fmt.Sprintf("%s in %s already runs %s; nothing to commit", req.Service, req.Env, img.Tag)
 	} else if err == nil && resolvedRev.Hash != "" {
 		res.Message += "\nfast lane: " + fastLane(req.Env, resolvedRev) + " (Fast-Lane trailer)"
+	} else if err == nil && rejected.Hash != "" {
+		res.Message += fmt.Sprintf("\nno fast lane: %s was rolled back from in %s by %.12s (%s); it returns as you asked, but nothing shows it passed %s's gates since",
+			img.Tag, req.Env, rejected.Hash, rejected.Subject, req.Env)
 	}
 	return res, err
 }
@@ -211,6 +223,23 @@ func ranIn(ctx context.Context, t *gitops.Tree, env, svc string, img imageref.Re
 		svc, env, img.Repository, img.Digest, env, could)
 }
 
+// rolledBackFrom reports the rollback that took digest out of env, when
+// none put it back since: the newest commit of the environment file that
+// either replaced digest by a rollback, or pinned it.
+func rolledBackFrom(ctx context.Context, t *gitops.Tree, env, svc, digest string) (gitops.Revision, bool) {
+	path := envPath(env, svc)
+	var from gitops.Revision
+	_ = t.Log(ctx, path, func(rev gitops.Revision) (bool, error) {
+		if rev.Trailers["Action"] == "rollback" && rev.Trailers["Previous-Digest"] == digest && rev.Trailers["Image-Digest"] != digest {
+			from = rev
+			return true, nil
+		}
+		v, ok := imageAt(ctx, t, rev.Hash, path)
+		return ok && v.Image.Digest == digest, nil
+	})
+	return from, from.Hash != ""
+}
+
 // placeHold writes the hold a rollback leaves behind.
 func placeHold(t *gitops.Tree, env, svc, fromTag, why, digest string, c Common) error {
 	reason := fmt.Sprintf("rolled back from %s", fromTag)
@@ -238,19 +267,23 @@ func findTarget(ctx context.Context, t *gitops.Tree, req RollbackRequest, cur en
 			if err != nil || v.Image.Digest == "" {
 				return envfile.Values{}, gitops.Revision{}, fault.Inputf("To", "rollback target %s: %s had no pinned image at that revision", req.To, path)
 			}
-			var found gitops.Revision
-			_ = t.Log(ctx, path, func(rev gitops.Revision) (bool, error) {
-				if rev.Trailers["Image-Digest"] == v.Image.Digest {
-					found = rev
-					return true, nil
-				}
-				return false, nil
-			})
+			// The revision may be on any branch the mirror fetched, or
+			// name another file's change: what it pinned counts only if
+			// it ran in this environment on the branch being written.
+			found, err := ranIn(ctx, t, req.Env, req.Service, imageref.Ref{Repository: v.Image.Repository, Digest: v.Image.Digest})
+			if err != nil {
+				return envfile.Values{}, gitops.Revision{}, err
+			}
 			return v, found, nil
 		}
 	}
 	var target envfile.Values
 	var found gitops.Revision
+	// skipped are the digests a newer rollback took out of env (a failed
+	// gate's, or a person's): "the image before" never goes back to one,
+	// or a second rollback, or a failed watch of the restored version,
+	// would restore the release the first one removed.
+	skipped := map[string]gitops.Revision{}
 	err := t.Log(ctx, path, func(rev gitops.Revision) (bool, error) {
 		v, ok := imageAt(ctx, t, rev.Hash, path)
 		if !ok {
@@ -259,7 +292,8 @@ func findTarget(ctx context.Context, t *gitops.Tree, req RollbackRequest, cur en
 		var match bool
 		switch {
 		case req.To == "":
-			match = v.Image.Digest != cur.Image.Digest
+			_, bad := skipped[v.Image.Digest]
+			match = v.Image.Digest != cur.Image.Digest && !bad
 		case strings.HasPrefix(req.To, "sha256:"):
 			match = v.Image.Digest == req.To
 		default:
@@ -268,12 +302,20 @@ func findTarget(ctx context.Context, t *gitops.Tree, req RollbackRequest, cur en
 		if match {
 			target, found = v, rev
 		}
+		if prev := rev.Trailers["Previous-Digest"]; rev.Trailers["Action"] == "rollback" && prev != "" && prev != v.Image.Digest {
+			if _, seen := skipped[prev]; !seen {
+				skipped[prev] = rev
+			}
+		}
 		return match, nil
 	})
 	if err != nil {
 		return envfile.Values{}, gitops.Revision{}, err
 	}
 	if target.Image.Digest == "" {
+		if req.To == "" && len(skipped) > 0 {
+			return envfile.Values{}, gitops.Revision{}, fault.Refusedf("nothing to roll back to: the history of %s has no image other than %s that a rollback did not take out of %s; name one with --to (a tag, a digest or a GitOps revision) if you mean it", path, cur.Image.Tag, req.Env)
+		}
 		if req.To == "" {
 			return envfile.Values{}, gitops.Revision{}, fault.Refusedf("nothing to roll back to: the history of %s has no image other than %s", path, cur.Image.Tag)
 		}

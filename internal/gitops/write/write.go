@@ -210,7 +210,9 @@ func writeImage(ctx context.Context, t *gitops.Tree, w imageWrite) (gitops.Commi
 		if err != nil {
 			return gitops.Commit{}, err
 		}
-		fast = fastLane(w.env, rev)
+		if _, rejected := rolledBackFrom(ctx, t, w.env, w.svc, w.img.Digest); !rejected {
+			fast = fastLane(w.env, rev) // else it did not keep its place there: no evidence
+		}
 		if err := placeHold(t, w.env, w.svc, cur.Image.Tag, "", w.img.Digest, w.common); err != nil {
 			return gitops.Commit{}, err
 		}
