@@ -204,6 +204,31 @@ type Commit struct {
 	Identity Identity
 }
 
+// sameChangeAs refuses a change whose id is already on the branch for
+// another change: a leftover or copied id (an SMP_CHANGE_ID left in a
+// shell, a CI id reused for another environment) would otherwise report
+// "already landed", exit 0, with nothing written. The same change run
+// again writes to the same environment and service; a deploy or promote
+// also ships the same digest. (A rollback's re-run may resolve another
+// target on the head its first run moved, so its digest is not compared.)
+func (c Commit) sameChangeAs(rev Revision) error {
+	tr := map[string]string{}
+	for _, t := range c.Trailers {
+		tr[t.Key] = oneLine(t.Value)
+	}
+	keys := []string{"Environment", "Service"}
+	if a := tr["Action"]; (a == "deploy" || a == "promote") && a == rev.Trailers["Action"] {
+		keys = append(keys, "Image-Digest")
+	}
+	for _, k := range keys {
+		if now, then := tr[k], rev.Trailers[k]; now != "" && then != "" && now != then {
+			return fault.Inputf("ChangeID", "change id %s is already on the branch as %.12s (%s), whose %s is %s; this change's is %s: nothing written. A change id names one change: give this one its own (a new --change-id, or unset SMP_CHANGE_ID)",
+				c.ChangeID, rev.Hash, rev.Subject, k, then, now)
+		}
+	}
+	return nil
+}
+
 // Trailer is one "Key: value" line of the commit's trailer block.
 type Trailer struct{ Key, Value string }
 
@@ -285,6 +310,9 @@ func (r *Repo) Apply(ctx context.Context, change Change) (Result, error) {
 			} else if rev, found, err := t.findChange(ctx, c.ChangeID); err != nil {
 				return err
 			} else if found {
+				if err := c.sameChangeAs(rev); err != nil {
+					return err
+				}
 				return &AlreadyAppliedError{ChangeID: c.ChangeID, Commit: rev.Hash, Subject: rev.Subject}
 			}
 			sha, err := r.commit(ctx, t, c)
