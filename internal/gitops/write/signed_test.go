@@ -224,3 +224,34 @@ func mustParse(t *testing.T, pub string) ssh.PublicKey {
 	}
 	return k
 }
+
+// TestTheCDsApproveStepFindsASignedApprovalAndRecordsNothing: the reusable
+// CD's approve step holds no key, so where approvals are signed it failed
+// before it looked at the approval already there; with it, no CD could
+// serve a signedApprovals environment. The release manager signs first,
+// on their machine; the step then records nothing, and the gate passes.
+func TestTheCDsApproveStepFindsASignedApprovalAndRecordsNothing(t *testing.T) {
+	t.Parallel()
+	f := newSignedRemote(t, true)
+	if err := approve(signedRepo(t, f.bare, f.alice.Path), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	n := commits(t, f.bare)
+	out, err := write.Approve(context.Background(), repoFor(t, f.bare), write.ApproveRequest{
+		Common: write.Common{By: "mallory", Now: wednesday}, Env: "staging", Service: "order-svc", Version: "3.3.0",
+	})
+	if err != nil || !out.AlreadyDone {
+		t.Fatalf("the unsigned approve after alice's signed one = %+v, %v; want already approved", out, err)
+	}
+	if commits(t, f.bare) != n {
+		t.Error("the unsigned approve committed")
+	}
+	if err := promoteToStaging(t, f.bare); err != nil {
+		t.Fatalf("promote with alice's signed approval: %v", err)
+	}
+	// Without a signed approval there, the same step is still refused.
+	g := newSignedRemote(t, true)
+	if err := approve(repoFor(t, g.bare), "mallory"); !fault.IsRefused(err) && !fault.IsInvalid(err) {
+		t.Fatalf("an unsigned approve with no signed approval there = %v, want a refusal", err)
+	}
+}
