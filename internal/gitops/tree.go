@@ -413,6 +413,22 @@ func (t *Tree) findChange(ctx context.Context, id string) (Revision, bool, error
 	return Revision{}, false, nil
 }
 
+// Mentions reports whether a commit of file's history, from the head,
+// added or removed a line that matches the regular expression re (git log
+// -G): one git process that says whether a setting was ever written,
+// before a caller reads every version of the file.
+func (t *Tree) Mentions(ctx context.Context, file, re string) (bool, error) {
+	p, err := clean(file)
+	if err != nil {
+		return false, err
+	}
+	out, err := t.repo.git(ctx, t.scratch.dir, nil, "log", "-1", "--format=%H", "-G"+re, t.head, "--", p)
+	if err != nil {
+		return false, fmt.Errorf("history of %s: %w", file, err)
+	}
+	return strings.TrimSpace(out) != "", nil
+}
+
 var changeIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // Resolve returns the full hash of a revision of the GitOps repository.

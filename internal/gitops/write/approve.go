@@ -64,12 +64,10 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 		if e.Approval == delivery.ApprovalNone {
 			return gitops.Commit{}, fault.Invalidf("%s needs no approval (approval: none in %s)", req.Env, delivery.FileName)
 		}
-		if e.SignedApprovals {
-			// The lists that make an approver must be trusted, for the
-			// approval already there as for a new one.
-			if err := checkTrustChanges(ctx, t); err != nil {
-				return gitops.Commit{}, err
-			}
+		// The lists that make an approver, and the environment's gates,
+		// must be trusted, for the approval already there as for a new one.
+		if err := checkTrustChanges(ctx, t); err != nil {
+			return gitops.Commit{}, err
 		}
 		digest := req.Digest
 		if digest == "" {

@@ -26,11 +26,13 @@ import (
 //
 // It returns the key that signed the approval; nil where none is required.
 func checkSignedApproval(ctx context.Context, t *gitops.Tree, cfg *delivery.Config, e delivery.Environment, svc, version string) (ssh.PublicKey, error) {
-	if !e.SignedApprovals || e.Approval == delivery.ApprovalNone {
-		return nil, nil
-	}
+	// Before the environment's own settings are believed: an unsigned
+	// commit could have turned its signing (or its approval) off.
 	if err := checkTrustChanges(ctx, t); err != nil {
 		return nil, err
+	}
+	if !e.SignedApprovals || e.Approval == delivery.ApprovalNone {
+		return nil, nil
 	}
 	p := approvalPath(e.Name, svc, version)
 	b, err := t.ReadFile(p)

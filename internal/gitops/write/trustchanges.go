@@ -16,10 +16,14 @@ import (
 
 // checkTrustChanges refuses delivery.yaml when the newest change to who
 // may approve and which keys prove them (approvers, releaseManagers,
-// signers), made after signing was turned on, is not vouched for: signed by
-// the key of a release manager of the last trusted version before it.
-// Otherwise whoever can push to smp-gitops could list their own key for
-// alice and sign approvals in her name.
+// signers), to an existing environment's gates (approval, signedApprovals,
+// approvalMaxAge, requireOIDC, allowSkip) or to an existing service's
+// image repository, made after signing was turned on, is not vouched for:
+// signed by the key of a release manager of the last trusted version
+// before it. Otherwise whoever can push to smp-gitops could list their own
+// key for alice and sign approvals in her name, or simply turn signing (or
+// the approval) off. It runs for every gated write, whatever the
+// environment's settings at the head say, since those are in question.
 //
 // Trust is a chain. Only commits that changed delivery.yaml are read (git
 // log -- delivery.yaml), newest first, back to the one that turned signing
@@ -41,6 +45,11 @@ import (
 // equal versions before it to find the one the change is judged from
 // (BenchmarkTrustChangesWalk, bench/gitops/trust.sh).
 func checkTrustChanges(ctx context.Context, t *gitops.Tree) error {
+	// Signing never written: nothing was ever trusted by signature, and
+	// review is the whole story (one git process, not a walk).
+	if ever, err := t.Mentions(ctx, delivery.FileName, "signedApprovals"); err != nil || !ever {
+		return err
+	}
 	var (
 		// changes are the versions that changed the lists, newest first.
 		changes []*trustVersion
@@ -72,7 +81,7 @@ func checkTrustChanges(ctx context.Context, t *gitops.Tree) error {
 		newer := oldestParsed(run)
 		switch {
 		case newer == nil:
-		case !signingOn(cfg):
+		case !signingOn(cfg) && signingOn(newer.config()):
 			anchor = newer // newer turned signing on: its trust is the review of smp-gitops
 			return true, nil
 		case !sameTrust(newer.cfg, cfg):
@@ -92,6 +101,13 @@ func checkTrustChanges(ctx context.Context, t *gitops.Tree) error {
 	}
 	trusted := anchor
 	for i := len(changes) - 1; i >= 0; i-- {
+		if !signingOn(trusted.config()) {
+			// A trusted change turned signing off (or it was never on):
+			// what follows is review's, until a change turns it on again
+			// (the walk stops there, at a newer anchor).
+			trusted = changes[i]
+			continue
+		}
 		err := verifyTrustChange(t, changes[i].rev, trusted)
 		switch {
 		case err == nil:
@@ -139,12 +155,26 @@ func oldestParsed(run []*trustVersion) *trustVersion {
 // defaults apply to them; environments left out mean the seed's, none of
 // which signs); a file this cannot decode, delivery.Parse refuses too.
 type trustView struct {
-	Environments []struct {
-		SignedApprovals bool `yaml:"signedApprovals"`
-	} `yaml:"environments"`
+	Environments    []gateView        `yaml:"environments"`
 	Approvers       []string          `yaml:"approvers"`
 	ReleaseManagers []string          `yaml:"releaseManagers"`
 	Signers         []delivery.Signer `yaml:"signers"`
+	Services        []struct {
+		Name  string `yaml:"name"`
+		Image string `yaml:"image"`
+	} `yaml:"services"`
+}
+
+// gateView is an environment's gates as written: what an unsigned commit
+// could otherwise loosen instead of touching the lists (approval: none,
+// signedApprovals: false, no approvalMaxAge, no requireOIDC, allowSkip).
+type gateView struct {
+	Name            string `yaml:"name"`
+	Approval        string `yaml:"approval"`
+	SignedApprovals bool   `yaml:"signedApprovals"`
+	ApprovalMaxAge  string `yaml:"approvalMaxAge"`
+	RequireOIDC     bool   `yaml:"requireOIDC"`
+	AllowSkip       bool   `yaml:"allowSkip"`
 }
 
 // decodeTrust decodes the trust lists of b; nil when b does not decode.
@@ -157,17 +187,23 @@ func decodeTrust(b []byte) *trustView {
 }
 
 func (v *trustView) signingOn() bool {
-	return slices.ContainsFunc(v.Environments, func(e struct {
-		SignedApprovals bool `yaml:"signedApprovals"`
-	}) bool {
-		return e.SignedApprovals
-	})
+	return slices.ContainsFunc(v.Environments, func(e gateView) bool { return e.SignedApprovals })
 }
 
-// same is sameTrust on the decoded lists.
+// same is sameTrust on the decoded file: equal here means equal parsed
+// (the same text parses the same), so the walk may skip delivery.Parse.
 func (v *trustView) same(o *trustView) bool {
-	return slices.Equal(v.Approvers, o.Approvers) && slices.Equal(v.ReleaseManagers, o.ReleaseManagers) &&
-		slices.EqualFunc(v.Signers, o.Signers, func(x, y delivery.Signer) bool { return x.Login == y.Login && slices.Equal(x.Keys, y.Keys) })
+	if !slices.Equal(v.Approvers, o.Approvers) || !slices.Equal(v.ReleaseManagers, o.ReleaseManagers) ||
+		!slices.EqualFunc(v.Signers, o.Signers, func(x, y delivery.Signer) bool { return x.Login == y.Login && slices.Equal(x.Keys, y.Keys) }) ||
+		!slices.Equal(v.Environments, o.Environments) || len(v.Services) != len(o.Services) {
+		return false
+	}
+	for i := range v.Services {
+		if v.Services[i] != o.Services[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // parseConfig is delivery.yaml parsed in full; nil when it does not parse.
@@ -184,17 +220,34 @@ func signingOn(c *delivery.Config) bool {
 }
 
 // sameTrust says whether a and b name the same approvers, release
-// managers and keys.
+// managers and keys, give every environment they share the same gates, and
+// every service they share the same image repository. An environment or a
+// service added or removed is not a change of trust: a new one starts
+// with nothing deployed, and a removed one takes no more writes.
 func sameTrust(a, b *delivery.Config) bool {
-	return slices.Equal(a.Approvers, b.Approvers) && slices.Equal(a.ReleaseManagers, b.ReleaseManagers) &&
-		slices.EqualFunc(a.Signers, b.Signers, func(x, y delivery.Signer) bool { return x.Login == y.Login && slices.Equal(x.Keys, y.Keys) })
+	if !slices.Equal(a.Approvers, b.Approvers) || !slices.Equal(a.ReleaseManagers, b.ReleaseManagers) ||
+		!slices.EqualFunc(a.Signers, b.Signers, func(x, y delivery.Signer) bool { return x.Login == y.Login && slices.Equal(x.Keys, y.Keys) }) {
+		return false
+	}
+	for _, x := range a.Environments {
+		if y, _, ok := b.Env(x.Name); ok && (x.Approval != y.Approval || x.SignedApprovals != y.SignedApprovals ||
+			x.ApprovalMaxAge != y.ApprovalMaxAge || x.RequireOIDC != y.RequireOIDC || x.AllowSkip != y.AllowSkip) {
+			return false
+		}
+	}
+	for _, x := range a.Services {
+		if y, ok := b.Service(x.Name); ok && x.Image != y.Image {
+			return false
+		}
+	}
+	return true
 }
 
 // verifyTrustChange checks that rev, a change to the trust lists, is
 // signed by the key trusted lists for one of their release managers.
 func verifyTrustChange(t *gitops.Tree, rev gitops.Revision, trusted *trustVersion) error {
 	before := trusted.config()
-	what := fmt.Sprintf("commit %.12s (%q) changes who may approve or which keys prove them in %s", rev.Hash, rev.Subject, delivery.FileName)
+	what := fmt.Sprintf("commit %.12s (%q) changes who may approve, which keys prove them, an environment's gates or a service's image repository in %s", rev.Hash, rev.Subject, delivery.FileName)
 	fix := fmt.Sprintf("a release manager listed before that change (%v, as of commit %.12s, the last trusted change) must make it again, signed with their key (git commit -S with gpg.format=ssh), or revert it",
 		before.ReleaseManagers, trusted.rev.Hash)
 	raw, err := t.CommitObject(rev.Hash)

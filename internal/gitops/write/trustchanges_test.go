@@ -108,7 +108,7 @@ func TestAnUnsignedCommitAddingMallorysKeyMakesTheGateRefuse(t *testing.T) {
 	f := newTrustRemote(t)
 	addMallory(t, f)
 	err := promoteToStaging(t, f.bare)
-	if !fault.IsRefused(err) || !strings.Contains(err.Error(), `("delivery: mallory approves") changes who may approve or which keys prove them in delivery.yaml and is not signed`) ||
+	if !fault.IsRefused(err) || !strings.Contains(err.Error(), `("delivery: mallory approves") changes who may approve, which keys prove them, an environment's gates or a service's image repository in delivery.yaml and is not signed`) ||
 		!strings.Contains(err.Error(), "a release manager listed before that change ([rita], as of commit ") ||
 		!strings.Contains(err.Error(), "the last trusted change) must make it again, signed with their key") {
 		t.Fatalf("promote after an unsigned change to signers = %v, want a refusal naming the commit and the fix", err)

@@ -54,7 +54,7 @@ func TestAChangeInAVersionThatDoesNotParseIsJudgedByTheCommitThatFixedIt(t *test
 	g := newTrustRemote(t)
 	brokenThenFixed(t, g, signedBy(g.rita), nil)
 	err := promoteToStaging(t, g.bare)
-	if !fault.IsRefused(err) || !strings.Contains(err.Error(), `("delivery: no such environment") changes who may approve or which keys prove them in delivery.yaml and is not signed`) {
+	if !fault.IsRefused(err) || !strings.Contains(err.Error(), `("delivery: no such environment") changes who may approve, which keys prove them, an environment's gates or a service's image repository in delivery.yaml and is not signed`) {
 		t.Fatalf("promote after an unsigned commit made mallory's listing valid = %v, want a refusal naming it", err)
 	}
 }
