@@ -92,11 +92,18 @@ func isSCP(s string) bool {
 	return strings.Contains(s[:colon], "@") || strings.Contains(s[:colon], ".")
 }
 
-// Redact removes a password from a URL (https://user:pw@host → user:xxxxx).
+// Redact removes a password from a URL (https://user:pw@host → user:xxxxx),
+// and over http(s) a user name given alone, which is how a token is often
+// written (https://ghp_…@github.com: GitHub takes it as the user name); an
+// ssh user (ssh://git@host) is no secret and stays.
 func Redact(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || u.User == nil {
 		return s
+	}
+	if _, ok := u.User.Password(); !ok && (u.Scheme == "https" || u.Scheme == "http") && u.User.Username() != "" {
+		u.User = url.User("xxxxx")
+		return u.String()
 	}
 	return u.Redacted()
 }
@@ -129,6 +136,8 @@ func newConn(r Remote) (*conn, error) {
 				return nil, fmt.Errorf("%w: %s carries a password but is not encrypted: git would send it in the clear; use an https:// URL, with the token in SMP_GIT_TOKEN rather than in the URL", ErrAuth, Redact(r.URL))
 			}
 			c.secret = append(c.secret, pw)
+		} else if name := pu.User.Username(); !ok && name != "" && (pu.Scheme == "https" || pu.Scheme == "http") {
+			c.secret = append(c.secret, name) // a token written as the user name (Redact)
 		}
 	}
 	if r.Token != "" {

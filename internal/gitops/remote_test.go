@@ -88,3 +88,29 @@ func TestScrubRemovesEveryFormOfTheCredentials(t *testing.T) {
 		t.Errorf("String() = %q", s)
 	}
 }
+
+// TestATokenWrittenAsTheUserNameIsRedacted: https://ghp_…@github.com is how
+// a token is often pasted (GitHub takes it as the user name); url.Redacted
+// masks only a password, so it was printed whole.
+func TestATokenWrittenAsTheUserNameIsRedacted(t *testing.T) {
+	t.Parallel()
+	const tok = "ghp_0123456789abcdefTOKEN" // gitleaks:allow -- not a real token
+	raw := "https://" + tok + "@github.com/smp/smp-gitops.git"
+	if got := Redact(raw); strings.Contains(got, tok) || got != "https://xxxxx@github.com/smp/smp-gitops.git" {
+		t.Errorf("Redact(%q) = %q", raw, got)
+	}
+	c, err := newConn(Remote{URL: raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := c.scrub("fatal: could not read Password for 'https://" + tok + "@github.com': terminal prompts disabled"); strings.Contains(msg, tok) {
+		t.Errorf("scrubbed message %q still holds the token", msg)
+	}
+	if s := c.String(); strings.Contains(s, tok) {
+		t.Errorf("String() = %q", s)
+	}
+	// An ssh user is no secret.
+	if got := Redact("ssh://git@github.com/smp/smp-gitops.git"); got != "ssh://git@github.com/smp/smp-gitops.git" {
+		t.Errorf("Redact(ssh) = %q", got)
+	}
+}
