@@ -34,7 +34,7 @@ func (a *App) sendNotifications(ctx context.Context, repo *gitops.Repo, o *write
 func outcomeEvent(a *App, o *writeOptions, out write.Outcome, reason string) notify.Event {
 	ev := notify.Event{
 		Kind: notify.Kind(out.Action), Env: out.Environment, Service: out.Service,
-		By: o.by, RunURL: o.run, Reason: reason, Time: a.Now(), PreviousDigest: out.Previous, PreviousVersion: out.PreviousTag,
+		By: o.by, ApprovedBy: out.ApprovedBy, RunURL: o.run, Reason: reason, Time: a.Now(), PreviousDigest: out.Previous, PreviousVersion: out.PreviousTag,
 	}
 	if out.Image != nil {
 		ev.Version, ev.Digest = out.Image.Tag, out.Image.Digest
@@ -56,6 +56,12 @@ func (a *App) notify(ctx context.Context, repo *gitops.Repo, commit string, ev n
 	}
 	if cfg.Notifications == nil {
 		return
+	}
+	if ev.DiffURL == "" && ev.Kind != notify.GateFailure {
+		// The commit is the change a deploy, promotion, rollback or hold
+		// made. A gate failure's commit only records the verdict (what
+		// runs did not change), so it links none.
+		ev.DiffURL = cfg.Notifications.CommitLink(commit)
 	}
 	lookup := func(name string) (string, bool) {
 		v := a.Getenv(name)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -95,4 +96,89 @@ func TestARollbackInProdOpensAnIncidentAndTellsSlack(t *testing.T) {
 	if n := strings.Count(stderr, "not sent"); n != 1 || strings.Contains(stderr, closed) {
 		t.Errorf("want the Slack failure said once, without the webhook URL:\n%s", stderr)
 	}
+}
+
+// TestAPromotionToProdSaysWhoApprovedAndLinksItsCommit: the message of a
+// promotion into a gated environment names the release manager who
+// approved it (the commit's Approved-By) and links the smp-gitops commit
+// that made it (notifications.commitURL) as its diff, checked on what
+// Slack's webhook contract received; a deploy into an ungated environment
+// names no approver; and a notification that could not be sent keeps its
+// diff link for the resend.
+func TestAPromotionToProdSaysWhoApprovedAndLinksItsCommit(t *testing.T) {
+	t.Parallel()
+	const commitURL = "https://git.example/smp/smp-gitops/commit/"
+	slack := notifycontract.NewSlack(t)
+	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": `apiVersion: delivery.smp.vn/v1
+kind: Delivery
+version: 2
+environments:
+  - {name: staging, sync: manual, trigger: rc, approval: none}
+  - {name: prod, sync: manual, trigger: release, approval: release-manager}
+releaseManagers: [minh]
+services:
+  - name: order-svc
+    image: ghcr.io/smp/order-svc
+notifications:
+  slack:
+    - webhookEnv: SLACK_WEBHOOK
+  commitURL: ` + commitURL + `{commit}
+`})
+	env := map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir(), "SLACK_WEBHOOK": slack.WebhookURL()}
+	run := func(args ...string) string {
+		t.Helper()
+		if code, _, stderr := smpctl(t, env, args...); code != 0 {
+			t.Fatalf("%s: exit %d\n%s", strings.Join(args, " "), code, stderr)
+		}
+		return gitcmdtest.Git(t, bare, "rev-parse", "main")
+	}
+	deployed := run("deploy", "--env", "staging", "--service", "order-svc", "--by", "ci",
+		"--image", "ghcr.io/smp/order-svc:3.3.0@sha256:"+strings.Repeat("b", 64))
+	run("approve", "--env", "prod", "--service", "order-svc", "--version", "3.3.0", "--by", "minh")
+	promoted := run("promote", "--service", "order-svc", "--from", "staging", "--to", "prod", "--by", "trung")
+
+	msgs := slack.Requests()
+	if len(msgs) != 2 {
+		t.Fatalf("%d Slack messages for a deploy and a promotion, want 2", len(msgs))
+	}
+	checks := []struct {
+		name, text, want string
+		has              bool
+	}{
+		{"the deploy links its commit", slackText(msgs[0]), "<" + commitURL + deployed + "|diff>", true},
+		{"the deploy to an ungated environment names no approver", slackText(msgs[0]), "approved by", false},
+		{"the promotion links its commit", slackText(msgs[1]), "<" + commitURL + promoted + "|diff>", true},
+		{"the promotion names who promoted and who approved", slackText(msgs[1]), "By trung, approved by minh", true},
+	}
+	for _, c := range checks {
+		if strings.Contains(c.text, c.want) != c.has {
+			t.Errorf("%s: want %q in it = %v:\n%s", c.name, c.want, c.has, c.text)
+		}
+	}
+
+	// Slack refuses the hold's message: the record a resend reads keeps the link.
+	slack.Script(notifycontract.SlackRevoked)
+	run("hold", "--env", "prod", "--service", "order-svc", "--by", "oncall", "--reason", "5xx spike")
+	held := gitcmdtest.Git(t, bare, "rev-parse", "main~1") // the hold; main is the record of its failed notification
+	if rec := gitcmdtest.Git(t, bare, "show", "main:state/notifications/prod/order-svc.yaml"); !strings.Contains(rec, "diffURL: "+commitURL+held) {
+		t.Errorf("the outbox does not keep the hold's diff link %s:\n%s", commitURL+held, rec)
+	}
+}
+
+// slackText is what a Slack message shows: its blocks' mrkdwn texts.
+func slackText(r notifycontract.Request) string {
+	var b strings.Builder
+	blocks, _ := r.Body["blocks"].([]any)
+	for _, blk := range blocks {
+		m, _ := blk.(map[string]any)
+		if txt, ok := m["text"].(map[string]any); ok {
+			fmt.Fprintln(&b, txt["text"])
+		}
+		els, _ := m["elements"].([]any)
+		for _, e := range els {
+			el, _ := e.(map[string]any)
+			fmt.Fprintln(&b, el["text"])
+		}
+	}
+	return b.String()
 }

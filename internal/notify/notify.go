@@ -70,7 +70,8 @@ type Event struct {
 	ApprovedBy string
 	// Reason given for a hold or a rollback.
 	Reason string
-	// DiffURL shows the change (the smp-gitops commit or the source diff).
+	// DiffURL shows the change: the CLI links the smp-gitops commit that
+	// made it, through delivery.yaml's notifications.commitURL.
 	DiffURL string
 	// RunURL is the CI run that acted.
 	RunURL string

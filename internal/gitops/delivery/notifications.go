@@ -50,6 +50,25 @@ type Notifications struct {
 	Grafana *GrafanaTarget `yaml:"grafana,omitempty" json:"grafana,omitempty"`
 	// Incidents opened on a rollback.
 	Incidents *Incidents `yaml:"incidents,omitempty" json:"incidents,omitempty"`
+	// CommitURL is the web page of one commit of this repository, with
+	// "{commit}" where the full hash goes, e.g.
+	// https://github.com/smp/smp-gitops/commit/{commit}. A deploy,
+	// promotion, rollback or hold links the commit that made it as its
+	// diff: that commit is the change (the image's tag and digest, or the
+	// hold). smpctl cannot derive the page from the remote it pushes to
+	// (an SSH address, a local path, a mirror), so it is said here, once,
+	// next to the repository it describes. Without it messages carry no
+	// diff link.
+	CommitURL string `yaml:"commitURL,omitempty" json:"commitURL,omitempty"`
+}
+
+// CommitLink is the web page of commit (CommitURL with the hash in it),
+// or "" without a CommitURL or a commit.
+func (n *Notifications) CommitLink(commit string) string {
+	if n == nil || n.CommitURL == "" || commit == "" {
+		return ""
+	}
+	return strings.ReplaceAll(n.CommitURL, "{commit}", commit)
 }
 
 // Route selects the events a target receives: an event is sent when its
@@ -321,7 +340,32 @@ func (c *Config) validateNotifications(envs map[string]bool) []error {
 		errs = append(errs, checkSecretRef(where, "tokenEnv", "tokenFile", g.Secret())...)
 		route(where, Route{Environments: g.Environments})
 	}
+	if n.CommitURL != "" {
+		if err := checkCommitURL(n.CommitURL); err != nil {
+			errs = append(errs, fmt.Errorf("notifications.commitURL: %w", err))
+		}
+	}
 	return errs
+}
+
+// checkCommitURL checks a link template with {commit} where the hash goes.
+// A query is allowed (cgit links a commit as /commit/?id=…); credentials
+// are not: the link is posted to Slack and PagerDuty.
+func checkCommitURL(s string) error {
+	const example = "https://github.com/smp/smp-gitops/commit/{commit}"
+	if !strings.Contains(s, "{commit}") {
+		return fmt.Errorf("%q has no {commit}: write the page of one commit with {commit} where its hash goes, e.g. %s", s, example)
+	}
+	u, err := url.Parse(strings.ReplaceAll(s, "{commit}", "0"))
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a URL: %w", s, err)
+	case u.Scheme != "https" && u.Scheme != "http" || u.Host == "":
+		return fmt.Errorf("%q is not an http(s) URL with a host, e.g. %s", s, example)
+	case u.User != nil:
+		return fmt.Errorf("%s://%s: has credentials in it, and %s is in git and the link is posted to every channel: remove them", u.Scheme, u.Host, FileName)
+	}
+	return nil
 }
 
 func checkSecretRef(where, envKey, fileKey string, s SecretRef) []error {

@@ -29,6 +29,7 @@ func TestNotificationsParse(t *testing.T) {
     tokenEnv: GRAFANA_TOKEN
   incidents:
     github: {repository: smp/incidents, tokenEnv: INCIDENTS_TOKEN}
+  commitURL: https://github.com/smp/smp-gitops/commit/{commit}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -36,6 +37,12 @@ func TestNotificationsParse(t *testing.T) {
 	n := c.Notifications
 	if len(n.Slack) != 2 || n.Slack[1].Secret() != (SecretRef{File: "/run/secrets/slack-deploys"}) || n.Grafana.Secret().Env != "GRAFANA_TOKEN" {
 		t.Fatalf("notifications = %+v", n)
+	}
+	if got, want := n.CommitLink("0123abc"), "https://github.com/smp/smp-gitops/commit/0123abc"; got != want {
+		t.Errorf("CommitLink = %q, want %q", got, want)
+	}
+	if got := (&Notifications{}).CommitLink("0123abc"); got != "" {
+		t.Errorf("without commitURL, CommitLink = %q, want no link", got)
 	}
 	routes := []struct {
 		name  string
@@ -81,6 +88,9 @@ func TestNotificationsRefuseMistakesWithThePath(t *testing.T) {
 		{"a bad severity", notifyHead + "notifications: {pagerduty: [{routingKeyEnv: P, severity: high}]}\n", `notifications.pagerduty[0].severity: "high"`},
 		{"Grafana credentials in the URL", notifyHead + "notifications: {grafana: {url: 'https://admin:pw@grafana.smp.vn', tokenEnv: G}}\n", "has credentials in it"},
 		{"Grafana without a URL", notifyHead + "notifications: {grafana: {tokenEnv: G}}\n", "notifications.grafana.url: missing"},
+		{"a commit URL without {commit}", notifyHead + "notifications: {commitURL: 'https://github.com/smp/smp-gitops/commit/'}\n", `notifications.commitURL: "https://github.com/smp/smp-gitops/commit/" has no {commit}`},
+		{"a commit URL that is not http(s)", notifyHead + "notifications: {commitURL: 'ftp://git.example/{commit}'}\n", `notifications.commitURL: "ftp://git.example/{commit}" is not an http(s) URL`},
+		{"credentials in the commit URL", notifyHead + "notifications: {commitURL: 'https://bot:pw@git.example/c/{commit}'}\n", "notifications.commitURL: https://git.example: has credentials in it"},
 		{"a repository that is not owner/name", notifyHead + "notifications: {incidents: {github: {repository: incidents, tokenEnv: T}}}\n", "is not owner/name"},
 	}
 	for _, tc := range tests {

@@ -55,17 +55,21 @@ type Approval = statefile.Approval
 
 // Outcome is what a write did, for the CLI to print or encode.
 type Outcome struct {
-	Action       string        `json:"action"`
-	Environment  string        `json:"environment,omitempty"`
-	Service      string        `json:"service,omitempty"`
-	Image        *imageref.Ref `json:"image,omitempty"`
-	Previous     string        `json:"previousDigest,omitempty"`
-	PreviousTag  string        `json:"previousTag,omitempty"`
-	Commit       string        `json:"commit,omitempty"`
-	Attempts     int           `json:"attempts,omitempty"`
-	AlreadyDone  bool          `json:"alreadyDone"`
-	Message      string        `json:"message"`
-	FreezeBroken string        `json:"overrideFreeze,omitempty"`
+	Action      string        `json:"action"`
+	Environment string        `json:"environment,omitempty"`
+	Service     string        `json:"service,omitempty"`
+	Image       *imageref.Ref `json:"image,omitempty"`
+	Previous    string        `json:"previousDigest,omitempty"`
+	PreviousTag string        `json:"previousTag,omitempty"`
+	Commit      string        `json:"commit,omitempty"`
+	// ApprovedBy is the Approved-By trailer of the commit this write
+	// made: who approved the version into a gated environment (or whom
+	// --approved-by named in an ungated one). Notifications say it.
+	ApprovedBy   string `json:"approvedBy,omitempty"`
+	Attempts     int    `json:"attempts,omitempty"`
+	AlreadyDone  bool   `json:"alreadyDone"`
+	Message      string `json:"message"`
+	FreezeBroken string `json:"overrideFreeze,omitempty"`
 }
 
 // Common are the fields every write shares.
@@ -415,7 +419,14 @@ func imageTrailers(action, env, svc string, img imageref.Ref, prev string) []git
 // Run applies change to repo and fills an Outcome; ErrNoChange becomes a
 // successful outcome with AlreadyDone and the given message.
 func run(ctx context.Context, repo *gitops.Repo, out Outcome, noop string, change gitops.Change) (Outcome, error) {
-	res, err := repo.Apply(ctx, change)
+	// The commit of the last attempt is the one that landed: a rejected
+	// push re-applies the change, and the approval it finds may differ.
+	var landed gitops.Commit
+	res, err := repo.Apply(ctx, func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
+		c, err := change(ctx, t)
+		landed = c
+		return c, err
+	})
 	var applied *gitops.AlreadyAppliedError
 	switch {
 	case errors.As(err, &applied):
@@ -432,7 +443,18 @@ func run(ctx context.Context, repo *gitops.Repo, out Outcome, noop string, chang
 	}
 	out.Commit, out.Attempts = res.Commit, res.Attempts
 	out.Message = res.Subject
+	out.ApprovedBy = trailer(landed.Trailers, "Approved-By")
 	return out, nil
+}
+
+// trailer is the value of the trailer key among tr, or "".
+func trailer(tr []gitops.Trailer, key string) string {
+	for _, t := range tr {
+		if t.Key == key {
+			return t.Value
+		}
+	}
+	return ""
 }
 
 // Open opens the GitOps remote the writes in this package go to. Its

@@ -111,8 +111,8 @@ func TestDeployWritesTheImageAndCommitsWithTrailers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.AlreadyDone || out.Commit == "" {
-		t.Errorf("outcome %+v", out)
+	if out.AlreadyDone || out.Commit == "" || out.ApprovedBy != "" {
+		t.Errorf("outcome %+v (dev needs no approval: no approver)", out)
 	}
 	wantFile := "# order-svc in dev — owned by the order team\nimage:\n  repository: ghcr.io/smp/order-svc\n  tag: sha-abc1234 # the running version\n  digest: sha256:" + strings.Repeat("a", 64) + "\nchart:\n  version: 0.1.0\nreplicaCount: 2"
 	if got := show(t, bare, "environments/dev/order-svc.yaml"); got != wantFile {
@@ -225,6 +225,10 @@ func TestPromoteCopiesTheImageThroughTheGates(t *testing.T) {
 	if out.Image.Tag != "3.3.0-rc.1" {
 		t.Errorf("promoted %+v", out.Image)
 	}
+	// The outcome says who approved, as the commit does: notifications read it there.
+	if out.ApprovedBy != "lan" {
+		t.Errorf("promote into staging: ApprovedBy = %q, want lan (the recorded approval)", out.ApprovedBy)
+	}
 	f := show(t, bare, "environments/staging/order-svc.yaml")
 	if !strings.Contains(f, "digest: sha256:"+strings.Repeat("d", 64)) || !strings.Contains(f, "version: 0.2.0") || !strings.HasPrefix(f, "# order-svc in staging") {
 		t.Errorf("staging file:\n%s", f)
@@ -241,8 +245,12 @@ func TestPromoteCopiesTheImageThroughTheGates(t *testing.T) {
 	if !fault.IsRefused(err) || !strings.Contains(err.Error(), "cannot also deploy it") {
 		t.Fatalf("self-approval: %v", err)
 	}
-	if _, err := write.Promote(ctx, r, write.PromoteRequest{Common: write.Common{By: "thu", Now: wednesday}, Service: "order-svc", From: "staging", To: "prod"}); err != nil {
+	out, err = write.Promote(ctx, r, write.PromoteRequest{Common: write.Common{By: "thu", Now: wednesday}, Service: "order-svc", From: "staging", To: "prod"})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if out.ApprovedBy != "minh" {
+		t.Errorf("promote into prod: ApprovedBy = %q, want minh (the release manager)", out.ApprovedBy)
 	}
 	// Promoting backwards is bad input.
 	_, err = write.Promote(ctx, r, write.PromoteRequest{Common: now, Service: "order-svc", From: "prod", To: "dev"})
