@@ -10,8 +10,18 @@ LDFLAGS := -X github.com/smp/delivery/internal/version.Version=$(VERSION) \
 	-X github.com/smp/delivery/internal/version.Commit=$(COMMIT) \
 	-X github.com/smp/delivery/internal/version.Date=$(DATE)
 
+# `make demo KEEP=1` is `smpctl demo --keep`: it leaves the local environment
+# running and prints the dashboard's URL. ARGS passes any other flag of
+# smpctl demo (ARGS='--engines kubernetes'). `make demo --keep` cannot mean
+# that: make reads --keep as its own --keep-going (-k) and never passes it on,
+# and -k in MAKEFLAGS looks the same as `make -k demo`. Rather than let the
+# demo silently stop everything at its end, it says what make did.
+KEEP ?=
+ARGS ?=
+DEMO_FLAGS = $(if $(filter-out 0,$(KEEP)),--keep) $(ARGS)
 demo: build
-	scripts/demo.sh
+	$(if $(findstring k,$(firstword -$(MAKEFLAGS))),$(if $(filter --keep,$(DEMO_FLAGS)),,@echo "make: -k/--keep is make's own --keep-going, not smpctl demo --keep: to leave the demo running and print the dashboard URL, run make demo KEEP=1" >&2))
+	scripts/demo.sh $(DEMO_FLAGS)
 
 test:
 	scripts/test.sh
