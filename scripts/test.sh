@@ -15,6 +15,8 @@
 #   plain:  the root module's other packages, the same without -race.
 # Each suite writes its log to .cache/test-<suite>.log; the logs are printed
 # in order at the end with the time each suite took, then the coverage gate.
+# What tests save with t.ArtifactDir (the dashboard's browser screenshots) is
+# kept under .cache/artifacts/_artifacts/, replaced each run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -32,7 +34,8 @@ isolated="internal/workflow"
 ci_checked="examples/order-svc"
 start=$(date +%s)
 mkdir -p .cache
-rm -f .cache/cover-*.out .cache/test-*.json
+rm -rf .cache/cover-*.out .cache/test-*.json .cache/artifacts
+mkdir -p .cache/artifacts # -artifacts makes only its _artifacts folder
 # internal/workflow's CI test job writes examples/order-svc's profile here.
 export SMP_COVERAGE_OUT="$root/.cache/cover-order-svc.out"
 fail=0
@@ -106,7 +109,9 @@ race_packages() {
 
 # rootgo KIND FLAGS...: the root module's race or plain packages
 # (race_packages), with coverage counted atomically in both so that the two
-# profiles merge.
+# profiles merge, and their t.ArtifactDir files kept (-artifacts) under
+# .cache/artifacts. -outputdir also moves a relative -coverprofile, so the
+# profile's path is absolute.
 rootgo() {
 	local kind=$1 racy p group pkgs=()
 	shift
@@ -118,7 +123,8 @@ rootgo() {
 	done
 	echo "-- go test $* -tags integration (root module, ${#pkgs[@]} packages)"
 	gotest_json "smpctl-$kind" "$@" -tags integration -count=1 -timeout 20m -covermode=atomic \
-		-coverpkg=./... -coverprofile=".cache/cover-smpctl-$kind.out" "${pkgs[@]}"
+		-artifacts -outputdir "$root/.cache/artifacts" \
+		-coverpkg=./... -coverprofile="$root/.cache/cover-smpctl-$kind.out" "${pkgs[@]}"
 }
 
 others() {
