@@ -70,13 +70,22 @@ func AddService(ctx context.Context, dir, name string, o AddOptions) (res AddRes
 	if !versionRE.MatchString(o.ChartVersion) {
 		return res, fault.Invalidf("invalid chart version %q: give a SemVer chart version such as 0.1.0", o.ChartVersion)
 	}
+	// Every read and write goes through a root at dir: a symbolic link
+	// committed in the GitOps repository (delivery.yaml, an environment's
+	// folder) that leads out of it is refused, never followed — add-service
+	// runs on a checkout, and would otherwise write where the link points.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return res, fault.Invalidf("open the GitOps work tree %s: %w", dir, err)
+	}
+	defer root.Close()
 	cfgPath := filepath.Join(dir, delivery.FileName)
-	src, err := os.ReadFile(cfgPath)
+	src, err := root.ReadFile(delivery.FileName)
 	if errors.Is(err, fs.ErrNotExist) {
 		return res, fault.Invalidf("%s is not a gitops repository (no %s): run smpctl gitops init %s first, or give the GitOps work tree", dir, delivery.FileName, dir)
 	}
 	if err != nil {
-		return res, fmt.Errorf("read %s: %w", cfgPath, err)
+		return res, fault.Refusedf("read %s: %w (a link out of the work tree is not followed)", cfgPath, err)
 	}
 	cfg, err := delivery.Parse(src)
 	if err != nil {
@@ -88,13 +97,12 @@ func AddService(ctx context.Context, dir, name string, o AddOptions) (res AddRes
 
 	writes := map[string][]byte{}
 	for _, env := range cfg.Environments {
-		apps := filepath.Join(dir, AppsDir, env.Name+"-apps.yaml")
-		if _, err := os.Stat(apps); err != nil {
+		if _, err := root.Stat(filepath.Join(AppsDir, env.Name+"-apps.yaml")); err != nil {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s/%s-apps.yaml does not exist: Argo CD does not deploy %s until it does (copy apps/dev-apps.yaml and rename dev)", AppsDir, env.Name, env.Name))
 		}
 		rel := EnvFile(env.Name, name)
-		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(rel))); err == nil {
-			continue
+		if _, err := root.Lstat(filepath.FromSlash(rel)); err == nil {
+			continue // never overwritten (nor a link followed)
 		}
 		writes[rel] = EnvFileContent(env.Name, name, o)
 	}
@@ -115,27 +123,27 @@ func AddService(ctx context.Context, dir, name string, o AddOptions) (res AddRes
 			return
 		}
 		for rel, prev := range written {
-			p := filepath.Join(dir, filepath.FromSlash(rel))
+			p := filepath.FromSlash(rel)
 			if prev == nil {
-				_ = os.Remove(p)
+				_ = root.Remove(p)
 			} else {
-				_ = os.WriteFile(p, prev, 0o644)
+				_ = root.WriteFile(p, prev, 0o644)
 			}
 		}
 		res.Files = nil
 	}()
 	for _, rel := range sortedKeys(writes) {
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return res, fmt.Errorf("create %s: %w", filepath.Dir(p), err)
+		p := filepath.FromSlash(rel)
+		if err := root.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return res, fault.Refusedf("create %s in %s: %w (a link out of the work tree is not followed)", filepath.Dir(p), dir, err)
 		}
 		if rel == delivery.FileName {
 			written[rel] = src
 		} else {
 			written[rel] = nil
 		}
-		if err := os.WriteFile(p, writes[rel], 0o644); err != nil {
-			return res, fmt.Errorf("write %s: %w", p, err)
+		if err := root.WriteFile(p, writes[rel], 0o644); err != nil {
+			return res, fault.Refusedf("write %s in %s: %w (a link out of the work tree is not followed)", rel, dir, err)
 		}
 		res.Files = append(res.Files, rel)
 	}

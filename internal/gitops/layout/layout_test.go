@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -330,4 +331,69 @@ func TestAddServiceThatCannotCommitPutsEverythingBack(t *testing.T) {
 	if got := gitcmdtest.Git(t, dir, "status", "--porcelain"); got != "" {
 		t.Errorf("work tree not clean after a failed add-service:\n%s", got)
 	}
+}
+
+// TestAddServiceNeverFollowsALinkOutOfTheRepository: add-service runs on a
+// checkout, and read delivery.yaml and wrote the environment files with
+// os.ReadFile and os.WriteFile, so a symbolic link committed in smp-gitops
+// (delivery.yaml, or environments/dev) made it read, and write, where the
+// link pointed.
+func TestAddServiceNeverFollowsALinkOutOfTheRepository(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, link := range []string{"delivery.yaml", "environments/dev"} {
+		t.Run(link, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "g")
+			if _, err := Init(ctx, dir, InitOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			outside := t.TempDir()
+			target := filepath.Join(outside, "target")
+			p := filepath.Join(dir, filepath.FromSlash(link))
+			if link == "delivery.yaml" {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(target, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.Mkdir(target, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.RemoveAll(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, p); err != nil {
+				t.Fatal(err)
+			}
+			before := dirDigest(t, outside)
+			_, err := AddService(ctx, dir, "pay-svc", AddOptions{})
+			if !fault.IsRefused(err) || !strings.Contains(err.Error(), "a link out of the work tree is not followed") {
+				t.Fatalf("add-service with %s a link out of the repository = %v, want a refusal", link, err)
+			}
+			if dirDigest(t, outside) != before {
+				t.Errorf("add-service wrote through the link to %s", outside)
+			}
+		})
+	}
+}
+
+// dirDigest lists every file under dir with its content.
+func dirDigest(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		c, err := os.ReadFile(p)
+		fmt.Fprintf(&b, "%s=%q\n", p, c)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }

@@ -179,6 +179,18 @@ func TestReferencesMustBeReadableOrNothingIsDeleted(t *testing.T) {
 	if _, err := gc.ReadReferences(notMapping, "ghcr.io/smp/x"); !errors.Is(err, gc.ErrBadInput) {
 		t.Errorf("an image that is a string: %v", err)
 	}
+	// A symbolic link out of the repository is not followed: what it
+	// points at is not what the environment runs.
+	linked := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "x.yaml")
+	writeFile(t, outside, envFile("ghcr.io/smp/x", "1.0.0", digest(1)))
+	writeFile(t, filepath.Join(linked, "environments/prod/y.yaml"), envFile("ghcr.io/smp/x", "1.0.0", digest(2)))
+	if err := os.Symlink(outside, filepath.Join(linked, "environments/prod/x.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gc.ReadReferences(linked, "ghcr.io/smp/x"); err == nil || !strings.Contains(err.Error(), "environments/prod/x.yaml") || !strings.Contains(err.Error(), "nothing was deleted") {
+		t.Errorf("an environment file that links out of the repository: %v", err)
+	}
 	others := t.TempDir()
 	writeFile(t, filepath.Join(others, "environments/dev/x.yaml"), envFile("ghcr.io/smp/x", "1.0.0", digest(1))+"chart: 0.1.0\nstrategy: [a]\nblueGreen: three\n")
 	refs, err := gc.ReadReferences(others, "ghcr.io/smp/x")

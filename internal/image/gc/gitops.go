@@ -34,12 +34,20 @@ func ReadReferences(dir, repo string) (References, error) {
 	if st, err := os.Stat(filepath.Join(dir, "environments")); err != nil || !st.IsDir() {
 		return refs, fmt.Errorf("%w: %s has no environments/ directory: give the smp-gitops repository (path or git URL)", ErrBadInput, dir)
 	}
+	// Files are read through a root at dir: a symbolic link committed in
+	// smp-gitops that leads out of it is an error, never followed (what
+	// it points at is not what the environment runs).
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return refs, fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer root.Close()
 	sort.Strings(envs)
 	for _, f := range envs {
 		rel, _ := filepath.Rel(dir, f)
-		b, err := os.ReadFile(f)
+		b, err := root.ReadFile(rel)
 		if err != nil {
-			return refs, fmt.Errorf("read %s: %w", rel, err)
+			return refs, fmt.Errorf("read %s: %w (a link out of the repository is not followed): fix it before running gc — nothing was deleted", rel, err)
 		}
 		// Only the image block matters here (docs/gitops-format.md); a file
 		// that is not YAML, or whose image block is not one, stops gc.
@@ -64,15 +72,14 @@ func ReadReferences(dir, repo string) (References, error) {
 		}
 	}
 	for _, kind := range []string{"holds", "approvals"} {
-		root := filepath.Join(dir, "state", kind)
-		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		err := filepath.WalkDir(filepath.Join(dir, "state", kind), func(p string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".yaml") {
 				return err
 			}
 			rel, _ := filepath.Rel(dir, p)
-			b, err := os.ReadFile(p) //nolint:gosec // the GitOps checkout is ours: a fresh clone or the path the user named
+			b, err := root.ReadFile(rel)
 			if err != nil {
-				return err
+				return fmt.Errorf("read %s: %w (a link out of the repository is not followed): fix it before running gc — nothing was deleted", rel, err)
 			}
 			var s stateFile
 			if err := yaml.Unmarshal(b, &s); err != nil {
