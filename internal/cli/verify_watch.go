@@ -281,8 +281,9 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 		a.notify(ctx, repo, out.Commit, ev)
 	}
 	// With --sync the rollback is applied after the notifications, which
-	// must not wait for it; a re-run finds the commit done and applies it
-	// again, so a sync that timed out is retried by running the watch again.
+	// must not wait for it. A sync that fails or times out is left to a
+	// person, with the command that finishes it: a new watch would read
+	// the restored version from git and watch that, not apply this one.
 	if wo.view != nil && res.Action == string(delivery.GateRollback) {
 		how, err := a.applyRollback(ctx, repo, wo.view, out, wo.syncTimeout)
 		if err != nil {
