@@ -104,7 +104,7 @@ embedded in smpctl.`,
 	}
 	rf.add(cmd)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8088", "host:port to serve on (port 0 picks a free one)")
-	cmd.Flags().StringVar(&o.CommitURL, "commit-url", "", "link for a GitOps commit, {commit} standing for its hash, e.g. https://github.com/smp/smp-gitops/commit/{commit}")
+	cmd.Flags().StringVar(&o.CommitURL, "commit-url", "", "link for a GitOps commit, {commit} standing for its hash, e.g. https://github.com/smp/smp-gitops/commit/{commit} (default: delivery.yaml's notifications.commitURL)")
 	cmd.Flags().StringVar(&o.Prometheus, "prometheus", "", "Prometheus base URL (as for verify): show the gate's figures of what each environment runs on the service pages")
 	cmd.Flags().DurationVar(&o.GateWindow, "gate-window", 5*time.Minute, "window of those figures (10s to 24h), as verify --window")
 	cmd.Flags().BoolVar(&live, "live", false, "also show what the cluster runs in each cell: the Argo CD Application's sync and health, a blue/green Rollout's phase and active/preview digests (--kubeconfig/--context)")

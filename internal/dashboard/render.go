@@ -232,13 +232,21 @@ func span(a time.Duration) string {
 	return fmt.Sprintf("%dd", int(a/(24*time.Hour)))
 }
 
-// commitURL links a GitOps commit through Options.CommitURL; "" without
-// one.
+// commitURL links a GitOps commit through Options.CommitURL, else through
+// delivery.yaml's notifications.commitURL at the head shown (the link the
+// notifications already give, so one setting serves both); "" without
+// either.
 func (d *Dashboard) commitURL(sha string) string {
-	if d.o.CommitURL == "" || sha == "" {
+	if sha == "" {
 		return ""
 	}
-	return strings.ReplaceAll(d.o.CommitURL, "{commit}", url.PathEscape(sha))
+	if d.o.CommitURL != "" {
+		return strings.ReplaceAll(d.o.CommitURL, "{commit}", url.PathEscape(sha))
+	}
+	if v := d.current(); v != nil && v.status != nil && v.status.Config != nil {
+		return v.status.Config.Notifications.CommitLink(url.PathEscape(sha))
+	}
+	return ""
 }
 
 // runURL is a Pipeline-Run trailer as a link, when it is an http(s) URL: the
