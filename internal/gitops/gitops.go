@@ -208,19 +208,16 @@ type Commit struct {
 // another change: a leftover or copied id (an SMP_CHANGE_ID left in a
 // shell, a CI id reused for another environment) would otherwise report
 // "already landed", exit 0, with nothing written. The same change run
-// again writes to the same environment and service; a deploy or promote
-// also ships the same digest. (A rollback's re-run may resolve another
-// target on the head its first run moved, so its digest is not compared.)
+// again writes to the same environment and service. Its image is not
+// compared: a CI re-run of the whole workflow may build the same commit
+// again into another digest, and a rollback's re-run resolves its target
+// on the head its first run moved; the id is what says "the same change".
 func (c Commit) sameChangeAs(rev Revision) error {
 	tr := map[string]string{}
 	for _, t := range c.Trailers {
 		tr[t.Key] = oneLine(t.Value)
 	}
-	keys := []string{"Environment", "Service"}
-	if a := tr["Action"]; (a == "deploy" || a == "promote") && a == rev.Trailers["Action"] {
-		keys = append(keys, "Image-Digest")
-	}
-	for _, k := range keys {
+	for _, k := range []string{"Environment", "Service"} {
 		if now, then := tr[k], rev.Trailers[k]; now != "" && then != "" && now != then {
 			return fault.Inputf("ChangeID", "change id %s is already on the branch as %.12s (%s), whose %s is %s; this change's is %s: nothing written. A change id names one change: give this one its own (a new --change-id, or unset SMP_CHANGE_ID)",
 				c.ChangeID, rev.Hash, rev.Subject, k, then, now)
