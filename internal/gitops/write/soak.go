@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -533,20 +534,16 @@ func soakState(ctx context.Context, t *gitops.Tree, cfg *delivery.Config, env, s
 	return st, nil
 }
 
-// checkSoaked refuses to promote img from env from to an environment with a
-// soak it has not done there.
-func checkSoaked(ctx context.Context, t *gitops.Tree, to delivery.Environment, from, svc string, img imageref.Ref, now time.Time) error {
+// checkSoaked refuses to promote (or deploy) img from env from to an
+// environment with a soak it has not done there.
+func checkSoaked(ctx context.Context, t *gitops.Tree, action string, to delivery.Environment, from, svc string, img imageref.Ref, now time.Time) error {
 	if to.Soak == 0 {
 		return nil
 	}
 	need := to.Soak.D()
-	rec, err := readSoak(t, from, svc, img.Tag)
+	soaked, err := soakedFor(t, from, svc, img)
 	if err != nil {
 		return err
-	}
-	var soaked time.Duration
-	if rec != nil && rec.Digest == img.Digest {
-		soaked = rec.Duration()
 	}
 	if soaked >= need {
 		return nil
@@ -562,10 +559,43 @@ func checkSoaked(ctx context.Context, t *gitops.Tree, to delivery.Environment, f
 			more = fmt.Sprintf(" (at least %s more there)", need-r)
 		}
 	}
-	return fault.Refusedf("promote of %s %s to %s refused: %s needs soak: %s in %s (%s), and %s has run in %s %s with %s of soak recorded: it still needs %s of soak%s; "+
-		"let `smpctl verify --env %s --service %s --for %s` watch it (it records the soak when the gate passes the whole window), or wait; then promote again",
-		svc, img.Tag, to.Name, to.Name, to.Soak, from, delivery.FileName, img.Tag, from, ran, soaked.Round(time.Second), (need - soaked).Round(time.Second), more,
-		from, svc, to.Soak)
+	return fault.Refusedf("%s of %s %s to %s refused: %s needs soak: %s in %s (%s), and %s has run in %s %s with %s of soak recorded: it still needs %s of soak%s; "+
+		"let `smpctl verify --env %s --service %s --for %s` watch it (it records the soak when the gate passes the whole window), or wait; then %s again",
+		action, svc, img.Tag, to.Name, to.Name, to.Soak, from, delivery.FileName, img.Tag, from, ran, soaked.Round(time.Second), (need - soaked).Round(time.Second), more,
+		from, svc, to.Soak, action)
+}
+
+// soakedFor is how long img has soaked in env: its record under its own
+// tag, else the longest record of the same digest under another tag (a
+// deploy ships the build dev ran as sha-… under its release tag: the same
+// image, whose soak counts).
+func soakedFor(t *gitops.Tree, env, svc string, img imageref.Ref) (time.Duration, error) {
+	rec, err := readSoak(t, env, svc, img.Tag)
+	if err != nil {
+		return 0, err
+	}
+	if rec != nil && rec.Digest == img.Digest {
+		return rec.Duration(), nil
+	}
+	names, err := t.List("state/soaks/" + env + "/" + svc)
+	if err != nil {
+		return 0, nil //nolint:nilerr // no records for the service there
+	}
+	var best time.Duration
+	for _, n := range names {
+		version, ok := strings.CutSuffix(n, ".yaml")
+		if !ok || version == img.Tag {
+			continue
+		}
+		r, err := readSoak(t, env, svc, version)
+		if err != nil {
+			return 0, err
+		}
+		if r != nil && r.Digest == img.Digest {
+			best = max(best, r.Duration())
+		}
+	}
+	return best, nil
 }
 
 // deployedAt is when digest was last written into env by a deploy,

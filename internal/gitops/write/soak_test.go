@@ -458,3 +458,44 @@ func checkNoBuildLost(t *testing.T, bare string, builds int) {
 	}
 	t.Logf("%d builds: %d deployed to dev, %d superseded in the queue", builds, deployed, superseded)
 }
+
+// TestADeployIntoASoakedEnvironmentNeedsTheSoakToo: the reusable CD ships
+// releases to staging and prod with deploy (under the release tag), not
+// promote, and only promote checked the soak: delivery.yaml's soak held
+// nothing back in the pipeline. A deploy now needs the digest's soak in
+// the environment before, whatever tag it soaked under there.
+func TestADeployIntoASoakedEnvironmentNeedsTheSoakToo(t *testing.T) {
+	t.Parallel()
+	bare, r := newSoakRemote(t, "1h")
+	ctx := context.Background()
+	now := time.Now()
+	deployN(t, r, 1, now) // dev runs 1.0.1 (sha256:…02)
+	dev, src := build(t, 1)
+	rc, err := imageref.Parse(fmt.Sprintf("ghcr.io/smp/order-svc:1.1.0-rc.1@%s", dev.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy := write.DeployRequest{Common: write.Common{By: "ci", Now: now, Run: "https://ci.example/runs/9"}, Env: "staging", Service: "order-svc", Image: rc, Source: src}
+	before := head(t, bare)
+	_, err = write.Deploy(ctx, r, deploy)
+	if !fault.IsRefused(err) || !strings.Contains(err.Error(), "deploy of order-svc 1.1.0-rc.1 to staging refused: staging needs soak: 1h0m0s in dev") ||
+		!strings.Contains(err.Error(), "then deploy again") {
+		t.Fatalf("deploy to staging of a build that did not soak in dev = %v, want a refusal", err)
+	}
+	if head(t, bare) != before {
+		t.Error("a refused deploy committed")
+	}
+	// The build soaks in dev under its dev tag: the same digest, shipped
+	// under the release tag, may go.
+	later := now.Add(2 * time.Hour)
+	if _, err := write.RecordSoak(ctx, r, write.SoakRequest{Common: write.Common{By: "watch", Now: later}, Env: "dev", Service: "order-svc", Version: dev.Tag}); err != nil {
+		t.Fatal(err)
+	}
+	deploy.Now = later
+	if _, err := write.Deploy(ctx, r, deploy); err != nil {
+		t.Fatalf("deploy to staging after the soak in dev: %v", err)
+	}
+	if got := show(t, bare, "environments/staging/order-svc.yaml"); !strings.Contains(got, "tag: 1.1.0-rc.1") {
+		t.Errorf("staging:\n%s", got)
+	}
+}

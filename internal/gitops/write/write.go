@@ -126,7 +126,7 @@ func runPromote(ctx context.Context, repo *gitops.Repo, out Outcome, req Promote
 			return gitops.Commit{}, fault.Invalidf("%s: %w", envPath(req.From, req.Service), err)
 		}
 		// Soak (delivery.yaml, docs/soak.md): only a version recorded to have soaked in From.
-		if err := checkSoaked(ctx, t, to, req.From, req.Service, img, req.Now); err != nil {
+		if err := checkSoaked(ctx, t, "promote", to, req.From, req.Service, img, req.Now); err != nil {
 			return gitops.Commit{}, err
 		}
 		// Carry the build's source over, so lead time counts from the commit.
@@ -178,7 +178,7 @@ type imageWrite struct {
 
 // writeImage is the checks and the write shared by deploy and promote.
 func writeImage(ctx context.Context, t *gitops.Tree, w imageWrite) (gitops.Commit, error) {
-	cfg, e, _, err := loadKnown(t, w.env, w.svc)
+	cfg, e, ei, err := loadKnown(t, w.env, w.svc)
 	if err != nil {
 		return gitops.Commit{}, err
 	}
@@ -238,6 +238,15 @@ func writeImage(ctx context.Context, t *gitops.Tree, w imageWrite) (gitops.Commi
 		}
 		if err := checkOrder(ctx, t, w.action, w.env, w.svc, w.src); err != nil {
 			return gitops.Commit{}, err
+		}
+		// A deploy into an environment with a soak (the reusable CD ships
+		// releases to staging and prod with deploy, under their release
+		// tag) needs the same soak in the environment before it as a
+		// promote does (Promote checks it with its source environment).
+		if w.action == "deploy" && ei > 0 {
+			if err := checkSoaked(ctx, t, "deploy", e, cfg.Environments[ei-1].Name, w.svc, w.img, w.common.Now); err != nil {
+				return gitops.Commit{}, err
+			}
 		}
 	}
 	if err := writeEnvFile(t, w.env, w.svc, old, want); err != nil {
