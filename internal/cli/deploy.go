@@ -87,7 +87,13 @@ older queued one; smpctl soak drain deploys it when the soak ends
 			if err != nil {
 				return err
 			}
-			return a.finishWrite(cmd.Context(), repo, &o, out, "")
+			if err := a.finishWrite(cmd.Context(), repo, &o, out, ""); err != nil {
+				return err
+			}
+			if out.Action == "deploy" && !out.AlreadyDone && out.Commit != "" {
+				a.drainBehind(cmd, repo, &o, env, svc)
+			}
+			return nil
 		},
 	}
 	addWriteFlags(cmd, &o, "who deploys (Deployed-By); required for environments gated by a release manager")

@@ -68,3 +68,42 @@ func TestPromoteDeploysWhatQueuedBehindTheSoak(t *testing.T) {
 		t.Errorf("the queue file is still there after the drain:\n%s", files)
 	}
 }
+
+// TestTheCDsDeployOfTheSoakedReleaseDeploysWhatQueuedBehindIt: the
+// reusable CD ships the release to the next environment with deploy, under
+// its release tag, not promote, so what queued behind the soak stayed
+// queued. A deploy that needs the soak (staging here) now drains the queue
+// behind it, as promote does.
+func TestTheCDsDeployOfTheSoakedReleaseDeploysWhatQueuedBehindIt(t *testing.T) {
+	t.Parallel()
+	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": soakDelivery})
+	env := map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir()}
+	img := func(tag, c string) string {
+		return "ghcr.io/smp/order-svc:" + tag + "@sha256:" + strings.Repeat(c, 64)
+	}
+	if code, _, stderr := smpctl(t, env, "deploy", "--env", "dev", "--service", "order-svc", "--by", "ci", "--image", img("sha-aaaaaaa", "a")); code != 0 {
+		t.Fatalf("deploy sha-aaaaaaa: exit %d\n%s", code, stderr)
+	}
+	if code, stdout, stderr := smpctl(t, env, "deploy", "--queue-if-soaking", "--env", "dev", "--service", "order-svc", "--by", "ci", "--image", img("sha-bbbbbbb", "b")); code != 0 || !strings.Contains(stdout, "queue(dev)") {
+		t.Fatalf("deploy --queue-if-soaking sha-bbbbbbb: exit %d, want it queued\n%s%s", code, stdout, stderr)
+	}
+	// Before the soak: the release tag of the same digest is refused in staging.
+	code, _, stderr := smpctl(t, env, "deploy", "--queue-if-soaking", "--env", "staging", "--service", "order-svc", "--by", "ci", "--image", img("3.2.0-rc.1", "a"))
+	if code != 1 || !strings.Contains(stderr, "deploy of order-svc 3.2.0-rc.1 to staging refused: staging needs soak: 1h0m0s in dev") {
+		t.Fatalf("deploy to staging before the soak: exit %d, want 1 and the soak it needs\n%s", code, stderr)
+	}
+	later := time.Now().Add(61 * time.Minute)
+	if code, _, stderr := smpctlAt(t, later, env, "soak", "record", "--env", "dev", "--service", "order-svc", "--version", "sha-aaaaaaa", "--by", "smpctl-gate"); code != 0 {
+		t.Fatalf("soak record: exit %d\n%s", code, stderr)
+	}
+	code, stdout, stderr := smpctlAt(t, later, env, "deploy", "--queue-if-soaking", "--env", "staging", "--service", "order-svc", "--by", "ci", "--image", img("3.2.0-rc.1", "a"))
+	if code != 0 || !strings.Contains(stdout, "deploy(staging): order-svc → 3.2.0-rc.1") {
+		t.Fatalf("deploy to staging after the soak: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "queue: deploy(dev): order-svc → sha-bbbbbbb") {
+		t.Errorf("the deploy did not say it deployed the queued build:\n%s", stderr)
+	}
+	if got := gitcmdtest.Git(t, bare, "show", "main:environments/dev/order-svc.yaml"); !strings.Contains(got, "sha-bbbbbbb") {
+		t.Errorf("dev after the deploy to staging:\n%s", got)
+	}
+}
