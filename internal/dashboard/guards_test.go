@@ -45,9 +45,10 @@ services:
 
 // guarded is a remote written by smpctl's writers where
 //
-//   - order-svc 1.3.0 runs in staging on an approval carol signed;
-//   - partner-svc 1.9.0 runs in staging on an approval that was signed and
-//     then rewritten by hand, unsigned;
+//   - order-svc 1.3.0 soaked in dev and runs in staging on an approval
+//     carol signed;
+//   - partner-svc 1.8.0 soaked in dev and runs in staging on an approval
+//     that was signed and then rewritten by hand, unsigned;
 //   - partner-svc 1.9.0 soaks in dev, so the automated deploy of 2.0.0 to
 //     dev is queued behind it (deploy --queue-if-soaking).
 type guarded struct {
@@ -110,14 +111,26 @@ func newGuarded(t *testing.T) guarded {
 			t.Fatalf("approve %s %s for staging: %v", svc, tag, err)
 		}
 	}
+	// soaked records a version's hour in dev, as a passing gate watch
+	// does: staging takes nothing else, deploy or promote.
+	soaked := func(svc, tag string) {
+		t.Helper()
+		req := write.SoakRequest{Common: write.Common{By: "smpctl-gate", Now: time.Now().Add(2 * time.Hour)}, Env: "dev", Service: svc, Version: tag}
+		if _, err := write.RecordSoak(ctx, plain, req); err != nil {
+			t.Fatalf("record the soak of %s %s in dev: %v", svc, tag, err)
+		}
+	}
 	deploy("dev", "order-svc", "1.3.0", 'a', "ci")
+	soaked("order-svc", "1.3.0")
 	approve("order-svc", "1.3.0", 'a')
 	deploy("staging", "order-svc", "1.3.0", 'a', "alice")
 
+	deploy("dev", "partner-svc", "1.8.0", 'e', "ci")
+	soaked("partner-svc", "1.8.0")
+	approve("partner-svc", "1.8.0", 'e')
+	deploy("staging", "partner-svc", "1.8.0", 'e', "alice")
+	rewriteUnsigned(t, g.bare, "state/approvals/staging/partner-svc/1.8.0.yaml")
 	deploy("dev", "partner-svc", "1.9.0", 'c', "ci")
-	approve("partner-svc", "1.9.0", 'c')
-	deploy("staging", "partner-svc", "1.9.0", 'c', "alice")
-	rewriteUnsigned(t, g.bare, "state/approvals/staging/partner-svc/1.9.0.yaml")
 
 	// CD's deploy of 2.0.0 while 1.9.0 soaks in dev: queued.
 	out, err := write.QueueOrDeploy(ctx, plain, write.DeployRequest{Common: write.Common{By: "ci", Now: time.Now(), Run: "https://ci.example/runs/2"},
@@ -148,7 +161,7 @@ func rewriteUnsigned(t *testing.T, bare, p string) {
 	if err := os.WriteFile(f, append(b, "# rewritten by hand\n"...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gitcmdtest.Git(t, dir, "commit", "-q", "-am", "approve(staging): partner-svc 1.9.0\n\nApproved-By: carol")
+	gitcmdtest.Git(t, dir, "commit", "-q", "-am", "approve(staging): partner-svc 1.8.0\n\nApproved-By: carol")
 	gitcmdtest.Git(t, dir, "push", "-q", "origin", "HEAD:main")
 }
 
