@@ -59,7 +59,12 @@ nothing back: it says "unknown", notifies gate-failure (recorded in git
 first, so a re-run unknown about the same release does not notify again),
 and exits 1 for a person to decide. A watch that passes exits 0. Running it again after an
 interruption writes nothing twice (the commit's Change-Id is derived from
-ENV, SVC, the judged digest and the action).`,
+ENV, SVC, the judged digest and the action).
+
+A watch that passes, where the next environment asks a soak (soak: in
+delivery.yaml), records the soak it saw; promote needs one at least that
+long, and a longer watch later extends a shorter record. --for soak
+watches exactly as long as that soak (10m when none is asked).`,
 		Example: `  smpctl verify --prometheus http://prometheus:9090 --env prod --service order-svc
   smpctl verify --prometheus http://prometheus:9090 --env prod --service order-svc \
     --for 10m --gitops https://github.com/smp/smp-gitops.git --run "$RUN_URL"`,
@@ -68,13 +73,13 @@ ENV, SVC, the judged digest and the action).`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			if (wo.every != 0 || wo.wait != 0 || wo.failureLimit != 0 || wo.migrations != "" || wo.sync || cmd.Flags().Changed("sync-timeout")) && wo.watchFor == 0 {
+			if (wo.every != 0 || wo.wait != 0 || wo.failureLimit != 0 || wo.migrations != "" || wo.sync || cmd.Flags().Changed("sync-timeout")) && !wo.watchFor.set() {
 				return fault.Invalidf("--every, --wait, --failure-limit, --migrations, --sync and --sync-timeout go with --for DURATION: the watch")
 			}
 			if cmd.Flags().Changed("sync-timeout") && !wo.sync {
 				return fault.Invalidf("--sync-timeout is how long --sync waits for the rollback: add --sync, or drop --sync-timeout")
 			}
-			if wo.watchFor != 0 {
+			if wo.watchFor.set() {
 				return a.verifyWatch(cmd, o, &wo)
 			}
 			res, err := gate.Verify(cmd.Context(), o)
@@ -95,7 +100,7 @@ ENV, SVC, the judged digest and the action).`,
 	f.StringVar(&o.Version, "version", "", "version to judge (default: the newest seen; with --for, the one ENV runs in the GitOps repository)")
 	f.StringVar(&o.Baseline, "baseline", "", "baseline version (default: the one before --version)")
 	f.DurationVar(&o.MinLatencyDelta, "min-latency-delta", 0, "smallest p95 increase that fails the gate, below which 2x is noise (default 25ms)")
-	f.DurationVar(&wo.watchFor, "for", 0, "watch the release this long, acting on a failed gate as delivery.yaml's onGateFailure says (needs --gitops)")
+	f.Var(&wo.watchFor, "for", "watch the release this long, acting on a failed gate as delivery.yaml's onGateFailure says (needs --gitops); \"soak\": as long as the soak the next environment asks (delivery.yaml), else "+defaultWatchFor.String())
 	f.DurationVar(&wo.every, "every", 0, "with --for: time between evaluations (default a fifth of --window, at most --window)")
 	f.DurationVar(&wo.wait, "wait", 0, "with --for: how long to wait for the release's first traffic before the watch starts counting (a blue/green preview before its promotion, an environment still syncing); default --for")
 	f.IntVar(&wo.failureLimit, "failure-limit", 0, "with --for: failed evaluations in a row that fail the watch (default 1)")
@@ -112,18 +117,55 @@ ENV, SVC, the judged digest and the action).`,
 
 // watchOptions are verify's --for flags.
 type watchOptions struct {
-	watchFor, every time.Duration
-	wait            time.Duration
-	failureLimit    int
-	migrations      string
-	write           writeOptions
-	engine          engineFlags
+	watchFor     watchDuration
+	every, wait  time.Duration
+	failureLimit int
+	migrations   string
+	write        writeOptions
+	engine       engineFlags
 	// sync applies a rollback the watch writes on the engine (view) and
 	// waits until the previous version is active (bringActive).
 	sync        bool
 	syncTimeout time.Duration
 	view        rolloutView
 }
+
+// defaultWatchFor is how long --for soak watches when the next
+// environment asks no soak: the reusable CD's watch before it could say
+// soak.
+const defaultWatchFor = 10 * time.Minute
+
+// watchDuration is --for: a duration, or "soak", which is known only once
+// delivery.yaml is read (for).
+type watchDuration struct {
+	d    time.Duration
+	soak bool
+}
+
+func (w *watchDuration) Set(s string) error {
+	if s == "soak" {
+		w.d, w.soak = 0, true
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("give a duration (30m) or soak (the next environment's soak): %w", err)
+	}
+	w.d, w.soak = d, false
+	return nil
+}
+
+func (w *watchDuration) String() string {
+	if w.soak {
+		return "soak"
+	}
+	return w.d.String()
+}
+
+func (w *watchDuration) Type() string { return "duration|soak" }
+
+// set says whether --for was given: the watch, not the one-off gate.
+func (w *watchDuration) set() bool { return w.soak || w.d != 0 }
 
 // verifyResult is what verify --for prints.
 type verifyResult struct {

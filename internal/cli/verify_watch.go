@@ -23,24 +23,27 @@ import (
 	"github.com/smp/delivery/internal/verify/watch"
 )
 
-// nextSoak is the soak the environment after env requires of versions
-// that ran in env, if it requires one.
-func nextSoak(cfg *delivery.Config, env string) (time.Duration, bool) {
-	_, i, ok := cfg.Env(env)
-	if !ok || i+1 >= len(cfg.Environments) || cfg.Environments[i+1].Soak == 0 {
-		return 0, false
+// nextSoak is the environment after env and the soak it requires of
+// versions that ran in env, if it requires one.
+func nextSoak(cfg *delivery.Config, env string) (next string, soak time.Duration, ok bool) {
+	_, i, found := cfg.Env(env)
+	if !found || i+1 >= len(cfg.Environments) || cfg.Environments[i+1].Soak == 0 {
+		return "", 0, false
 	}
-	return cfg.Environments[i+1].Soak.D(), true
+	return cfg.Environments[i+1].Name, cfg.Environments[i+1].Soak.D(), true
 }
 
 // recordSoak records a passed watch as the soak of the version env runs
 // (package write's RecordSoak: promote to the next environment needs it).
-// Its Change-Id is derived from the release, so a re-run writes it once.
-func (a *App) recordSoak(ctx context.Context, repo *gitops.Repo, wo *watchOptions, o gate.Options, running envfile.File, rep watch.Report, need time.Duration) (write.Outcome, error) {
+// Its Change-Id is derived from the release and the length of the watch,
+// so a re-run of the same watch writes it once, and a longer watch of the
+// same release (its soak was too short) still extends the record;
+// RecordSoak itself never replaces a record with a shorter one.
+func (a *App) recordSoak(ctx context.Context, repo *gitops.Repo, wo *watchOptions, o gate.Options, running envfile.File, rep watch.Report, watchFor, need time.Duration) (write.Outcome, error) {
 	common := wo.write.common(a)
 	common.By = wo.actor()
 	if common.ChangeID == "" {
-		common.ChangeID = gateChangeID(o.Env, o.Service, running.Image.Digest, "soak")
+		common.ChangeID = gateChangeID(o.Env, o.Service, running.Image.Digest, "soak") + "-" + watchFor.String()
 	}
 	gateLine := ""
 	if rep.Last != nil {
@@ -119,10 +122,18 @@ func (a *App) verifyWatch(cmd *cobra.Command, o gate.Options, wo *watchOptions) 
 	if window == 0 {
 		window = 5 * time.Minute
 	}
-	fmt.Fprintf(a.Stderr, "watching %s %s in %s for %s (gate every %s, over %s; on failure: %s)\n",
-		o.Service, o.Version, o.Env, wo.watchFor, everyOr(wo.every, window), window, env.GateActionFor())
+	next, soak, soaks := nextSoak(cfg, o.Env)
+	watchFor, why := wo.watchFor.d, ""
+	switch {
+	case wo.watchFor.soak && soaks:
+		watchFor, why = soak, ", the soak "+next+" asks"
+	case wo.watchFor.soak:
+		watchFor, why = defaultWatchFor, ": no environment after "+o.Env+" asks a soak"
+	}
+	fmt.Fprintf(a.Stderr, "watching %s %s in %s for %s%s (gate every %s, over %s; on failure: %s)\n",
+		o.Service, o.Version, o.Env, watchFor, why, everyOr(wo.every, window), window, env.GateActionFor())
 	rep, werr := watch.Watch(ctx, watch.Options{
-		For: wo.watchFor, Wait: wo.wait, Every: wo.every, Window: window, FailureLimit: wo.failureLimit,
+		For: watchFor, Wait: wo.wait, Every: wo.every, Window: window, FailureLimit: wo.failureLimit,
 		Evaluate: func(ctx context.Context, now time.Time) (gate.Result, error) {
 			oo := o
 			oo.At = now
@@ -133,12 +144,26 @@ func (a *App) verifyWatch(cmd *cobra.Command, o gate.Options, wo *watchOptions) 
 	res := verifyResult{Watch: rep}
 	switch {
 	case werr == nil:
-		if soak, ok := nextSoak(cfg, o.Env); ok {
-			out, err := a.recordSoak(ctx, repo, wo, o, running, rep, soak)
+		if soaks {
+			out, err := a.recordSoak(ctx, repo, wo, o, running, rep, watchFor, soak)
 			if err != nil {
 				return err
 			}
 			res.Action, res.Written = "soak", &out
+			// A watch shorter than the soak is recorded all the same (a
+			// longer one later extends it), and says what promote needs.
+			st, err := write.SoakStateOf(ctx, repo, o.Env, o.Service, a.Now())
+			switch {
+			case err != nil:
+				res.Left = "read back the soak recorded: " + err.Error()
+			case !st.Done:
+				recorded := time.Duration(0)
+				if st.Soaked != nil {
+					recorded = st.Soaked.Duration()
+				}
+				res.Left = fmt.Sprintf("%s needs soak: %s in %s, and %s of it is recorded: promote refuses %s until a watch of at least %s passes (smpctl verify --for soak)",
+					next, soak, o.Env, recorded.Round(time.Second), o.Version, soak)
+			}
 		}
 		return a.Render(res, res.WriteText)
 	case errors.Is(werr, watch.ErrFailed):

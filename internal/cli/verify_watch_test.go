@@ -198,6 +198,7 @@ func TestVerifyForRefusesBadInput(t *testing.T) {
 		want string
 	}{
 		{"no GitOps repository", []string{"--env", "prod", "--for", "1m"}, "give the GitOps repository with --gitops"},
+		{"--for neither a duration nor soak", []string{"--env", "prod", "--for", "forever"}, "give a duration (30m) or soak"},
 		{"--every without --for", []string{"--env", "prod", "--every", "1s"}, "go with --for"},
 		{"--sync without --for", []string{"--env", "prod", "--sync"}, "go with --for"},
 		{"--sync-timeout without --sync", []string{"--env", "prod", "--for", "1m", "--gitops", bare, "--sync-timeout", "1m"}, "add --sync"},
@@ -247,10 +248,17 @@ func TestVerifyForSyncReachesTheClusterFirst(t *testing.T) {
 // Prometheus sees the release as the newer version.
 func gatePrometheus(t *testing.T, baseline, release string, envs ...string) *promserver.Server {
 	t.Helper()
+	return gatePrometheusWith(t, baseline, release, testimage.ModeErrors, envs...)
+}
+
+// gatePrometheusWith is gatePrometheus with the release's servers in mode
+// (testimage.ModeOK: a release whose gate passes).
+func gatePrometheusWith(t *testing.T, baseline, release, mode string, envs ...string) *promserver.Server {
+	t.Helper()
 	ctx := testctx.New(t)
 	prom := promtest.Start(t)
 	bins := t.TempDir()
-	good, bad := testimage.Start(t, bins, baseline, testimage.ModeOK), testimage.Start(t, bins, release, testimage.ModeErrors)
+	good, bad := testimage.Start(t, bins, baseline, testimage.ModeOK), testimage.Start(t, bins, release, mode)
 	var groups []promtest.Group
 	for _, e := range envs {
 		groups = append(groups, promtest.Target(good, e, "order-svc", baseline), promtest.Target(bad, e, "order-svc", release))
