@@ -69,11 +69,11 @@ func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Contex
 		if fromImage {
 			d, err := name.NewDigest(running.Repository + "@" + running.Digest)
 			if err != nil {
-				return fault.Refusedf("rollback to %s: the running image %s: %w; nothing written", target.Tag, running.Repository, err)
+				return fault.Refusedf("rollback to %s: the running image %s: %w; nothing written", target.Tag, running.Repository, schemaUndecided{err})
 			}
 			recorded, ok, err := image.RecordedMigrations(ctx, d, acc)
 			if err != nil {
-				return fault.Refusedf("rollback to %s: %w; nothing written (give the running version's migrations with --migrations DIR instead)", target.Tag, err)
+				return fault.Refusedf("rollback to %s: %w; nothing written (give the running version's migrations with --migrations DIR instead)", target.Tag, schemaUndecided{err})
 			}
 			if !ok {
 				fmt.Fprintf(a.Stderr, "schema: not checked: the running image %s records no migrations (built without any, or before smpctl build recorded them)\n", shortDigest(running.Digest))
@@ -101,7 +101,7 @@ func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Contex
 			}
 		}
 		if err != nil {
-			return fault.Refusedf("rollback to %s: %w; nothing written", target.Tag, err)
+			return fault.Refusedf("rollback to %s: %w; nothing written", target.Tag, schemaUndecided{err})
 		}
 		switch {
 		case !r.Known || r.Allowed():
@@ -158,6 +158,18 @@ const MigrationsFromImage = "image"
 // errSchemaRefused marks a rollback refused because migrations that
 // contract the schema would stay applied.
 var errSchemaRefused = errors.New("contract migrations in the way")
+
+// errSchemaUnknown marks a rollback the schema check could not judge: the
+// registry or the database did not answer, the schema is dirty, or the
+// applied version is not among the migrations. Nothing says it is safe.
+var errSchemaUnknown = errors.New("the schema check could not decide")
+
+// schemaUndecided is an error of the schema check that leaves the
+// rollback unjudged (errSchemaUnknown), with the cause's own message.
+type schemaUndecided struct{ err error }
+
+func (e schemaUndecided) Error() string   { return e.err.Error() }
+func (e schemaUndecided) Unwrap() []error { return []error{errSchemaUnknown, e.err} }
 
 // appliedSchema reads the environment's applied schema version from its
 // database (0 when nothing was ever applied).

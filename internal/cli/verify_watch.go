@@ -260,14 +260,26 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 			}
 		}
 		out, err = write.Rollback(ctx, repo, req)
-		if errors.Is(err, errSchemaRefused) {
-			// The previous image cannot run on the schema this release
-			// migrated to: rolling back would break prod a second time.
-			// Hold instead, and say the two ways out.
+		var undecided schemaUndecided
+		if errors.Is(err, errSchemaRefused) || errors.As(err, &undecided) {
+			// Refused: the previous image cannot run on the schema this
+			// release migrated to, and rolling back would break prod a
+			// second time. Undecided: nothing says it can. Either way the
+			// release is held, so no automated deploy lands on it, and a
+			// person is told what to do.
 			res.Action = string(delivery.GateHold)
-			res.Left = "the rollback was refused: " + err.Error()
+			if undecided.err == nil {
+				res.Left = "the rollback was refused: " + err.Error()
+				reason += "; rollback refused: a contract migration would stay applied (roll forward, or migrate down then roll back)"
+			} else {
+				res.Left = fmt.Sprintf("the rollback was not written: the schema check could not decide whether the previous image runs on the schema %s applied (%v). "+
+					"%s keeps running, held. A person must either make the check work (the registry, the database in SMP_DATABASE_DSN, a dirty schema_migrations) and run the watch again, "+
+					"or decide: roll forward, or, knowing the schema allows it, smpctl rollback --env %s --service %s (without --migrations it checks nothing); "+
+					"then smpctl hold release --env %s --service %s",
+					judged.Version, undecided.err, judged.Version, env.Name, judged.Service, env.Name, judged.Service)
+				reason += "; rollback not written: the schema check could not decide (" + undecided.err.Error() + "): a person decides"
+			}
 			common.ChangeID = gateChangeID(env.Name, judged.Service, running.Image.Digest, res.Action)
-			reason += "; rollback refused: a contract migration would stay applied (roll forward, or migrate down then roll back)"
 			out, err = write.PlaceHold(ctx, repo, write.HoldRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers, ByGate: true})
 			if err == nil {
 				ev.Kind = notify.Hold
