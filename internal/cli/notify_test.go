@@ -52,7 +52,7 @@ func TestARollbackInProdOpensAnIncidentAndTellsSlack(t *testing.T) {
 	if n := len(slack.Requests()); n != 2 {
 		t.Errorf("%d Slack messages for two prod deploys, want 2", n)
 	}
-	code, stdout, stderr := smpctl(t, env, "rollback", "--env", "prod", "--service", "order-svc", "--by", "oncall", "--reason", "5xx spike")
+	code, stdout, stderr := smpctl(t, env, "rollback", "--env", "prod", "--service", "order-svc", "--by", "oncall", "--reason", "5xx spike", "--migrations", "none")
 	if code != 0 || !strings.Contains(stdout, "→ 3.2.0") {
 		t.Fatalf("rollback: exit %d\n%s%s", code, stdout, stderr)
 	}

@@ -33,14 +33,17 @@ rollback. Where ENV has signedApprovals (delivery.yaml), the rollback must be
 signed (--signing-key) by a key delivery.yaml's signers lists for --by, or it
 is refused (exit 1) before anything is written.
 
-With --migrations DIR (the running version's migrations directory), the
-rollback first reads the schema version both images record (smpctl build's
-vn.smp.delivery.schema-version annotation, from the registry by digest) and
-refuses (exit 1) to cross a migration that contracts the schema (a drop, a
-rename, a NOT NULL...), naming it and the ways out; expand-only migrations
-(docs/migrations.md) are crossed. --migrations image reads the running
-image's migrations, classified, from what smpctl build recorded on it
-(vn.smp.delivery.migrations): no checkout needed. With the environment's database in
+The rollback first reads the schema version both images record (smpctl
+build's vn.smp.delivery.schema-version annotation, from the registry by
+digest) and refuses (exit 1) to cross a migration that contracts the schema
+(a drop, a rename, a NOT NULL...), naming it and the ways out; expand-only
+migrations (docs/migrations.md) are crossed. By default (--migrations
+image) the running image's migrations are the ones smpctl build recorded on
+it, classified (vn.smp.delivery.migrations): no checkout needed. An image
+that records none is rolled back with "schema: not checked". A registry
+that does not answer refuses the rollback, nothing written. --migrations
+DIR reads them from the running version's migrations directory instead;
+--migrations none checks nothing. With the environment's database in
 SMP_DATABASE_DSN, the applied schema version is read from its
 schema_migrations table (a dirty one refuses the rollback); without it, the
 running image's recorded version stands for it. --migrate-down runs the down
@@ -73,14 +76,16 @@ with what is left to do; the commit stands either way.`,
 			}
 			req := write.RollbackRequest{Common: o.common(a), Env: env, Service: svc, To: to, Reason: why}
 			switch {
-			case migrations != "":
-				check, err := a.schemaCheck(migrations, migrateDown)
+			case migrations == MigrationsNone && migrateDown:
+				return fault.Invalidf("--migrate-down needs --migrations DIR or image: the down migrations to run")
+			case migrations == MigrationsNone:
+				fmt.Fprintln(a.Stderr, notCheckedNone)
+			default:
+				check, err := a.schemaCheck(migrations, migrateDown, nil)
 				if err != nil {
 					return err
 				}
 				req.Check = check
-			case migrateDown:
-				return fault.Invalidf("--migrate-down needs --migrations DIR: the down migrations to run")
 			}
 			repo, err := o.open(cmd.Context(), a)
 			if err != nil {
@@ -122,8 +127,8 @@ with what is left to do; the commit stands either way.`,
 	f.StringVar(&svc, "service", "", "service")
 	f.StringVar(&to, "to", "", "tag, sha256 digest or GitOps revision to restore (default: the previous image)")
 	f.StringVar(&why, "reason", "", "why, recorded in the hold")
-	f.StringVar(&migrations, "migrations", "", "the running version's migrations directory, or \"image\" for what smpctl build recorded on it: refuse a rollback across a migration that contracts the schema")
-	f.BoolVar(&migrateDown, "migrate-down", false, "with --migrations: run the down migrations on the database in SMP_DATABASE_DSN first (never read from SMP_MIGRATE_DOWN)")
+	f.StringVar(&migrations, "migrations", MigrationsFromImage, "refuse a rollback across a migration that contracts the schema, as the running image's migrations say: \"image\", what smpctl build recorded on it; a directory, the running version's migrations; \"none\", no check")
+	f.BoolVar(&migrateDown, "migrate-down", false, "run the down migrations (--migrations) on the database in SMP_DATABASE_DSN first (never read from SMP_MIGRATE_DOWN)")
 	f.BoolVar(&sync, "sync", false, "then apply it on the local runtime (--dir) or a cluster (--kubeconfig/--context) and wait until the restored version is active, promoting it if it waits on the preview")
 	f.DurationVar(&syncTimeout, "sync-timeout", 10*time.Minute, "with --sync: how long to wait before exit 1 with what is left to do")
 	for _, n := range []string{"env", "service"} {

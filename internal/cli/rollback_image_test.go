@@ -38,11 +38,12 @@ func pushRecordedImage(t *testing.T, repo, tag string, v uint) string {
 	return pushAnnotatedImage(t, repo, tag, map[string]string{image.AnnotationSchemaVersion: fmt.Sprint(v), image.AnnotationMigrations: recorded})
 }
 
-// TestARollbackReadsTheRunningImagesRecordedMigrations: with --migrations
-// image, no checkout is needed: the running image's classified migrations
-// come from the registry. 6 → 3 is refused naming 0006; --migrate-down
-// without the database is bad input; an image that records nothing is
-// rolled back with a line saying the schema was not checked.
+// TestARollbackReadsTheRunningImagesRecordedMigrations: by default
+// (--migrations image) no checkout is needed: the running image's
+// classified migrations come from the registry. 6 → 3 is refused naming
+// 0006; --migrate-down without the database is bad input; an image that
+// records nothing is rolled back with a line saying the schema was not
+// checked, and --migrations none rolls back unchecked, saying so.
 func TestARollbackReadsTheRunningImagesRecordedMigrations(t *testing.T) {
 	t.Parallel()
 	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
@@ -52,9 +53,9 @@ func TestARollbackReadsTheRunningImagesRecordedMigrations(t *testing.T) {
 	v6 := pushRecordedImage(t, repo, "6.0.0", 6)
 	bare, env := devRemote(t, repo, v3, v6)
 	before := gitcmdtest.Git(t, bare, "rev-parse", "main")
-	code, _, stderr := smpctl(t, env, "rollback", "--env", "dev", "--service", "order-svc", "--by", "oncall", "--migrations", "image")
+	code, _, stderr := smpctl(t, env, "rollback", "--env", "dev", "--service", "order-svc", "--by", "oncall")
 	if code != 1 || !strings.Contains(stderr, "migration 0006 contracts the schema") || !strings.Contains(stderr, "DROP COLUMN price") {
-		t.Fatalf("rollback 6 → 3 with --migrations image: exit %d, want 1 naming 0006\n%s", code, stderr)
+		t.Fatalf("rollback 6 → 3: exit %d, want 1 naming 0006\n%s", code, stderr)
 	}
 	if code, _, stderr := smpctl(t, env, "rollback", "--env", "dev", "--service", "order-svc", "--by", "oncall", "--migrations", "image", "--migrate-down"); code != 2 || !strings.Contains(stderr, "SMP_DATABASE_DSN") {
 		t.Errorf("--migrate-down without the database: exit %d, want 2\n%s", code, stderr)
@@ -62,11 +63,15 @@ func TestARollbackReadsTheRunningImagesRecordedMigrations(t *testing.T) {
 	if gitcmdtest.Git(t, bare, "rev-parse", "main") != before {
 		t.Fatal("a refused rollback was written")
 	}
+	code, stdout, stderr := smpctl(t, env, "rollback", "--env", "dev", "--service", "order-svc", "--by", "oncall", "--migrations", "none")
+	if code != 0 || !strings.Contains(stdout, "→ 3.0.0") || !strings.Contains(stderr, "schema: not checked (--migrations none)") {
+		t.Errorf("rollback 6 → 3 with --migrations none: exit %d, want 0, unchecked and said\n%s%s", code, stdout, stderr)
+	}
 
 	// An image built before smpctl recorded migrations: rolled back, said.
 	_, env2 := devRemote(t, repo, v3, pushSchemaImage(t, repo, "7.0.0", 7))
-	code, stdout, stderr := smpctl(t, env2, "rollback", "--env", "dev", "--service", "order-svc", "--by", "oncall", "--migrations", "image")
-	if code != 0 || !strings.Contains(stdout, "→ 3.0.0") || !strings.Contains(stderr, "schema: not checked") {
+	code, stdout, stderr = smpctl(t, env2, "rollback", "--env", "dev", "--service", "order-svc", "--by", "oncall")
+	if code != 0 || !strings.Contains(stdout, "→ 3.0.0") || !strings.Contains(stderr, "schema: not checked: the running image") {
 		t.Errorf("rollback from an image without records: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

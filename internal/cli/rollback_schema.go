@@ -30,8 +30,16 @@ import (
 //
 // dir may be MigrationsFromImage: the running image's migrations are then
 // the ones smpctl build recorded on it (image.AnnotationMigrations), read
-// from the registry by digest — what the gate watch uses, with no checkout.
-func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Context, running, target imageref.Ref) error, error) {
+// from the registry by digest — the default of rollback and of the gate
+// watch, with no checkout. An image that records nothing is not checked,
+// and say is told so.
+//
+// say is given what the check found out ("schema: ..."), for a person;
+// nil says it on standard error.
+func (a *App) schemaCheck(dir string, migrateDown bool, say func(string)) (func(ctx context.Context, running, target imageref.Ref) error, error) {
+	if say == nil {
+		say = func(s string) { fmt.Fprintln(a.Stderr, s) }
+	}
 	var (
 		files fs.FS
 		migs  []migration.Migration
@@ -73,10 +81,10 @@ func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Contex
 			}
 			recorded, ok, err := image.RecordedMigrations(ctx, d, acc)
 			if err != nil {
-				return fault.Refusedf("rollback to %s: %w; nothing written (give the running version's migrations with --migrations DIR instead)", target.Tag, schemaUndecided{err})
+				return fault.Refusedf("rollback to %s: %w; nothing written (give the running version's migrations with --migrations DIR instead, or --migrations none to roll back unchecked)", target.Tag, schemaUndecided{err})
 			}
 			if !ok {
-				fmt.Fprintf(a.Stderr, "schema: not checked: the running image %s records no migrations (built without any, or before smpctl build recorded them)\n", shortDigest(running.Digest))
+				say(fmt.Sprintf("schema: not checked: the running image %s records no migrations (built without any, or before smpctl build recorded them)", shortDigest(running.Digest)))
 				return nil
 			}
 			migs = recorded
@@ -101,11 +109,11 @@ func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Contex
 			}
 		}
 		if err != nil {
-			return fault.Refusedf("rollback to %s: %w; nothing written", target.Tag, schemaUndecided{err})
+			return fault.Refusedf("rollback to %s: %w; nothing written (--migrations none rolls back unchecked, once you know the schema allows it)", target.Tag, schemaUndecided{err})
 		}
 		switch {
 		case !r.Known || r.Allowed():
-			fmt.Fprintln(a.Stderr, r.Note)
+			say(r.Note)
 			return nil
 		case !migrateDown:
 			return fault.Refusedf("rollback to %s refused (%w); nothing written.\n%s", target.Tag, errSchemaRefused, r.Note)
@@ -116,13 +124,13 @@ func (a *App) schemaCheck(dir string, migrateDown bool) (func(ctx context.Contex
 			if err := a.migrateDownWithImage(ctx, acc, dsn, running, r); err != nil {
 				return fault.Refusedf("rollback to %s: %w; the rollback was not written", target.Tag, err)
 			}
-			fmt.Fprintf(a.Stderr, "schema: the running image %s migrated the database down from version %d to %d; writing the rollback\n", shortDigest(running.Digest), r.From, r.To)
+			say(fmt.Sprintf("schema: the running image %s migrated the database down from version %d to %d; writing the rollback", shortDigest(running.Digest), r.From, r.To))
 			return nil
 		}
 		if err := migrateDownTo(ctx, dsn, files, r.From, r.To); err != nil {
 			return fault.Refusedf("rollback to %s: %w; the rollback was not written", target.Tag, err)
 		}
-		fmt.Fprintf(a.Stderr, "schema: migrated the database down from version %d to %d (%s); writing the rollback\n", r.From, r.To, dir)
+		say(fmt.Sprintf("schema: migrated the database down from version %d to %d (%s); writing the rollback", r.From, r.To, dir))
 		return nil
 	}, nil
 }
@@ -152,8 +160,14 @@ func readMigrations(dir string) (fs.FS, error) {
 }
 
 // MigrationsFromImage is the --migrations value that reads the running image's
-// migrations from what smpctl build recorded on it.
+// migrations from what smpctl build recorded on it: the default.
 const MigrationsFromImage = "image"
+
+// MigrationsNone is the --migrations value that checks nothing.
+const MigrationsNone = "none"
+
+// notCheckedNone is said when --migrations none turned the check off.
+const notCheckedNone = "schema: not checked (--migrations none)"
 
 // errSchemaRefused marks a rollback refused because migrations that
 // contract the schema would stay applied.

@@ -73,7 +73,7 @@ watches exactly as long as that soak (10m when none is asked).`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			if (wo.every != 0 || wo.wait != 0 || wo.failureLimit != 0 || wo.migrations != "" || wo.sync || cmd.Flags().Changed("sync-timeout")) && !wo.watchFor.set() {
+			if (wo.every != 0 || wo.wait != 0 || wo.failureLimit != 0 || cmd.Flags().Changed("migrations") || wo.sync || cmd.Flags().Changed("sync-timeout")) && !wo.watchFor.set() {
 				return fault.Invalidf("--every, --wait, --failure-limit, --migrations, --sync and --sync-timeout go with --for DURATION: the watch")
 			}
 			if cmd.Flags().Changed("sync-timeout") && !wo.sync {
@@ -104,7 +104,7 @@ watches exactly as long as that soak (10m when none is asked).`,
 	f.DurationVar(&wo.every, "every", 0, "with --for: time between evaluations (default a fifth of --window, at most --window)")
 	f.DurationVar(&wo.wait, "wait", 0, "with --for: how long to wait for the release's first traffic before the watch starts counting (a blue/green preview before its promotion, an environment still syncing); default --for")
 	f.IntVar(&wo.failureLimit, "failure-limit", 0, "with --for: failed evaluations in a row that fail the watch (default 1)")
-	f.StringVar(&wo.migrations, "migrations", "", "with --for: check the rollback against the running version's migrations — a directory, or \"image\" for what smpctl build recorded on the image; a rollback that would leave a contract migration applied becomes a hold")
+	f.StringVar(&wo.migrations, "migrations", MigrationsFromImage, "with --for: check the rollback against the running version's migrations — \"image\", what smpctl build recorded on the image, a directory, or \"none\" (no check); a rollback that would leave a contract migration applied, or that the check cannot judge, becomes a hold")
 	addWriteFlags(cmd, &wo.write, "with --for: who acts on a failed gate, recorded as Deployed-By and the hold's by (default smpctl-gate)")
 	f.BoolVar(&wo.sync, "sync", false, "with --for: when the watch writes a rollback, apply it on the local runtime (--dir) or the cluster (--kubeconfig/--context) and wait until the previous version is active, promoting it if it waits on the preview (prod syncs manually)")
 	f.DurationVar(&wo.syncTimeout, "sync-timeout", 10*time.Minute, "with --sync: how long to wait for the rollback before exit 1 with what is left to do")
@@ -177,6 +177,9 @@ type verifyResult struct {
 	Abort string `json:"abort,omitempty"`
 	// Written is the commit the action made.
 	Written *write.Outcome `json:"written,omitempty"`
+	// Schema says what the schema check of a rollback found, or that
+	// nothing was checked.
+	Schema string `json:"schema,omitempty"`
 	// Synced, with --sync, says how the rollback became active.
 	Synced string `json:"synced,omitempty"`
 	// Left says what a person still has to do.
@@ -200,6 +203,9 @@ func (r verifyResult) WriteText(w io.Writer) error {
 		} else {
 			fmt.Fprintf(w, "%s: %s (committed %s and pushed)\n", r.Action, r.Written.Message, short)
 		}
+	}
+	if r.Schema != "" {
+		fmt.Fprintln(w, r.Schema)
 	}
 	if r.Synced != "" {
 		fmt.Fprintf(w, "sync: %s\n", r.Synced)

@@ -95,9 +95,9 @@ func (a *App) verifyWatch(cmd *cobra.Command, o gate.Options, wo *watchOptions) 
 	if _, ok := cfg.Service(o.Service); !ok {
 		return fault.Invalidf("--service %s: no such service in %s: add it with smpctl gitops add-service", o.Service, delivery.FileName)
 	}
-	if wo.migrations != "" {
+	if wo.migrations != MigrationsNone {
 		// Bad input is said now, not after a watch of ten minutes.
-		if _, err := a.schemaCheck(wo.migrations, false); err != nil {
+		if _, err := a.schemaCheck(wo.migrations, false, nil); err != nil {
 			return err
 		}
 	}
@@ -254,8 +254,11 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 			res.Abort, res.Left = a.abortRollout(ctx, &wo.engine, env.Name, judged.Service)
 		}
 		req := write.RollbackRequest{Common: common, Env: env.Name, Service: judged.Service, Reason: reason, Trailers: trailers, ByGate: true}
-		if wo.migrations != "" {
-			if req.Check, err = a.schemaCheck(wo.migrations, false); err != nil {
+		if wo.migrations == MigrationsNone {
+			res.Schema = notCheckedNone
+		} else {
+			say := func(s string) { res.Schema = strings.TrimPrefix(res.Schema+"\n"+s, "\n") }
+			if req.Check, err = a.schemaCheck(wo.migrations, false, say); err != nil {
 				return res, err
 			}
 		}
@@ -274,7 +277,7 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 			} else {
 				res.Left = fmt.Sprintf("the rollback was not written: the schema check could not decide whether the previous image runs on the schema %s applied (%v). "+
 					"%s keeps running, held. A person must either make the check work (the registry, the database in SMP_DATABASE_DSN, a dirty schema_migrations) and run the watch again, "+
-					"or decide: roll forward, or, knowing the schema allows it, smpctl rollback --env %s --service %s (without --migrations it checks nothing); "+
+					"or decide: roll forward, or, knowing the schema allows it, smpctl rollback --env %s --service %s --migrations none; "+
 					"then smpctl hold release --env %s --service %s",
 					judged.Version, undecided.err, judged.Version, env.Name, judged.Service, env.Name, judged.Service)
 				reason += "; rollback not written: the schema check could not decide (" + undecided.err.Error() + "): a person decides"

@@ -16,8 +16,8 @@ import (
 
 // TestAFailedGateDoesNotRollBackAcrossAContractMigration: 6.0.0's
 // migration 0006 drops a column 5.0.0 still reads. Its gate fails in prod
-// (onGateFailure: rollback), but the watch, given --migrations image, reads
-// from the registry what the running image recorded, refuses the rollback
+// (onGateFailure: rollback), but the watch, by default (--migrations
+// image), reads from the registry what the running image recorded, refuses the rollback
 // that would break prod a second time, and holds instead, saying the two
 // ways out. No rollback commit is written.
 func TestAFailedGateDoesNotRollBackAcrossAContractMigration(t *testing.T) {
@@ -40,7 +40,7 @@ func TestAFailedGateDoesNotRollBackAcrossAContractMigration(t *testing.T) {
 
 	before := gitcmdtest.Git(t, bare, "rev-parse", "main")
 	code, stdout, stderr := smpctl(t, env, "verify", "--prometheus", prom.URL, "--env", "prod", "--service", "order-svc",
-		"--window", "10s", "--for", "2m", "--every", "1s", "--failure-limit", "2", "--migrations", "image")
+		"--window", "10s", "--for", "2m", "--every", "1s", "--failure-limit", "2")
 	if code != 1 || !strings.Contains(stdout, "hold: ") || !strings.Contains(stdout, "left: the rollback was refused") || !strings.Contains(stdout, "0006") {
 		t.Fatalf("verify --for across a contract migration: exit %d, want 1 with a hold and the refusal\n%s%s", code, stdout, stderr)
 	}
@@ -122,7 +122,7 @@ func TestAFailedGateHoldsWhenTheSchemaCheckCannotDecide(t *testing.T) {
 			}
 			before := gitcmdtest.Git(t, bare, "rev-parse", "main")
 			code, stdout, stderr := smpctl(t, env, "verify", "--prometheus", prom.URL, "--env", "prod", "--service", "order-svc",
-				"--window", "10s", "--for", "2m", "--every", "1s", "--failure-limit", "2", "--migrations", "image")
+				"--window", "10s", "--for", "2m", "--every", "1s", "--failure-limit", "2")
 			if code != 1 || !strings.Contains(stdout, "hold: hold(prod): order-svc") || !strings.Contains(stdout, "left: the rollback was not written: the schema check could not decide") ||
 				!strings.Contains(stdout, tc.want) || !strings.Contains(stdout, "A person must") {
 				t.Fatalf("verify --for, the schema check undecided: exit %d, want 1 with a hold and what a person must do\n%s%s", code, stdout, stderr)
