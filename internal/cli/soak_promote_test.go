@@ -22,6 +22,19 @@ services:
     image: ghcr.io/smp/order-svc
 `
 
+// newSoakRemote is a GitOps remote of soakDelivery and the environment
+// smpctl reads it with.
+func newSoakRemote(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": soakDelivery})
+	return bare, map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir()}
+}
+
+// orderSvcImage is order-svc:tag whose digest repeats c.
+func orderSvcImage(tag, c string) string {
+	return "ghcr.io/smp/order-svc:" + tag + "@sha256:" + strings.Repeat(c, 64)
+}
+
 // smpctlAt runs smpctl in-process with its clock at now.
 func smpctlAt(t *testing.T, now time.Time, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -38,15 +51,11 @@ func smpctlAt(t *testing.T, now time.Time, env map[string]string, args ...string
 // not the test's.
 func TestPromoteDeploysWhatQueuedBehindTheSoak(t *testing.T) {
 	t.Parallel()
-	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": soakDelivery})
-	env := map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir()}
-	img := func(tag, c string) string {
-		return "ghcr.io/smp/order-svc:" + tag + "@sha256:" + strings.Repeat(c, 64)
-	}
-	if code, _, stderr := smpctl(t, env, "deploy", "--env", "dev", "--service", "order-svc", "--by", "ci", "--image", img("3.2.0", "a")); code != 0 {
+	bare, env := newSoakRemote(t)
+	if code, _, stderr := smpctl(t, env, "deploy", "--env", "dev", "--service", "order-svc", "--by", "ci", "--image", orderSvcImage("3.2.0", "a")); code != 0 {
 		t.Fatalf("deploy 3.2.0: exit %d\n%s", code, stderr)
 	}
-	code, stdout, stderr := smpctl(t, env, "deploy", "--queue-if-soaking", "--env", "dev", "--service", "order-svc", "--by", "ci", "--image", img("3.3.0", "b"))
+	code, stdout, stderr := smpctl(t, env, "deploy", "--queue-if-soaking", "--env", "dev", "--service", "order-svc", "--by", "ci", "--image", orderSvcImage("3.3.0", "b"))
 	if code != 0 || !strings.Contains(stdout, "queue(dev)") {
 		t.Fatalf("deploy --queue-if-soaking 3.3.0: exit %d, want it queued\n%s%s", code, stdout, stderr)
 	}
@@ -76,19 +85,15 @@ func TestPromoteDeploysWhatQueuedBehindTheSoak(t *testing.T) {
 // behind it, as promote does.
 func TestTheCDsDeployOfTheSoakedReleaseDeploysWhatQueuedBehindIt(t *testing.T) {
 	t.Parallel()
-	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": soakDelivery})
-	env := map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir()}
-	img := func(tag, c string) string {
-		return "ghcr.io/smp/order-svc:" + tag + "@sha256:" + strings.Repeat(c, 64)
-	}
-	if code, _, stderr := smpctl(t, env, "deploy", "--env", "dev", "--service", "order-svc", "--by", "ci", "--image", img("sha-aaaaaaa", "a")); code != 0 {
+	bare, env := newSoakRemote(t)
+	if code, _, stderr := smpctl(t, env, "deploy", "--env", "dev", "--service", "order-svc", "--by", "ci", "--image", orderSvcImage("sha-aaaaaaa", "a")); code != 0 {
 		t.Fatalf("deploy sha-aaaaaaa: exit %d\n%s", code, stderr)
 	}
-	if code, stdout, stderr := smpctl(t, env, "deploy", "--queue-if-soaking", "--env", "dev", "--service", "order-svc", "--by", "ci", "--image", img("sha-bbbbbbb", "b")); code != 0 || !strings.Contains(stdout, "queue(dev)") {
+	if code, stdout, stderr := smpctl(t, env, "deploy", "--queue-if-soaking", "--env", "dev", "--service", "order-svc", "--by", "ci", "--image", orderSvcImage("sha-bbbbbbb", "b")); code != 0 || !strings.Contains(stdout, "queue(dev)") {
 		t.Fatalf("deploy --queue-if-soaking sha-bbbbbbb: exit %d, want it queued\n%s%s", code, stdout, stderr)
 	}
 	// Before the soak: the release tag of the same digest is refused in staging.
-	code, _, stderr := smpctl(t, env, "deploy", "--queue-if-soaking", "--env", "staging", "--service", "order-svc", "--by", "ci", "--image", img("3.2.0-rc.1", "a"))
+	code, _, stderr := smpctl(t, env, "deploy", "--queue-if-soaking", "--env", "staging", "--service", "order-svc", "--by", "ci", "--image", orderSvcImage("3.2.0-rc.1", "a"))
 	if code != 1 || !strings.Contains(stderr, "deploy of order-svc 3.2.0-rc.1 to staging refused: staging needs soak: 1h0m0s in dev") {
 		t.Fatalf("deploy to staging before the soak: exit %d, want 1 and the soak it needs\n%s", code, stderr)
 	}
@@ -96,7 +101,7 @@ func TestTheCDsDeployOfTheSoakedReleaseDeploysWhatQueuedBehindIt(t *testing.T) {
 	if code, _, stderr := smpctlAt(t, later, env, "soak", "record", "--env", "dev", "--service", "order-svc", "--version", "sha-aaaaaaa", "--by", "smpctl-gate"); code != 0 {
 		t.Fatalf("soak record: exit %d\n%s", code, stderr)
 	}
-	code, stdout, stderr := smpctlAt(t, later, env, "deploy", "--queue-if-soaking", "--env", "staging", "--service", "order-svc", "--by", "ci", "--image", img("3.2.0-rc.1", "a"))
+	code, stdout, stderr := smpctlAt(t, later, env, "deploy", "--queue-if-soaking", "--env", "staging", "--service", "order-svc", "--by", "ci", "--image", orderSvcImage("3.2.0-rc.1", "a"))
 	if code != 0 || !strings.Contains(stdout, "deploy(staging): order-svc → 3.2.0-rc.1") {
 		t.Fatalf("deploy to staging after the soak: exit %d\n%s%s", code, stdout, stderr)
 	}
