@@ -5,6 +5,7 @@ import (
 
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/kube"
+	"github.com/smp/delivery/internal/local/daemon"
 )
 
 // engineFlags choose where sync and rollout act: the local runtime (smpctl local up, the
@@ -52,4 +53,20 @@ func (e *engineFlags) kube(a *App) (*kube.Client, error) {
 		return nil, err
 	}
 	return kube.New(cfg, "context "+where)
+}
+
+// localMirror is the local runtime's registry (host:port) when the command
+// applies its writes there (--sync on the local engine): the runtime runs
+// images from that registry under the names smp-gitops gives them, so that
+// is where an image is read (the schema check). "" otherwise, or when no
+// local runtime runs in --dir.
+func (e *engineFlags) localMirror(syncs bool) string {
+	if kube, err := e.kubernetes(); !syncs || err != nil || kube {
+		return ""
+	}
+	st, err := daemon.ReadState(e.dir)
+	if err != nil {
+		return ""
+	}
+	return st.Registry
 }

@@ -81,7 +81,7 @@ with what is left to do; the commit stands either way.`,
 			case migrations == MigrationsNone:
 				fmt.Fprintln(a.Stderr, notCheckedNone)
 			default:
-				check, err := a.schemaCheck(migrations, migrateDown, nil)
+				check, err := a.schemaCheck(migrations, migrateDown, e.localMirror(sync), nil)
 				if err != nil {
 					return err
 				}

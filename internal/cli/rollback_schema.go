@@ -15,6 +15,7 @@ import (
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/image"
 	"github.com/smp/delivery/internal/image/imageref"
+	"github.com/smp/delivery/internal/local/cluster"
 	"github.com/smp/delivery/internal/migration"
 )
 
@@ -36,7 +37,11 @@ import (
 //
 // say is given what the check found out ("schema: ..."), for a person;
 // nil says it on standard error.
-func (a *App) schemaCheck(dir string, migrateDown bool, say func(string)) (func(ctx context.Context, running, target imageref.Ref) error, error) {
+//
+// mirror, when not empty, is the local runtime's registry (host:port): the
+// images are read there (cluster.MirrorRepository), where the runtime runs
+// them from, not from the registry their names say.
+func (a *App) schemaCheck(dir string, migrateDown bool, mirror string, say func(string)) (func(ctx context.Context, running, target imageref.Ref) error, error) {
 	if say == nil {
 		say = func(s string) { fmt.Fprintln(a.Stderr, s) }
 	}
@@ -68,6 +73,8 @@ func (a *App) schemaCheck(dir string, migrateDown bool, say func(string)) (func(
 	return func(ctx context.Context, running, target imageref.Ref) error {
 		ctx, cancel := context.WithTimeout(ctx, registryTimeout)
 		defer cancel()
+		running.Repository = cluster.MirrorRepository(mirror, running.Repository)
+		target.Repository = cluster.MirrorRepository(mirror, target.Repository)
 		var (
 			r   migration.Rollback
 			err error

@@ -97,7 +97,7 @@ func (a *App) verifyWatch(cmd *cobra.Command, o gate.Options, wo *watchOptions) 
 	}
 	if wo.migrations != MigrationsNone {
 		// Bad input is said now, not after a watch of ten minutes.
-		if _, err := a.schemaCheck(wo.migrations, false, nil); err != nil {
+		if _, err := a.schemaCheck(wo.migrations, false, "", nil); err != nil {
 			return err
 		}
 	}
@@ -258,7 +258,7 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 			res.Schema = notCheckedNone
 		} else {
 			say := func(s string) { res.Schema = strings.TrimPrefix(res.Schema+"\n"+s, "\n") }
-			if req.Check, err = a.schemaCheck(wo.migrations, false, say); err != nil {
+			if req.Check, err = a.schemaCheck(wo.migrations, false, wo.engine.localMirror(wo.sync), say); err != nil {
 				return res, err
 			}
 		}

@@ -591,8 +591,11 @@ func (s *kubeStory) badPreview(ctx context.Context) (string, error) {
 // regenerate prod's Application with B's chart and syncs it. No one types
 // a command.
 func (s *kubeStory) gateWatch(ctx context.Context) (string, error) {
+	// --migrations none: the story's images are names and made-up digests
+	// (KWOK runs no containers), in no registry, so there is no schema to
+	// read; the check itself runs in the local demo and internal/cli.
 	out, code, err := s.smpctlCode(ctx, "verify", "--prometheus", s.metrics.prom.URL, "--env", "prod", "--service", svcName,
-		"--window", "10s", "--for", "2m", "--every", "1s", "--failure-limit", "2",
+		"--window", "10s", "--for", "2m", "--every", "1s", "--failure-limit", "2", "--migrations", "none",
 		"--gitops", s.remote, "--kubeconfig", s.c.Kubeconfig(), "--run", "demo", "--sync")
 	s.committed = time.Now()
 	if code != 1 || !strings.Contains(out, "abort: aborted") || !strings.Contains(out, "rollback: rollback(prod)") || !strings.Contains(out, "sync: ") || !strings.Contains(out, "active in prod") {

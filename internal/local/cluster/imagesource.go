@@ -120,16 +120,22 @@ func (r *Registry) Fetch(ctx context.Context, repository, digest string) (string
 	return bin, nil
 }
 
-func (r *Registry) mirror(repository string) string {
-	if r.Mirror == "" {
+func (r *Registry) mirror(repository string) string { return MirrorRepository(r.Mirror, repository) }
+
+// MirrorRepository is repository as the local runtime's registry (mirror,
+// a host:port) holds it: its registry host replaced by mirror
+// (ghcr.io/smp/order-svc → 127.0.0.1:5000/smp/order-svc); repository
+// itself when mirror is empty.
+func MirrorRepository(mirror, repository string) string {
+	if mirror == "" {
 		return repository
 	}
 	host, rest, ok := strings.Cut(repository, "/")
 	if !ok || (!strings.ContainsAny(host, ".:") && host != "localhost") {
 		// No registry host (docker.io style): the whole name is the path.
-		return r.Mirror + "/" + repository
+		return mirror + "/" + repository
 	}
-	return r.Mirror + "/" + rest
+	return mirror + "/" + rest
 }
 
 func isLocal(repo string) bool {
