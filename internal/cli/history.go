@@ -9,6 +9,7 @@ import (
 
 	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitops/history"
+	"github.com/smp/delivery/internal/untrusted"
 )
 
 func init() { register(newHistoryCmd) }
@@ -82,7 +83,7 @@ func writeHistory(w io.Writer, h *history.ServiceHistory) error {
 			by += "\t" + proof(e)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fmtTime(&t), action, orDash(tag),
-			orDash(history.ShortDigest(e.Digest)), by, shortSHA(e.SourceCommit), e.Subject)
+			orDash(history.ShortDigest(e.Digest)), by, shortSHA(e.SourceCommit), untrusted.Line(e.Subject))
 	}
 	return tw.Flush()
 }

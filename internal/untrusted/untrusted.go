@@ -10,6 +10,8 @@ package untrusted
 import (
 	"regexp"
 	"strconv"
+	"strings"
+	"unicode"
 )
 
 // Text returns s quoted as a Go string literal: one line, starting with a
@@ -27,4 +29,16 @@ func Name(s string) string {
 		return s
 	}
 	return strconv.Quote(s)
+}
+
+// Line returns s as is when it holds no control character, and quoted
+// otherwise: for text that is usually plain and read in a column (a commit
+// subject in smpctl history), where quoting every entry would only add
+// noise but an escape sequence or a carriage return must not reach the
+// terminal as one.
+func Line(s string) string {
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return strconv.Quote(s)
+	}
+	return s
 }

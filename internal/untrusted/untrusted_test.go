@@ -41,3 +41,19 @@ func TestNameQuotesOnlyWhatIsNotAPlainName(t *testing.T) {
 		}
 	}
 }
+
+// TestLineQuotesOnlyTextWithAControlCharacter: smpctl history printed
+// commit subjects as they were, and a hand-made commit's subject can carry
+// an escape sequence or a carriage return that rewrites the terminal line.
+func TestLineQuotesOnlyTextWithAControlCharacter(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"deploy(dev): order-svc → 3.3.0": "deploy(dev): order-svc → 3.3.0",
+		"ok\r::error::forged":            `"ok\r::error::forged"`,
+		"\x1b[2Kall good":                `"\x1b[2Kall good"`,
+	} {
+		if got := untrusted.Line(in); got != want {
+			t.Errorf("Line(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
