@@ -33,13 +33,17 @@ type DeployRequest struct {
 // Validate checks the request's names before anything leaves the process.
 func (r DeployRequest) Validate() error {
 	err := checkNames(r.Env, r.Service)
-	if r.ChartVersion != "" {
-		// Strict SemVer: a range (>=0.1.0) would make Argo CD follow a floating chart.
-		if _, perr := semver.Parse(r.ChartVersion); perr != nil || strings.ContainsAny(r.ChartVersion, "<>=~^*| ,") {
-			err = errors.Join(err, fault.Inputf("ChartVersion", "chart version %q is not a version: use MAJOR.MINOR.PATCH[-PRERELEASE] (a range would make Argo CD follow a floating chart)", r.ChartVersion))
-		}
+	if r.ChartVersion != "" && !strictChartVersion(r.ChartVersion) {
+		err = errors.Join(err, fault.Inputf("ChartVersion", "chart version %q is not a version: use MAJOR.MINOR.PATCH[-PRERELEASE] (a range would make Argo CD follow a floating chart)", r.ChartVersion))
 	}
 	return fault.Invalid(err)
+}
+
+// strictChartVersion reports whether v is one version, strict SemVer: a
+// range (>=0.1.0) would make Argo CD follow a floating chart.
+func strictChartVersion(v string) bool {
+	_, err := semver.Parse(v)
+	return err == nil && !strings.ContainsAny(v, "<>=~^*| ,")
 }
 
 // Deploy writes environments/<env>/<svc>.yaml and commits
@@ -120,6 +124,12 @@ func runPromote(ctx context.Context, repo *gitops.Repo, out Outcome, req Promote
 		}
 		if src.Image.Digest == "" || src.Image.Tag == "" || src.Image.Repository == "" {
 			return gitops.Commit{}, fault.Refusedf("%s has no pinned image in %s (%s): deploy it there first", req.Service, req.From, envPath(req.From, req.Service))
+		}
+		if src.ChartVersion != "" && !strictChartVersion(src.ChartVersion) {
+			// A hand edit of the source environment is not copied on:
+			// deploy refuses the same version given on its command line.
+			return gitops.Commit{}, fault.Invalidf("%s pins chart version %q, which is not one version (MAJOR.MINOR.PATCH[-PRERELEASE]; a range would make Argo CD follow a floating chart): fix it there with a commit, then promote again; nothing written",
+				envPath(req.From, req.Service), src.ChartVersion)
 		}
 		img = imageref.Ref{Repository: src.Image.Repository, Tag: src.Image.Tag, Digest: src.Image.Digest}
 		if _, err := imageref.Parse(img.String()); err != nil {
