@@ -52,7 +52,11 @@ type Identity struct {
 	Subject    string `json:"subject"`
 	Repository string `json:"repository"`
 	// Workflow is the workflow_ref: the workflow file at the ref that ran.
-	Workflow    string `json:"workflow"`
+	Workflow string `json:"workflow"`
+	// JobWorkflow is the job_workflow_ref: the workflow the job itself
+	// ran in — for a job of a reusable workflow (smp/delivery's cd.yml),
+	// that workflow at the ref the caller pinned, not the caller's.
+	JobWorkflow string `json:"jobWorkflow,omitempty"`
 	RunID       string `json:"runId"`
 	RunAttempt  string `json:"runAttempt"`
 	Actor       string `json:"actor"`
@@ -169,6 +173,7 @@ func request(ctx context.Context, getenv func(string) string, c *http.Client) (s
 type claims struct {
 	Repository  string `json:"repository"`
 	WorkflowRef string `json:"workflow_ref"`
+	JobWorkflow string `json:"job_workflow_ref"`
 	RunID       string `json:"run_id"`
 	RunAttempt  string `json:"run_attempt"`
 	Actor       string `json:"actor"`
@@ -208,7 +213,7 @@ func Verify(ctx context.Context, raw string, o Options) (Identity, error) {
 		return Identity{}, fmt.Errorf("%w: it lacks a GitHub Actions claim (repository %q, run_id %q, actor %q, workflow_ref %q)",
 			ErrNotProven, c.Repository, c.RunID, c.Actor, c.WorkflowRef)
 	}
-	return Identity{Issuer: tok.Issuer, Subject: tok.Subject, Repository: c.Repository, Workflow: c.WorkflowRef,
+	return Identity{Issuer: tok.Issuer, Subject: tok.Subject, Repository: c.Repository, Workflow: c.WorkflowRef, JobWorkflow: c.JobWorkflow,
 		RunID: c.RunID, RunAttempt: c.RunAttempt, Actor: c.Actor, Environment: c.Environment, Ref: c.Ref, SHA: c.SHA}, nil
 }
 

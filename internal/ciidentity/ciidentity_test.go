@@ -33,7 +33,7 @@ func TestARunsTokenProvesWhoItIs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := ciidentity.Identity{Issuer: is.URL, Subject: "repo:smp/order-svc:environment:prod", Repository: "smp/order-svc",
-		Workflow: "smp/order-svc/.github/workflows/cd.yml@refs/heads/main", RunID: "1234567890", RunAttempt: "1", Actor: "alice",
+		Workflow: "smp/order-svc/.github/workflows/cd.yml@refs/heads/main", JobWorkflow: "smp/delivery/.github/workflows/cd.yml@refs/tags/v0.2.0", RunID: "1234567890", RunAttempt: "1", Actor: "alice",
 		Environment: "prod", Ref: "refs/heads/main", SHA: "0123456789abcdef0123456789abcdef01234567"}
 	if id != want {
 		t.Errorf("identity:\n got %+v\nwant %+v", id, want)

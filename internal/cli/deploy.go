@@ -78,7 +78,7 @@ older queued one; smpctl soak drain deploys it when the soak ends
 			if err != nil {
 				return err
 			}
-			req.RunProven = o.proven // known once open has asked for the token
+			req.Proven = o.proven // known once open has asked for the token
 			deploy := write.Deploy
 			if queue {
 				deploy = write.QueueOrDeploy // CD on a trigger: docs/soak.md

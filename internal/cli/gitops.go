@@ -113,6 +113,7 @@ Running it again changes nothing.`,
 	cmd.Flags().BoolVar(&o.Critical, "critical", false, "run blue/green in prod (Argo Rollouts)")
 	cmd.Flags().StringVar(&o.Image, "image", "", "image repository without tag (default ghcr.io/smp/NAME)")
 	cmd.Flags().StringVar(&o.ChartVersion, "chart-version", layout.DefaultChartVersion, "Helm chart version pinned in every environment")
+	cmd.Flags().StringVar(&o.Repository, "repository", "", "the service's GitHub repository (OWNER/NAME), whose CD alone may write it where an environment has requireOIDC (delivery.yaml version 4)")
 	addIdentityFlags(cmd, &o.Identity)
 	return cmd
 }

@@ -35,8 +35,9 @@ type writeOptions struct {
 	// oidcIssuer.
 	oidc       bool
 	oidcIssuer string
-	// proven: open verified the run's OIDC token (--oidc).
-	proven bool
+	// proven: what the run's OIDC token, verified by open (--oidc), says
+	// of the run; nil without --oidc.
+	proven *write.ProvenRun
 	// writes: the command records a person (it has --by), so its commits
 	// are signed when a key is at hand.
 	writes bool
@@ -99,10 +100,9 @@ func (o *writeOptions) open(ctx context.Context, a *App) (*gitops.Repo, error) {
 		if sig, err = o.signer(ctx); err != nil {
 			return nil, err
 		}
-		if proven, err = o.proveRun(ctx, a); err != nil {
+		if proven, o.proven, err = o.proveRun(ctx, a); err != nil {
 			return nil, err
 		}
-		o.proven = proven != nil
 	}
 	var author *gitops.Identity
 	if o.authorName != "" {
@@ -118,46 +118,53 @@ func (o *writeOptions) open(ctx context.Context, a *App) (*gitops.Repo, error) {
 const oidcTimeout = 30 * time.Second
 
 // proveRun is --oidc: the trailers of the run the job's OIDC token proves,
-// once it is verified and names the run --run gives (nil without --oidc).
-func (o *writeOptions) proveRun(ctx context.Context, a *App) ([]gitops.Trailer, error) {
+// and what the write binds to it, once it is verified and names the run
+// --run gives (nil without --oidc).
+func (o *writeOptions) proveRun(ctx context.Context, a *App) ([]gitops.Trailer, *write.ProvenRun, error) {
 	if !o.oidc {
 		if o.oidcIssuer != ciidentity.GitHubIssuer {
-			return nil, fault.Invalidf("--oidc-issuer says which issuer --oidc trusts: add --oidc, or drop it")
+			return nil, nil, fault.Invalidf("--oidc-issuer says which issuer --oidc trusts: add --oidc, or drop it")
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	if o.run == "" {
-		return nil, fault.Invalidf("--oidc proves the CI run --run names: give --run (e.g. $GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID)")
+		return nil, nil, fault.Invalidf("--oidc proves the CI run --run names: give --run (e.g. $GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID)")
 	}
 	ctx, cancel := context.WithTimeout(ctx, oidcTimeout)
 	defer cancel()
 	id, err := ciidentity.FromGitHubActions(ctx, a.Getenv, ciidentity.Options{Issuer: o.oidcIssuer, Now: a.Now})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !id.Names(o.run) {
-		return nil, fault.Invalidf("--run %s is not the run the OIDC token proves (%s run %s): give this run's URL, %s",
+		return nil, nil, fault.Invalidf("--run %s is not the run the OIDC token proves (%s run %s): give this run's URL, %s",
 			o.run, id.Repository, id.RunID, id.RunURL(cmp.Or(a.Getenv("GITHUB_SERVER_URL"), "https://github.com")))
 	}
 	if o.actsFor != nil && *o.actsFor != "" && *o.actsFor != id.Actor {
-		return nil, fault.Invalidf("%s %s is not who this run acts for: its OIDC token names %s (the run's actor); in CI give %s \"$GITHUB_ACTOR\", or drop --oidc to record a name the token does not prove",
+		return nil, nil, fault.Invalidf("%s %s is not who this run acts for: its OIDC token names %s (the run's actor); in CI give %s \"$GITHUB_ACTOR\", or drop --oidc to record a name the token does not prove",
 			o.actsForFlag, *o.actsFor, id.Actor, o.actsForFlag)
 	}
-	a.Log.Info("the run's OIDC token is verified", "issuer", id.Issuer, "subject", id.Subject, "run", id.Run(), "actor", id.Actor)
-	return []gitops.Trailer{
+	a.Log.Info("the run's OIDC token is verified", "issuer", id.Issuer, "subject", id.Subject, "run", id.Run(), "actor", id.Actor,
+		"environment", id.Environment, "jobWorkflow", id.JobWorkflow)
+	trailers := []gitops.Trailer{
 		{Key: "OIDC-Issuer", Value: id.Issuer},
 		{Key: "OIDC-Subject", Value: id.Subject},
 		{Key: "OIDC-Workflow", Value: id.Workflow},
-		{Key: "OIDC-Run", Value: id.Run()},
-		{Key: "OIDC-Actor", Value: id.Actor},
-		{Key: "OIDC-SHA", Value: id.SHA},
-	}, nil
+	}
+	if id.JobWorkflow != "" {
+		trailers = append(trailers, gitops.Trailer{Key: "OIDC-Job-Workflow", Value: id.JobWorkflow})
+	}
+	trailers = append(trailers,
+		gitops.Trailer{Key: "OIDC-Run", Value: id.Run()},
+		gitops.Trailer{Key: "OIDC-Actor", Value: id.Actor},
+		gitops.Trailer{Key: "OIDC-SHA", Value: id.SHA})
+	return trailers, &write.ProvenRun{Repository: id.Repository, Environment: id.Environment, JobWorkflow: id.JobWorkflow}, nil
 }
 
 // common is the deploy.Common of the shared flags.
 func (o *writeOptions) common(a *App) write.Common {
 	return write.Common{
-		By: o.by, Run: o.run, RunProven: o.proven, Now: a.Now(), ChangeID: o.changeID,
+		By: o.by, Run: o.run, Proven: o.proven, Now: a.Now(), ChangeID: o.changeID,
 		Identity: gitops.Identity{Name: o.authorName, Email: o.authorEmail},
 	}
 }

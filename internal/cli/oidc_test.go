@@ -23,9 +23,11 @@ import (
 func TestOIDCProvesTheRunAWriteRecords(t *testing.T) {
 	t.Parallel()
 	is := ciidentitytest.NewIssuer(t)
+	is.Set("environment", "dev") // the CD's dev job
+	is.Set("sub", "repo:smp/order-svc:environment:dev")
 	bare := gitopstest.NewRemote(t, map[string]string{
-		"delivery.yaml": "apiVersion: delivery.smp.vn/v1\nkind: Delivery\nversion: 3\nenvironments:\n" +
-			"  - {name: dev, sync: automated, trigger: main, approval: none, requireOIDC: true}\nservices:\n  - name: order-svc\n",
+		"delivery.yaml": "apiVersion: delivery.smp.vn/v1\nkind: Delivery\nversion: 4\nenvironments:\n" +
+			"  - {name: dev, sync: automated, trigger: main, approval: none, requireOIDC: true}\nservices:\n  - name: order-svc\n    repository: smp/order-svc\n",
 		"environments/dev/order-svc.yaml": "image:\n  repository: ghcr.io/smp/order-svc\n  tag: 3.2.0\n  digest: sha256:" + strings.Repeat("a", 64) + "\n",
 	})
 	head := func() string { return gitcmdtest.Git(t, bare, "rev-parse", "HEAD") }
@@ -41,6 +43,10 @@ func TestOIDCProvesTheRunAWriteRecords(t *testing.T) {
 
 	before := head()
 	forged := ciidentitytest.NewIssuer(t) // same claims, its own keys
+	fork := ciidentitytest.NewIssuer(t)   // a real token, of another repository's run
+	fork.Set("repository", "mallory/order-svc")
+	fork.Set("environment", "dev")
+	forkRun := "https://github.com/mallory/order-svc/actions/runs/1234567890"
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
@@ -53,6 +59,8 @@ func TestOIDCProvesTheRunAWriteRecords(t *testing.T) {
 		{"--oidc without --run", is.Env(), []string{"--oidc", "--oidc-issuer", is.URL}, 2, "give --run"},
 		{"no token to ask for", nil, []string{"--oidc", "--oidc-issuer", is.URL, "--run", run}, 2, "permissions: id-token: write"},
 		{"--oidc-issuer without --oidc", is.Env(), []string{"--oidc-issuer", is.URL, "--run", run}, 2, "--oidc-issuer says which issuer --oidc trusts"},
+		{"a proven run of another repository", fork.Env(), []string{"--by", "alice", "--oidc", "--oidc-issuer", fork.URL, "--run", forkRun}, 1,
+			"this hold's run is of repository mallory/order-svc, and delivery.yaml says order-svc is deployed by smp/order-svc"},
 		{"a typed --run where dev requires OIDC", is.Env(), []string{"--run", run}, 1, "dev requires CI writes to prove their run (requireOIDC in delivery.yaml)"},
 		{"--by someone the run does not act for", is.Env(), []string{"--by", "mallory", "--oidc", "--oidc-issuer", is.URL, "--run", run}, 2,
 			"--by mallory is not who this run acts for: its OIDC token names alice (the run's actor)"},
@@ -84,8 +92,9 @@ func TestOIDCProvesTheRunAWriteRecords(t *testing.T) {
 		"Deployed-By: alice\n",
 		"Pipeline-Run: " + run + "/attempts/1\n",
 		"OIDC-Issuer: " + is.URL + "\n",
-		"OIDC-Subject: repo:smp/order-svc:environment:prod\n",
+		"OIDC-Subject: repo:smp/order-svc:environment:dev\n",
 		"OIDC-Workflow: smp/order-svc/.github/workflows/cd.yml@refs/heads/main\n",
+		"OIDC-Job-Workflow: smp/delivery/.github/workflows/cd.yml@refs/tags/v0.2.0\n",
 		"OIDC-Run: 1234567890/1\n",
 		"OIDC-Actor: alice\n",
 	} {

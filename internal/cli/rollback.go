@@ -91,7 +91,7 @@ with what is left to do; the commit stands either way.`,
 			if err != nil {
 				return err
 			}
-			req.RunProven = o.proven // known once open has asked for the token
+			req.Proven = o.proven // known once open has asked for the token
 			// Connect before writing: a wrong --kubeconfig is found
 			// with nothing written.
 			var view rolloutView

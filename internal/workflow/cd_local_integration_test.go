@@ -181,6 +181,8 @@ type cdWorld struct {
 	// oidc stands in for GitHub's OIDC issuer: jobs with id-token: write
 	// get its token request variables, as GitHub gives them.
 	oidc *ciidentitytest.Issuer
+	// jobWorkflow is the job_workflow_ref of the CD's jobs (exec sets it).
+	jobWorkflow string
 	// secrets are secrets the test adds to what the service's CD passes.
 	secrets map[string]any
 }
@@ -207,12 +209,22 @@ func newCDWorld(t *testing.T, svc, dir string) *cdWorld {
 	work := filepath.Join(t.TempDir(), "smp-gitops")
 	w.gitops = filepath.Join(t.TempDir(), "smp-gitops.git")
 	run(t, "", smpctl, "gitops", "init", work, "--remote", w.gitops)
-	run(t, "", smpctl, "gitops", "add-service", svc, "--critical", "--image", w.image(), "--dir", work)
+	run(t, "", smpctl, "gitops", "add-service", svc, "--critical", "--image", w.image(), "--repository", "smp/"+svc, "--dir", work)
 	// Prod's notifications, named as docs/workflows.md says the CD's
-	// slack-webhook secret reaches smpctl.
+	// slack-webhook secret reaches smpctl; and every environment takes CI
+	// writes only from a proven run of the service's repository, in the
+	// CD's job of that environment (the scaffold says prod's runs in
+	// "production"), in smp/delivery's CD at a release tag.
 	cfg := readFile(t, filepath.Join(work, "delivery.yaml")) + "notifications:\n  slack:\n    - webhookEnv: SLACK_WEBHOOK_PROD\n      environments: [prod]\n"
+	for _, env := range []string{"dev", "staging", "prod"} {
+		ns := "    namespace: smp-" + env + "\n"
+		if !strings.Contains(cfg, ns) {
+			t.Fatalf("the scaffold's delivery.yaml has no %q", ns)
+		}
+		cfg = strings.Replace(cfg, ns, ns+"    requireOIDC: true\n", 1)
+	}
 	writeFile(t, work, "delivery.yaml", cfg)
-	git(t, work, "commit", "-qam", "notifications: prod to Slack")
+	git(t, work, "commit", "-qam", "notifications: prod to Slack; requireOIDC everywhere")
 	git(t, work, "push", "-q", "origin", "HEAD:main")
 	run(t, "", smpctl, "freeze", "remove", "--gitops", w.gitops, "--name", "weekend-prod")
 
@@ -283,6 +295,16 @@ func (w *cdWorld) exec(gh map[string]any) Executor {
 			t.Logf("job %s not run: smpctl smoke needs the deployed service answering on its URL", path)
 			return Success, nil
 		}
+		// The reusable workflow the job runs in, as GitHub names it in the
+		// token's job_workflow_ref: the caller's uses, its tag as a ref.
+		if job.WorkflowCall == nil || job.WorkflowCall.Uses == nil {
+			t.Fatalf("the service's cd job does not call the reusable CD")
+		}
+		wf, ref, _ := strings.Cut(job.WorkflowCall.Uses.Value, "@")
+		if !regexp.MustCompile(`^[0-9a-f]{40}$`).MatchString(ref) {
+			ref = "refs/tags/" + ref
+		}
+		w.jobWorkflow = wf + "@" + ref
 		inputs := map[string]any{}
 		for k, v := range scope.Contexts["inputs"].(map[string]any) {
 			inputs[k] = v
@@ -427,7 +449,8 @@ func (w *cdWorld) oidcEnv(gh map[string]any, job string) []string {
 	}
 	for k, v := range map[string]string{"repository": repo, "run_id": ToString(gh["run_id"]), "run_attempt": "1",
 		"actor": ToString(gh["actor"]), "sha": w.sha, "ref": ToString(gh["ref"]), "environment": env,
-		"sub": "repo:" + repo + ":environment:" + env, "workflow_ref": repo + "/.github/workflows/cd.yml@" + ToString(gh["ref"])} {
+		"sub": "repo:" + repo + ":environment:" + env, "workflow_ref": repo + "/.github/workflows/cd.yml@" + ToString(gh["ref"]),
+		"job_workflow_ref": w.jobWorkflow} {
 		w.oidc.Set(k, v)
 	}
 	out := []string{"SMP_OIDC_ISSUER=" + w.oidc.URL}

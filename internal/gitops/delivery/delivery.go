@@ -73,8 +73,10 @@ const (
 // Version 2 added notifications (NotificationsVersion); version 3 added
 // onGateFailure and soak (ProtectionVersion), signers and
 // signedApprovals (SignersVersion), approvalMaxAge
-// (ApprovalMaxAgeVersion) and requireOIDC (RequireOIDCVersion).
-const FormatVersion = 3
+// (ApprovalMaxAgeVersion) and requireOIDC (RequireOIDCVersion); version 4
+// added what binds a proven run to its write: a service's repository, an
+// environment's githubEnvironment and trustedWorkflows (OIDCBindingVersion).
+const FormatVersion = 4
 
 // ErrNewerFormat means delivery.yaml declares a format version newer than
 // FormatVersion: reading is allowed, writing is refused.
@@ -110,6 +112,11 @@ type Config struct {
 	// Signers (format version 3) are the SSH public keys that prove who
 	// approves (signers.go).
 	Signers []Signer `yaml:"signers,omitempty" json:"signers,omitempty"`
+	// TrustedWorkflows (format version 4) are the reusable workflows,
+	// as job_workflow_ref patterns (OWNER/REPO/PATH@REF, path.Match), whose
+	// jobs may prove a run where an environment has requireOIDC; default
+	// DefaultTrustedWorkflows.
+	TrustedWorkflows []string `yaml:"trustedWorkflows,omitempty" json:"trustedWorkflows,omitempty"`
 }
 
 // Environment is one stage of the promotion path.
@@ -144,6 +151,12 @@ type Environment struct {
 	// have proven that run with its OIDC token (smpctl --oidc); a typed
 	// --run is refused.
 	RequireOIDC bool `yaml:"requireOIDC,omitempty" json:"requireOIDC,omitempty"`
+	// GitHubEnvironment (format version 4) is the GitHub Actions
+	// environment the CD's jobs that write this environment run in (the
+	// reusable CD's prod jobs run in "production"); default the name. With
+	// requireOIDC, a proven run's environment claim must be this one or a
+	// later environment's.
+	GitHubEnvironment string `yaml:"githubEnvironment,omitempty" json:"githubEnvironment,omitempty"`
 }
 
 // Service is a service deployed through the repository.
@@ -155,6 +168,10 @@ type Service struct {
 	Image string `yaml:"image,omitempty" json:"image,omitempty"`
 	// TagPrefix overrides Config.TagPrefix for this service's repository.
 	TagPrefix string `yaml:"tagPrefix,omitempty" json:"tagPrefix,omitempty"`
+	// Repository (format version 4) is the GitHub repository (OWNER/NAME)
+	// whose CD deploys the service: where an environment has requireOIDC,
+	// only a run of this repository may write the service there.
+	Repository string `yaml:"repository,omitempty" json:"repository,omitempty"`
 }
 
 // Freeze is a window in which changes to the named environments are refused.

@@ -70,20 +70,20 @@ func TestFormatVersions(t *testing.T) {
 		}
 	})
 	t.Run("a newer version reads, ignoring the fields it adds, and refuses writes", func(t *testing.T) {
-		c, err := Parse([]byte("version: 4\nsignedApprovals: true\nservices: [{name: order-svc, owner: team-a}]\n"))
+		c, err := Parse([]byte("version: 5\nsignedApprovals: true\nservices: [{name: order-svc, owner: team-a}]\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := c.Service("order-svc"); !ok || c.Version != 4 {
+		if _, ok := c.Service("order-svc"); !ok || c.Version != 5 {
 			t.Fatalf("config = %+v", c)
 		}
 		err = c.CheckWritable()
-		if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), "upgrade smpctl") || !strings.Contains(err.Error(), "version: 4") {
+		if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), "upgrade smpctl") || !strings.Contains(err.Error(), "version: 5") {
 			t.Fatalf("CheckWritable = %v", err)
 		}
 	})
 	t.Run("a newer version that breaks a rule this smpctl knows says to upgrade", func(t *testing.T) {
-		_, err := Parse([]byte("version: 4\nenvironments: [{name: dev, trigger: hotfix}]\n"))
+		_, err := Parse([]byte("version: 5\nenvironments: [{name: dev, trigger: hotfix}]\n"))
 		if err == nil || !strings.Contains(err.Error(), "upgrade smpctl") {
 			t.Fatalf("Parse = %v", err)
 		}

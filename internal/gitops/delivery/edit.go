@@ -37,6 +37,9 @@ func AddService(src []byte, s Service) ([]byte, error) {
 	if s.TagPrefix != "" {
 		add("tagPrefix", s.TagPrefix, "!!str")
 	}
+	if s.Repository != "" {
+		add("repository", s.Repository, "!!str")
+	}
 	return edit(src, "add service "+s.Name, func(c *Config) { c.Services = append(c.Services, s) },
 		func(d *yamledit.Doc, _ *Config) error { return d.AppendItem("services", item) })
 }

@@ -128,7 +128,7 @@ func TestEditsRefuseWhatTheyCannotKeep(t *testing.T) {
 	}{
 		{"an empty flow list over two lines", "services: [\n]\n", ErrUnsupported},
 		{"a delivery.yaml in flow style", "{kind: Delivery}\n", ErrUnsupported},
-		{"a newer format", "version: 4\nservices: []\n", ErrNewerFormat},
+		{"a newer format", "version: 5\nservices: []\n", ErrNewerFormat},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -136,13 +137,14 @@ func TestTheScaffoldIsOfTheNewestFormat(t *testing.T) {
 	}
 	var uncommented []string
 	for l := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(l, "# "); ok && (strings.HasPrefix(rest, "notifications:") || strings.HasPrefix(rest, "  ")) {
+		if rest, ok := strings.CutPrefix(l, "# "); ok && (strings.HasPrefix(rest, "notifications:") || strings.HasPrefix(rest, "trustedWorkflows:") || strings.HasPrefix(rest, "  ")) {
 			l = rest
 		}
 		uncommented = append(uncommented, l)
 	}
 	c, err = Parse([]byte(strings.Join(uncommented, "")))
-	if err != nil || c.Notifications == nil || len(c.Notifications.Slack) != 1 || c.Notifications.Incidents.GitHub.Repository != "smp/incidents" {
+	if err != nil || c.Notifications == nil || len(c.Notifications.Slack) != 1 || c.Notifications.Incidents.GitHub.Repository != "smp/incidents" ||
+		!slices.Equal(c.TrustedWorkflows, DefaultTrustedWorkflows) || c.Environments[2].GitHubEnv() != "production" {
 		t.Fatalf("the scaffold's example, uncommented: %+v, %v", c, err)
 	}
 }

@@ -26,6 +26,11 @@ type AddOptions struct {
 	// ChartVersion is the Helm chart version pinned in every environment
 	// file; default 0.1.0.
 	ChartVersion string
+	// Repository is the GitHub repository (OWNER/NAME) whose CD deploys the
+	// service, recorded as services[].repository (format version 4): where
+	// an environment has requireOIDC, only that repository's proven runs
+	// write the service. Empty records none.
+	Repository string
 	// Identity overrides delivery.yaml's commit identity.
 	Identity Identity
 }
@@ -107,7 +112,7 @@ func AddService(ctx context.Context, dir, name string, o AddOptions) (res AddRes
 		writes[rel] = EnvFileContent(env.Name, name, o)
 	}
 	if _, listed := cfg.Service(name); !listed {
-		out, err := delivery.AddService(src, delivery.Service{Name: name, Image: o.Image, Critical: o.Critical})
+		out, err := delivery.AddService(src, delivery.Service{Name: name, Image: o.Image, Critical: o.Critical, Repository: o.Repository})
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", cfgPath, err)
 		}

@@ -58,7 +58,7 @@ func Approve(ctx context.Context, repo *gitops.Repo, req ApproveRequest) (Outcom
 		if err != nil {
 			return gitops.Commit{}, err
 		}
-		if err := checkRunProven(e, req.Common, "approval"); err != nil {
+		if err := checkRunProven(cfg, e, req.Service, req.Common, "approval"); err != nil {
 			return gitops.Commit{}, err
 		}
 		if e.Approval == delivery.ApprovalNone {

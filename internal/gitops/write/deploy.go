@@ -82,10 +82,11 @@ type Common struct {
 	Identity gitops.Identity
 	// Now is the clock.
 	Now time.Time
-	// RunProven says Run was proven by the run's verified OIDC token
-	// (smpctl --oidc): what an environment with requireOIDC asks of a
-	// write that records a CI run.
-	RunProven bool
+	// Proven is what the run's verified OIDC token says of the run Run
+	// names (smpctl --oidc), nil when it was not proven: what an
+	// environment with requireOIDC asks of a write that records a CI run,
+	// and binds to the write (checkRunBound).
+	Proven *ProvenRun
 	// ChangeID, when set, makes the write idempotent across re-runs: a
 	// change with this id already on the branch is not made again
 	// (Outcome.AlreadyDone). Empty makes one up for this write only.

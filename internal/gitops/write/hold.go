@@ -41,7 +41,7 @@ func PlaceHold(ctx context.Context, repo *gitops.Repo, req HoldRequest) (Outcome
 		if err != nil {
 			return gitops.Commit{}, err
 		}
-		if err := checkRunProven(e, req.Common, "hold"); err != nil {
+		if err := checkRunProven(cfg, e, req.Service, req.Common, "hold"); err != nil {
 			return gitops.Commit{}, err
 		}
 		if err := checkPersonSigner(repo, cfg, e, "hold", req.By, req.ByGate); err != nil {

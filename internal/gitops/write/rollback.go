@@ -76,7 +76,7 @@ func Rollback(ctx context.Context, repo *gitops.Repo, req RollbackRequest) (Outc
 		if err != nil {
 			return gitops.Commit{}, err
 		}
-		if err := checkRunProven(e, req.Common, "rollback"); err != nil {
+		if err := checkRunProven(cfg, e, req.Service, req.Common, "rollback"); err != nil {
 			return gitops.Commit{}, err
 		}
 		if err := checkPersonSigner(repo, cfg, e, "rollback", req.By, req.ByGate); err != nil {

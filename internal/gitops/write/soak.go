@@ -222,7 +222,7 @@ func QueueOrDeploy(ctx context.Context, repo *gitops.Repo, req DeployRequest) (O
 		if err != nil {
 			return gitops.Commit{}, err
 		}
-		if err := checkRunProven(e, req.Common, "deploy"); err != nil {
+		if err := checkRunProven(cfg, e, req.Service, req.Common, "deploy"); err != nil {
 			return gitops.Commit{}, err
 		}
 		st, err := soakState(ctx, t, cfg, req.Env, req.Service, req.Now)

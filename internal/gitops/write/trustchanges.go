@@ -17,8 +17,9 @@ import (
 // checkTrustChanges refuses delivery.yaml when the newest change to who
 // may approve and which keys prove them (approvers, releaseManagers,
 // signers), to an existing environment's gates (approval, signedApprovals,
-// approvalMaxAge, requireOIDC, allowSkip) or to an existing service's
-// image repository, made after signing was turned on, is not vouched for:
+// approvalMaxAge, requireOIDC, githubEnvironment, allowSkip), to
+// trustedWorkflows, or to an existing service's image repository or GitHub
+// repository, made after signing was turned on, is not vouched for:
 // signed by the key of a release manager of the last trusted version
 // before it. Otherwise whoever can push to smp-gitops could list their own
 // key for alice and sign approvals in her name, or simply turn signing (or
@@ -160,9 +161,11 @@ type trustView struct {
 	ReleaseManagers []string          `yaml:"releaseManagers"`
 	Signers         []delivery.Signer `yaml:"signers"`
 	Services        []struct {
-		Name  string `yaml:"name"`
-		Image string `yaml:"image"`
+		Name       string `yaml:"name"`
+		Image      string `yaml:"image"`
+		Repository string `yaml:"repository"`
 	} `yaml:"services"`
+	TrustedWorkflows []string `yaml:"trustedWorkflows"`
 }
 
 // gateView is an environment's gates as written: what an unsigned commit
@@ -175,6 +178,8 @@ type gateView struct {
 	ApprovalMaxAge  string `yaml:"approvalMaxAge"`
 	RequireOIDC     bool   `yaml:"requireOIDC"`
 	AllowSkip       bool   `yaml:"allowSkip"`
+	// GitHubEnvironment binds a proven run to the environment it writes.
+	GitHubEnvironment string `yaml:"githubEnvironment"`
 }
 
 // decodeTrust decodes the trust lists of b; nil when b does not decode.
@@ -195,7 +200,8 @@ func (v *trustView) signingOn() bool {
 func (v *trustView) same(o *trustView) bool {
 	if !slices.Equal(v.Approvers, o.Approvers) || !slices.Equal(v.ReleaseManagers, o.ReleaseManagers) ||
 		!slices.EqualFunc(v.Signers, o.Signers, func(x, y delivery.Signer) bool { return x.Login == y.Login && slices.Equal(x.Keys, y.Keys) }) ||
-		!slices.Equal(v.Environments, o.Environments) || len(v.Services) != len(o.Services) {
+		!slices.Equal(v.Environments, o.Environments) || len(v.Services) != len(o.Services) ||
+		!slices.Equal(v.TrustedWorkflows, o.TrustedWorkflows) {
 		return false
 	}
 	for i := range v.Services {
@@ -226,17 +232,19 @@ func signingOn(c *delivery.Config) bool {
 // with nothing deployed, and a removed one takes no more writes.
 func sameTrust(a, b *delivery.Config) bool {
 	if !slices.Equal(a.Approvers, b.Approvers) || !slices.Equal(a.ReleaseManagers, b.ReleaseManagers) ||
-		!slices.EqualFunc(a.Signers, b.Signers, func(x, y delivery.Signer) bool { return x.Login == y.Login && slices.Equal(x.Keys, y.Keys) }) {
+		!slices.EqualFunc(a.Signers, b.Signers, func(x, y delivery.Signer) bool { return x.Login == y.Login && slices.Equal(x.Keys, y.Keys) }) ||
+		!slices.Equal(a.Workflows(), b.Workflows()) {
 		return false
 	}
 	for _, x := range a.Environments {
 		if y, _, ok := b.Env(x.Name); ok && (x.Approval != y.Approval || x.SignedApprovals != y.SignedApprovals ||
-			x.ApprovalMaxAge != y.ApprovalMaxAge || x.RequireOIDC != y.RequireOIDC || x.AllowSkip != y.AllowSkip) {
+			x.ApprovalMaxAge != y.ApprovalMaxAge || x.RequireOIDC != y.RequireOIDC || x.AllowSkip != y.AllowSkip ||
+			x.GitHubEnv() != y.GitHubEnv()) {
 			return false
 		}
 	}
 	for _, x := range a.Services {
-		if y, ok := b.Service(x.Name); ok && x.Image != y.Image {
+		if y, ok := b.Service(x.Name); ok && (x.Image != y.Image || x.Repository != y.Repository) {
 			return false
 		}
 	}

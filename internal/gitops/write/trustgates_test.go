@@ -30,6 +30,15 @@ func TestAnUnsignedCommitThatLoosensAGateMakesTheGateRefuse(t *testing.T) {
 		{"the service's image moved", "delivery: order-svc image", func(s string) string {
 			return strings.Replace(s, "  - name: order-svc\n", "  - name: order-svc\n    image: ghcr.io/evil/order-svc\n", 1)
 		}},
+		// Format version 4's binding of a proven run: who may write through
+		// requireOIDC is trust too.
+		{"the service's repository moved", "delivery: order-svc repository", func(s string) string {
+			s = strings.Replace(s, "version: 3\n", "version: 4\n", 1)
+			return strings.Replace(s, "  - name: order-svc\n", "  - name: order-svc\n    repository: mallory/order-svc\n", 1)
+		}},
+		{"any workflow trusted", "delivery: trust every workflow", func(s string) string {
+			return strings.Replace(s, "version: 3\n", "version: 4\ntrustedWorkflows: ['*/*/*@*']\n", 1)
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -192,7 +192,7 @@ func writeImage(ctx context.Context, t *gitops.Tree, w imageWrite) (gitops.Commi
 	if err != nil {
 		return gitops.Commit{}, err
 	}
-	if err := checkRunProven(e, w.common, w.action); err != nil {
+	if err := checkRunProven(cfg, e, w.svc, w.common, w.action); err != nil {
 		return gitops.Commit{}, err
 	}
 	old, cur, err := readEnvFile(t, w.env, w.svc)
