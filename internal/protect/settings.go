@@ -1,10 +1,16 @@
-// Package protect keeps a GitHub repository's settings and branch
-// protection equal to a committed file (.github/settings.yml): Check reads
-// both through the GitHub REST API and lists every difference; Apply makes
-// GitHub match the file. The seed's rules (§14): pull requests with one
-// CODEOWNERS approval, required checks lint/test/security/openapi, linear
-// history, no force push, branches deleted after merge, signed commits as
-// an option.
+// Package protect keeps a GitHub repository's settings, branch protection
+// and deployment environments equal to a committed file
+// (.github/settings.yml): Check reads them through the GitHub REST API and
+// lists every difference; Apply makes GitHub match the file. The seed's
+// rules (§14): pull requests with one CODEOWNERS approval, required checks
+// lint/test/security/openapi, linear history, no force push, branches
+// deleted after merge, signed commits as an option. The environments the
+// reusable CD's deploy jobs run in (dev, staging, production) hold each its
+// own GITOPS_TOKEN: Check says when one is missing, when an environment
+// lacks its reviewers or branch policy, and when the token is also a
+// repository or organization secret, which every job — a branch's too —
+// can read. Secret values are never read or written: Apply leaves those
+// differences to a person and says how to fix each.
 //
 // The client talks to api.github.com (or GitHub Enterprise's API URL) with
 // a token it is given — never read from a flag, never printed.
@@ -30,6 +36,9 @@ var ErrSettings = fault.Invalidf("invalid settings file")
 type Settings struct {
 	Repository Repository `yaml:"repository" json:"repository"`
 	Branches   []Branch   `yaml:"branches" json:"branches"`
+	// Environments are the GitHub deployment environments to keep; an
+	// environment GitHub has that is not listed is left alone.
+	Environments []Environment `yaml:"environments" json:"environments,omitempty"`
 }
 
 // Repository holds the repository-wide merge settings.
@@ -84,6 +93,71 @@ type Bypass struct {
 func (b *Bypass) empty() bool {
 	return b == nil || len(b.Users)+len(b.Teams)+len(b.Apps) == 0
 }
+
+// Environment is a GitHub deployment environment: who must approve a job
+// that runs in it, from which refs, and which secrets only its jobs may
+// read.
+type Environment struct {
+	// Name is the environment's name as jobs name it (environment: name).
+	Name string `yaml:"name" json:"name"`
+	// Reviewers must approve each job before it runs (any one of them);
+	// none: jobs run without approval.
+	Reviewers Reviewers `yaml:"reviewers" json:"reviewers"`
+	// PreventSelfReview keeps the person who started the run from
+	// approving it, even if they are a reviewer. Needs reviewers.
+	PreventSelfReview bool `yaml:"prevent_self_review" json:"prevent_self_review"`
+	// WaitTimer delays each job, in minutes (0 to 43200).
+	WaitTimer int `yaml:"wait_timer" json:"wait_timer"`
+	// DeploymentBranchPolicy says which refs may run jobs in the
+	// environment; nil lets every branch and tag.
+	DeploymentBranchPolicy *DeploymentBranchPolicy `yaml:"deployment_branch_policy" json:"deployment_branch_policy"`
+	// Secrets must exist as secrets of this environment and must not
+	// exist as repository or organization secrets: a job reads the
+	// environment's value only once it passed the environment's rules,
+	// while a repository secret reaches every job, a branch's too.
+	Secrets []string `yaml:"secrets" json:"secrets,omitempty"`
+}
+
+// Reviewers are user logins and team slugs; the teams are the
+// repository owner's (an organization).
+type Reviewers struct {
+	Users []string `yaml:"users" json:"users"`
+	Teams []string `yaml:"teams" json:"teams"`
+}
+
+func (r Reviewers) count() int { return len(r.Users) + len(r.Teams) }
+
+// DeploymentBranchPolicy is either ProtectedBranches (only branches with
+// branch protection) or name patterns of branches and tags (GitHub's
+// custom policies: * matches anything but /, so v*.*.* matches v1.2.3 and
+// v1.2.3-rc.1 but not svc/v1.2.3).
+type DeploymentBranchPolicy struct {
+	ProtectedBranches bool     `yaml:"protected_branches" json:"protected_branches"`
+	Branches          []string `yaml:"branches" json:"branches,omitempty"`
+	Tags              []string `yaml:"tags" json:"tags,omitempty"`
+}
+
+func (p *DeploymentBranchPolicy) custom() bool {
+	return p != nil && !p.ProtectedBranches && len(p.Branches)+len(p.Tags) > 0
+}
+
+// Limits of GitHub's environments API.
+const (
+	maxReviewers = 6
+	maxWaitTimer = 43200 // minutes: 30 days
+)
+
+var (
+	// environmentName is stricter than GitHub (no spaces, no slashes):
+	// it is also a workflow's `environment:` and part of API paths.
+	environmentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`)
+	userLogin       = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
+	teamSlug        = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	secretName      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// refPattern: a GitHub name pattern of branches or tags, without
+	// spaces or control characters.
+	refPattern = regexp.MustCompile(`^[^\s\x00-\x1f\x7f]+$`)
+)
 
 // branchName is what git and GitHub accept for a protected branch name here
 // (no wildcards: protection rules with patterns belong in rulesets).
@@ -143,5 +217,101 @@ func (s *Settings) Validate() error {
 			}
 		}
 	}
+	envs := map[string]bool{}
+	for i, e := range s.Environments {
+		errs = append(errs, e.validate(fmt.Sprintf("environments[%d]", i), envs)...)
+	}
 	return errors.Join(errs...)
+}
+
+// validate checks one environment; seen holds the names before it (GitHub
+// compares them without case).
+func (e Environment) validate(where string, seen map[string]bool) []error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(where+": "+format, args...))
+	}
+	switch {
+	case e.Name == "":
+		bad("name is empty: name the environment the workflow's job runs in (environment: production)")
+	case !environmentName.MatchString(e.Name):
+		bad("%q is not an environment name (letters, digits, . _ - only)", e.Name)
+	case seen[strings.ToLower(e.Name)]:
+		bad("environment %q is listed twice (names are compared without case)", e.Name)
+	}
+	seen[strings.ToLower(e.Name)] = true
+	if e.Name != "" {
+		where += " (" + e.Name + ")"
+	}
+	users := map[string]bool{}
+	for _, u := range e.Reviewers.Users {
+		switch {
+		case !userLogin.MatchString(u):
+			bad("reviewers.users: %q is not a GitHub login", u)
+		case users[strings.ToLower(u)]:
+			bad("reviewers.users: %q is listed twice", u)
+		}
+		users[strings.ToLower(u)] = true
+	}
+	teams := map[string]bool{}
+	for _, t := range e.Reviewers.Teams {
+		switch {
+		case strings.ContainsAny(t, "@/"):
+			bad("reviewers.teams: %q: give the team's slug alone (release-managers, not @smp/release-managers): the team must be one of the repository owner's", t)
+		case !teamSlug.MatchString(t):
+			bad("reviewers.teams: %q is not a team slug (lower-case letters, digits, - and _)", t)
+		case teams[t]:
+			bad("reviewers.teams: %q is listed twice", t)
+		}
+		teams[t] = true
+	}
+	if n := e.Reviewers.count(); n > maxReviewers {
+		bad("%d reviewers: GitHub allows up to %d users and teams together; name a team instead of its members", n, maxReviewers)
+	}
+	if e.PreventSelfReview && e.Reviewers.count() == 0 {
+		bad("prevent_self_review needs reviewers: list reviewers.users or reviewers.teams, or drop prevent_self_review")
+	}
+	if e.WaitTimer < 0 || e.WaitTimer > maxWaitTimer {
+		bad("wait_timer %d: GitHub allows 0 to %d minutes (30 days)", e.WaitTimer, maxWaitTimer)
+	}
+	if p := e.DeploymentBranchPolicy; p != nil {
+		switch {
+		case p.ProtectedBranches && len(p.Branches)+len(p.Tags) > 0:
+			bad("deployment_branch_policy: protected_branches: true and branch or tag patterns exclude each other: keep one")
+		case !p.ProtectedBranches && len(p.Branches)+len(p.Tags) == 0:
+			bad("deployment_branch_policy names no refs: set protected_branches: true, or list branches or tags (e.g. tags: [\"v*.*.*\"]); leave deployment_branch_policy out to let every branch deploy")
+		}
+		for _, k := range []struct {
+			kind     string
+			patterns []string
+		}{{"branches", p.Branches}, {"tags", p.Tags}} {
+			kind, seen := k.kind, map[string]bool{}
+			for j, pat := range k.patterns {
+				switch {
+				case !refPattern.MatchString(pat):
+					bad("deployment_branch_policy.%s[%d]: %q is not a name pattern (no spaces or control characters)", kind, j, pat)
+				case seen[pat]:
+					bad("deployment_branch_policy.%s: %q is listed twice", kind, pat)
+				}
+				seen[pat] = true
+			}
+		}
+	}
+	secrets := map[string]bool{}
+	for _, name := range e.Secrets {
+		up := strings.ToUpper(name)
+		switch {
+		case !secretName.MatchString(name):
+			bad("secrets: %q is not a secret name (letters, digits and _, not starting with a digit)", name)
+		case strings.HasPrefix(up, "GITHUB_"):
+			bad("secrets: %q: GitHub reserves names starting with GITHUB_", name)
+		case secrets[up]:
+			bad("secrets: %q is listed twice (names are compared without case)", name)
+		}
+		secrets[up] = true
+	}
+	if len(e.Secrets) > 0 && e.Reviewers.count() == 0 && e.DeploymentBranchPolicy == nil {
+		bad("secrets %s with neither reviewers nor a deployment_branch_policy: a workflow on any branch could run a job in this environment and read them; add deployment_branch_policy: {protected_branches: true} (or reviewers)", list(e.Secrets))
+	}
+	return errs
 }

@@ -28,6 +28,7 @@ func TestCommittedSettingsCarryTheSeedsRules(t *testing.T) {
 
 func TestBadSettingsAreRefusedWithTheReason(t *testing.T) {
 	t.Parallel()
+	const main = "branches:\n  - name: main\n"
 	tests := []struct{ name, yaml, want string }{
 		{"an unknown key", "branches:\n  - name: main\n    linear_history_required: true\n", "linear_history_required"},
 		{"no branches", "repository: {}\n", "no branches"},
@@ -36,6 +37,19 @@ func TestBadSettingsAreRefusedWithTheReason(t *testing.T) {
 		{"too many approvals", "branches:\n  - name: main\n    required_pull_request_reviews: {required_approving_review_count: 7}\n", "0 to 6"},
 		{"an empty check", "branches:\n  - name: main\n    required_status_checks: {contexts: ['']}\n", "contexts[0] is empty"},
 		{"not YAML", "branches: [", "yaml"},
+		{"an environment without a name", main + "environments:\n  - wait_timer: 5\n", "environments[0]: name is empty"},
+		{"an environment listed twice", main + "environments:\n  - name: production\n  - name: Production\n", "listed twice"},
+		{"a misspelt environment key", main + "environments:\n  - name: production\n    preventSelfReview: true\n", "preventSelfReview"},
+		{"a team named with its organization", main + "environments:\n  - name: production\n    reviewers: {teams: ['@smp/release-managers']}\n", "give the team's slug alone"},
+		{"seven reviewers", main + "environments:\n  - name: production\n    reviewers: {users: [a, b, c, d, e, f, g]}\n", "up to 6"},
+		{"self-review prevented without reviewers", main + "environments:\n  - name: production\n    prevent_self_review: true\n", "prevent_self_review needs reviewers"},
+		{"a wait timer over 30 days", main + "environments:\n  - name: production\n    wait_timer: 43201\n", "0 to 43200 minutes"},
+		{"protected branches and patterns at once", main + "environments:\n  - name: production\n    deployment_branch_policy: {protected_branches: true, tags: ['v*']}\n", "exclude each other"},
+		{"a branch policy naming nothing", main + "environments:\n  - name: production\n    deployment_branch_policy: {}\n", "names no refs"},
+		{"a pattern with a space", main + "environments:\n  - name: production\n    deployment_branch_policy: {tags: ['v* ']}\n", "not a name pattern"},
+		{"a secret name with a dash", main + "environments:\n  - name: production\n    reviewers: {users: [carol]}\n    secrets: [GITOPS-TOKEN]\n", "not a secret name"},
+		{"a reserved secret name", main + "environments:\n  - name: production\n    reviewers: {users: [carol]}\n    secrets: [GITHUB_TOKEN]\n", "reserves names starting with GITHUB_"},
+		{"secrets any branch could read", main + "environments:\n  - name: dev\n    secrets: [GITOPS_TOKEN]\n", "a workflow on any branch could run a job in this environment"},
 	}
 	for _, tc := range tests {
 		_, err := Parse("settings.yml", []byte(tc.yaml))
@@ -60,6 +74,7 @@ func TestParseRepo(t *testing.T) {
 func FuzzParseSettings(f *testing.F) {
 	f.Add("branches:\n  - name: main\n    required_linear_history: true\n")
 	f.Add("repository: {delete_branch_on_merge: true}\nbranches: [{name: main}]\n")
+	f.Add("branches: [{name: main}]\nenvironments:\n  - name: production\n    reviewers: {users: [carol], teams: [release-managers]}\n    prevent_self_review: true\n    deployment_branch_policy: {tags: ['v*.*.*']}\n    secrets: [GITOPS_TOKEN]\n")
 	f.Fuzz(func(t *testing.T, src string) {
 		s, err := Parse("fuzz.yml", []byte(src))
 		if err != nil {
