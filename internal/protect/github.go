@@ -86,7 +86,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (in
 			Message string `json:"message"`
 		}
 		_ = json.Unmarshal(raw, &e)
-		return resp.StatusCode, fmt.Errorf("%w %s %s: %d %s", ErrRefused, method, path, resp.StatusCode, strings.TrimSpace(e.Message))
+		return resp.StatusCode, fmt.Errorf("%w %s %s: %w", ErrRefused, method, path, statusError{resp.StatusCode, strings.TrimSpace(e.Message)})
 	}
 	if out != nil && len(raw) > 0 {
 		if err := json.Unmarshal(raw, out); err != nil {
@@ -95,6 +95,14 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (in
 	}
 	return resp.StatusCode, nil
 }
+
+// statusError is GitHub's error answer: its status and message.
+type statusError struct {
+	code    int
+	message string
+}
+
+func (e statusError) Error() string { return fmt.Sprintf("%d %s", e.code, e.message) }
 
 // repoState is the part of GET /repos/{owner}/{repo} protect compares.
 type repoState struct {
@@ -183,4 +191,146 @@ func (c *Client) getProtection(ctx context.Context, owner, name, branch string) 
 		return nil, err
 	}
 	return &p, nil
+}
+
+// perPage is the page size of the list endpoints (GitHub's maximum).
+const perPage = 100
+
+// listPage is one page of a list endpoint: GitHub names the items
+// "secrets" or "branch_policies" and counts them all in total_count.
+type listPage[T any] struct {
+	TotalCount     int `json:"total_count"`
+	Secrets        []T `json:"secrets"`
+	BranchPolicies []T `json:"branch_policies"`
+}
+
+// listAll reads every page of a list endpoint.
+func listAll[T any](ctx context.Context, c *Client, path string) ([]T, error) {
+	var all []T
+	for n := 1; ; n++ {
+		var p listPage[T]
+		if _, err := c.do(ctx, http.MethodGet, fmt.Sprintf("%s?per_page=%d&page=%d", path, perPage, n), nil, &p); err != nil {
+			return nil, err
+		}
+		items := p.Secrets // or the branch policies: one of the two
+		items = append(items, p.BranchPolicies...)
+		all = append(all, items...)
+		if len(items) < perPage || len(all) >= p.TotalCount {
+			return all, nil
+		}
+	}
+}
+
+// secretJSON is an item of the secrets lists: a name, never a value.
+type secretJSON struct {
+	Name string `json:"name"`
+}
+
+// secretNames returns the upper-case names of a secrets list (GitHub
+// compares secret names without case).
+func secretNames(ctx context.Context, c *Client, path string) (map[string]bool, error) {
+	items, err := listAll[secretJSON](ctx, c, path)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for _, s := range items {
+		names[strings.ToUpper(s.Name)] = true
+	}
+	return names, nil
+}
+
+// repoSecrets lists the repository's Actions secrets.
+func (c *Client) repoSecrets(ctx context.Context, owner, name string) (map[string]bool, error) {
+	return secretNames(ctx, c, repoPath(owner, name)+"/actions/secrets")
+}
+
+// orgSecrets lists the organization secrets shared with the repository. A
+// repository owned by a user has none; GitHub may answer 404 for it.
+func (c *Client) orgSecrets(ctx context.Context, owner, name string) (map[string]bool, error) {
+	names, err := secretNames(ctx, c, repoPath(owner, name)+"/actions/organization-secrets")
+	var status statusError
+	if errors.As(err, &status) && status.code == http.StatusNotFound {
+		return map[string]bool{}, nil
+	}
+	return names, err
+}
+
+func environmentPath(owner, name, env string) string {
+	return repoPath(owner, name) + "/environments/" + url.PathEscape(env)
+}
+
+// environmentJSON is GET /repos/{o}/{r}/environments/{env}: the rules as
+// a list of typed protection rules.
+type environmentJSON struct {
+	ProtectionRules []struct {
+		Type              string `json:"type"`
+		WaitTimer         int    `json:"wait_timer"`
+		PreventSelfReview bool   `json:"prevent_self_review"`
+		Reviewers         []struct {
+			Type     string `json:"type"`
+			Reviewer struct {
+				ID    int64  `json:"id"`
+				Login string `json:"login"`
+				Slug  string `json:"slug"`
+			} `json:"reviewer"`
+		} `json:"reviewers"`
+	} `json:"protection_rules"`
+	DeploymentBranchPolicy *struct {
+		ProtectedBranches    bool `json:"protected_branches"`
+		CustomBranchPolicies bool `json:"custom_branch_policies"`
+	} `json:"deployment_branch_policy"`
+}
+
+// branchPolicyJSON is a custom deployment branch or tag policy.
+type branchPolicyJSON struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+	// Type is "branch" or "tag"; GitHub servers that predate tag policies
+	// leave it out, and then it is a branch.
+	Type string `json:"type"`
+}
+
+func (p branchPolicyJSON) kind() string {
+	if p.Type == "" {
+		return "branch"
+	}
+	return p.Type
+}
+
+// getEnvironment returns nil (and no error) for an environment GitHub does
+// not have.
+func (c *Client) getEnvironment(ctx context.Context, owner, name, env string) (*environmentJSON, error) {
+	var e environmentJSON
+	_, err := c.do(ctx, http.MethodGet, environmentPath(owner, name, env), nil, &e)
+	var status statusError
+	if errors.As(err, &status) && status.code == http.StatusNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+func (c *Client) branchPolicies(ctx context.Context, owner, name, env string) ([]branchPolicyJSON, error) {
+	return listAll[branchPolicyJSON](ctx, c, environmentPath(owner, name, env)+"/deployment-branch-policies")
+}
+
+// userID resolves a login to the id the environments API takes.
+func (c *Client) userID(ctx context.Context, login string) (int64, error) {
+	var u struct {
+		ID int64 `json:"id"`
+	}
+	_, err := c.do(ctx, http.MethodGet, "/users/"+url.PathEscape(login), nil, &u)
+	return u.ID, err
+}
+
+// teamID resolves a team of org by its slug.
+func (c *Client) teamID(ctx context.Context, org, slug string) (int64, error) {
+	var t struct {
+		ID int64 `json:"id"`
+	}
+	_, err := c.do(ctx, http.MethodGet, "/orgs/"+url.PathEscape(org)+"/teams/"+url.PathEscape(slug), nil, &t)
+	return t.ID, err
 }

@@ -13,20 +13,35 @@ import (
 
 // Difference is one setting where GitHub differs from the file.
 type Difference struct {
-	// Where is "repository" or "branch <name>".
+	// Where is "repository", "branch <name>", "environment <name>" or
+	// "organization <owner>".
 	Where  string `json:"where"`
 	Field  string `json:"field"`
 	GitHub string `json:"github"`
 	Want   string `json:"want"`
+	// Fix, when set, is what a person must do: Apply cannot make this
+	// change (a secret's value, a secret every job can read).
+	Fix string `json:"fix,omitempty"`
 }
 
 func (d Difference) String() string {
 	have := d.GitHub
-	if have == "" {
+	switch {
+	case have != "":
+	case strings.HasPrefix(d.Where, "environment "):
+		have = "nothing (no such environment)"
+	default:
 		have = "nothing (branch not protected)"
 	}
-	return fmt.Sprintf("%s: %s: GitHub has %s, settings want %s", d.Where, d.Field, have, d.Want)
+	s := fmt.Sprintf("%s: %s: GitHub has %s, settings want %s", d.Where, d.Field, have, d.Want)
+	if d.Fix != "" {
+		s += "; " + d.Fix
+	}
+	return s
 }
+
+// ByHand reports whether only a person can fix d (Apply leaves it).
+func (d Difference) ByHand() bool { return d.Fix != "" }
 
 // repoName is compiled on first use: its bounded repetitions make it cost
 // milliseconds, which every smpctl command would pay at start.
@@ -44,50 +59,103 @@ func ParseRepo(s string) (owner, name string, err error) {
 }
 
 // Check compares GitHub's settings of owner/name with s and returns every
-// difference, sorted; none means GitHub matches the file.
+// difference, sorted by where it is; none means GitHub matches the file.
 func Check(ctx context.Context, c *Client, owner, name string, s *Settings) ([]Difference, error) {
-	repo, err := c.getRepo(ctx, owner, name)
+	st, err := read(ctx, c, owner, name, s)
 	if err != nil {
+		return nil, err
+	}
+	return compare(owner, name, s, st), nil
+}
+
+// state is what GitHub has of what the settings name.
+type state struct {
+	repo     repoState
+	branches []*protectionState // per Settings.Branches; nil: not protected
+	envs     []environmentState // per Settings.Environments
+	// repoSecrets and orgSecrets are the upper-case names of the secrets
+	// every job of the repository can read; read only when an
+	// environment names secrets.
+	repoSecrets, orgSecrets map[string]bool
+}
+
+func read(ctx context.Context, c *Client, owner, name string, s *Settings) (*state, error) {
+	st := &state{}
+	var err error
+	if st.repo, err = c.getRepo(ctx, owner, name); err != nil {
 		return nil, fmt.Errorf("read repository %s/%s: %w", owner, name, err)
 	}
-	var diffs []Difference
-	add := func(where string, want, have map[string]string) {
-		keys := make([]string, 0, len(want))
-		for k := range want {
-			keys = append(keys, k)
+	for _, b := range s.Branches {
+		p, err := c.getProtection(ctx, owner, name, b.Name)
+		if err != nil {
+			return nil, fmt.Errorf("read protection of %s/%s branch %s: %w", owner, name, b.Name, err)
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if have[k] != want[k] {
-				diffs = append(diffs, Difference{Where: where, Field: k, GitHub: have[k], Want: want[k]})
-			}
+		st.branches = append(st.branches, p)
+	}
+	secrets := false
+	for _, e := range s.Environments {
+		secrets = secrets || len(e.Secrets) > 0
+	}
+	if secrets {
+		if st.repoSecrets, err = c.repoSecrets(ctx, owner, name); err != nil {
+			return nil, fmt.Errorf("read the repository secrets' names of %s/%s: %w", owner, name, err)
+		}
+		if st.orgSecrets, err = c.orgSecrets(ctx, owner, name); err != nil {
+			return nil, fmt.Errorf("read the names of the organization secrets %s/%s can read: %w", owner, name, err)
 		}
 	}
+	for _, e := range s.Environments {
+		es, err := readEnvironment(ctx, c, owner, name, e)
+		if err != nil {
+			return nil, fmt.Errorf("read environment %s of %s/%s: %w", e.Name, owner, name, err)
+		}
+		st.envs = append(st.envs, es)
+	}
+	return st, nil
+}
+
+// differences compares two flattened views of one place, key by key in
+// the order of their names.
+func differences(where string, want, have map[string]string) []Difference {
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var diffs []Difference
+	for _, k := range keys {
+		if have[k] != want[k] {
+			diffs = append(diffs, Difference{Where: where, Field: k, GitHub: have[k], Want: want[k]})
+		}
+	}
+	return diffs
+}
+
+func compare(owner, name string, s *Settings, st *state) []Difference {
 	wantRepo, haveRepo := map[string]string{}, map[string]string{}
 	for _, f := range []struct {
 		name string
 		want *bool
 		have bool
 	}{
-		{"delete_branch_on_merge", s.Repository.DeleteBranchOnMerge, repo.DeleteBranchOnMerge},
-		{"allow_merge_commit", s.Repository.AllowMergeCommit, repo.AllowMergeCommit},
-		{"allow_squash_merge", s.Repository.AllowSquashMerge, repo.AllowSquashMerge},
-		{"allow_rebase_merge", s.Repository.AllowRebaseMerge, repo.AllowRebaseMerge},
+		{"delete_branch_on_merge", s.Repository.DeleteBranchOnMerge, st.repo.DeleteBranchOnMerge},
+		{"allow_merge_commit", s.Repository.AllowMergeCommit, st.repo.AllowMergeCommit},
+		{"allow_squash_merge", s.Repository.AllowSquashMerge, st.repo.AllowSquashMerge},
+		{"allow_rebase_merge", s.Repository.AllowRebaseMerge, st.repo.AllowRebaseMerge},
 	} {
 		if f.want != nil {
 			wantRepo[f.name] = strconv.FormatBool(*f.want)
 			haveRepo[f.name] = strconv.FormatBool(f.have)
 		}
 	}
-	add("repository", wantRepo, haveRepo)
-	for _, b := range s.Branches {
-		p, err := c.getProtection(ctx, owner, name, b.Name)
-		if err != nil {
-			return nil, fmt.Errorf("read protection of %s/%s branch %s: %w", owner, name, b.Name, err)
-		}
-		add("branch "+b.Name, wantBranch(b), haveBranch(p))
+	diffs := differences("repository", wantRepo, haveRepo)
+	for i, b := range s.Branches {
+		diffs = append(diffs, differences("branch "+b.Name, wantBranch(b), haveBranch(st.branches[i]))...)
 	}
-	return diffs, nil
+	for i, e := range s.Environments {
+		diffs = append(diffs, differences("environment "+e.Name, wantEnvironment(e), haveEnvironment(st.envs[i]))...)
+	}
+	return append(diffs, secretDifferences(owner, name, s, st)...)
 }
 
 const off = "off"
@@ -152,18 +220,30 @@ func list(s []string) string {
 }
 
 // Apply makes GitHub match s: it changes only what Check reports, then
-// checks again and fails if GitHub still differs. It returns what it changed.
-func Apply(ctx context.Context, c *Client, owner, name string, s *Settings) ([]Difference, error) {
-	diffs, err := Check(ctx, c, owner, name, s)
+// checks again and fails if GitHub still differs in anything it could
+// change. It returns what it changed, and what is left for a person (the
+// differences whose Fix says what to do: secrets). It never writes or
+// deletes a secret: the values are not smpctl's, and deleting a repository
+// secret before each environment has its own would stop the deploys.
+func Apply(ctx context.Context, c *Client, owner, name string, s *Settings) (changed, left []Difference, err error) {
+	st, err := read(ctx, c, owner, name, s)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if len(diffs) == 0 {
-		return nil, nil
+	var todo []Difference
+	for _, d := range compare(owner, name, s, st) {
+		if d.ByHand() {
+			left = append(left, d)
+		} else {
+			todo = append(todo, d)
+		}
+	}
+	if len(todo) == 0 {
+		return nil, left, nil
 	}
 	touched := map[string]bool{}
 	signatures := map[string]bool{}
-	for _, d := range diffs {
+	for _, d := range todo {
 		if d.Field == "required_signatures" {
 			// A branch protected just now has signatures off: only a
 			// protected branch, or a wish to turn them on, needs the call.
@@ -176,14 +256,14 @@ func Apply(ctx context.Context, c *Client, owner, name string, s *Settings) ([]D
 	}
 	if touched["repository"] {
 		if _, err := c.do(ctx, http.MethodPatch, repoPath(owner, name), s.Repository, nil); err != nil {
-			return nil, fmt.Errorf("update repository %s/%s: %w", owner, name, err)
+			return nil, nil, fmt.Errorf("update repository %s/%s: %w", owner, name, err)
 		}
 	}
 	for _, b := range s.Branches {
 		where := "branch " + b.Name
 		if touched[where] {
 			if _, err := c.do(ctx, http.MethodPut, branchPath(owner, name, b.Name), protectionBody(b), nil); err != nil {
-				return nil, fmt.Errorf("protect %s/%s branch %s: %w", owner, name, b.Name, err)
+				return nil, nil, fmt.Errorf("protect %s/%s branch %s: %w", owner, name, b.Name, err)
 			}
 		}
 		if signatures[where] {
@@ -192,18 +272,29 @@ func Apply(ctx context.Context, c *Client, owner, name string, s *Settings) ([]D
 				method = http.MethodPost
 			}
 			if _, err := c.do(ctx, method, branchPath(owner, name, b.Name)+"/required_signatures", nil, nil); err != nil {
-				return nil, fmt.Errorf("set required signatures on %s/%s branch %s: %w", owner, name, b.Name, err)
+				return nil, nil, fmt.Errorf("set required signatures on %s/%s branch %s: %w", owner, name, b.Name, err)
 			}
 		}
 	}
-	left, err := Check(ctx, c, owner, name, s)
+	for i, e := range s.Environments {
+		if touched["environment "+e.Name] {
+			if err := applyEnvironment(ctx, c, owner, name, e, st.envs[i]); err != nil {
+				return nil, nil, fmt.Errorf("set up environment %s of %s/%s: %w", e.Name, owner, name, err)
+			}
+		}
+	}
+	after, err := Check(ctx, c, owner, name, s)
 	if err != nil {
-		return nil, fmt.Errorf("verify after applying: %w", err)
+		return nil, nil, fmt.Errorf("verify after applying: %w", err)
 	}
-	if len(left) > 0 {
-		return nil, fmt.Errorf("%w: after applying, GitHub still differs: %s", ErrRefused, left[0])
+	left = nil
+	for _, d := range after {
+		if !d.ByHand() {
+			return nil, nil, fmt.Errorf("%w: after applying, GitHub still differs: %s", ErrRefused, d)
+		}
+		left = append(left, d)
 	}
-	return diffs, nil
+	return todo, left, nil
 }
 
 // protectionBody is the PUT .../protection request: every field is required

@@ -59,6 +59,40 @@ func TestBadSettingsAreRefusedWithTheReason(t *testing.T) {
 	}
 }
 
+// TestCommittedSettingsGiveEachEnvironmentItsOwnToken: the environments
+// the reusable CD's deploy jobs run in (dev, staging, production — not the
+// GitOps environment's name, prod) each hold GITOPS_TOKEN; staging and
+// production need a reviewer, production only runs for release tags, and
+// dev only for protected branches.
+func TestCommittedSettingsGiveEachEnvironmentItsOwnToken(t *testing.T) {
+	t.Parallel()
+	s := committedSettings(t)
+	var names []string
+	for _, e := range s.Environments {
+		names = append(names, e.Name)
+		if list(e.Secrets) != "[GITOPS_TOKEN]" {
+			t.Errorf("%s: secrets %v, want GITOPS_TOKEN as an environment secret", e.Name, e.Secrets)
+		}
+		p := e.DeploymentBranchPolicy
+		switch e.Name {
+		case "dev":
+			if p == nil || !p.ProtectedBranches {
+				t.Error("dev must take only protected branches")
+			}
+		case "staging", "production":
+			if e.Reviewers.count() == 0 {
+				t.Errorf("%s must have required reviewers", e.Name)
+			}
+		}
+		if e.Name == "production" && (!e.PreventSelfReview || !p.custom() || len(p.Branches) != 0 || list(p.Tags) != "[v*.*.*]") {
+			t.Errorf("production must run only for release tags v*.*.*, without self-review: %+v %+v", e, p)
+		}
+	}
+	if list(names) != "[dev, production, staging]" {
+		t.Errorf("environments %v, want dev, staging and production (the CD's jobs' environments)", names)
+	}
+}
+
 func TestParseRepo(t *testing.T) {
 	t.Parallel()
 	if o, n, err := ParseRepo("smp/order-svc"); err != nil || o != "smp" || n != "order-svc" {

@@ -1,10 +1,13 @@
 // Package protecttest serves a RECORDED CONTRACT of the GitHub REST API for
 // tests of repo protect: the request/response pairs in
 // internal/protect/testdata/github-contract/<scenario>.json, transcribed from
-// the API reference (version 2022-11-28) for the endpoints protect calls. The
-// server replays a scenario in order and fails the test on any request the
-// contract does not expect — wrong method, path, body, headers, or one too
-// many — and on recorded requests never made. It is not the real GitHub.
+// the API reference (version 2022-11-28) for the endpoints protect calls:
+// the repository, branch protection, deployment environments and their
+// branch policies, the names of repository, organization and environment
+// secrets, users and teams. The server replays a scenario in order and
+// fails the test on any request the contract does not expect — wrong
+// method, path and query, body, headers, or one too many — and on recorded
+// requests never made. It is not the real GitHub.
 package protecttest
 
 import (
@@ -99,8 +102,15 @@ func (g *recordedGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Header.Get("Accept") != "application/vnd.github+json" || r.Header.Get("X-GitHub-Api-Version") != APIVersion:
 		fail("missing the Accept or X-GitHub-Api-Version header")
 		return
-	case r.Method != e.Request.Method || r.URL.EscapedPath() != e.Request.Path:
-		fail("got %s %s, recorded %s %s", r.Method, r.URL.EscapedPath(), e.Request.Method, e.Request.Path)
+	}
+	// The recorded path carries the query when the request has one
+	// (?per_page=100&page=1): a list read without it would see one page.
+	path := r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		path += "?" + r.URL.RawQuery
+	}
+	if r.Method != e.Request.Method || path != e.Request.Path {
+		fail("got %s %s, recorded %s %s", r.Method, path, e.Request.Method, e.Request.Path)
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
