@@ -94,5 +94,7 @@ func (a *App) drainAfterPromote(cmd *cobra.Command, repo *gitops.Repo, o *writeO
 		fmt.Fprintf(a.Stderr, "queue: the deploy queued in %s was not deployed: %v; the promotion stands: run smpctl soak drain --env %s --service %s when that is fixed\n", from, err, from, svc)
 	case !out.AlreadyDone:
 		fmt.Fprintf(a.Stderr, "queue: %s (queued in %s behind the soak that just ended)\n", out.Message, from)
+		// A deploy like any other: who hears of deploys to from hears of it.
+		a.sendNotifications(cmd.Context(), repo, o, out, "")
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/gitops/gitopstest"
+	"github.com/smp/delivery/internal/notify/notifycontract"
 )
 
 const soakDelivery = `apiVersion: delivery.smp.vn/v1
@@ -110,5 +111,45 @@ func TestTheCDsDeployOfTheSoakedReleaseDeploysWhatQueuedBehindIt(t *testing.T) {
 	}
 	if got := gitcmdtest.Git(t, bare, "show", "main:environments/dev/order-svc.yaml"); !strings.Contains(got, "sha-bbbbbbb") {
 		t.Errorf("dev after the deploy to staging:\n%s", got)
+	}
+}
+
+// TestTheDeployAPromotionDrainsIsNotified: the queued build promote deploys
+// into the environment behind the soak is a deploy like any other, and
+// whoever hears of deploys there hears of it (#16) — before, only soak
+// drain run by hand notified it.
+func TestTheDeployAPromotionDrainsIsNotified(t *testing.T) {
+	t.Parallel()
+	slack := notifycontract.NewSlack(t)
+	bare := gitopstest.NewRemote(t, map[string]string{"delivery.yaml": soakDelivery + "notifications:\n  slack:\n    - webhookEnv: SLACK_WEBHOOK\n"})
+	env := map[string]string{"SMP_GITOPS": bare, "SMP_CACHE_DIR": t.TempDir(), "SLACK_WEBHOOK": slack.WebhookURL()}
+	if code, _, stderr := smpctl(t, env, "deploy", "--env", "dev", "--service", "order-svc", "--by", "ci", "--image", orderSvcImage("3.2.0", "a")); code != 0 {
+		t.Fatalf("deploy 3.2.0: exit %d\n%s", code, stderr)
+	}
+	if code, stdout, stderr := smpctl(t, env, "deploy", "--queue-if-soaking", "--env", "dev", "--service", "order-svc", "--by", "ci", "--image", orderSvcImage("3.3.0", "b")); code != 0 || !strings.Contains(stdout, "queue(dev)") {
+		t.Fatalf("deploy --queue-if-soaking 3.3.0: exit %d, want it queued\n%s%s", code, stdout, stderr)
+	}
+	later := time.Now().Add(61 * time.Minute)
+	if code, _, stderr := smpctlAt(t, later, env, "soak", "record", "--env", "dev", "--service", "order-svc", "--version", "3.2.0", "--by", "smpctl-gate"); code != 0 {
+		t.Fatalf("soak record: exit %d\n%s", code, stderr)
+	}
+	before := len(slack.Requests())
+	if code, _, stderr := smpctlAt(t, later, env, "promote", "--service", "order-svc", "--from", "dev", "--to", "staging", "--by", "trung"); code != 0 ||
+		!strings.Contains(stderr, "queue: deploy(dev): order-svc → 3.3.0") {
+		t.Fatalf("promote: exit %d, want the queued build deployed\n%s", code, stderr)
+	}
+	drained := gitcmdtest.Git(t, bare, "rev-parse", "main")
+	var texts []string
+	for _, r := range slack.Requests()[before:] {
+		texts = append(texts, slackText(r))
+	}
+	var promoted, deployed bool
+	for _, m := range texts {
+		promoted = promoted || (strings.Contains(m, "staging") && strings.Contains(m, "3.2.0"))
+		deployed = deployed || (strings.Contains(m, "dev") && strings.Contains(m, "3.3.0") && strings.Contains(m, "By trung"))
+	}
+	if len(texts) != 2 || !promoted || !deployed {
+		t.Fatalf("Slack after the promote that drained dev's queue (main %s): %d messages, want the promotion of 3.2.0 to staging and the deploy of 3.3.0 to dev by trung:\n%s",
+			drained, len(texts), strings.Join(texts, "\n---\n"))
 	}
 }
