@@ -19,10 +19,20 @@ import (
 // trailer parser roughly doubles the cost of the walk.
 const logFormat = "--format=%x1e%H%x1f%ct%x1f%an%x1f%B%x1f"
 
+// logFormatParents is logFormat with the parents after the hash, separated
+// by spaces (WalkOptions.Parents).
+const logFormatParents = "--format=%x1e%H %P%x1f%ct%x1f%an%x1f%B%x1f"
+
 // WalkOptions narrow a walk.
 type WalkOptions struct {
 	// From is the commit to start at; default HEAD.
 	From string
+	// Exclude stops the walk at these commits: a commit they reach is not
+	// listed (git log From --not Exclude…), so a walk from a new head
+	// with the old one excluded reads only the commits that came since.
+	Exclude []string
+	// Parents fills WalkEvent.Parents.
+	Parents bool
 	// Paths limits the walk to commits that touch them (git pathspecs).
 	Paths []string
 	// Files lists, in Event.Files order, the paths each commit changed
@@ -39,6 +49,9 @@ type WalkOptions struct {
 type WalkEvent struct {
 	Event
 	Files []string
+	// Parents are the commit's parents (WalkOptions.Parents): none for a
+	// root commit, two or more for a merge.
+	Parents []string
 }
 
 // errStop ends a walk early without an error.
@@ -55,7 +68,11 @@ func (r *Repo) Walk(ctx context.Context, o WalkOptions, fn func(*WalkEvent) bool
 	if from == "" {
 		from = "HEAD"
 	}
-	args := []string{"log", "--no-color", "--no-renames", logFormat}
+	format := logFormat
+	if o.Parents {
+		format = logFormatParents
+	}
+	args := []string{"log", "--no-color", "--no-renames", format}
 	if o.Files {
 		args = append(args, "--name-only")
 	}
@@ -63,6 +80,10 @@ func (r *Repo) Walk(ctx context.Context, o WalkOptions, fn func(*WalkEvent) bool
 		args = append(args, "--no-walk=unsorted", "--stdin")
 	} else {
 		args = append(args, from)
+		if len(o.Exclude) > 0 {
+			args = append(args, "--not")
+			args = append(args, o.Exclude...)
+		}
 	}
 	args = append(args, "--")
 	args = append(args, o.Paths...)
@@ -137,7 +158,9 @@ func parseLog(r io.Reader, fn func(*WalkEvent) bool) error {
 	}
 }
 
-// parseRecord decodes one record: hash, time, author, message, then (with --name-only) the changed files, one per line.
+// parseRecord decodes one record: hash (and, with WalkOptions.Parents, the
+// parents after it), time, author, message, then (with --name-only) the
+// changed files, one per line.
 func parseRecord(rec []byte) (*WalkEvent, error) {
 	f := bytes.SplitN(rec, []byte{0x1f}, 5)
 	if len(f) != 5 {
@@ -148,7 +171,11 @@ func parseRecord(rec []byte) (*WalkEvent, error) {
 		return nil, fmt.Errorf("malformed commit time %q", f[1])
 	}
 	ev := &WalkEvent{Event: ParseMessage(string(f[3]))}
-	ev.Commit, ev.Time, ev.Author = string(f[0]), time.Unix(secs, 0).UTC(), string(f[2])
+	commit, parents, _ := strings.Cut(string(f[0]), " ")
+	ev.Commit, ev.Time, ev.Author = commit, time.Unix(secs, 0).UTC(), string(f[2])
+	if parents != "" {
+		ev.Parents = strings.Fields(parents)
+	}
 	for line := range strings.SplitSeq(string(f[4]), "\n") {
 		if line = strings.TrimSpace(line); line != "" {
 			ev.Files = append(ev.Files, line)
