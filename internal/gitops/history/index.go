@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smp/delivery/internal/fault"
 	"github.com/smp/delivery/internal/gitcmd"
 	"github.com/smp/delivery/internal/gitops/delivery"
 )
@@ -24,7 +25,11 @@ import (
 // head.
 type Index struct {
 	source string
-	snap   *Snapshot
+	// snap is what names are checked against: delivery.yaml and the
+	// environment files' keys (indexSnapshot); cfgBlob names the
+	// delivery.yaml it parsed.
+	snap    *Snapshot
+	cfgBlob string
 	// events are the commits Service reads — those that name a service
 	// with an action, and those without an action (hand edits, whose
 	// files say which service they touched) — oldest first, so that an
@@ -71,17 +76,21 @@ var indexPaths = []string{"environments", "state/holds", "state/approvals"}
 // older ones by date: appending them would order the timeline differently
 // from a walk. prev is not changed and still answers for its own commit.
 func (r *Repo) Index(ctx context.Context, commit string, prev *Index) (*Index, error) {
-	if commit == "" {
-		commit = "HEAD"
-	}
-	head, err := r.git.Output(ctx, "rev-parse", "--verify", "--end-of-options", commit+"^{commit}")
-	if err != nil {
-		return nil, fmt.Errorf("read commit %s of %s: %w", commit, r.Source, err)
+	head := commit
+	if !isHash(commit) {
+		// A name (HEAD, a branch): the Index is named after its commit.
+		if commit == "" {
+			commit = "HEAD"
+		}
+		var err error
+		if head, err = r.git.Output(ctx, "rev-parse", "--verify", "--end-of-options", commit+"^{commit}"); err != nil {
+			return nil, fmt.Errorf("read commit %s of %s: %w", commit, r.Source, err)
+		}
 	}
 	if prev != nil && prev.source == r.Source && prev.Commit() == head {
 		return prev, nil
 	}
-	snap, err := r.snapshotAt(ctx, head, false)
+	snap, cfgBlob, err := r.indexSnapshot(ctx, head, prev)
 	if err != nil {
 		return nil, err
 	}
@@ -91,13 +100,13 @@ func (r *Repo) Index(ctx context.Context, commit string, prev *Index) (*Index, e
 			return nil, err
 		}
 		if on {
-			x, err := r.extendIndex(ctx, prev, snap)
+			x, err := r.extendIndex(ctx, prev, snap, cfgBlob)
 			if err != nil || x != nil {
 				return x, err
 			}
 		}
 	}
-	x := &Index{source: r.Source, snap: snap, byService: map[string][]int32{}}
+	x := &Index{source: r.Source, snap: snap, cfgBlob: cfgBlob, byService: map[string][]int32{}}
 	var evs []*WalkEvent
 	err = r.Walk(ctx, WalkOptions{From: head}, func(ev *WalkEvent) bool {
 		evs = append(evs, ev)
@@ -110,6 +119,63 @@ func (r *Repo) Index(ctx context.Context, commit string, prev *Index) (*Index, e
 		return nil, err
 	}
 	return x, nil
+}
+
+// indexSnapshot reads what an Index checks names against at head —
+// delivery.yaml and which environment files exist, without their contents
+// or the holds — with one `git ls-tree`; delivery.yaml is read and parsed
+// again only when it is not the blob prev parsed. A new head of the
+// dashboard costs that and the walk of its new commits, nothing that grows
+// with the number of services but one listing.
+func (r *Repo) indexSnapshot(ctx context.Context, head string, prev *Index) (*Snapshot, string, error) {
+	tree, err := r.git.Run(ctx, "ls-tree", "-r", "--full-tree", head, "--", "delivery.yaml", "environments")
+	if err != nil {
+		return nil, "", fmt.Errorf("list files of %s: %w", r.Source, err)
+	}
+	s := &Snapshot{Commit: head, Files: map[Key]EnvFile{}, Holds: map[Key]Hold{}}
+	var cfgBlob string
+	for p, obj := range treeBlobs(tree) {
+		if p == "delivery.yaml" {
+			cfgBlob = obj
+			continue
+		}
+		if k, hold, ok := keyOf(p); ok && !hold {
+			s.Files[k] = EnvFile{}
+		}
+	}
+	switch {
+	case cfgBlob == "":
+		// No delivery.yaml: snapshotAt says so as every reader does.
+		if _, err := r.snapshotAt(ctx, head, false); err != nil {
+			return nil, "", err
+		}
+		return nil, "", fmt.Errorf("%s: no delivery.yaml at %s", r.Source, short(head))
+	case prev != nil && prev.source == r.Source && prev.cfgBlob == cfgBlob:
+		s.Config = prev.snap.Config
+	default:
+		b, err := r.git.Run(ctx, "cat-file", "blob", cfgBlob)
+		if err != nil {
+			return nil, "", fmt.Errorf("read delivery.yaml of %s: %w", r.Source, err)
+		}
+		if s.Config, err = delivery.Parse(b); err != nil {
+			return nil, "", fault.Invalidf("%s: delivery.yaml at %s: %v: fix it with a commit", r.Source, short(head), err)
+		}
+	}
+	return s, cfgBlob, nil
+}
+
+// isHash reports whether s is a full commit hash (SHA-1 or SHA-256), which
+// needs no git process to resolve.
+func isHash(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // isAncestor reports whether ancestor is commit or one of its ancestors.
@@ -128,7 +194,7 @@ func (r *Repo) isAncestor(ctx context.Context, ancestor, commit string) (bool, e
 
 // extendIndex returns prev extended to snap's commit by walking the commits
 // since prev's, or nil when they are not a chain on top of it (a merge).
-func (r *Repo) extendIndex(ctx context.Context, prev *Index, snap *Snapshot) (*Index, error) {
+func (r *Repo) extendIndex(ctx context.Context, prev *Index, snap *Snapshot, cfgBlob string) (*Index, error) {
 	var evs []*WalkEvent
 	chain := true
 	err := r.Walk(ctx, WalkOptions{From: snap.Commit, Exclude: []string{prev.Commit()}, Parents: true}, func(ev *WalkEvent) bool {
@@ -145,7 +211,7 @@ func (r *Repo) extendIndex(ctx context.Context, prev *Index, snap *Snapshot) (*I
 	if !chain || len(evs) == 0 || evs[len(evs)-1].Parents[0] != prev.Commit() {
 		return nil, nil
 	}
-	x := &Index{source: prev.source, snap: snap, events: prev.events, byService: make(map[string][]int32, len(prev.byService)),
+	x := &Index{source: prev.source, snap: snap, cfgBlob: cfgBlob, events: prev.events, byService: make(map[string][]int32, len(prev.byService)),
 		manual: prev.manual, newest: prev.newest}
 	for svc, pos := range prev.byService {
 		x.byService[svc] = pos
