@@ -88,6 +88,15 @@ type Dashboard struct {
 	cur   *view // nil until the first refresh
 	subs  map[chan string]struct{}
 	loads sync.Mutex // one refresh at a time
+
+	// reads reads what a service page shows from the history:
+	// readsFromIndex (the benchmarks compare it with a walk per page).
+	reads func(ctx context.Context, v *view, svc string, now time.Time) (*serviceReads, error)
+
+	idxMu sync.Mutex
+	// lastIndex is the history index of the newest head a service page
+	// was read at: the base the next head's index extends (indexOf).
+	lastIndex *history.Index
 }
 
 // view is the repository as last read.
@@ -110,8 +119,10 @@ type view struct {
 	// stale is why the last refresh failed while an older view is shown
 	// (a remote that did not answer): the pages keep it, with a banner.
 	stale error
-	// services keeps what service pages read at this head.
+	// services keeps what service pages read at this head, and index the
+	// history index they read it from.
 	services *serviceCache
+	index    *viewIndex
 	// live is the engine as the last poll read it (nil without
 	// Options.Live).
 	live *liveState
@@ -144,6 +155,7 @@ func New(open Opener, o Options) (*Dashboard, error) {
 		o.Log = slog.Default()
 	}
 	d := &Dashboard{open: open, o: o, subs: map[chan string]struct{}{}}
+	d.reads = d.readsFromIndex
 	var err error
 	if d.tmpl, err = d.parseTemplates(); err != nil {
 		return nil, err
@@ -268,7 +280,7 @@ func (d *Dashboard) load(ctx context.Context, prev *view) *view {
 		v.stale, v.live = nil, live
 		return &v
 	}
-	v := &view{head: head, repo: repo, approvals: map[string][]history.Approval{}, services: &serviceCache{}}
+	v := &view{head: head, repo: repo, approvals: map[string][]history.Approval{}, services: &serviceCache{}, index: &viewIndex{}}
 	if v.status, err = repo.Status(ctx); err != nil {
 		return fail(err)
 	}

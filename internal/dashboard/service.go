@@ -116,7 +116,7 @@ func (d *Dashboard) service(w http.ResponseWriter, r *http.Request) {
 		p.Diff = diff
 	}
 	reads, err := cached(v.services, "reads\x00"+name, func() (*serviceReads, error) {
-		return readService(ctx, v.repo, envs, name, d.o.Window, now)
+		return d.reads(ctx, v, name, now)
 	})
 	if err != nil {
 		d.serverError(w, r, "read "+name, err)
@@ -145,8 +145,8 @@ type serviceReads struct {
 }
 
 // serviceCache keeps what the service pages of one view read: per service
-// its serviceReads. Views
-// that share a head (one marked stale, say) share it.
+// its serviceReads. Views that share a head (one marked stale, say) share
+// it.
 type serviceCache struct {
 	mu sync.Mutex
 	m  map[string]any
@@ -154,7 +154,8 @@ type serviceCache struct {
 
 // cached returns the value kept under key, reading it with read the first
 // time; errors are not kept. Two first requests may both read: the lock is
-// not held across the read, so one slow page does not hold up the others.
+// not held across the read, so one slow page does not hold up the others
+// (the walk they share is indexOf's, which is read once).
 func cached[T any](c *serviceCache, key string, read func() (T, error)) (T, error) {
 	c.mu.Lock()
 	v, ok := c.m[key]
@@ -175,13 +176,60 @@ func cached[T any](c *serviceCache, key string, read func() (T, error)) (T, erro
 	return r, nil
 }
 
-// readService reads the timeline (every environment's history of svc, in
-// commit order), the metrics of svc and their weekly trend: one walk of the
-// history for all of them (history.Repo.Service), where a walk per
-// environment, one to order the timeline and one for the figures cost five
-// on a first visit.
-func readService(ctx context.Context, repo *history.Repo, envs []string, svc string, window time.Duration, now time.Time) (*serviceReads, error) {
-	rep, err := repo.Service(ctx, svc, history.ServiceOptions{
+// viewIndex is the history index of a view's head, read by the first
+// service page visited at that head and shared by all of them (views that
+// share a head share it too).
+type viewIndex struct {
+	mu sync.Mutex // held across the read: concurrent first visits wait for one walk
+	x  *history.Index
+}
+
+// indexOf returns the index of the history at v.head — the head v's matrix
+// was read at, never a newer HEAD, so a page agrees with itself while
+// commits land. The first call at a head reads it: the index of the
+// previous head extended by the commits since (one short walk), or, when
+// there is none or the head is not a descendant of it (a force push), one
+// walk of the whole history. Errors are not kept: the next visit tries
+// again.
+func (d *Dashboard) indexOf(ctx context.Context, v *view) (*history.Index, error) {
+	v.index.mu.Lock()
+	defer v.index.mu.Unlock()
+	if v.index.x != nil {
+		return v.index.x, nil
+	}
+	d.idxMu.Lock()
+	prev := d.lastIndex
+	d.idxMu.Unlock()
+	x, err := v.repo.Index(ctx, v.head, prev)
+	if err != nil {
+		return nil, fmt.Errorf("read the history at %s: %w", short(v.head), err)
+	}
+	v.index.x = x
+	// Keep it as the next head's base only while its view is the current
+	// one: a page of an older view, still rendering after a refresh, must
+	// not set the base back.
+	if cur := d.current(); cur != nil && cur.head == v.head {
+		d.idxMu.Lock()
+		d.lastIndex = x
+		d.idxMu.Unlock()
+	}
+	return x, nil
+}
+
+// readsFromIndex reads what svc's page shows from the index of v's head.
+func (d *Dashboard) readsFromIndex(ctx context.Context, v *view, svc string, now time.Time) (*serviceReads, error) {
+	x, err := d.indexOf(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	return readService(x, v.status.Environments, svc, d.o.Window, now)
+}
+
+// readService reads from the index the timeline (every environment's
+// history of svc, in commit order), the metrics of svc and their weekly
+// trend.
+func readService(x *history.Index, envs []string, svc string, window time.Duration, now time.Time) (*serviceReads, error) {
+	rep, err := x.Service(svc, history.ServiceOptions{
 		Envs:    envs,
 		Metrics: history.MetricsOptions{Window: window, Until: now},
 		Trend:   history.TrendOptions{Weeks: trendWeeks, Until: now},
