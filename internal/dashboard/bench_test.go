@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/smp/delivery/internal/dashboard"
+	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/testkit/gitopsgen"
 )
 
@@ -97,10 +101,11 @@ func BenchmarkHomeRender(b *testing.B) {
 }
 
 // BenchmarkServicePage is /services/NAME. "first": the first visit at a
-// head — one walk of the 5,000 commits for the timeline of every
-// environment, the metrics and the trend (history.Repo.Service), the diff
-// from the matrix already read; "again": later visits at the same head,
-// which reuse what the first one read.
+// head — one walk of the 5,000 commits reads the index every service page
+// of the head shares (history.Repo.Index), then the service's timeline of
+// every environment, metrics and trend from it, the diff from the matrix
+// already read; "again": later visits at the same head, which reuse what
+// the first one read.
 func BenchmarkServicePage(b *testing.B) {
 	d, dir := benchDashboard(b)
 	const target = "/services/svc-007"
@@ -122,6 +127,74 @@ func BenchmarkServicePage(b *testing.B) {
 		}
 		reportWeight(b, d, page)
 	})
+}
+
+// BenchmarkServicePages compares, side by side on the repository,
+// the service pages reading the history from one index per head ("index",
+// what the dashboard does) with one walk per page and head ("walk", what
+// it did before; dashboard.ReadEveryServicePageWithAWalk):
+//
+//   - all: every one of the 200 service pages visited once at one head,
+//     the matrix already read (by the poller, untimed). retained-bytes is
+//     the heap the view keeps for them afterwards (the index and the 200
+//     pages' reads; the walks keep the reads only).
+//   - new-commit: one commit lands on top of the head a page was read at,
+//     the poller reads the new matrix (untimed), then one page is visited.
+//     The commit is made in a clone the dashboard reads, one per iteration.
+func BenchmarkServicePages(b *testing.B) {
+	_, dir := benchDashboard(b)
+	for _, how := range []string{"walk", "index"} {
+		open := func(b *testing.B, dir string) *dashboard.Dashboard {
+			d := benchNew(b, dir)
+			if how == "walk" {
+				dashboard.ReadEveryServicePageWithAWalk(d)
+			}
+			serve(b, d, "/")
+			return d
+		}
+		b.Run("all/"+how, func(b *testing.B) {
+			var retained uint64
+			for b.Loop() {
+				b.StopTimer()
+				d := open(b, dir)
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				b.StartTimer()
+				for i := range 200 {
+					serve(b, d, "/services/"+gitopsgen.ServiceName(i))
+				}
+				b.StopTimer()
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				retained = after.HeapAlloc - min(before.HeapAlloc, after.HeapAlloc)
+				runtime.KeepAlive(d)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(retained), "retained-bytes")
+		})
+		b.Run("new-commit/"+how, func(b *testing.B) {
+			work := filepath.Join(b.TempDir(), "w")
+			gitcmdtest.Git(b, "", "clone", "--quiet", "--shared", dir, work)
+			d := open(b, work)
+			const target = "/services/svc-007"
+			serve(b, d, target)
+			n := 0
+			for b.Loop() {
+				b.StopTimer()
+				n++
+				if err := os.WriteFile(filepath.Join(work, "environments/dev/svc-007.yaml"), fmt.Appendf(nil, "image:\n  repository: ghcr.io/smp/svc-007\n  tag: sha-%07x\n", n), 0o644); err != nil {
+					b.Fatal(err)
+				}
+				gitcmdtest.Git(b, work, "commit", "--quiet", "--all", "-m", fmt.Sprintf("deploy(dev): svc-007 → sha-%07x\n\nAction: deploy\nEnvironment: dev\nService: svc-007", n))
+				if _, err := d.Refresh(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				serve(b, d, target)
+			}
+		})
+	}
 }
 
 // BenchmarkFirstPaintInChromium loads / in headless Chromium and reports
