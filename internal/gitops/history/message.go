@@ -8,7 +8,10 @@
 // the working tree), through a handful of git processes: one `git log` pass
 // streams every commit's subject and trailers, and `git cat-file --batch`
 // reads the environment files of HEAD. That keeps status and metrics fast on
-// repositories with hundreds of services and thousands of commits.
+// repositories with hundreds of services and thousands of commits. A reader
+// that shows many services at one head (the dashboard) reads every
+// service's history with one walk into an Index, and extends it by the new
+// commits when the head moves on.
 package history
 
 import (
