@@ -40,8 +40,8 @@ type Index struct {
 	// manual those of the commits without an action. Both are clipped
 	// (cap = len): an extension's append copies instead of writing into
 	// an array the older Index still reads.
-	byService map[string][]int32
-	manual    []int32
+	byService map[string][]int
+	manual    []int
 	// newest is the newest commit time in the whole history, as the
 	// delivery figures' default Until.
 	newest time.Time
@@ -106,7 +106,7 @@ func (r *Repo) Index(ctx context.Context, commit string, prev *Index) (*Index, e
 			}
 		}
 	}
-	x := &Index{source: r.Source, snap: snap, cfgBlob: cfgBlob, byService: map[string][]int32{}}
+	x := &Index{source: r.Source, snap: snap, cfgBlob: cfgBlob, byService: map[string][]int{}}
 	var evs []*WalkEvent
 	err = r.Walk(ctx, WalkOptions{From: head}, func(ev *WalkEvent) bool {
 		evs = append(evs, ev)
@@ -211,7 +211,7 @@ func (r *Repo) extendIndex(ctx context.Context, prev *Index, snap *Snapshot, cfg
 	if !chain || len(evs) == 0 || evs[len(evs)-1].Parents[0] != prev.Commit() {
 		return nil, nil
 	}
-	x := &Index{source: prev.source, snap: snap, cfgBlob: cfgBlob, events: prev.events, byService: make(map[string][]int32, len(prev.byService)),
+	x := &Index{source: prev.source, snap: snap, cfgBlob: cfgBlob, events: prev.events, byService: make(map[string][]int, len(prev.byService)),
 		manual: prev.manual, newest: prev.newest}
 	for svc, pos := range prev.byService {
 		x.byService[svc] = pos
@@ -234,12 +234,12 @@ func (r *Repo) addToIndex(ctx context.Context, x *Index, evs []*WalkEvent) error
 		switch {
 		case ev.Action == "":
 			ie := &indexEvent{Event: ev.Event}
-			x.manual = append(x.manual, int32(len(x.events)))
+			x.manual = append(x.manual, len(x.events))
 			x.events = append(x.events, ie)
 			hand[ev.Commit] = ie
 			candidates = append(candidates, ev.Commit)
 		case ev.Service != "":
-			x.byService[ev.Service] = append(x.byService[ev.Service], int32(len(x.events)))
+			x.byService[ev.Service] = append(x.byService[ev.Service], len(x.events))
 			x.events = append(x.events, &indexEvent{Event: ev.Event})
 		}
 	}
@@ -312,7 +312,7 @@ func (x *Index) Service(svc string, o ServiceOptions) (*ServiceReport, error) {
 	own, hand := x.byService[svc], x.manual
 	// Newest first, as a walk lists them: merge the two lists from their ends.
 	for i, j := len(own)-1, len(hand)-1; i >= 0 || j >= 0; {
-		var pos int32
+		var pos int
 		if j < 0 || (i >= 0 && own[i] > hand[j]) {
 			pos, i = own[i], i-1
 		} else {
