@@ -52,19 +52,9 @@ func ReadEveryServicePageWithAWalk(d *Dashboard) {
 // readServiceWalk is readService as it was before the index: one walk of
 // the history per service page.
 func readServiceWalk(ctx context.Context, repo *history.Repo, envs []string, svc string, window time.Duration, now time.Time) (*serviceReads, error) {
-	rep, err := repo.Service(ctx, svc, history.ServiceOptions{
-		Envs:    envs,
-		Metrics: history.MetricsOptions{Window: window, Until: now},
-		Trend:   history.TrendOptions{Weeks: trendWeeks, Until: now},
-	})
+	rep, err := repo.Service(ctx, svc, serviceOptions(envs, window, now))
 	if err != nil {
 		return nil, fmt.Errorf("read the history of %s: %w", svc, err)
 	}
-	out := &serviceReads{timeline: rep.Timeline, trend: trendCharts(envs, rep.Trend)}
-	for _, row := range rep.Metrics.Rows {
-		if row.Service == svc {
-			out.metrics = append(out.metrics, row)
-		}
-	}
-	return out, nil
+	return fromReport(rep, envs, svc), nil
 }

@@ -229,19 +229,29 @@ func (d *Dashboard) readsFromIndex(ctx context.Context, v *view, svc string, now
 // history of svc, in commit order), the metrics of svc and their weekly
 // trend.
 func readService(x *history.Index, envs []string, svc string, window time.Duration, now time.Time) (*serviceReads, error) {
-	rep, err := x.Service(svc, history.ServiceOptions{
-		Envs:    envs,
-		Metrics: history.MetricsOptions{Window: window, Until: now},
-		Trend:   history.TrendOptions{Weeks: trendWeeks, Until: now},
-	})
+	rep, err := x.Service(svc, serviceOptions(envs, window, now))
 	if err != nil {
 		return nil, fmt.Errorf("read the history of %s: %w", svc, err)
 	}
+	return fromReport(rep, envs, svc), nil
+}
+
+// serviceOptions is what a service page reads of the history.
+func serviceOptions(envs []string, window time.Duration, now time.Time) history.ServiceOptions {
+	return history.ServiceOptions{
+		Envs:    envs,
+		Metrics: history.MetricsOptions{Window: window, Until: now},
+		Trend:   history.TrendOptions{Weeks: trendWeeks, Until: now},
+	}
+}
+
+// fromReport is what a service page shows of the service's report.
+func fromReport(rep *history.ServiceReport, envs []string, svc string) *serviceReads {
 	out := &serviceReads{timeline: rep.Timeline, trend: trendCharts(envs, rep.Trend)}
 	for _, row := range rep.Metrics.Rows {
 		if row.Service == svc { // not the environment's totals
 			out.metrics = append(out.metrics, row)
 		}
 	}
-	return out, nil
+	return out
 }
