@@ -98,6 +98,16 @@ embedded in smpctl.`,
 			if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
 				a.Log.Warn("the dashboard has no login and listens beyond this machine", "listen", ln.Addr().String())
 			}
+			// The first read before the URL is given: a person who opens it
+			// gets a page rendered from what was read (the first paint
+			// budget), not one that waits for the read. A read that fails
+			// is shown on the page, with why.
+			if _, err := d.Refresh(cmd.Context()); err != nil {
+				if cmd.Context().Err() != nil {
+					return cmd.Context().Err()
+				}
+				a.Log.Warn("dashboard: the first read failed; the page says why and the poller tries again", "err", err)
+			}
 			fmt.Fprintf(a.Stdout, "smpctl dashboard: http://%s/ (read-only, from %s; interrupt to stop)\n", ln.Addr(), rf.gitops)
 			return dashboard.Serve(cmd.Context(), ln, d)
 		},

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -39,8 +40,14 @@ func TestDashboardServesUntilItsContextEndsThenStopsCleanly(t *testing.T) {
 		"delivery.yaml":                   "apiVersion: delivery.smp.vn/v1\nkind: Delivery\nservices:\n  - name: order-svc\n",
 		"environments/dev/order-svc.yaml": "image:\n  repository: ghcr.io/smp/order-svc\n  tag: 3.2.0\n  digest: sha256:" + strings.Repeat("a", 64) + "\n",
 	})
-	url, exit, stderr, cancel := serveDashboard(t, "--gitops", bare, "--cache-dir", t.TempDir())
+	cache := t.TempDir()
+	url, exit, stderr, cancel := serveDashboard(t, "--gitops", "file://"+bare, "--cache-dir", cache)
 	defer cancel()
+	// The URL is given once the repository is read (its mirror is in the
+	// cache): the page a person opens from it does not wait for the read.
+	if entries, err := os.ReadDir(cache); err != nil || len(entries) == 0 {
+		t.Fatalf("the URL was printed before the repository was read: cache %s holds %d entries (%v)", cache, len(entries), err)
+	}
 	if !regexp.MustCompile(`^http://127\.0\.0\.1:\d+/$`).MatchString(url) {
 		t.Fatalf("listens on %s, want loopback", url)
 	}
