@@ -1,12 +1,11 @@
 package scaffold
 
 import (
-	"context"
 	"io/fs"
 	"testing"
-	"time"
 
 	"github.com/smp/delivery/internal/testkit/kubeschema"
+	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 // TestAppsAreValidArgoCDObjects validates the Argo CD objects gitops init
@@ -14,9 +13,7 @@ import (
 // shipped in the argo-cd module, as a cluster's API server would.
 func TestAppsAreValidArgoCDObjects(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	v, err := kubeschema.Default(ctx)
+	v, err := kubeschema.Default(testctx.New(t))
 	if err != nil {
 		t.Fatalf("load schemas: %v", err)
 	}

@@ -2,7 +2,6 @@ package monitoring_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,12 +9,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
 
 	"github.com/smp/delivery/internal/testkit/kubeschema"
+	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 // serviceMetrics are the metrics every SMP service exports on /metrics (the order-svc
@@ -45,9 +44,7 @@ func tool(t *testing.T, name, pkg string) string {
 
 func run(t *testing.T, dir, name string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := exec.CommandContext(testctx.New(t), name, args...)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -89,9 +86,7 @@ func readRule(t *testing.T) ([]byte, prometheusRule) {
 func TestPrometheusRuleMatchesTheOperatorsCRD(t *testing.T) {
 	t.Parallel()
 	data, _ := readRule(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := kubeschema.Validate(ctx, data); err != nil {
+	if err := kubeschema.Validate(testctx.New(t), data); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -220,9 +215,7 @@ func TestAlertsRouteToTheSeedsReceivers(t *testing.T) {
 				for k, v := range r.Labels {
 					args = append(args, k+"="+v)
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				got, err := exec.CommandContext(ctx, amtool, args...).Output()
-				cancel()
+				got, err := exec.CommandContext(testctx.New(t), amtool, args...).Output()
 				if err != nil {
 					t.Errorf("%s in %s: routed to %q, want %q (%v)", r.Alert, ns, strings.TrimSpace(string(got)), exp, err)
 				}

@@ -1,16 +1,15 @@
 package policy_test
 
 import (
-	"context"
 	"os"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/smp/delivery/internal/testkit/kubeschema"
+	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 const policyFile = "images.yaml"
@@ -21,9 +20,7 @@ func TestPoliciesMatchKyvernosCRD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := kubeschema.Validate(ctx, data); err != nil {
+	if err := kubeschema.Validate(testctx.New(t), data); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/gitops/gitopstest"
 	"github.com/smp/delivery/internal/image"
+	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 const orderSvcMigrations = "../../examples/order-svc/migrations"
@@ -151,8 +152,7 @@ func TestARollbackAcrossAContractMigrationIsRefused(t *testing.T) {
 // the end), applies order-svc's migrations up to v and returns its DSN.
 func orderSvcDatabaseAt(t *testing.T, v uint) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := testctx.New(t)
 	admin, err := sql.Open("mysql", "root@tcp(127.0.0.1:3306)/?timeout=5s")
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/smp/delivery/internal/dashboard"
+	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 // chromiumPath is Debian's Chromium, which scripts/tools.sh installs: the
@@ -37,10 +38,9 @@ func browser(t testing.TB) context.Context {
 		chromedp.WindowSize(1280, 900),
 	)
 	// A bound on the whole conversation with the browser: a page that
-	// never shows what is waited for fails the test instead of hanging it.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	// never shows what is waited for fails the test, before the binary's
+	// deadline, instead of hanging it.
+	actx, acancel := chromedp.NewExecAllocator(testctx.New(t), opts...)
 	t.Cleanup(acancel)
 	bctx, bcancel := chromedp.NewContext(actx)
 	t.Cleanup(bcancel)

@@ -53,7 +53,8 @@ func newDatabase(t *testing.T) *sql.DB {
 		t.Fatalf("create database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// t's context has ended when cleanups run: the binary's deadline bounds the drop.
+		ctx, cancel := testctx.Main()
 		defer cancel()
 		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
 			t.Errorf("drop database %s: %v", name, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/smp/delivery/internal/gitops/gitopstest"
 	"github.com/smp/delivery/internal/gitops/write"
 	"github.com/smp/delivery/internal/image/imageref"
+	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 // soakYAML: staging takes only what soaked in dev, prod only what soaked
@@ -341,8 +342,7 @@ func TestAHighChurnServiceStillGetsAVersionToProd(t *testing.T) {
 	t.Parallel()
 	const builds = 25
 	bare, r := newSoakRemote(t, "3s")
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
+	ctx := testctx.New(t)
 
 	var wg sync.WaitGroup
 	churnErr := make(chan error, 1)
@@ -400,12 +400,11 @@ func TestAHighChurnServiceStillGetsAVersionToProd(t *testing.T) {
 	}
 	inProd := false
 	for round := 0; ; round++ {
-		if round == 1000 {
-			t.Fatal("no version reached prod with the queue drained after 1000 rounds")
-		}
 		select {
 		case err := <-churnErr:
 			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatalf("no version reached prod with the queue drained before the test's deadline (%d rounds)", round)
 		default:
 		}
 		// staging first: a promotion from dev would replace staging's

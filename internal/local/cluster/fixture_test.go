@@ -146,7 +146,8 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 }
 
 func (f *fixture) dropDatabases() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// It runs as a cleanup, after t's context ended: the binary's deadline bounds it.
+	ctx, cancel := testctx.Main()
 	defer cancel()
 	if _, err := f.dbs.DropAll(ctx); err != nil {
 		f.t.Log(err)

@@ -99,7 +99,7 @@ func TestLocalEnvironmentEndToEnd(t *testing.T) {
 	}
 	smokeOK := func(url, version string) {
 		t.Helper()
-		res, err := smoke.Run(ctx, smoke.Options{URL: url, Token: strings.TrimSpace(string(tok)), ExpectVersion: version, Wait: 2 * time.Minute, Poll: 50 * time.Millisecond})
+		res, err := smoke.Run(ctx, smoke.Options{URL: url, Token: strings.TrimSpace(string(tok)), ExpectVersion: version, Wait: testctx.Left(t), Poll: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatalf("smoke %s for %s: %v %+v", url, version, err, res.Checks)
 		}
@@ -217,7 +217,8 @@ func dashboardShows(t *testing.T, url, env string, want ...string) {
 // dropDatabases drops the databases the daemon made and checks it made
 // want of them, one per environment and service.
 func dropDatabases(t testing.TB, prefix string, want int) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// It runs as a cleanup, after t's context ended: the binary's deadline bounds it.
+	ctx, cancel := testctx.Main()
 	defer cancel()
 	names, err := cluster.Database{Addr: "127.0.0.1:3306", Prefix: prefix}.DropAll(ctx)
 	if err != nil {

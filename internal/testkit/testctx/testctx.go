@@ -97,3 +97,15 @@ func Eventually(t testing.TB, interval time.Duration, what string, cond func() e
 		}
 	}
 }
+
+// Left is how long a wait inside t may take: the time until New's deadline,
+// for APIs that take a duration rather than a context (smoke.Options.Wait).
+// Without a deadline (-timeout 0) it is an hour: such a run is watched by a
+// person, not bounded by go test.
+func Left(t testing.TB) time.Duration {
+	t.Helper()
+	if d, ok := New(t).Deadline(); ok {
+		return max(time.Until(d), 0)
+	}
+	return time.Hour
+}

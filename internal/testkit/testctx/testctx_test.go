@@ -70,3 +70,18 @@ func TestEventuallyReturnsOnceTheConditionHolds(t *testing.T) {
 		t.Fatalf("cond called %d times, want 3", n)
 	}
 }
+
+func TestLeftIsTheTimeBeforeNewsDeadline(t *testing.T) {
+	got := Left(t)
+	d, ok := t.Deadline()
+	if !ok {
+		if got != time.Hour {
+			t.Fatalf("Left without a deadline = %s, want 1h", got)
+		}
+		return
+	}
+	want := time.Until(d.Add(-Grace(time.Until(d))))
+	if got <= 0 || got > want+time.Second || got < want-time.Second {
+		t.Fatalf("Left = %s, want about %s (the deadline %s less its grace)", got, want, d)
+	}
+}

@@ -217,8 +217,8 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("exit %d: %s", code, errb.String())
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not stop")
+	case <-time.After(time.Until(waitDeadline(t))):
+		t.Fatal("server did not stop before the test's deadline")
 	}
 	logs := out.String()
 	for _, want := range []string{`"msg":"shutting down: readiness is now false"`, `"msg":"stopped cleanly"`, `"jwt_secret":"***"`} {
@@ -233,7 +233,7 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 
 func waitForAddr(t *testing.T, out *syncBuffer, done chan int) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := waitDeadline(t)
 	for time.Now().Before(deadline) {
 		select {
 		case code := <-done:
@@ -252,8 +252,19 @@ func waitForAddr(t *testing.T, out *syncBuffer, done chan int) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("server never logged its address: %s", out.String())
+	t.Fatalf("server never logged its address before the test's deadline: %s", out.String())
 	return ""
+}
+
+// waitDeadline is when a wait for the server gives up: shortly before go
+// test's own -timeout (a tenth of what is left, at most a minute, is kept
+// to report it), not a fixed guess that a cold or loaded machine overruns.
+func waitDeadline(t *testing.T) time.Time {
+	d, ok := t.Deadline()
+	if !ok {
+		return time.Now().Add(time.Hour)
+	}
+	return d.Add(-min(time.Until(d)/10, time.Minute))
 }
 
 func mustGet(t *testing.T, c *http.Client, url string, status int) {
