@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smp/delivery/internal/gitops/envfile"
 	"github.com/smp/delivery/internal/local/promserver"
 	"github.com/smp/delivery/internal/notify/notifycontract"
 	"github.com/smp/delivery/internal/testkit/kubeconfigtest"
@@ -28,6 +29,17 @@ import (
 // half the time in staging: the watch commits rollback(staging) to the
 // version staging ran before, with a hold and the gate's figures in Gate-*
 // trailers, and fails deploy-staging at that step (exit 1).
+//
+// The kubeconfig secret names a real cluster (a kube-apiserver with Argo
+// CD's and Argo Rollouts' CRDs, holding the objects Argo CD and the chart
+// would make, with no controller to act on them): both watches reach it
+// before they start, the dev watch that passes applies nothing there, and
+// staging's rollback is applied on it — the ApplicationSet refreshed, the
+// Application's sync operation set by smpctl-gate — and, with no Argo CD to
+// sync it, the step says after watch-sync-timeout that the commit stands
+// and how to finish. That is the step's kubeconfig path on a cluster that
+// answers; its twin with Argo CD and Argo Rollouts running is the kube
+// story's gate watch (internal/kube).
 //
 // The windows are the shortest smpctl takes (watch-window 10s, every 1s,
 // watch-for 3s): the watch adds seconds to each job, not minutes.
@@ -85,14 +97,24 @@ func TestReusableCDGateWatchPassesAHealthyReleaseAndRollsBackABadOne(t *testing.
 		// 0.0.9 is made up, in no registry: the schema check (watch-migrations'
 		// default, image) could not judge a rollback to it and would hold.
 		"watch-migrations": "none",
+		// How long staging's watch waits for Argo CD to sync its rollback:
+		// no controller runs on this cluster, so the wait runs out.
+		"watch-sync-timeout": "5s",
 	}
+	// The chart version staging's file pins for 0.0.9, which the rollback
+	// writes back and the Application must pin before it is synced.
+	staged, err := envfile.Decode([]byte(w.gitopsFile("environments/staging/" + w.svc + ".yaml")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := newArgoObjects(t, w, map[string]string{"dev": staged.ChartVersion, "staging": staged.ChartVersion})
 	// The notifications the pipeline sends itself, with the secrets the CD
 	// passes to the deploy and watch steps: Grafana annotations in dev and
 	// staging, staging's rollback on Slack and as an incident issue, and its
 	// failed gate paged.
 	grafana, incidents, pd := notifycontract.NewGrafana(t), notifycontract.NewGitHub(t), notifycontract.NewPagerDuty(t)
 	w.secrets = map[string]any{"grafana-token": notifycontract.GrafanaToken, "incidents-token": "incidents-test-token",
-		"pagerduty-routing-key": notifycontract.PagerDutyRoutingKey}
+		"pagerduty-routing-key": notifycontract.PagerDutyRoutingKey, "kubeconfig": cluster.kubeconfig}
 	w.editDelivery(func(cfg string) string {
 		return cfg + "    - webhookEnv: SLACK_WEBHOOK\n      environments: [staging]\n" +
 			"  pagerduty:\n    - routingKeyEnv: PAGERDUTY_ROUTING_KEY\n      environments: [staging]\n      eventsURL: " + pd.EnqueueURL() + "\n" +
@@ -118,6 +140,9 @@ func TestReusableCDGateWatchPassesAHealthyReleaseAndRollsBackABadOne(t *testing.
 	}
 	if msg := w.lastCommit(); !strings.HasPrefix(msg, "deploy(dev)") {
 		t.Errorf("a passed watch wrote to smp-gitops; its last commit:\n%s", msg)
+	}
+	if app := cluster.app("dev"); app.operation != nil || app.refreshed {
+		t.Errorf("the dev watch passed and still acted on Application %s: operation %v, refresh asked %v", app.name, app.operation, app.refreshed)
 	}
 
 	// v0.1.0-rc.1: staging runs 0.1.0-rc.1, which fails; the watch rolls back.
@@ -145,6 +170,21 @@ func TestReusableCDGateWatchPassesAHealthyReleaseAndRollsBackABadOne(t *testing.
 	}
 	if hold := w.gitopsFile("state/holds/staging/" + w.svc + ".yaml"); !strings.Contains(hold, "metric gate failed") {
 		t.Errorf("the rollback's hold does not say why:\n%s", hold)
+	}
+	// The rollback applied with the kubeconfig secret, as read back from
+	// the cluster: the ApplicationSet asked to read git again, the
+	// Application asked to refresh and to sync, by the gate.
+	app := cluster.app("staging")
+	if !app.refreshed || !cluster.appSetRefreshed("staging") {
+		t.Errorf("the rollback did not have Argo CD read git again: Application refresh %v, ApplicationSet smp-staging refresh %v", app.refreshed, cluster.appSetRefreshed("staging"))
+	}
+	if by, _ := app.operation["initiatedBy"].(map[string]any); by == nil || by["username"] != "smpctl-gate" {
+		t.Errorf("Application %s's operation %v, want a sync initiated by smpctl-gate", app.name, app.operation)
+	} else if sync, _ := app.operation["sync"].(map[string]any); sync == nil || sync["syncStrategy"] == nil {
+		t.Errorf("Application %s's operation %v, want a sync with a strategy, as argocd app sync sets", app.name, app.operation)
+	}
+	if out := f.Stdout + f.Stderr; !strings.Contains(out, "the rollback commit stands: sync it with `smpctl sync staging`") {
+		t.Errorf("the staging watch, its rollback not synced within watch-sync-timeout, does not say how to finish:\n%s", out)
 	}
 
 	// What the pipeline told, through the secrets the CD passed.
