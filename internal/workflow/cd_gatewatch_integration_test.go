@@ -226,9 +226,11 @@ func (w *cdWorld) editDelivery(edit func(string) string) {
 // asks that cluster for the service's Application before it watches. The
 // secret here names a cluster that does not answer, so the step fails at
 // once (exit 1) saying so, writes nothing, and leaves no kubeconfig behind.
-// Its twin on a cluster that answers is the kube story's gate watch
-// (internal/kube, TestEndToEndStoryOnArgoCDAndArgoRollouts), which runs the
-// same verify --for --sync --kubeconfig on Argo CD and Argo Rollouts.
+// Its twins on a cluster that answers are the release test above (the
+// same step, on a cluster with Argo CD's objects and no controller) and
+// the kube story's gate watch (internal/kube,
+// TestEndToEndStoryOnArgoCDAndArgoRollouts), which runs the same verify
+// --for --sync --kubeconfig on Argo CD and Argo Rollouts.
 // watch-sync-timeout without the secret is refused (exit 2) before smpctl.
 func TestReusableCDGateWatchAppliesItsRollbackWithTheKubeconfigSecret(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "order-svc")
