@@ -2,17 +2,20 @@
 # test.sh is `make test`: every check CI runs, on every module.
 # It installs what is missing (scripts/tools.sh), checks gofmt, then runs in
 # parallel — because most test time is spent waiting on git, MariaDB, Redis
-# and child processes, not on the CPU — three suites:
-#   lint:   golangci-lint on every module (go vet's analyzers run as its govet)
-#   race:   the root module's packages that run goroutines (race_packages):
-#           unit + integration tests with -race and coverage; then
-#           internal/workflow (with -race), whose tests run the reusable CI's
-#           lint and test jobs on examples/order-svc: those jobs are that
-#           module's lint and tests (race, coverage gate), so they are not run
-#           a second time here; the job's coverage profile is reported below.
-#           (It follows the race suite, not plain: measured, race took 716 s
-#           and plain 851 s before internal/workflow's 278 s.)
-#   plain:  the root module's other packages, the same without -race.
+# and child processes, not on the CPU — four suites:
+#   lint:    golangci-lint on every module (go vet's analyzers run as its govet)
+#   race:    the root module's packages that run goroutines (race_packages):
+#            unit + integration tests with -race and coverage
+#   modules: the other modules, with -race: internal/workflow, whose tests
+#            run the reusable CI's lint and test jobs on examples/order-svc:
+#            those jobs are that module's lint and tests (race, coverage
+#            gate), so they are not run a second time here; the job's
+#            coverage profile is reported below
+#   plain:   the root module's other packages, the same without -race.
+# (internal/workflow used to follow the race suite: measured on a fresh
+# clone of 08fcc0c, the race suite's packages took 540 s, then
+# internal/workflow 204 s after them, with the machine at 157% CPU of 200%
+# over the run; plain and lint were done at 451 s.)
 # Each suite writes its log to .cache/test-<suite>.log; the logs are printed
 # in order at the end with the time each suite took, then the coverage gate.
 # What tests save with t.ArtifactDir (the dashboard's browser screenshots) is
@@ -92,6 +95,15 @@ gotest() {
 # packages that run one goroutine at a time (in-process or in subprocesses)
 # run without it.
 #
+# slow_first are the packages whose tests take longest (measured on a fresh
+# clone of 08fcc0c: kube 321 s, cli 300 s, gitops/write 149 s, demo 146 s,
+# image 145 s, dashboard 135 s, local/cluster 124 s, newservice 92 s): go
+# test starts the packages it runs in the order it is given them, and kube,
+# fourteenth of the race packages alphabetically, started at 219 s and
+# ended the suite at 540 s. Started first, the longest ones overlap the
+# rest.
+slow_first="internal/kube internal/cli internal/gitops/write internal/demo internal/image internal/dashboard internal/local/cluster internal/newservice"
+
 # race_exempt are packages whose only goroutines are in a test driving code
 # another package race-tests: internal/cli's dashboard test runs the
 # dashboard command in a goroutine, and internal/dashboard runs the same
@@ -113,10 +125,12 @@ race_packages() {
 # .cache/artifacts. -outputdir also moves a relative -coverprofile, so the
 # profile's path is absolute.
 rootgo() {
-	local kind=$1 racy p group pkgs=()
+	local kind=$1 racy p group all pkgs=()
 	shift
 	racy=" $(race_packages | tr '\n' ' ') "
-	for p in $(go list ./...); do
+	all=$(go list ./...)
+	# slow_first, then the rest; a name no longer listed is left out.
+	for p in $( (for s in $slow_first; do grep -x "github.com/smp/delivery/$s" <<<"$all" || true; done; echo "$all") | awk '!seen[$0]++'); do
 		group=plain
 		[[ $racy == *" $p "* ]] && group=race
 		[[ $group == "$kind" ]] && pkgs+=("$p")
@@ -137,12 +151,12 @@ others() {
 	return $rc
 }
 
-# Three suites at once, each running one go test at a time: the root
-# packages with goroutines under -race, then the other modules; the root's
+# Four suites at once, each running one go test at a time: the root
+# packages with goroutines under -race; the other modules; the root's
 # other packages; lint. (internal/workflow as a fourth suite was measured
-# slower, 9m37s against 8m45s on a fresh clone: the run is CPU-bound on 2
-# cores, so more at once only adds contention.)
-suites="race plain lint"
+# slower once, 9m37s against 8m45s, when the suites kept both cores busy to
+# the end; since then the race suite's tail ran alone: see the top.)
+suites="race modules plain lint"
 declare -A pids began
 for suite in $suites; do
 	began[$suite]=$(date +%s)
@@ -150,7 +164,8 @@ for suite in $suites; do
 		rc=0
 		case $suite in
 		lint) lint || rc=$? ;;
-		race) { rootgo race -race -p 4 || rc=$?; }; others || rc=$? ;;
+		race) rootgo race -race -p 4 || rc=$? ;;
+		modules) others || rc=$? ;;
 		plain) rootgo plain -p 2 || rc=$? ;;
 		esac
 		echo $(( $(date +%s) - began[$suite] )) >".cache/test-$suite.took"
