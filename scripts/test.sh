@@ -26,6 +26,16 @@ root=$PWD
 SMP_TOOLS=$(scripts/tools.sh)
 export SMP_TOOLS PATH="$SMP_TOOLS:$PATH"
 COVER_MIN=${COVER_MIN:-60}
+# -trimpath for every go command here and in the tests (their `go build`s
+# inherit it): without it the build cache keys each of this module's
+# packages by its directory, so a fresh clone elsewhere recompiles all of
+# them, -race and coverage variants included, although nothing changed
+# (measured: building the race suite's nine largest packages took 33.6 s in a
+# fresh clone against 19.8 s in the clone that filled the cache). Tests find
+# their files from their working directory (internal/testkit/checkout),
+# never from runtime.Caller, whose file names -trimpath turns into import
+# paths.
+export GOFLAGS="-trimpath${GOFLAGS:+ $GOFLAGS}"
 # Modules in go.work, plus modules kept out of it because their dependencies
 # cannot share its build list: internal/workflow needs actionlint v1.7.12,
 # built against go.yaml.in/yaml/v4 v4.0.0-rc.3, while kin-openapi

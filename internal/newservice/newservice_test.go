@@ -6,16 +6,20 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
 )
 
+// repoRoot is two levels above this package's directory, where go test
+// runs its tests (not runtime.Caller: make test builds with -trimpath).
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
 }
 
 // TestEmbeddedTemplateIsCurrent fails when examples/order-svc changed and

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 )
@@ -53,14 +52,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// repoRoot is the root of this repository (two levels above this package).
+// repoRoot is the root of this repository, two levels above this package's
+// directory, where go test runs its tests. (Not from runtime.Caller: make
+// test builds with -trimpath, which leaves import paths in its place.)
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate the test source")
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	return root
 }
 
 // realSmpctl builds this checkout's smpctl (in the root module's own

@@ -18,10 +18,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/smp/delivery/internal/testkit/checkout"
 )
 
 // APIVersion is the X-GitHub-Api-Version the contract was transcribed for.
@@ -29,8 +30,7 @@ const APIVersion = "2022-11-28"
 
 // Dir is the directory of the recorded scenarios.
 func Dir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "testdata", "github-contract")
+	return checkout.Path("internal/protect/testdata/github-contract")
 }
 
 // Serve starts a server replaying scenario, expecting requests to carry

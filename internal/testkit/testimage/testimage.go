@@ -25,6 +25,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/smp/delivery/internal/testkit/checkout"
 )
 
 // Modes of the test server (see testdata/server).
@@ -41,11 +43,10 @@ var (
 	built   = map[string]string{}
 )
 
-// source is the test server's package directory, found from this file so
-// builds work from any test's working directory.
+// source is the test server's package directory, found from the checkout
+// so builds work from any test's working directory.
 func source() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "testdata", "server")
+	return checkout.Path("internal/testkit/testimage/testdata/server")
 }
 
 // Binary compiles the test server with version and mode linked in, into dir,
