@@ -48,6 +48,11 @@ ci_checked="examples/order-svc"
 start=$(date +%s)
 mkdir -p .cache
 rm -rf .cache/cover-*.out .cache/test-*.json .cache/artifacts
+# Every test binary runs under scripts/testcpu (go test -exec), which
+# records the CPU it and the processes it waited for used; the end of the
+# run sets that against the run's total (see "where the CPU went").
+go build -o .cache/testcpu ./scripts/testcpu
+export SMP_TEST_CPU="$root/.cache/test-cpu.json"
 mkdir -p .cache/artifacts # -artifacts makes only its _artifacts folder
 # internal/workflow's CI test job writes examples/order-svc's profile here.
 export SMP_COVERAGE_OUT="$root/.cache/cover-order-svc.out"
@@ -92,7 +97,7 @@ gotest() {
 	name=$(basename "$m"); [[ $m == . ]] && name=smpctl
 	gw=$(gowork_for "$m")
 	echo "-- go test -race -tags integration ($m${gw:+, GOWORK=off})"
-	(cd "$m" && GOWORK=$gw gotest_json "$name" -race -tags integration -count=1 -p 4 -timeout 20m \
+	(cd "$m" && GOWORK=$gw gotest_json "$name" -exec "$root/.cache/testcpu" -race -tags integration -count=1 -p 4 -timeout 20m \
 		-coverpkg=./... -coverprofile="$root/.cache/cover-$name.out" ./...)
 }
 
@@ -146,7 +151,7 @@ rootgo() {
 		[[ $group == "$kind" ]] && pkgs+=("$p")
 	done
 	echo "-- go test $* -tags integration (root module, ${#pkgs[@]} packages)"
-	gotest_json "smpctl-$kind" "$@" -tags integration -count=1 -timeout 20m -covermode=atomic \
+	gotest_json "smpctl-$kind" -exec "$root/.cache/testcpu" "$@" -tags integration -count=1 -timeout 20m -covermode=atomic \
 		-artifacts -outputdir "$root/.cache/artifacts" \
 		-coverpkg=./... -coverprofile="$root/.cache/cover-smpctl-$kind.out" "${pkgs[@]}"
 }
@@ -206,6 +211,20 @@ printf '\n== slowest tests (top-level, seconds)\n'
 cat .cache/test-*.json 2>/dev/null |
 	jq -r 'select(.Test != null and (.Test | contains("/") | not) and (.Action == "pass" or .Action == "fail")) | "\(.Elapsed)\t\(.Package | sub(".*/delivery/"; "")) \(.Test)"' |
 	sort -rn | head -15 || true
+
+# Where the CPU went: each package's test binaries (with every process
+# they started and waited for: clusters, git, smpctl, go builds of test
+# servers) against the run's total, whose rest is compiling, linking, vet
+# and lint. `times` prints this shell's and its children's user and system
+# time; the suites are its reaped children.
+cpu_seconds() { awk '{ n = 0; for (i = 1; i <= NF; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } print n }'; }
+total_cpu=$(times | tail -1 | cpu_seconds)
+if [[ -s $SMP_TEST_CPU ]]; then
+	tests_cpu=$(jq -s 'map(.user + .sys) | add' "$SMP_TEST_CPU")
+	printf '\n== where the CPU went (user+sys seconds): run %.0f, test binaries %.0f, the rest (compile, link, vet, lint) %.0f\n' \
+		"$total_cpu" "$tests_cpu" "$(awk -v a="$total_cpu" -v b="$tests_cpu" 'BEGIN { print a - b }')"
+	jq -rs --arg root "$root/" 'group_by(.dir) | map({dir: (.[0].dir | ltrimstr($root)), cpu: (map(.user + .sys) | add)}) | sort_by(-.cpu) | .[:12][] | "\(.cpu | floor)\t\(.dir)"' "$SMP_TEST_CPU"
+fi
 
 printf '\n== coverage gate (%s%%)\n' "$COVER_MIN"
 for m in $modules $isolated; do
