@@ -11,6 +11,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -35,7 +36,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: testcpu TEST-BINARY [ARGS...] (as go test -exec)")
 		os.Exit(2)
 	}
-	cmd := exec.Command(os.Args[1], os.Args[2:]...)
+	// Running the program it is given is this wrapper's job (go test -exec).
+	// No context: the binary ends itself (-test.timeout) or by the signals
+	// passed on below, as it would without the wrapper.
+	cmd := exec.CommandContext(context.Background(), os.Args[1], os.Args[2:]...) //nolint:gosec // G702: the argument is go test's own test binary
+
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP)
@@ -79,7 +84,7 @@ func appendRecord(out string, st *os.ProcessState) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600) //nolint:gosec // G703: the file make test names in $SMP_TEST_CPU
 	if err != nil {
 		return err
 	}

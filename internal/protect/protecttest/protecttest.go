@@ -1,6 +1,7 @@
 // Package protecttest serves a RECORDED CONTRACT of the GitHub REST API for
 // tests of repo protect: the request/response pairs in
-// internal/protect/testdata/github-contract/<scenario>.json, transcribed from
+// internal/protect/protecttest/testdata/github-contract/<scenario>.json
+// (embedded, so tests of any package replay them from any directory), transcribed from
 // the API reference (version 2022-11-28) for the endpoints protect calls:
 // the repository, branch protection, deployment environments and their
 // branch policies, the names of repository, organization and environment
@@ -11,33 +12,30 @@
 package protecttest
 
 import (
+	"embed"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/smp/delivery/internal/testkit/checkout"
 )
 
 // APIVersion is the X-GitHub-Api-Version the contract was transcribed for.
 const APIVersion = "2022-11-28"
 
-// Dir is the directory of the recorded scenarios.
-func Dir() string {
-	return checkout.Path("internal/protect/testdata/github-contract")
-}
+// contract holds the recorded scenarios.
+//
+//go:embed testdata/github-contract/*.json
+var contract embed.FS
 
 // Serve starts a server replaying scenario, expecting requests to carry
 // token, and returns its URL; it is closed and checked when t ends.
 func Serve(t *testing.T, scenario, token string) string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(Dir(), scenario+".json"))
+	raw, err := contract.ReadFile("testdata/github-contract/" + scenario + ".json")
 	if err != nil {
 		t.Fatal(err)
 	}
