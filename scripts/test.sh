@@ -218,7 +218,8 @@ cat .cache/test-*.json 2>/dev/null |
 # and lint. `times` prints this shell's and its children's user and system
 # time; the suites are its reaped children.
 cpu_seconds() { awk '{ n = 0; for (i = 1; i <= NF; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } print n }'; }
-total_cpu=$(times | tail -1 | cpu_seconds)
+times >.cache/test-times.txt # not in a pipe or $(…): a subshell's times are its own
+total_cpu=$(tail -1 .cache/test-times.txt | cpu_seconds)
 if [[ -s $SMP_TEST_CPU ]]; then
 	tests_cpu=$(jq -s 'map(.user + .sys) | add' "$SMP_TEST_CPU")
 	printf '\n== where the CPU went (user+sys seconds): run %.0f, test binaries %.0f, the rest (compile, link, vet, lint) %.0f\n' \
