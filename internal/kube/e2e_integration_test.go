@@ -34,6 +34,7 @@ import (
 // checks the cluster's objects; the test requires each step, in order, and
 // then what the story leaves behind outside prod.
 func TestEndToEndStoryOnArgoCDAndArgoRollouts(t *testing.T) {
+	t.Parallel() // its own cluster: it overlaps the faults test, which waits as long
 	c := kubecluster.Start(t, kubecluster.WithRollouts(), kubecluster.WithArgoCD())
 	t.Logf("figure: cluster up in %s (control plane); Argo CD and Argo Rollouts ready after it", c.UpIn().Round(time.Millisecond))
 	ctx := testctx.New(t)

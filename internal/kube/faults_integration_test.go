@@ -38,6 +38,7 @@ import (
 // nothing is half-applied. The bad input that needs no cluster (no kubeconfig, a wrong
 // context, an unreachable API server) is in internal/cli's kube_bad_input.txtar.
 func TestFaultsOnTheRealEnginesKeepThePreviousVersionServing(t *testing.T) {
+	t.Parallel() // its own cluster
 	b := newBuild("bbbbbbb")
 	s, e := startWithReleaseA(t, b)
 	c, a, srv, work, chartRepo := s.c, e.a, e.srv, e.work, e.chartRepo

@@ -44,6 +44,7 @@ import (
 // The windows are the shortest smpctl takes (watch-window 10s, every 1s,
 // watch-for 3s): the watch adds seconds to each job, not minutes.
 func TestReusableCDGateWatchPassesAHealthyReleaseAndRollsBackABadOne(t *testing.T) {
+	t.Parallel() // its own registry, remotes and cluster, like every cdWorld
 	ctx := testctx.New(t)
 	dir := filepath.Join(t.TempDir(), "order-svc")
 	copyTracked(t, filepath.Join(repoRoot(t), "examples/order-svc"), dir)

@@ -648,6 +648,7 @@ func (w *cdWorld) release() {
 // examples/order-svc, with the inputs its own cd.yml passes (the default
 // main-package among them): main to dev, an rc to staging, a release to prod.
 func TestReusableCDReleasesOrderSvc(t *testing.T) {
+	t.Parallel() // its own registry and remotes (newCDWorld)
 	dir := filepath.Join(t.TempDir(), "order-svc")
 	copyTracked(t, filepath.Join(repoRoot(t), "examples/order-svc"), dir)
 	newCDWorld(t, "order-svc", dir).release()
@@ -656,6 +657,7 @@ func TestReusableCDReleasesOrderSvc(t *testing.T) {
 // TestReusableCDReleasesANewService does the same on what `smpctl new
 // service` writes, as a new service's first release would.
 func TestReusableCDReleasesANewService(t *testing.T) {
+	t.Parallel() // its own registry and remotes (newCDWorld)
 	dir := filepath.Join(t.TempDir(), "payment-svc")
 	run(t, "", filepath.Join(realSmpctl(t), "smpctl"), "new", "service", "payment-svc",
 		"--module", "github.com/smp/payment-svc", "--critical", "--dir", dir)

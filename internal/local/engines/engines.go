@@ -257,7 +257,14 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 	kcm, err := c.start(nil, "kube-controller-manager", nil, c.bins.bin("kube-controller-manager"),
 		"--kubeconfig="+c.kubeconfig, "--bind-address=127.0.0.1", "--secure-port=0", "--leader-elect=false",
 		"--controllers=*,-nodeipam", "--service-account-private-key-file="+c.pki.SAKey,
-		"--root-ca-file="+c.pki.CACert, "--use-service-account-credentials=false", "--profiling=false")
+		"--root-ca-file="+c.pki.CACert, "--use-service-account-credentials=false", "--profiling=false",
+		// Argo CD calls an Application with an HPA Healthy only once the HPA
+		// controller has written the HPA's conditions, and that controller
+		// looks every 15 s by default: a first sync of staging or prod (which
+		// have an HPA) sat Synced and Progressing for 15 s with every pod
+		// ready (measured: Healthy at 19 s, Synced at 4 s). Every second,
+		// it is the pods that decide.
+		"--horizontal-pod-autoscaler-sync-period=1s")
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/smp/delivery/internal/local/childproc"
 )
@@ -108,6 +109,20 @@ func startProcess(life context.Context, dir string, sb *sandbox, name string, en
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// CPU returns the user and system CPU time the process used, once it has
+// exited (after Cluster.Stop); before that, ok is false.
+func (p *Process) CPU() (cpu time.Duration, ok bool) {
+	select {
+	case <-p.done:
+	default:
+		return 0, false
+	}
+	if p.cmd.ProcessState == nil {
+		return 0, false
+	}
+	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime(), true
 }
 
 // LogTail returns the last n lines of the process's log.

@@ -13,8 +13,10 @@
 package kubecluster
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +89,7 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 		if err := c.Stop(); err != nil {
 			t.Errorf("kubecluster: %v", err)
 		}
+		logCPU(t, c)
 		if t.Failed() {
 			for _, p := range c.Processes() {
 				t.Logf("kubecluster: %s (pid %d) log, the last 200 lines:\n%s", p.Name, p.PID, p.LogTail(200))
@@ -95,6 +98,30 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	})
 	t.Logf("kubecluster: up in %s (node Ready, default ServiceAccount); kubeconfig %s", c.UpIn().Round(time.Millisecond), c.Kubeconfig())
 	return c
+}
+
+// logCPU logs the CPU each component used over the cluster's life, most
+// first: what a test's cluster costs make test, and which component to tune.
+func logCPU(t testing.TB, c *Cluster) {
+	t.Helper()
+	type use struct {
+		name string
+		cpu  time.Duration
+	}
+	var uses []use
+	var total time.Duration
+	for _, p := range c.Processes() {
+		if cpu, ok := p.CPU(); ok {
+			uses = append(uses, use{p.Name, cpu})
+			total += cpu
+		}
+	}
+	sort.Slice(uses, func(i, j int) bool { return uses[i].cpu > uses[j].cpu })
+	parts := make([]string, len(uses))
+	for i, u := range uses {
+		parts[i] = fmt.Sprintf("%s %.1fs", u.name, u.cpu.Seconds())
+	}
+	t.Logf("kubecluster: CPU used by its processes: %.1fs (%s)", total.Seconds(), strings.Join(parts, ", "))
 }
 
 // logTails logs the end of every component log in dir/logs: a cluster
