@@ -216,14 +216,29 @@ func FetchDB(ctx context.Context, goCmd, version, cacheDir string) (*DB, error) 
 	if dl.Dir == "" {
 		return nil, fmt.Errorf("download golang.org/x/vulndb@%s: %s", version, dl.Error)
 	}
-	tmp := out + ".tmp"
-	_ = os.RemoveAll(tmp)
+	// Each build has a directory of its own, renamed into place whole: two
+	// scans sharing a cache (parallel jobs on one runner) once built into
+	// the same <version>.tmp, and one renamed it away while the other was
+	// still writing ("open …/index/vulns.json: no such file or directory").
+	// The first rename wins; a later build finds the database in place and
+	// uses it.
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("vulnerability database cache: %w", err)
+	}
+	tmp, err := os.MkdirTemp(cacheDir, version+".tmp-")
+	if err != nil {
+		return nil, fmt.Errorf("vulnerability database cache: %w", err)
+	}
+	defer os.RemoveAll(tmp) // gone after the rename; what a failed build left otherwise
 	db, err := BuildDB(filepath.Join(dl.Dir, "data", "osv"), tmp, date, "golang.org/x/vulndb@"+version)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.Rename(tmp, out); err != nil {
-		return nil, err
+		if theirs, oerr := OpenDB(out); oerr == nil {
+			return theirs, nil
+		}
+		return nil, fmt.Errorf("vulnerability database cache: %w", err)
 	}
 	db.Dir = out
 	return db, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,5 +157,45 @@ func TestTheRealVulnDBBuildsAndScans(t *testing.T) {
 	}
 	if rep.Scanner == "" || !rep.DB.Date.Equal(db.Date) {
 		t.Errorf("report %+v", rep)
+	}
+}
+
+// Scans that share a cache and find no database build it at the same time
+// (parallel jobs on one runner): each gets a whole database, and one stays
+// in place, with nothing half-built left beside it.
+func TestScansSharingACacheBuildItConcurrently(t *testing.T) {
+	t.Parallel()
+	cache := t.TempDir()
+	const n = 4
+	dbs := make([]*vulnscan.DB, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			dbs[i], errs[i] = vulnscan.FetchDB(context.Background(), "go", vulnscan.DefaultVulnDB, cache)
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("scan %d: %v", i, errs[i])
+		}
+		if dbs[i].Dir != filepath.Join(cache, vulnscan.DefaultVulnDB) || dbs[i].Entries < 4000 {
+			t.Errorf("scan %d: %+v", i, dbs[i])
+		}
+		if _, err := os.Stat(filepath.Join(dbs[i].Dir, "index", "vulns.json")); err != nil {
+			t.Errorf("scan %d: %v", i, err)
+		}
+	}
+	left, err := os.ReadDir(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 {
+		var names []string
+		for _, e := range left {
+			names = append(names, e.Name())
+		}
+		t.Errorf("the cache holds %v, want only %s", names, vulnscan.DefaultVulnDB)
 	}
 }
