@@ -428,8 +428,10 @@ func (w *cdWorld) runnerEnv(gh map[string]any, bin, runnerTemp, job string) []st
 		"GITHUB_TRIGGERING_ACTOR="+ToString(gh["triggering_actor"]),
 		"GITHUB_SERVER_URL="+ToString(gh["server_url"]), "GITHUB_API_URL="+ToString(gh["api_url"]),
 		// smpctl scan's database: built by the step itself, in a directory of
-		// this test binary (a concurrent test could be writing the shared
-		// cache); the CD runs share it, one after the other.
+		// this test binary (a concurrent test binary could be writing the
+		// user's cache); the CD tests run in parallel and share it, as
+		// parallel jobs on one runner would (vulnscan.FetchDB's first build
+		// wins the rename).
 		"SMP_DB_CACHE="+binaryDir(w.t, "vulndb"),
 	), w.oidcEnv(gh, job)...)
 }
