@@ -88,6 +88,10 @@ type Dashboard struct {
 	cur   *view // nil until the first refresh
 	subs  map[chan string]struct{}
 	loads sync.Mutex // one refresh at a time
+	// readAt is when the last Refresh read the repository (under loads):
+	// Run's first poll waits its turn after one smpctl dashboard made
+	// before serving, instead of reading again at once.
+	readAt time.Time
 
 	// reads reads what a service page shows from the history:
 	// readsFromIndex (the benchmarks compare it with a walk per page).
@@ -192,6 +196,18 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (d *Dashboard) Run(ctx context.Context) error {
 	t := time.NewTicker(d.o.Poll)
 	defer t.Stop()
+	d.loads.Lock()
+	fresh := !d.readAt.IsZero() && time.Since(d.readAt) < d.o.Poll
+	d.loads.Unlock()
+	if fresh {
+		// Read within the last poll (smpctl dashboard reads before it
+		// serves): the next read is at the next tick, not now again.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 	for {
 		if _, err := d.Refresh(ctx); err != nil && ctx.Err() == nil {
 			d.o.Log.Warn("dashboard: refresh", "err", err)
@@ -213,6 +229,7 @@ func (d *Dashboard) Refresh(ctx context.Context) (bool, error) {
 	defer d.loads.Unlock()
 	prev := d.current()
 	next := d.load(ctx, prev)
+	d.readAt = time.Now()
 	if next == prev {
 		return false, nil
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/gitops/history"
 	"github.com/smp/delivery/internal/testkit/pagetest"
+	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 // get serves one request and parses the page.
@@ -56,6 +57,7 @@ func TestPages(t *testing.T) {
 		"AFragmentIsTheLivePartOnly":                             testAFragmentIsTheLivePartOnly,
 		"ARemoteThatStopsAnsweringLeavesTheLastViewUnderABanner": testARemoteThatStopsAnsweringLeavesTheLastViewUnderABanner,
 		"AnInterruptedRefreshIsNoNewsAboutTheRepository":         testAnInterruptedRefreshIsNoNewsAboutTheRepository,
+		"RunAfterARefreshReadsAtItsNextPollNotAtOnce":            testRunAfterARefreshReadsAtItsNextPollNotAtOnce,
 		"ANotificationNotSentIsOnTheMatrixAndTheServicePage":     testANotificationNotSentIsOnTheMatrixAndTheServicePage,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, s) })
@@ -458,5 +460,56 @@ func testANotificationNotSentIsOnTheMatrixAndTheServicePage(t *testing.T, s *sto
 	}
 	if _, _, doc := get(t, h, "/services/partner-svc"); byID(doc, "notifications") != nil {
 		t.Error("partner-svc's page lists notifications; none of its failed")
+	}
+}
+
+// smpctl dashboard reads the repository before it serves (the first page is
+// the view); the poller then reads at its next tick, not a second time at
+// once. Without a read before it, Run reads at once.
+func testRunAfterARefreshReadsAtItsNextPollNotAtOnce(t *testing.T, s *story) {
+	var opens atomic.Int32
+	open := opener(t, s.bare)
+	counted := func(ctx context.Context) (*history.Repo, error) {
+		opens.Add(1)
+		return open(ctx)
+	}
+	run := func(d *dashboard.Dashboard, wait func() bool) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		testctx.Eventually(t, 10*time.Millisecond, "the poller's first read, or its wait", func() error {
+			if !wait() {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v, want context.Canceled", err)
+		}
+	}
+
+	// No read before: Run reads at once, whatever the poll.
+	d, err := dashboard.New(counted, dashboard.Options{Now: s.now, Poll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(d, func() bool { return opens.Load() == 1 })
+
+	// A read before: within the hour's poll, Run reads nothing. Half a
+	// second is far longer than its first read took above.
+	opens.Store(0)
+	d, err = dashboard.New(counted, dashboard.Options{Now: s.now, Poll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	run(d, func() bool { return time.Since(began) > 500*time.Millisecond })
+	if n := opens.Load(); n != 1 {
+		t.Errorf("the repository was opened %d times (the Refresh and Run), want once: Run read again at once", n)
 	}
 }
