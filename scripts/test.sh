@@ -42,7 +42,7 @@ COVER_MIN=${COVER_MIN:-60}
 # paths.
 # -ldflags=-w leaves DWARF out of the test binaries (and of what tests build
 # without their own -ldflags): nothing here runs a debugger, and stack traces
-# come from the symbol table, which stays. Linking the root module's 73 test
+# come from the symbol table, which stays. Linking the root module's 58 test
 # binaries then took 96 CPU-s against 125 (go test -c of each, warm cache).
 export GOFLAGS="-trimpath -ldflags=-w${GOFLAGS:+ $GOFLAGS}"
 # Modules in go.work, plus modules kept out of it because their dependencies
