@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -29,8 +30,11 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// goEnv is the developer's Go cache locations, read once.
-var goEnv = func() map[string]string {
+// goEnv is the developer's Go cache locations, read once, when a script
+// first needs them. Not at package init: every `smpctl` line re-executes
+// this test binary, and a `go env` in each of the scripts' ~430 smpctl
+// runs cost more than the command most of them test.
+var goEnv = sync.OnceValue(func() map[string]string {
 	out, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOPATH").Output()
 	if err != nil {
 		return nil
@@ -40,7 +44,7 @@ var goEnv = func() map[string]string {
 		return nil
 	}
 	return map[string]string{"GOCACHE": f[0], "GOMODCACHE": f[1], "GOPATH": f[2]}
-}()
+})
 
 // TestScript runs the end-to-end CLI cases in testdata/script/*.txtar.
 func TestScript(t *testing.T) {
@@ -60,7 +64,7 @@ func TestScript(t *testing.T) {
 			env.Setenv("ORDER_SVC", svc)
 			// HOME moved: keep Go's caches where they are, so the demo's
 			// builds are warm and nothing is downloaded again.
-			for k, v := range goEnv {
+			for k, v := range goEnv() {
 				env.Setenv(k, v)
 			}
 			// A script that fails before `smpctl local down` would leave the
