@@ -97,7 +97,8 @@ lint() {
 # go builds (test servers, order-svc images, the demo's services) compile
 # from an empty cache under the four suites: measured on one, internal/cli
 # ran 1,134 s before its scripts hit the former 20m (load average near 30
-# on 2 cores). Warm, the slowest package takes ~4 min; a hang still ends
+# on 2 cores). Warm, the slowest package took ~4 min on one machine and
+# 19 min on a slower one (internal/workflow, 2026-12-06); a hang still ends
 # the run within CI's 90 minutes.
 pkg_timeout=45m
 
