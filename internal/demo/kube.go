@@ -52,9 +52,24 @@ func (b kubeBuild) ref() string { return imageName + ":" + b.tag + "@" + b.diges
 // against, which a test checks.
 const serviceMonitorCRDs = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
 
-// kubeWait bounds each wait for the controllers. Argo CD refreshes and
-// syncs in seconds; the bound is for a loaded 2-core machine.
+// kubeWait bounds each wait for the controllers when the story's context
+// has no deadline of its own (smpctl demo): Argo CD refreshes and syncs in
+// seconds; the bound is for a loaded 2-core machine.
 const kubeWait = 4 * time.Minute
+
+// storyWait is how long a step waits for the controllers: until ctx's
+// deadline when it has one (a test's, derived from go test -timeout), else
+// kubeWait. A fixed bound under a caller's deadline is a guess about the
+// machine: on a loaded one, Argo CD's application controller timed out
+// loading the apiserver's OpenAPI schema (33 s), skipped the auto-sync and
+// retried only at its next reconciliation, and dev synced three seconds
+// before a fixed four minutes ran out.
+func storyWait(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return time.Until(d)
+	}
+	return kubeWait
+}
 
 var kubeEnvs = []string{"dev", "staging", "prod"}
 
@@ -193,8 +208,13 @@ func (s *kubeStory) steps() []stepFunc {
 func (s *kubeStory) up(ctx context.Context) (string, error) {
 	began := time.Now()
 	if s.c == nil {
-		// A minute on an idle laptop; the bound is for a loaded 2-core one.
-		sctx, cancel := context.WithTimeout(ctx, 2*kubeWait)
+		// A minute on an idle laptop; without a deadline, the bound is for a
+		// loaded 2-core one.
+		wait := 2 * kubeWait
+		if _, ok := ctx.Deadline(); ok {
+			wait = storyWait(ctx)
+		}
+		sctx, cancel := context.WithTimeout(ctx, wait)
 		c, err := engines.Start(sctx, filepath.Join(s.ws, "cluster"), kubeOptions(s.o)...)
 		cancel()
 		if err != nil {

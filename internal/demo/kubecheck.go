@@ -30,9 +30,10 @@ import (
 const hashLabel = "rollouts-pod-template-hash"
 
 // eventually polls cond every 200ms until it returns nil, for at most
-// kubeWait and while ctx lasts; it then fails with cond's last error.
+// storyWait; it then fails with cond's last error.
 func eventually(ctx context.Context, what string, cond func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, kubeWait)
+	wait := storyWait(ctx)
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -49,7 +50,7 @@ func eventually(ctx context.Context, what string, cond func(context.Context) err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: not within %s: %w", what, kubeWait, last)
+			return fmt.Errorf("%s: not within %s: %w", what, wait.Round(time.Second), last)
 		case <-tick.C:
 		}
 	}
@@ -154,7 +155,7 @@ func checkChart(u *unstructured.Unstructured, chart string) error {
 // until each Application named in charts pins that chart version.
 func (s *kubeStory) webhook(ctx context.Context, charts map[string]string) error {
 	for _, env := range kubeEnvs {
-		if err := s.k.Regenerate(ctx, env, svcName, charts[env], kubeWait); err != nil {
+		if err := s.k.Regenerate(ctx, env, svcName, charts[env], storyWait(ctx)); err != nil {
 			return err
 		}
 	}

@@ -376,8 +376,14 @@ func (w *cdWorld) exec(gh map[string]any) Executor {
 			outFile := filepath.Join(t.TempDir(), "output")
 			env := append(append([]string{}, environ...), "GITHUB_OUTPUT="+outFile, "GITHUB_PATH="+filepath.Join(t.TempDir(), "path"))
 			var stdout, stderr bytes.Buffer
+			built := func() {}
+			if strings.Contains(s.Run, "smpctl build") {
+				built = firstBuildAlone()
+			}
 			start := time.Now()
-			if err := s.Exec(testctx.New(t), workspace, env, 0, &stdout, &stderr); err != nil {
+			err := s.Exec(testctx.New(t), workspace, env, 0, &stdout, &stderr)
+			built()
+			if err != nil {
 				w.failed[path] = &stepFailure{Step: s.Name, Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
 				t.Logf("job %s: step %q failed: %v\n%s", id, s.Name, err, tail(stderr.String()))
 				return Failure, nil
@@ -473,6 +479,32 @@ func standInAction(t *testing.T, job string, s Step) {
 		}
 	}
 	t.Fatalf("job %s uses %s, which this test has no stand-in for", job, s.Uses)
+}
+
+// firstBuild is held by the first CD build step of this test binary while
+// it runs; the build steps of the other CD tests wait for it. They all
+// compile the standard library and the services' dependencies with
+// setupGoVersion's toolchain, and on a fresh machine concurrent go builds
+// each compile what none has cached yet (the go command does not share work
+// in progress between processes): the first fills the cache for the rest.
+// Warm, the others wait one build's time.
+var (
+	firstBuild     sync.Mutex
+	firstBuildDone bool
+)
+
+// firstBuildAlone waits until no first build runs and returns what the step
+// calls when it is done.
+func firstBuildAlone() (done func()) {
+	firstBuild.Lock()
+	if firstBuildDone {
+		firstBuild.Unlock()
+		return func() {}
+	}
+	return func() {
+		firstBuildDone = true
+		firstBuild.Unlock()
+	}
 }
 
 var smpctlInstall = regexp.MustCompile(`go install "github\.com/smp/delivery/cmd/smpctl@\$SMPCTL_VERSION"`)

@@ -182,7 +182,16 @@ func (c *Cluster) startArgoCD(ctx context.Context) error {
 	ctrl, err := c.start(sb, "argocd-application-controller", env, c.bins.bin("argocd-application-controller"),
 		append(kube, "--redis="+loop("redis"), "--repo-server="+loop("repo"), "--repo-server-plaintext",
 			"--metrics-port="+strconv.Itoa(appControllerHTTPPort), "--status-processors=2",
-			"--operation-processors=2", "--logformat=text")...)
+			"--operation-processors=2", "--logformat=text",
+			// Reconcile every Application each 20 s (production: 120 s plus
+			// up to 60 s of jitter). A comparison that fails is retried only
+			// at the next reconciliation: under load the controller once
+			// timed out loading the apiserver's OpenAPI schema (33 s), marked
+			// dev's Application Unknown and skipped its auto-sync for two
+			// minutes. A loopback cluster holds a handful of Applications,
+			// and the repository server answers a refresh of an unchanged
+			// commit from its cache.
+			"--app-resync=20", "--app-resync-jitter=5")...)
 	if err != nil {
 		return err
 	}
