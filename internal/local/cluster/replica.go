@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/local/childproc"
+	"github.com/smp/delivery/internal/local/freeport"
 )
 
 // Replica phases, as status shows them.
@@ -49,17 +50,8 @@ type replica struct {
 
 func (r *replica) serving() bool { return r.ready.Load() && !r.draining.Load() }
 
-func freePort() (int, error) {
-	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 func newReplica(rev *revision, idx int) (*replica, error) {
-	port, err := freePort()
+	port, err := freeport.Pick()
 	if err != nil {
 		return nil, fmt.Errorf("free port: %w", err)
 	}

@@ -4,17 +4,16 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/smp/delivery/internal/local/childproc"
+	"github.com/smp/delivery/internal/local/freeport"
 )
 
 // Process is one process of a cluster.
@@ -141,29 +140,6 @@ func tail(file string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-var (
-	portsMu sync.Mutex
-	given   = map[int]bool{}
-)
-
-// freePort returns a 127.0.0.1 port nobody listens on, never the same one
-// twice in this process: parallel clusters in one process (a test binary) cannot pick
-// the same port between its check and a component's bind. Another process
-// could still take it in that window; the kernel hands ephemeral ports out
-// in turn, which makes that unlikely, and the component's exit would say so.
-func freePort() (int, error) {
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for {
-		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, fmt.Errorf("pick a free port: %w", err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		_ = ln.Close()
-		if !given[port] {
-			given[port] = true
-			return port, nil
-		}
-	}
-}
+// freePort returns a 127.0.0.1 port for a component to listen on
+// (freeport.Pick: below the ephemeral range, never the same twice).
+func freePort() (int, error) { return freeport.Pick() }
