@@ -24,6 +24,7 @@ import (
 	"github.com/smp/delivery/internal/image"
 	"github.com/smp/delivery/internal/image/imageref"
 	"github.com/smp/delivery/internal/image/sbom"
+	"github.com/smp/delivery/internal/local/freeport"
 	"github.com/smp/delivery/internal/testkit/imagetest"
 	"github.com/smp/delivery/internal/testkit/testctx"
 )
@@ -163,14 +164,15 @@ func TestTheImageRunsAndReportsItsVersion(t *testing.T) {
 	}
 }
 
+// freePort is a port for the extracted server to bind (freeport: none an
+// outgoing connection can take before it does).
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+	return fmt.Sprint(port)
 }
 
 func TestConfigRunsAsNonRootWithTheEntrypointAndAnnotations(t *testing.T) {

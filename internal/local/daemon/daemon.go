@@ -24,6 +24,7 @@ import (
 	"github.com/smp/delivery/internal/dashboard"
 	"github.com/smp/delivery/internal/gitops/history"
 	"github.com/smp/delivery/internal/local/cluster"
+	"github.com/smp/delivery/internal/local/freeport"
 	"github.com/smp/delivery/internal/local/promserver"
 )
 
@@ -236,13 +237,15 @@ func choosePorts(dir string) (ports, error) {
 	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &p) == nil && p.Control != 0 {
 		return p, nil
 	}
+	// Prometheus is a child that binds its port after it starts: ports
+	// from below the ephemeral range, which no outgoing connection takes
+	// meanwhile (freeport).
 	for _, f := range []*int{&p.Control, &p.Registry, &p.Prometheus, &p.Dashboard} {
-		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+		port, err := freeport.Pick()
 		if err != nil {
 			return p, err
 		}
-		*f = ln.Addr().(*net.TCPAddr).Port
-		_ = ln.Close()
+		*f = port
 	}
 	return p, writeJSON(path, p, 0o644)
 }

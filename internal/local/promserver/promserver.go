@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	"github.com/smp/delivery/internal/local/childproc"
 
 	"github.com/smp/delivery/internal/fault"
+	"github.com/smp/delivery/internal/local/freeport"
 )
 
 // Options of a server.
@@ -77,12 +77,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		o.StartTimeout = 90 * time.Second
 	}
 	if o.Port == 0 {
-		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+		// Prometheus binds it after it starts: a port from below the
+		// ephemeral range, which no outgoing connection takes meanwhile.
+		port, err := freeport.Pick()
 		if err != nil {
 			return nil, err
 		}
-		o.Port = ln.Addr().(*net.TCPAddr).Port
-		_ = ln.Close()
+		o.Port = port
 	}
 	if err := os.MkdirAll(filepath.Join(o.Dir, "data"), 0o755); err != nil {
 		return nil, err
