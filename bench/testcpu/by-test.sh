@@ -5,17 +5,17 @@
 # run alone, most expensive first. make test's "where the CPU went" says
 # which package; this says which test in it. Run it on a quiet machine with
 # the flags make test gives that package (-race for its race suite), e.g.
-#   PATH=$(scripts/tools.sh):$PATH bench/testcpu/by-test.sh internal/local/cluster -race
+#   bench/testcpu/by-test.sh internal/local/cluster -race
 #   GOWORK=off bench/testcpu/by-test.sh internal/workflow -race
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export PATH="$(scripts/tools.sh):$PATH"
+tools=$(scripts/tools.sh)
+export PATH="$tools:$PATH"
 export GOFLAGS="-trimpath -ldflags=-w${GOFLAGS:+ $GOFLAGS}"
 dir=$1; shift
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 (cd "$dir" && go test -c -tags integration -o "$tmp/pkg.test" "$@" .)
-total=0
 for t in $(cd "$dir" && "$tmp/pkg.test" -test.list '.*' | grep -E '^(Test|Example)'); do
 	(cd "$dir" && /usr/bin/time -o "$tmp/time" -f '%U %S %e' "$tmp/pkg.test" -test.run "^$t\$" -test.count=1 -test.timeout 30m >"$tmp/out" 2>&1) ||
 		{ echo "FAIL $t (its output: see below)" >&2; tail -20 "$tmp/out" >&2; }
