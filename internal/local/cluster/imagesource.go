@@ -15,6 +15,7 @@ import (
 	goruntime "runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -236,16 +237,8 @@ func extractLayer(l v1.Layer, want, out string) (bool, error) {
 		if strings.TrimPrefix(path.Clean("/"+hdr.Name), "/") != want || hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		f, err := os.OpenFile(out+".tmp", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755) //nolint:gosec // the entrypoint must be executable
-		if err != nil {
-			return false, err
-		}
 		// A layer was verified above, so its size is what its author meant.
-		if _, err := io.Copy(f, tr); err != nil { //nolint:gosec // verified content
-			_ = f.Close()
-			return false, err
-		}
-		if err := f.Close(); err != nil {
+		if err := writeExecutable(out+".tmp", tr); err != nil {
 			return false, err
 		}
 		if err := os.Rename(out+".tmp", out); err != nil {
@@ -253,4 +246,27 @@ func extractLayer(l v1.Layer, want, out string) (bool, error) {
 		}
 		found = true
 	}
+}
+
+// writeExecutable writes r to a new executable file at path, holding
+// syscall.ForkLock for reading while the file is open for writing. A child
+// forked meanwhile (the runtime starts replicas and migrations from other
+// goroutines) would hold a copy of the write descriptor until it execs,
+// and executing the file in that window fails with ETXTBSY: the demo's
+// "migrate 3.3.1: fork/exec …/server: text file busy" (go.dev/issue/22315).
+// Go forks holding ForkLock for writing, so none happens while it is read-
+// locked here; the write is of a verified layer from local disk, so forks
+// wait milliseconds.
+func writeExecutable(path string, r io.Reader) error {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755) //nolint:gosec // the entrypoint must be executable
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil { //nolint:gosec // verified content
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
