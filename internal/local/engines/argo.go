@@ -13,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/smp/delivery/internal/local/freeport"
 )
 
 // Ports inside the sandbox, where nothing else listens: the components'
@@ -113,7 +115,7 @@ func (c *Cluster) startArgoCD(ctx context.Context) error {
 	}
 	ports := map[string]int{}
 	for _, name := range []string{"redis", "repo", "repo-metrics", "appset-metrics", "appset-probe", "appset-webhook"} {
-		if ports[name], err = freePort(); err != nil {
+		if ports[name], err = freeport.Pick(); err != nil {
 			return err
 		}
 	}

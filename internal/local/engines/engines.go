@@ -48,6 +48,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/smp/delivery/internal/local/freeport"
 )
 
 // NodeName is the fake node every cluster has; KWOK keeps it Ready.
@@ -196,18 +198,18 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 	if c.pki, err = newPKI(c.dir); err != nil {
 		return err
 	}
-	etcdPort, err := freePort()
+	etcdPort, err := freeport.Pick()
 	if err != nil {
 		return err
 	}
-	peerPort, err := freePort()
+	peerPort, err := freeport.Pick()
 	if err != nil {
 		return err
 	}
-	if c.apiPort, err = freePort(); err != nil {
+	if c.apiPort, err = freeport.Pick(); err != nil {
 		return err
 	}
-	kwokPort, err := freePort()
+	kwokPort, err := freeport.Pick()
 	if err != nil {
 		return err
 	}

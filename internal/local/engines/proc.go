@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/local/childproc"
-	"github.com/smp/delivery/internal/local/freeport"
 )
 
 // Process is one process of a cluster.
@@ -139,7 +138,3 @@ func tail(file string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-// freePort returns a 127.0.0.1 port for a component to listen on
-// (freeport.Pick: below the ephemeral range, never the same twice).
-func freePort() (int, error) { return freeport.Pick() }
