@@ -112,6 +112,8 @@ install() {
 	ko) go_tool ko github.com/google/ko@v0.19.1 ;; # bench/images only
 	cosign) go_tool cosign github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3 ;; # cross-checks smpctl's signatures
 	prometheus) apt_tool prometheus prometheus ;; # the server: local environments and the gate's tests
+	# Not in ALL: Linux process accounting, for bench/testcpu/by-process.sh.
+	acct) apt_tool accton acct ;;
 	# Headless Chromium for the dashboard's browser test (internal/dashboard,
 	# driven with chromedp): /usr/bin/chromium, from Debian, no download.
 	chromium) apt_tool chromium chromium ;;
