@@ -237,9 +237,10 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 	// collector (perf, the kube end-to-end story), most of it while it
 	// builds the schemas of Argo CD's and Argo Rollouts' CRDs. Collecting
 	// half as often, a cluster with both came up on 10.1 CPU-s of
-	// apiserver against 12.1-13.1, for 732 MiB RSS against 535-581 (the
-	// whole cluster 1,386 MiB against 1,219; kubecluster_test logs it). A
-	// throwaway cluster trades the memory for the CPU.
+	// apiserver against 12.1-13.1, for 732-887 MiB RSS against 535-581
+	// (the whole cluster 1,386-1,459 MiB against 1,219, under the 1.5 GiB a
+	// cluster may use; kubecluster_test logs it). A throwaway
+	// cluster trades the memory for the CPU.
 	api, err := c.start(nil, "kube-apiserver", []string{"GOGC=200"}, c.bins.bin("kube-apiserver"),
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(c.apiPort),
