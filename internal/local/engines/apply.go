@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -152,34 +153,41 @@ func waitEstablished(ctx context.Context, dyn dynamic.Interface, names []string)
 	for _, n := range names {
 		left[n] = true
 	}
-	for len(left) > 0 {
+	var last error
+	for {
 		w, err := dyn.Resource(crdResource).Watch(ctx, metav1.ListOptions{})
 		if err != nil {
-			return fmt.Errorf("wait for CRDs %s to be Established: %w", strings.Join(slices.Sorted(maps.Keys(left)), ", "), err)
-		}
-		for ev := range w.ResultChan() {
-			crd, ok := ev.Object.(*unstructured.Unstructured)
-			if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) || !left[crd.GetName()] {
-				continue
-			}
-			conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
-			for _, cond := range conds {
-				if m, ok := cond.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
-					delete(left, crd.GetName())
+			last = err
+		} else {
+			for ev := range w.ResultChan() {
+				crd, ok := ev.Object.(*unstructured.Unstructured)
+				if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) || !left[crd.GetName()] {
+					continue
+				}
+				conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+				for _, cond := range conds {
+					if m, ok := cond.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
+						delete(left, crd.GetName())
+					}
+				}
+				if len(left) == 0 {
+					break
 				}
 			}
-			if len(left) == 0 {
-				break
-			}
+			w.Stop()
+			last = errors.New("the watch ended")
 		}
-		w.Stop()
-		// The watch ended before every CRD was seen Established: the
-		// context's end, or the server closing it (then watch again).
-		if len(left) > 0 && ctx.Err() != nil {
-			return fmt.Errorf("CRDs %s not Established: %w", strings.Join(slices.Sorted(maps.Keys(left)), ", "), ctx.Err())
+		if len(left) == 0 {
+			return nil
+		}
+		// The watch could not start or ended (the server closes watches
+		// now and then): watch again, as the poll it replaced retried.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("CRDs %s not Established: %w (last: %w)", strings.Join(slices.Sorted(maps.Keys(left)), ", "), ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return nil
 }
 
 // lastApplied is kubectl's annotation for the configuration it last applied.

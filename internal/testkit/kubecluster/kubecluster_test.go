@@ -257,3 +257,47 @@ func eventually(t *testing.T, what string, cond func() error) {
 		return err
 	})
 }
+
+// crdManifest is a namespaced CRD of the group smp.test, with no schema
+// beyond preserving what it is given.
+func crdManifest(plural, kind string) string {
+	return `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: ` + plural + `.smp.test}
+spec:
+  group: smp.test
+  scope: Namespaced
+  names: {plural: ` + plural + `, singular: ` + strings.ToLower(kind) + `, kind: ` + kind + `}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+`
+}
+
+// Apply waits for the CRDs of a stream before the objects after them, and
+// a CRD that never becomes Established (its kind is taken by another CRD
+// of its group) ends Apply when its context ends, naming the CRD, with
+// nothing after it applied. The two-second context is the scenario: the
+// CRD would wait forever.
+func TestApplyWaitsForCRDsAndEndsWithTheContextWhenOneNeverIsEstablished(t *testing.T) {
+	t.Parallel()
+	c := kubecluster.Start(t)
+	ctx := testctx.New(t)
+	widget := "apiVersion: smp.test/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 3}\n"
+	if err := c.Apply(ctx, "default", []byte(crdManifest("widgets", "Widget")+"---\n"+widget)); err != nil {
+		t.Fatalf("apply of a CRD and an object of its kind in one stream: %v", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	after := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: after-the-crd}\n"
+	err := c.Apply(short, "default", []byte(crdManifest("gadgets", "Widget")+"---\n"+after))
+	if err == nil || !strings.Contains(err.Error(), "CRDs gadgets.smp.test not Established") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("apply of a CRD whose kind is taken: %v; want it to name gadgets.smp.test and end with the context", err)
+	}
+	cs := kubernetes.NewForConfigOrDie(c.RESTConfig())
+	if _, err := cs.CoreV1().ConfigMaps("default").Get(ctx, "after-the-crd", metav1.GetOptions{}); err == nil {
+		t.Error("the ConfigMap after the CRD that never was Established was applied")
+	}
+}
