@@ -105,8 +105,10 @@ pkg_timeout=45m
 # Every go test below runs with -vet=off: go test's own vet step (a subset
 # of go vet's analyzers) checks what the lint suite's govet already checks
 # with all of them, tests and the integration tag included (.golangci.yml:
-# tests: true). On a fresh machine that step cost 162 CPU-s, 3,700 vet
-# processes (process accounting, 2026-12-06).
+# tests: true). On a fresh machine that step cost 127 CPU-s in 2,849 vet
+# processes (bench/testcpu/by-process.sh, 2026-12-06); warm, vet's results
+# come from the build cache. (The go tests the tests run, such as the
+# reusable CI's test job on order-svc, keep their vet step.)
 #
 # gotest_json NAME GO-TEST-ARGS...: go test, through gotestsum, which prints
 # what go test prints and keeps every test's events in .cache/test-NAME.json,
