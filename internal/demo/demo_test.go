@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/smp/delivery/internal/testkit/gobuild"
 	"github.com/smp/delivery/internal/testkit/proctest"
 	"github.com/smp/delivery/internal/testkit/testctx"
 )
@@ -31,10 +32,9 @@ func TestDemoStoryEndToEnd(t *testing.T) {
 
 	// Plain flags, as go vet, golangci-lint and internal/workflow build: the
 	// dependencies compile once for all of them on a fresh machine.
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/smpctl")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/smpctl: %v\n%s", err, out)
+	// Linked once for this test and internal/workflow's, across runs (gobuild).
+	if err := gobuild.Build(ctx, root, bin, []string{"./cmd/smpctl"}, nil); err != nil {
+		t.Fatal(err)
 	}
 
 	ws := filepath.Join(tmp, "ws")

@@ -1,13 +1,13 @@
 package workflow
 
 import (
-	"fmt"
-	"github.com/smp/delivery/internal/testkit/testctx"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/smp/delivery/internal/testkit/gobuild"
+	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
 // smpctlBin is built once per test binary from this checkout.
@@ -80,12 +80,9 @@ func realSmpctl(t testing.TB) string {
 		ctx := testctx.New(t)
 		// Plain flags, as go vet, golangci-lint and the demo test build: the
 		// dependencies compile once for all of them on a fresh machine.
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, "smpctl"), "./cmd/smpctl")
-		cmd.Dir = repoRoot(t)
-		cmd.Env = append(os.Environ(), "GOWORK=") // the root's go.work, not this module's GOWORK=off
-		if out, err := cmd.CombinedOutput(); err != nil {
-			smpctlErr = fmt.Errorf("go build ./cmd/smpctl: %w\n%s", err, out)
-		}
+		// Linked once for these tests and internal/demo's, across runs
+		// (gobuild); GOWORK=: the root's go.work, not this module's GOWORK=off.
+		smpctlErr = gobuild.Build(ctx, repoRoot(t), filepath.Join(dir, "smpctl"), []string{"./cmd/smpctl"}, []string{"GOWORK="})
 	})
 	if smpctlErr != nil {
 		t.Fatal(smpctlErr)

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -27,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/smp/delivery/internal/testkit/checkout"
+	"github.com/smp/delivery/internal/testkit/gobuild"
 )
 
 // Modes of the test server (see testdata/server).
@@ -50,7 +50,8 @@ func source() string {
 }
 
 // Binary compiles the test server with version and mode linked in, into dir,
-// and returns its path. Builds are memoized per process. ctx bounds the
+// and returns its path. Builds are memoized per process, and linked once
+// across processes and runs (gobuild). ctx bounds the
 // build: a cold `go build` under parallel suites takes what it takes, so
 // tests pass their own deadline (testctx), never a fixed timeout.
 func Binary(ctx context.Context, dir, version, mode string) (string, error) {
@@ -61,13 +62,9 @@ func Binary(ctx context.Context, dir, version, mode string) (string, error) {
 		return p, nil
 	}
 	out := filepath.Join(dir, fmt.Sprintf("server-%s-%s", version, mode))
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
-		"-ldflags", fmt.Sprintf("-s -w -X main.version=%s -X main.commit=test%s -X main.mode=%s", version, version, mode),
-		"-o", out, ".")
-	cmd.Dir = source()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build test server %s/%s: %w\n%s", version, mode, err, b)
+	ldflags := fmt.Sprintf("-s -w -X main.version=%s -X main.commit=test%s -X main.mode=%s", version, version, mode)
+	if err := gobuild.Build(ctx, source(), out, []string{"-trimpath", "-ldflags", ldflags, "."}, []string{"CGO_ENABLED=0"}); err != nil {
+		return "", fmt.Errorf("build test server %s/%s: %w", version, mode, err)
 	}
 	built[key] = out
 	return out, nil

@@ -1,6 +1,6 @@
 //go:build unix
 
-package gitops
+package filelock
 
 import (
 	"context"
@@ -9,19 +9,17 @@ import (
 	"syscall"
 )
 
-// lockFile serialises smpctl processes that clone or fetch the same cached
-// mirror (two CI jobs deploying at once); git's own ref locks would
-// otherwise fail one of them. The lock waits at most until ctx ends; the
-// kernel releases it when the process dies, so a crash leaves no stale lock.
+// Lock takes an exclusive lock on path (made if missing), waiting at most
+// until ctx ends, and returns the function that releases it.
 //
 // The wait blocks in flock(2) rather than polling, so a queue of writers
 // costs no CPU while it waits. flock cannot be interrupted, so when ctx
 // ends first the waiting goroutine is left to take the lock and drop it
 // at once.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+func Lock(ctx context.Context, path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("lock gitops cache: %w", err)
+		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	release := func() {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
@@ -31,7 +29,7 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 		return release, nil
 	} else if err != syscall.EWOULDBLOCK {
 		_ = f.Close()
-		return nil, fmt.Errorf("lock gitops cache %s: %w", path, err)
+		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	// Unbuffered: the lock is handed over only to a caller still waiting.
 	locked := make(chan error)
@@ -52,12 +50,12 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 	case err := <-locked:
 		if err != nil {
 			_ = f.Close()
-			return nil, fmt.Errorf("lock gitops cache %s: %w", path, err)
+			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		return release, nil
 	case <-ctx.Done():
 		close(abandoned)
-		return nil, fmt.Errorf("wait for the gitops cache lock %s: %w", path, ctx.Err())
+		return nil, fmt.Errorf("wait for the lock %s: %w", path, ctx.Err())
 	}
 }
 
