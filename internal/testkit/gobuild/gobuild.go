@@ -6,7 +6,7 @@
 // takes seconds). Test binaries each used to link their own copy into a
 // temporary directory, every run.
 //
-// The cache is $XDG_CACHE_HOME/smp-delivery/testbuild (~/.cache/...), one
+// The cache is $XDG_CACHE_HOME/smp-delivery/testbuild (~/.cache/...; see Dir), one
 // directory per build (the package directory relative to the checkout, the
 // go build arguments, the environment given and GOFLAGS), so its size is
 // bounded by the builds the tests make; removing it only costs links.
@@ -65,9 +65,9 @@ func Build(ctx context.Context, dir, out string, args, env []string) error {
 // counts relative to the checkout, so fresh clones of the repository share
 // entries (make test builds with -trimpath, so their binaries are the same).
 func entryDir(dir string, args, env []string) (string, error) {
-	cache, err := os.UserCacheDir()
+	cache, err := Dir()
 	if err != nil {
-		return "", fmt.Errorf("go build cache: %w", err)
+		return "", err
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -93,7 +93,20 @@ func entryDir(dir string, args, env []string) (string, error) {
 	for _, part := range [][]string{{where}, args, given, seen} {
 		_, _ = fmt.Fprintf(h, "%q\n", part)
 	}
-	return filepath.Join(cache, "smp-delivery", "testbuild", hex.EncodeToString(h.Sum(nil))[:24]), nil
+	return filepath.Join(cache, hex.EncodeToString(h.Sum(nil))[:24]), nil
+}
+
+// Dir is the cache: $SMP_TESTBUILD_DIR (gobuild's own tests use an empty
+// one), else smp-delivery/testbuild in the user's cache directory.
+func Dir() (string, error) {
+	if d := os.Getenv("SMP_TESTBUILD_DIR"); d != "" {
+		return d, nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("go build cache: %w", err)
+	}
+	return filepath.Join(cache, "smp-delivery", "testbuild"), nil
 }
 
 // lookup is name's value in the environment of a process started with env

@@ -14,6 +14,15 @@ import (
 
 const hello = "testdata/hello"
 
+// emptyCache points gobuild at an empty cache of its own. (Not through
+// XDG_CACHE_HOME: go's own build cache lives there too, and an empty one
+// compiled the standard library again in every run.)
+func emptyCache(t *testing.T) string {
+	dir := t.TempDir()
+	t.Setenv("SMP_TESTBUILD_DIR", dir)
+	return dir
+}
+
 func greet(g string) []string { return []string{"-ldflags", "-X main.greeting=" + g, "."} }
 
 func run(t *testing.T, bin string) string {
@@ -28,7 +37,7 @@ func run(t *testing.T, bin string) string {
 // entries lists the cache's build outputs: one file per entry directory.
 func entries(t *testing.T, cache string) map[string]os.FileInfo {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(cache, "smp-delivery", "testbuild", "*", "*"))
+	files, err := filepath.Glob(filepath.Join(cache, "*", "*"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,8 +57,7 @@ func entries(t *testing.T, cache string) map[string]os.FileInfo {
 // file: a link would write a new one), and each caller gets a file of its own with the same content; other
 // flags make another entry.
 func TestAnUnchangedProgramIsLinkedOnce(t *testing.T) {
-	cache := t.TempDir()
-	t.Setenv("XDG_CACHE_HOME", cache)
+	cache := emptyCache(t)
 	ctx := testctx.New(t)
 	a, b := filepath.Join(t.TempDir(), "hello"), filepath.Join(t.TempDir(), "hello")
 	if err := gobuild.Build(ctx, hello, a, greet("hi"), []string{"CGO_ENABLED=0"}); err != nil {
@@ -96,7 +104,7 @@ func TestAnUnchangedProgramIsLinkedOnce(t *testing.T) {
 // Builds of one entry at once (parallel test binaries) wait for each other
 // on the entry's lock; each gets a whole executable.
 func TestConcurrentBuildsOfOneProgramEachGetAWholeExecutable(t *testing.T) {
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	emptyCache(t)
 	ctx := testctx.New(t)
 	dir := t.TempDir()
 	var wg sync.WaitGroup
@@ -119,7 +127,7 @@ func TestConcurrentBuildsOfOneProgramEachGetAWholeExecutable(t *testing.T) {
 
 // A package that does not compile gives go build's own message.
 func TestABuildThatFailsSaysWhy(t *testing.T) {
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	emptyCache(t)
 	src := t.TempDir()
 	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module broken\n\ngo 1.22\n"), 0o644); err != nil {
 		t.Fatal(err)
