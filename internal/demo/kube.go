@@ -17,7 +17,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -377,16 +376,6 @@ func (s *kubeStory) applyApps(ctx context.Context) (string, error) {
 // Application has not appeared.
 const regenerateEvery = 10 * time.Second
 
-// refreshAppSet asks the ApplicationSet controller to reconcile smp-ENV now
-// (the annotation Argo CD's webhook handler sets).
-func (s *kubeStory) refreshAppSet(ctx context.Context, env string) error {
-	patch := []byte(`{"metadata":{"annotations":{"argocd.argoproj.io/application-set-refresh":"true"}}}`)
-	if _, err := s.dyn.Resource(kube.ApplicationSetResource).Namespace(engines.ArgoCDNamespace).Patch(ctx, "smp-"+env, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		return fmt.Errorf("refresh ApplicationSet smp-%s: %w", env, err)
-	}
-	return nil
-}
-
 // generated waits for the ApplicationSets' Applications. The ApplicationSet
 // controller requeues each ApplicationSet 3 minutes after every reconcile,
 // so a first reconcile that generated nothing (seen under make test's load)
@@ -402,7 +391,7 @@ func (s *kubeStory) generated(ctx context.Context) (string, error) {
 			if err != nil {
 				if time.Since(asked) >= regenerateEvery {
 					asked = time.Now()
-					if rerr := s.refreshAppSet(ctx, env); rerr != nil {
+					if rerr := s.k.RefreshApplicationSet(ctx, env); rerr != nil {
 						return fmt.Errorf("%w (and %w)", err, rerr)
 					}
 				}

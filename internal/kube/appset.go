@@ -20,10 +20,9 @@ import (
 // old chart until the ApplicationSet controller next polls git (3 minutes
 // by default). After timeout it fails with the chart the Application pins.
 func (c *Client) Regenerate(ctx context.Context, env, svc, chart string, timeout time.Duration) error {
-	refresh := []byte(`{"metadata":{"annotations":{"argocd.argoproj.io/application-set-refresh":"true"}}}`)
 	set := "smp-" + env
-	if _, err := c.dyn.Resource(ApplicationSetResource).Namespace(c.ArgoNamespace).Patch(ctx, set, types.MergePatchType, refresh, metav1.PatchOptions{}); err != nil {
-		return c.explain(err, "refresh ApplicationSet "+c.ArgoNamespace+"/"+set)
+	if err := c.RefreshApplicationSet(ctx, env); err != nil {
+		return err
 	}
 	app := AppName(env, svc)
 	if chart != "" {
@@ -52,6 +51,17 @@ func (c *Client) Regenerate(ctx context.Context, env, svc, chart string, timeout
 	if _, err := c.dyn.Resource(ApplicationResource).Namespace(c.ArgoNamespace).Patch(ctx, app, types.MergePatchType,
 		[]byte(`{"metadata":{"annotations":{"argocd.argoproj.io/refresh":"normal"}}}`), metav1.PatchOptions{}); err != nil {
 		return c.explain(err, "refresh Application "+c.ArgoNamespace+"/"+app)
+	}
+	return nil
+}
+
+// RefreshApplicationSet asks the ApplicationSet controller to reconcile
+// smp-ENV now, with the annotation Argo CD's webhook handler sets.
+func (c *Client) RefreshApplicationSet(ctx context.Context, env string) error {
+	refresh := []byte(`{"metadata":{"annotations":{"argocd.argoproj.io/application-set-refresh":"true"}}}`)
+	set := "smp-" + env
+	if _, err := c.dyn.Resource(ApplicationSetResource).Namespace(c.ArgoNamespace).Patch(ctx, set, types.MergePatchType, refresh, metav1.PatchOptions{}); err != nil {
+		return c.explain(err, "refresh ApplicationSet "+c.ArgoNamespace+"/"+set)
 	}
 	return nil
 }
