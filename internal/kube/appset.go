@@ -5,10 +5,15 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 )
+
+// RefreshEvery is how often WaitGenerated asks the ApplicationSet
+// controller again while the Application is not what the caller waits for.
+const RefreshEvery = 10 * time.Second
 
 // Regenerate makes env's Application of svc follow git now, as the push
 // webhook GitHub sends to Argo CD does: it refreshes the ApplicationSet
@@ -20,32 +25,30 @@ import (
 // old chart until the ApplicationSet controller next polls git (3 minutes
 // by default). After timeout it fails with the chart the Application pins.
 func (c *Client) Regenerate(ctx context.Context, env, svc, chart string, timeout time.Duration) error {
-	set := "smp-" + env
-	if err := c.RefreshApplicationSet(ctx, env); err != nil {
-		return err
-	}
 	app := AppName(env, svc)
-	if chart != "" {
-		ctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			u, err := c.dyn.Resource(ApplicationResource).Namespace(c.ArgoNamespace).Get(ctx, app, metav1.GetOptions{})
-			if err != nil && ctx.Err() == nil {
-				return c.explain(err, "Application "+c.ArgoNamespace+"/"+app)
+	// An Application that does not exist (a service or environment name
+	// wrong, or Argo CD not installed) is named now, not after timeout.
+	if _, err := c.dyn.Resource(ApplicationResource).Namespace(c.ArgoNamespace).Get(ctx, app, metav1.GetOptions{}); err != nil {
+		return c.explain(err, "Application "+c.ArgoNamespace+"/"+app)
+	}
+	if chart == "" {
+		if err := c.RefreshApplicationSet(ctx, env); err != nil {
+			return err
+		}
+	} else {
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		_, err := c.WaitGenerated(wctx, env, svc, func(u *unstructured.Unstructured) error {
+			if got := PinnedChart(u); got != chart {
+				return fmt.Errorf("it pins %q", got)
 			}
-			got := ""
-			if err == nil {
-				if got = PinnedChart(u); got == chart {
-					break
-				}
+			return nil
+		})
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && wctx.Err() != nil {
+				return fmt.Errorf("ApplicationSet %s/smp-%s did not regenerate %s with chart %s within %s (%w): check the ApplicationSet controller's log and the ApplicationSet's conditions", c.ArgoNamespace, env, app, chart, timeout, err)
 			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("ApplicationSet %s/%s did not regenerate %s with chart %s within %s (it pins %q): check the ApplicationSet controller's log and the ApplicationSet's conditions", c.ArgoNamespace, set, app, chart, timeout, got)
-			case <-tick.C:
-			}
+			return err
 		}
 	}
 	if _, err := c.dyn.Resource(ApplicationResource).Namespace(c.ArgoNamespace).Patch(ctx, app, types.MergePatchType,
@@ -55,10 +58,65 @@ func (c *Client) Regenerate(ctx context.Context, env, svc, chart string, timeout
 	return nil
 }
 
+// WaitGenerated refreshes the ApplicationSet smp-ENV and waits until it has
+// generated the Application of svc and the Application satisfies cond,
+// refreshing it again every RefreshEvery until then: a refresh can be lost
+// (see RefreshApplicationSet), and the controller itself only requeues an
+// ApplicationSet 3 minutes after each reconcile. It returns the Application,
+// or, when ctx ends, why the last look did not satisfy the wait.
+func (c *Client) WaitGenerated(ctx context.Context, env, svc string, cond func(*unstructured.Unstructured) error) (*unstructured.Unstructured, error) {
+	app := AppName(env, svc)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var asked time.Time
+	var last error
+	for {
+		if time.Since(asked) >= RefreshEvery {
+			asked = time.Now()
+			if err := c.RefreshApplicationSet(ctx, env); err != nil {
+				if ctx.Err() == nil {
+					return nil, err
+				}
+			}
+		}
+		u, err := c.dyn.Resource(ApplicationResource).Namespace(c.ArgoNamespace).Get(ctx, app, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			cerr := cond(u)
+			if cerr == nil {
+				return u, nil
+			}
+			last = fmt.Errorf("the Application %s/%s: %w", c.ArgoNamespace, app, cerr)
+		case ctx.Err() != nil:
+			// A call cut short by the deadline says nothing: keep the last answer.
+		case apierrors.IsNotFound(err):
+			last = fmt.Errorf("the Application %s/%s is not generated yet", c.ArgoNamespace, app)
+		default:
+			return nil, c.explain(err, "Application "+c.ArgoNamespace+"/"+app)
+		}
+		select {
+		case <-ctx.Done():
+			if last == nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("%w; last: %w", ctx.Err(), last)
+		case <-tick.C:
+		}
+	}
+}
+
 // RefreshApplicationSet asks the ApplicationSet controller to reconcile
-// smp-ENV now, with the annotation Argo CD's webhook handler sets.
+// smp-ENV now, with the annotation Argo CD's webhook handler sets. The
+// value is the time of the request, not the webhook's constant "true": the
+// controller removes the annotation after a reconcile (with the
+// resourceVersion it read when it began), so setting "true" while an earlier
+// request's reconcile is under way changes nothing, raises no event, and
+// that reconcile, which read git before the caller's commit, then removes
+// the request. A new value is a change: the controller queues another
+// reconcile, and the earlier one's removal conflicts. Seen in make test: a
+// commit's chart version never reached the Application.
 func (c *Client) RefreshApplicationSet(ctx context.Context, env string) error {
-	refresh := []byte(`{"metadata":{"annotations":{"argocd.argoproj.io/application-set-refresh":"true"}}}`)
+	refresh := fmt.Appendf(nil, `{"metadata":{"annotations":{"argocd.argoproj.io/application-set-refresh":%q}}}`, time.Now().UTC().Format(time.RFC3339Nano))
 	set := "smp-" + env
 	if _, err := c.dyn.Resource(ApplicationSetResource).Namespace(c.ArgoNamespace).Patch(ctx, set, types.MergePatchType, refresh, metav1.PatchOptions{}); err != nil {
 		return c.explain(err, "refresh ApplicationSet "+c.ArgoNamespace+"/"+set)

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/smp/delivery/internal/fault"
 )
@@ -139,6 +140,16 @@ func nonEmpty(s []string) []string {
 func New(cfg *rest.Config, where string) (*Client, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = "smpctl"
+	if cfg.RateLimiter == nil {
+		qps, burst := cfg.QPS, cfg.Burst
+		if qps == 0 {
+			qps = rest.DefaultQPS
+		}
+		if burst == 0 {
+			burst = rest.DefaultBurst
+		}
+		cfg.RateLimiter = waitLimiter{flowcontrol.NewTokenBucketRateLimiter(qps, burst)}
+	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
@@ -151,6 +162,27 @@ func New(cfg *rest.Config, where string) (*Client, error) {
 		where = cfg.Host
 	}
 	return &Client{dyn: dyn, core: core, ArgoNamespace: "argocd", where: where}, nil
+}
+
+// waitLimiter is client-go's client-side rate limit (by default 5 requests
+// a second, bursts of 10) with one difference: a request it holds back waits
+// until the limit lets it go or its context ends, and then fails with the
+// context's error. client-go's own limiter refuses at once a request whose
+// wait would outlast the context's deadline, with an error that is not the
+// context's ("rate: Wait(n=1) would exceed context deadline"): a wait that
+// polls, near its deadline, then reported the API server unreachable instead
+// of what it waited for (seen in the test of Regenerate).
+type waitLimiter struct{ flowcontrol.RateLimiter }
+
+func (l waitLimiter) Wait(ctx context.Context) error {
+	for !l.TryAccept() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // Where names the cluster in messages: "context prod-cluster", or its server.

@@ -26,15 +26,29 @@ const (
 	previewHash = "7b8c9d0e1f"
 )
 
+// The client on a real API server, with the test as the controllers that
+// lose its requests, one cluster for both: promote (the Argo Rollouts
+// controller) and regenerate (the ApplicationSet controller).
+func TestClientOutlastsControllersThatLoseItsRequests(t *testing.T) {
+	t.Parallel()
+	c := kubecluster.Start(t, kubecluster.WithRolloutsCRDs(), kubecluster.WithArgoCDCRDs())
+	t.Run("promote", func(t *testing.T) {
+		t.Parallel()
+		promoteOutlastsAControllerThatLosesIt(t, c)
+	})
+	t.Run("regenerate", func(t *testing.T) {
+		t.Parallel()
+		regenerateOutlastsAControllerThatLosesTheRefresh(t, c)
+	})
+}
+
 // Promote on a real API server, with the test as the Argo Rollouts
 // controller: one that loses the promotion the way the real one can (it
 // writes an older copy back into its cache, so it puts the pause back, or
 // never sees the promotion at all). Promote clears the pause again and
 // touches the Rollout until the controller acts; a controller that never
 // acts is named in the error, with exit code 1.
-func TestPromoteOutlastsAControllerThatLosesIt(t *testing.T) {
-	t.Parallel()
-	c := kubecluster.Start(t, kubecluster.WithRolloutsCRDs())
+func promoteOutlastsAControllerThatLosesIt(t *testing.T, c *kubecluster.Cluster) {
 	ctx := testctx.New(t)
 	k, err := New(c.RESTConfig(), "")
 	if err != nil {
