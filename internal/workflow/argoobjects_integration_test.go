@@ -166,5 +166,8 @@ func (o *argoObjects) appSetRefreshed(env string) bool {
 	if err != nil {
 		o.t.Fatal(err)
 	}
-	return u.GetAnnotations()["argocd.argoproj.io/application-set-refresh"] == "true"
+	// The ApplicationSet controller reads the annotation's presence; smpctl
+	// sets the time of its request (kube.RefreshApplicationSet).
+	_, ok := u.GetAnnotations()["argocd.argoproj.io/application-set-refresh"]
+	return ok
 }
