@@ -57,10 +57,19 @@ ci_checked="examples/order-svc"
 start=$(date +%s)
 mkdir -p .cache
 rm -rf .cache/cover-*.out .cache/test-*.json .cache/artifacts
-# Every test binary runs under scripts/testcpu (go test -exec), which
+# Every test binary runs under scripts/testcpu (as go test -exec would), which
 # records the CPU it and the processes it waited for used; the end of the
 # run sets that against the run's total (see "where the CPU went").
 go build -o .cache/testcpu ./scripts/testcpu
+# The suites' test binaries are built into a directory kept between runs
+# and clones (scripts/gotestbin), where go leaves an up-to-date binary alone:
+# go test links every test binary again on every run (50 CPU-s of a warm
+# run's 675, process accounting, 2026-12-06). go checks each binary's build
+# ID, so a change rebuilds what it touches; removing the directory costs one
+# run the links. test2json turns their output into go test -json's events.
+go build -o .cache/gotestbin ./scripts/gotestbin
+go build -o .cache/test2json cmd/test2json
+testbin=${SMP_TESTBIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/smp-delivery/testbin}
 export SMP_TEST_CPU="$root/.cache/test-cpu.json"
 mkdir -p .cache/artifacts # -artifacts makes only its _artifacts folder
 # internal/workflow's CI test job writes examples/order-svc's profile here.
@@ -110,12 +119,15 @@ pkg_timeout=45m
 # come from the build cache. (The go tests the tests run, such as the
 # reusable CI's test job on order-svc, keep their vet step.)
 #
-# gotest_json NAME GO-TEST-ARGS...: go test, through gotestsum, which prints
-# what go test prints and keeps every test's events in .cache/test-NAME.json,
-# from which the end of the run says where the time went.
+# gotest_json NAME GOTESTBIN-ARGS... PACKAGES...: go test as
+# scripts/gotestbin does it (binaries kept in $testbin/NAME, each run under
+# scripts/testcpu), through gotestsum, which prints what go test prints and
+# keeps every test's events in .cache/test-NAME.json, from which the end of
+# the run says where the time went.
 gotest_json() {
 	local name=$1; shift
-	gotestsum --format standard-quiet --jsonfile "$root/.cache/test-$name.json" -- "$@"
+	gotestsum --format standard-quiet --jsonfile "$root/.cache/test-$name.json" --raw-command -- \
+		"$root/.cache/gotestbin" -test2json "$root/.cache/test2json" -exec "$root/.cache/testcpu" -bin "$testbin/$name" "$@"
 }
 
 # gotest MODULE: unit and integration tests (-tags integration runs both),
@@ -125,8 +137,8 @@ gotest() {
 	name=$(basename "$m"); [[ $m == . ]] && name=smpctl
 	gw=$(gowork_for "$m")
 	echo "-- go test -race -tags integration ($m${gw:+, GOWORK=off})"
-	(cd "$m" && GOWORK=$gw gotest_json "$name" -exec "$root/.cache/testcpu" -race -vet=off -tags integration -count=1 -p 4 -timeout "$pkg_timeout" \
-		-coverpkg=./... -coverprofile="$root/.cache/cover-$name.out" ./...)
+	(cd "$m" && GOWORK=$gw gotest_json "$name" -p 4 -tags integration -build "-race -vet=off -coverpkg=./..." \
+		-run "-test.count=1 -test.timeout=$pkg_timeout" -coverprofile "$root/.cache/cover-$name.out" ./...)
 }
 
 # race_packages prints the root packages whose code or tests start
@@ -170,11 +182,11 @@ race_packages() {
 # rootgo KIND FLAGS...: the root module's race or plain packages
 # (race_packages), with coverage counted atomically in both so that the two
 # profiles merge, and their t.ArtifactDir files kept (-artifacts) under
-# .cache/artifacts. -outputdir also moves a relative -coverprofile, so the
-# profile's path is absolute.
+# .cache/artifacts.
 rootgo() {
-	local kind=$1 racy p group all pkgs=()
+	local kind=$1 racy p group all pkgs=() race=
 	shift
+	[[ $kind == race ]] && race=-race
 	racy=" $(race_packages | tr '\n' ' ') "
 	all=$(go list ./...)
 	# slow_first, then the rest; a name no longer listed is left out.
@@ -183,10 +195,10 @@ rootgo() {
 		[[ $racy == *" $p "* ]] && group=race
 		[[ $group == "$kind" ]] && pkgs+=("$p")
 	done
-	echo "-- go test $* -tags integration (root module, ${#pkgs[@]} packages)"
-	gotest_json "smpctl-$kind" -exec "$root/.cache/testcpu" "$@" -vet=off -tags integration -count=1 -timeout "$pkg_timeout" -covermode=atomic \
-		-artifacts -outputdir "$root/.cache/artifacts" \
-		-coverpkg=./... -coverprofile="$root/.cache/cover-smpctl-$kind.out" "${pkgs[@]}"
+	echo "-- go test $race $* -tags integration (root module, ${#pkgs[@]} packages)"
+	gotest_json "smpctl-$kind" "$@" -tags integration -build "$race -vet=off -covermode=atomic -coverpkg=./..." \
+		-run "-test.count=1 -test.timeout=$pkg_timeout -test.artifacts -test.outputdir=$root/.cache/artifacts" \
+		-coverprofile "$root/.cache/cover-smpctl-$kind.out" "${pkgs[@]}"
 }
 
 others() {
@@ -212,7 +224,7 @@ for suite in $suites; do
 		rc=0
 		case $suite in
 		lint) lint || rc=$? ;;
-		race) rootgo race -race -p 4 || rc=$? ;;
+		race) rootgo race -p 4 || rc=$? ;;
 		modules) others || rc=$? ;;
 		plain) rootgo plain -p 2 || rc=$? ;;
 		esac
