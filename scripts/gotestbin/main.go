@@ -226,18 +226,31 @@ func runOne(ctx context.Context, t2j, execProg, runDir string, p pkg, i int, run
 		args = append(args, execProg)
 	}
 	args = append(args, binPath, "-test.v=test2json", "-test.paniconexit0")
+	var env []string // nil: this process's environment
 	args = append(args, runFlags...)
 	if cover {
-		args = append(args, "-test.coverprofile="+filepath.Join(runDir, fmt.Sprintf("%d.cover", i)))
+		// As go test does (the flag, and GOCOVERDIR in the environment): the
+		// binary, and every copy of it a test runs as a command (testscript's
+		// smpctl), write their counters here, and the binary adds them all to
+		// its profile at its end. Without it those copies print "warning:
+		// GOCOVERDIR not set" and count nothing.
+		covdir := filepath.Join(runDir, fmt.Sprint(i), "gocoverdir")
+		if err := os.Mkdir(covdir, 0o755); err != nil {
+			return err
+		}
+		args = append(args, "-test.gocoverdir="+covdir, "-test.coverprofile="+filepath.Join(runDir, fmt.Sprintf("%d.cover", i)))
+		env = append(os.Environ(), "GOCOVERDIR="+covdir)
 	}
 	cmd := exec.CommandContext(ctx, t2j, args...) //nolint:gosec // G204: the test binaries this run built
-	cmd.Dir = p.dir
+	cmd.Dir, cmd.Env = p.dir, env
 	cmd.Stdout, cmd.Stderr = out, out
 	return cmd.Run()
 }
 
-// mergeProfiles writes one profile from each package's: the mode line
-// once, then every block (go tool cover adds up blocks that repeat).
+// mergeProfiles writes one profile from each package's, as go test does
+// for several packages: the mode line once, then every block (go tool cover
+// adds up blocks that repeat). Like go test's, each package's profile holds
+// the -coverpkg packages its binary links.
 func mergeProfiles(dst, runDir string, n int) error {
 	var merged bytes.Buffer
 	for i := range n {
