@@ -61,12 +61,9 @@ func main() {
 }
 
 func runAll(ctx context.Context, bin, t2j string, par int, tags string, buildFlags []string, execProg, cover string, runFlags, patterns []string) error {
-	pkgs, err := list(ctx, tags, patterns)
+	pkgs, noTests, err := list(ctx, tags, patterns)
 	if err != nil {
 		return err
-	}
-	if len(pkgs) == 0 {
-		return nil
 	}
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return err
@@ -108,6 +105,9 @@ func runAll(ctx context.Context, bin, t2j string, par int, tags string, buildFla
 	wg.Wait()
 
 	if cover != "" {
+		if err := noTestsProfile(ctx, tags, buildFlags, noTests, filepath.Join(runDir, "notests.cover")); err != nil {
+			return err
+		}
 		if err := mergeProfiles(cover, runDir, len(pkgs)); err != nil {
 			return err
 		}
@@ -118,33 +118,65 @@ func runAll(ctx context.Context, bin, t2j string, par int, tags string, buildFla
 	return nil
 }
 
-// list returns the packages with tests, in the order the patterns name them.
-func list(ctx context.Context, tags string, patterns []string) ([]pkg, error) {
+// list returns the packages with tests, in the order the patterns name
+// them, and the import paths of those without.
+func list(ctx context.Context, tags string, patterns []string) ([]pkg, []string, error) {
 	args := []string{"list"}
 	if tags != "" {
 		args = append(args, "-tags", tags)
 	}
-	args = append(args, "-f", "{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}\t{{.Dir}}{{end}}")
+	args = append(args, "-f", "{{.ImportPath}}\t{{.Dir}}\t{{if or .TestGoFiles .XTestGoFiles}}tests{{end}}")
 	args = append(args, patterns...)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("go list: %w", err)
+		return nil, nil, fmt.Errorf("go list: %w", err)
 	}
-	var pkgs []pkg
+	var (
+		pkgs    []pkg
+		noTests []string
+	)
 	names := map[string]int{} // binary name → how many batches use it
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
-		ip, dir, ok := strings.Cut(sc.Text(), "\t")
-		if !ok {
+		f := strings.Split(sc.Text(), "\t")
+		if len(f) != 3 {
 			continue
 		}
-		name := path.Base(ip)
-		pkgs = append(pkgs, pkg{importPath: ip, dir: dir, batch: names[name]})
+		if f[2] == "" {
+			noTests = append(noTests, f[0])
+			continue
+		}
+		name := path.Base(f[0])
+		pkgs = append(pkgs, pkg{importPath: f[0], dir: f[1], batch: names[name]})
 		names[name]++
 	}
-	return pkgs, sc.Err()
+	return pkgs, noTests, sc.Err()
+}
+
+// noTestsProfile writes the profile go test gives packages without tests
+// (their blocks, at 0), so that the merged profile counts the same
+// statements as go test's: main packages no test can link (cmd/smpctl)
+// would otherwise leave the total. It links nothing; the packages' compiles
+// come from the build cache.
+func noTestsProfile(ctx context.Context, tags string, buildFlags, pkgs []string, dst string) error {
+	if len(pkgs) == 0 {
+		return nil
+	}
+	args := []string{"test"}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	args = append(args, buildFlags...)
+	args = append(args, "-count=1", "-coverprofile="+dst)
+	args = append(args, pkgs...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go test of the %d packages without tests (their coverage at 0): %w", len(pkgs), err)
+	}
+	return nil
 }
 
 // buildAndLink builds the test binaries into bin (one go test -c per batch
@@ -250,13 +282,18 @@ func runOne(ctx context.Context, t2j, execProg, runDir string, p pkg, i int, run
 // mergeProfiles writes one profile from each package's, as go test does
 // for several packages: the mode line once, then every block (go tool cover
 // adds up blocks that repeat). Like go test's, each package's profile holds
-// the -coverpkg packages its binary links.
+// the -coverpkg packages its binary links, and packages without tests
+// count at 0 (notests.cover).
 func mergeProfiles(dst, runDir string, n int) error {
 	var merged bytes.Buffer
+	files := []string{filepath.Join(runDir, "notests.cover")}
 	for i := range n {
-		b, err := os.ReadFile(filepath.Join(runDir, fmt.Sprintf("%d.cover", i)))
+		files = append(files, filepath.Join(runDir, fmt.Sprintf("%d.cover", i)))
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
 		if errors.Is(err, os.ErrNotExist) {
-			continue // the package did not get as far as writing one; it failed
+			continue // no package without tests, or a package that failed before writing one
 		}
 		if err != nil {
 			return err
