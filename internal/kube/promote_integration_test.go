@@ -197,7 +197,7 @@ func unpaused(u *unstructured.Unstructured) bool {
 	return len(p) == 0
 }
 
-// waitFor polls the Rollout name until cond holds or ctx ends.
+// waitFor polls the object name until cond holds or ctx ends.
 func waitFor(ctx context.Context, r dynamic.ResourceInterface, name, what string, cond func(*unstructured.Unstructured) bool) error {
 	for {
 		u, err := r.Get(ctx, name, metav1.GetOptions{})

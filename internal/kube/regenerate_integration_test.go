@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/smp/delivery/internal/testkit/kubecluster"
 	"github.com/smp/delivery/internal/testkit/testctx"
@@ -80,7 +79,7 @@ func regenerateOutlastsAControllerThatLosesTheRefresh(t *testing.T, c *kubeclust
 		ctx := gctx
 		done <- func() error {
 			// The refresh must be an event: the object changes.
-			if err := waitSet(ctx, sets, "the refresh to change the ApplicationSet", func(u *unstructured.Unstructured) bool {
+			if err := waitFor(ctx, sets, "smp-dev", "the refresh to change the ApplicationSet", func(u *unstructured.Unstructured) bool {
 				return u.GetResourceVersion() != stale.GetResourceVersion()
 			}); err != nil {
 				return err
@@ -104,7 +103,7 @@ func regenerateOutlastsAControllerThatLosesTheRefresh(t *testing.T, c *kubeclust
 			}
 			steps = append(steps, "a reconcile lost the refresh")
 			// Regenerate asks again.
-			if err := waitSet(ctx, sets, "a second refresh", func(u *unstructured.Unstructured) bool {
+			if err := waitFor(ctx, sets, "smp-dev", "a second refresh", func(u *unstructured.Unstructured) bool {
 				v, ok := u.GetAnnotations()[refreshAnnotation]
 				return ok && v != lost
 			}); err != nil {
@@ -173,22 +172,4 @@ func deadline(ctx context.Context) time.Time {
 		return time.Now().Add(time.Hour)
 	}
 	return d
-}
-
-// waitSet polls the ApplicationSet smp-dev until cond holds or ctx ends.
-func waitSet(ctx context.Context, sets dynamic.ResourceInterface, what string, cond func(*unstructured.Unstructured) bool) error {
-	for {
-		u, err := sets.Get(ctx, "smp-dev", metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("wait for %s: %w", what, err)
-		}
-		if cond(u) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for %s: %w", what, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }

@@ -32,7 +32,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
+
+	"github.com/smp/delivery/internal/filelock"
+	"github.com/smp/delivery/internal/testkit/gobuild"
 )
 
 type pkg struct {
@@ -182,15 +184,11 @@ func noTestsProfile(ctx context.Context, tags string, buildFlags, pkgs []string,
 // buildAndLink builds the test binaries into bin (one go test -c per batch
 // of packages whose binary names differ) and hard-links each into runDir.
 func buildAndLink(ctx context.Context, bin, runDir, tags string, buildFlags []string, pkgs []pkg) error {
-	lock, err := os.OpenFile(filepath.Join(bin, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	unlock, err := filelock.Lock(ctx, filepath.Join(bin, ".lock"))
 	if err != nil {
-		return err
+		return fmt.Errorf("test binaries in %s: %w", bin, err)
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("lock %s: %w", bin, err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing the file releases it too
+	defer unlock()
 
 	batches := map[int][]string{}
 	for _, p := range pkgs {
@@ -221,32 +219,11 @@ func buildAndLink(ctx context.Context, bin, runDir, tags string, buildFlags []st
 		if err := os.Mkdir(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
-		if err := linkOrCopy(src, dst); err != nil {
+		if err := gobuild.LinkOrCopy(src, dst); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func linkOrCopy(src, dst string) error {
-	err := os.Link(src, dst)
-	if err == nil || !errors.Is(err, syscall.EXDEV) {
-		return err
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o700) //nolint:gosec // G302: an executable
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		_ = out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // runOne runs package i's binary from its directory through test2json, as

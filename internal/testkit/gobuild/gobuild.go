@@ -58,7 +58,7 @@ func Build(ctx context.Context, dir, out string, args, env []string) error {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s in %s: %w\n%s", strings.Join(args, " "), dir, err, b)
 	}
-	return linkOrCopy(target, out)
+	return LinkOrCopy(target, out)
 }
 
 // entryDir names the cache directory of one build. The package directory
@@ -121,9 +121,11 @@ func lookup(name string, env []string) string {
 	return v
 }
 
-// linkOrCopy makes out a new name of src's file, or a copy of it where a
-// hard link cannot be made (another file system).
-func linkOrCopy(src, out string) error {
+// LinkOrCopy makes out a new name of src's file (replacing out), or a copy
+// of it where a hard link cannot be made (another file system). A program
+// that rebuilds src writes a new file, so what runs from out is never
+// changed under it.
+func LinkOrCopy(src, out string) error {
 	if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
