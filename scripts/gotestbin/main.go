@@ -34,7 +34,7 @@ import (
 	"sync"
 
 	"github.com/smp/delivery/internal/filelock"
-	"github.com/smp/delivery/internal/testkit/gobuild"
+	"github.com/smp/delivery/internal/hardlink"
 )
 
 type pkg struct {
@@ -219,7 +219,7 @@ func buildAndLink(ctx context.Context, bin, runDir, tags string, buildFlags []st
 		if err := os.Mkdir(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
-		if err := gobuild.LinkOrCopy(src, dst); err != nil {
+		if err := hardlink.OrCopy(src, dst); err != nil {
 			return err
 		}
 	}

@@ -20,16 +20,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/smp/delivery/internal/filelock"
+	"github.com/smp/delivery/internal/hardlink"
 	"github.com/smp/delivery/internal/testkit/checkout"
 )
 
@@ -58,7 +56,7 @@ func Build(ctx context.Context, dir, out string, args, env []string) error {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s in %s: %w\n%s", strings.Join(args, " "), dir, err, b)
 	}
-	return LinkOrCopy(target, out)
+	return hardlink.OrCopy(target, out)
 }
 
 // entryDir names the cache directory of one build. The package directory
@@ -119,32 +117,4 @@ func lookup(name string, env []string) string {
 		}
 	}
 	return v
-}
-
-// LinkOrCopy makes out a new name of src's file (replacing out), or a copy
-// of it where a hard link cannot be made (another file system). A program
-// that rebuilds src writes a new file, so what runs from out is never
-// changed under it.
-func LinkOrCopy(src, out string) error {
-	if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	err := os.Link(src, out)
-	if err == nil || !errors.Is(err, syscall.EXDEV) {
-		return err
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	f, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o755) //nolint:gosec // an executable
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, in); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
 }
