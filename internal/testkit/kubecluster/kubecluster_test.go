@@ -24,9 +24,33 @@ import (
 	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
-func TestClusterRunsPodsThroughKWOK(t *testing.T) {
+// TestACluster starts one cluster with both engines, as the end-to-end
+// story runs, checks what every cluster must hold (its figures, the network
+// rule), and runs this package's scenarios on it side by side. One cluster,
+// not one per scenario: each start costs a control plane's CPU (3.5-7.8
+// CPU-s of its processes each, make test on 2026-12-07, four starts), and
+// the scenarios touch objects of their own (namespaces, names, CRD groups).
+func TestACluster(t *testing.T) {
 	t.Parallel()
-	c := kubecluster.Start(t)
+	// Start waits for the application controller's /healthz (inside the
+	// network namespace), the ApplicationSet controller's /readyz, the
+	// repository server and the Rollouts controller's /healthz.
+	c := kubecluster.Start(t, kubecluster.WithRollouts(), kubecluster.WithArgoCD())
+	logFigures(t, c)
+	checkNetworkRule(t, c)
+	t.Run("runs pods through KWOK", func(t *testing.T) { t.Parallel(); runsPodsThroughKWOK(t, c) })
+	t.Run("Argo CD's CRDs are served", func(t *testing.T) { t.Parallel(); argoCDCRDsAreServed(t, c) })
+	t.Run("Apply waits for CRDs and ends with the context when one never is Established", func(t *testing.T) {
+		t.Parallel()
+		applyWaitsForCRDs(t, c)
+	})
+	t.Run("order-svc blue/green pauses, then promotes, on the real Rollouts controller", func(t *testing.T) {
+		t.Parallel()
+		orderSvcBlueGreen(t, c)
+	})
+}
+
+func runsPodsThroughKWOK(t *testing.T, c *kubecluster.Cluster) {
 	ctx := testctx.New(t)
 	cs := kubernetes.NewForConfigOrDie(c.RESTConfig())
 
@@ -37,8 +61,6 @@ func TestClusterRunsPodsThroughKWOK(t *testing.T) {
 	if v.GitVersion != "v1.34.4" {
 		t.Errorf("apiserver reports %s, want v1.34.4 (the build's ldflags)", v.GitVersion)
 	}
-	logFigures(t, c)
-	checkNetworkRule(t, c)
 	// KWOK renews the node's Lease: the node lifecycle controller's
 	// heartbeat. Without it the node goes not ready after 40s and takes
 	// every pod's readiness with it.
@@ -84,12 +106,7 @@ func TestClusterRunsPodsThroughKWOK(t *testing.T) {
 	}
 }
 
-func TestArgoCDComponentsComeUp(t *testing.T) {
-	t.Parallel()
-	// Start waits for the application controller's /healthz (inside the
-	// network namespace), the ApplicationSet controller's /readyz and the
-	// repository server.
-	c := kubecluster.Start(t, kubecluster.WithArgoCD())
+func argoCDCRDsAreServed(t *testing.T, c *kubecluster.Cluster) {
 	ctx := testctx.New(t)
 	cs := kubernetes.NewForConfigOrDie(c.RESTConfig())
 	for _, crd := range []string{"applications.argoproj.io", "applicationsets.argoproj.io", "appprojects.argoproj.io"} {
@@ -97,8 +114,6 @@ func TestArgoCDComponentsComeUp(t *testing.T) {
 			t.Errorf("CRD %s: %v", crd, err)
 		}
 	}
-	logFigures(t, c)
-	checkNetworkRule(t, c)
 }
 
 // logFigures logs the cluster's start time and resident memory, per
@@ -281,9 +296,7 @@ spec:
 // of its group) ends Apply when its context ends, naming the CRD, with
 // nothing after it applied. The two-second context is the scenario: the
 // CRD would wait forever.
-func TestApplyWaitsForCRDsAndEndsWithTheContextWhenOneNeverIsEstablished(t *testing.T) {
-	t.Parallel()
-	c := kubecluster.Start(t)
+func applyWaitsForCRDs(t *testing.T, c *kubecluster.Cluster) {
 	ctx := testctx.New(t)
 	widget := "apiVersion: smp.test/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 3}\n"
 	if err := c.Apply(ctx, "default", []byte(crdManifest("widgets", "Widget")+"---\n"+widget)); err != nil {

@@ -41,9 +41,7 @@ var rolloutsGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1
 // through the real Argo Rollouts controller: Healthy on the first digest, a
 // paused blue/green on the next (preview on the new ReplicaSet, customers
 // still on the old), and promotion as `kubectl argo rollouts promote` does it.
-func TestOrderSvcBlueGreenPausesThenPromotesOnARealRolloutsController(t *testing.T) {
-	t.Parallel()
-	c := kubecluster.Start(t, kubecluster.WithRollouts())
+func orderSvcBlueGreen(t *testing.T, c *kubecluster.Cluster) {
 	ctx := testctx.New(t)
 	cs := kubernetes.NewForConfigOrDie(c.RESTConfig())
 	dyn := dynamic.NewForConfigOrDie(c.RESTConfig())
@@ -51,8 +49,6 @@ func TestOrderSvcBlueGreenPausesThenPromotesOnARealRolloutsController(t *testing
 		t.Fatal(err)
 	}
 	rollouts := dyn.Resource(rolloutsGVR).Namespace(namespace)
-	logFigures(t, c)
-	checkNetworkRule(t, c)
 
 	syncLikeArgoCD(t, c, cs, digestOld)
 	var stable string
