@@ -32,6 +32,13 @@ func TestWritesShareOneMirrorAndFetchIntoIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	mirror := mirrorOf(t, opts.CacheDir)
+	// The mirror is configured as it was cloned: no automatic gc, no
+	// commit-graph written by fetches, no reflogs.
+	for key, want := range map[string]string{"gc.auto": "0", "maintenance.auto": "false", "fetch.writeCommitGraph": "false", "core.logAllRefUpdates": "false"} {
+		if got := gitcmdtest.Git(t, mirror, "config", "--local", key); got != want {
+			t.Errorf("the mirror's %s is %q, want %q", key, got, want)
+		}
+	}
 	// Another writer, not through this cache, moves the remote.
 	other := t.TempDir()
 	gitcmdtest.Git(t, other, "clone", "--quiet", bare, ".")
