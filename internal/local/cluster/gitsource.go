@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -58,8 +59,21 @@ func (g *GitRepo) git(ctx context.Context, dir string, args ...string) ([]byte, 
 	return r.Run(ctx, args...)
 }
 
-// Head implements GitSource.
+// Head implements GitSource. The runtime asks every PollInterval. A remote
+// on this machine (an absolute path: the demo's, the daemon's) is read where
+// it is, one git process; ls-remote starts three for it (git, the local
+// transport's shell, upload-pack) and lists every ref.
 func (g *GitRepo) Head(ctx context.Context) (string, error) {
+	if dir, ok := localGitDir(g.Remote); ok {
+		out, err := g.git(ctx, "", "--git-dir="+dir, "rev-parse", "--verify", "--quiet", "refs/heads/"+g.branch()+"^{commit}")
+		switch {
+		case gitcmd.ExitCode(err) == 1: // --verify --quiet: no such branch
+			return "", fmt.Errorf("read head of %s: branch %s does not exist (run smpctl gitops init)", g.Remote, g.branch())
+		case err != nil:
+			return "", fmt.Errorf("read head of %s: %w", g.Remote, err)
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
 	out, err := g.git(ctx, "", "ls-remote", "--", g.Remote, "refs/heads/"+g.branch())
 	if err != nil {
 		return "", fmt.Errorf("read head of %s: %w", g.Remote, err)
@@ -69,6 +83,18 @@ func (g *GitRepo) Head(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("read head of %s: branch %s does not exist (run smpctl gitops init)", g.Remote, g.branch())
 	}
 	return f[0], nil
+}
+
+// localGitDir returns the git directory of a remote named by its absolute
+// path: the path itself (a bare repository), or its .git.
+func localGitDir(remote string) (string, bool) {
+	if !filepath.IsAbs(remote) {
+		return "", false
+	}
+	if fi, err := os.Stat(filepath.Join(remote, ".git")); err == nil && fi.IsDir() {
+		return filepath.Join(remote, ".git"), true
+	}
+	return remote, true
 }
 
 func (g *GitRepo) ensure(ctx context.Context, rev string) error {
