@@ -178,7 +178,7 @@ func TestFaultsOnTheRealEnginesKeepThePreviousVersionServing(t *testing.T) {
 				t.Errorf("smpctl sync dev with a missing chart says\n%s\nwant %q", out, want)
 			}
 		}
-		s.checkDeployment("dev", b)
+		s.keepsServing("dev", b, missing)
 	})
 
 	t.Run("the repository server cannot reach smp-gitops: exit 1 with why, A keeps serving", func(t *testing.T) {

@@ -259,6 +259,36 @@ func (s *story) checkDeployment(env string, bl build) {
 	})
 }
 
+// keepsServing checks that the rolling workload of env still runs bl, with
+// every replica ready, after a release bad failed to reach it. A Deployment
+// on bad fails the test at once: it will not go back by itself.
+func (s *story) keepsServing(env string, bl, bad build) {
+	s.t.Helper()
+	testctx.Eventually(s.t, 200*time.Millisecond, env+" Deployment still on "+bl.tag, func() error {
+		d, err := s.cs.AppsV1().Deployments(kube.Namespace(env)).Get(testctx.New(s.t), service, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		img := d.Spec.Template.Spec.Containers[0].Image
+		if strings.HasSuffix(img, "@"+bad.digest) {
+			// What Argo CD v3.2 can do on its own (docs/kubernetes.md, "The
+			// chart and the environment file are read apart"): the
+			// application controller reads the environment file at main,
+			// while the chart version comes from the ApplicationSet, which
+			// regenerates the Application on its own schedule; a reconcile
+			// in between renders the new file with the old chart.
+			s.t.Fatalf("%s's Deployment runs %s (%s), whose chart is not in the repository: Argo CD rendered the new environment file with the chart the Application still pinned (argo-cd#26441)", env, img, bad.tag)
+		}
+		if !strings.HasSuffix(img, "@"+bl.digest) {
+			return fmt.Errorf("image %s", img)
+		}
+		if d.Status.UpdatedReplicas != d.Status.Replicas || d.Status.ReadyReplicas != d.Status.Replicas || d.Status.Replicas == 0 {
+			return fmt.Errorf("replicas %d, updated %d, ready %d", d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.ReadyReplicas)
+		}
+		return nil
+	})
+}
+
 // waitRollout waits until prod's Rollout, as smpctl reads it, satisfies
 // cond, and returns it.
 func (s *story) waitRollout(what string, cond func(kube.RolloutStatus) error) kube.RolloutStatus {

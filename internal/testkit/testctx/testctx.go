@@ -76,19 +76,31 @@ func binaryDeadline() (time.Time, bool) {
 	return start.Add(d), true
 }
 
+// progressEvery is how often a wait that lasts says what it waits on.
+var progressEvery = time.Minute
+
 // Eventually polls cond every interval until it returns nil, and fails t
 // with cond's last error, what it waited for and how long, when t's context
 // (New) ends first. It replaces "wait at most N seconds" loops: how long a
 // daemon takes to start on a cold, loaded machine is not something a test
 // can know, only how long it may run at all.
+//
+// A wait that lasts logs cond's last error each minute: a test stopped from
+// outside (a timeout, SIGQUIT) then says what it was waiting on, not only
+// where.
 func Eventually(t testing.TB, interval time.Duration, what string, cond func() error) {
 	t.Helper()
 	ctx := New(t)
 	start := time.Now()
+	next := start.Add(progressEvery)
 	for {
 		err := cond()
 		if err == nil {
 			return
+		}
+		if time.Now().After(next) {
+			t.Logf("%s: still waiting after %s: %v", what, time.Since(start).Round(time.Second), err)
+			next = next.Add(progressEvery)
 		}
 		select {
 		case <-ctx.Done():

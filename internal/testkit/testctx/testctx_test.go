@@ -2,6 +2,8 @@ package testctx
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -83,5 +85,32 @@ func TestLeftIsTheTimeBeforeNewsDeadline(t *testing.T) {
 	want := time.Until(d.Add(-Grace(time.Until(d))))
 	if got <= 0 || got > want+time.Second || got < want-time.Second {
 		t.Fatalf("Left = %s, want about %s (the deadline %s less its grace)", got, want, d)
+	}
+}
+
+// logs records what Eventually logs.
+type logs struct {
+	testing.TB
+	lines []string
+}
+
+func (l *logs) Logf(format string, args ...any) {
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+func TestALongWaitSaysWhatItWaitsOn(t *testing.T) {
+	// Not parallel: it shortens the period every wait of the package logs at.
+	defer func(d time.Duration) { progressEvery = d }(progressEvery)
+	progressEvery = 20 * time.Millisecond
+	l := &logs{TB: t}
+	n := 0
+	Eventually(l, 5*time.Millisecond, "the widget", func() error {
+		if n++; n < 12 {
+			return fmt.Errorf("widget at %d", n)
+		}
+		return nil
+	})
+	if len(l.lines) == 0 || !strings.HasPrefix(l.lines[0], "the widget: still waiting after ") || !strings.Contains(l.lines[0], ": widget at ") {
+		t.Fatalf("a wait of 12 polls at 5ms logged %q, want the last error each 20ms", l.lines)
 	}
 }
