@@ -382,7 +382,7 @@ func (s *kubeStory) generated(ctx context.Context) (string, error) {
 	for _, env := range kubeEnvs {
 		wctx, cancel := context.WithTimeout(ctx, storyWait(ctx))
 		_, err := s.k.WaitGenerated(wctx, env, svcName, func(u *unstructured.Unstructured) error {
-			if err := checkSources(u, env, s.repoURL, s.chartRepo, s.a.chart); err != nil {
+			if err := kube.CheckSources(u, env, svcName, s.repoURL, s.chartRepo, s.a.chart); err != nil {
 				return fmt.Errorf("%w; conditions %v", err, appConditions(u))
 			}
 			return nil

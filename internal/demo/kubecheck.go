@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,37 +108,23 @@ func (s *kubeStory) waitSyncedHealthy(ctx context.Context, env string) (time.Dur
 	if err != nil {
 		return 0, err
 	}
+	file, err := s.runGit(ctx, s.remote, "show", head+":environments/"+env+"/"+svcName+".yaml")
+	if err != nil {
+		return 0, err
+	}
 	err = s.eventuallyApp(ctx, env, "Synced and Healthy at "+short(head), func(u *unstructured.Unstructured) error {
 		sync, _, _ := unstructured.NestedString(u.Object, "status", "sync", "status")
 		health, _, _ := unstructured.NestedString(u.Object, "status", "health", "status")
-		revs, _, _ := unstructured.NestedStringSlice(u.Object, "status", "sync", "revisions")
-		if sync != "Synced" || health != "Healthy" || !slices.Contains(revs, head) {
-			return fmt.Errorf("%s, %s at %v, want Synced and Healthy at %s", sync, health, revs, head)
+		at, err := kube.ComparedWith(u, []byte(file))
+		if err != nil {
+			return err
+		}
+		if sync != "Synced" || health != "Healthy" || !at {
+			return fmt.Errorf("%s, %s, compared with the environment file at %s: %v; want Synced and Healthy on it", sync, health, short(head), at)
 		}
 		return nil
 	})
 	return time.Since(began).Round(100 * time.Millisecond), err
-}
-
-// checkSources checks what the ApplicationSet generated: the chart from
-// the chart repository at the pinned version, the values from smp-gitops.
-func checkSources(u *unstructured.Unstructured, env, repoURL, chartRepo, chart string) error {
-	srcs, _, _ := unstructured.NestedSlice(u.Object, "spec", "sources")
-	if len(srcs) != 2 {
-		return fmt.Errorf("%d sources, want 2", len(srcs))
-	}
-	c, _ := srcs[0].(map[string]any)
-	v, _ := srcs[1].(map[string]any)
-	if c["repoURL"] != chartRepo || c["chart"] != svcName || c["targetRevision"] != chart {
-		return fmt.Errorf("chart source %v", c)
-	}
-	if v["repoURL"] != repoURL || v["ref"] != "values" {
-		return fmt.Errorf("values source %v", v)
-	}
-	if ns, _, _ := unstructured.NestedString(u.Object, "spec", "destination", "namespace"); ns != kube.Namespace(env) {
-		return fmt.Errorf("destination namespace %q", ns)
-	}
-	return nil
 }
 
 func checkChart(u *unstructured.Unstructured, chart string) error {

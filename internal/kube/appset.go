@@ -2,13 +2,16 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
 )
 
 // RefreshEvery is how often WaitGenerated asks the ApplicationSet
@@ -125,7 +128,8 @@ func (c *Client) RefreshApplicationSet(ctx context.Context, env string) error {
 }
 
 // PinnedChart is the chart version the Application's first source (the
-// chart; the second is smp-gitops' values) pins; "" when it has none.
+// chart, whose values are the environment file as the ApplicationSet read
+// it) pins; "" when it has none.
 func PinnedChart(u *unstructured.Unstructured) string {
 	srcs, _, _ := unstructured.NestedSlice(u.Object, "spec", "sources")
 	if len(srcs) == 0 {
@@ -134,4 +138,58 @@ func PinnedChart(u *unstructured.Unstructured) string {
 	c, _ := srcs[0].(map[string]any)
 	v, _ := c["targetRevision"].(string)
 	return v
+}
+
+// ComparedWith reports whether Argo CD's last comparison of the Application
+// (status.sync.comparedTo) rendered its chart with envFile's values: the
+// ApplicationSets pass the environment file inline, as the generator read
+// it, so an Application Synced with these values is Synced on the commit
+// that holds this file (the Application records no commit of smp-gitops).
+func ComparedWith(u *unstructured.Unstructured, envFile []byte) (bool, error) {
+	srcs, _, _ := unstructured.NestedSlice(u.Object, "status", "sync", "comparedTo", "sources")
+	if len(srcs) == 0 {
+		return false, nil
+	}
+	c, _ := srcs[0].(map[string]any)
+	inline, _, _ := unstructured.NestedString(c, "helm", "values")
+	if inline == "" {
+		return false, nil
+	}
+	var got, want any
+	if err := yaml.Unmarshal([]byte(inline), &got); err != nil {
+		return false, fmt.Errorf("helm.values of Application %s: %w", u.GetName(), err)
+	}
+	if err := yaml.Unmarshal(envFile, &want); err != nil {
+		return false, fmt.Errorf("environment file: %w", err)
+	}
+	return reflect.DeepEqual(got, want), nil
+}
+
+// CheckSources checks what the ApplicationSet smp-ENV generated for svc:
+// the chart alone, from chartRepo at chart, with the environment file the
+// generator read from smp-gitops (repoURL) as its values, in the same read
+// as the pin, and env's namespace as its destination.
+func CheckSources(u *unstructured.Unstructured, env, svc, repoURL, chartRepo, chart string) error {
+	srcs, _, _ := unstructured.NestedSlice(u.Object, "spec", "sources")
+	if len(srcs) != 1 {
+		return fmt.Errorf("%d sources, want the chart alone", len(srcs))
+	}
+	c, _ := srcs[0].(map[string]any)
+	if c["repoURL"] != chartRepo || c["chart"] != svc || c["targetRevision"] != chart {
+		return fmt.Errorf("chart source %v", c)
+	}
+	inline, _, _ := unstructured.NestedString(c, "helm", "values")
+	var values struct {
+		Chart struct {
+			Version string `json:"version"`
+		} `json:"chart"`
+		Image map[string]any `json:"image"`
+	}
+	if err := json.Unmarshal([]byte(inline), &values); err != nil || values.Chart.Version != chart || values.Image == nil {
+		return fmt.Errorf("helm.values %q: want environments/%s/%s.yaml as the generator read it from %s (chart.version %s, an image)", inline, env, svc, repoURL, chart)
+	}
+	if ns, _, _ := unstructured.NestedString(u.Object, "spec", "destination", "namespace"); ns != Namespace(env) {
+		return fmt.Errorf("destination namespace %q", ns)
+	}
+	return nil
 }

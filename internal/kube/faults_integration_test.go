@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -181,16 +181,36 @@ func TestFaultsOnTheRealEnginesKeepThePreviousVersionServing(t *testing.T) {
 		s.keepsServing("dev", b, missing)
 	})
 
-	t.Run("the repository server cannot reach smp-gitops: exit 1 with why, A keeps serving", func(t *testing.T) {
+	t.Run("smp-gitops unreachable: the ApplicationSet says why, the Applications keep what git said, A keeps serving", func(t *testing.T) {
 		s := s.on(t)
+		pinned := kube.PinnedChart(s.app(kube.AppName("staging", service)))
 		srv.Close()
-		// Staging asks for B in git (the preview case promoted it) and still runs A.
-		s.hardRefresh("staging")
-		code, out := s.smpctlCode("sync", "staging", "--kubeconfig", c.Kubeconfig(), "--timeout", "30s")
-		wantExit(t, code, 1, out)
+		// The Applications render from what the ApplicationSet's generator read (their values
+		// travel inline): with git unreachable nothing new is generated, and the generator
+		// says why in the ApplicationSet's conditions. Staging asks for B in git (the preview
+		// case promoted it) and, synced only by hand, still runs A.
+		k := s.kube()
 		host := strings.TrimPrefix(srv.URL, "https://")
-		if !strings.Contains(out, kube.AppName("staging", service)) || !strings.Contains(out, host) {
-			t.Errorf("smpctl sync staging with smp-gitops unreachable says\n%s\nwant the Application and %s", out, host)
+		ctx := testctx.New(t)
+		testctx.Eventually(t, time.Second, "ApplicationSet smp-staging reports smp-gitops unreachable", func() error {
+			if err := k.RefreshApplicationSet(ctx, "staging"); err != nil {
+				return err
+			}
+			set, err := s.dyn.Resource(kube.ApplicationSetResource).Namespace(kubecluster.ArgoCDNamespace).Get(ctx, "smp-staging", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			conds, _, _ := unstructured.NestedSlice(set.Object, "status", "conditions")
+			for _, c := range conds {
+				m, _ := c.(map[string]any)
+				if m["type"] == "ErrorOccurred" && m["status"] == "True" && strings.Contains(fmt.Sprint(m["message"]), host) {
+					return nil
+				}
+			}
+			return fmt.Errorf("conditions %v", conds)
+		})
+		if got := kube.PinnedChart(s.app(kube.AppName("staging", service))); got != pinned {
+			t.Errorf("with smp-gitops unreachable, staging's Application pins %q, want what it pinned before, %q", got, pinned)
 		}
 		s.checkDeployment("staging", a)
 	})
@@ -275,16 +295,6 @@ func (s *story) viewerKubeconfig() string {
 	return file
 }
 
-// hardRefresh asks Argo CD to read the Application's sources again, bypassing its caches,
-// as `argocd app get --hard-refresh` does.
-func (s *story) hardRefresh(env string) {
-	s.t.Helper()
-	patch := []byte(`{"metadata":{"annotations":{"argocd.argoproj.io/refresh":"hard"}}}`)
-	if _, err := s.dyn.Resource(appGVR).Namespace(kubecluster.ArgoCDNamespace).Patch(testctx.New(s.t), kube.AppName(env, service), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		s.t.Fatal(err)
-	}
-}
-
 // applyApps applies the scaffold's apps/*.yaml as gitops init wrote them.
 func (s *story) applyApps(work, repoURL, chartRepo string) {
 	s.t.Helper()
@@ -337,7 +347,7 @@ func startWithReleaseA(t testing.TB, builds ...build) (*story, storyEnv) {
 	s.applyApps(e.work, e.repoURL, e.chartRepo)
 	for _, env := range envs {
 		s.eventuallyGenerated(env, func(u *unstructured.Unstructured) error {
-			return checkSources(u, env, e.repoURL, e.chartRepo, e.a.chart)
+			return kube.CheckSources(u, env, service, e.repoURL, e.chartRepo, e.a.chart)
 		})
 	}
 	s.waitSyncedHealthy("dev", "dev syncs release A by itself")

@@ -3,6 +3,7 @@ package layout
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"text/template"
 
+	"github.com/Masterminds/sprig/v3"
 	"gopkg.in/yaml.v3"
 
 	scaffold "github.com/smp/delivery/deploy/gitops"
@@ -30,7 +32,8 @@ func TestApplicationSetTemplatesRenderForAnAddedService(t *testing.T) {
 	if _, err := AddService(ctx, dir, "order-svc", AddOptions{ChartVersion: "1.4.2", Critical: true}); err != nil {
 		t.Fatal(err)
 	}
-	funcs := template.FuncMap{"trimSuffix": func(suffix, s string) string { return strings.TrimSuffix(s, suffix) }}
+	// Argo CD's goTemplate functions are Sprig's (less env, expandenv and getHostByName).
+	funcs := sprig.TxtFuncMap()
 	for _, env := range []string{"dev", "staging", "prod"} {
 		rel := EnvFile(env, "order-svc")
 		var params map[string]any
@@ -67,17 +70,29 @@ func TestApplicationSetTemplatesRenderForAnAddedService(t *testing.T) {
 			rendered[path] = out.String()
 		})
 		want := map[string]string{
-			".metadata.name":                      "smp-order-svc-" + env,
-			".spec.sources[0].chart":              "order-svc",
-			".spec.sources[0].targetRevision":     "1.4.2",
-			".spec.sources[0].helm.valueFiles[1]": "$values/environments/" + env + "/order-svc.yaml",
-			".spec.sources[0].helm.releaseName":   "order-svc",
-			".metadata.labels.smp.vn/service":     "order-svc",
+			".metadata.name":                    "smp-order-svc-" + env,
+			".spec.sources[0].chart":            "order-svc",
+			".spec.sources[0].targetRevision":   "1.4.2",
+			".spec.sources[0].helm.releaseName": "order-svc",
+			".metadata.labels.smp.vn/service":   "order-svc",
 		}
 		for k, v := range want {
 			if rendered[k] != v {
 				t.Errorf("%s: %s = %q, want %q", env, k, rendered[k], v)
 			}
+		}
+		// The environment file's values travel inline, from the generator's
+		// read: the file's keys, nothing of .path, nothing more.
+		var inline map[string]any
+		if err := json.Unmarshal([]byte(rendered[".spec.sources[0].helm.values"]), &inline); err != nil {
+			t.Fatalf("%s: helm.values %q: %v", env, rendered[".spec.sources[0].helm.values"], err)
+		}
+		delete(params, "path")
+		if got, want := fmt.Sprint(inline), fmt.Sprint(jsonRoundTrip(t, params)); got != want {
+			t.Errorf("%s: helm.values = %s, want the environment file's values %s", env, got, want)
+		}
+		if n := len(set["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["sources"].([]any)); n != 1 {
+			t.Errorf("%s: %d sources, want the chart alone (no $values source read apart from the generator)", env, n)
 		}
 	}
 	// A file without chart.version fails generation instead of deploying
@@ -86,6 +101,19 @@ func TestApplicationSetTemplatesRenderForAnAddedService(t *testing.T) {
 	if err := tp.Execute(&bytes.Buffer{}, map[string]any{"image": map[string]any{}}); err == nil {
 		t.Error("a values file without chart.version rendered")
 	}
+}
+
+func jsonRoundTrip(t *testing.T, v any) any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func walkStrings(v any, path string, fn func(path, s string)) {

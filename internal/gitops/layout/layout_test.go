@@ -266,9 +266,10 @@ func TestScaffoldIsWhatTheOtherPartsExpect(t *testing.T) {
 		}
 		tmpl := spec["template"].(map[string]any)["spec"].(map[string]any)
 		sources := tmpl["sources"].([]any)
-		chart, values := sources[0].(map[string]any), sources[1].(map[string]any)
-		if chart["targetRevision"] != "{{ .chart.version }}" || values["ref"] != "values" {
-			t.Errorf("%s: sources = %v: want the chart at .chart.version and ref: values", env.Name, sources)
+		chart := sources[0].(map[string]any)
+		helm, _ := chart["helm"].(map[string]any)
+		if len(sources) != 1 || chart["targetRevision"] != "{{ .chart.version }}" || helm["values"] != `{{ omit . "path" | toJson }}` {
+			t.Errorf("%s: sources = %v: want the chart alone, at .chart.version, with the environment file the generator read as its values", env.Name, sources)
 		}
 		_, automated := tmpl["syncPolicy"].(map[string]any)["automated"]
 		if automated != (env.Sync == delivery.SyncAutomated) {

@@ -2,9 +2,12 @@ package helmrender
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -27,6 +30,7 @@ type appSet struct {
 					Ref     string `yaml:"ref"`
 					Helm    struct {
 						ValueFiles []string `yaml:"valueFiles"`
+						Values     string   `yaml:"values"`
 					} `yaml:"helm"`
 				} `yaml:"sources"`
 			} `yaml:"spec"`
@@ -41,8 +45,11 @@ type appSet struct {
 // source, fills in the generator's path parameters ({{ .path.path }}, {{ .path.filename }},
 // …) with Go templates and Sprig as Argo CD does, then resolves `$<ref>/…` entries against
 // gitopsDir (the repository the `ref:` source names) and the others against chartDir, where
-// Argo CD finds them inside the chart package. Render(…, Options{ValuesFiles: files}) then
-// renders what Argo CD would apply.
+// Argo CD finds them inside the chart package. Inline helm.values come after the files, as
+// Argo CD passes them; the scaffold's are the environment file as the generator read it
+// (`omit . "path" | toJson`), rendered here from envFile's content and checked to be exactly
+// that file's values, which is then the last file. Render(…, Options{ValuesFiles: files})
+// then renders what Argo CD would apply.
 func ApplicationSetValueFiles(appsetYAML []byte, chartDir, gitopsDir, envFile string) ([]string, error) {
 	set, err := decodeAppSet(appsetYAML)
 	if err != nil {
@@ -52,6 +59,7 @@ func ApplicationSetValueFiles(appsetYAML []byte, chartDir, gitopsDir, envFile st
 		return nil, errors.New("ApplicationSet: only goTemplate: true is supported")
 	}
 	var chartFiles []string
+	var inline string
 	refs := map[string]bool{}
 	for _, s := range set.Spec.Template.Spec.Sources {
 		switch {
@@ -60,6 +68,7 @@ func ApplicationSetValueFiles(appsetYAML []byte, chartDir, gitopsDir, envFile st
 				return nil, errors.New("ApplicationSet: more than one chart source")
 			}
 			chartFiles = append([]string{}, s.Helm.ValueFiles...)
+			inline = s.Helm.Values
 		case s.Ref != "":
 			refs[s.Ref] = true
 		}
@@ -89,7 +98,62 @@ func ApplicationSetValueFiles(appsetYAML []byte, chartDir, gitopsDir, envFile st
 		}
 		out = append(out, filepath.Join(chartDir, filepath.FromSlash(f)))
 	}
+	if inline != "" {
+		file := filepath.Join(gitopsDir, filepath.FromSlash(envFile))
+		if err := inlineIsTheFile(inline, file, params); err != nil {
+			return nil, err
+		}
+		out = append(out, file)
+	}
 	return out, nil
+}
+
+// inlineIsTheFile renders an ApplicationSet's helm.values template with the git files
+// generator's parameters for file (its content, then .path) and checks that the values it
+// gives are file's own: only then is file the values Argo CD passes inline.
+func inlineIsTheFile(tmpl, file string, pathParams map[string]any) error {
+	b, err := os.ReadFile(file) //nolint:gosec // G304: the test's own GitOps checkout
+	if err != nil {
+		return fmt.Errorf("helm.values: %w", err)
+	}
+	var content map[string]any
+	if err := yaml.Unmarshal(b, &content); err != nil {
+		return fmt.Errorf("helm.values: %s: %w", file, err)
+	}
+	params := map[string]any{}
+	for k, v := range content {
+		params[k] = v
+	}
+	maps.Copy(params, pathParams)
+	t, err := template.New("values").Option("missingkey=error").Funcs(sprig.TxtFuncMap()).Parse(tmpl)
+	if err != nil {
+		return fmt.Errorf("helm.values %q: %w", tmpl, err)
+	}
+	var out bytes.Buffer
+	if err := t.Execute(&out, params); err != nil {
+		return fmt.Errorf("helm.values %q for %s: %w", tmpl, file, err)
+	}
+	var got, want any
+	if err := yaml.Unmarshal(out.Bytes(), &got); err != nil {
+		return fmt.Errorf("helm.values %q renders %q, not YAML: %w", tmpl, out.String(), err)
+	}
+	// Through JSON, as the generator's parameters are: numbers and maps compare alike.
+	j, err := json.Marshal(content)
+	if err != nil {
+		return fmt.Errorf("helm.values: %s: %w", file, err)
+	}
+	if err := json.Unmarshal(j, &want); err != nil {
+		return fmt.Errorf("helm.values: %s: %w", file, err)
+	}
+	if g, err := json.Marshal(got); err != nil || !bytes.Equal(g, mustJSON(want)) {
+		return fmt.Errorf("helm.values %q renders other values than %s: %s", tmpl, file, out.String())
+	}
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
 }
 
 func decodeAppSet(b []byte) (*appSet, error) {
