@@ -218,18 +218,8 @@ func (s *story) waitSyncedHealthy(env, what string) {
 func (s *story) checkDeployment(env string, bl build) {
 	s.t.Helper()
 	testctx.Eventually(s.t, 200*time.Millisecond, env+" Deployment on "+bl.tag, func() error {
-		d, err := s.cs.AppsV1().Deployments(kube.Namespace(env)).Get(testctx.New(s.t), service, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		img := d.Spec.Template.Spec.Containers[0].Image
-		if !strings.HasSuffix(img, "@"+bl.digest) {
-			return fmt.Errorf("image %s", img)
-		}
-		if d.Status.UpdatedReplicas != d.Status.Replicas || d.Status.ReadyReplicas != d.Status.Replicas || d.Status.Replicas == 0 {
-			return fmt.Errorf("replicas %d, updated %d, ready %d", d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.ReadyReplicas)
-		}
-		return nil
+		_, err := s.deploymentOn(env, bl)
+		return err
 	})
 }
 
@@ -239,11 +229,7 @@ func (s *story) checkDeployment(env string, bl build) {
 func (s *story) keepsServing(env string, bl, bad build) {
 	s.t.Helper()
 	testctx.Eventually(s.t, 200*time.Millisecond, env+" Deployment still on "+bl.tag, func() error {
-		d, err := s.cs.AppsV1().Deployments(kube.Namespace(env)).Get(testctx.New(s.t), service, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		img := d.Spec.Template.Spec.Containers[0].Image
+		img, err := s.deploymentOn(env, bl)
 		if strings.HasSuffix(img, "@"+bad.digest) {
 			// What Argo CD did when the chart and the values were read
 			// apart (docs/kubernetes.md, "The chart and its values come
@@ -251,14 +237,25 @@ func (s *story) keepsServing(env string, bl, bad build) {
 			// with the chart the Application still pinned.
 			s.t.Fatalf("%s's Deployment runs %s (%s), whose chart is not in the repository: Argo CD rendered the new environment file with the chart the Application still pinned (argo-cd#26441)", env, img, bad.tag)
 		}
-		if !strings.HasSuffix(img, "@"+bl.digest) {
-			return fmt.Errorf("image %s", img)
-		}
-		if d.Status.UpdatedReplicas != d.Status.Replicas || d.Status.ReadyReplicas != d.Status.Replicas || d.Status.Replicas == 0 {
-			return fmt.Errorf("replicas %d, updated %d, ready %d", d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.ReadyReplicas)
-		}
-		return nil
+		return err
 	})
+}
+
+// deploymentOn returns the image of env's rolling workload, and nil when
+// it is bl's with every replica ready.
+func (s *story) deploymentOn(env string, bl build) (string, error) {
+	d, err := s.cs.AppsV1().Deployments(kube.Namespace(env)).Get(testctx.New(s.t), service, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	img := d.Spec.Template.Spec.Containers[0].Image
+	if !strings.HasSuffix(img, "@"+bl.digest) {
+		return img, fmt.Errorf("image %s", img)
+	}
+	if d.Status.UpdatedReplicas != d.Status.Replicas || d.Status.ReadyReplicas != d.Status.Replicas || d.Status.Replicas == 0 {
+		return img, fmt.Errorf("replicas %d, updated %d, ready %d", d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.ReadyReplicas)
+	}
+	return img, nil
 }
 
 // waitRollout waits until prod's Rollout, as smpctl reads it, satisfies
