@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/yaml"
 
 	"github.com/smp/delivery/internal/kube"
 	"github.com/smp/delivery/internal/testkit/kubecluster"
@@ -68,7 +69,12 @@ func newArgoObjects(t *testing.T, w *cdWorld, charts map[string]string) *argoObj
 		if err != nil {
 			t.Fatal(err)
 		}
-		app := generatedApp(t, set, w.svc, env, chart)
+		file := w.gitopsFile("environments/" + env + "/" + w.svc + ".yaml")
+		values, err := yaml.YAMLToJSON([]byte(file))
+		if err != nil || file == "" {
+			t.Fatalf("smp-gitops' environments/%s/%s.yaml: %q, %v", env, w.svc, file, err)
+		}
+		app := generatedApp(t, set, w.svc, env, chart, string(values))
 		if _, err := o.dyn.Resource(kube.ApplicationResource).Namespace(kubecluster.ArgoCDNamespace).Create(ctx, app, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("create Application %s: %v", app.GetName(), err)
 		}
@@ -77,10 +83,11 @@ func newArgoObjects(t *testing.T, w *cdWorld, charts map[string]string) *argoObj
 }
 
 // generatedApp is the Application the ApplicationSet set generates for svc
-// in env from its environment file (which pins chart): the set's template
-// with the file's name, path and chart version put in, as Argo CD's
-// ApplicationSet controller does, and the state it reports once synced.
-func generatedApp(t *testing.T, set *unstructured.Unstructured, svc, env, chart string) *unstructured.Unstructured {
+// in env from its environment file (which pins chart; values is the file
+// as JSON): the set's template with the file's name, path, chart version
+// and content put in, as Argo CD's ApplicationSet controller does, and the
+// state it reports once synced.
+func generatedApp(t *testing.T, set *unstructured.Unstructured, svc, env, chart, values string) *unstructured.Unstructured {
 	t.Helper()
 	tmpl, ok, err := unstructured.NestedMap(set.Object, "spec", "template")
 	if err != nil || !ok {
@@ -91,6 +98,7 @@ func generatedApp(t *testing.T, set *unstructured.Unstructured, svc, env, chart 
 		`{{ .chart.version }}`, chart,
 		`{{ .path.path }}`, "environments/"+env,
 		`{{ .path.filename }}`, svc+".yaml",
+		`{{ omit . "path" | toJson }}`, values,
 	)
 	var walk func(v any) any
 	walk = func(v any) any {
