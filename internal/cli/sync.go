@@ -28,9 +28,15 @@ func newSyncCmd(a *App) *cobra.Command {
 On the local runtime (default): pull, migrate, start, wait ready, then shift
 traffic (rolling) or put the new version on the preview URL (blue/green).
 
-On a cluster (--kubeconfig/--context, or --engine kubernetes): every Argo CD
-Application of ENV (label smp.vn/environment=ENV in namespace argocd) gets a
-sync operation, as "argocd app sync" does, and sync waits until each is
+On a cluster (--kubeconfig/--context, or --engine kubernetes): first the
+ApplicationSet smp-ENV regenerates ENV's Applications from the head of
+smp-gitops (what GitHub's push webhook asks of Argo CD), and sync waits for
+its controller's answer; when it cannot (smp-gitops unreachable from Argo
+CD, a file it cannot read, the controller not running), sync exits 1 with
+the controller's own words and syncs nothing: the Applications would
+otherwise sync what git said before. Then every Argo CD Application of ENV
+(label smp.vn/environment=ENV in namespace argocd) gets a sync operation,
+as "argocd app sync" does, and sync waits until each is
 Synced and Healthy, or Suspended (a blue/green Rollout paused for promotion),
 printing each change of state on standard error. After --timeout (10m) it
 stops waiting and says where each Application is stuck (a condition, a

@@ -49,6 +49,10 @@ func (c *Client) Regenerate(ctx context.Context, env, svc, chart string, timeout
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil && wctx.Err() != nil {
+				// smp-gitops unreachable is the common cause: say so in the controller's words.
+				if set, gerr := c.dyn.Resource(ApplicationSetResource).Namespace(c.ArgoNamespace).Get(ctx, "smp-"+env, metav1.GetOptions{}); gerr == nil && errorOccurred(set).failed() {
+					return c.notGenerated(set, env, timeout)
+				}
 				return fmt.Errorf("ApplicationSet %s/smp-%s did not regenerate %s with chart %s within %s (%w): check the ApplicationSet controller's log and the ApplicationSet's conditions", c.ArgoNamespace, env, app, chart, timeout, err)
 			}
 			return err
@@ -108,6 +112,125 @@ func (c *Client) WaitGenerated(ctx context.Context, env, svc string, cond func(*
 	}
 }
 
+// refreshAnnotation is the refresh request Argo CD's webhook handler sets
+// on an ApplicationSet. Its controller removes it at the end of a reconcile
+// that generated the Applications, and keeps it when generation fails (it
+// then says why in the condition ErrorOccurred and retries).
+const refreshAnnotation = "argocd.argoproj.io/application-set-refresh"
+
+// GenerateWait is how long Generate waits, by default, for the
+// ApplicationSet controller to answer a refresh (one reconcile takes about
+// a second on a quiet controller).
+const GenerateWait = 30 * time.Second
+
+// staleErrorWait is how long Generate waits when the ApplicationSet already
+// reported a failure before the refresh: a controller that fails the same
+// way again does not touch the condition (same message), so nothing
+// changes to wait for; a reconcile that succeeds removes the request well
+// within it.
+const staleErrorWait = 10 * time.Second
+
+// genCondition is an ApplicationSet's ErrorOccurred condition.
+type genCondition struct{ status, reason, message, since string }
+
+func (g genCondition) failed() bool { return g.status == "True" }
+
+func errorOccurred(u *unstructured.Unstructured) genCondition {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] != "ErrorOccurred" {
+			continue
+		}
+		var g genCondition
+		g.status, _ = m["status"].(string)
+		g.reason, _ = m["reason"].(string)
+		g.message, _ = m["message"].(string)
+		g.since, _ = m["lastTransitionTime"].(string)
+		return g
+	}
+	return genCondition{}
+}
+
+// Generate has the ApplicationSet smp-ENV generate env's Applications from
+// the head of smp-gitops now, as GitHub's push webhook to Argo CD does, and
+// waits until its controller has done so (the refresh request gone) or
+// says why it cannot. Without it, a sync right after a commit syncs what
+// the Applications held before the commit, and with smp-gitops unreachable
+// it syncs what git said at the last generation, saying nothing of git.
+//
+// It returns ErrNotGenerated, with the controller's own words and what to
+// do, when generation fails or the controller has not answered within wait;
+// false without error when env has no ApplicationSet (Applications made
+// some other way), which leaves the Applications to the caller as they are.
+func (c *Client) Generate(ctx context.Context, env string, wait time.Duration) (bool, error) {
+	set := "smp-" + env
+	res := c.dyn.Resource(ApplicationSetResource).Namespace(c.ArgoNamespace)
+	before, err := res.Get(ctx, set, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, c.explain(err, "read ApplicationSet "+c.ArgoNamespace+"/"+set)
+	}
+	was := errorOccurred(before)
+	if was.failed() {
+		wait = min(wait, staleErrorWait)
+	}
+	if err := c.RefreshApplicationSet(ctx, env); err != nil {
+		return false, err
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	last := before
+	for {
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("waiting for ApplicationSet %s/%s to generate from smp-gitops: %w", c.ArgoNamespace, set, ctx.Err())
+		case <-deadline.C:
+			return false, c.notGenerated(last, env, wait)
+		case <-tick.C:
+		}
+		u, err := res.Get(ctx, set, metav1.GetOptions{})
+		if err != nil {
+			if ctx.Err() != nil {
+				continue
+			}
+			return false, c.explain(err, "read ApplicationSet "+c.ArgoNamespace+"/"+set)
+		}
+		last = u
+		// A reconcile that began before the request cannot remove it: its
+		// update carries the resourceVersion it read and conflicts.
+		if _, pending := u.GetAnnotations()[refreshAnnotation]; !pending {
+			return true, nil
+		}
+		if now := errorOccurred(u); now.failed() && now != was {
+			return false, c.notGenerated(u, env, wait)
+		}
+	}
+}
+
+// notGenerated says why the ApplicationSet u did not generate env's
+// Applications, and what to do.
+func (c *Client) notGenerated(u *unstructured.Unstructured, env string, waited time.Duration) error {
+	set := c.ArgoNamespace + "/" + u.GetName()
+	gens, _, _ := unstructured.NestedSlice(u.Object, "spec", "generators")
+	repo := "smp-gitops"
+	if len(gens) > 0 {
+		if url, _, _ := unstructured.NestedString(gens[0].(map[string]any), "git", "repoURL"); url != "" {
+			repo = url
+		}
+	}
+	if g := errorOccurred(u); g.failed() {
+		return fmt.Errorf("%w: ApplicationSet %s in %s: %s (%s, since %s). Its Applications keep what it last generated, which may not be the head of %s: nothing was synced, the previous version keeps serving. Check that Argo CD reaches %s (`argocd repo get %s`, the repository's credentials in namespace %s), then run `smpctl sync %s` again",
+			ErrNotGenerated, set, c.where, g.message, g.reason, g.since, repo, repo, repo, c.ArgoNamespace, env)
+	}
+	return fmt.Errorf("%w: ApplicationSet %s in %s has not generated its Applications within %s of the refresh (the request is still on it, no error reported): check that argocd-applicationset-controller runs (`kubectl -n %s get pods`) and its log; nothing was synced, the previous version keeps serving",
+		ErrNotGenerated, set, c.where, waited, c.ArgoNamespace)
+}
+
 // RefreshApplicationSet asks the ApplicationSet controller to reconcile
 // smp-ENV now, with the annotation Argo CD's webhook handler sets. The
 // value is the time of the request, not the webhook's constant "true": the
@@ -119,7 +242,7 @@ func (c *Client) WaitGenerated(ctx context.Context, env, svc string, cond func(*
 // reconcile, and the earlier one's removal conflicts. Seen in make test: a
 // commit's chart version never reached the Application.
 func (c *Client) RefreshApplicationSet(ctx context.Context, env string) error {
-	refresh := fmt.Appendf(nil, `{"metadata":{"annotations":{"argocd.argoproj.io/application-set-refresh":%q}}}`, time.Now().UTC().Format(time.RFC3339Nano))
+	refresh := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, refreshAnnotation, time.Now().UTC().Format(time.RFC3339Nano))
 	set := "smp-" + env
 	if _, err := c.dyn.Resource(ApplicationSetResource).Namespace(c.ArgoNamespace).Patch(ctx, set, types.MergePatchType, refresh, metav1.PatchOptions{}); err != nil {
 		return c.explain(err, "refresh ApplicationSet "+c.ArgoNamespace+"/"+set)

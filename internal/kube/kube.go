@@ -59,6 +59,10 @@ var (
 	// ErrNothingToAbort means no update is in progress: after a promotion the way back is a
 	// rollback commit.
 	ErrNothingToAbort = fault.Refusedf("nothing to abort: no update in progress")
+	// ErrNotGenerated means the ApplicationSet of an environment could not
+	// generate its Applications from smp-gitops (unreachable, or a file it
+	// cannot read), or its controller did not answer.
+	ErrNotGenerated = fault.Refusedf("Argo CD could not generate the Applications from smp-gitops")
 	// ErrSyncFailed means an Application's sync did not succeed.
 	ErrSyncFailed = fault.Refusedf("sync failed")
 )

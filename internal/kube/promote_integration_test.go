@@ -28,7 +28,7 @@ const (
 
 // The client on a real API server, with the test as the controllers that
 // lose its requests, one cluster for both: promote (the Argo Rollouts
-// controller) and regenerate (the ApplicationSet controller).
+// controller), regenerate and generate (the ApplicationSet controller).
 func TestClientOutlastsControllersThatLoseItsRequests(t *testing.T) {
 	t.Parallel()
 	c := kubecluster.Start(t, kubecluster.WithRolloutsCRDs(), kubecluster.WithArgoCDCRDs())
@@ -39,6 +39,10 @@ func TestClientOutlastsControllersThatLoseItsRequests(t *testing.T) {
 	t.Run("regenerate", func(t *testing.T) {
 		t.Parallel()
 		regenerateOutlastsAControllerThatLosesTheRefresh(t, c)
+	})
+	t.Run("generate", func(t *testing.T) {
+		t.Parallel()
+		generateWaitsForTheControllersAnswer(t, c)
 	})
 }
 

@@ -18,8 +18,6 @@ import (
 	"github.com/smp/delivery/internal/testkit/testctx"
 )
 
-const refreshAnnotation = "argocd.argoproj.io/application-set-refresh"
-
 // Regenerate on a real API server, with the test as the ApplicationSet
 // controller, one that loses the refresh the way the real one did in make
 // test: an earlier request's reconcile, which read git before the commit,

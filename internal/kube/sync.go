@@ -137,12 +137,19 @@ type SyncOptions struct {
 	// Timeout bounds the wait (0: until ctx ends). A sync that has not ended by then is
 	// reported with where each Application is stuck; Argo CD's operation goes on.
 	Timeout time.Duration
+	// GenerateWait bounds Sync's wait for the ApplicationSet to generate the Applications
+	// from the head of smp-gitops before it syncs them (default GenerateWait).
+	GenerateWait time.Duration
 }
 
-// Sync syncs the Applications of env to the head of their repositories, as `argocd app sync`
-// does (an operation with the hook strategy set on each Application), and waits until every
-// one is Synced and Healthy (or Suspended: blue/green paused for promotion) or failed, until
-// ctx ends. It returns every Application's last state; ErrSyncFailed when one did not sync.
+// Sync syncs the Applications of env to the head of smp-gitops, as `argocd app sync` does
+// (an operation with the hook strategy set on each Application), and waits until every one
+// is Synced and Healthy (or Suspended: blue/green paused for promotion) or failed, until ctx
+// ends. First the ApplicationSet smp-ENV generates the Applications from the head of
+// smp-gitops (Generate): they carry the environment files as the generator read them, so
+// without it a sync would apply what git said at their last generation; when it cannot,
+// nothing is synced. It returns every Application's last state; ErrNotGenerated or
+// ErrSyncFailed when they did not sync.
 func (c *Client) Sync(ctx context.Context, env string, o SyncOptions) ([]AppStatus, error) {
 	apps, err := c.Apps(ctx, env)
 	if err != nil {
@@ -150,6 +157,19 @@ func (c *Client) Sync(ctx context.Context, env string, o SyncOptions) ([]AppStat
 	}
 	if len(apps) == 0 {
 		return nil, fmt.Errorf("%w: no Application of environment %s in namespace %s of %s: apply the scaffold's apps/%s-apps.yaml (smpctl gitops init writes it)", ErrNotFound, env, c.ArgoNamespace, c.where, env)
+	}
+	if o.GenerateWait <= 0 {
+		o.GenerateWait = GenerateWait
+	}
+	start := time.Now()
+	generated, err := c.Generate(ctx, env, o.GenerateWait)
+	if err != nil {
+		return apps, err
+	}
+	if generated {
+		progress(o.Progress, "ApplicationSet %s/smp-%s: generated from the head of smp-gitops in %s", c.ArgoNamespace, env, time.Since(start).Round(100*time.Millisecond))
+	} else {
+		progress(o.Progress, "no ApplicationSet %s/smp-%s: syncing its Applications as they are", c.ArgoNamespace, env)
 	}
 	return c.SyncApps(ctx, names(apps), o)
 }

@@ -3,11 +3,13 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,10 +124,11 @@ type pickTransport struct {
 
 func (t *pickTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var tried *replica
+	var dials []string
 	for attempt := 0; attempt < 3; attempt++ {
 		r := t.pool.pick(tried)
 		if r == nil {
-			return nil, errNoReplica
+			return nil, t.noReplica(dials)
 		}
 		out := req.Clone(req.Context())
 		out.URL = &url.URL{Scheme: "http", Host: r.addr, Path: req.URL.Path, RawPath: req.URL.RawPath, RawQuery: req.URL.RawQuery}
@@ -136,6 +139,7 @@ func (t *pickTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			var op *net.OpError
 			if errors.As(err, &op) && op.Op == "dial" {
 				tried = r
+				dials = append(dials, r.addr+": "+op.Err.Error())
 				continue
 			}
 			return nil, err
@@ -143,7 +147,29 @@ func (t *pickTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Body = &doneBody{ReadCloser: resp.Body, done: func() { r.inflight.Add(-1) }}
 		return resp, nil
 	}
-	return nil, errNoReplica
+	return nil, t.noReplica(dials)
+}
+
+// noReplica is the 503's reason: the dials that failed and the state of
+// every member, so a client that got one (or the runtime's log) says which
+// replica was refused and why none was left.
+func (t *pickTransport) noReplica(dials []string) error {
+	members := t.pool.list()
+	states := make([]string, len(members))
+	for i, r := range members {
+		st := "ready"
+		switch {
+		case r.draining.Load():
+			st = "draining"
+		case !r.ready.Load():
+			st = "not ready"
+		}
+		states[i] = r.addr + " " + st
+	}
+	if len(dials) == 0 {
+		dials = []string{"none"}
+	}
+	return fmt.Errorf("%w: failed dials: %s; replicas: [%s]", errNoReplica, strings.Join(dials, "; "), strings.Join(states, ", "))
 }
 
 type doneBody struct {

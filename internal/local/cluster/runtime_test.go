@@ -48,10 +48,12 @@ func (l *load) run(url string, rps int, stop <-chan struct{}) *sync.WaitGroup {
 					l.fail(err.Error())
 					continue
 				}
+				body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode/100 != 2 {
-					l.fail(resp.Status)
+					// The body says why: the proxy's 503 names the dials that failed and each replica's state.
+					l.fail(resp.Status + ": " + strings.TrimSpace(string(body)))
 					continue
 				}
 				l.ok.Add(1)
