@@ -219,7 +219,8 @@ func (c *Client) notGenerated(u *unstructured.Unstructured, env string, waited t
 	gens, _, _ := unstructured.NestedSlice(u.Object, "spec", "generators")
 	repo := "smp-gitops"
 	if len(gens) > 0 {
-		if url, _, _ := unstructured.NestedString(gens[0].(map[string]any), "git", "repoURL"); url != "" {
+		g, _ := gens[0].(map[string]any)
+		if url, _, _ := unstructured.NestedString(g, "git", "repoURL"); url != "" {
 			repo = url
 		}
 	}

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -28,13 +26,7 @@ import (
 // smp-gitops unreachable is in the faults test (TestFaultsOnTheRealEngines…).
 func generateWaitsForTheControllersAnswer(t *testing.T, c *kubecluster.Cluster) {
 	ctx := testctx.New(t)
-	k, err := New(c.RESTConfig(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := k.core.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: k.ArgoNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	k := argoClient(ctx, t, c)
 	sets := k.dyn.Resource(ApplicationSetResource).Namespace(k.ArgoNamespace)
 	const repo = "https://127.0.0.1:1/smp-gitops.git"
 	unreachable := "error generating params from git: rpc error: code = Internal desc = failed to list refs: Get \"" + repo + "/info/refs?service=git-upload-pack\": dial tcp 127.0.0.1:1: connect: connection refused"
@@ -60,7 +52,9 @@ func generateWaitsForTheControllersAnswer(t *testing.T, c *kubecluster.Cluster) 
 		t.Fatal(err)
 	}
 
-	t.Run("the controller generates: true once the request is gone", func(t *testing.T) {
+	// generated: a reconcile that generated every Application answers the
+	// refresh, and Generate returns true.
+	generated := func(t *testing.T) {
 		done := controller(ctx, sets, func(u *unstructured.Unstructured) error {
 			unstructured.RemoveNestedField(u.Object, "metadata", "annotations", refreshAnnotation)
 			_, err := sets.Update(ctx, u, metav1.UpdateOptions{})
@@ -73,7 +67,8 @@ func generateWaitsForTheControllersAnswer(t *testing.T, c *kubecluster.Cluster) 
 		if err != nil || !generated {
 			t.Fatalf("Generate: %v, %v; want true, nil", generated, err)
 		}
-	})
+	}
+	t.Run("the controller generates: true once the request is gone", generated)
 
 	t.Run("the generator fails: refused with the controller's words and what to do", func(t *testing.T) {
 		done := controller(ctx, sets, func(u *unstructured.Unstructured) error {
@@ -95,20 +90,7 @@ func generateWaitsForTheControllersAnswer(t *testing.T, c *kubecluster.Cluster) 
 		checkNotGenerated(t, err, unreachable, "smpctl sync qa")
 	})
 
-	t.Run("git is back: the reconcile removes the request, true despite the old condition", func(t *testing.T) {
-		done := controller(ctx, sets, func(u *unstructured.Unstructured) error {
-			unstructured.RemoveNestedField(u.Object, "metadata", "annotations", refreshAnnotation)
-			_, err := sets.Update(ctx, u, metav1.UpdateOptions{})
-			return err
-		})
-		generated, err := k.Generate(ctx, "qa", time.Until(deadline(ctx)))
-		if cerr := <-done; cerr != nil {
-			t.Fatalf("the controller's side: %v", cerr)
-		}
-		if err != nil || !generated {
-			t.Fatalf("Generate: %v, %v; want true, nil", generated, err)
-		}
-	})
+	t.Run("git is back: the reconcile removes the request, true despite the old condition", generated)
 
 	t.Run("no controller answers: refused, naming the controller", func(t *testing.T) {
 		u, err := sets.Get(ctx, "smp-qa", metav1.GetOptions{})

@@ -28,7 +28,8 @@ const (
 
 // The client on a real API server, with the test as the controllers that
 // lose its requests, one cluster for both: promote (the Argo Rollouts
-// controller), regenerate and generate (the ApplicationSet controller).
+// controller), regenerate and generate (the ApplicationSet controller), sync
+// (the application controller).
 func TestClientOutlastsControllersThatLoseItsRequests(t *testing.T) {
 	t.Parallel()
 	c := kubecluster.Start(t, kubecluster.WithRolloutsCRDs(), kubecluster.WithArgoCDCRDs())
@@ -43,6 +44,10 @@ func TestClientOutlastsControllersThatLoseItsRequests(t *testing.T) {
 	t.Run("generate", func(t *testing.T) {
 		t.Parallel()
 		generateWaitsForTheControllersAnswer(t, c)
+	})
+	t.Run("sync", func(t *testing.T) {
+		t.Parallel()
+		syncWaitsForTheOperationInProgress(t, c)
 	})
 }
 

@@ -29,14 +29,7 @@ import (
 // the Application pins the chart.
 func regenerateOutlastsAControllerThatLosesTheRefresh(t *testing.T, c *kubecluster.Cluster) {
 	ctx := testctx.New(t)
-	k, err := New(c.RESTConfig(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// kubecluster.WithArgoCDCRDs makes the namespace; a cluster without it is the same test.
-	if _, err := k.core.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: k.ArgoNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	k := argoClient(ctx, t, c)
 	sets := k.dyn.Resource(ApplicationSetResource).Namespace(k.ArgoNamespace)
 	apps := k.dyn.Resource(ApplicationResource).Namespace(k.ArgoNamespace)
 	// A request from an earlier push, whose reconcile is under way.
@@ -152,6 +145,20 @@ func regenerateOutlastsAControllerThatLosesTheRefresh(t *testing.T, c *kubeclust
 			}
 		}
 	})
+}
+
+// argoClient is a client of c with Argo CD's namespace made (kubecluster's
+// WithArgoCDCRDs makes it too; a cluster without it is the same test).
+func argoClient(ctx context.Context, t *testing.T, c *kubecluster.Cluster) *Client {
+	t.Helper()
+	k, err := New(c.RESTConfig(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.core.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: k.ArgoNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func generatedSpec(chart string) map[string]any {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -220,18 +221,11 @@ func (c *Client) SyncApps(ctx context.Context, apps []string, o SyncOptions) ([]
 	started := map[string]time.Time{}
 	before := map[string]string{} // the last operation's start, to tell ours from it
 	for _, name := range apps {
-		u, err := c.dyn.Resource(ApplicationResource).Namespace(c.ArgoNamespace).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return nil, c.explain(err, "Application "+c.ArgoNamespace+"/"+name)
-		}
-		before[name] = appStatus(u).OperationStarted
-		patch, err := json.Marshal(map[string]any{"operation": syncOperation(u, o.By)})
+		op, err := c.requestSync(ctx, name, o, timeout)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := c.dyn.Resource(ApplicationResource).Namespace(c.ArgoNamespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-			return nil, c.explain(err, "sync Application "+c.ArgoNamespace+"/"+name)
-		}
+		before[name] = op
 		started[name] = time.Now()
 		progress(o.Progress, "%s: sync started", name)
 	}
@@ -279,6 +273,55 @@ func (c *Client) SyncApps(ctx context.Context, apps []string, o SyncOptions) ([]
 		return out, fmt.Errorf("%w: %w; the previous version keeps serving", ErrSyncFailed, errors.Join(errs...))
 	}
 	return out, nil
+}
+
+// requestSync sets a sync operation on the Application name once no other
+// operation is in progress, and returns the start of the last operation
+// before it (how SyncApps tells its own from it). Argo CD runs one
+// operation at a time, and its API refuses a second ("another operation is
+// already in progress"); an operation written over one the controller is
+// running is cleared when that one ends, and never runs. In an automated
+// environment an auto-sync starts as soon as the ApplicationSet updates the
+// Application (Sync has it generate first), so requestSync waits for the
+// operation in progress to end, then asks for its own: the patch carries
+// the resourceVersion it read, and an Application changed since (an
+// auto-sync begun in between) is read again.
+func (c *Client) requestSync(ctx context.Context, name string, o SyncOptions, timeout <-chan time.Time) (string, error) {
+	apps := c.dyn.Resource(ApplicationResource).Namespace(c.ArgoNamespace)
+	said := false
+	for {
+		u, err := apps.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return "", c.explain(err, "Application "+c.ArgoNamespace+"/"+name)
+		}
+		a := appStatus(u)
+		if !a.requested && a.Operation != "Running" {
+			op := syncOperation(u, o.By)
+			patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": u.GetResourceVersion()}, "operation": op})
+			if err != nil {
+				return "", err
+			}
+			_, err = apps.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+			if err == nil {
+				return a.OperationStarted, nil
+			}
+			if !apierrors.IsConflict(err) {
+				return "", c.explain(err, "sync Application "+c.ArgoNamespace+"/"+name)
+			}
+			continue
+		}
+		if !said {
+			progress(o.Progress, "%s: waiting for the operation in progress (started %s, %s) to end", name, or(a.OperationStarted, "not yet"), or(a.Operation, "requested"))
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("%w: Application %s/%s in %s still runs the operation started %s: %w; nothing was synced: see `argocd app get %s`", ErrSyncFailed, c.ArgoNamespace, name, c.where, or(a.OperationStarted, "(not yet)"), ctx.Err(), name)
+		case <-timeout:
+			return "", fmt.Errorf("%w: Application %s/%s in %s still runs the operation started %s after %s; nothing was synced: see `argocd app get %s`", ErrSyncFailed, c.ArgoNamespace, name, c.where, or(a.OperationStarted, "(not yet)"), o.Timeout, name)
+		case <-time.After(o.Poll):
+		}
+	}
 }
 
 // describeWorkloads adds to each Application that is not done how its Rollouts and
