@@ -119,9 +119,11 @@ func (c *Client) WaitGenerated(ctx context.Context, env, svc string, cond func(*
 const refreshAnnotation = "argocd.argoproj.io/application-set-refresh"
 
 // GenerateWait is how long Generate waits, by default, for the
-// ApplicationSet controller to answer a refresh (one reconcile takes about
-// a second on a quiet controller).
-const GenerateWait = 30 * time.Second
+// ApplicationSet controller to answer a refresh. One reconcile takes about
+// a second on a quiet controller, and a generator that fails is answered
+// at once (the condition changes); the wait only runs out when the
+// controller does not run, so it leaves a loaded one room.
+const GenerateWait = time.Minute
 
 // staleErrorWait is how long Generate waits when the ApplicationSet already
 // reported a failure before the refresh: a controller that fails the same

@@ -163,6 +163,7 @@ func (c *Client) Sync(ctx context.Context, env string, o SyncOptions) ([]AppStat
 		o.GenerateWait = GenerateWait
 	}
 	start := time.Now()
+	progress(o.Progress, "ApplicationSet %s/smp-%s: generating the Applications from the head of smp-gitops", c.ArgoNamespace, env)
 	generated, err := c.Generate(ctx, env, o.GenerateWait)
 	if err != nil {
 		return apps, err
