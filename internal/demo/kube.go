@@ -525,13 +525,16 @@ func (s *kubeStory) promoteB(ctx context.Context) (string, error) {
 	if err := s.checkSelectors(ctx, s.preview, s.preview); err != nil {
 		return "", err
 	}
-	if _, err := s.waitSyncedHealthy(ctx, "prod"); err != nil {
-		return "", err
-	}
 	// A's ReplicaSet stays up for scaleDownDelaySeconds (the way back without a cold
-	// start): Argo Rollouts marks it with the time it will scale it down.
+	// start): Argo Rollouts marks it with the time it will scale it down, and removes
+	// the mark when it does. Read before the wait for Argo CD below, which once
+	// outlasted the delay (prod's Application Progressing until A's ReplicaSet was
+	// scaled down), and the mark was gone.
 	deadline, err := s.scaleDownDeadline(ctx, s.stable)
 	if err != nil {
+		return "", err
+	}
+	if _, err := s.waitSyncedHealthy(ctx, "prod"); err != nil {
 		return "", err
 	}
 	// The promotion happened between began and now (the annotation has

@@ -27,28 +27,26 @@ const (
 )
 
 // The client on a real API server, with the test as the controllers that
-// lose its requests, one cluster for both: promote (the Argo Rollouts
-// controller), regenerate and generate (the ApplicationSet controller), sync
-// (the application controller).
+// lose or hold up its requests, one cluster for all: promote (the Argo
+// Rollouts controller), regenerate and generate (the ApplicationSet
+// controller), sync (the application controller).
 func TestClientOutlastsControllersThatLoseItsRequests(t *testing.T) {
 	t.Parallel()
 	c := kubecluster.Start(t, kubecluster.WithRolloutsCRDs(), kubecluster.WithArgoCDCRDs())
-	t.Run("promote", func(t *testing.T) {
-		t.Parallel()
-		promoteOutlastsAControllerThatLosesIt(t, c)
-	})
-	t.Run("regenerate", func(t *testing.T) {
-		t.Parallel()
-		regenerateOutlastsAControllerThatLosesTheRefresh(t, c)
-	})
-	t.Run("generate", func(t *testing.T) {
-		t.Parallel()
-		generateWaitsForTheControllersAnswer(t, c)
-	})
-	t.Run("sync", func(t *testing.T) {
-		t.Parallel()
-		syncWaitsForTheOperationInProgress(t, c)
-	})
+	for _, sub := range []struct {
+		name string
+		run  func(*testing.T, *kubecluster.Cluster)
+	}{
+		{"promote", promoteOutlastsAControllerThatLosesIt},
+		{"regenerate", regenerateOutlastsAControllerThatLosesTheRefresh},
+		{"generate", generateWaitsForTheControllersAnswer},
+		{"sync", syncWaitsForTheOperationInProgress},
+	} {
+		t.Run(sub.name, func(t *testing.T) {
+			t.Parallel() // each on objects of its own
+			sub.run(t, c)
+		})
+	}
 }
 
 // Promote on a real API server, with the test as the Argo Rollouts
