@@ -317,9 +317,9 @@ func (c *Client) requestSync(ctx context.Context, name string, o SyncOptions, ti
 		}
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("%w: Application %s/%s in %s still runs the operation started %s: %w; nothing was synced: see `argocd app get %s`", ErrSyncFailed, c.ArgoNamespace, name, c.where, or(a.OperationStarted, "(not yet)"), ctx.Err(), name)
+			return "", fmt.Errorf("%w: Application %s/%s in %s still runs the operation started %s: %w; its sync was not asked for (Applications listed before it were): see `argocd app get %s`", ErrSyncFailed, c.ArgoNamespace, name, c.where, or(a.OperationStarted, "(not yet)"), ctx.Err(), name)
 		case <-timeout:
-			return "", fmt.Errorf("%w: Application %s/%s in %s still runs the operation started %s after %s; nothing was synced: see `argocd app get %s`", ErrSyncFailed, c.ArgoNamespace, name, c.where, or(a.OperationStarted, "(not yet)"), o.Timeout, name)
+			return "", fmt.Errorf("%w: Application %s/%s in %s still runs the operation started %s after %s; its sync was not asked for (Applications listed before it were): see `argocd app get %s`", ErrSyncFailed, c.ArgoNamespace, name, c.where, or(a.OperationStarted, "(not yet)"), o.Timeout, name)
 		case <-time.After(o.Poll):
 		}
 	}
