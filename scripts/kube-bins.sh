@@ -4,11 +4,12 @@
 # docs/kubernetes.md): etcd, the Kubernetes control plane, KWOK, the Argo
 # Rollouts controller and Argo CD, from source through the Go module proxy,
 # plus the files they need at run time (KWOK's stage configs, the Rollouts
-# and Argo CD CRDs). It prints the directory that holds them.
+# and Argo CD CRDs, Argo CD's install configuration). It prints the directory
+# that holds them.
 #
 #   scripts/kube-bins.sh              # build what is missing, print the directory
 #   scripts/kube-bins.sh --dir        # only print the directory
-#   scripts/kube-bins.sh COMPONENT... # only these (k8s, etcd, kwok, rollouts, argocd, helm)
+#   scripts/kube-bins.sh COMPONENT... # only these (k8s, etcd, kwok, rollouts, argocd, argocd-config, helm)
 #
 # The directory is $SMP_KUBE_BINS, by default
 # ${XDG_CACHE_HOME:-$HOME/.cache}/smp-delivery/kube/<versions>, outside git and
@@ -34,6 +35,12 @@ ARGOCD_VERSION=v3.2.11   # github.com/argoproj/argo-cd/v3 (v3.2.12 does not comp
 # key: it came after the key, and its stamp (.helm.version) names its
 # version, so adding it builds only helm into an existing directory.
 HELM_VERSION=v3.18.4
+# argocd-config is Argo CD's own configuration as its install manifests ship
+# it (manifests/base/config at ARGOCD_VERSION: argocd-cm with its default
+# resource.exclusions and ignoreResourceUpdates, the other config maps and
+# argocd-secret): the clusters run Argo CD as it is installed. Like helm, it
+# came after the key, its stamp names ARGOCD_VERSION, and adding it copies
+# only these files into an existing directory.
 # RECIPE changes when how a component is built changes (flags, layout), so
 # the cache key changes with it.
 RECIPE=1
@@ -46,7 +53,7 @@ if [[ ${1:-} == --dir ]]; then
 	echo "$dir"
 	exit 0
 fi
-ALL=(k8s etcd kwok rollouts argocd helm)
+ALL=(k8s etcd kwok rollouts argocd argocd-config helm)
 if [[ $# -eq 0 ]]; then set -- "${ALL[@]}"; fi
 for c in "$@"; do
 	[[ " ${ALL[*]} " == *" $c "* ]] || { log "unknown component $c (one of: ${ALL[*]})"; exit 2; }
@@ -55,7 +62,7 @@ done
 version_of() {
 	case $1 in
 	k8s) echo "$K8S_VERSION" ;; etcd) echo "$ETCD_VERSION" ;; kwok) echo "$KWOK_VERSION" ;;
-	rollouts) echo "$ROLLOUTS_VERSION" ;; argocd) echo "$ARGOCD_VERSION" ;; helm) echo "$HELM_VERSION" ;;
+	rollouts) echo "$ROLLOUTS_VERSION" ;; argocd | argocd-config) echo "$ARGOCD_VERSION" ;; helm) echo "$HELM_VERSION" ;;
 	esac
 }
 done_() { [[ -f "$dir/.$1.version" && "$(cat "$dir/.$1.version")" == "$(version_of "$1")_r$RECIPE" ]]; }
@@ -153,6 +160,8 @@ prepare() {
 	kwok) module kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok ;;
 	rollouts) module rollouts github.com/argoproj/argo-rollouts "$ROLLOUTS_VERSION" github.com/argoproj/argo-rollouts/cmd/rollouts-controller ;;
 	argocd) module argocd github.com/argoproj/argo-cd/v3 "$ARGOCD_VERSION" github.com/argoproj/argo-cd/v3/cmd ;;
+	# Only files of the module: downloaded, not resolved (its go.mod is argocd's).
+	argocd-config) (cd "$work" && go mod download "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION") ;;
 	helm) module helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm ;;
 	esac
 }
@@ -201,6 +210,12 @@ build() {
 		done
 		mkdir -p "$out/crds/argocd"
 		cp "$(moddir argocd github.com/argoproj/argo-cd/v3)"/manifests/crds/*-crd.yaml "$out/crds/argocd/"
+		;;
+	argocd-config)
+		local src
+		src=$(cd "$work" && go mod download -json "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+		mkdir -p "$out/config/argocd"
+		cp "$src"/manifests/base/config/argocd-*.yaml "$out/config/argocd/"
 		;;
 	helm)
 		# helm version reports what Argo CD logs and checks.

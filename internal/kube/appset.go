@@ -22,7 +22,8 @@ const RefreshEvery = 10 * time.Second
 // webhook GitHub sends to Argo CD does: it refreshes the ApplicationSet
 // smp-ENV, whose git generator reads each environment file's
 // chart.version into the Application, waits until the Application pins
-// chart (when chart is not empty), then asks Argo CD to refresh the
+// chart (with chart empty, until the controller has generated the
+// Applications, as Generate does), then asks Argo CD to refresh the
 // Application. Without it, a commit that changes chart.version (a rollback
 // to a release built with another chart) is synced with the Application's
 // old chart until the ApplicationSet controller next polls git (3 minutes
@@ -35,7 +36,10 @@ func (c *Client) Regenerate(ctx context.Context, env, svc, chart string, timeout
 		return c.explain(err, "Application "+c.ArgoNamespace+"/"+app)
 	}
 	if chart == "" {
-		if err := c.RefreshApplicationSet(ctx, env); err != nil {
+		// No chart to recognise the commit by: wait for the generation
+		// itself, as Sync does, or the Application is synced with what
+		// git said at its last generation.
+		if _, err := c.Generate(ctx, env, timeout); err != nil {
 			return err
 		}
 	} else {

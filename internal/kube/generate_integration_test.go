@@ -81,13 +81,13 @@ func generateWaitsForTheControllersAnswer(t *testing.T, c *kubecluster.Cluster) 
 			t.Fatalf("the controller's side: %v", cerr)
 		}
 		t.Logf("refused after %s", time.Since(began).Round(time.Millisecond))
-		checkNotGenerated(t, err, unreachable, "ApplicationGenerationFromParamsError", "argocd repo get "+repo, "smpctl sync qa")
+		checkNotGenerated(t, err, "smp-qa", unreachable, "ApplicationGenerationFromParamsError", "argocd repo get "+repo, "smpctl sync qa")
 	})
 
 	t.Run("the same failure, reported before the refresh and again: refused after the short wait", func(t *testing.T) {
 		// The controller fails the same way: the condition does not change.
 		_, err := k.Generate(ctx, "qa", time.Second)
-		checkNotGenerated(t, err, unreachable, "smpctl sync qa")
+		checkNotGenerated(t, err, "smp-qa", unreachable, "smpctl sync qa")
 	})
 
 	t.Run("git is back: the reconcile removes the request, true despite the old condition", generated)
@@ -102,7 +102,7 @@ func generateWaitsForTheControllersAnswer(t *testing.T, c *kubecluster.Cluster) 
 			t.Fatal(err)
 		}
 		_, err = k.Generate(ctx, "qa", time.Second)
-		checkNotGenerated(t, err, "has not generated its Applications within 1s", "argocd-applicationset-controller", "nothing was synced")
+		checkNotGenerated(t, err, "smp-qa", "has not generated its Applications within 1s", "argocd-applicationset-controller", "nothing was synced")
 	})
 }
 
@@ -148,12 +148,12 @@ func setErrorOccurred(ctx context.Context, sets dynamic.ResourceInterface, u *un
 	return err
 }
 
-func checkNotGenerated(t *testing.T, err error, want ...string) {
+func checkNotGenerated(t *testing.T, err error, set string, want ...string) {
 	t.Helper()
 	if !errors.Is(err, ErrNotGenerated) || !fault.IsRefused(err) {
 		t.Fatalf("Generate: %v; want ErrNotGenerated, a refusal (exit 1)", err)
 	}
-	for _, w := range append(want, "ApplicationSet argocd/smp-qa", "previous version keeps serving") {
+	for _, w := range append(want, "ApplicationSet argocd/"+set, "previous version keeps serving") {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("Generate's error\n%v\nwant %q", err, w)
 		}

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/smp/delivery/internal/testkit/kubecluster"
 	"github.com/smp/delivery/internal/testkit/testctx"
@@ -143,6 +144,54 @@ func regenerateOutlastsAControllerThatLosesTheRefresh(t *testing.T, c *kubeclust
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("Regenerate's error\n%v\nwant %q", err, want)
 			}
+		}
+	})
+
+	// An environment file without chart.version gives no chart to wait
+	// for: Regenerate waits for the generation itself, as sync does, or it
+	// would sync the values the Application held before the commit.
+	t.Run("with no chart to wait for, the generation is waited for", func(t *testing.T) {
+		err := k.Regenerate(ctx, "dev", "order-svc", "", time.Second)
+		checkNotGenerated(t, err, "smp-dev", "has not generated its Applications within 1s", "argocd-applicationset-controller")
+		// The first Regenerate's refresh of the Application, taken off to see the next one.
+		if _, err := apps.Patch(ctx, AppName("dev", "order-svc"), types.MergePatchType,
+			[]byte(`{"metadata":{"annotations":{"argocd.argoproj.io/refresh":null}}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		cur, err := sets.Get(ctx, "smp-dev", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		was := cur.GetAnnotations()[refreshAnnotation]
+		gen := make(chan error, 1)
+		go func() {
+			gen <- func() error {
+				var asked *unstructured.Unstructured
+				if err := waitFor(ctx, sets, "smp-dev", "a refresh", func(u *unstructured.Unstructured) bool {
+					v, ok := u.GetAnnotations()[refreshAnnotation]
+					asked = u
+					return ok && v != was
+				}); err != nil {
+					return err
+				}
+				unstructured.RemoveNestedField(asked.Object, "metadata", "annotations", refreshAnnotation)
+				_, err := sets.Update(ctx, asked, metav1.UpdateOptions{})
+				return err
+			}()
+		}()
+		err = k.Regenerate(ctx, "dev", "order-svc", "", time.Until(deadline(ctx)))
+		if cerr := <-gen; cerr != nil {
+			t.Fatalf("the controller's side: %v", cerr)
+		}
+		if err != nil {
+			t.Fatalf("Regenerate once the controller generated: %v", err)
+		}
+		got, err := apps.Get(ctx, AppName("dev", "order-svc"), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.GetAnnotations()["argocd.argoproj.io/refresh"] != "normal" {
+			t.Errorf("after Regenerate the Application has annotations %v, want a refresh", got.GetAnnotations())
 		}
 	})
 }

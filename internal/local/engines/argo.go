@@ -10,9 +10,6 @@ import (
 	"slices"
 	"strconv"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/smp/delivery/internal/local/freeport"
@@ -66,11 +63,6 @@ func (c *Cluster) applyCRDs(ctx context.Context, engine string) error {
 	return nil
 }
 
-// argoCDConfigMaps are the configuration objects Argo CD's install
-// manifests create empty, labelled for its settings watcher.
-var argoCDConfigMaps = []string{"argocd-cm", "argocd-cmd-params-cm", "argocd-rbac-cm", "argocd-tls-certs-cm",
-	"argocd-ssh-known-hosts-cm", "argocd-gpg-keys-cm"}
-
 // applyArgoCDCRDs applies Argo CD's CRDs and makes its namespace.
 func (c *Cluster) applyArgoCDCRDs(ctx context.Context) error {
 	if err := c.applyCRDs(ctx, "argocd"); err != nil {
@@ -92,20 +84,20 @@ func (c *Cluster) startArgoCD(ctx context.Context) error {
 	if err := c.applyArgoCDCRDs(ctx); err != nil {
 		return err
 	}
-	cs, err := kubernetes.NewForConfig(c.rest)
+	// Argo CD's configuration as its install manifests ship it (kept by
+	// scripts/kube-bins.sh): argocd-cm's default resource.exclusions
+	// (Endpoints, EndpointSlices, Leases, access reviews…) and
+	// ignoreResourceUpdates (status-only changes that leave health as it
+	// was) are what every installation runs with. With the config maps
+	// empty, as they once were here, the application controller watched
+	// and re-read the Leases KWOK's node and the apiserver renew every
+	// few seconds, and refreshed Applications on every status change.
+	config, err := readDir(c.bins.config("argocd"))
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return err
 	}
-	labels := map[string]string{"app.kubernetes.io/part-of": "argocd"}
-	for _, name := range argoCDConfigMaps {
-		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ArgoCDNamespace, Labels: labels}}
-		if _, err := cs.CoreV1().ConfigMaps(ArgoCDNamespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create configmap %s: %w", name, err)
-		}
-	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "argocd-secret", Namespace: ArgoCDNamespace, Labels: labels}}
-	if _, err := cs.CoreV1().Secrets(ArgoCDNamespace).Create(ctx, secret, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create secret argocd-secret: %w", err)
+	if err := c.Apply(ctx, ArgoCDNamespace, config); err != nil {
+		return fmt.Errorf("apply Argo CD's configuration: %w", err)
 	}
 
 	dir := filepath.Join(c.dir, "argocd")

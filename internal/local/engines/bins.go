@@ -43,6 +43,10 @@ func (b bins) bin(name string) string   { return filepath.Join(b.dir, "bin", nam
 func (b bins) stages() string           { return filepath.Join(b.dir, "kwok-stages") }
 func (b bins) crds(group string) string { return filepath.Join(b.dir, "crds", group) }
 
+// config is the directory of an engine's configuration objects as its
+// install manifests ship them.
+func (b bins) config(engine string) string { return filepath.Join(b.dir, "config", engine) }
+
 // ErrMissingBinaries is returned by Start when a binary or a file it needs
 // is not where scripts/kube-bins.sh puts it.
 var ErrMissingBinaries = errors.New("the Kubernetes engines are not built")
@@ -56,7 +60,7 @@ func (b bins) check(o options) error {
 		need = append(need, b.bin("rollouts-controller"), b.crds("rollouts"))
 	}
 	if o.argoCD {
-		need = append(need, b.bin("argocd"), b.bin("helm"), b.crds("argocd"))
+		need = append(need, b.bin("argocd"), b.bin("helm"), b.crds("argocd"), b.config("argocd"))
 	}
 	if o.argoCDCRDs {
 		need = append(need, b.crds("argocd"))
