@@ -181,6 +181,7 @@ func runJob(t *testing.T, steps []Step, root string, environ []string, runnerTem
 }
 
 func TestReusableCIStepsPassOnOrderSvc(t *testing.T) {
+	t.Parallel() // each job in its own RUNNER_TEMP and database; see TestMain
 	root := repoRoot(t)
 	if _, err := os.Stat(filepath.Join(root, "examples/order-svc/go.mod")); err != nil {
 		t.Fatalf("examples/order-svc is missing: %v", err)

@@ -151,6 +151,7 @@ func wantJobs(p plan.Plan, planErr error, invalidTag bool) []string {
 // produced by its real script and the real `smpctl plan`) run exactly the
 // jobs plan names; and the service's CI runs exactly when plan says CI.
 func TestCDRunsExactlyTheJobsPlanNames(t *testing.T) {
+	t.Parallel() // its own git directory; see TestMain
 	root := repoRoot(t)
 	cd := mustLoad(t, serviceCD)
 	ci := mustLoad(t, serviceCI)

@@ -114,6 +114,7 @@ func outputs(kv ...string) map[string]any {
 var keyFlag = regexp.MustCompile(`--key \S+`)
 
 func TestTagsNeverRebuild(t *testing.T) {
+	t.Parallel() // its own git directory; see TestMain
 	root := repoRoot(t)
 	cd := mustLoad(t, serviceCD)
 	gitDir, smpctlDir := planStepGit(t), realSmpctl(t)

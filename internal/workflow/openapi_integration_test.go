@@ -57,6 +57,7 @@ const healthPath = `  /health:
 // spec: each check passes what it should and fails what it should, at its
 // own step. (The seed's "breaking change check" only validated the file.)
 func TestOpenAPIJobOnASpecHistory(t *testing.T) {
+	t.Parallel() // fixture repositories of its own; see TestMain
 	steps := ciJob(t, "openapi", map[string]any{})
 	tests := []struct {
 		name string

@@ -112,6 +112,7 @@ func runReleaseJob(t *testing.T, work, runnerTemp, headRef, mergeSHA string) (fa
 }
 
 func TestThisRepositoryReleasesItsPinnedVersionFromSource(t *testing.T) {
+	t.Parallel() // its own snapshot, remote and RUNNER_TEMP; see TestMain
 	version := newestChangelogVersion(t)
 	work, remote, head := snapshotRepo(t)
 	runnerTemp := t.TempDir()

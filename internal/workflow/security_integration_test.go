@@ -82,6 +82,7 @@ func fakeToken() string {
 // TestSecurityStepsFail proves the security job's checks can fail, each
 // run as written in a repository made to fail it.
 func TestSecurityStepsFail(t *testing.T) {
+	t.Parallel() // fixture repositories of its own; see TestMain
 	t.Run("gitleaks finds a secret committed and later removed", func(t *testing.T) {
 		for _, tool := range []string{"gitleaks"} {
 			if _, err := exec.LookPath(tool); err != nil {
