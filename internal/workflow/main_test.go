@@ -45,9 +45,10 @@ func binaryDir(t testing.TB, name string) string {
 // releases, the release from source, the OpenAPI and security fixtures,
 // the plan contract) are t.Parallel: each has its own directories,
 // remotes, registry and database, and go test runs them -test.parallel
-// (GOMAXPROCS) at a time. This package is make test's longest: run one at
-// a time, its heavy tests took ~250 s of its 327 s in a row, and it ended
-// the run (make test, 2026-12-07).
+// (GOMAXPROCS) at a time. Run one at a time, they took ~250 s of this
+// package's 327 s in a row, and it ended make test; two at a time it took
+// 300 s (make test, 2026-12-07). The run, bound by CPU on 2 cores, ended
+// at the same 331 s, with another suite last.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if smpctlDir != "" {
