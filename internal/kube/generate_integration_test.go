@@ -55,11 +55,7 @@ func generateWaitsForTheControllersAnswer(t *testing.T, c *kubecluster.Cluster) 
 	// generated: a reconcile that generated every Application answers the
 	// refresh, and Generate returns true.
 	generated := func(t *testing.T) {
-		done := controller(ctx, sets, func(u *unstructured.Unstructured) error {
-			unstructured.RemoveNestedField(u.Object, "metadata", "annotations", refreshAnnotation)
-			_, err := sets.Update(ctx, u, metav1.UpdateOptions{})
-			return err
-		})
+		done := controller(ctx, sets, "smp-qa", generatedAnswer(ctx, sets))
 		generated, err := k.Generate(ctx, "qa", time.Until(deadline(ctx)))
 		if cerr := <-done; cerr != nil {
 			t.Fatalf("the controller's side: %v", cerr)
@@ -71,7 +67,7 @@ func generateWaitsForTheControllersAnswer(t *testing.T, c *kubecluster.Cluster) 
 	t.Run("the controller generates: true once the request is gone", generated)
 
 	t.Run("the generator fails: refused with the controller's words and what to do", func(t *testing.T) {
-		done := controller(ctx, sets, func(u *unstructured.Unstructured) error {
+		done := controller(ctx, sets, "smp-qa", func(u *unstructured.Unstructured) error {
 			return setErrorOccurred(ctx, sets, u, unreachable)
 		})
 		// The answer ends the wait, not the deadline.
@@ -106,11 +102,11 @@ func generateWaitsForTheControllersAnswer(t *testing.T, c *kubecluster.Cluster) 
 	})
 }
 
-// controller answers the next refresh of smp-qa with answer, as the
-// ApplicationSet controller's reconcile does.
-func controller(ctx context.Context, sets dynamic.ResourceInterface, answer func(*unstructured.Unstructured) error) <-chan error {
+// controller answers the next refresh of the ApplicationSet named set
+// with answer, as the ApplicationSet controller's reconcile does.
+func controller(ctx context.Context, sets dynamic.ResourceInterface, set string, answer func(*unstructured.Unstructured) error) <-chan error {
 	done := make(chan error, 1)
-	before, err := sets.Get(ctx, "smp-qa", metav1.GetOptions{})
+	before, err := sets.Get(ctx, set, metav1.GetOptions{})
 	if err != nil {
 		done <- err
 		return done
@@ -118,7 +114,7 @@ func controller(ctx context.Context, sets dynamic.ResourceInterface, answer func
 	was := before.GetAnnotations()[refreshAnnotation]
 	go func() {
 		var asked *unstructured.Unstructured
-		if err := waitFor(ctx, sets, "smp-qa", "a refresh", func(u *unstructured.Unstructured) bool {
+		if err := waitFor(ctx, sets, set, "a refresh", func(u *unstructured.Unstructured) bool {
 			v, ok := u.GetAnnotations()[refreshAnnotation]
 			asked = u
 			return ok && v != was
@@ -129,6 +125,16 @@ func controller(ctx context.Context, sets dynamic.ResourceInterface, answer func
 		done <- answer(asked)
 	}()
 	return done
+}
+
+// generatedAnswer is a reconcile that generated every Application: it
+// removes the refresh request.
+func generatedAnswer(ctx context.Context, sets dynamic.ResourceInterface) func(*unstructured.Unstructured) error {
+	return func(u *unstructured.Unstructured) error {
+		unstructured.RemoveNestedField(u.Object, "metadata", "annotations", refreshAnnotation)
+		_, err := sets.Update(ctx, u, metav1.UpdateOptions{})
+		return err
+	}
 }
 
 // setErrorOccurred sets the conditions Argo CD v3.2's controller sets when
@@ -151,11 +157,11 @@ func setErrorOccurred(ctx context.Context, sets dynamic.ResourceInterface, u *un
 func checkNotGenerated(t *testing.T, err error, set string, want ...string) {
 	t.Helper()
 	if !errors.Is(err, ErrNotGenerated) || !fault.IsRefused(err) {
-		t.Fatalf("Generate: %v; want ErrNotGenerated, a refusal (exit 1)", err)
+		t.Fatalf("got %v; want ErrNotGenerated, a refusal (exit 1)", err)
 	}
 	for _, w := range append(want, "ApplicationSet argocd/"+set, "previous version keeps serving") {
 		if !strings.Contains(err.Error(), w) {
-			t.Errorf("Generate's error\n%v\nwant %q", err, w)
+			t.Errorf("the error\n%v\nwant %q", err, w)
 		}
 	}
 }

@@ -153,32 +153,12 @@ func regenerateOutlastsAControllerThatLosesTheRefresh(t *testing.T, c *kubeclust
 	t.Run("with no chart to wait for, the generation is waited for", func(t *testing.T) {
 		err := k.Regenerate(ctx, "dev", "order-svc", "", time.Second)
 		checkNotGenerated(t, err, "smp-dev", "has not generated its Applications within 1s", "argocd-applicationset-controller")
-		// The first Regenerate's refresh of the Application, taken off to see the next one.
+		// The refresh an earlier Regenerate asked of the Application, taken off to see the next one.
 		if _, err := apps.Patch(ctx, AppName("dev", "order-svc"), types.MergePatchType,
 			[]byte(`{"metadata":{"annotations":{"argocd.argoproj.io/refresh":null}}}`), metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		cur, err := sets.Get(ctx, "smp-dev", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		was := cur.GetAnnotations()[refreshAnnotation]
-		gen := make(chan error, 1)
-		go func() {
-			gen <- func() error {
-				var asked *unstructured.Unstructured
-				if err := waitFor(ctx, sets, "smp-dev", "a refresh", func(u *unstructured.Unstructured) bool {
-					v, ok := u.GetAnnotations()[refreshAnnotation]
-					asked = u
-					return ok && v != was
-				}); err != nil {
-					return err
-				}
-				unstructured.RemoveNestedField(asked.Object, "metadata", "annotations", refreshAnnotation)
-				_, err := sets.Update(ctx, asked, metav1.UpdateOptions{})
-				return err
-			}()
-		}()
+		gen := controller(ctx, sets, "smp-dev", generatedAnswer(ctx, sets))
 		err = k.Regenerate(ctx, "dev", "order-svc", "", time.Until(deadline(ctx)))
 		if cerr := <-gen; cerr != nil {
 			t.Fatalf("the controller's side: %v", cerr)
