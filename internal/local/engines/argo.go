@@ -89,9 +89,10 @@ func (c *Cluster) startArgoCD(ctx context.Context) error {
 	// (Endpoints, EndpointSlices, Leases, access reviews…) and
 	// ignoreResourceUpdates (status-only changes that leave health as it
 	// was) are what every installation runs with. With the config maps
-	// empty, as they once were here, the application controller watched
-	// and re-read the Leases KWOK's node and the apiserver renew every
-	// few seconds, and refreshed Applications on every status change.
+	// empty, as they once were here, the tests saw an Argo CD no one runs:
+	// one that watched the Leases KWOK's node renews and refreshed its
+	// Applications on every status change. (Its CPU is the same either
+	// way, measured: docs/kubernetes.md.)
 	config, err := readDir(c.bins.config("argocd"))
 	if err != nil {
 		return err
