@@ -246,6 +246,28 @@ func eventually(t testing.TB, what string, cond func() error) {
 	testctx.Eventually(t, 20*time.Millisecond, what, cond)
 }
 
+// syncFailed waits until env records that its last sync did not complete
+// and returns the environment's status. A service reports its failure as it
+// happens; the environment records the sync's error only when the whole
+// sync ends (after the other services and the prune), so a test that has
+// seen the service fail must wait for the environment too.
+func (f *fixture) syncFailed(env string) EnvStatus {
+	f.t.Helper()
+	var st EnvStatus
+	eventually(f.t, env+" records the failed sync", func() error {
+		for _, e := range f.rt.Status().Envs {
+			if e.Name == env {
+				if st = e; e.SyncError == "" {
+					return fmt.Errorf("%s: %s, no sync error yet", env, e.SyncStatus)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no environment %s", env)
+	})
+	return st
+}
+
 // serving waits until url's /health reports want.
 func (f *fixture) serving(url func() string, want string) {
 	f.t.Helper()

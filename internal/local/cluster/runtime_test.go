@@ -247,7 +247,7 @@ func TestCrashingReleaseIsCrashLoopBackOffAndPreviousKeepsServing(t *testing.T) 
 	if v, err := version(url()); err != nil || v != "1.0.0" {
 		t.Errorf("serving %q, %v; want 1.0.0", v, err)
 	}
-	if e := f.rt.Status().Envs[0]; e.SyncStatus != SyncOutOfSync || !strings.Contains(e.SyncError, "CrashLoopBackOff") {
+	if e := f.syncFailed("dev"); e.SyncStatus != SyncOutOfSync || !strings.Contains(e.SyncError, "CrashLoopBackOff") {
 		t.Errorf("dev: %s %q", e.SyncStatus, e.SyncError)
 	}
 }
@@ -259,11 +259,22 @@ func TestCrashedReplicaIsRestarted(t *testing.T) {
 	url := func() string { return f.svc("dev").URL }
 	f.deploy("dev", svcFile{tag: "1.0.0", digest: v1, replicas: 1})
 	f.serving(url, "1.0.0")
+	// The stable URL serves the new replicas a moment before the service
+	// records them as active (reconcile shifts traffic first): wait for the
+	// record, then read it under the service's lock.
+	eventually(t, "1.0.0 active", func() error {
+		if st := f.svc("dev"); st.Active == nil || st.Active.Tag != "1.0.0" || st.Active.Ready != 1 {
+			return fmt.Errorf("active %+v", st.Active)
+		}
+		return nil
+	})
 	s, err := f.rt.service("dev", "order-svc")
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.mu.Lock()
 	r := s.active.list()[0]
+	s.mu.Unlock()
 	r.mu.Lock()
 	pid := r.cmd.Process.Pid
 	r.mu.Unlock()
