@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/smp/delivery/internal/fault"
+	"github.com/smp/delivery/internal/gitcmd"
 	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/gitops/statefile"
 )
@@ -36,15 +37,15 @@ func (r *Repo) Approvals(ctx context.Context, commit, env string) ([]Approval, e
 		}
 	}
 	dir := "state/approvals/" + env
-	tree, err := r.git.Run(ctx, "ls-tree", "-r", "--full-tree", commit, "--", dir)
+	tree, err := r.git.Run(ctx, "ls-tree", "-r", "-z", "--full-tree", commit, "--", dir)
 	if err != nil {
 		return nil, fmt.Errorf("list approvals of %s in %s: %w", env, r.Source, err)
 	}
 	var (
 		out   []Approval
-		batch strings.Builder
+		names []string
 	)
-	for p, obj := range treeBlobs(tree) {
+	for p, obj := range gitcmd.TreeBlobs(tree) {
 		// <svc>/<version>.yaml; anything else (.gitkeep) is not an approval.
 		svc, file, ok := strings.Cut(strings.TrimPrefix(p, dir+"/"), "/")
 		if !ok || !delivery.ValidName(svc) || !strings.HasSuffix(file, ".yaml") || strings.Contains(file, "/") {
@@ -52,16 +53,12 @@ func (r *Repo) Approvals(ctx context.Context, commit, env string) ([]Approval, e
 		}
 		out = append(out, Approval{Environment: env, Service: svc})
 		out[len(out)-1].Version = strings.TrimSuffix(file, ".yaml")
-		fmt.Fprintf(&batch, "%s\n", obj)
+		names = append(names, obj)
 	}
 	if len(out) == 0 {
 		return nil, nil
 	}
-	raw, err := r.git.RunInput(ctx, []byte(batch.String()), "cat-file", "--batch")
-	if err != nil {
-		return nil, fmt.Errorf("read approvals of %s in %s: %w", env, r.Source, err)
-	}
-	blobs, err := splitBatch(raw, len(out))
+	blobs, err := r.git.CatFiles(ctx, names)
 	if err != nil {
 		return nil, fmt.Errorf("read approvals of %s in %s: %w", env, r.Source, err)
 	}

@@ -3,7 +3,6 @@ package history
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/gitops/signing"
@@ -39,15 +38,11 @@ func (r *Repo) signEvents(ctx context.Context, cfg *delivery.Config, events []Ev
 	if cfg == nil || len(cfg.Signers) == 0 || len(events) == 0 {
 		return nil
 	}
-	var batch strings.Builder
+	var names []string
 	for _, e := range events {
-		fmt.Fprintf(&batch, "%s\n", e.Commit)
+		names = append(names, e.Commit)
 	}
-	raw, err := r.git.RunInput(ctx, []byte(batch.String()), "cat-file", "--batch")
-	if err != nil {
-		return fmt.Errorf("read the commits of %s: %w", r.Source, err)
-	}
-	commits, err := splitBatch(raw, len(events))
+	commits, err := r.git.CatFiles(ctx, names)
 	if err != nil {
 		return fmt.Errorf("read the commits of %s: %w", r.Source, err)
 	}

@@ -128,13 +128,13 @@ func (r *Repo) Index(ctx context.Context, commit string, prev *Index) (*Index, e
 // dashboard costs that and the walk of its new commits, nothing that grows
 // with the number of services but one listing.
 func (r *Repo) indexSnapshot(ctx context.Context, head string, prev *Index) (*Snapshot, string, error) {
-	tree, err := r.git.Run(ctx, "ls-tree", "-r", "--full-tree", head, "--", "delivery.yaml", "environments")
+	tree, err := r.git.Run(ctx, "ls-tree", "-r", "-z", "--full-tree", head, "--", "delivery.yaml", "environments")
 	if err != nil {
 		return nil, "", fmt.Errorf("list files of %s: %w", r.Source, err)
 	}
 	s := &Snapshot{Commit: head, Files: map[Key]EnvFile{}, Holds: map[Key]Hold{}}
 	var cfgBlob string
-	for p, obj := range treeBlobs(tree) {
+	for p, obj := range gitcmd.TreeBlobs(tree) {
 		if p == "delivery.yaml" {
 			cfgBlob = obj
 			continue

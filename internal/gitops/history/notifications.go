@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/smp/delivery/internal/gitcmd"
 	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/gitops/statefile"
 )
@@ -38,16 +39,16 @@ func (r *Repo) Notifications(ctx context.Context, commit string) ([]Notification
 		}
 	}
 	dir := statefile.NotificationsDir
-	tree, err := r.git.Run(ctx, "ls-tree", "-r", "--full-tree", commit, "--", dir)
+	tree, err := r.git.Run(ctx, "ls-tree", "-r", "-z", "--full-tree", commit, "--", dir)
 	if err != nil {
 		return nil, fmt.Errorf("list %s in %s: %w", dir, r.Source, err)
 	}
 	type file struct{ env, svc string }
 	var (
 		files []file
-		batch strings.Builder
+		names []string
 	)
-	for p, obj := range treeBlobs(tree) {
+	for p, obj := range gitcmd.TreeBlobs(tree) {
 		// <env>/<svc>.yaml; anything else (.gitkeep) is not an outbox.
 		env, name, ok := strings.Cut(strings.TrimPrefix(p, dir+"/"), "/")
 		svc, yaml := strings.CutSuffix(name, ".yaml")
@@ -55,16 +56,12 @@ func (r *Repo) Notifications(ctx context.Context, commit string) ([]Notification
 			continue
 		}
 		files = append(files, file{env, svc})
-		fmt.Fprintf(&batch, "%s\n", obj)
+		names = append(names, obj)
 	}
 	if len(files) == 0 {
 		return nil, nil
 	}
-	raw, err := r.git.RunInput(ctx, []byte(batch.String()), "cat-file", "--batch")
-	if err != nil {
-		return nil, fmt.Errorf("read %s in %s: %w", dir, r.Source, err)
-	}
-	blobs, err := splitBatch(raw, len(files))
+	blobs, err := r.git.CatFiles(ctx, names)
 	if err != nil {
 		return nil, fmt.Errorf("read %s in %s: %w", dir, r.Source, err)
 	}

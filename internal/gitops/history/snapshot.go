@@ -1,19 +1,15 @@
 package history
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"iter"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/smp/delivery/internal/fault"
+	"github.com/smp/delivery/internal/gitcmd"
 	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/gitops/envfile"
 	"github.com/smp/delivery/internal/gitops/statefile"
@@ -74,7 +70,7 @@ func (r *Repo) head(ctx context.Context) (string, error) {
 }
 
 func (r *Repo) snapshotAt(ctx context.Context, head string, contents bool) (*Snapshot, error) {
-	tree, err := r.git.Run(ctx, "ls-tree", "-r", "--full-tree", head, "--", "environments", "state/holds")
+	tree, err := r.git.Run(ctx, "ls-tree", "-r", "-z", "--full-tree", head, "--", "environments", "state/holds")
 	if err != nil {
 		return nil, fmt.Errorf("list files of %s: %w", r.Source, err)
 	}
@@ -85,10 +81,10 @@ func (r *Repo) snapshotAt(ctx context.Context, head string, contents bool) (*Sna
 	var (
 		entries  []entry
 		keysOnly []Key
-		batch    bytes.Buffer
+		names    []string
 	)
-	fmt.Fprintf(&batch, "%s:delivery.yaml\n", head)
-	for p, obj := range treeBlobs(tree) {
+	names = append(names, head+":delivery.yaml")
+	for p, obj := range gitcmd.TreeBlobs(tree) {
 		k, hold, ok := keyOf(p)
 		if !ok {
 			continue
@@ -98,13 +94,9 @@ func (r *Repo) snapshotAt(ctx context.Context, head string, contents bool) (*Sna
 			continue
 		}
 		entries = append(entries, entry{k, hold})
-		fmt.Fprintf(&batch, "%s\n", obj)
+		names = append(names, obj)
 	}
-	out, err := r.git.RunInput(ctx, batch.Bytes(), "cat-file", "--batch")
-	if err != nil {
-		return nil, fmt.Errorf("read files of %s: %w", r.Source, err)
-	}
-	blobs, err := splitBatch(out, len(entries)+1)
+	blobs, err := r.git.CatFiles(ctx, names)
 	if err != nil {
 		return nil, fmt.Errorf("read files of %s: %w", r.Source, err)
 	}
@@ -172,36 +164,6 @@ func keyOf(p string) (Key, bool, bool) {
 		return Key{}, false, false
 	}
 	return Key{env, svc}, hold, true
-}
-
-// splitBatch splits `git cat-file --batch` output into n object contents.
-func splitBatch(out []byte, n int) ([][]byte, error) {
-	br := bufio.NewReader(bytes.NewReader(out))
-	blobs := make([][]byte, 0, n)
-	for range n {
-		hdr, err := br.ReadString('\n')
-		if err != nil {
-			return nil, fmt.Errorf("short cat-file output: %w", err)
-		}
-		f := strings.Fields(hdr)
-		if len(f) == 2 && f[1] == "missing" {
-			blobs = append(blobs, nil)
-			continue
-		}
-		if len(f) != 3 {
-			return nil, fmt.Errorf("unexpected cat-file header %q", hdr)
-		}
-		size, err := strconv.Atoi(f[2])
-		if err != nil {
-			return nil, fmt.Errorf("unexpected cat-file header %q", hdr)
-		}
-		b := make([]byte, size+1) // content and its newline
-		if _, err := io.ReadFull(br, b); err != nil {
-			return nil, fmt.Errorf("short cat-file output: %w", err)
-		}
-		blobs = append(blobs, b[:size])
-	}
-	return blobs, nil
 }
 
 // parseEnvFile reads the keys smpctl owns, through envfile.Decode (the one
@@ -303,23 +265,3 @@ func short(sha string) string {
 // Head is the commit HEAD names: what a reader polls to learn that the
 // repository changed, for the price of one git process.
 func (r *Repo) Head(ctx context.Context) (string, error) { return r.head(ctx) }
-
-// treeBlobs yields the path and object name of each blob in the output of
-// `git ls-tree -r` ("<mode> blob <object>\t<path>" lines).
-func treeBlobs(tree []byte) iter.Seq2[string, string] {
-	return func(yield func(string, string) bool) {
-		for line := range strings.SplitSeq(string(tree), "\n") {
-			meta, p, ok := strings.Cut(line, "\t")
-			if !ok {
-				continue
-			}
-			f := strings.Fields(meta)
-			if len(f) != 3 || f[1] != "blob" {
-				continue
-			}
-			if !yield(p, f[2]) {
-				return
-			}
-		}
-	}
-}

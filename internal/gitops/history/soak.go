@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/smp/delivery/internal/gitcmd"
 	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/gitops/statefile"
 )
@@ -40,15 +41,15 @@ func (r *Repo) Queue(ctx context.Context, commit string) ([]QueuedDeploy, error)
 		}
 	}
 	const dir = "state/queue/"
-	tree, err := r.git.Run(ctx, "ls-tree", "-r", "--full-tree", commit, "--", "state/queue")
+	tree, err := r.git.Run(ctx, "ls-tree", "-r", "-z", "--full-tree", commit, "--", "state/queue")
 	if err != nil {
 		return nil, fmt.Errorf("list the deploy queue of %s: %w", r.Source, err)
 	}
 	var (
 		out   []QueuedDeploy
-		batch strings.Builder
+		names []string
 	)
-	for p, obj := range treeBlobs(tree) {
+	for p, obj := range gitcmd.TreeBlobs(tree) {
 		// <env>/<svc>.yaml; anything else (.gitkeep) is not a queued deploy.
 		env, file, ok := strings.Cut(strings.TrimPrefix(p, dir), "/")
 		svc, yaml := strings.CutSuffix(file, ".yaml")
@@ -56,16 +57,12 @@ func (r *Repo) Queue(ctx context.Context, commit string) ([]QueuedDeploy, error)
 			continue
 		}
 		out = append(out, QueuedDeploy{Environment: env, Service: svc})
-		fmt.Fprintf(&batch, "%s\n", obj)
+		names = append(names, obj)
 	}
 	if len(out) == 0 {
 		return nil, nil
 	}
-	raw, err := r.git.RunInput(ctx, []byte(batch.String()), "cat-file", "--batch")
-	if err != nil {
-		return nil, fmt.Errorf("read the deploy queue of %s: %w", r.Source, err)
-	}
-	blobs, err := splitBatch(raw, len(out))
+	blobs, err := r.git.CatFiles(ctx, names)
 	if err != nil {
 		return nil, fmt.Errorf("read the deploy queue of %s: %w", r.Source, err)
 	}

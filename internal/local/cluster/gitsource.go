@@ -24,13 +24,18 @@ type GitSource interface {
 
 // GitRepo reads a GitOps remote the way Argo CD's repo server does: it
 // keeps a local bare clone, fetches the tracked branch, and reads files at
-// an exact revision. It shells out to git, with a timeout on every call.
+// an exact revision. A remote on this machine (an absolute path: the
+// demo's, the daemon's) is read where it is, without a clone: its objects
+// are already on this disk, and the fetch that copied them cost three git
+// processes and most of a sync (bench/runtime/run.sh). It shells out to
+// git, with a timeout on every call.
 type GitRepo struct {
 	// Remote is a URL or path git can fetch from.
 	Remote string
 	// Branch to track; default main.
 	Branch string
-	// Dir holds the local clone (created on first use).
+	// Dir holds the local clone of a remote given as a URL (created on
+	// first use); a remote on this machine needs none.
 	Dir string
 	// Timeout for each git call; default 20s.
 	Timeout time.Duration
@@ -48,15 +53,18 @@ func (g *GitRepo) branch() string {
 	return g.Branch
 }
 
-func (g *GitRepo) git(ctx context.Context, dir string, args ...string) ([]byte, error) {
+func (g *GitRepo) runner(dir string) gitcmd.Runner {
 	t := g.Timeout
 	if t == 0 {
 		t = 20 * time.Second
 	}
 	// No user or system config: hooks, pagers and credential helpers of the
 	// developer's machine must not change what the runtime reads.
-	r := gitcmd.Runner{Dir: dir, Timeout: t, Env: []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"}}
-	return r.Run(ctx, args...)
+	return gitcmd.Runner{Dir: dir, Timeout: t, Env: []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"}}
+}
+
+func (g *GitRepo) git(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	return g.runner(dir).Run(ctx, args...)
 }
 
 // Head implements GitSource. The runtime asks every PollInterval. A remote
@@ -97,51 +105,63 @@ func localGitDir(remote string) (string, bool) {
 	return remote, true
 }
 
-func (g *GitRepo) ensure(ctx context.Context, rev string) error {
+// ensure returns the git directory that holds rev: the remote's own when
+// it is on this machine, else the local clone, fetched when it lacks rev.
+func (g *GitRepo) ensure(ctx context.Context, rev string) (string, error) {
+	if dir, ok := localGitDir(g.Remote); ok {
+		return dir, nil
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.init {
 		if _, err := os.Stat(g.Dir + "/HEAD"); err != nil {
 			if err := os.MkdirAll(g.Dir, 0o755); err != nil {
-				return err
+				return "", err
 			}
 			if _, err := g.git(ctx, g.Dir, "init", "--quiet", "--bare"); err != nil {
-				return err
+				return "", err
 			}
 		}
 		g.init = true
 	}
 	if _, err := g.git(ctx, g.Dir, "cat-file", "-e", rev+"^{commit}"); err == nil {
-		return nil
+		return g.Dir, nil
 	}
 	if _, err := g.git(ctx, g.Dir, "fetch", "--quiet", "--no-tags", "--", g.Remote, "+refs/heads/"+g.branch()+":refs/remotes/origin/"+g.branch()); err != nil {
-		return fmt.Errorf("fetch %s: %w", g.Remote, err)
+		return "", fmt.Errorf("fetch %s: %w", g.Remote, err)
 	}
 	if _, err := g.git(ctx, g.Dir, "cat-file", "-e", rev+"^{commit}"); err != nil {
-		return fmt.Errorf("revision %s is not on %s of %s", rev, g.branch(), g.Remote)
+		return "", fmt.Errorf("revision %s is not on %s of %s", rev, g.branch(), g.Remote)
 	}
-	return nil
+	return g.Dir, nil
 }
 
 // Read implements GitSource.
 func (g *GitRepo) Read(ctx context.Context, rev string) (*Snapshot, error) {
-	if err := g.ensure(ctx, rev); err != nil {
-		return nil, err
-	}
-	out, err := g.git(ctx, g.Dir, "ls-tree", "-r", "-z", "--name-only", rev, "--", "delivery.yaml", "environments", "apps")
+	dir, err := g.ensure(ctx, rev)
 	if err != nil {
 		return nil, err
 	}
-	files := map[string][]byte{}
-	for _, p := range strings.Split(string(out), "\x00") {
-		if p == "" {
-			continue
+	tree, err := g.git(ctx, dir, "ls-tree", "-r", "-z", "--full-tree", rev, "--", "delivery.yaml", "environments", "apps")
+	if err != nil {
+		if _, cerr := g.git(ctx, dir, "cat-file", "-e", rev+"^{commit}"); cerr != nil {
+			return nil, fmt.Errorf("revision %s is not on %s of %s", rev, g.branch(), g.Remote)
 		}
-		b, err := g.git(ctx, g.Dir, "cat-file", "blob", rev+":"+p)
-		if err != nil {
-			return nil, err
-		}
-		files[p] = b
+		return nil, err
+	}
+	// Every file through one git process: a process per file made each
+	// sync cost a process start (milliseconds) per service and environment.
+	var paths, objects []string
+	for p, obj := range gitcmd.TreeBlobs(tree) {
+		paths, objects = append(paths, p), append(objects, obj)
+	}
+	blobs, err := g.runner(dir).CatFiles(ctx, objects)
+	if err != nil {
+		return nil, err
+	}
+	files := make(map[string][]byte, len(paths))
+	for i, p := range paths {
+		files[p] = blobs[i]
 	}
 	if len(files) == 0 {
 		return nil, errors.New("no delivery.yaml, environments/ or apps/ at " + short(rev))
