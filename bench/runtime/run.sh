@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/tools.sh services prometheus >/dev/null
+mkdir -p .cache
 go test -run '^$' -bench 'CommitToServing|RollbackToServing|StartBinaryDirectly' -benchtime 10x ./internal/local/cluster | tee .cache/bench-runtime.txt
 go test -run '^$' -bench 'DaemonRSS' -benchtime 1x ./internal/local/daemon | tee -a .cache/bench-runtime.txt
 awk '/p50-ms/ {for (i=1;i<=NF;i++) if ($(i+1)=="p50-ms") p[$1]=$i}
