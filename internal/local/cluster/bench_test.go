@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"testing"
 	"time"
@@ -140,4 +142,33 @@ func BenchmarkStartBinaryDirectly(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(p50(ds), "p50-ms")
+}
+
+// BenchmarkHeadPoll: what one poll of a GitOps remote on this machine
+// costs when nothing changed (stats of the ref files) against a poll that
+// must ask git (a new GitRepo knows nothing yet: one git process), side by
+// side in one run. The runtime polls every PollInterval for as long as it
+// runs (the daemon every 500 ms).
+func BenchmarkHeadPoll(b *testing.B) {
+	f := benchFixture(b)
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(f.remote, "refs", "heads", "main"), old, old); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.Run("unchanged", func(b *testing.B) {
+		g := &GitRepo{Remote: f.remote}
+		for b.Loop() {
+			if _, err := g.Head(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("git", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := (&GitRepo{Remote: f.remote}).Head(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

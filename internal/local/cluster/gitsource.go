@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,66 @@ type GitRepo struct {
 
 	mu   sync.Mutex
 	init bool
+
+	headMu    sync.Mutex
+	head      string      // the last head read from a remote on this machine
+	headStamp []fileStamp // its ref files as they were just before that read
+}
+
+// fileStamp is what identifies one state of a file git replaces whole: it
+// writes a ref, packed-refs or reftable's tables.list to a lock file and
+// renames it over the old one, so any update gives a new file (os.SameFile
+// is false) even within one tick of the clock.
+type fileStamp struct {
+	fi os.FileInfo // nil: the file does not exist
+}
+
+func (a fileStamp) same(b fileStamp) bool {
+	if a.fi == nil || b.fi == nil {
+		return a.fi == nil && b.fi == nil
+	}
+	return os.SameFile(a.fi, b.fi) && a.fi.ModTime().Equal(b.fi.ModTime()) && a.fi.Size() == b.fi.Size()
+}
+
+// refStamps stamps every file where git may keep branch of the repository
+// at dir: its loose ref, packed-refs, and a reftable repository's table
+// list. ok is false when one cannot be read (other than not existing).
+func refStamps(dir, branch string) (stamps []fileStamp, ok bool) {
+	for _, p := range []string{filepath.Join(dir, "refs", "heads", filepath.FromSlash(branch)), filepath.Join(dir, "packed-refs"), filepath.Join(dir, "reftable", "tables.list")} {
+		fi, err := os.Stat(p)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, false
+		}
+		stamps = append(stamps, fileStamp{fi})
+	}
+	return stamps, true
+}
+
+// settled reports whether every stamped file was last written at least a
+// second before at. Only such stamps are trusted to stand for the head
+// read after them (as git treats a "racily clean" index entry): the
+// clock's tick is coarse, and an inode freed by one rename can be reused
+// by the next, so two updates within one tick could leave a file that
+// stats the same; any later write has a later modification time.
+func settled(stamps []fileStamp, at time.Time) bool {
+	for _, st := range stamps {
+		if st.fi != nil && !st.fi.ModTime().Before(at.Add(-time.Second)) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameStamps(a, b []fileStamp) bool {
+	if len(a) != len(b) || a == nil {
+		return false
+	}
+	for i := range a {
+		if !a[i].same(b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 var _ GitSource = (*GitRepo)(nil)
@@ -69,10 +130,23 @@ func (g *GitRepo) git(ctx context.Context, dir string, args ...string) ([]byte, 
 
 // Head implements GitSource. The runtime asks every PollInterval. A remote
 // on this machine (an absolute path: the demo's, the daemon's) is read where
-// it is, one git process; ls-remote starts three for it (git, the local
-// transport's shell, upload-pack) and lists every ref.
+// it is, one git process, and only when a file that holds its branch has
+// changed since the last read or within the last second (a stat of three
+// files decides): most polls find nothing new, and a process start costs
+// milliseconds where a stat costs microseconds. ls-remote starts three processes for such a remote (git,
+// the local transport's shell, upload-pack) and lists every ref.
 func (g *GitRepo) Head(ctx context.Context) (string, error) {
 	if dir, ok := localGitDir(g.Remote); ok {
+		// Stamped before git reads: a push between the stamp and the read
+		// changes the files after the stamp, so the next poll reads again.
+		stampedAt := time.Now()
+		stamps, stamped := refStamps(dir, g.branch())
+		g.headMu.Lock()
+		defer g.headMu.Unlock()
+		if stamped && g.head != "" && sameStamps(stamps, g.headStamp) {
+			return g.head, nil
+		}
+		g.head, g.headStamp = "", nil
 		out, err := g.git(ctx, "", "--git-dir="+dir, "rev-parse", "--verify", "--quiet", "refs/heads/"+g.branch()+"^{commit}")
 		switch {
 		case gitcmd.ExitCode(err) == 1: // --verify --quiet: no such branch
@@ -80,7 +154,11 @@ func (g *GitRepo) Head(ctx context.Context) (string, error) {
 		case err != nil:
 			return "", fmt.Errorf("read head of %s: %w", g.Remote, err)
 		}
-		return strings.TrimSpace(string(out)), nil
+		head := strings.TrimSpace(string(out))
+		if stamped && settled(stamps, stampedAt) {
+			g.head, g.headStamp = head, stamps
+		}
+		return head, nil
 	}
 	out, err := g.git(ctx, "", "ls-remote", "--", g.Remote, "refs/heads/"+g.branch())
 	if err != nil {

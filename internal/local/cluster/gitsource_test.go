@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 )
@@ -110,4 +112,75 @@ func TestReadGivesTheSameSnapshotFromEveryFormOfRemote(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Head runs git only when a file that holds the branch changed (or changed
+// within the last second): a poll that finds the same files answers from
+// what the last read found. A wrapper on PATH counts the git processes.
+func TestHeadRunsGitOnlyWhenTheBranchChanged(t *testing.T) {
+	dir := t.TempDir()
+	count := filepath.Join(dir, "git-calls")
+	real, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := "#!/bin/sh\necho x >> '" + count + "'\nexec '" + real + "' \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "git"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bare := filepath.Join(dir, "smp-gitops.git")
+	work := filepath.Join(dir, "work")
+	gitcmdtest.Git(t, "", "init", "--quiet", "--bare", "--initial-branch=main", bare)
+	gitcmdtest.Git(t, "", "clone", "--quiet", bare, work)
+	push := func() string {
+		gitcmdtest.Git(t, work, "commit", "--quiet", "--allow-empty", "-m", "deploy")
+		gitcmdtest.Git(t, work, "push", "--quiet", "origin", "HEAD:main")
+		return gitcmdtest.Git(t, work, "rev-parse", "HEAD")
+	}
+	// The ref files as a poll long after the push finds them.
+	age := func() {
+		old := time.Now().Add(-time.Hour)
+		for _, p := range []string{"refs/heads/main", "packed-refs"} {
+			if err := os.Chtimes(filepath.Join(bare, p), old, old); err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+		}
+	}
+	calls := func() int {
+		b, _ := os.ReadFile(count)
+		return strings.Count(string(b), "x")
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	ctx := context.Background()
+	g := &GitRepo{Remote: bare}
+	heads := func(want string, n, gits int) {
+		t.Helper()
+		before := calls()
+		for range n {
+			if got, err := g.Head(ctx); err != nil || got != want {
+				t.Fatalf("Head = %q, %v; want %s", got, err, want)
+			}
+		}
+		if got := calls() - before; got != gits {
+			t.Errorf("%d polls ran git %d times; want %d", n, got, gits)
+		}
+	}
+	first := push()
+	heads(first, 3, 3) // just written: every poll reads
+	age()
+	heads(first, 5, 1) // settled: read once, then from the stamps
+	second := push()
+	heads(second, 1, 1) // a push is seen at the next poll
+	age()
+	heads(second, 4, 1)
+	gitcmdtest.Git(t, bare, "pack-refs", "--all", "--prune") // the loose ref goes into packed-refs
+	age()
+	heads(second, 4, 1)
+	third := push()
+	age()
+	heads(third, 4, 1)
 }
