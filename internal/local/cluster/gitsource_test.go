@@ -141,15 +141,17 @@ func TestHeadRunsGitOnlyWhenTheBranchChanged(t *testing.T) {
 		gitcmdtest.Git(t, work, "push", "--quiet", "origin", "HEAD:main")
 		return gitcmdtest.Git(t, work, "rev-parse", "HEAD")
 	}
-	// The ref files as a poll long after the push finds them.
-	age := func() {
-		old := time.Now().Add(-time.Hour)
+	// touch dates the ref files: an hour ago is what a poll long after the
+	// push finds; a time ahead of the clock stays "just written" however
+	// slowly the test runs.
+	touch := func(at time.Time) {
 		for _, p := range []string{"refs/heads/main", "packed-refs"} {
-			if err := os.Chtimes(filepath.Join(bare, p), old, old); err != nil && !os.IsNotExist(err) {
+			if err := os.Chtimes(filepath.Join(bare, p), at, at); err != nil && !os.IsNotExist(err) {
 				t.Fatal(err)
 			}
 		}
 	}
+	age := func() { touch(time.Now().Add(-time.Hour)) }
 	calls := func() int {
 		b, _ := os.ReadFile(count)
 		return strings.Count(string(b), "x")
@@ -170,6 +172,7 @@ func TestHeadRunsGitOnlyWhenTheBranchChanged(t *testing.T) {
 		}
 	}
 	first := push()
+	touch(time.Now().Add(time.Hour))
 	heads(first, 3, 3) // just written: every poll reads
 	age()
 	heads(first, 5, 1) // settled: read once, then from the stamps
