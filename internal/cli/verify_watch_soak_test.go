@@ -14,18 +14,18 @@ kind: Delivery
 version: 3
 environments:
   - {name: dev, sync: manual, trigger: main, approval: none}
-  - {name: staging, sync: manual, trigger: rc, approval: none, soak: 10s}
+  - {name: staging, sync: manual, trigger: rc, approval: none, soak: 20s}
 services:
   - name: order-svc
     image: ghcr.io/smp/order-svc
 `
 
 // TestAWatchRecordsTheSoakItSawAndALongerWatchExtendsIt: staging asks a
-// soak of 10s in dev. A passing watch of 2s records what it saw, says the
+// soak of 20s in dev. A passing watch of 2s records what it saw, says the
 // soak is still short, and promote refuses. (A watch records the time it
 // really watched: on a loaded machine a 2s watch's evaluations slipped to
 // 4s, which met a soak of 4s.) A watch with --for soak watches
-// the 10s staging asks and extends the record — the first watch's record
+// the 20s staging asks and extends the record — the first watch's record
 // does not stop it — so promote passes. The same watch run again (a
 // restarted CI job) writes nothing.
 func TestAWatchRecordsTheSoakItSawAndALongerWatchExtendsIt(t *testing.T) {
@@ -46,7 +46,7 @@ func TestAWatchRecordsTheSoakItSawAndALongerWatchExtendsIt(t *testing.T) {
 	promote := []string{"promote", "--service", "order-svc", "--from", "dev", "--to", "staging", "--by", "ci"}
 
 	code, stdout, stderr := watch("2s")
-	if code != 0 || !strings.Contains(stdout, "soak: soak(dev): order-svc 3.3.0 soaked ") || !strings.Contains(stdout, "left: staging needs soak: 10s in dev, and ") {
+	if code != 0 || !strings.Contains(stdout, "soak: soak(dev): order-svc 3.3.0 soaked ") || !strings.Contains(stdout, "left: staging needs soak: 20s in dev, and ") {
 		t.Fatalf("a passing watch of 2s: exit %d, want 0, its 2s recorded and the soak said to be short\n%s%s", code, stdout, stderr)
 	}
 	if code, _, stderr := smpctl(t, env, promote...); code != 1 || !strings.Contains(stderr, "of soak recorded: it still needs") {
@@ -54,10 +54,10 @@ func TestAWatchRecordsTheSoakItSawAndALongerWatchExtendsIt(t *testing.T) {
 	}
 
 	code, stdout, stderr = watch("soak")
-	if code != 0 || !strings.Contains(stderr, "for 10s, the soak staging asks") || !strings.Contains(stdout, "(committed ") || strings.Contains(stdout, "left:") {
-		t.Fatalf("verify --for soak: exit %d, want 0 with 10s watched and recorded\n%s%s", code, stdout, stderr)
+	if code != 0 || !strings.Contains(stderr, "for 20s, the soak staging asks") || !strings.Contains(stdout, "(committed ") || strings.Contains(stdout, "left:") {
+		t.Fatalf("verify --for soak: exit %d, want 0 with 20s watched and recorded\n%s%s", code, stdout, stderr)
 	}
-	if msg := gitcmdtest.Git(t, bare, "log", "-1", "--format=%B", "main"); !strings.Contains(msg, "soak(dev): order-svc 3.3.0 soaked") || !strings.Contains(msg, "Change-Id: gate-soak-dev-order-svc-bbbbbbbbbbbbbbbb-10s") {
+	if msg := gitcmdtest.Git(t, bare, "log", "-1", "--format=%B", "main"); !strings.Contains(msg, "soak(dev): order-svc 3.3.0 soaked") || !strings.Contains(msg, "Change-Id: gate-soak-dev-order-svc-bbbbbbbbbbbbbbbb-20s") {
 		t.Errorf("the longer watch's record:\n%s", msg)
 	}
 

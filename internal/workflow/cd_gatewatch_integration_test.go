@@ -99,8 +99,10 @@ func TestReusableCDGateWatchPassesAHealthyReleaseAndRollsBackABadOne(t *testing.
 		// default, image) could not judge a rollback to it and would hold.
 		"watch-migrations": "none",
 		// How long staging's watch waits for Argo CD to sync its rollback:
-		// no controller runs on this cluster, so the wait runs out.
-		"watch-sync-timeout": "5s",
+		// no controller runs on this cluster, so the wait runs out. It also
+		// bounds asking for the sync (reads and writes on a real API
+		// server): 5s left little room for that on a loaded 2-core machine.
+		"watch-sync-timeout": "30s",
 	}
 	// The chart version staging's file pins for 0.0.9, which the rollback
 	// writes back and the Application must pin before it is synced.

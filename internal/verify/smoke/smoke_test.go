@@ -70,7 +70,9 @@ func TestSmokeFails(t *testing.T) {
 			"version is 1.1.0", `reports version "1.0.0", waiting for "1.1.0"`},
 		{"without a token", Options{URL: old}, "GET /api/v1/catalog/services (JWT)", "no token"},
 		{"when the echo create answers 500", Options{URL: bad, Token: "t"}, "POST /api/v1/test/echo", "500"},
-		{"when nothing listens", Options{URL: "http://127.0.0.1:1", Token: "t", Wait: 200 * time.Millisecond, Poll: 50 * time.Millisecond}, "GET /health", "connection refused"},
+		// Wait long enough that a loaded machine's first dial is refused
+		// before the deadline cuts it ("deadline exceeded" otherwise).
+		{"when nothing listens", Options{URL: "http://127.0.0.1:1", Token: "t", Wait: 2 * time.Second, Poll: 50 * time.Millisecond}, "GET /health", "connection refused"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
