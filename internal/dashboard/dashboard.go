@@ -66,6 +66,8 @@ type Options struct {
 	Prometheus string
 	// GateWindow is the window of those figures; default the gate's (5m).
 	GateWindow time.Duration
+	// GateTimeout bounds each of those Prometheus queries; default 3s.
+	GateTimeout time.Duration
 	// Live reads what the engine runs (Argo CD's sync and health, the
 	// Rollout's active and preview digests) for the matrix, at every poll.
 	// Nil: the matrix shows git only.

@@ -12,10 +12,19 @@ import (
 	"github.com/smp/delivery/internal/verify/gate"
 )
 
-// gateTimeout bounds each Prometheus query of a service page: a page that
-// waits longer for figures than for the repository is worse than a page
-// that says Prometheus did not answer.
-const gateTimeout = 3 * time.Second
+// defaultGateTimeout bounds each Prometheus query of a service page unless
+// Options.GateTimeout says otherwise: a page that waits longer for figures
+// than for the repository is worse than a page that says Prometheus did
+// not answer.
+const defaultGateTimeout = 3 * time.Second
+
+// gateTimeout is the bound of one Prometheus query.
+func (o Options) gateTimeout() time.Duration {
+	if o.GateTimeout > 0 {
+		return o.GateTimeout
+	}
+	return defaultGateTimeout
+}
 
 // gateFigure is the live gate figures of the version one environment runs:
 // what `smpctl verify` would measure now (gate.Current), or why they could
@@ -65,7 +74,7 @@ func (d *Dashboard) gateFigures(ctx context.Context, svc string, cells []service
 		go func() {
 			defer wg.Done()
 			res, err := gate.Current(ctx, gate.Options{Prometheus: d.o.Prometheus, Env: f.Env, Service: svc,
-				Version: f.Version, Window: d.o.GateWindow, At: now, Timeout: gateTimeout})
+				Version: f.Version, Window: d.o.GateWindow, At: now, Timeout: d.o.gateTimeout()})
 			if err != nil {
 				f.Err = fmt.Sprintf("Prometheus did not answer: %v", err)
 				return
@@ -139,7 +148,7 @@ func (d *Dashboard) earlierGateFigures(ctx context.Context, svc string, timeline
 		wg.Go(func() {
 			w := min(max(r.Until.Sub(r.From), 10*time.Second), maxGateWindow).Round(time.Second)
 			res, err := gate.Current(ctx, gate.Options{Prometheus: d.o.Prometheus, Env: r.Env, Service: svc,
-				Version: r.Version, Window: w, At: r.Until, Timeout: gateTimeout})
+				Version: r.Version, Window: w, At: r.Until, Timeout: d.o.gateTimeout()})
 			if err != nil {
 				r.Err = fmt.Sprintf("Prometheus did not answer: %v", err)
 				return

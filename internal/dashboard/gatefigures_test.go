@@ -44,8 +44,10 @@ func TestTheServicePageShowsTheGateFiguresOfWhatRunsFromPrometheus(t *testing.T)
 	time.Sleep(4 * time.Second) // several scrapes of traffic
 
 	// The story's clock is a day ahead of Prometheus' samples: read the
-	// figures at the wall clock's now.
-	h := newDashboard(t, s.bare, dashboard.Options{Prometheus: prom.URL, GateWindow: 10 * time.Second})
+	// figures at the wall clock's now. Each query may take what the test has
+	// left: the page's 3s bound is for a person waiting on a page, and a
+	// loaded machine's Prometheus can take longer.
+	h := newDashboard(t, s.bare, dashboard.Options{Prometheus: prom.URL, GateWindow: 10 * time.Second, GateTimeout: testctx.Left(t)})
 	code, body, doc := get(t, h, "/services/order-svc")
 	if code != http.StatusOK {
 		t.Fatalf("GET /services/order-svc = %d:\n%s", code, body)
@@ -158,7 +160,7 @@ func TestTheServicePageShowsTheGateFiguresOfEarlierReleases(t *testing.T) {
 	deploy("3.0.0", '3')
 	ran := time.Since(started)
 
-	h := newDashboard(t, bare, dashboard.Options{Prometheus: prom.URL})
+	h := newDashboard(t, bare, dashboard.Options{Prometheus: prom.URL, GateTimeout: testctx.Left(t)})
 	code, body, doc := get(t, h, "/services/order-svc")
 	table := byID(doc, "gate-earlier")
 	if code != http.StatusOK || table == nil {

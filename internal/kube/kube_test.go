@@ -15,7 +15,7 @@ import (
 // the request go.
 func TestWaitLimiterEndsWithTheContext(t *testing.T) {
 	t.Parallel()
-	l := waitLimiter{flowcontrol.NewTokenBucketRateLimiter(0.5, 1)} // one token, the next in 2 s
+	l := waitLimiter{flowcontrol.NewTokenBucketRateLimiter(0.01, 1)} // one token, the next in 100 s
 	if !l.TryAccept() {
 		t.Fatal("a new limiter has no token")
 	}
@@ -25,7 +25,7 @@ func TestWaitLimiterEndsWithTheContext(t *testing.T) {
 		t.Errorf("Wait past the deadline: %v, want context.DeadlineExceeded", err)
 	}
 	// client-go's own limiter, for contrast: it refuses at once with an error that is not the context's.
-	raw := flowcontrol.NewTokenBucketRateLimiter(0.5, 1)
+	raw := flowcontrol.NewTokenBucketRateLimiter(0.01, 1)
 	raw.Accept()
 	ctx2, cancel2 := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel2()

@@ -256,10 +256,13 @@ func TestRetries(t *testing.T) {
 			attempts: 1, errorMention: []string{"429 rate_limited", "retry after 1h0m0s, longer than smpctl waits"},
 		},
 		{
-			name:         "the retries end within the time limit",
-			script:       slices.Repeat([]notifycontract.Answer{notifycontract.SlackServerError}, 100),
-			opts:         []notify.Option{notify.WithAttempts(100), notify.WithBackoff(40 * time.Millisecond), notify.WithTimeout(500 * time.Millisecond)},
-			errorMention: []string{"no time left for another attempt within the 500ms limit"},
+			name:   "the retries end within the time limit",
+			script: slices.Repeat([]notifycontract.Answer{notifycontract.SlackServerError}, 100),
+			opts:   []notify.Option{notify.WithAttempts(100), notify.WithBackoff(40 * time.Millisecond), notify.WithTimeout(500 * time.Millisecond)},
+			// Which of the two ways the limit ends them depends on how fast
+			// the machine answers: before a wait that would outlast it, or
+			// during an attempt that started with little time left.
+			errorMention: []string{"the 500ms limit"},
 		},
 		{
 			name:     "a revoked webhook is not retried and says how to replace it",
@@ -527,7 +530,7 @@ func TestAServiceThatNeverAnswersIsGivenUpWithinTheTimeLimit(t *testing.T) {
 	if g.OK || !strings.Contains(g.Error, "grafana: cannot reach 127.0.0.1:") || !strings.Contains(g.Error, "no answer in time") {
 		t.Fatalf("grafana = %+v", g)
 	}
-	if !strings.Contains(g.Error, "no time left for another attempt within the 300ms limit") && !strings.Contains(g.Error, "stopped") {
+	if !strings.Contains(g.Error, "the 300ms limit") && !strings.Contains(g.Error, "stopped") {
 		t.Errorf("the error does not say the time limit ended it: %s", g.Error)
 	}
 }
