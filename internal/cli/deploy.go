@@ -91,7 +91,7 @@ older queued one; smpctl soak drain deploys it when the soak ends
 				return err
 			}
 			if out.Action == "deploy" && !out.AlreadyDone && out.Commit != "" {
-				a.drainBehind(cmd, repo, &o, env, svc)
+				a.drainBehind(cmd, repo, &o, out)
 			}
 			return nil
 		},

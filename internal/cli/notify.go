@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/smp/delivery/internal/gitops"
+	"github.com/smp/delivery/internal/gitops/delivery"
 	"github.com/smp/delivery/internal/gitops/write"
 	"github.com/smp/delivery/internal/notify"
 )
@@ -27,7 +28,7 @@ func (a *App) finishWrite(ctx context.Context, repo *gitops.Repo, o *writeOption
 }
 
 func (a *App) sendNotifications(ctx context.Context, repo *gitops.Repo, o *writeOptions, out write.Outcome, reason string) {
-	a.notify(ctx, repo, out.Commit, outcomeEvent(a, o, out, reason))
+	a.notify(ctx, repo, out.Config, out.Commit, outcomeEvent(a, o, out, reason))
 }
 
 // outcomeEvent is the event a write's outcome notifies.
@@ -45,14 +46,18 @@ func outcomeEvent(a *App, o *writeOptions, out write.Outcome, reason string) not
 // notify sends ev where delivery.yaml's notifications route it, and says
 // on standard error what was sent and what failed. What failed is recorded
 // for the dashboard and notify retry when ev is about commit (an event
-// without one, an unknown gate, is only said). It never fails.
-func (a *App) notify(ctx context.Context, repo *gitops.Repo, commit string, ev notify.Event) {
+// without one, an unknown gate, is only said). cfg is delivery.yaml as the
+// write left it (write.Outcome.Config); nil reads it from the remote. It
+// never fails.
+func (a *App) notify(ctx context.Context, repo *gitops.Repo, cfg *delivery.Config, commit string, ev notify.Event) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
 	defer cancel()
-	cfg, err := write.ReadConfig(ctx, repo)
-	if err != nil {
-		fmt.Fprintf(a.Stderr, "notify: not sent: %v; the %s still stands\n", err, ev.Kind)
-		return
+	if cfg == nil {
+		var err error
+		if cfg, err = write.ReadConfig(ctx, repo); err != nil {
+			fmt.Fprintf(a.Stderr, "notify: not sent: %v; the %s still stands\n", err, ev.Kind)
+			return
+		}
 	}
 	if cfg.Notifications == nil {
 		return

@@ -70,11 +70,14 @@ ran there and how long it still needs (docs/soak.md).`,
 // ships releases to staging and prod with deploy): what queued in the
 // environment before env, behind the version that soaked there, goes in
 // once that version moved on. Nothing queued there is nothing said.
-func (a *App) drainBehind(cmd *cobra.Command, repo *gitops.Repo, o *writeOptions, env, svc string) {
-	cfg, err := write.ReadConfig(cmd.Context(), repo)
-	if err != nil {
-		fmt.Fprintf(a.Stderr, "queue: delivery.yaml could not be read again (%v): the deploy stands; run smpctl soak drain --service %s for the environment before %s\n", err, svc, env)
-		return
+func (a *App) drainBehind(cmd *cobra.Command, repo *gitops.Repo, o *writeOptions, out write.Outcome) {
+	env, svc, cfg := out.Environment, out.Service, out.Config
+	if cfg == nil {
+		var err error
+		if cfg, err = write.ReadConfig(cmd.Context(), repo); err != nil {
+			fmt.Fprintf(a.Stderr, "queue: delivery.yaml could not be read again (%v): the deploy stands; run smpctl soak drain --service %s for the environment before %s\n", err, svc, env)
+			return
+		}
 	}
 	// Only an environment with a soak makes the one before it queue.
 	if e, i, ok := cfg.Env(env); ok && i > 0 && e.Soak > 0 {

@@ -190,12 +190,12 @@ func (a *App) verifyWatch(cmd *cobra.Command, o gate.Options, wo *watchOptions) 
 		switch {
 		case err != nil:
 			res.Left = joinLeft(res.Left, "the notification is sent without its record in git ("+err.Error()+"): a re-run sends it again")
-			a.notify(ctx, repo, "", ev)
+			a.notify(ctx, repo, nil, "", ev)
 		case out.AlreadyDone:
 			res.Written = &out
 		default:
 			res.Written = &out
-			a.notify(ctx, repo, out.Commit, ev)
+			a.notify(ctx, repo, out.Config, out.Commit, ev)
 		}
 		if rerr := a.Render(res, res.WriteText); rerr != nil {
 			return rerr
@@ -311,14 +311,14 @@ func (a *App) actOnFailedGate(ctx context.Context, repo *gitops.Repo, wo *watchO
 			left = "the notification is sent without its record in git: a re-run sends it again"
 		}
 		res.Left = joinLeft(res.Left, left)
-		a.notify(ctx, repo, "", a.gateEvent(wo, env.Name, judged.Service, running, rep, notify.GateFailure, reason+"; the "+res.Action+" failed: "+err.Error()))
+		a.notify(ctx, repo, nil, "", a.gateEvent(wo, env.Name, judged.Service, running, rep, notify.GateFailure, reason+"; the "+res.Action+" failed: "+err.Error()))
 		return res, fmt.Errorf("the gate failed and its %s could not be written: %w", res.Action, err)
 	}
 	if out.Action != "" {
 		res.Written = &out
 	}
 	if !out.AlreadyDone {
-		a.notify(ctx, repo, out.Commit, ev)
+		a.notify(ctx, repo, out.Config, out.Commit, ev)
 	}
 	// With --sync the rollback is applied after the notifications, which
 	// must not wait for it. A sync that fails or times out is left to a

@@ -70,6 +70,11 @@ type Outcome struct {
 	AlreadyDone  bool   `json:"alreadyDone"`
 	Message      string `json:"message"`
 	FreezeBroken string `json:"overrideFreeze,omitempty"`
+	// Config is delivery.yaml as the commit this write made has it (nil
+	// when nothing was committed): what acts on the write next (its
+	// notifications, the queue it drains) reads it here rather than
+	// fetching the remote again.
+	Config *delivery.Config `json:"-"`
 }
 
 // Common are the fields every write shares.
@@ -423,9 +428,16 @@ func run(ctx context.Context, repo *gitops.Repo, out Outcome, noop string, chang
 	// The commit of the last attempt is the one that landed: a rejected
 	// push re-applies the change, and the approval it finds may differ.
 	var landed gitops.Commit
+	var cfg *delivery.Config
 	res, err := repo.Apply(ctx, func(ctx context.Context, t *gitops.Tree) (gitops.Commit, error) {
 		c, err := change(ctx, t)
-		landed = c
+		landed, cfg = c, nil
+		if err == nil {
+			// The tree with the change's edits: the commit's delivery.yaml.
+			// One that cannot be read is no reason to refuse the write;
+			// what needs it reads the remote again.
+			cfg, _ = readConfig(t)
+		}
 		return c, err
 	})
 	var applied *gitops.AlreadyAppliedError
@@ -445,6 +457,7 @@ func run(ctx context.Context, repo *gitops.Repo, out Outcome, noop string, chang
 	out.Commit, out.Attempts = res.Commit, res.Attempts
 	out.Message = res.Subject
 	out.ApprovedBy = trailer(landed.Trailers, "Approved-By")
+	out.Config = cfg
 	return out, nil
 }
 
