@@ -174,13 +174,17 @@ func main() {
 	}
 	var total float64
 	cmds := map[string]float64{}
+	runs := map[string]int{}
 	for _, r := range recs {
 		total += r.cpu
 		cmds[r.comm] += r.cpu
+		runs[r.comm]++
 	}
-	fmt.Printf("%d processes, %.0f CPU-s (user+sys)\n\nby command:\n", len(recs), total)
+	// How many processes as well as their CPU: a command whose cost is
+	// starting it (git, smpctl) is cut by running it less, not faster.
+	fmt.Printf("%d processes, %.0f CPU-s (user+sys)\n\nby command (CPU-s, processes, ms each):\n", len(recs), total)
 	for _, kv := range most(cmds, top) {
-		fmt.Printf("%8.1f  %s\n", kv.v, kv.k)
+		fmt.Printf("%8.1f %7d %7.1f  %s\n", kv.v, runs[kv.k], 1000*kv.v/float64(runs[kv.k]), kv.k)
 	}
 	fmt.Printf("\nby test binary (each process charged to its nearest *.test or golangci-lint ancestor):\n")
 	for i, u := range attribute(recs) {

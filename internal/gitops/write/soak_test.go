@@ -431,7 +431,10 @@ func TestAHighChurnServiceStillGetsAVersionToProd(t *testing.T) {
 			}
 		default:
 		}
-		time.Sleep(50 * time.Millisecond)
+		// A watch's poll, a sixth of the soak: every round reads the
+		// remote twice (git fetch and friends), which at 50 ms took a
+		// quarter of the test's CPU from the deploys it watches.
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
