@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
+	"github.com/smp/delivery/internal/testkit/proctest"
 	"github.com/smp/delivery/internal/testkit/testimage"
 )
 
@@ -55,6 +57,13 @@ func BenchmarkDaemonRSS(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		// A failure below must not leave the daemon running, with its
+		// Prometheus and services: it keeps restarting them. Down stops
+		// them; whatever it could not stop is killed (cleanups run last
+		// first).
+		b.Cleanup(func() { proctest.KillUnder(dir) })
+		down := sync.OnceValue(func() error { _, err := Down(context.WithoutCancel(ctx), dir, false); return err })
+		b.Cleanup(func() { _ = down() })
 		c, err := newClient(dir, st)
 		if err != nil {
 			b.Fatal(err)
@@ -112,7 +121,7 @@ func BenchmarkDaemonRSS(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := Down(ctx, dir, false); err != nil {
+		if err := down(); err != nil {
 			b.Fatal(err)
 		}
 		dropDatabases(b, "smp_"+prefix, 6)
