@@ -370,10 +370,11 @@ func (n *Notifier) deliver(ctx context.Context, t target, e Event, secrets *reda
 		n.o.log.DebugContext(ctx, "notify attempt failed", "sender", t.name, "attempt", r.Attempts, "error", msg)
 		// The limit (or the caller) ended this attempt: say so, not only
 		// the transport's "context deadline exceeded".
-		if cause := context.Cause(ctx); errors.Is(cause, context.DeadlineExceeded) {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, context.DeadlineExceeded):
 			r.Error = msg + fmt.Sprintf(" (the %s limit ran out during attempt %d)", n.o.timeout, r.Attempts)
 			return r
-		} else if cause != nil {
+		case cause != nil:
 			r.Error = msg + fmt.Sprintf(" (stopped during attempt %d: %v)", r.Attempts, cause)
 			return r
 		}

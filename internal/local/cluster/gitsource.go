@@ -45,35 +45,31 @@ type GitRepo struct {
 	init bool
 
 	headMu    sync.Mutex
-	head      string      // the last head read from a remote on this machine
-	headStamp []fileStamp // its ref files as they were just before that read
+	head      string        // the last head read from a remote on this machine
+	headStamp []os.FileInfo // its ref files as they were just before that read (nil: missing)
 }
 
-// fileStamp is what identifies one state of a file git replaces whole: it
-// writes a ref, packed-refs or reftable's tables.list to a lock file and
-// renames it over the old one, so any update gives a new file (os.SameFile
-// is false) even within one tick of the clock.
-type fileStamp struct {
-	fi os.FileInfo // nil: the file does not exist
-}
-
-func (a fileStamp) same(b fileStamp) bool {
-	if a.fi == nil || b.fi == nil {
-		return a.fi == nil && b.fi == nil
+// sameState reports whether two stats (nil: no file) are of one state of a
+// file git replaces whole: it writes a ref, packed-refs or reftable's
+// tables.list to a lock file and renames it over the old one, so any update
+// gives a new file (os.SameFile is false) even within one tick of the clock.
+func sameState(a, b os.FileInfo) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
 	}
-	return os.SameFile(a.fi, b.fi) && a.fi.ModTime().Equal(b.fi.ModTime()) && a.fi.Size() == b.fi.Size()
+	return os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }
 
 // refStamps stamps every file where git may keep branch of the repository
 // at dir: its loose ref, packed-refs, and a reftable repository's table
 // list. ok is false when one cannot be read (other than not existing).
-func refStamps(dir, branch string) (stamps []fileStamp, ok bool) {
+func refStamps(dir, branch string) (stamps []os.FileInfo, ok bool) {
 	for _, p := range []string{filepath.Join(dir, "refs", "heads", filepath.FromSlash(branch)), filepath.Join(dir, "packed-refs"), filepath.Join(dir, "reftable", "tables.list")} {
 		fi, err := os.Stat(p)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, false
 		}
-		stamps = append(stamps, fileStamp{fi})
+		stamps = append(stamps, fi) // nil when it does not exist
 	}
 	return stamps, true
 }
@@ -84,21 +80,21 @@ func refStamps(dir, branch string) (stamps []fileStamp, ok bool) {
 // clock's tick is coarse, and an inode freed by one rename can be reused
 // by the next, so two updates within one tick could leave a file that
 // stats the same; any later write has a later modification time.
-func settled(stamps []fileStamp, at time.Time) bool {
-	for _, st := range stamps {
-		if st.fi != nil && !st.fi.ModTime().Before(at.Add(-time.Second)) {
+func settled(stamps []os.FileInfo, at time.Time) bool {
+	for _, fi := range stamps {
+		if fi != nil && !fi.ModTime().Before(at.Add(-time.Second)) {
 			return false
 		}
 	}
 	return true
 }
 
-func sameStamps(a, b []fileStamp) bool {
+func sameStamps(a, b []os.FileInfo) bool {
 	if len(a) != len(b) || a == nil {
 		return false
 	}
 	for i := range a {
-		if !a[i].same(b[i]) {
+		if !sameState(a[i], b[i]) {
 			return false
 		}
 	}
@@ -133,8 +129,9 @@ func (g *GitRepo) git(ctx context.Context, dir string, args ...string) ([]byte, 
 // it is, one git process, and only when a file that holds its branch has
 // changed since the last read or within the last second (a stat of three
 // files decides): most polls find nothing new, and a process start costs
-// milliseconds where a stat costs microseconds. ls-remote starts three processes for such a remote (git,
-// the local transport's shell, upload-pack) and lists every ref.
+// milliseconds where a stat costs microseconds. ls-remote starts three
+// processes for such a remote (git, the local transport's shell,
+// upload-pack) and lists every ref.
 func (g *GitRepo) Head(ctx context.Context) (string, error) {
 	if dir, ok := localGitDir(g.Remote); ok {
 		// Stamped before git reads: a push between the stamp and the read
