@@ -67,7 +67,7 @@ first and refuses (exit 1, nothing changed) when they fail.`,
 					if name == "promote" {
 						err = k.Promote(c.Context(), args[0], args[1], a.Stderr)
 					} else {
-						err = k.Abort(c.Context(), args[0], args[1])
+						err = k.Abort(c.Context(), args[0], args[1], a.Stderr)
 					}
 					if err != nil {
 						return err

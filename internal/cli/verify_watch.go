@@ -396,7 +396,7 @@ func (a *App) abortRollout(ctx context.Context, e *engineFlags, env, svc string)
 	k, err := e.cluster(a)
 	if err == nil {
 		if k != nil {
-			err = k.Abort(ctx, env, svc)
+			err = k.Abort(ctx, env, svc, a.Stderr)
 		} else {
 			var cl *daemon.Client
 			if cl, _, err = daemon.Connect(e.dir); err == nil {

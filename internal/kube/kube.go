@@ -59,6 +59,9 @@ var (
 	// ErrNothingToAbort means no update is in progress: after a promotion the way back is a
 	// rollback commit.
 	ErrNothingToAbort = fault.Refusedf("nothing to abort: no update in progress")
+	// ErrAbortUnseen means an abort was sent and the Argo Rollouts
+	// controller did not act on it in time.
+	ErrAbortUnseen = fault.Refusedf("the controller has not acted on the abort")
 	// ErrNotGenerated means the ApplicationSet of an environment could not
 	// generate its Applications from smp-gitops (unreachable, or a file it
 	// cannot read), or its controller did not answer.
@@ -71,7 +74,7 @@ var (
 type Client struct {
 	dyn  dynamic.Interface
 	core kubernetes.Interface
-	// promoteAck bounds Promote's wait for the controller (0: promoteAck).
+	// promoteAck bounds Promote's and Abort's wait for the controller (0: promoteAck).
 	promoteAck time.Duration
 	// ArgoNamespace is where Argo CD's Applications live (default argocd).
 	ArgoNamespace string

@@ -37,7 +37,7 @@ func TestClientOutlastsControllersThatLoseItsRequests(t *testing.T) {
 		name string
 		run  func(*testing.T, *kubecluster.Cluster)
 	}{
-		{"promote", promoteOutlastsAControllerThatLosesIt},
+		{"promote and abort", promoteAndAbortOutlastAControllerThatLosesThem},
 		{"regenerate", regenerateOutlastsAControllerThatLosesTheRefresh},
 		{"generate", generateWaitsForTheControllersAnswer},
 		{"sync", syncWaitsForTheOperationInProgress},
@@ -49,13 +49,14 @@ func TestClientOutlastsControllersThatLoseItsRequests(t *testing.T) {
 	}
 }
 
-// Promote on a real API server, with the test as the Argo Rollouts
-// controller: one that loses the promotion the way the real one can (it
-// writes an older copy back into its cache, so it puts the pause back, or
-// never sees the promotion at all). Promote clears the pause again and
-// touches the Rollout until the controller acts; a controller that never
-// acts is named in the error, with exit code 1.
-func promoteOutlastsAControllerThatLosesIt(t *testing.T, c *kubecluster.Cluster) {
+// Promote and Abort on a real API server, with the test as the Argo
+// Rollouts controller: one that loses the promotion or the abort the way
+// the real one can (it writes an older copy back into its cache, so it
+// undoes the change, or never sees it at all). Promote clears the pause
+// again, Abort sets status.abort again, and both touch the Rollout until
+// the controller acts; a controller that never acts is named in the error,
+// with exit code 1.
+func promoteAndAbortOutlastAControllerThatLosesThem(t *testing.T, c *kubecluster.Cluster) {
 	ctx := testctx.New(t)
 	k, err := New(c.RESTConfig(), "")
 	if err != nil {
@@ -149,6 +150,88 @@ func promoteOutlastsAControllerThatLosesIt(t *testing.T, c *kubecluster.Cluster)
 			t.Errorf("the promotion was not sent: pause conditions %v", p)
 		}
 	})
+	t.Run("the abort is undone, then goes unseen", func(t *testing.T) {
+		pausedRollout(t, r, "partner-svc")
+		done := make(chan error, 1)
+		var steps []string
+		go func() {
+			done <- func() error {
+				if err := waitFor(ctx, r, "partner-svc", "the abort", aborted); err != nil {
+					return err
+				}
+				// A status written from the copy before the abort.
+				if err := setStatus(ctx, r, "partner-svc", map[string]any{"abort": false}); err != nil {
+					return err
+				}
+				steps = append(steps, "abort undone")
+				if err := waitFor(ctx, r, "partner-svc", "the abort again", aborted); err != nil {
+					return err
+				}
+				steps = append(steps, "aborted again")
+				// Then the abort is lost in the cache until the Rollout changes again.
+				if err := waitFor(ctx, r, "partner-svc", "a touch", func(u *unstructured.Unstructured) bool {
+					return u.GetAnnotations()[AbortedAtAnnotation] != ""
+				}); err != nil {
+					return err
+				}
+				steps = append(steps, "touched")
+				// What Argo Rollouts writes for an aborted update: no pause, Degraded.
+				return setStatus(ctx, r, "partner-svc", map[string]any{
+					"phase": "Degraded", "message": "RolloutAborted: Rollout aborted update to revision 2",
+					"pauseConditions": nil, "controllerPause": false, "abortedAt": time.Now().UTC().Format(time.RFC3339),
+				})
+			}()
+		}()
+		var progress strings.Builder
+		if err := k.Abort(ctx, "prod", "partner-svc", &progress); err != nil {
+			t.Fatalf("Abort: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("the controller played by the test: %v (steps %v)", err, steps)
+		}
+		if want := []string{"abort undone", "aborted again", "touched"}; fmt.Sprint(steps) != fmt.Sprint(want) {
+			t.Errorf("the controller saw %v, want %v", steps, want)
+		}
+		for _, want := range []string{"abort smp-prod/partner-svc: status.abort is gone but the update still waits (the controller wrote an older copy); aborting again",
+			"abort smp-prod/partner-svc: the Argo Rollouts controller has not acted after", "touching the Rollout (smp.vn/aborted-at)"} {
+			if !strings.Contains(progress.String(), want) {
+				t.Errorf("Abort said\n%s\nwant %q", progress.String(), want)
+			}
+		}
+		st, err := k.Rollout(ctx, "prod", "partner-svc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Paused || !st.Aborted || st.Phase != "Degraded" {
+			t.Errorf("after Abort the Rollout is %+v, want aborted, unpaused and Degraded", st)
+		}
+	})
+
+	t.Run("a controller that never acts on an abort is named", func(t *testing.T) {
+		pausedRollout(t, r, "billing-svc")
+		k.promoteAck = 12 * time.Second
+		defer func() { k.promoteAck = 0 }()
+		var progress strings.Builder
+		err := k.Abort(ctx, "prod", "billing-svc", &progress)
+		if !errors.Is(err, ErrAbortUnseen) || !fault.IsRefused(err) {
+			t.Fatalf("Abort with no controller: %v, want ErrAbortUnseen (a refusal, exit 1)", err)
+		}
+		for _, want := range []string{"abort smp-prod/billing-svc", "the abort was sent, but after 12s", "phase Paused", "kubectl -n argo-rollouts get pods"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("the error says %q, want it to say %q", err, want)
+			}
+		}
+		u, err := r.Get(ctx, "billing-svc", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.GetAnnotations()[AbortedAtAnnotation] == "" || !strings.Contains(progress.String(), "touching the Rollout") {
+			t.Errorf("Abort never touched the Rollout: annotations %v; it said\n%s", u.GetAnnotations(), progress.String())
+		}
+		if !aborted(u) {
+			t.Errorf("the abort was not sent: status %v", u.Object["status"])
+		}
+	})
 }
 
 // pausedRollout creates a blue/green Rollout name paused before promotion,
@@ -197,6 +280,11 @@ func setStatus(ctx context.Context, r dynamic.ResourceInterface, name string, st
 	}
 	_, err = r.Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{}, "status")
 	return err
+}
+
+func aborted(u *unstructured.Unstructured) bool {
+	a, _, _ := unstructured.NestedBool(u.Object, "status", "abort")
+	return a
 }
 
 func unpaused(u *unstructured.Unstructured) bool {

@@ -167,7 +167,7 @@ func (c *Client) replicaSets(ctx context.Context, ns, selector string) ([]appsv1
 // Promote promotes a blue/green Rollout paused before promotion, as `kubectl argo rollouts
 // promote` does: the pause conditions are cleared through the status subresource (and
 // spec.paused unset). A Rollout that is not paused is refused (ErrNothingToPromote). It
-// then waits until the controller has acted (awaitPromotion); progress, if not nil, gets a
+// then waits until the controller has acted (awaitAck); progress, if not nil, gets a
 // line for each thing it does meanwhile.
 func (c *Client) Promote(ctx context.Context, env, svc string, progress io.Writer) error {
 	st, err := c.Rollout(ctx, env, svc)
@@ -189,11 +189,23 @@ func (c *Client) Promote(ctx context.Context, env, svc string, progress io.Write
 	if err := c.sendPromotion(ctx, st.Namespace, svc); err != nil {
 		return err
 	}
-	limit := c.promoteAck
-	if limit == 0 {
-		limit = promoteAck
-	}
-	return c.awaitPromotion(ctx, st.Namespace, svc, st.Current, limit, progress)
+	hash := st.Current
+	return c.awaitAck(ctx, st.Namespace, svc, ack{
+		verb: "promote", noun: "promotion", unseen: ErrPromotionUnseen, annotation: PromotedAtAnnotation,
+		lost: "the Rollout is paused again (the controller acted on an older copy); promoting again",
+		state: func(st RolloutStatus) ackState {
+			switch {
+			case st.Current != hash || st.Aborted || st.Stable == hash:
+				return acted // promoted, or someone else changed the Rollout since: not ours to wait for
+			case !st.Paused && st.Phase != "Paused":
+				return acted // the controller has read the promotion
+			case st.Paused:
+				return lost
+			}
+			return waiting // unpaused, but the controller has not recomputed the phase
+		},
+		send: c.sendPromotion,
+	}, progress)
 }
 
 // sendPromotion clears the Rollout's pause conditions through the status
@@ -209,87 +221,13 @@ func (c *Client) sendPromotion(ctx context.Context, ns, svc string) error {
 	return nil
 }
 
-// promoteAck bounds how long Promote waits for the controller to act on a
-// promotion; nudgeAfter is how long a promotion may go unseen before the
-// Rollout is touched again.
-const (
-	promoteAck = 2 * time.Minute
-	nudgeAfter = 5 * time.Second
-)
-
-// PromotedAtAnnotation is set on a Rollout whose promotion the controller
-// has not acted on after nudgeAfter: the change is an event that makes it
-// read the Rollout again.
-const PromotedAtAnnotation = "smp.vn/promoted-at"
-
-// awaitPromotion waits until the Argo Rollouts controller has acted on the
-// promotion of the ReplicaSet hash: the Rollout is no longer Paused, or
-// hash is stable. Clearing the pause conditions is not enough on its own.
-// The controller writes each status it persists back into its informer
-// cache unconditionally (writeBackToInformer), so a promotion that lands
-// just after the pause was written can be overwritten in that cache by the
-// older copy: the controller then sees the Rollout still paused and waits
-// for a next event that may never come (Argo Rollouts 1.8; seen on a loaded
-// machine, where the Rollout stayed Paused until the test gave up after
-// 18 min). A controller that recomputes from such a copy may also put the
-// pause back. So: a pause that comes back is cleared again; a Rollout
-// still Paused after nudgeAfter gets an annotation, a new event, so the
-// controller reads it afresh. After limit it says the controller has not
-// acted, which is what the engineer has to look at.
-func (c *Client) awaitPromotion(ctx context.Context, ns, svc, hash string, limit time.Duration, w io.Writer) error {
-	// The limit is a deadline of its own, not the requests' context: a
-	// request cut short by it (client-go's rate limiter refuses to wait past
-	// a context's deadline) would be an API error, not "the controller has
-	// not acted".
-	deadline := time.Now().Add(limit)
-	r := c.dyn.Resource(RolloutResource).Namespace(ns)
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
-	last := time.Now()
-	for {
-		u, err := r.Get(ctx, svc, metav1.GetOptions{})
-		if err != nil {
-			return c.explain(err, "read Rollout "+ns+"/"+svc+" after its promotion")
-		}
-		st, _ := rolloutStatus(ns, u)
-		switch {
-		case st.Current != hash || st.Aborted || st.Stable == hash:
-			// Promoted, or someone else changed the Rollout since: not ours to wait for.
-			return nil
-		case !st.Paused && st.Phase != "Paused":
-			return nil // the controller has read the promotion
-		case time.Now().After(deadline):
-			return fmt.Errorf("promote %s/%s: %w: the promotion was sent, but after %s the Argo Rollouts controller has not acted on it (phase %s): check that it runs (kubectl -n argo-rollouts get pods) and read its log; then `smpctl rollout status` says where the Rollout is",
-				ns, svc, ErrPromotionUnseen, limit, st.Phase)
-		case st.Paused:
-			progress(w, "promote %s/%s: the Rollout is paused again (the controller acted on an older copy); promoting again", ns, svc)
-			if err := c.sendPromotion(ctx, ns, svc); err != nil {
-				return err
-			}
-			last = time.Now()
-		case time.Since(last) >= nudgeAfter:
-			progress(w, "promote %s/%s: the Argo Rollouts controller has not acted after %s; touching the Rollout (%s) so it reads it again",
-				ns, svc, time.Since(last).Round(time.Second), PromotedAtAnnotation)
-			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, PromotedAtAnnotation, time.Now().UTC().Format(time.RFC3339Nano))
-			if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-				return c.explain(err, "touch Rollout "+ns+"/"+svc)
-			}
-			last = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
 // Abort aborts the update of a Rollout in progress (before promotion), as `kubectl argo
 // rollouts abort` does (status.abort through the status subresource): the preview goes and
 // active never changed. After a promotion there is no update in progress, and Argo Rollouts
 // would leave the Rollout on the new version: that is refused (ErrNothingToAbort) with the way
-// back, the rollback commit.
-func (c *Client) Abort(ctx context.Context, env, svc string) error {
+// back, the rollback commit. Like Promote it then waits until the controller has acted: the
+// pause conditions are gone (awaitAck).
+func (c *Client) Abort(ctx context.Context, env, svc string, progress io.Writer) error {
 	st, err := c.Rollout(ctx, env, svc)
 	if err != nil {
 		return err
@@ -302,9 +240,133 @@ func (c *Client) Abort(ctx context.Context, env, svc string) error {
 		return fmt.Errorf("abort %s/%s: %w: %s; to go back, commit the previous version (smpctl rollback): while its ReplicaSet still runs (scaleDownDelaySeconds) it becomes active again without a pause",
 			st.Namespace, svc, ErrNothingToAbort, msg)
 	}
-	r := c.dyn.Resource(RolloutResource).Namespace(st.Namespace)
+	if err := c.sendAbort(ctx, st.Namespace, svc); err != nil {
+		return err
+	}
+	hash := st.Current
+	return c.awaitAck(ctx, st.Namespace, svc, ack{
+		verb: "abort", noun: "abort", unseen: ErrAbortUnseen, annotation: AbortedAtAnnotation,
+		lost: "status.abort is gone but the update still waits (the controller wrote an older copy); aborting again",
+		state: func(st RolloutStatus) ackState {
+			switch {
+			case st.Current != hash || st.Stable == hash:
+				return acted // git or someone's promotion changed the Rollout since: not ours to wait for
+			case st.Aborted && !st.Paused:
+				return acted // Argo Rollouts drops the pause conditions of an aborted update
+			case !st.Aborted:
+				return lost
+			}
+			return waiting
+		},
+		send: c.sendAbort,
+	}, progress)
+}
+
+// sendAbort sets status.abort through the status subresource: the kubectl plugin's abort.
+func (c *Client) sendAbort(ctx context.Context, ns, svc string) error {
+	r := c.dyn.Resource(RolloutResource).Namespace(ns)
 	if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"status":{"abort":true}}`), metav1.PatchOptions{}, "status"); err != nil {
-		return c.explain(err, "abort Rollout "+st.Namespace+"/"+svc)
+		return c.explain(err, "abort Rollout "+ns+"/"+svc)
 	}
 	return nil
+}
+
+// promoteAck bounds how long Promote and Abort wait for the controller to
+// act on what they sent; nudgeAfter is how long it may go unseen before
+// the Rollout is touched again.
+const (
+	promoteAck = 2 * time.Minute
+	nudgeAfter = 5 * time.Second
+)
+
+// PromotedAtAnnotation and AbortedAtAnnotation are set on a Rollout whose
+// promotion or abort the controller has not acted on after nudgeAfter: the
+// change is an event that makes it read the Rollout again.
+const (
+	PromotedAtAnnotation = "smp.vn/promoted-at"
+	AbortedAtAnnotation  = "smp.vn/aborted-at"
+)
+
+// ackState is where a Rollout is after a promotion or an abort was sent.
+type ackState int
+
+const (
+	waiting ackState = iota // sent, not acted on yet
+	acted                   // the controller acted, or the Rollout changed since: done
+	lost                    // what was sent is undone: send it again
+)
+
+// ack is a change sent to the Argo Rollouts controller through the
+// Rollout's status (promote, abort) and how to tell it has acted.
+type ack struct {
+	verb, noun string // "promote", "promotion"
+	unseen     error  // the error when the controller never acts
+	annotation string // the annotation that touches the Rollout
+	lost       string // what progress says when the change is undone
+	state      func(RolloutStatus) ackState
+	send       func(ctx context.Context, ns, svc string) error
+}
+
+// awaitAck waits until the Argo Rollouts controller has acted on a. Sending
+// it is not enough on its own. The controller writes each status it
+// persists back into its informer cache unconditionally
+// (writeBackToInformer), so a change that lands just after the controller
+// wrote a status can be overwritten in that cache by the older copy: the
+// controller then sees the Rollout as it was and waits for a next event
+// that may never come (Argo Rollouts 1.8; seen on a loaded machine, where
+// a promoted Rollout stayed Paused until the test gave up after 18 min, and
+// an aborted one kept its preview for 39 min). A controller that
+// recomputes from such a copy may also undo the change. So: a change that
+// is undone is sent again; one still unseen after nudgeAfter gets an
+// annotation, a new event, so the controller reads the Rollout afresh.
+// After promoteAck (c.promoteAck in tests) it says the controller has not
+// acted, which is what the engineer has to look at.
+func (c *Client) awaitAck(ctx context.Context, ns, svc string, a ack, w io.Writer) error {
+	limit := c.promoteAck
+	if limit == 0 {
+		limit = promoteAck
+	}
+	// The limit is a deadline of its own, not the requests' context: a
+	// request cut short by it (client-go's rate limiter refuses to wait past
+	// a context's deadline) would be an API error, not "the controller has
+	// not acted".
+	deadline := time.Now().Add(limit)
+	r := c.dyn.Resource(RolloutResource).Namespace(ns)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		u, err := r.Get(ctx, svc, metav1.GetOptions{})
+		if err != nil {
+			return c.explain(err, "read Rollout "+ns+"/"+svc+" after its "+a.noun)
+		}
+		st, _ := rolloutStatus(ns, u)
+		state := a.state(st)
+		switch {
+		case state == acted:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("%s %s/%s: %w: the %s was sent, but after %s the Argo Rollouts controller has not acted on it (phase %s): check that it runs (kubectl -n argo-rollouts get pods) and read its log; then `smpctl rollout status` says where the Rollout is",
+				a.verb, ns, svc, a.unseen, a.noun, limit, st.Phase)
+		case state == lost:
+			progress(w, "%s %s/%s: %s", a.verb, ns, svc, a.lost)
+			if err := a.send(ctx, ns, svc); err != nil {
+				return err
+			}
+			last = time.Now()
+		case time.Since(last) >= nudgeAfter:
+			progress(w, "%s %s/%s: the Argo Rollouts controller has not acted after %s; touching the Rollout (%s) so it reads it again",
+				a.verb, ns, svc, time.Since(last).Round(time.Second), a.annotation)
+			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, a.annotation, time.Now().UTC().Format(time.RFC3339Nano))
+			if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+				return c.explain(err, "touch Rollout "+ns+"/"+svc)
+			}
+			last = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }

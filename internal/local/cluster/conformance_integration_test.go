@@ -254,7 +254,7 @@ func (e *kubeEngine) scaledDown(t *testing.T, version string) error {
 func (e *kubeEngine) promote() error {
 	return e.k.Promote(context.Background(), "prod", "order-svc", nil)
 }
-func (e *kubeEngine) abort() error { return e.k.Abort(context.Background(), "prod", "order-svc") }
+func (e *kubeEngine) abort() error { return e.k.Abort(context.Background(), "prod", "order-svc", nil) }
 
 func (e *kubeEngine) observe(t *testing.T) (observed, error) {
 	st, err := e.k.Rollout(testctx.New(t), "prod", "order-svc")

@@ -79,6 +79,13 @@ func binaryDeadline() (time.Time, bool) {
 // progressEvery is how often a wait that lasts says what it waits on.
 var progressEvery = time.Minute
 
+// A wait that lasts polls less: after slowAfter, at most every slowPoll. A
+// condition not met in a minute is rarely met in the next 50 ms, and a wait
+// stuck at 50 ms until the test's deadline takes the CPU the other suites
+// need (a Rollout read 20 times a second for 39 min in one CI run, where
+// the demo beside it then timed out).
+var slowAfter, slowPoll = time.Minute, time.Second
+
 // Eventually polls cond every interval until it returns nil, and fails t
 // with cond's last error, what it waited for and how long, when t's context
 // (New) ends first. It replaces "wait at most N seconds" loops: how long a
@@ -87,7 +94,7 @@ var progressEvery = time.Minute
 //
 // A wait that lasts logs cond's last error each minute: a test stopped from
 // outside (a timeout, SIGQUIT) then says what it was waiting on, not only
-// where.
+// where. After a minute it polls at most once a second.
 func Eventually(t testing.TB, interval time.Duration, what string, cond func() error) {
 	t.Helper()
 	ctx := New(t)
@@ -101,6 +108,9 @@ func Eventually(t testing.TB, interval time.Duration, what string, cond func() e
 		if time.Now().After(next) {
 			t.Logf("%s: still waiting after %s: %v", what, time.Since(start).Round(time.Second), err)
 			next = next.Add(progressEvery)
+		}
+		if time.Since(start) > slowAfter {
+			interval = max(interval, slowPoll)
 		}
 		select {
 		case <-ctx.Done():

@@ -114,3 +114,23 @@ func TestALongWaitSaysWhatItWaitsOn(t *testing.T) {
 		t.Fatalf("a wait of 12 polls at 5ms logged %q, want the last error each 20ms", l.lines)
 	}
 }
+
+func TestALongWaitPollsLess(t *testing.T) {
+	// Not parallel: it shortens the waits of the package.
+	defer func(a, p time.Duration) { slowAfter, slowPoll = a, p }(slowAfter, slowPoll)
+	slowAfter, slowPoll = 30*time.Millisecond, 100*time.Millisecond
+	start := time.Now()
+	n := 0
+	Eventually(t, time.Millisecond, "a second", func() error {
+		n++
+		if time.Since(start) < time.Second {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	// At 1 ms a second is hundreds of polls (fewer on a loaded machine, never more); after
+	// 30 ms at 100 ms it is about 40.
+	if n > 100 {
+		t.Fatalf("a wait of a second polled %d times, want at most ~40: every 1ms for 30ms, then every 100ms", n)
+	}
+}
