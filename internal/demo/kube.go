@@ -457,7 +457,7 @@ func (s *kubeStory) devB(ctx context.Context) (string, error) {
 	if err := s.checkDeployment(ctx, "dev", s.b); err != nil {
 		return "", err
 	}
-	order, err := hooks.migrationBefore(s.b)
+	order, err := hooks.migrationBefore(ctx, s.b)
 	if err != nil {
 		return "", err
 	}

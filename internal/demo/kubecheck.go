@@ -304,8 +304,27 @@ func (s *kubeStory) watchHooksAndReplicaSets(ctx context.Context, ns string) (*h
 }
 
 // migrationBefore checks that a migration Job ran b's image and succeeded
-// before the first ReplicaSet of b was created, and says so.
-func (h *hookWatch) migrationBefore(b kubeBuild) (string, error) {
+// before the first ReplicaSet of b was created, and says so. The watches'
+// events can arrive after the reads that found the Deployment ready (their
+// goroutines wait for a CPU on a loaded machine like any other), so a
+// missing event is waited for, up to 30 s.
+func (h *hookWatch) migrationBefore(ctx context.Context, b kubeBuild) (string, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		msg, err := h.orderOf(b)
+		if err == nil || time.Now().After(deadline) {
+			return msg, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// orderOf is migrationBefore on the events seen so far.
+func (h *hookWatch) orderOf(b kubeBuild) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var rsRev int64
