@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -125,31 +126,6 @@ func promoteAndAbortOutlastAControllerThatLosesThem(t *testing.T, c *kubecluster
 		}
 	})
 
-	t.Run("a controller that never acts is named", func(t *testing.T) {
-		pausedRollout(t, r, "dispatch-engine")
-		k.promoteAck = 20 * time.Second
-		defer func() { k.promoteAck = 0 }()
-		var progress strings.Builder
-		err := k.Promote(ctx, "prod", "dispatch-engine", &progress)
-		if !errors.Is(err, ErrPromotionUnseen) || !fault.IsRefused(err) {
-			t.Fatalf("Promote with no controller: %v, want ErrPromotionUnseen (a refusal, exit 1)", err)
-		}
-		for _, want := range []string{"promote smp-prod/dispatch-engine", "after 20s", "phase Paused", "kubectl -n argo-rollouts get pods"} {
-			if !strings.Contains(err.Error(), want) {
-				t.Errorf("the error says %q, want it to say %q", err, want)
-			}
-		}
-		u, err := r.Get(ctx, "dispatch-engine", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if u.GetAnnotations()[PromotedAtAnnotation] == "" || !strings.Contains(progress.String(), "touching the Rollout") {
-			t.Errorf("Promote never touched the Rollout: annotations %v; it said\n%s", u.GetAnnotations(), progress.String())
-		}
-		if p, _, _ := unstructured.NestedSlice(u.Object, "status", "pauseConditions"); len(p) != 0 {
-			t.Errorf("the promotion was not sent: pause conditions %v", p)
-		}
-	})
 	t.Run("the abort is undone, then goes unseen", func(t *testing.T) {
 		pausedRollout(t, r, "partner-svc")
 		done := make(chan error, 1)
@@ -207,31 +183,44 @@ func promoteAndAbortOutlastAControllerThatLosesThem(t *testing.T, c *kubecluster
 		}
 	})
 
-	t.Run("a controller that never acts on an abort is named", func(t *testing.T) {
-		pausedRollout(t, r, "billing-svc")
-		k.promoteAck = 12 * time.Second
-		defer func() { k.promoteAck = 0 }()
-		var progress strings.Builder
-		err := k.Abort(ctx, "prod", "billing-svc", &progress)
-		if !errors.Is(err, ErrAbortUnseen) || !fault.IsRefused(err) {
-			t.Fatalf("Abort with no controller: %v, want ErrAbortUnseen (a refusal, exit 1)", err)
-		}
-		for _, want := range []string{"abort smp-prod/billing-svc", "the abort was sent, but after 12s", "phase Paused", "kubectl -n argo-rollouts get pods"} {
-			if !strings.Contains(err.Error(), want) {
-				t.Errorf("the error says %q, want it to say %q", err, want)
+	// The controller never acts: no one plays it. Both are named, exit 1.
+	for _, tc := range []struct {
+		verb, svc, annotation string
+		send                  func(w io.Writer) error
+		unseen                error
+		sent                  func(*unstructured.Unstructured) bool
+	}{
+		{"promote", "dispatch-engine", PromotedAtAnnotation,
+			func(w io.Writer) error { return k.Promote(ctx, "prod", "dispatch-engine", w) }, ErrPromotionUnseen, unpaused},
+		{"abort", "billing-svc", AbortedAtAnnotation,
+			func(w io.Writer) error { return k.Abort(ctx, "prod", "billing-svc", w) }, ErrAbortUnseen, aborted},
+	} {
+		t.Run("a controller that never acts on the "+tc.verb+" is named", func(t *testing.T) {
+			pausedRollout(t, r, tc.svc)
+			k.promoteAck = 12 * time.Second
+			defer func() { k.promoteAck = 0 }()
+			var progress strings.Builder
+			err := tc.send(&progress)
+			if !errors.Is(err, tc.unseen) || !fault.IsRefused(err) {
+				t.Fatalf("%s with no controller: %v, want %v (a refusal, exit 1)", tc.verb, err, tc.unseen)
 			}
-		}
-		u, err := r.Get(ctx, "billing-svc", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if u.GetAnnotations()[AbortedAtAnnotation] == "" || !strings.Contains(progress.String(), "touching the Rollout") {
-			t.Errorf("Abort never touched the Rollout: annotations %v; it said\n%s", u.GetAnnotations(), progress.String())
-		}
-		if !aborted(u) {
-			t.Errorf("the abort was not sent: status %v", u.Object["status"])
-		}
-	})
+			for _, want := range []string{tc.verb + " smp-prod/" + tc.svc, "was sent, but after 12s", "phase Paused", "kubectl -n argo-rollouts get pods"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("the error says %q, want it to say %q", err, want)
+				}
+			}
+			u, err := r.Get(ctx, tc.svc, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.GetAnnotations()[tc.annotation] == "" || !strings.Contains(progress.String(), "touching the Rollout") {
+				t.Errorf("%s never touched the Rollout: annotations %v; it said\n%s", tc.verb, u.GetAnnotations(), progress.String())
+			}
+			if !tc.sent(u) {
+				t.Errorf("the %s was not sent: status %v", tc.verb, u.Object["status"])
+			}
+		})
+	}
 }
 
 // pausedRollout creates a blue/green Rollout name paused before promotion,
