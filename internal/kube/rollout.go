@@ -28,6 +28,9 @@ type RolloutStatus struct {
 	Paused bool `json:"paused"`
 	// Aborted is true after an abort, until git changes the template again.
 	Aborted bool `json:"aborted"`
+	// AbortedAt is when the controller reconciled the abort (RFC 3339); empty while it has
+	// not yet.
+	AbortedAt string `json:"abortedAt,omitempty"`
 	// Active and Preview are the ReplicaSets the active and preview Services select.
 	Active  *ReplicaSet `json:"active,omitempty"`
 	Preview *ReplicaSet `json:"preview,omitempty"`
@@ -105,6 +108,7 @@ func rolloutStatus(ns string, u *unstructured.Unstructured) (RolloutStatus, []st
 	st.Stable, _, _ = unstructured.NestedString(u.Object, "status", "stableRS")
 	st.Current, _, _ = unstructured.NestedString(u.Object, "status", "currentPodHash")
 	st.Aborted, _, _ = unstructured.NestedBool(u.Object, "status", "abort")
+	st.AbortedAt, _, _ = unstructured.NestedString(u.Object, "status", "abortedAt")
 	pauses, _, _ := unstructured.NestedSlice(u.Object, "status", "pauseConditions")
 	specPaused, _, _ := unstructured.NestedBool(u.Object, "spec", "paused")
 	st.Paused = len(pauses) > 0 || specPaused
@@ -225,8 +229,8 @@ func (c *Client) sendPromotion(ctx context.Context, ns, svc string) error {
 // rollouts abort` does (status.abort through the status subresource): the preview goes and
 // active never changed. After a promotion there is no update in progress, and Argo Rollouts
 // would leave the Rollout on the new version: that is refused (ErrNothingToAbort) with the way
-// back, the rollback commit. Like Promote it then waits until the controller has acted: the
-// pause conditions are gone (awaitAck).
+// back, the rollback commit. Like Promote it then waits until the controller has acted: it
+// set status.abortedAt and dropped the pause conditions (awaitAck).
 func (c *Client) Abort(ctx context.Context, env, svc string, progress io.Writer) error {
 	st, err := c.Rollout(ctx, env, svc)
 	if err != nil {
@@ -251,10 +255,12 @@ func (c *Client) Abort(ctx context.Context, env, svc string, progress io.Writer)
 			switch {
 			case st.Current != hash || st.Stable == hash:
 				return acted // git or someone's promotion changed the Rollout since: not ours to wait for
-			case st.Aborted && !st.Paused:
-				return acted // Argo Rollouts drops the pause conditions of an aborted update
 			case !st.Aborted:
 				return lost
+			case st.AbortedAt != "" && !st.Paused:
+				// The controller reconciled the abort: it sets abortedAt and drops the
+				// pause conditions in one status write.
+				return acted
 			}
 			return waiting
 		},
