@@ -26,7 +26,11 @@ func newRolloutCmd(a *App) *cobra.Command {
 		Long: `rollout acts on the local runtime (default) or, with --kubeconfig/--context
 (or --engine kubernetes), on the Argo Rollouts Rollout SERVICE in namespace
 smp-ENV: promote clears its pause conditions and abort sets status.abort,
-the same changes the kubectl argo rollouts plugin makes.
+the same changes the kubectl argo rollouts plugin makes. On a cluster both
+then wait (up to 2 min) until the Argo Rollouts controller has acted, saying
+on stderr what they do meanwhile (send the change again when the controller
+undid it, touch the Rollout when it has not seen it); a controller that
+never acts is an exit 1 that says to check it runs.
 
 promote is refused (exit 1) when nothing waits for promotion. abort applies
 only to an update waiting for promotion: the preview goes and active never
