@@ -149,8 +149,12 @@ func writeRolloutText(w io.Writer, st kube.RolloutStatus) error {
 	if st.Paused {
 		fmt.Fprint(w, " (paused: waiting for promotion)")
 	}
-	if st.Aborted {
-		fmt.Fprint(w, " (aborted)")
+	switch {
+	case st.Aborted && st.AbortedAt != "":
+		fmt.Fprintf(w, " (aborted at %s)", st.AbortedAt)
+	case st.Aborted:
+		// status.abort is set, but the controller has not reconciled it yet.
+		fmt.Fprint(w, " (abort sent, not yet acted on by the Argo Rollouts controller)")
 	}
 	fmt.Fprintln(w)
 	for _, r := range []struct {
