@@ -215,12 +215,17 @@ func (c *Client) Promote(ctx context.Context, env, svc string, progress io.Write
 // sendPromotion clears the Rollout's pause conditions through the status
 // subresource and unsets spec.paused: the kubectl plugin's promote.
 func (c *Client) sendPromotion(ctx context.Context, ns, svc string) error {
-	r := c.dyn.Resource(RolloutResource).Namespace(ns)
-	if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"status":{"pauseConditions":null}}`), metav1.PatchOptions{}, "status"); err != nil {
-		return c.explain(err, "promote Rollout "+ns+"/"+svc)
+	if err := c.patchRollout(ctx, ns, svc, "promote", `{"status":{"pauseConditions":null}}`, "status"); err != nil {
+		return err
 	}
-	if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"spec":{"paused":false}}`), metav1.PatchOptions{}); err != nil {
-		return c.explain(err, "promote Rollout "+ns+"/"+svc)
+	return c.patchRollout(ctx, ns, svc, "promote", `{"spec":{"paused":false}}`)
+}
+
+// patchRollout merge-patches the Rollout ns/svc (or its subresource); what
+// names the action in the error.
+func (c *Client) patchRollout(ctx context.Context, ns, svc, what, patch string, subresource ...string) error {
+	if _, err := c.dyn.Resource(RolloutResource).Namespace(ns).Patch(ctx, svc, types.MergePatchType, []byte(patch), metav1.PatchOptions{}, subresource...); err != nil {
+		return c.explain(err, what+" Rollout "+ns+"/"+svc)
 	}
 	return nil
 }
@@ -270,11 +275,7 @@ func (c *Client) Abort(ctx context.Context, env, svc string, progress io.Writer)
 
 // sendAbort sets status.abort through the status subresource: the kubectl plugin's abort.
 func (c *Client) sendAbort(ctx context.Context, ns, svc string) error {
-	r := c.dyn.Resource(RolloutResource).Namespace(ns)
-	if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(`{"status":{"abort":true}}`), metav1.PatchOptions{}, "status"); err != nil {
-		return c.explain(err, "abort Rollout "+ns+"/"+svc)
-	}
-	return nil
+	return c.patchRollout(ctx, ns, svc, "abort", `{"status":{"abort":true}}`, "status")
 }
 
 // promoteAck bounds how long Promote and Abort wait for the controller to
@@ -364,8 +365,8 @@ func (c *Client) awaitAck(ctx context.Context, ns, svc string, a ack, w io.Write
 			progress(w, "%s %s/%s: the Argo Rollouts controller has not acted after %s; touching the Rollout (%s) so it reads it again",
 				a.verb, ns, svc, time.Since(last).Round(time.Second), a.annotation)
 			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, a.annotation, time.Now().UTC().Format(time.RFC3339Nano))
-			if _, err := r.Patch(ctx, svc, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-				return c.explain(err, "touch Rollout "+ns+"/"+svc)
+			if err := c.patchRollout(ctx, ns, svc, "touch", patch); err != nil {
+				return err
 			}
 			last = time.Now()
 		}
