@@ -99,6 +99,8 @@ watches exactly as long as that soak (10m when none is asked).`,
 	f.DurationVar(&o.Window, "window", 0, "window of the rates and quantiles (default 5m)")
 	f.StringVar(&o.Version, "version", "", "version to judge (default: the newest seen; with --for, the one ENV runs in the GitOps repository)")
 	f.StringVar(&o.Baseline, "baseline", "", "baseline version (default: the one before --version)")
+	f.DurationVar(&o.Timeout, "query-timeout", 0, "how long each Prometheus query may take before the gate gives up on it, exit 1 (default 10s)")
+	inputFlag(cmd, "Timeout", "query-timeout")
 	f.DurationVar(&o.MinLatencyDelta, "min-latency-delta", 0, "smallest p95 increase that fails the gate, below which 2x is noise (default 25ms)")
 	f.Var(&wo.watchFor, "for", "watch the release this long, acting on a failed gate as delivery.yaml's onGateFailure says (needs --gitops); \"soak\": as long as the soak the next environment asks (delivery.yaml), else "+defaultWatchFor.String())
 	f.DurationVar(&wo.every, "every", 0, "with --for: time between evaluations (default a fifth of --window, at most --window)")

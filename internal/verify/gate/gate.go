@@ -16,6 +16,7 @@ package gate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -109,6 +110,9 @@ func (o *Options) Validate() error {
 	if o.MinLatencyDelta < 0 {
 		return fault.Inputf("MinLatencyDelta", "minimum latency delta %s is negative: give 0 or more, e.g. 25ms", o.MinLatencyDelta)
 	}
+	if o.Timeout < 0 {
+		return fault.Inputf("Timeout", "query timeout %s is negative: give how long each Prometheus query may take, e.g. 30s (0: 10s)", o.Timeout)
+	}
 	if o.Window != 0 && (o.Window < 10*time.Second || o.Window > 24*time.Hour) {
 		return fault.Inputf("Window", "window %s: use 10s to 24h", o.Window)
 	}
@@ -150,10 +154,15 @@ type querier struct {
 }
 
 func (q querier) vector(ctx context.Context, query string, at time.Time) (model.Vector, error) {
-	ctx, cancel := context.WithTimeout(ctx, q.timeout)
+	qctx, cancel := context.WithTimeout(ctx, q.timeout)
 	defer cancel()
-	v, _, _, err := q.api.Query(ctx, query, at)
+	v, _, _, err := q.api.Query(qctx, query, at)
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(qctx.Err(), context.DeadlineExceeded) {
+			// Ours, not the caller's: say which limit ran out, not only
+			// the transport's "context deadline exceeded".
+			return nil, fmt.Errorf("query %s: Prometheus did not answer within the query timeout (%s), a loaded or large Prometheus can take longer: run again, or give the query more time: %w", query, q.timeout, err)
+		}
 		return nil, fmt.Errorf("query %s: %w", query, err)
 	}
 	vec, ok := v.(model.Vector)

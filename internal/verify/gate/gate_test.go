@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -149,6 +151,30 @@ func TestGateReportsAnUnreachablePrometheus(t *testing.T) {
 	}
 }
 
+// A Prometheus that takes longer than the query timeout to answer: the
+// error names the limit that ran out, not only "context deadline exceeded".
+// The stand-in is an HTTP server on loopback that holds each request until
+// the client gives up (a real Prometheus cannot be made slow on demand).
+func TestASlowPrometheusNamesTheQueryTimeout(t *testing.T) {
+	t.Parallel()
+	stop := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(stop) }) // first: Close waits for the handlers
+	_, err := Verify(context.Background(), Options{Prometheus: slow.URL, Env: "prod", Service: "order-svc", Timeout: 200 * time.Millisecond})
+	if err == nil || errors.Is(err, ErrGateFailed) {
+		t.Fatalf("err %v, want a query error", err)
+	}
+	if want := "Prometheus did not answer within the query timeout (200ms)"; !strings.Contains(err.Error(), want) {
+		t.Errorf("err %q, want it to say %q", err, want)
+	}
+}
+
 func TestOptionsRejectBadInput(t *testing.T) {
 	t.Parallel()
 	good := Options{Prometheus: "http://127.0.0.1:9090", Env: "prod", Service: "order-svc"}
@@ -160,6 +186,7 @@ func TestOptionsRejectBadInput(t *testing.T) {
 		func(o *Options) { o.Env = "../prod" },
 		func(o *Options) { o.Service = `x"}` },
 		func(o *Options) { o.Window = time.Second },
+		func(o *Options) { o.Timeout = -time.Second },
 		func(o *Options) { o.Version = `1"} or vector(1) #` },
 	}
 	for i, f := range bad {
