@@ -171,7 +171,7 @@ func (c *Client) replicaSets(ctx context.Context, ns, selector string) ([]appsv1
 // Promote promotes a blue/green Rollout paused before promotion, as `kubectl argo rollouts
 // promote` does: the pause conditions are cleared through the status subresource (and
 // spec.paused unset). A Rollout that is not paused is refused (ErrNothingToPromote). It
-// then waits until the controller has acted (awaitAck); progress, if not nil, gets a
+// then waits until the controller has acted (sendAndAwait); progress, if not nil, gets a
 // line for each thing it does meanwhile.
 func (c *Client) Promote(ctx context.Context, env, svc string, progress io.Writer) error {
 	st, err := c.Rollout(ctx, env, svc)
@@ -190,11 +190,8 @@ func (c *Client) Promote(ctx context.Context, env, svc string, progress io.Write
 		}
 		return fmt.Errorf("promote %s/%s: %w (phase %s): deploy a new version first, then promote its preview", st.Namespace, svc, ErrNothingToPromote, st.Phase)
 	}
-	if err := c.sendPromotion(ctx, st.Namespace, svc); err != nil {
-		return err
-	}
 	hash := st.Current
-	return c.awaitAck(ctx, st.Namespace, svc, ack{
+	return c.sendAndAwait(ctx, st.Namespace, svc, ack{
 		verb: "promote", noun: "promotion", unseen: ErrPromotionUnseen, annotation: PromotedAtAnnotation,
 		lost: "the Rollout is paused again (the controller acted on an older copy); promoting again",
 		state: func(st RolloutStatus) ackState {
@@ -235,7 +232,7 @@ func (c *Client) patchRollout(ctx context.Context, ns, svc, what, patch string, 
 // active never changed. After a promotion there is no update in progress, and Argo Rollouts
 // would leave the Rollout on the new version: that is refused (ErrNothingToAbort) with the way
 // back, the rollback commit. Like Promote it then waits until the controller has acted: it
-// set status.abortedAt and dropped the pause conditions (awaitAck).
+// set status.abortedAt and dropped the pause conditions (sendAndAwait).
 func (c *Client) Abort(ctx context.Context, env, svc string, progress io.Writer) error {
 	st, err := c.Rollout(ctx, env, svc)
 	if err != nil {
@@ -249,11 +246,8 @@ func (c *Client) Abort(ctx context.Context, env, svc string, progress io.Writer)
 		return fmt.Errorf("abort %s/%s: %w: %s; to go back, commit the previous version (smpctl rollback): while its ReplicaSet still runs (scaleDownDelaySeconds) it becomes active again without a pause",
 			st.Namespace, svc, ErrNothingToAbort, msg)
 	}
-	if err := c.sendAbort(ctx, st.Namespace, svc); err != nil {
-		return err
-	}
 	hash := st.Current
-	return c.awaitAck(ctx, st.Namespace, svc, ack{
+	return c.sendAndAwait(ctx, st.Namespace, svc, ack{
 		verb: "abort", noun: "abort", unseen: ErrAbortUnseen, annotation: AbortedAtAnnotation,
 		lost: "status.abort is gone but the update still waits (the controller wrote an older copy); aborting again",
 		state: func(st RolloutStatus) ackState {
@@ -314,8 +308,8 @@ type ack struct {
 	send       func(ctx context.Context, ns, svc string) error
 }
 
-// awaitAck waits until the Argo Rollouts controller has acted on a. Sending
-// it is not enough on its own. The controller writes each status it
+// sendAndAwait sends a, then waits until the Argo Rollouts controller has
+// acted on it. Sending it is not enough on its own. The controller writes each status it
 // persists back into its informer cache unconditionally
 // (writeBackToInformer), so a change that lands just after the controller
 // wrote a status can be overwritten in that cache by the older copy: the
@@ -328,7 +322,10 @@ type ack struct {
 // annotation, a new event, so the controller reads the Rollout afresh.
 // After promoteAck (c.promoteAck in tests) it says the controller has not
 // acted, which is what the engineer has to look at.
-func (c *Client) awaitAck(ctx context.Context, ns, svc string, a ack, w io.Writer) error {
+func (c *Client) sendAndAwait(ctx context.Context, ns, svc string, a ack, w io.Writer) error {
+	if err := a.send(ctx, ns, svc); err != nil {
+		return err
+	}
 	limit := c.promoteAck
 	if limit == 0 {
 		limit = promoteAck
