@@ -28,11 +28,21 @@ func browser(t testing.TB) context.Context {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("the browser test needs Chromium at %s: install it with scripts/tools.sh chromium (Debian package chromium): %v", chromiumPath, err)
 	}
+	// Chromium makes a folder of its own in TMPDIR for its singleton
+	// socket (org.chromium.Chromium.*) and leaves it: give it one that is
+	// removed. Not t.TempDir(): a socket path longer than 107 bytes is
+	// refused, and the test's name is in that one.
+	tmp, err := os.MkdirTemp("", "chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(tmp) })
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.NoSandbox, // the tests run as root in CI
 		chromedp.DisableGPU,
 		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Env("TMPDIR="+tmp),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.WindowSize(1280, 900),
