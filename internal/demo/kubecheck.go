@@ -309,18 +309,15 @@ func (s *kubeStory) watchHooksAndReplicaSets(ctx context.Context, ns string) (*h
 // goroutines wait for a CPU on a loaded machine like any other), so a
 // missing event is waited for, up to 30 s.
 func (h *hookWatch) migrationBefore(ctx context.Context, b kubeBuild) (string, error) {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		msg, err := h.orderOf(b)
-		if err == nil || time.Now().After(deadline) {
-			return msg, err
-		}
-		select {
-		case <-ctx.Done():
-			return "", err
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var order string
+	err := eventually(ctx, "the migration Job's and the ReplicaSet's events", func(context.Context) error {
+		var err error
+		order, err = h.orderOf(b)
+		return err
+	})
+	return order, err
 }
 
 // orderOf is migrationBefore on the events seen so far.

@@ -309,8 +309,8 @@ type ack struct {
 }
 
 // sendAndAwait sends a, then waits until the Argo Rollouts controller has
-// acted on it. Sending it is not enough on its own. The controller writes each status it
-// persists back into its informer cache unconditionally
+// acted on it. Sending it is not enough on its own. The controller writes
+// each status it persists back into its informer cache unconditionally
 // (writeBackToInformer), so a change that lands just after the controller
 // wrote a status can be overwritten in that cache by the older copy: the
 // controller then sees the Rollout as it was and waits for a next event
