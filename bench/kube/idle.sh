@@ -42,7 +42,9 @@ sample() {
 	pids=$(pgrep -P "$demo" || true)
 	for p in $pids; do pids="$pids $(pgrep -P "$p" || true)"; done
 	for p in $pids; do
-		[[ -r /proc/$p/stat ]] && sed 's/^[0-9]* (\(.*\)) [A-Z] /\1 /' "/proc/$p/stat" | awk '{print $1, $13 + $14}'
+		# /proc/PID/stat without its pid and state: the name, then field 4
+		# on; utime and stime (fields 14 and 15) are $12 and $13.
+		[[ -r /proc/$p/stat ]] && sed 's/^[0-9]* (\(.*\)) [A-Z] /\1 /' "/proc/$p/stat" | awk '{print $1, $12 + $13}'
 	done | awk '{a[$1] += $2} END {for (k in a) print k, a[k]}' | sort
 }
 # idle LABEL: CPU-s per minute of each process over $secs seconds.
