@@ -2,10 +2,16 @@
 # idle.sh measures what a cluster costs while nothing happens: the CPU each
 # of its processes uses per minute after `smpctl demo --engines kubernetes`
 # has told its story (an HPA in staging and one in prod, three Applications,
-# a Rollout), then the same with both HPAs deleted, in one run, so the HPA
-# controller's share is a difference of two figures from one cluster. A
-# loaded `make test` keeps its clusters up for minutes, so this cost is paid
-# for every minute a test waits.
+# a Rollout), in three samples from one cluster:
+#   1. right after the story, while Argo Rollouts still has old ReplicaSets
+#      to scale down (an aborted update's after 30 s, a promoted one's
+#      after the chart's scaleDownDelaySeconds, 300 s);
+#   2. settled: once each namespace has one ReplicaSet with replicas;
+#   3. settled, with both HPAs deleted (the HPA controller's share is 2 - 3).
+# A former version took only the first sample, after the story's last
+# scale-down, and its 16-27 CPU-s a minute (one run, not reproduced: the
+# same window read 3.9 and 4.7 in two later runs) were read as the idle
+# cost. Settled: 4.1, and 1.1-1.3 ten minutes on (2026-12-07).
 #   bench/kube/idle.sh [SECONDS]   # each sample (default 60)
 # Needs the cluster binaries (scripts/tools.sh kube). CPU is read from
 # /proc/PID/stat (utime+stime) of the cluster's processes, which are the
@@ -58,7 +64,23 @@ idle() {
 	awk '$1 >= 0.05 { printf "  %6.2f  %s\n", $1, $2 }' "$ws/d"
 }
 sleep 10 # the story's last sync settles
-idle "idle after the story (HPAs in staging and prod)"
+idle "right after the story (old ReplicaSets still to scale down)"
+# Settled is one ReplicaSet with replicas per namespace: Argo Rollouts has
+# scaled down every old one.
+scaling() {
+	kubectl get rs -A -o jsonpath='{range .items[?(@.spec.replicas>0)]}{.metadata.namespace}{"\n"}{end}' | sort | uniq -d | grep -q .
+}
+waited=$SECONDS
+while scaling; do
+	if ! kill -0 "$demo" 2>/dev/null; then
+		echo "idle.sh: the demo ended while its ReplicaSets were scaling down" >&2
+		exit 1
+	fi
+	sleep 5
+done
+printf '\n(the last scale-down came %d s after the first sample)\n' $((SECONDS - waited))
+sleep 10
+idle "settled (HPAs in staging and prod)"
 kubectl delete hpa --all -n smp-staging >/dev/null
 kubectl delete hpa --all -n smp-prod >/dev/null
 sleep 5

@@ -281,13 +281,10 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		// wait after the pods is at most that. Not every second: each sync
 		// reads every HPA's scale subresource (a quorum read, through to
 		// etcd) and asks the aggregator for metrics.k8s.io, which this
-		// cluster does not serve, for as long as the cluster runs. After
-		// the demo's story on the real engines (an HPA in staging and one
-		// in prod), the idle cluster used 19.8 CPU-s a minute with a 1 s
-		// period and 16.0 with both HPAs deleted (kube-apiserver 10.2 ->
-		// 8.3, kube-controller-manager 3.7 -> 2.1, etcd 3.2 -> 2.5;
-		// /proc/PID/stat over 60 s, 2026-12-07): a loaded make test keeps
-		// its clusters up for minutes.
+		// cluster does not serve, for as long as the cluster runs. Settled
+		// after the demo's story on the real engines (an HPA in staging and
+		// one in prod), those two HPAs took 0.2 of the cluster's 4.1 CPU-s
+		// a minute at 3 s (bench/kube/idle.sh, 2026-12-07).
 		"--horizontal-pod-autoscaler-sync-period=3s")
 	if err != nil {
 		return err
