@@ -73,6 +73,7 @@ watches exactly as long as that soak (10m when none is asked).`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
+			o.Log = a.Log
 			if (wo.every != 0 || wo.wait != 0 || wo.failureLimit != 0 || cmd.Flags().Changed("migrations") || wo.sync || cmd.Flags().Changed("sync-timeout")) && !wo.watchFor.set() {
 				return fault.Invalidf("--every, --wait, --failure-limit, --migrations, --sync and --sync-timeout go with --for DURATION: the watch")
 			}
@@ -101,6 +102,8 @@ watches exactly as long as that soak (10m when none is asked).`,
 	f.StringVar(&o.Baseline, "baseline", "", "baseline version (default: the one before --version)")
 	f.DurationVar(&o.Timeout, "query-timeout", 0, "how long each Prometheus query may take before the gate gives up on it, exit 1 (default 10s)")
 	inputFlag(cmd, "Timeout", "query-timeout")
+	f.IntVar(&o.Attempts, "query-attempts", 0, "how many times a query that timed out or failed to connect is asked before the gate gives up, exit 1 (default 3)")
+	inputFlag(cmd, "Attempts", "query-attempts")
 	f.DurationVar(&o.MinLatencyDelta, "min-latency-delta", 0, "smallest p95 increase that fails the gate, below which 2x is noise (default 25ms)")
 	f.Var(&wo.watchFor, "for", "watch the release this long, acting on a failed gate as delivery.yaml's onGateFailure says (needs --gitops); \"soak\": as long as the soak the next environment asks (delivery.yaml), else "+defaultWatchFor.String())
 	f.DurationVar(&wo.every, "every", 0, "with --for: time between evaluations (default a fifth of --window, at most --window)")

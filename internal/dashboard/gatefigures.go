@@ -15,7 +15,8 @@ import (
 // defaultGateTimeout bounds each Prometheus query of a service page unless
 // Options.GateTimeout says otherwise: a page that waits longer for figures
 // than for the repository is worse than a page that says Prometheus did
-// not answer.
+// not answer. For the same reason a query is asked once (Attempts: 1),
+// not again as the gate does: the page's next refresh asks again.
 const defaultGateTimeout = 3 * time.Second
 
 // gateTimeout is the bound of one Prometheus query.
@@ -74,7 +75,7 @@ func (d *Dashboard) gateFigures(ctx context.Context, svc string, cells []service
 		go func() {
 			defer wg.Done()
 			res, err := gate.Current(ctx, gate.Options{Prometheus: d.o.Prometheus, Env: f.Env, Service: svc,
-				Version: f.Version, Window: d.o.GateWindow, At: now, Timeout: d.o.gateTimeout()})
+				Version: f.Version, Window: d.o.GateWindow, At: now, Timeout: d.o.gateTimeout(), Attempts: 1})
 			if err != nil {
 				f.Err = fmt.Sprintf("Prometheus did not answer: %v", err)
 				return
@@ -148,7 +149,7 @@ func (d *Dashboard) earlierGateFigures(ctx context.Context, svc string, timeline
 		wg.Go(func() {
 			w := min(max(r.Until.Sub(r.From), 10*time.Second), maxGateWindow).Round(time.Second)
 			res, err := gate.Current(ctx, gate.Options{Prometheus: d.o.Prometheus, Env: r.Env, Service: svc,
-				Version: r.Version, Window: w, At: r.Until, Timeout: d.o.gateTimeout()})
+				Version: r.Version, Window: w, At: r.Until, Timeout: d.o.gateTimeout(), Attempts: 1})
 			if err != nil {
 				r.Err = fmt.Sprintf("Prometheus did not answer: %v", err)
 				return

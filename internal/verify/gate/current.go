@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/prometheus/client_golang/api"
-	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 )
 
@@ -24,11 +22,10 @@ func Current(ctx context.Context, o Options) (Result, error) {
 		return Result{}, errors.New("gate figures: no version: give the version the environment runs")
 	}
 	o.defaults()
-	c, err := api.NewClient(api.Config{Address: o.Prometheus, Client: o.Client})
+	q, err := newQuerier(o)
 	if err != nil {
-		return Result{}, fmt.Errorf("prometheus client: %w", err)
+		return Result{}, err
 	}
-	q := querier{api: promv1.NewAPI(c), timeout: o.Timeout}
 	w := model.Duration(o.Window).String()
 	res := Result{Env: o.Env, Service: o.Service, Version: o.Version, Window: w}
 	sel := fmt.Sprintf(`env=%q,service=%q`, o.Env, o.Service)

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
@@ -62,6 +63,13 @@ type Options struct {
 	At time.Time
 	// Timeout of each query; default 10s.
 	Timeout time.Duration
+	// Attempts is how many times a query is asked before its error ends
+	// the verification; default 3. Only what may pass is asked again: a
+	// query that ran out of Timeout, a connection that failed, a 5xx or
+	// Prometheus's own query timeout; never a query Prometheus rejected.
+	Attempts int
+	// Log hears of a query asked again; default none.
+	Log *slog.Logger
 	// Client sends the requests; default http.DefaultClient's transport.
 	Client *http.Client
 }
@@ -113,6 +121,9 @@ func (o *Options) Validate() error {
 	if o.Timeout < 0 {
 		return fault.Inputf("Timeout", "query timeout %s is negative: give how long each Prometheus query may take, e.g. 30s (0: 10s)", o.Timeout)
 	}
+	if o.Attempts < 0 {
+		return fault.Inputf("Attempts", "query attempts %d is negative: give how many times each Prometheus query is asked, e.g. 3 (0: 3)", o.Attempts)
+	}
 	if o.Window != 0 && (o.Window < 10*time.Second || o.Window > 24*time.Hour) {
 		return fault.Inputf("Window", "window %s: use 10s to 24h", o.Window)
 	}
@@ -146,14 +157,77 @@ func (o *Options) defaults() {
 	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Second
 	}
+	if o.Attempts == 0 {
+		o.Attempts = 3
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
 }
 
 type querier struct {
-	api     promv1.API
-	timeout time.Duration
+	api      promv1.API
+	timeout  time.Duration
+	attempts int
+	log      *slog.Logger
+	// retryWait is the pause before the second attempt, doubled before
+	// each further one.
+	retryWait time.Duration
 }
 
+func newQuerier(o Options) (querier, error) {
+	c, err := api.NewClient(api.Config{Address: o.Prometheus, Client: o.Client})
+	if err != nil {
+		return querier{}, fmt.Errorf("prometheus client: %w", err)
+	}
+	return querier{api: promv1.NewAPI(c), timeout: o.Timeout, attempts: max(o.Attempts, 1), log: o.Log, retryWait: time.Second}, nil
+}
+
+// vector asks query, again after a pause when the error may pass: a
+// Prometheus that stalls for one query (a loaded machine, a compaction, a
+// restart) must not fail a release by itself, as an Argo Rollouts analysis
+// tolerates measurement errors up to its consecutiveErrorLimit.
 func (q querier) vector(ctx context.Context, query string, at time.Time) (model.Vector, error) {
+	wait := q.retryWait
+	for attempt := 1; ; attempt++ {
+		v, err := q.ask(ctx, query, at)
+		if err == nil || attempt >= q.attempts || !transient(err) || ctx.Err() != nil {
+			if err != nil && attempt > 1 {
+				err = fmt.Errorf("%w (asked %d times)", err, attempt)
+			}
+			return v, err
+		}
+		q.log.WarnContext(ctx, "Prometheus query failed, asking again", "query", query, "attempt", attempt, "of", q.attempts, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (asked %d times)", err, attempt)
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// timeoutError is a query that ran out of the querier's own timeout.
+type timeoutError struct{ error }
+
+func (e timeoutError) Unwrap() error { return e.error }
+
+// transient says whether asking again may answer: a query that ran out of
+// time (ours or Prometheus's), a failed connection, a 5xx; not a query
+// Prometheus rejected (bad_data, execution) or a 4xx.
+func transient(err error) bool {
+	var te timeoutError
+	if errors.As(err, &te) {
+		return true
+	}
+	var pe *promv1.Error
+	if errors.As(err, &pe) {
+		return pe.Type == promv1.ErrServer || pe.Type == promv1.ErrTimeout
+	}
+	return true // the transport's: refused, reset, no route
+}
+
+func (q querier) ask(ctx context.Context, query string, at time.Time) (model.Vector, error) {
 	qctx, cancel := context.WithTimeout(ctx, q.timeout)
 	defer cancel()
 	v, _, _, err := q.api.Query(qctx, query, at)
@@ -161,7 +235,7 @@ func (q querier) vector(ctx context.Context, query string, at time.Time) (model.
 		if ctx.Err() == nil && errors.Is(qctx.Err(), context.DeadlineExceeded) {
 			// Ours, not the caller's: say which limit ran out, not only
 			// the transport's "context deadline exceeded".
-			return nil, fmt.Errorf("query %s: Prometheus did not answer within the query timeout (%s), a loaded or large Prometheus can take longer: run again, or give the query more time: %w", query, q.timeout, err)
+			return nil, timeoutError{fmt.Errorf("query %s: Prometheus did not answer within the query timeout (%s), a loaded or large Prometheus can take longer: run again, or give the query more time: %w", query, q.timeout, err)}
 		}
 		return nil, fmt.Errorf("query %s: %w", query, err)
 	}
@@ -188,11 +262,10 @@ func (q querier) scalar(ctx context.Context, query string, at time.Time) (float6
 // check failed, other errors when Prometheus could not be asked.
 func Verify(ctx context.Context, o Options) (Result, error) {
 	o.defaults()
-	c, err := api.NewClient(api.Config{Address: o.Prometheus, Client: o.Client})
+	q, err := newQuerier(o)
 	if err != nil {
-		return Result{}, fmt.Errorf("prometheus client: %w", err)
+		return Result{}, err
 	}
-	q := querier{api: promv1.NewAPI(c), timeout: o.Timeout}
 	sel := fmt.Sprintf(`env=%q,service=%q`, o.Env, o.Service)
 	res := Result{Env: o.Env, Service: o.Service, Window: model.Duration(o.Window).String()}
 

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,6 +124,45 @@ func TestGateAgainstARealPrometheus(t *testing.T) {
 			t.Errorf("1.0.0 against itself: %v %+v", err, res)
 		}
 	})
+	t.Run("a Prometheus that stalls once is asked again", func(t *testing.T) {
+		// In front of the real Prometheus, a proxy that holds the first
+		// request until the client gives up on it and forwards the rest:
+		// the stall the demo's gate met on a loaded CI machine.
+		var n atomic.Int32
+		target, _ := url.Parse(prom.URL)
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		stop := make(chan struct{})
+		stalling := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if n.Add(1) == 1 {
+				select {
+				case <-r.Context().Done():
+				case <-stop:
+				}
+				return
+			}
+			proxy.ServeHTTP(w, r)
+		}))
+		t.Cleanup(stalling.Close)
+		// First: Close waits for the handlers, and a server notices a
+		// client that hung up on a request whose body it did not read
+		// only when it reads the connection again.
+		t.Cleanup(func() { close(stop) })
+		var log bytes.Buffer
+		res, err := Verify(ctx, Options{Prometheus: stalling.URL, Env: "c", Service: "order-svc", Window: 10 * time.Second, At: at,
+			Timeout: 2 * time.Second, Log: slog.New(slog.NewTextHandler(&log, nil))})
+		if err != nil || !res.OK || res.Version != "4.0.0" {
+			t.Fatalf("Verify through a Prometheus that stalled once: %v %+v", err, res)
+		}
+		if !strings.Contains(log.String(), "asking again") || !strings.Contains(log.String(), "attempt=1") {
+			t.Errorf("the log does not say the query was asked again:\n%s", log.String())
+		}
+		// The stalled query, then every query of the gate once: 5 with a
+		// baseline (versions, the baseline's last traffic, requests,
+		// error rate, p95) and the baseline's p95.
+		if got := n.Load(); got != 7 {
+			t.Errorf("%d requests reached the proxy, want 7 (one stalled, six answered)", got)
+		}
+	})
 	t.Run("Current reads the figures Verify judges", func(t *testing.T) {
 		o := Options{Prometheus: prom.URL, Env: "a", Service: "order-svc", Window: 10 * time.Second, Version: "2.0.0", At: at}
 		cur, err := Current(ctx, o)
@@ -145,9 +188,31 @@ func TestGateAgainstARealPrometheus(t *testing.T) {
 
 func TestGateReportsAnUnreachablePrometheus(t *testing.T) {
 	t.Parallel()
-	_, err := Verify(context.Background(), Options{Prometheus: "http://127.0.0.1:1", Env: "a", Service: "s", Timeout: time.Second})
-	if err == nil || errors.Is(err, ErrGateFailed) {
-		t.Errorf("err %v, want a query error", err)
+	_, err := Verify(context.Background(), Options{Prometheus: "http://127.0.0.1:1", Env: "a", Service: "s", Timeout: time.Second, Attempts: 2})
+	if err == nil || errors.Is(err, ErrGateFailed) || !strings.Contains(err.Error(), "connection refused") || !strings.HasSuffix(err.Error(), "(asked 2 times)") {
+		t.Errorf("err %v, want a refused connection, asked 2 times", err)
+	}
+}
+
+// A query Prometheus rejects is not asked again: it will be rejected again.
+// The stand-in answers as Prometheus does a query it cannot parse (400,
+// errorType bad_data).
+func TestARejectedQueryIsAskedOnce(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	rejecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"status":"error","errorType":"bad_data","error":"1:1: parse error: unexpected end of input"}`))
+	}))
+	t.Cleanup(rejecting.Close)
+	_, err := Verify(context.Background(), Options{Prometheus: rejecting.URL, Env: "prod", Service: "order-svc"})
+	if err == nil || errors.Is(err, ErrGateFailed) || !strings.Contains(err.Error(), "parse error") || strings.Contains(err.Error(), "asked") {
+		t.Errorf("err %v, want the parse error of one attempt", err)
+	}
+	if got := n.Load(); got != 1 {
+		t.Errorf("Prometheus was asked %d times, want 1", got)
 	}
 }
 
@@ -170,8 +235,10 @@ func TestASlowPrometheusNamesTheQueryTimeout(t *testing.T) {
 	if err == nil || errors.Is(err, ErrGateFailed) {
 		t.Fatalf("err %v, want a query error", err)
 	}
-	if want := "Prometheus did not answer within the query timeout (200ms)"; !strings.Contains(err.Error(), want) {
-		t.Errorf("err %q, want it to say %q", err, want)
+	for _, want := range []string{"Prometheus did not answer within the query timeout (200ms)", "(asked 3 times)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("err %q, want it to say %q", err, want)
+		}
 	}
 }
 
@@ -187,6 +254,7 @@ func TestOptionsRejectBadInput(t *testing.T) {
 		func(o *Options) { o.Service = `x"}` },
 		func(o *Options) { o.Window = time.Second },
 		func(o *Options) { o.Timeout = -time.Second },
+		func(o *Options) { o.Attempts = -1 },
 		func(o *Options) { o.Version = `1"} or vector(1) #` },
 	}
 	for i, f := range bad {
