@@ -317,9 +317,11 @@ func TestABaseWithoutThePlatformIsRefused(t *testing.T) {
 		t.Fatalf("err = %v, want ErrBadInput naming the missing and the available platforms", err)
 	}
 	// The platform the base has builds.
-	if _, err := image.Build(context.Background(), image.BuildOptions{Dir: dir, Repo: r, DefaultBase: def, Platforms: platforms(t, "linux/amd64")}); err != nil {
+	a, err := image.Build(context.Background(), image.BuildOptions{Dir: dir, Repo: r, DefaultBase: def, Platforms: platforms(t, "linux/amd64")})
+	if err != nil {
 		t.Fatalf("linux/amd64 on a linux/amd64 base: %v", err)
 	}
+	a.Cleanup() // its binaries' folder under $TMPDIR: each run left one
 }
 
 // In CI the base comes from one registry (gcr.io) and the image goes to
