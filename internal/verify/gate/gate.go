@@ -191,19 +191,22 @@ func (q querier) vector(ctx context.Context, query string, at time.Time) (model.
 	wait := q.retryWait
 	for attempt := 1; ; attempt++ {
 		v, err := q.ask(ctx, query, at)
-		if err == nil || attempt >= q.attempts || !transient(err) || ctx.Err() != nil {
-			if err != nil && attempt > 1 {
-				err = fmt.Errorf("%w (asked %d times)", err, attempt)
+		if err == nil {
+			return v, nil
+		}
+		if attempt < q.attempts && transient(err) && ctx.Err() == nil {
+			q.log.WarnContext(ctx, "Prometheus query failed, asking again", "query", query, "attempt", attempt, "of", q.attempts, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+				wait *= 2
+				continue
 			}
-			return v, err
 		}
-		q.log.WarnContext(ctx, "Prometheus query failed, asking again", "query", query, "attempt", attempt, "of", q.attempts, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w (asked %d times)", err, attempt)
-		case <-time.After(wait):
+		if attempt > 1 {
+			err = fmt.Errorf("%w (asked %d times)", err, attempt)
 		}
-		wait *= 2
+		return nil, err
 	}
 }
 
