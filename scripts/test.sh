@@ -77,13 +77,14 @@ export SMP_COVERAGE_OUT="$root/.cache/cover-order-svc.out"
 fail=0
 
 printf '== gofmt\n'
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
+mapfile -t gofiles < <(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')
+unformatted=$(gofmt -l "${gofiles[@]}")
 if [[ -n "$unformatted" ]]; then
 	echo "gofmt would change (run gofmt -w): $unformatted"
 	fail=1
 fi
 
-gowork_for() { [[ " $isolated " == *" $1 "* ]] && echo off || true; }
+gowork_for() { if [[ " $isolated " == *" $1 "* ]]; then echo off; fi; }
 ci_checked_() { [[ " $ci_checked " == *" ${1#./} "* ]]; }
 
 lint() {
@@ -97,6 +98,12 @@ lint() {
 		(cd "$m" && GOWORK=$gw golangci-lint run --allow-parallel-runners \
 			--config "$root/.golangci.yml" --build-tags integration ./...) || rc=1
 	done
+	# The project's own shell scripts (1 CPU-s): actionlint already checks
+	# the workflows' run: steps with shellcheck, and nothing checked these.
+	echo "-- shellcheck (scripts, benchmarks, .ci/run)"
+	local scripts
+	mapfile -t scripts < <(git ls-files '*.sh' .ci/run)
+	shellcheck "${scripts[@]}" || rc=1
 	return $rc
 }
 
@@ -198,6 +205,8 @@ race_packages() {
 	go list -tags integration -f '{{.ImportPath}} {{.Dir}} {{join .GoFiles " "}} {{join .TestGoFiles " "}} {{join .XTestGoFiles " "}}' ./... |
 		while read -r ip dir files; do
 			[[ $race_exempt == *" $ip "* ]] && continue
+			# $files is the package's Go file names (no spaces), one word each.
+			# shellcheck disable=SC2086
 			[[ -n $files ]] && (cd "$dir" && grep -qE '^\s*go [[:alpha:]_(]|sync\.(Mutex|RWMutex|WaitGroup|Map|Cond)|errgroup|\.Go\(' $files) && echo "$ip"
 		done
 	return 0

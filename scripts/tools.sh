@@ -73,7 +73,7 @@ services() {
 	if ! mysqladmin -h127.0.0.1 -uroot ping >/dev/null 2>&1; then
 		apt_tool mariadbd mariadb-server mariadb-client
 		log "starting MariaDB"
-		mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+		{ mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld; } 2>/dev/null || true
 		start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql --bind-address=127.0.0.1
 		wait_for MariaDB mysqladmin -h127.0.0.1 -uroot ping
 	fi

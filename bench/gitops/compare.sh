@@ -84,6 +84,7 @@ for round in 1 2; do
 		rm -rf "$work/cache-$b"
 		"$work/$b" status --gitops "file://$remote" --cache-dir "$work/cache-$b" >/dev/null
 		before=$(git -C "$remote" rev-list --count main)
+		# shellcheck disable=SC2016 # expanded by the inner bash (work and deploy are exported)
 		/usr/bin/time -f '%e %U %S' -o "$work/conc.t" bash -c '
 			for i in $(seq 0 19); do
 				deploy "$1" "file://$2" "$(printf "svc-%03d" "$i")" $((500 + $3 * 20 + i)) 2>>"$work/conc-$1.err" &

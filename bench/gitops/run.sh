@@ -17,7 +17,6 @@
 # 4. The Go benchmarks (in-process): go test -bench BenchmarkDeploy.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-root=$PWD
 deploys=${1:-30}
 SMP_TOOLS=${SMP_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/smp-delivery/bin}
 YQ_VERSION=v4.45.1

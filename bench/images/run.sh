@@ -23,7 +23,8 @@ root=$PWD
 SMP_TOOLS=$(scripts/tools.sh ko crane)
 export PATH="$SMP_TOOLS:$PATH"
 if [[ -n "${BENCH_PKG:-}" ]]; then
-	export BENCH_PKG=$(cd "$BENCH_PKG" && pwd)
+	BENCH_PKG=$(cd "$BENCH_PKG" && pwd)
+	export BENCH_PKG
 fi
 cd internal/image
 profile=()

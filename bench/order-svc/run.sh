@@ -27,7 +27,7 @@ work=$(mktemp -d)
 db="ordersvc_bench_$(date +%s)_$$"
 prefix="bench:$db:"
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-svc_pid= bare_pid=
+svc_pid='' bare_pid=''
 
 cleanup() {
 	[[ -n $svc_pid ]] && kill "$svc_pid" 2>/dev/null && wait "$svc_pid" 2>/dev/null

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -22,6 +21,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/smp/delivery/internal/fault"
 )
@@ -214,6 +214,11 @@ func extractLayer(l v1.Layer, want, out string) (bool, error) {
 	var tr *tar.Reader
 	switch mt {
 	case types.DockerLayer, types.OCILayer:
+		// klauspost's gzip, not the standard library's: side by side on a
+		// pgzip-compressed 17 MB Go binary (as the builds compress them),
+		// it inflated in a median 61.9 ms against 70.8 (8 runs each,
+		// 2026-12-08), and gunzipping layers was 37% of this package's
+		// test CPU.
 		gz, err := gzip.NewReader(blob)
 		if err != nil {
 			return false, fmt.Errorf("gunzip %s: %w", d, err)
