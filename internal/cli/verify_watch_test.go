@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/smp/delivery/internal/gitcmd/gitcmdtest"
 	"github.com/smp/delivery/internal/gitops/gitopstest"
@@ -271,7 +270,7 @@ func gatePrometheusWith(t *testing.T, baseline, release, mode string, envs ...st
 		t.Fatal(err)
 	}
 	for _, u := range []string{good, bad} {
-		t.Cleanup(testimage.Traffic(u, 20*time.Millisecond))
+		t.Cleanup(testimage.Traffic(u))
 	}
 	if err := prom.SetTargets(groups); err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ func TestTheServicePageShowsTheGateFiguresOfWhatRunsFromPrometheus(t *testing.T)
 		t.Fatal(err)
 	}
 	for _, u := range []string{staging, prod} {
-		stop := testimage.Traffic(u, 20*time.Millisecond)
+		stop := testimage.Traffic(u)
 		defer stop()
 	}
 	time.Sleep(4 * time.Second) // several scrapes of traffic
@@ -128,7 +128,7 @@ func TestTheServicePageShowsTheGateFiguresOfEarlierReleases(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, u := range []string{v1, v2} {
-		stop := testimage.Traffic(u, 20*time.Millisecond)
+		stop := testimage.Traffic(u)
 		defer stop()
 	}
 	bare := gitopstest.NewRemote(t, map[string]string{

@@ -83,7 +83,7 @@ func TestReusableCDGateWatchPassesAHealthyReleaseAndRollsBackABadOne(t *testing.
 			t.Fatal(err)
 		}
 		t.Cleanup(stop)
-		t.Cleanup(testimage.Traffic(url, 20*time.Millisecond))
+		t.Cleanup(testimage.Traffic(url))
 		groups = append(groups, group{[]string{strings.TrimPrefix(url, "http://")},
 			map[string]string{"env": r.env, "service": w.svc, "version": r.version}})
 	}

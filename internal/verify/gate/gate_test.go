@@ -59,7 +59,7 @@ func TestGateAgainstARealPrometheus(t *testing.T) {
 	if err := prom.WaitTargets(ctx, 4, map[string]string{"version": "1.0.0"}); err != nil {
 		t.Fatal(err)
 	}
-	stops = append(stops, testimage.Traffic(v1, 20*time.Millisecond))
+	stops = append(stops, testimage.Traffic(v1))
 	time.Sleep(2 * time.Second)
 	groups = append(groups, target(v2, "a", "2.0.0"), target(v3, "b", "3.0.0"), target(v4, "c", "4.0.0"), target(v5, "d", "5.0.0"))
 	if err := prom.SetTargets(groups); err != nil {
@@ -69,7 +69,7 @@ func TestGateAgainstARealPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, u := range []string{v2, v3, v4} {
-		stops = append(stops, testimage.Traffic(u, 20*time.Millisecond))
+		stops = append(stops, testimage.Traffic(u))
 	}
 	time.Sleep(4 * time.Second)
 	for _, stop := range stops {
