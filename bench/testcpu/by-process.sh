@@ -20,7 +20,12 @@ scripts/tools.sh acct >/dev/null
 if [[ $# -eq 0 ]]; then set -- make test; fi
 file=$(mktemp "${TMPDIR:-/tmp}/procacct.XXXXXX")
 accton "$file" >/dev/null
+# Off again however this ends: bash runs no EXIT trap when a signal kills
+# it, and a kill (a CI timeout, ^C) left accounting on, writing a record of
+# every process the machine ran until someone typed accton off.
 trap 'accton off >/dev/null' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 rc=0
 "$@" || rc=$?
 accton off >/dev/null
