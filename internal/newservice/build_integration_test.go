@@ -30,7 +30,9 @@ func TestGeneratedServicePassesItsOwnTests(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	// The folder around it too: each clone has its own, and every make
+	// test in a fresh clone left one behind, empty.
+	t.Cleanup(func() { _ = os.RemoveAll(filepath.Dir(dir)) })
 	if _, err := Generate(tmpl, Options{Name: "payment-svc", Module: "github.com/acme/payments", Critical: true, Dir: dir}); err != nil {
 		t.Fatal(err)
 	}
